@@ -1,0 +1,11 @@
+# Writes OUT: a C++ file defining llmc::template_text(name) over every file in DIR.
+file(GLOB files RELATIVE ${DIR} ${DIR}/*)
+list(SORT files)
+set(body "// Generated from templates/ at build time. Do not edit.\n#include <string_view>\n#include <stdexcept>\n#include <string>\nnamespace llmc {\nstd::string_view template_text(std::string_view name) {\n")
+foreach(f ${files})
+  file(READ ${DIR}/${f} content)
+  set(body "${body}  if (name == \"${f}\") return R\"LLMC_TEMPLATE(${content})LLMC_TEMPLATE\";\n")
+endforeach()
+set(body "${body}  throw std::runtime_error(\"internal error: no template named \" + std::string(name));\n}\n}  // namespace llmc\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})
