@@ -1,0 +1,80 @@
+#include "tokenize_cmd.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llmc/tokenizer.hpp"
+
+namespace llmc {
+
+namespace {
+struct TokenizeOptions {
+  std::string tokenizer;
+  bool bos = true;
+  std::vector<std::string> text;
+};
+struct DetokenizeOptions {
+  std::string tokenizer;
+  std::vector<std::string> ids;
+};
+}  // namespace
+
+void add_tokenizer_commands(CLI::App& app) {
+  auto topt = std::make_shared<TokenizeOptions>();
+  auto* tok = app.add_subcommand("tokenize", "Print the token ids of a text (space-separated, one line)");
+  tok->add_option("--tokenizer,-t", topt->tokenizer,
+                  "tokenizer file: llama2.c tokenizer.bin, tokenizer.model, tokenizer.json, encoder.json, GGUF")
+      ->required();
+  tok->add_flag("--bos,!--no-bos", topt->bos, "prepend the BOS token (default: yes)");
+  tok->add_option("text", topt->text, "the text (several arguments are joined with spaces)")->required();
+  tok->callback([topt]() {
+    auto t = Tokenizer::load(topt->tokenizer);
+    std::string text;
+    for (size_t i = 0; i < topt->text.size(); ++i) text += (i ? " " : "") + topt->text[i];
+    auto ids = t->encode(text, topt->bos);
+    std::string line;
+    for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+    std::cout << line << "\n";
+  });
+
+  auto dopt = std::make_shared<DetokenizeOptions>();
+  auto* det = app.add_subcommand("detokenize", "Print the text of token ids");
+  det->add_option("--tokenizer,-t", dopt->tokenizer, "tokenizer file (as for tokenize)")->required();
+  det->add_option("ids", dopt->ids, "token ids (separate arguments, or one argument with spaces)")->required();
+  det->callback([dopt]() {
+    auto t = Tokenizer::load(dopt->tokenizer);
+    std::vector<int> ids;
+    for (const auto& arg : dopt->ids) {
+      size_t i = 0;
+      while (i < arg.size()) {
+        while (i < arg.size() && (arg[i] == ' ' || arg[i] == ',' || arg[i] == '\t' || arg[i] == '\n')) ++i;
+        if (i == arg.size()) break;
+        size_t j = i;
+        if (arg[j] == '-' || arg[j] == '+') ++j;
+        while (j < arg.size() && arg[j] >= '0' && arg[j] <= '9') ++j;
+        std::string num = arg.substr(i, j - i);
+        if (num.empty() || num == "-" || num == "+" || (j < arg.size() && arg[j] != ' ' && arg[j] != ',' &&
+                                                        arg[j] != '\t' && arg[j] != '\n'))
+          throw Error("detokenize: '" + arg + "' is not a list of token ids");
+        long long v = 0;
+        try {
+          v = std::stoll(num);
+        } catch (const std::exception&) {
+          throw Error("detokenize: token id '" + num + "' is out of range");
+        }
+        if (v < -2147483648LL || v > 2147483647LL) throw Error("detokenize: token id '" + num + "' is out of range");
+        ids.push_back(static_cast<int>(v));
+        i = j;
+      }
+    }
+    std::string text = t->decode(ids);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  });
+}
+
+}  // namespace llmc

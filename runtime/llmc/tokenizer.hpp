@@ -1,0 +1,67 @@
+// llmc tokenizers: text in, token ids out, and back.
+//
+// Include this header only (the tokenizer_*.hpp files are its parts). Formats, detected from the file:
+//   - llama2.c tokenizer.bin         (Llama2cTokenizer: encode/decode exactly as llama2.c run.c)
+//   - SentencePiece tokenizer.model  (SpmTokenizer: BPE with byte fallback, protobuf parsed by hand)
+//   - GGUF vocab metadata            (tokenizer.ggml.model = llama -> SpmTokenizer, gpt2 -> BpeTokenizer)
+//   - HF tokenizer.json              (BpeTokenizer: byte-level BPE, pre-tokenizer regexes run by PCRE2)
+//   - GPT-2 encoder.json + vocab.bpe (BpeTokenizer)
+// Every bad input throws llmc::Error naming the file and what was wrong.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "llmc/error.hpp"
+
+namespace llmc {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Detects the format from the file (llama2.c tokenizer.bin, HF tokenizer.json, GGUF vocab,
+  // SentencePiece tokenizer.model, GPT-2 encoder.json (vocab.bpe beside it)).
+  static std::unique_ptr<Tokenizer> load(const std::string& path);
+  // Special/added tokens written literally in the text (e.g. "<|im_start|>") are recognised.
+  virtual std::vector<int> encode(std::string_view text, bool add_bos) const = 0;
+  virtual std::string decode(const std::vector<int>& ids) const = 0;  // whole text
+  virtual int vocab_size() const = 0;
+  virtual int bos_id() const = 0;  // -1 if none
+  virtual int eos_id() const = 0;  // -1 if none
+
+  // The bytes token `id` adds to the text when it follows token `prev` (prev = -1: start of the text).
+  // decode(ids) is the concatenation of these (that is what TextStream relies on).
+  // Throws llmc::Error for an id outside [0, vocab_size()).
+  virtual std::string token_bytes(int prev, int id) const = 0;
+  // The stored piece of a token (for diagnostics), e.g. "▁the" or "Ġthe".
+  virtual std::string piece(int id) const = 0;
+  // Name of the detected format ("llama2c", "spm", "bpe").
+  virtual std::string kind() const = 0;
+};
+
+// Streaming: feed ids one by one, get the bytes that are now complete UTF-8 (never a broken multi-byte char).
+class TextStream {
+ public:
+  explicit TextStream(const Tokenizer& tok) : tok_(tok) {}
+  std::string push(int id);  // text newly completed by this token
+  std::string flush();       // whatever is left at the end
+
+ private:
+  const Tokenizer& tok_;
+  int prev_ = -1;
+  std::string pending_;
+};
+
+}  // namespace llmc
+
+#define LLMC_TOKENIZER_INTERNAL 1
+#include "llmc/tokenizer_util.hpp"
+#include "llmc/tokenizer_llama2c.hpp"
+#include "llmc/tokenizer_spm.hpp"
+#include "llmc/tokenizer_bpe.hpp"
+#include "llmc/tokenizer_gguf.hpp"
+#include "llmc/tokenizer_load.hpp"
+#undef LLMC_TOKENIZER_INTERNAL

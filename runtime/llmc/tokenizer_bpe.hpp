@@ -1,0 +1,2 @@
+// Part of llmc/tokenizer.hpp (include that one).
+#pragma once
