@@ -1,0 +1,168 @@
+#include "commands.hpp"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "emit.hpp"
+#include "llmc/error.hpp"
+#include "verify.hpp"
+
+namespace llmc {
+namespace fs = std::filesystem;
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(fmt::format("{}: cannot write ({})", path, std::strerror(errno)));
+    out << text;
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw Error(fmt::format("{}: write failed", path));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error(fmt::format("{}: cannot move the output into place ({})", path, why));
+  }
+}
+
+std::string compile_to_source(const CompileOptions& o) {
+  const Spec spec = load_spec(o.spec_path);
+  const Plan plan = make_plan(spec);
+  std::string source = emit_model(plan, EmitOptions{o.command_line});
+  if (!o.skip_verify) verify_source(source, VerifyOptions{runtime_dir()});
+  return source;
+}
+
+void run_compile(const CompileOptions& o) { write_file_atomically(o.output, compile_to_source(o)); }
+
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs a shell command, echoing it to stderr; returns whether it succeeded.
+bool run_command(const std::string& cmd) {
+  std::fprintf(stderr, "llmc: %s\n", cmd.c_str());
+  const int status = std::system(cmd.c_str());
+  return status == 0;
+}
+
+std::string cache_dir() {
+  if (const char* d = std::getenv("LLMC_CACHE_DIR"); d && *d) return d;
+  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/llmc";
+  if (const char* d = std::getenv("HOME"); d && *d) return std::string(d) + "/.cache/llmc";
+  return (fs::temp_directory_path() / "llmc-cache").string();
+}
+
+// The driver (runtime/llmc/main.cpp: command line, tokenizers, checkpoint parsers) is the same for every
+// model, so it is compiled once per compiler, flags and runtime version, and the object is cached.
+std::string driver_object(const std::string& compile_cmd) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const std::string& text) {
+    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  };
+  mix(compile_cmd);
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(fs::path(runtime_dir()) / "llmc")) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    mix(f.filename().string() + std::string(std::istreambuf_iterator<char>(in), {}));
+  }
+  const fs::path dir = cache_dir();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string object = (dir / fmt::format("driver-{:016x}.o", h)).string();
+  if (fs::exists(object)) return object;
+  const std::string tmp = object + ".tmp" + std::to_string(::getpid());
+  const std::string main_cpp = (fs::path(runtime_dir()) / "llmc" / "main.cpp").string();
+  if (!run_command(fmt::format("{} -c {} -o {}", compile_cmd, shell_quote(main_cpp), shell_quote(tmp)))) {
+    std::remove(tmp.c_str());
+    throw Error("the C++ compiler failed on the llmc runtime driver (runtime/llmc/main.cpp)");
+  }
+  fs::rename(tmp, object);
+  return object;
+}
+
+}  // namespace
+
+void run_build(const BuildOptions& o) {
+  const std::string source = compile_to_source(o.compile);
+  std::string cxx = o.cxx;
+  if (cxx.empty()) cxx = std::getenv("CXX") && *std::getenv("CXX") ? std::getenv("CXX") : "c++";
+  const std::string compile_cmd = fmt::format("{} -std=c++20 {} -march={} -DNDEBUG{} -I{}", cxx, o.opt_level, o.march,
+                                              o.no_openmp ? "" : " -fopenmp", shell_quote(runtime_dir()));
+  const std::string driver = driver_object(compile_cmd);
+
+  const std::string out_tmp = o.output + ".tmp" + std::to_string(::getpid());
+  const std::string src_path = (fs::temp_directory_path() / fmt::format("llmc-{}-{}.cpp", ::getpid(),
+                                                                       fs::path(o.output).filename().string()))
+                                   .string();
+  write_file_atomically(src_path, source);
+  if (!o.keep_source.empty()) write_file_atomically(o.keep_source, source);
+  const bool ok = run_command(fmt::format("{} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic", compile_cmd,
+                                          shell_quote(src_path), shell_quote(driver), shell_quote(out_tmp)));
+  std::remove(src_path.c_str());
+  if (!ok) {
+    std::remove(out_tmp.c_str());
+    throw Error(fmt::format("the C++ compiler failed; no binary was written to {}", o.output));
+  }
+  if (std::rename(out_tmp.c_str(), o.output.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(out_tmp.c_str());
+    throw Error(fmt::format("{}: cannot move the binary into place ({})", o.output, why));
+  }
+}
+
+void run_inspect(const std::string& spec_path, std::ostream& out) {
+  const Spec spec = load_spec(spec_path);
+  const Plan plan = make_plan(spec);
+  out << fmt::format("{} ({}): {} layers, hidden {}, vocab {}, context {}\n\n", spec.name, spec.family,
+                     spec.num_layers, spec.hidden_size, spec.vocab_size, spec.max_context);
+  out << fmt::format("{:>5}  {:>5}  {:>8}  {:>8}  {:>7}  {:>6}  {:>12}\n", "layer", "heads", "kv heads", "head dim",
+                     "ffn", "window", "parameters");
+  for (const auto& l : plan.layers) {
+    int64_t params = 0;
+    for (const auto& t : l.tensors) params += t.bytes() / 4;
+    out << fmt::format("{:>5}  {:>5}  {:>8}  {:>8}  {:>7}  {:>6}  {:>12}\n", l.index, l.heads, l.kv_heads,
+                       l.head_dim, l.ffn, l.window ? std::to_string(l.window) : "-", params);
+  }
+  const auto mib = [](double bytes) { return bytes / (1 << 20); };
+  out << fmt::format("\nparameters:   {} ({:.2f}M)\n", plan.parameter_count,
+                     static_cast<double>(plan.parameter_count) / 1e6);
+  out << fmt::format("weights:      {:.1f} MiB as fp32, {:.1f} MiB as bf16/f16\n", mib(plan.weight_bytes),
+                     mib(plan.weight_bytes / 2.0));
+  out << fmt::format("KV cache:     {:.1f} MiB ({} positions, fp32)\n", mib(plan.kv_cache_floats * 4.0),
+                     spec.max_context);
+  out << fmt::format("activations:  {:.1f} MiB ({} tokens per prefill chunk) + {:.1f} MiB logits and rope tables\n",
+                     mib(plan.activation_floats * 4.0), plan.chunk,
+                     mib(4.0 * (spec.vocab_size + static_cast<double>(spec.max_context) * spec.rope.rotary_dim)));
+}
+
+void run_import(const std::string& source, const std::string& output, const ImportOptions& options,
+                const std::string& command_line) {
+  const Spec spec = import_any(source, options);
+  const std::string yaml = spec_to_yaml(spec, "Written by: " + command_line);
+  parse_spec(yaml, output);  // what we write must read back
+  write_file_atomically(output, yaml);
+}
+
+}  // namespace llmc

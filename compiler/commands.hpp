@@ -1,0 +1,35 @@
+// The llmc subcommands, as functions the CLI and the tests call.
+#pragma once
+#include <ostream>
+#include <string>
+
+#include "import.hpp"
+#include "plan.hpp"
+
+namespace llmc {
+
+struct CompileOptions {
+  std::string spec_path, output, command_line;
+  bool skip_verify = false;
+};
+
+struct BuildOptions {
+  CompileOptions compile;
+  std::string output, cxx, keep_source;
+  std::string march = "native", opt_level = "-O2";
+  bool no_openmp = false;
+};
+
+// spec file → verified source text.
+std::string compile_to_source(const CompileOptions& options);
+
+void run_compile(const CompileOptions& options);
+void run_build(const BuildOptions& options);
+void run_inspect(const std::string& spec_path, std::ostream& out);
+void run_import(const std::string& source, const std::string& output, const ImportOptions& options,
+                const std::string& command_line);
+
+// Writes text to path through a temporary file and a rename: never half-written.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace llmc

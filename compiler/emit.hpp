@@ -1,0 +1,22 @@
+// Emit: prints a plan as one C++ source file from templates/model.cpp.tmpl.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "plan.hpp"
+
+namespace llmc {
+
+struct EmitOptions {
+  std::string command_line;  // recorded in the front matter
+};
+
+std::string emit_model(const Plan& plan, const EmitOptions& options);
+
+// Replaces every {{key}} in text; an unknown key is an internal error.
+std::string render_template(std::string_view text, const std::map<std::string, std::string>& values);
+
+// The text of a file of templates/, embedded at build time.
+std::string_view template_text(std::string_view name);
+
+}  // namespace llmc

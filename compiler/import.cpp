@@ -1,0 +1,512 @@
+#include "import.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "llmc/error.hpp"
+
+namespace llmc {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+int64_t context_for(int64_t checkpoint_context, const ImportOptions& o) {
+  if (o.max_context > 0) return o.max_context;
+  return std::min(checkpoint_context, kDefaultContextCap);
+}
+
+// config.json with errors that name the file and key.
+class Config {
+ public:
+  Config(json j, std::string file) : j_(std::move(j)), file_(std::move(file)) {}
+
+  bool has(const std::string& key) const { return j_.contains(key) && !j_[key].is_null(); }
+  const json& raw(const std::string& key) const { return j_.at(key); }
+
+  template <typename T>
+  T req(const std::string& key) const {
+    if (!has(key)) throw Error(fmt::format("{}: key '{}' is missing", file_, key));
+    return as<T>(key);
+  }
+  template <typename T>
+  T get(const std::string& key, T fallback) const {
+    return has(key) ? as<T>(key) : fallback;
+  }
+  // The first of several alternative keys that is present.
+  template <typename T>
+  T req_any(std::initializer_list<const char*> keys) const {
+    for (const char* k : keys)
+      if (has(k)) return as<T>(k);
+    throw Error(fmt::format("{}: none of the keys {} is present", file_, fmt::join(keys, ", ")));
+  }
+  int64_t token(const std::string& key) const {  // an id, or the first of a list, or -1
+    if (!has(key)) return -1;
+    const json& v = j_[key];
+    if (v.is_array()) return v.empty() ? -1 : v[0].get<int64_t>();
+    return as<int64_t>(key);
+  }
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw Error(fmt::format("{}: key '{}': {}", file_, key, what));
+  }
+  const std::string& file() const { return file_; }
+
+ private:
+  template <typename T>
+  T as(const std::string& key) const {
+    try {
+      return j_[key].get<T>();
+    } catch (const json::exception&) {
+      fail(key, fmt::format("has an unexpected type ({})", j_[key].dump()));
+    }
+  }
+  json j_;
+  std::string file_;
+};
+
+Activation activation_from(const Config& c, const std::string& key, const std::string& name) {
+  if (name == "silu" || name == "swish") return Activation::silu;
+  if (name == "gelu") return Activation::gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::gelu_tanh;
+  if (name == "relu") return Activation::relu;
+  c.fail(key, fmt::format("activation '{}' is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)", name));
+}
+
+// The Llama layout: fields shared by most Hugging Face decoders.
+void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(c.req<int64_t>("max_position_embeddings"), o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+  const int64_t heads = c.req<int64_t>("num_attention_heads");
+  const int64_t kv = c.get<int64_t>("num_key_value_heads", heads);
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), kv);
+  s.attention.head_dim = c.get<int64_t>("head_dim", s.hidden_size / heads);
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  const bool attention_bias = c.get<bool>("attention_bias", false);
+  s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = attention_bias;
+  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("rms_norm_eps", 1e-6)};
+  s.positions = PositionKind::rope;
+  s.rope.theta = c.get<double>("rope_theta", 10000.0);
+  s.rope.pairing = RopePairing::half;
+  s.rope.rotary_dim = s.attention.head_dim;
+  if (c.has("rope_scaling")) {
+    const json& r = c.raw("rope_scaling");
+    const std::string type = r.value("rope_type", r.value("type", std::string("none")));
+    RopeScaling& x = s.rope.scaling;
+    x.type = type;
+    if (type == "linear") {
+      x.factor = r.at("factor").get<double>();
+    } else if (type == "llama3") {
+      x.factor = r.at("factor").get<double>();
+      x.low_freq_factor = r.at("low_freq_factor").get<double>();
+      x.high_freq_factor = r.at("high_freq_factor").get<double>();
+      x.original_max_positions = r.at("original_max_position_embeddings").get<int64_t>();
+    } else if (type == "longrope" || type == "su") {
+      x.type = "longrope";
+      x.short_factor = r.at("short_factor").get<std::vector<double>>();
+      x.long_factor = r.at("long_factor").get<std::vector<double>>();
+      x.original_max_positions = c.req<int64_t>("original_max_position_embeddings");
+    } else if (type != "default" && type != "none") {
+      c.fail("rope_scaling", fmt::format("rope type '{}' is not supported (linear, llama3, longrope)", type));
+    } else {
+      x.type = "none";
+    }
+  }
+  s.mlp.kind = MlpKind::gated;
+  s.mlp.activation = activation_from(c, "hidden_act", c.get<std::string>("hidden_act", "silu"));
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("intermediate_size"));
+  s.mlp.bias = c.get<bool>("mlp_bias", false);
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = s.bos >= 0;
+
+  WeightNames& w = s.weights;
+  w.embed = "model.embed_tokens.weight";
+  w.final_norm = "model.norm.weight";
+  w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+  const std::string L = "model.layers.{i}.";
+  w.layer = {{"attn_norm", L + "input_layernorm.weight"}, {"q", L + "self_attn.q_proj.weight"},
+             {"k", L + "self_attn.k_proj.weight"},         {"v", L + "self_attn.v_proj.weight"},
+             {"o", L + "self_attn.o_proj.weight"},         {"ffn_norm", L + "post_attention_layernorm.weight"},
+             {"gate", L + "mlp.gate_proj.weight"},         {"up", L + "mlp.up_proj.weight"},
+             {"down", L + "mlp.down_proj.weight"}};
+  if (attention_bias)
+    for (const char* p : {"q", "k", "v", "o"})
+      w.layer[std::string(p) + "_bias"] = L + "self_attn." + p + "_proj.bias";
+  if (s.mlp.bias)
+    for (const char* p : {"gate", "up", "down"}) w.layer[std::string(p) + "_bias"] = L + "mlp." + p + "_proj.bias";
+}
+
+void window_everywhere(const Config& c, Spec& s, const char* key) {
+  if (c.has(key)) s.attention.window.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>(key));
+}
+
+using Importer = std::function<void(const Config&, Spec&, const ImportOptions&)>;
+
+const std::map<std::string, Importer>& importers() {
+  static const std::map<std::string, Importer> table = {
+      {"llama", [](const Config& c, Spec& s, const ImportOptions& o) { llama_like(c, s, o); }},
+      {"mistral",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         window_everywhere(c, s, "sliding_window");
+       }},
+      {"qwen2",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = true;
+         for (const char* p : {"q", "k", "v"})
+           s.weights.layer[std::string(p) + "_bias"] = std::string("model.layers.{i}.self_attn.") + p + "_proj.bias";
+         if (c.get<bool>("use_sliding_window", false)) {
+           const int64_t from = c.req<int64_t>("max_window_layers");
+           for (int64_t i = from; i < s.num_layers; ++i) s.attention.window[i] = c.req<int64_t>("sliding_window");
+         }
+       }},
+      {"qwen3",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.attention.qk_norm = QkNorm::per_head;
+         s.attention.qk_norm_spec = s.norm;
+         s.weights.layer["q_norm"] = "model.layers.{i}.self_attn.q_norm.weight";
+         s.weights.layer["k_norm"] = "model.layers.{i}.self_attn.k_norm.weight";
+         if (c.get<bool>("use_sliding_window", false)) c.fail("use_sliding_window", "is not supported for qwen3");
+       }},
+      {"gemma",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.tied_embeddings = true;
+         s.weights.lm_head.clear();
+         s.norm.weight = NormWeight::offset_one;
+         s.embedding_scale = static_cast<float>(std::sqrt(static_cast<double>(s.hidden_size)));
+         s.mlp.activation = activation_from(c, "hidden_activation",
+                                            c.get<std::string>("hidden_activation", "gelu_pytorch_tanh"));
+       }},
+      {"gemma2",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.tied_embeddings = true;
+         s.weights.lm_head.clear();
+         s.norm.weight = NormWeight::offset_one;
+         s.embedding_scale = static_cast<float>(std::sqrt(static_cast<double>(s.hidden_size)));
+         s.mlp.activation = activation_from(c, "hidden_activation",
+                                            c.get<std::string>("hidden_activation", "gelu_pytorch_tanh"));
+         s.post_norms = true;
+         s.attention.scale = 1.0 / std::sqrt(c.req<double>("query_pre_attn_scalar"));
+         s.attention.softcap = c.get<double>("attn_logit_softcapping", 0.0);
+         s.logit_softcap = c.get<double>("final_logit_softcapping", 0.0);
+         for (int64_t i = 0; i < s.num_layers; i += 2) s.attention.window[i] = c.req<int64_t>("sliding_window");
+         const std::string L = "model.layers.{i}.";
+         s.weights.layer["post_attn_norm"] = L + "post_attention_layernorm.weight";
+         s.weights.layer["ffn_norm"] = L + "pre_feedforward_layernorm.weight";
+         s.weights.layer["post_ffn_norm"] = L + "post_feedforward_layernorm.weight";
+       }},
+      {"granite",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.embedding_scale = c.req<double>("embedding_multiplier");
+         s.residual_scale = c.req<double>("residual_multiplier");
+         s.attention.scale = c.req<double>("attention_multiplier");
+         s.logit_scale = 1.0 / c.req<double>("logits_scaling");
+       }},
+      {"phi3",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.attention.qkv = QkvLayout::fused;
+         s.mlp.fused_gate_up = true;
+         const std::string L = "model.layers.{i}.";
+         for (const char* r : {"q", "k", "v", "gate", "up"}) s.weights.layer.erase(r);
+         s.weights.layer["qkv"] = L + "self_attn.qkv_proj.weight";
+         s.weights.layer["gate_up"] = L + "mlp.gate_up_proj.weight";
+         window_everywhere(c, s, "sliding_window");
+       }},
+      {"starcoder2",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         const bool bias = c.get<bool>("use_bias", true);
+         s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("norm_epsilon")};
+         s.mlp.kind = MlpKind::plain;
+         s.mlp.bias = bias;
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = bias;
+         window_everywhere(c, s, "sliding_window");
+         const std::string L = "model.layers.{i}.";
+         auto& w = s.weights.layer;
+         w.erase("gate");
+         w["up"] = L + "mlp.c_fc.weight";
+         w["down"] = L + "mlp.c_proj.weight";
+         w["attn_norm_bias"] = L + "input_layernorm.bias";
+         w["ffn_norm_bias"] = L + "post_attention_layernorm.bias";
+         s.weights.final_norm_bias = "model.norm.bias";
+         if (bias) {
+           for (const char* p : {"q", "k", "v", "o"})
+             w[std::string(p) + "_bias"] = L + "self_attn." + p + "_proj.bias";
+           w["up_bias"] = L + "mlp.c_fc.bias";
+           w["down_bias"] = L + "mlp.c_proj.bias";
+         }
+       }},
+      {"stablelm",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("layer_norm_eps")};
+         s.rope.rotary_dim = static_cast<int64_t>(s.attention.head_dim * c.req<double>("partial_rotary_factor"));
+         const bool qkv_bias = c.get<bool>("use_qkv_bias", false);
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = qkv_bias;
+         const std::string L = "model.layers.{i}.";
+         auto& w = s.weights.layer;
+         w["attn_norm_bias"] = L + "input_layernorm.bias";
+         s.weights.final_norm_bias = "model.norm.bias";
+         if (qkv_bias)
+           for (const char* p : {"q", "k", "v"}) w[std::string(p) + "_bias"] = L + "self_attn." + p + "_proj.bias";
+         if (c.get<bool>("use_parallel_residual", false)) {
+           s.residual = Residual::parallel;
+           w.erase("ffn_norm");
+         } else {
+           w["ffn_norm_bias"] = L + "post_attention_layernorm.bias";
+         }
+         if (c.get<bool>("qk_layernorm", false)) c.fail("qk_layernorm", "per-head LayerNorm q/k is not supported yet");
+       }},
+      {"olmo",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.norm = {NormKind::layer, NormWeight::none, false, 1e-5};
+         s.attention.clip_qkv = c.get<double>("clip_qkv", 0.0);
+         s.weights.final_norm.clear();
+         s.weights.layer.erase("attn_norm");
+         s.weights.layer.erase("ffn_norm");
+       }},
+      {"internlm2",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         if (c.get<bool>("bias", false)) c.fail("bias", "InternLM2 with biases is not supported");
+         s.attention.qkv = QkvLayout::fused_per_kv_group;
+         const std::string L = "model.layers.{i}.";
+         s.weights.embed = "model.tok_embeddings.weight";
+         s.weights.lm_head = s.tied_embeddings ? "" : "output.weight";
+         s.weights.layer = {{"attn_norm", L + "attention_norm.weight"}, {"qkv", L + "attention.wqkv.weight"},
+                            {"o", L + "attention.wo.weight"},           {"ffn_norm", L + "ffn_norm.weight"},
+                            {"gate", L + "feed_forward.w1.weight"},     {"up", L + "feed_forward.w3.weight"},
+                            {"down", L + "feed_forward.w2.weight"}};
+       }},
+      {"falcon",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         s.vocab_size = c.req<int64_t>("vocab_size");
+         s.hidden_size = c.req<int64_t>("hidden_size");
+         s.num_layers = c.req<int64_t>("num_hidden_layers");
+         s.max_context = context_for(c.get<int64_t>("max_position_embeddings", 2048), o);
+         s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+         const int64_t heads = c.req<int64_t>("num_attention_heads");
+         const bool new_arch = c.get<bool>("new_decoder_architecture", false);
+         const bool multi_query = c.get<bool>("multi_query", true);
+         const int64_t kv = new_arch ? c.req<int64_t>("num_kv_heads") : multi_query ? 1 : heads;
+         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+         s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), kv);
+         s.attention.head_dim = s.hidden_size / heads;
+         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+         s.attention.qkv = new_arch ? QkvLayout::fused_per_kv_group
+                           : multi_query ? QkvLayout::fused : QkvLayout::fused_per_head;
+         const bool bias = c.get<bool>("bias", false);
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = bias;
+         s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+         if (c.get<bool>("alibi", false)) {
+           s.positions = PositionKind::alibi;
+         } else {
+           s.positions = PositionKind::rope;
+           s.rope.theta = c.get<double>("rope_theta", 10000.0);
+           s.rope.pairing = RopePairing::half;
+           s.rope.rotary_dim = s.attention.head_dim;
+         }
+         s.mlp.kind = MlpKind::plain;
+         s.mlp.activation = activation_from(c, "activation", c.get<std::string>("activation", "gelu"));
+         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers),
+                                   c.get<int64_t>("ffn_hidden_size", 4 * s.hidden_size));
+         s.mlp.bias = bias;
+         s.bos = c.token("bos_token_id");
+         s.eos = c.token("eos_token_id");
+         s.add_bos = false;
+         const bool parallel = c.get<bool>("parallel_attn", true);
+         s.residual = parallel || new_arch ? Residual::parallel : Residual::sequential;
+         const std::string L = "transformer.h.{i}.";
+         WeightNames& w = s.weights;
+         w.embed = "transformer.word_embeddings.weight";
+         w.final_norm = "transformer.ln_f.weight";
+         w.final_norm_bias = "transformer.ln_f.bias";
+         w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+         w.layer = {{"qkv", L + "self_attention.query_key_value.weight"},
+                    {"o", L + "self_attention.dense.weight"},
+                    {"up", L + "mlp.dense_h_to_4h.weight"},
+                    {"down", L + "mlp.dense_4h_to_h.weight"}};
+         const int64_t norms = new_arch ? c.get<int64_t>("num_ln_in_parallel_attn", 2) : 1;
+         if (new_arch && norms == 2) {
+           w.layer["attn_norm"] = L + "ln_attn.weight";
+           w.layer["attn_norm_bias"] = L + "ln_attn.bias";
+           w.layer["ffn_norm"] = L + "ln_mlp.weight";
+           w.layer["ffn_norm_bias"] = L + "ln_mlp.bias";
+         } else {
+           w.layer["attn_norm"] = L + "input_layernorm.weight";
+           w.layer["attn_norm_bias"] = L + "input_layernorm.bias";
+           if (!parallel) {
+             w.layer["ffn_norm"] = L + "post_attention_layernorm.weight";
+             w.layer["ffn_norm_bias"] = L + "post_attention_layernorm.bias";
+           }
+         }
+         if (bias) {
+           w.layer["qkv_bias"] = L + "self_attention.query_key_value.bias";
+           w.layer["o_bias"] = L + "self_attention.dense.bias";
+           w.layer["up_bias"] = L + "mlp.dense_h_to_4h.bias";
+           w.layer["down_bias"] = L + "mlp.dense_4h_to_h.bias";
+         }
+       }},
+      {"gpt_neox",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         s.vocab_size = c.req<int64_t>("vocab_size");
+         s.hidden_size = c.req<int64_t>("hidden_size");
+         s.num_layers = c.req<int64_t>("num_hidden_layers");
+         s.max_context = context_for(c.req<int64_t>("max_position_embeddings"), o);
+         s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+         const int64_t heads = c.req<int64_t>("num_attention_heads");
+         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+         s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), heads);
+         s.attention.head_dim = s.hidden_size / heads;
+         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+         s.attention.qkv = QkvLayout::fused_per_head;
+         const bool bias = c.get<bool>("attention_bias", true);
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = bias;
+         s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("layer_norm_eps")};
+         s.positions = PositionKind::rope;
+         s.rope.theta = c.get<double>("rope_theta", c.get<double>("rotary_emb_base", 10000.0));
+         s.rope.pairing = RopePairing::half;
+         s.rope.rotary_dim = static_cast<int64_t>(s.attention.head_dim *
+                                                  c.get<double>("partial_rotary_factor", c.get<double>("rotary_pct", 1.0)));
+         s.mlp.kind = MlpKind::plain;
+         s.mlp.activation = activation_from(c, "hidden_act", c.req<std::string>("hidden_act"));
+         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("intermediate_size"));
+         s.mlp.bias = true;
+         s.residual = c.get<bool>("use_parallel_residual", true) ? Residual::parallel : Residual::sequential;
+         s.bos = c.token("bos_token_id");
+         s.eos = c.token("eos_token_id");
+         s.add_bos = false;
+         const std::string L = "gpt_neox.layers.{i}.";
+         WeightNames& w = s.weights;
+         w.embed = "gpt_neox.embed_in.weight";
+         w.final_norm = "gpt_neox.final_layer_norm.weight";
+         w.final_norm_bias = "gpt_neox.final_layer_norm.bias";
+         w.lm_head = s.tied_embeddings ? "" : "embed_out.weight";
+         w.layer = {{"attn_norm", L + "input_layernorm.weight"},      {"attn_norm_bias", L + "input_layernorm.bias"},
+                    {"ffn_norm", L + "post_attention_layernorm.weight"},
+                    {"ffn_norm_bias", L + "post_attention_layernorm.bias"},
+                    {"qkv", L + "attention.query_key_value.weight"}, {"o", L + "attention.dense.weight"},
+                    {"up", L + "mlp.dense_h_to_4h.weight"},          {"up_bias", L + "mlp.dense_h_to_4h.bias"},
+                    {"down", L + "mlp.dense_4h_to_h.weight"},        {"down_bias", L + "mlp.dense_4h_to_h.bias"}};
+         if (bias) {
+           w.layer["qkv_bias"] = L + "attention.query_key_value.bias";
+           w.layer["o_bias"] = L + "attention.dense.bias";
+         }
+       }},
+  };
+  return table;
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(path + ": not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> supported_model_types() {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : importers()) names.push_back(name);
+  return names;
+}
+
+Spec import_hf(const std::string& path, const ImportOptions& options) {
+  fs::path config_path(path);
+  if (fs::is_directory(config_path)) config_path /= "config.json";
+  Config c(read_json(config_path.string()), config_path.string());
+  const std::string type = c.req<std::string>("model_type");
+  auto it = importers().find(type);
+  if (it == importers().end())
+    c.fail("model_type", fmt::format("'{}' is not supported; supported model types: {}", type,
+                                     fmt::join(supported_model_types(), ", ")));
+  Spec s;
+  s.family = type;
+  s.name = fs::path(path).filename().string();
+  if (s.name.empty() || s.name == "config.json") s.name = fs::absolute(config_path).parent_path().filename().string();
+  it->second(c, s, options);
+  return s;
+}
+
+Spec import_llama2c(const std::string& path, const ImportOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  int32_t h[7];
+  if (!in.read(reinterpret_cast<char*>(h), sizeof h)) throw Error(path + ": truncated llama2.c checkpoint (no header)");
+  if (static_cast<uint32_t>(h[0]) == 0x616b3432u)
+    throw Error(path + ": llama2.c export version " + std::to_string(h[1]) + " is not supported (legacy version 0 only)");
+  const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
+  for (int i = 0; i < 7; ++i)
+    if (h[i] == 0 || (i != 5 && h[i] < 0))
+      throw Error(fmt::format("{}: llama2.c header field {} is {}, expected a positive number", path, names[i], h[i]));
+  if (h[0] % h[3] != 0 || h[3] % h[4] != 0)
+    throw Error(fmt::format("{}: llama2.c header: {} heads / {} kv heads do not divide dim {}", path, h[3], h[4], h[0]));
+  Spec s;
+  s.name = fs::path(path).stem().string();
+  s.family = "llama";
+  s.vocab_size = std::abs(h[5]);
+  s.hidden_size = h[0];
+  s.num_layers = h[2];
+  s.max_context = context_for(h[6], options);
+  s.tied_embeddings = h[5] > 0;
+  s.norm = {NormKind::rms, NormWeight::plain, false, 1e-5};
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), h[3]);
+  s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), h[4]);
+  s.attention.head_dim = h[0] / h[3];
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.positions = PositionKind::rope;
+  s.rope.theta = 10000.0;
+  s.rope.pairing = RopePairing::interleaved;  // llama2.c keeps Meta's layout: adjacent pairs
+  s.rope.rotary_dim = s.attention.head_dim;
+  s.mlp.kind = MlpKind::gated;
+  s.mlp.activation = Activation::silu;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), h[1]);
+  s.bos = 1;
+  s.eos = 2;
+  s.add_bos = true;
+  // The loader exposes llama2.c tensors under the Hugging Face Llama names.
+  WeightNames& w = s.weights;
+  w.embed = "model.embed_tokens.weight";
+  w.final_norm = "model.norm.weight";
+  w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+  const std::string L = "model.layers.{i}.";
+  w.layer = {{"attn_norm", L + "input_layernorm.weight"}, {"q", L + "self_attn.q_proj.weight"},
+             {"k", L + "self_attn.k_proj.weight"},         {"v", L + "self_attn.v_proj.weight"},
+             {"o", L + "self_attn.o_proj.weight"},         {"ffn_norm", L + "post_attention_layernorm.weight"},
+             {"gate", L + "mlp.gate_proj.weight"},         {"up", L + "mlp.up_proj.weight"},
+             {"down", L + "mlp.down_proj.weight"}};
+  return s;
+}
+
+Spec import_any(const std::string& path, const ImportOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(path + ": no such file or folder");
+  if (fs::is_directory(path, ec) || fs::path(path).extension() == ".json") return import_hf(path, options);
+  return import_llama2c(path, options);
+}
+
+}  // namespace llmc

@@ -1,0 +1,28 @@
+// `llmc import`: arch specs from existing checkpoints (llama2.c headers, Hugging Face config.json).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "spec.hpp"
+
+namespace llmc {
+
+struct ImportOptions {
+  int64_t max_context = 0;  // 0: the checkpoint's own, capped at kDefaultContextCap
+};
+inline constexpr int64_t kDefaultContextCap = 4096;
+
+// A spec from a llama2.c checkpoint header (legacy version 0).
+Spec import_llama2c(const std::string& path, const ImportOptions& options);
+
+// A spec from a Hugging Face model folder or its config.json.
+Spec import_hf(const std::string& path, const ImportOptions& options);
+
+// Chooses by what `path` is: a folder or .json → Hugging Face, else a llama2.c checkpoint.
+Spec import_any(const std::string& path, const ImportOptions& options);
+
+std::vector<std::string> supported_model_types();
+
+std::string spec_to_yaml(const Spec& spec, const std::string& comment);
+
+}  // namespace llmc

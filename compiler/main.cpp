@@ -1,0 +1,68 @@
+// llmc: the command line. compile / build / inspect / import / tokenize / detokenize.
+#include <CLI/CLI.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "llmc/error.hpp"
+#include "tokenize_cmd.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"llmc: compiles an LLM architecture spec into one specialised C++ inference program"};
+  app.set_version_flag("--version", LLMC_VERSION);
+  app.require_subcommand(1);
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+
+  llmc::CompileOptions compile;
+  compile.command_line = command_line;
+  auto* c = app.add_subcommand("compile", "emit the specialised C++ source of a spec");
+  c->add_option("spec", compile.spec_path, "arch YAML")->required();
+  c->add_option("-o,--output", compile.output, "output .cpp")->required();
+  c->add_flag("--no-verify", compile.skip_verify, "skip the in-process Clang parse of the output");
+
+  llmc::BuildOptions build;
+  auto* b = app.add_subcommand("build", "emit the source and compile it into an executable");
+  b->add_option("spec", build.compile.spec_path, "arch YAML")->required();
+  b->add_option("-o,--output", build.output, "output executable")->required();
+  b->add_option("--cxx", build.cxx, "C++ compiler (default: $CXX, else c++)");
+  b->add_option("--march", build.march, "target architecture for -march")->capture_default_str();
+  b->add_option("--opt", build.opt_level, "optimisation flag")->capture_default_str();
+  b->add_option("--keep-source", build.keep_source, "also write the generated source here");
+  b->add_flag("--no-openmp", build.no_openmp, "single-threaded binary without the OpenMP runtime");
+
+  std::string inspect_spec;
+  auto* i = app.add_subcommand("inspect", "per-layer shapes, parameter count and memory of a spec");
+  i->add_option("spec", inspect_spec, "arch YAML")->required();
+
+  std::string import_source, import_output;
+  llmc::ImportOptions import_options;
+  auto* im = app.add_subcommand("import", "write an arch YAML for a Hugging Face model folder or a llama2.c .bin");
+  im->add_option("source", import_source, "HF folder / config.json, or llama2.c checkpoint")->required();
+  im->add_option("-o,--output", import_output, "output YAML")->required();
+  im->add_option("--max-context", import_options.max_context,
+                 fmt::format("context to compile for (default: the model's, at most {})", llmc::kDefaultContextCap));
+
+  llmc::add_tokenizer_commands(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    compile.command_line = build.compile.command_line = command_line;
+    if (c->parsed()) llmc::run_compile(compile);
+    if (b->parsed()) llmc::run_build(build);
+    if (i->parsed()) llmc::run_inspect(inspect_spec, std::cout);
+    if (im->parsed()) llmc::run_import(import_source, import_output, import_options, command_line);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "llmc: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,199 @@
+#include "plan.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "llmc/error.hpp"
+
+namespace llmc {
+
+bool LayerPlan::has(const std::string& role) const {
+  for (const auto& t : tensors)
+    if (t.role == role) return true;
+  return false;
+}
+
+const TensorPlan& LayerPlan::tensor(const std::string& role) const {
+  for (const auto& t : tensors)
+    if (t.role == role) return t;
+  throw Error(fmt::format("internal error: layer {} has no tensor '{}'", index, role));
+}
+
+namespace {
+
+std::string substitute_layer(const std::string& pattern, int64_t layer) {
+  std::string out = pattern;
+  const std::string key = "{i}";
+  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at))
+    out.replace(at, key.size(), std::to_string(layer));
+  return out;
+}
+
+// The roles each layer reads, with their shapes as [out, in] (matrices) or [n] (vectors).
+std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec& s, const LayerPlan& l) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> roles;
+  const int64_t H = s.hidden_size;
+  auto norm = [&](const std::string& role, const NormSpec& n, int64_t size) {
+    if (n.weight != NormWeight::none) roles.push_back({role, {size}});
+    if (n.bias) roles.push_back({role + "_bias", {size}});
+  };
+  const AttentionSpec& a = s.attention;
+  norm("attn_norm", s.norm, H);
+  if (a.qkv == QkvLayout::separate) {
+    roles.push_back({"q", {l.q_dim, H}});
+    roles.push_back({"k", {l.kv_dim, H}});
+    roles.push_back({"v", {l.kv_dim, H}});
+    if (a.bias_q) roles.push_back({"q_bias", {l.q_dim}});
+    if (a.bias_k) roles.push_back({"k_bias", {l.kv_dim}});
+    if (a.bias_v) roles.push_back({"v_bias", {l.kv_dim}});
+  } else {
+    roles.push_back({"qkv", {l.qkv_dim, H}});
+    if (a.bias_q) roles.push_back({"qkv_bias", {l.qkv_dim}});
+  }
+  if (a.qk_norm != QkNorm::none) {
+    const bool per_head = a.qk_norm == QkNorm::per_head;
+    norm("q_norm", *a.qk_norm_spec, per_head ? l.head_dim : l.q_dim);
+    norm("k_norm", *a.qk_norm_spec, per_head ? l.head_dim : l.kv_dim);
+  }
+  roles.push_back({"o", {H, l.q_dim}});
+  if (a.bias_o) roles.push_back({"o_bias", {H}});
+  if (s.post_norms) norm("post_attn_norm", s.norm, H);
+  if (l.separate_ffn_norm) norm("ffn_norm", s.norm, H);
+  const MlpSpec& m = s.mlp;
+  if (m.kind == MlpKind::gated && m.fused_gate_up) {
+    roles.push_back({"gate_up", {2 * l.ffn, H}});
+    if (m.bias) roles.push_back({"gate_up_bias", {2 * l.ffn}});
+  } else {
+    if (m.kind == MlpKind::gated) roles.push_back({"gate", {l.ffn, H}});
+    roles.push_back({"up", {l.ffn, H}});
+    if (m.bias && m.kind == MlpKind::gated) roles.push_back({"gate_bias", {l.ffn}});
+    if (m.bias) roles.push_back({"up_bias", {l.ffn}});
+  }
+  roles.push_back({"down", {H, l.ffn}});
+  if (m.bias) roles.push_back({"down_bias", {H}});
+  if (s.post_norms) norm("post_ffn_norm", s.norm, H);
+  return roles;
+}
+
+std::vector<float> rope_frequencies(const Spec& s) {
+  const RopeSpec& r = s.rope;
+  const int64_t half = r.rotary_dim / 2;
+  std::vector<float> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    // As Hugging Face: exponent 2i/d in fp32, then base ** exponent.
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(r.rotary_dim);
+    double f = 1.0 / std::pow(r.theta, static_cast<double>(exponent));
+    const RopeScaling& x = r.scaling;
+    if (x.type == "linear") {
+      f /= x.factor;
+    } else if (x.type == "llama3") {
+      const double old_len = static_cast<double>(x.original_max_positions);
+      const double low_wavelen = old_len / x.low_freq_factor, high_wavelen = old_len / x.high_freq_factor;
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f /= x.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (old_len / wavelen - x.low_freq_factor) / (x.high_freq_factor - x.low_freq_factor);
+        f = (1.0 - smooth) * f / x.factor + smooth * f;
+      }
+    } else if (x.type == "longrope") {
+      f /= x.short_factor[static_cast<size_t>(i)];
+    }
+    inv[static_cast<size_t>(i)] = static_cast<float>(f);
+  }
+  return inv;
+}
+
+}  // namespace
+
+Plan make_plan(const Spec& s) {
+  Plan p;
+  p.spec = &s;
+  const AttentionSpec& a = s.attention;
+  const auto where = [&](const std::string& field) { return fmt::format("{}: field '{}'", s.file, field); };
+  if (a.qkv != QkvLayout::separate && !(a.bias_q == a.bias_k && a.bias_k == a.bias_v))
+    throw Error(where("attention.bias") + ": a fused qkv projection has a bias on all of q, k, v or on none");
+  if (a.qkv == QkvLayout::fused_per_head)
+    for (int64_t i = 0; i < s.num_layers; ++i)
+      if (a.heads[i] != a.kv_heads[i])
+        throw Error(where("attention.qkv") + ": fused_per_head needs as many kv heads as query heads");
+  if (s.positions == PositionKind::learned || s.positions == PositionKind::alibi || s.rope.scaling.type == "longrope")
+    throw Error(where("positions") + fmt::format(": {} positions are not implemented yet",
+                                                 s.rope.scaling.type == "longrope" ? "longrope" : to_string(s.positions)));
+  if (s.norm_head) throw Error(where("logits.norm_head") + ": not implemented yet");
+
+  std::set<std::string> roles_union;
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    LayerPlan l;
+    l.index = i;
+    l.heads = a.heads[i];
+    l.kv_heads = a.kv_heads[i];
+    l.head_dim = a.head_dim;
+    l.q_dim = l.heads * l.head_dim;
+    l.kv_dim = l.kv_heads * l.head_dim;
+    l.qkv_dim = l.q_dim + 2 * l.kv_dim;
+    l.ffn = s.mlp.intermediate[i];
+    l.window = a.window[i];
+    l.separate_ffn_norm = s.residual == Residual::sequential || s.weights.layer.count("ffn_norm") > 0;
+    for (auto& [role, shape] : layer_roles(s, l)) {
+      auto it = s.weights.layer.find(role);
+      if (it == s.weights.layer.end())
+        throw Error(fmt::format("{}: field 'weights.layer.{}': missing; this spec's layers need a '{}' tensor", s.file,
+                                role, role));
+      TensorPlan t;
+      t.role = role;
+      t.name = substitute_layer(it->second, i);
+      t.transpose = shape.size() == 2 && s.weights.layout == TensorLayout::in_out;
+      t.shape = t.transpose ? std::vector<int64_t>{shape[1], shape[0]} : shape;
+      roles_union.insert(role);
+      l.tensors.push_back(std::move(t));
+    }
+    p.max_q_dim = std::max(p.max_q_dim, l.q_dim);
+    p.max_kv_dim = std::max(p.max_kv_dim, l.kv_dim);
+    p.max_qkv_dim = std::max(p.max_qkv_dim, l.qkv_dim);
+    p.max_ffn = std::max(p.max_ffn, l.ffn);
+    p.max_heads = std::max(p.max_heads, l.heads);
+    p.kv_cache_floats += 2 * s.max_context * l.kv_dim;
+    p.layers.push_back(std::move(l));
+  }
+  for (const auto& [role, pattern] : s.weights.layer)
+    if (!roles_union.count(role))
+      throw Error(fmt::format("{}: field 'weights.layer.{}': this spec has no use for a '{}' tensor "
+                              "(list checkpoint tensors to ignore under weights.unused)",
+                              s.file, role, role));
+  // Keep the struct's member order the order of first use.
+  for (const auto& l : p.layers)
+    for (const auto& t : l.tensors)
+      if (std::find(p.layer_roles.begin(), p.layer_roles.end(), t.role) == p.layer_roles.end())
+        p.layer_roles.push_back(t.role);
+
+  const int64_t H = s.hidden_size;
+  p.globals.push_back({"embed", s.weights.embed, {s.vocab_size, H}});
+  if (s.norm.weight != NormWeight::none) {
+    if (s.weights.final_norm.empty()) throw Error(where("weights.final_norm") + ": missing (required)");
+    p.globals.push_back({"final_norm", s.weights.final_norm, {H}});
+  }
+  if (s.norm.bias) {
+    if (s.weights.final_norm_bias.empty()) throw Error(where("weights.final_norm_bias") + ": missing (required)");
+    p.globals.push_back({"final_norm_bias", s.weights.final_norm_bias, {H}});
+  }
+  if (!s.tied_embeddings) p.globals.push_back({"lm_head", s.weights.lm_head, {s.vocab_size, H}});
+
+  if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s);
+  p.attention_scale = static_cast<float>(a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim)));
+  p.chunk = std::min<int64_t>(64, s.max_context);
+  // Per prefill row: x, xn, branch, ffn_out (hidden each), qkv, q, att, h (ffn) and gate_up (2 ffn).
+  p.activation_floats = p.chunk * (4 * H + p.max_qkv_dim + 2 * p.max_q_dim + 3 * p.max_ffn);
+  for (const auto& t : p.globals) p.parameter_count += t.bytes() / 4;
+  for (const auto& l : p.layers)
+    for (const auto& t : l.tensors) p.parameter_count += t.bytes() / 4;
+  p.weight_bytes = p.parameter_count * 4;
+  p.unused_weights = s.weights.unused;
+  return p;
+}
+
+}  // namespace llmc

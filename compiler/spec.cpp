@@ -1,0 +1,384 @@
+#include "spec.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "llmc/error.hpp"
+
+namespace llmc {
+namespace {
+
+// A YAML mapping together with where it is, so that every error can name file, line and field.
+class Section {
+ public:
+  Section(YAML::Node node, std::string path, const std::string& file)
+      : node_(std::move(node)), path_(std::move(path)), file_(file) {}
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& field, const std::string& what) const {
+    const YAML::Mark mark = at.Mark();
+    std::string where = file_;
+    if (mark.line >= 0) where += fmt::format(":{}", mark.line + 1);
+    throw Error(fmt::format("{}: field '{}': {}", where, field, what));
+  }
+
+  std::string field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  bool has(const std::string& key) const { return node_[key].IsDefined() && !node_[key].IsNull(); }
+
+  // Every key must be one of `allowed`.
+  void only_keys(std::initializer_list<const char*> allowed) const {
+    std::set<std::string> names(allowed.begin(), allowed.end());
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.as<std::string>();
+      if (!names.count(key))
+        fail(kv.first, field(key), fmt::format("unknown key; expected one of: {}", fmt::join(names, ", ")));
+    }
+  }
+
+  YAML::Node required_node(const std::string& key) const {
+    if (!has(key)) fail(node_, field(key), "missing (required)");
+    return node_[key];
+  }
+
+  Section section(const std::string& key) const {
+    YAML::Node n = required_node(key);
+    if (!n.IsMap()) fail(n, field(key), "expected a mapping");
+    return Section(n, field(key), file_);
+  }
+  std::optional<Section> optional_section(const std::string& key) const {
+    if (!has(key)) return std::nullopt;
+    return section(key);
+  }
+
+  template <typename T>
+  T get(const std::string& key) const {
+    YAML::Node n = required_node(key);
+    return convert<T>(n, key);
+  }
+  template <typename T>
+  T get_or(const std::string& key, T fallback) const {
+    return has(key) ? get<T>(key) : fallback;
+  }
+
+  int64_t positive(const std::string& key) const {
+    const int64_t v = get<int64_t>(key);
+    if (v <= 0) fail(node_[key], field(key), fmt::format("expected a positive integer, found {}", v));
+    return v;
+  }
+
+  // A value given once for all layers or as a list of one per layer.
+  std::vector<int64_t> per_layer(const std::string& key, int64_t layers, int64_t min_value) const {
+    YAML::Node n = required_node(key);
+    std::vector<int64_t> values;
+    if (n.IsSequence()) {
+      if (static_cast<int64_t>(n.size()) != layers)
+        fail(n, field(key), fmt::format("expected {} values (one per layer), found {}", layers, n.size()));
+      for (const auto& item : n) values.push_back(convert<int64_t>(item, key));
+    } else {
+      values.assign(static_cast<size_t>(layers), convert<int64_t>(n, key));
+    }
+    for (int64_t v : values)
+      if (v < min_value) fail(n, field(key), fmt::format("expected values >= {}, found {}", min_value, v));
+    return values;
+  }
+
+  template <typename E>
+  E choice(const std::string& key, std::initializer_list<std::pair<const char*, E>> options) const {
+    const std::string v = get<std::string>(key);
+    std::vector<std::string> names;
+    for (const auto& [name, value] : options) {
+      if (v == name) return value;
+      names.push_back(name);
+    }
+    fail(node_[key], field(key), fmt::format("'{}' is not one of: {}", v, fmt::join(names, ", ")));
+  }
+  template <typename E>
+  E choice_or(const std::string& key, E fallback, std::initializer_list<std::pair<const char*, E>> options) const {
+    return has(key) ? choice<E>(key, options) : fallback;
+  }
+
+  const YAML::Node& node() const { return node_; }
+  const std::string& file() const { return file_; }
+
+ private:
+  template <typename T>
+  T convert(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, field(key), fmt::format("expected {}", type_name<T>()));
+    try {
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+      fail(n, field(key), fmt::format("expected {}, found '{}'", type_name<T>(), n.Scalar()));
+    }
+  }
+  template <typename T>
+  static const char* type_name() {
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    else if constexpr (std::is_integral_v<T>) return "an integer";
+    else if constexpr (std::is_floating_point_v<T>) return "a number";
+    else return "a string";
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  const std::string& file_;
+};
+
+NormSpec parse_norm(const Section& s) {
+  s.only_keys({"kind", "weight", "bias", "eps"});
+  NormSpec n;
+  n.kind = s.choice<NormKind>("kind", {{"rmsnorm", NormKind::rms}, {"layernorm", NormKind::layer}});
+  n.weight = s.choice_or<NormWeight>("weight", NormWeight::plain,
+                                     {{"plain", NormWeight::plain}, {"offset_one", NormWeight::offset_one},
+                                      {"none", NormWeight::none}});
+  n.bias = s.get_or<bool>("bias", false);
+  n.eps = s.get<double>("eps");
+  if (n.eps <= 0) s.fail(s.node()["eps"], s.field("eps"), "expected a positive number");
+  if (n.kind == NormKind::rms && n.bias) s.fail(s.node()["bias"], s.field("bias"), "rmsnorm has no bias");
+  return n;
+}
+
+void parse_attention(const Section& s, Spec& spec) {
+  s.only_keys({"heads", "kv_heads", "head_dim", "qkv", "bias", "scale", "softcap", "window", "qk_norm", "clip_qkv"});
+  AttentionSpec& a = spec.attention;
+  a.heads = s.per_layer("heads", spec.num_layers, 1);
+  a.kv_heads = s.per_layer("kv_heads", spec.num_layers, 1);
+  a.head_dim = s.positive("head_dim");
+  for (int64_t i = 0; i < spec.num_layers; ++i)
+    if (a.heads[i] % a.kv_heads[i] != 0)
+      s.fail(s.node()["kv_heads"], s.field("kv_heads"),
+             fmt::format("layer {}: {} kv heads do not divide {} query heads", i, a.kv_heads[i], a.heads[i]));
+  a.qkv = s.choice_or<QkvLayout>("qkv", QkvLayout::separate,
+                                 {{"separate", QkvLayout::separate}, {"fused", QkvLayout::fused},
+                                  {"fused_per_head", QkvLayout::fused_per_head},
+                                  {"fused_per_kv_group", QkvLayout::fused_per_kv_group}});
+  if (auto b = s.optional_section("bias")) {
+    b->only_keys({"q", "k", "v", "o"});
+    a.bias_q = b->get<bool>("q");
+    a.bias_k = b->get<bool>("k");
+    a.bias_v = b->get<bool>("v");
+    a.bias_o = b->get<bool>("o");
+  }
+  if (s.has("scale")) a.scale = s.get<double>("scale");
+  a.softcap = s.get_or<double>("softcap", 0.0);
+  a.window = s.has("window") ? s.per_layer("window", spec.num_layers, 0)
+                             : std::vector<int64_t>(static_cast<size_t>(spec.num_layers), 0);
+  if (auto q = s.optional_section("qk_norm")) {
+    q->only_keys({"over", "norm"});
+    a.qk_norm = q->choice<QkNorm>("over", {{"head", QkNorm::per_head}, {"projection", QkNorm::whole}});
+    a.qk_norm_spec = parse_norm(q->section("norm"));
+  }
+  a.clip_qkv = s.get_or<double>("clip_qkv", 0.0);
+}
+
+void parse_positions(const Section& s, Spec& spec) {
+  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling"});
+  spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
+                                                   {"learned", PositionKind::learned}, {"none", PositionKind::none}});
+  if (spec.positions != PositionKind::rope) {
+    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling"})
+      if (s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: rope");
+    return;
+  }
+  RopeSpec& r = spec.rope;
+  r.theta = s.get<double>("theta");
+  r.pairing = s.choice<RopePairing>("pairing", {{"half", RopePairing::half}, {"interleaved", RopePairing::interleaved}});
+  r.rotary_dim = s.positive("rotary_dim");
+  if (r.rotary_dim % 2 != 0 || r.rotary_dim > spec.attention.head_dim)
+    s.fail(s.node()["rotary_dim"], s.field("rotary_dim"),
+           fmt::format("expected an even number <= head_dim ({}), found {}", spec.attention.head_dim, r.rotary_dim));
+  if (auto sc = s.optional_section("scaling")) {
+    RopeScaling& x = r.scaling;
+    x.type = sc->get<std::string>("type");
+    if (x.type == "linear") {
+      sc->only_keys({"type", "factor"});
+      x.factor = sc->get<double>("factor");
+    } else if (x.type == "llama3") {
+      sc->only_keys({"type", "factor", "low_freq_factor", "high_freq_factor", "original_max_positions"});
+      x.factor = sc->get<double>("factor");
+      x.low_freq_factor = sc->get<double>("low_freq_factor");
+      x.high_freq_factor = sc->get<double>("high_freq_factor");
+      x.original_max_positions = sc->positive("original_max_positions");
+    } else if (x.type == "longrope") {
+      sc->only_keys({"type", "short_factor", "long_factor", "original_max_positions"});
+      x.original_max_positions = sc->positive("original_max_positions");
+      for (auto [key, out] : {std::pair{"short_factor", &x.short_factor}, std::pair{"long_factor", &x.long_factor}}) {
+        YAML::Node n = sc->required_node(key);
+        if (!n.IsSequence() || static_cast<int64_t>(n.size()) != r.rotary_dim / 2)
+          sc->fail(n, sc->field(key), fmt::format("expected a list of rotary_dim/2 = {} numbers", r.rotary_dim / 2));
+        for (const auto& v : n) out->push_back(v.as<double>());
+      }
+    } else if (x.type != "none") {
+      sc->fail(sc->node()["type"], sc->field("type"),
+               fmt::format("'{}' is not one of: none, linear, llama3, longrope", x.type));
+    }
+  }
+}
+
+void parse_mlp(const Section& s, Spec& spec) {
+  s.only_keys({"kind", "activation", "intermediate_size", "bias", "fused_gate_up"});
+  MlpSpec& m = spec.mlp;
+  m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}});
+  m.activation = s.choice<Activation>("activation", {{"silu", Activation::silu}, {"gelu", Activation::gelu},
+                                                     {"gelu_tanh", Activation::gelu_tanh}, {"relu", Activation::relu}});
+  m.intermediate = s.per_layer("intermediate_size", spec.num_layers, 1);
+  m.bias = s.get_or<bool>("bias", false);
+  m.fused_gate_up = s.get_or<bool>("fused_gate_up", false);
+  if (m.fused_gate_up && m.kind != MlpKind::gated)
+    s.fail(s.node()["fused_gate_up"], s.field("fused_gate_up"), "only a gated MLP has a gate and an up projection");
+}
+
+void parse_weights(const Section& s, Spec& spec) {
+  s.only_keys({"layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head", "layer", "unused"});
+  WeightNames& w = spec.weights;
+  w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::out_in,
+                                       {{"linear", TensorLayout::out_in}, {"conv1d", TensorLayout::in_out}});
+  w.embed = s.get<std::string>("embed");
+  w.pos_embed = s.get_or<std::string>("positions", "");
+  w.final_norm = s.get_or<std::string>("final_norm", "");
+  w.final_norm_bias = s.get_or<std::string>("final_norm_bias", "");
+  w.lm_head = s.get<std::string>("lm_head");
+  if (w.lm_head == "tied") w.lm_head.clear();
+  if (w.lm_head.empty() != spec.tied_embeddings)
+    s.fail(s.node()["lm_head"], s.field("lm_head"),
+           spec.tied_embeddings ? "model.tied_embeddings is true, so lm_head must be 'tied'"
+                                : "model.tied_embeddings is false, so lm_head must name a tensor");
+  Section layer = s.section("layer");
+  for (const auto& kv : layer.node()) {
+    const std::string role = kv.first.as<std::string>();
+    if (!kv.second.IsScalar()) layer.fail(kv.second, layer.field(role), "expected a tensor name");
+    w.layer[role] = kv.second.as<std::string>();
+  }
+  if (s.has("unused")) {
+    YAML::Node n = s.node()["unused"];
+    if (!n.IsSequence()) s.fail(n, s.field("unused"), "expected a list of tensor names");
+    for (const auto& v : n) w.unused.push_back(v.as<std::string>());
+  }
+}
+
+Spec parse_root(const YAML::Node& root, const std::string& file) {
+  if (!root.IsMap()) throw Error(fmt::format("{}: expected a YAML mapping at the top level", file));
+  Spec spec;
+  spec.file = file;
+  Section top(root, "", file);
+  top.only_keys({"llmc", "name", "family", "model", "norm", "block", "attention", "positions", "mlp", "logits",
+                 "tokens", "weights"});
+  if (top.get<int>("llmc") != 1) top.fail(root["llmc"], "llmc", "this llmc reads schema version 1");
+  spec.name = top.get<std::string>("name");
+  spec.family = top.get<std::string>("family");
+
+  Section model = top.section("model");
+  model.only_keys({"vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings", "embedding_scale"});
+  spec.vocab_size = model.positive("vocab_size");
+  spec.hidden_size = model.positive("hidden_size");
+  spec.num_layers = model.positive("num_layers");
+  spec.max_context = model.positive("max_context");
+  spec.tied_embeddings = model.get<bool>("tied_embeddings");
+  spec.embedding_scale = model.get_or<double>("embedding_scale", 1.0);
+
+  spec.norm = parse_norm(top.section("norm"));
+  if (auto b = top.optional_section("block")) {
+    b->only_keys({"residual", "post_norms", "residual_scale"});
+    spec.residual = b->choice_or<Residual>("residual", Residual::sequential,
+                                          {{"sequential", Residual::sequential}, {"parallel", Residual::parallel}});
+    spec.post_norms = b->get_or<bool>("post_norms", false);
+    spec.residual_scale = b->get_or<double>("residual_scale", 1.0);
+  }
+  parse_attention(top.section("attention"), spec);
+  parse_positions(top.section("positions"), spec);
+  parse_mlp(top.section("mlp"), spec);
+  if (auto l = top.optional_section("logits")) {
+    l->only_keys({"scale", "softcap", "norm_head"});
+    spec.logit_scale = l->get_or<double>("scale", 1.0);
+    spec.logit_softcap = l->get_or<double>("softcap", 0.0);
+    spec.norm_head = l->get_or<bool>("norm_head", false);
+  }
+  Section tokens = top.section("tokens");
+  tokens.only_keys({"bos", "eos", "add_bos"});
+  spec.bos = tokens.get<int64_t>("bos");
+  spec.eos = tokens.get<int64_t>("eos");
+  spec.add_bos = tokens.get<bool>("add_bos");
+  for (auto [key, id] : {std::pair{"bos", spec.bos}, std::pair{"eos", spec.eos}})
+    if (id < -1 || id >= spec.vocab_size)
+      tokens.fail(tokens.node()[key], tokens.field(key),
+                  fmt::format("expected -1 (none) or a token id below vocab_size {}, found {}", spec.vocab_size, id));
+  if (spec.add_bos && spec.bos < 0) tokens.fail(tokens.node()["add_bos"], tokens.field("add_bos"), "no bos id is set");
+
+  parse_weights(top.section("weights"), spec);
+  if ((spec.positions == PositionKind::learned) != !spec.weights.pos_embed.empty())
+    top.fail(root["weights"], "weights.positions",
+             "a learned position table is named exactly when positions.kind is learned");
+  return spec;
+}
+
+}  // namespace
+
+Spec parse_spec(const std::string& yaml_text, const std::string& file_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw Error(fmt::format("{}:{}:{}: malformed YAML: {}", file_name, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  Spec spec;
+  try {
+    spec = parse_root(root, file_name);
+  } catch (const YAML::Exception& e) {
+    throw Error(fmt::format("{}:{}: {}", file_name, e.mark.line + 1, e.msg));
+  }
+  spec.text = yaml_text;
+  return spec;
+}
+
+Spec load_spec(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot open the spec file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_spec(ss.str(), path);
+}
+
+std::string spec_hash(const Spec& spec) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : spec.text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+const char* to_string(NormKind k) { return k == NormKind::rms ? "rmsnorm" : "layernorm"; }
+const char* to_string(RopePairing p) { return p == RopePairing::half ? "half" : "interleaved"; }
+const char* to_string(Activation a) {
+  switch (a) {
+    case Activation::silu: return "silu";
+    case Activation::gelu: return "gelu";
+    case Activation::gelu_tanh: return "gelu_tanh";
+    case Activation::relu: return "relu";
+  }
+  return "?";
+}
+const char* to_string(QkvLayout q) {
+  switch (q) {
+    case QkvLayout::separate: return "separate";
+    case QkvLayout::fused: return "fused";
+    case QkvLayout::fused_per_head: return "fused_per_head";
+    case QkvLayout::fused_per_kv_group: return "fused_per_kv_group";
+  }
+  return "?";
+}
+const char* to_string(PositionKind p) {
+  switch (p) {
+    case PositionKind::rope: return "rope";
+    case PositionKind::alibi: return "alibi";
+    case PositionKind::learned: return "learned";
+    case PositionKind::none: return "none";
+  }
+  return "?";
+}
+
+}  // namespace llmc

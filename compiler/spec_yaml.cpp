@@ -1,0 +1,123 @@
+// Writes a Spec back as an arch YAML (used by `llmc import`). parse_spec(spec_to_yaml(s)) gives s back.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "import.hpp"
+
+namespace llmc {
+namespace {
+
+std::string num(double v) {
+  std::string s = fmt::format("{:.17g}", v);
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string per_layer(const std::vector<int64_t>& v) {
+  bool same = true;
+  for (int64_t x : v) same = same && x == v.front();
+  return same ? std::to_string(v.front()) : fmt::format("[{}]", fmt::join(v, ", "));
+}
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string norm(const NormSpec& n) {
+  const char* weight = n.weight == NormWeight::plain ? "plain" : n.weight == NormWeight::offset_one ? "offset_one" : "none";
+  return fmt::format("{{kind: {}, weight: {}, bias: {}, eps: {}}}", to_string(n.kind), weight, n.bias, num(n.eps));
+}
+
+}  // namespace
+
+std::string spec_to_yaml(const Spec& s, const std::string& comment) {
+  std::string y;
+  auto line = [&](const std::string& l) { y += l + "\n"; };
+  if (!comment.empty()) line("# " + comment);
+  line("llmc: 1");
+  line("name: " + quoted(s.name));
+  line("family: " + s.family);
+  line("model:");
+  line(fmt::format("  vocab_size: {}", s.vocab_size));
+  line(fmt::format("  hidden_size: {}", s.hidden_size));
+  line(fmt::format("  num_layers: {}", s.num_layers));
+  line(fmt::format("  max_context: {}", s.max_context));
+  line(fmt::format("  tied_embeddings: {}", s.tied_embeddings));
+  if (s.embedding_scale != 1.0) line("  embedding_scale: " + num(s.embedding_scale));
+  line("norm: " + norm(s.norm));
+  if (s.residual != Residual::sequential || s.post_norms || s.residual_scale != 1.0) {
+    line("block:");
+    line(fmt::format("  residual: {}", s.residual == Residual::sequential ? "sequential" : "parallel"));
+    if (s.post_norms) line("  post_norms: true");
+    if (s.residual_scale != 1.0) line("  residual_scale: " + num(s.residual_scale));
+  }
+  const AttentionSpec& a = s.attention;
+  line("attention:");
+  line("  heads: " + per_layer(a.heads));
+  line("  kv_heads: " + per_layer(a.kv_heads));
+  line(fmt::format("  head_dim: {}", a.head_dim));
+  line(fmt::format("  qkv: {}", to_string(a.qkv)));
+  line(fmt::format("  bias: {{q: {}, k: {}, v: {}, o: {}}}", a.bias_q, a.bias_k, a.bias_v, a.bias_o));
+  if (a.scale) line("  scale: " + num(*a.scale));
+  if (a.softcap != 0.0) line("  softcap: " + num(a.softcap));
+  bool windowed = false;
+  for (int64_t w : a.window) windowed = windowed || w != 0;
+  if (windowed) line("  window: " + per_layer(a.window));
+  if (a.qk_norm != QkNorm::none)
+    line(fmt::format("  qk_norm: {{over: {}, norm: {}}}", a.qk_norm == QkNorm::per_head ? "head" : "projection",
+                     norm(*a.qk_norm_spec)));
+  if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
+  line("positions:");
+  line(fmt::format("  kind: {}", to_string(s.positions)));
+  if (s.positions == PositionKind::rope) {
+    const RopeSpec& r = s.rope;
+    line("  theta: " + num(r.theta));
+    line(fmt::format("  pairing: {}", to_string(r.pairing)));
+    line(fmt::format("  rotary_dim: {}", r.rotary_dim));
+    const RopeScaling& x = r.scaling;
+    if (x.type == "linear") line(fmt::format("  scaling: {{type: linear, factor: {}}}", num(x.factor)));
+    if (x.type == "llama3")
+      line(fmt::format("  scaling: {{type: llama3, factor: {}, low_freq_factor: {}, high_freq_factor: {}, "
+                       "original_max_positions: {}}}",
+                       num(x.factor), num(x.low_freq_factor), num(x.high_freq_factor), x.original_max_positions));
+    if (x.type == "longrope")
+      line(fmt::format("  scaling: {{type: longrope, original_max_positions: {}, short_factor: [{}], long_factor: [{}]}}",
+                       x.original_max_positions, fmt::join(x.short_factor, ", "), fmt::join(x.long_factor, ", ")));
+  }
+  const MlpSpec& m = s.mlp;
+  line("mlp:");
+  line(fmt::format("  kind: {}", m.kind == MlpKind::gated ? "gated" : "plain"));
+  line(fmt::format("  activation: {}", to_string(m.activation)));
+  line("  intermediate_size: " + per_layer(m.intermediate));
+  line(fmt::format("  bias: {}", m.bias));
+  if (m.fused_gate_up) line("  fused_gate_up: true");
+  if (s.logit_scale != 1.0 || s.logit_softcap != 0.0 || s.norm_head) {
+    line("logits:");
+    if (s.logit_scale != 1.0) line("  scale: " + num(s.logit_scale));
+    if (s.logit_softcap != 0.0) line("  softcap: " + num(s.logit_softcap));
+    if (s.norm_head) line("  norm_head: true");
+  }
+  line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}}}", s.bos, s.eos, s.add_bos));
+  const WeightNames& w = s.weights;
+  line("weights:");
+  if (w.layout == TensorLayout::in_out) line("  layout: conv1d");
+  line("  embed: " + quoted(w.embed));
+  if (!w.pos_embed.empty()) line("  positions: " + quoted(w.pos_embed));
+  if (!w.final_norm.empty()) line("  final_norm: " + quoted(w.final_norm));
+  if (!w.final_norm_bias.empty()) line("  final_norm_bias: " + quoted(w.final_norm_bias));
+  line("  lm_head: " + (w.lm_head.empty() ? std::string("tied") : quoted(w.lm_head)));
+  line("  layer:");
+  for (const auto& [role, name] : w.layer) line(fmt::format("    {}: {}", role, quoted(name)));
+  if (!w.unused.empty()) {
+    line("  unused:");
+    for (const auto& u : w.unused) line("    - " + quoted(u));
+  }
+  return y;
+}
+
+}  // namespace llmc

@@ -1,0 +1,215 @@
+// The command line of every generated binary. Knows nothing of any model beyond what the
+// generated source publishes through llmc/model.hpp (sizes, special tokens, forward()).
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llmc/error.hpp"
+#include "llmc/model.hpp"
+#include "llmc/sampler.hpp"
+#include "llmc/threads.hpp"
+#include "llmc/tokenizer.hpp"
+#include "llmc/weights_loader.hpp"
+
+namespace llmc {
+
+// Writes a file under a temporary name and renames it into place on commit(): never half-written.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp" + std::to_string(::getpid())) {
+    out_.open(tmp_, std::ios::binary | std::ios::trunc);
+    if (!out_) throw Error(path_ + ": cannot write (" + std::strerror(errno) + ")");
+  }
+  ~AtomicFile() {
+    if (!committed_) {
+      out_.close();
+      std::remove(tmp_.c_str());
+    }
+  }
+  void write(const void* data, size_t bytes) { out_.write(static_cast<const char*>(data), static_cast<long>(bytes)); }
+  void commit() {
+    out_.close();
+    if (!out_) throw Error(path_ + ": write failed");
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) throw Error(path_ + ": cannot rename into place");
+    committed_ = true;
+  }
+
+ private:
+  std::string path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+inline std::vector<int> parse_token_list(const std::string& text, int vocab) {
+  std::vector<int> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
+    if (item.empty() || used != item.size()) throw Error("--tokens: '" + item + "' is not a token id");
+    if (v < 0 || v >= vocab)
+      throw Error("--tokens: token id " + item + " is out of range (vocabulary has " + std::to_string(vocab) + " ids)");
+    ids.push_back(static_cast<int>(v));
+  }
+  if (ids.empty()) throw Error("--tokens: no token ids given");
+  return ids;
+}
+
+struct RunOptions {
+  std::string weights, tokenizer, prompt, tokens, logits_file, stop;
+  int new_tokens = 64;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  bool print_ids = false, ignore_eos = false, no_bos = false;
+  SamplerConfig sampler;
+};
+
+inline int run_model(const RunOptions& o) {
+  const ModelInfo& info = model_info();
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  if (o.new_tokens < 0) throw Error("-n: expected a number of new tokens >= 0, found " + std::to_string(o.new_tokens));
+  if (o.threads < 1) throw Error("--threads: expected at least 1");
+  if (o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
+  set_threads(o.threads);
+
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!o.tokenizer.empty()) {
+    tokenizer = Tokenizer::load(o.tokenizer);
+    if (tokenizer->vocab_size() > info.vocab)
+      throw Error(o.tokenizer + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                  " tokens but the model's vocabulary has " + std::to_string(info.vocab));
+  }
+  std::vector<int> tokens;
+  if (!o.tokens.empty()) {
+    tokens = parse_token_list(o.tokens, info.vocab);
+  } else {
+    if (!tokenizer) throw Error("--prompt needs --tokenizer FILE (or give ids with --tokens)");
+    tokens = tokenizer->encode(o.prompt, info.add_bos && !o.no_bos);
+    if (tokens.empty()) throw Error("--prompt: the prompt encodes to no tokens");
+  }
+  if (static_cast<int>(tokens.size()) > info.context)
+    throw Error("the prompt has " + std::to_string(tokens.size()) + " tokens, more than the model's context of " +
+                std::to_string(info.context));
+
+  const auto t_load = Clock::now();
+  WeightStore store = WeightStore::open(o.weights);
+  std::unique_ptr<Model> model = make_model(store);
+  store.finish(info.unused_weights);
+
+  std::optional<AtomicFile> logits_out;
+  if (!o.logits_file.empty()) logits_out.emplace(o.logits_file);
+  const bool all_rows = logits_out.has_value();
+  std::vector<float> last(static_cast<size_t>(info.vocab));
+  const std::function<void(const float*)> on_logits = [&](const float* row) {
+    if (logits_out) logits_out->write(row, sizeof(float) * info.vocab);
+    std::copy(row, row + info.vocab, last.begin());
+  };
+
+  std::optional<TextStream> text;
+  if (tokenizer && !o.print_ids) {
+    text.emplace(*tokenizer);
+    for (int id : tokens) std::fputs(text->push(id).c_str(), stdout);
+    std::fflush(stdout);
+  }
+
+  const auto t_start = Clock::now();
+  model->forward(tokens.data(), static_cast<int>(tokens.size()), 0, all_rows, on_logits);
+  const auto t_first = Clock::now();
+
+  Sampler sampler(o.sampler, info.vocab);
+  std::vector<int> generated;
+  std::string produced;
+  bool context_full = false;
+  int pos = static_cast<int>(tokens.size());
+  while (static_cast<int>(generated.size()) < o.new_tokens) {
+    const int next = sampler.sample(last.data(), tokens);
+    generated.push_back(next);
+    tokens.push_back(next);
+    if (text) {
+      const std::string piece = text->push(next);
+      std::fputs(piece.c_str(), stdout);
+      std::fflush(stdout);
+      produced += piece;
+    }
+    if (!o.ignore_eos && next == info.eos) break;
+    if (!o.stop.empty() && produced.find(o.stop) != std::string::npos) break;
+    if (static_cast<int>(generated.size()) == o.new_tokens) break;
+    if (pos >= info.context) {
+      context_full = true;
+      break;
+    }
+    model->forward(&next, 1, pos, all_rows, on_logits);
+    ++pos;
+  }
+  const auto t_end = Clock::now();
+  if (text) std::fputs((text->flush() + "\n").c_str(), stdout);
+  if (o.print_ids) {
+    for (size_t i = 0; i < generated.size(); ++i) std::printf("%s%d", i ? "," : "", generated[i]);
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+  if (logits_out) logits_out->commit();
+  if (context_full)
+    std::fprintf(stderr, "stopped: the context of %d tokens is full\n", info.context);
+  const double prefill = seconds(t_start, t_first), decode = seconds(t_first, t_end);
+  const size_t prompt_len = tokens.size() - generated.size();
+  std::fprintf(stderr,
+               "load %.1f ms | prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | "
+               "first token after %.1f ms | %d threads\n",
+               seconds(t_load, t_start) * 1e3, prompt_len, prompt_len / std::max(prefill, 1e-9), generated.size(),
+               generated.size() > 1 ? (generated.size() - 1) / std::max(decode, 1e-9) : 0.0, prefill * 1e3, o.threads);
+  return 0;
+}
+
+inline int run_cli(int argc, char** argv) {
+  const ModelInfo& info = model_info();
+  RunOptions o;
+  CLI::App app{std::string(info.name) + ": " + info.description};
+  app.add_option("--weights", o.weights, "model.safetensors, its index.json, a folder, or a llama2.c .bin")->required();
+  app.add_option("--tokenizer", o.tokenizer, "tokenizer file (tokenizer.bin, tokenizer.json, ...)");
+  app.add_option("--prompt", o.prompt, "prompt text (needs --tokenizer)");
+  app.add_option("--tokens", o.tokens, "prompt as comma-separated token ids");
+  app.add_option("-n", o.new_tokens, "number of new tokens to generate")->capture_default_str();
+  app.add_option("--temp", o.sampler.temperature, "temperature; 0 is greedy")->capture_default_str();
+  app.add_option("--top-k", o.sampler.top_k, "keep the k most likely tokens; 0 keeps all")->capture_default_str();
+  app.add_option("--top-p", o.sampler.top_p, "nucleus sampling threshold")->capture_default_str();
+  app.add_option("--min-p", o.sampler.min_p, "drop tokens below min-p × the top probability")->capture_default_str();
+  app.add_option("--repeat-penalty", o.sampler.repeat_penalty, "penalty for recent tokens; 1 is off")->capture_default_str();
+  app.add_option("--seed", o.sampler.seed, "random seed")->capture_default_str();
+  app.add_option("--threads", o.threads, "worker threads")->capture_default_str();
+  app.add_option("--stop", o.stop, "stop when the generated text contains this string");
+  app.add_option("--logits", o.logits_file, "write fp32 logits of every fed position to FILE");
+  app.add_flag("--ids", o.print_ids, "print the generated ids (comma-separated) instead of text");
+  app.add_flag("--ignore-eos", o.ignore_eos, "keep generating after the end-of-sequence token");
+  app.add_flag("--no-bos", o.no_bos, "do not add the BOS token to the prompt");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run_model(o);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace llmc

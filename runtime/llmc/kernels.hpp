@@ -1,0 +1,280 @@
+// Compute kernels for generated models: fp32, xsimd, sizes as template parameters.
+// Activations are row-major [T][N]: T tokens of N values each. Weights are [out][in] (nn.Linear).
+#pragma once
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "llmc/threads.hpp"
+
+namespace llmc {
+
+using Batch = xsimd::batch<float>;
+inline constexpr int kLanes = static_cast<int>(Batch::size);
+
+enum class Weighting { plain, offset_one, none };  // x̂·w, x̂·(1+w), x̂
+enum class Pairing { half, interleaved };           // rope pairs (i, i+d/2) or (2i, 2i+1)
+enum class Act { silu, gelu, gelu_tanh, relu };
+
+template <int N>
+inline float dot(const float* a, const float* b) {
+  constexpr int kVec = N / kLanes * kLanes;
+  Batch acc0(0.0f), acc1(0.0f);
+  int i = 0;
+  for (; i + 2 * kLanes <= kVec; i += 2 * kLanes) {
+    acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
+    acc1 = xsimd::fma(Batch::load_unaligned(a + i + kLanes), Batch::load_unaligned(b + i + kLanes), acc1);
+  }
+  for (; i < kVec; i += kLanes) acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
+  float sum = xsimd::hadd(acc0 + acc1);
+  for (; i < N; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// Four rows of W against one x: the x loads are shared.
+template <int N>
+inline void dot4(const float* w0, const float* w1, const float* w2, const float* w3, const float* x, float* out) {
+  constexpr int kVec = N / kLanes * kLanes;
+  Batch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+  int i = 0;
+  for (; i < kVec; i += kLanes) {
+    const Batch xv = Batch::load_unaligned(x + i);
+    a0 = xsimd::fma(Batch::load_unaligned(w0 + i), xv, a0);
+    a1 = xsimd::fma(Batch::load_unaligned(w1 + i), xv, a1);
+    a2 = xsimd::fma(Batch::load_unaligned(w2 + i), xv, a2);
+    a3 = xsimd::fma(Batch::load_unaligned(w3 + i), xv, a3);
+  }
+  float s0 = xsimd::hadd(a0), s1 = xsimd::hadd(a1), s2 = xsimd::hadd(a2), s3 = xsimd::hadd(a3);
+  for (; i < N; ++i) {
+    s0 += w0[i] * x[i];
+    s1 += w1[i] * x[i];
+    s2 += w2[i] * x[i];
+    s3 += w3[i] * x[i];
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
+// y[t][o] = sum_i W[o][i]·x[t][i] (+ bias[o]), for t < T. y rows are y_stride apart, x rows In apart.
+template <int Out, int In>
+inline void matmul(float* y, int y_stride, const float* x, const float* W, const float* bias, int T) {
+  constexpr int kBlocks = (Out + 3) / 4;
+  parallel_for(kBlocks, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
+    for (int blk = begin; blk < end; ++blk) {
+      const int o = blk * 4;
+      if (o + 4 <= Out) {
+        const float* w = W + static_cast<size_t>(o) * In;
+        for (int t = 0; t < T; ++t) {
+          float out[4];
+          dot4<In>(w, w + In, w + 2 * In, w + 3 * In, x + static_cast<size_t>(t) * In, out);
+          float* yt = y + static_cast<size_t>(t) * y_stride + o;
+          for (int r = 0; r < 4; ++r) yt[r] = out[r] + (bias ? bias[o + r] : 0.0f);
+        }
+      } else {
+        for (int r = o; r < Out; ++r)
+          for (int t = 0; t < T; ++t)
+            y[static_cast<size_t>(t) * y_stride + r] =
+                dot<In>(W + static_cast<size_t>(r) * In, x + static_cast<size_t>(t) * In) + (bias ? bias[r] : 0.0f);
+      }
+    }
+  });
+}
+
+template <int Out, int In>
+inline void matmul(float* y, const float* x, const float* W, const float* bias, int T) {
+  matmul<Out, In>(y, Out, x, W, bias, T);
+}
+
+template <int N, Weighting Wt>
+inline void rms_norm(float* y, const float* x, const float* w, float eps, int T) {
+  for (int t = 0; t < T; ++t) {
+    const float* xt = x + static_cast<size_t>(t) * N;
+    float* yt = y + static_cast<size_t>(t) * N;
+    const float inv = 1.0f / std::sqrt(dot<N>(xt, xt) / N + eps);
+    for (int i = 0; i < N; ++i) {
+      if constexpr (Wt == Weighting::plain) yt[i] = xt[i] * inv * w[i];
+      else if constexpr (Wt == Weighting::offset_one) yt[i] = xt[i] * inv * (1.0f + w[i]);
+      else yt[i] = xt[i] * inv;
+    }
+  }
+}
+
+template <int N, Weighting Wt>
+inline void layer_norm(float* y, const float* x, const float* w, const float* b, float eps, int T) {
+  for (int t = 0; t < T; ++t) {
+    const float* xt = x + static_cast<size_t>(t) * N;
+    float* yt = y + static_cast<size_t>(t) * N;
+    float mean = 0.0f;
+    for (int i = 0; i < N; ++i) mean += xt[i];
+    mean /= N;
+    float var = 0.0f;
+    for (int i = 0; i < N; ++i) var += (xt[i] - mean) * (xt[i] - mean);
+    const float inv = 1.0f / std::sqrt(var / N + eps);
+    for (int i = 0; i < N; ++i) {
+      float v = (xt[i] - mean) * inv;
+      if constexpr (Wt == Weighting::plain) v *= w[i];
+      else if constexpr (Wt == Weighting::offset_one) v *= 1.0f + w[i];
+      if (b) v += b[i];
+      yt[i] = v;
+    }
+  }
+}
+
+// Rotates the first RotaryDim values of each head. v rows are Stride apart; heads HeadDim apart.
+// cos/sin tables are [position][RotaryDim/2].
+template <int Heads, int HeadDim, int RotaryDim, Pairing P>
+inline void rope(float* v, int stride, int T, int pos, const float* cos_table, const float* sin_table) {
+  constexpr int kHalf = RotaryDim / 2;
+  for (int t = 0; t < T; ++t) {
+    const float* c = cos_table + static_cast<size_t>(pos + t) * kHalf;
+    const float* s = sin_table + static_cast<size_t>(pos + t) * kHalf;
+    for (int h = 0; h < Heads; ++h) {
+      float* head = v + static_cast<size_t>(t) * stride + h * HeadDim;
+      for (int i = 0; i < kHalf; ++i) {
+        const int a = P == Pairing::half ? i : 2 * i;
+        const int b = P == Pairing::half ? i + kHalf : 2 * i + 1;
+        const float x0 = head[a], x1 = head[b];
+        head[a] = x0 * c[i] - x1 * s[i];
+        head[b] = x0 * s[i] + x1 * c[i];
+      }
+    }
+  }
+}
+
+struct AttentionParams {
+  float scale;          // multiplies q·k
+  float softcap;        // 0: off; else cap·tanh(s/cap)
+  int window;           // 0: global; else key kept iff q_pos − k_pos < window
+  const float* alibi;   // per-head slopes, or null
+};
+
+// Causal attention of T new queries at positions pos..pos+T-1 over the cached keys/values 0..pos+T-1.
+// q rows are QStride apart; caches are [position][KvHeads·HeadDim]; out rows are Heads·HeadDim apart.
+// scratch holds max_threads() rows of Context floats.
+template <int Heads, int KvHeads, int HeadDim, int Context>
+inline void attention(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache, int T,
+                      int pos, const AttentionParams& p, float* scratch) {
+  constexpr int kGroup = Heads / KvHeads;
+  constexpr int kKvDim = KvHeads * HeadDim;
+  parallel_for(Heads * T, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
+    float* scores = scratch + static_cast<size_t>(thread_index()) * Context;
+    for (int job = begin; job < end; ++job) {
+      const int t = job / Heads, h = job % Heads;
+      const int q_pos = pos + t;
+      const int first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
+      const float* qh = q + static_cast<size_t>(t) * q_stride + h * HeadDim;
+      const int kv_offset = (h / kGroup) * HeadDim;
+      float max_score = -INFINITY;
+      for (int j = first; j <= q_pos; ++j) {
+        float s = dot<HeadDim>(qh, k_cache + static_cast<size_t>(j) * kKvDim + kv_offset) * p.scale;
+        if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
+        if (p.alibi) s += p.alibi[h] * static_cast<float>(j - q_pos);
+        scores[j] = s;
+        max_score = std::max(max_score, s);
+      }
+      float sum = 0.0f;
+      for (int j = first; j <= q_pos; ++j) {
+        scores[j] = std::exp(scores[j] - max_score);
+        sum += scores[j];
+      }
+      const float inv = 1.0f / sum;
+      float acc[HeadDim] = {};
+      for (int j = first; j <= q_pos; ++j) {
+        const float a = scores[j] * inv;
+        const float* vj = v_cache + static_cast<size_t>(j) * kKvDim + kv_offset;
+        for (int d = 0; d < HeadDim; ++d) acc[d] += a * vj[d];
+      }
+      float* o = out + static_cast<size_t>(t) * Heads * HeadDim + h * HeadDim;
+      for (int d = 0; d < HeadDim; ++d) o[d] = acc[d];
+    }
+  });
+}
+
+inline float activate(Act a, float x) {
+  switch (a) {
+    case Act::silu: return x / (1.0f + std::exp(-x));
+    case Act::gelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case Act::gelu_tanh: return 0.5f * x * (1.0f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case Act::relu: return x > 0.0f ? x : 0.0f;
+  }
+  return x;
+}
+
+// out[t][i] = act(gate[t][i]) · up[t][i]; out rows are N apart (out may be gate when gate_stride is N).
+template <int N, Act A>
+inline void gated_activation(float* out, const float* gate, int gate_stride, const float* up, int up_stride, int T) {
+  for (int t = 0; t < T; ++t) {
+    const float* g = gate + static_cast<size_t>(t) * gate_stride;
+    const float* u = up + static_cast<size_t>(t) * up_stride;
+    float* o = out + static_cast<size_t>(t) * N;
+    for (int i = 0; i < N; ++i) o[i] = activate(A, g[i]) * u[i];
+  }
+}
+
+template <int N, Act A>
+inline void activation(float* x, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(N) * T; ++i) x[i] = activate(A, x[i]);
+}
+
+// x += scale·y over T rows of N.
+template <int N>
+inline void add_scaled(float* x, const float* y, float scale, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(N) * T; ++i) x[i] += scale * y[i];
+}
+
+template <int N>
+inline void scale(float* x, float s, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(N) * T; ++i) x[i] *= s;
+}
+
+// Copies `rows` of N floats from a strided source to a strided destination.
+template <int N>
+inline void copy_rows(float* dst, int dst_stride, const float* src, int src_stride, int rows) {
+  for (int r = 0; r < rows; ++r)
+    std::copy(src + static_cast<size_t>(r) * src_stride, src + static_cast<size_t>(r) * src_stride + N,
+              dst + static_cast<size_t>(r) * dst_stride);
+}
+
+inline void clamp(float* x, size_t n, float limit) {
+  for (size_t i = 0; i < n; ++i) x[i] = std::clamp(x[i], -limit, limit);
+}
+
+enum class QkvLayout { fused, per_head, per_kv_group };
+
+// Splits the rows of a fused projection into q [T][Heads·HeadDim] and k, v [T][KvHeads·HeadDim].
+// fused: [q | k | v]; per_head: per head [q_h | k_h | v_h]; per_kv_group: per kv head [q… of the group | k | v].
+template <int Heads, int KvHeads, int HeadDim, QkvLayout L>
+inline void split_qkv(float* q, float* k, float* v, const float* qkv, int T) {
+  constexpr int kQDim = Heads * HeadDim, kKvDim = KvHeads * HeadDim, kRow = kQDim + 2 * kKvDim;
+  constexpr int kGroup = Heads / KvHeads;
+  for (int t = 0; t < T; ++t) {
+    const float* src = qkv + static_cast<size_t>(t) * kRow;
+    float* qt = q + static_cast<size_t>(t) * kQDim;
+    float* kt = k + static_cast<size_t>(t) * kKvDim;
+    float* vt = v + static_cast<size_t>(t) * kKvDim;
+    if constexpr (L == QkvLayout::fused) {
+      std::copy(src, src + kQDim, qt);
+      std::copy(src + kQDim, src + kQDim + kKvDim, kt);
+      std::copy(src + kQDim + kKvDim, src + kRow, vt);
+    } else {
+      // per_head is per_kv_group with groups of one query head.
+      for (int g = 0; g < KvHeads; ++g) {
+        const float* group = src + static_cast<size_t>(g) * (kGroup + 2) * HeadDim;
+        std::copy(group, group + kGroup * HeadDim, qt + g * kGroup * HeadDim);
+        std::copy(group + kGroup * HeadDim, group + (kGroup + 1) * HeadDim, kt + g * HeadDim);
+        std::copy(group + (kGroup + 1) * HeadDim, group + (kGroup + 2) * HeadDim, vt + g * HeadDim);
+      }
+    }
+  }
+}
+
+inline void softcap(float* x, size_t n, float cap) {
+  for (size_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+}
+
+}  // namespace llmc

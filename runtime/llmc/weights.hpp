@@ -1,0 +1,219 @@
+// Weight loading: mmapped safetensors (single file or sharded index) and llama2.c checkpoints.
+// Every tensor a model asks for is checked by name, dtype and shape; tensors nobody asked for and
+// nobody declared unused make loading fail with their names. The file parsers (open()) are in
+// weights_loader.hpp, which only the driver includes: generated models need just get().
+#pragma once
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "llmc/error.hpp"
+
+namespace llmc {
+
+// A read-only memory map of a whole file.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY);
+    if (fd_ < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw Error(path + ": not a regular file");
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd_);
+        throw Error(path + ": cannot mmap: " + std::strerror(errno));
+      }
+      data_ = static_cast<const uint8_t*>(p);
+    }
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+enum class DType { f32, f16, bf16 };
+
+inline const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::f32: return "F32";
+    case DType::f16: return "F16";
+    case DType::bf16: return "BF16";
+  }
+  return "?";
+}
+inline size_t dtype_size(DType d) { return d == DType::f32 ? 4 : 2; }
+
+inline float f16_to_f32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000 | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+inline float bf16_to_f32(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+struct TensorInfo {
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;
+  const uint8_t* data = nullptr;
+  size_t bytes = 0;
+  std::string file;
+};
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Matches a tensor name against a pattern where "{i}" stands for a layer number and "*" for anything.
+inline bool name_matches(std::string_view pattern, std::string_view name) {
+  if (pattern.empty()) return name.empty();
+  if (pattern.substr(0, 3) == "{i}") {
+    size_t digits = 0;
+    while (digits < name.size() && name[digits] >= '0' && name[digits] <= '9') ++digits;
+    for (size_t n = 1; n <= digits; ++n)
+      if (name_matches(pattern.substr(3), name.substr(n))) return true;
+    return false;
+  }
+  if (pattern[0] == '*') {
+    for (size_t n = 0; n <= name.size(); ++n)
+      if (name_matches(pattern.substr(1), name.substr(n))) return true;
+    return false;
+  }
+  return !name.empty() && pattern[0] == name[0] && name_matches(pattern.substr(1), name.substr(1));
+}
+
+class WeightStore {
+ public:
+  // path: a .safetensors file, a model.safetensors.index.json, a folder holding either, or a llama2.c .bin.
+  static WeightStore open(const std::string& path);
+
+  bool has(const std::string& name) const { return tensors_.count(name) > 0; }
+
+  // The tensor as fp32 of exactly `shape` (as stored). transpose: return it as [shape[1], shape[0]].
+  const float* get(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end()) throw Error(source_ + ": tensor '" + name + "' is missing (expected shape " +
+                                          shape_str(shape) + ")");
+    const TensorInfo& t = it->second;
+    if (t.shape != shape)
+      throw Error(t.file + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected " +
+                  shape_str(shape));
+    used_.insert(name);
+    const size_t n = t.bytes / dtype_size(t.dtype);
+    const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
+    if (t.dtype == DType::f32 && aligned && !transpose) return reinterpret_cast<const float*>(t.data);
+    std::vector<float>& out = owned_.emplace_back(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (t.dtype == DType::f32) {
+        std::memcpy(&out[i], t.data + 4 * i, 4);
+      } else {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        out[i] = t.dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+      }
+    }
+    if (transpose) {
+      if (shape.size() != 2) throw Error(t.file + ": tensor '" + name + "' must be 2-D to be transposed");
+      std::vector<float> tr(n);
+      const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < cols; ++c) tr[c * rows + r] = out[r * cols + c];
+      out.swap(tr);
+    }
+    return out.data();
+  }
+
+  // A private fp32 copy the model may modify (e.g. to normalise rows once at load).
+  float* get_copy(const std::string& name, const std::vector<int64_t>& shape) {
+    const float* p = get(name, shape);
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    std::vector<float>& out = owned_.emplace_back(p, p + n);
+    return out.data();
+  }
+
+  // Fails, naming them, if tensors remain that were neither used nor match an `unused` pattern.
+  void finish(const std::vector<std::string>& unused_patterns) const {
+    std::vector<std::string> left;
+    for (const auto& [name, info] : tensors_) {
+      if (used_.count(name) || implicit_unused_.count(name)) continue;
+      bool declared = false;
+      for (const auto& p : unused_patterns) declared = declared || name_matches(p, name);
+      if (!declared) left.push_back(name);
+    }
+    if (left.empty()) return;
+    std::string msg = source_ + ": " + std::to_string(left.size()) +
+                      " checkpoint tensor(s) are neither used by this model nor declared unused in its spec:";
+    for (size_t i = 0; i < left.size() && i < 20; ++i) msg += "\n  " + left[i] + " " + shape_str(tensors_.at(left[i]).shape);
+    if (left.size() > 20) msg += "\n  ...";
+    throw Error(msg);
+  }
+
+  size_t tensor_count() const { return tensors_.size(); }
+  const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+
+ private:
+  void add_safetensors(const std::string& file);
+  void add_llama2c(const std::string& file);
+
+  std::string source_;
+  std::vector<std::unique_ptr<MappedFile>> files_;
+  std::map<std::string, TensorInfo> tensors_;
+  std::set<std::string> used_, implicit_unused_;
+  std::vector<std::vector<float>> owned_;
+};
+
+}  // namespace llmc
