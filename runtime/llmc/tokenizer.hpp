@@ -40,6 +40,9 @@ class Tokenizer {
   virtual std::string piece(int id) const = 0;
   // Name of the detected format ("llama2c", "spm", "bpe").
   virtual std::string kind() const = 0;
+  // Whether the model expects a BOS at the start of a prompt (GGUF tokenizer.ggml.add_bos_token,
+  // tokenizer_config.json add_bos_token / bos_token; llama2.c and SentencePiece: yes).
+  virtual bool add_bos_default() const { return bos_id() >= 0; }
 };
 
 // Streaming: feed ids one by one, get the bytes that are now complete UTF-8 (never a broken multi-byte char).
