@@ -1,0 +1,206 @@
+// Golden tests: a reference case → llmc import/build → run the binary → compare with the reference.
+//
+//   golden_runner hf CASE_DIR WORK_DIR          Hugging Face case (config.json, model.safetensors, logits.bin,
+//                                               greedy.json, greedy_logits.npy)
+//   golden_runner stories260k DATA_DIR WORK_DIR llama2.c stories260K (arch from archs/, text/ids/logits goldens)
+//
+// Checks: greedy tokens identical; per-position logits NMSE = Σ(a−b)²/Σa² ≤ 1e-6 and max|a−b| ≤ 1e-3·max|a|.
+// Prints the worst NMSE per case; exits non-zero on any failure.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kMaxNmse = 1e-6;
+constexpr double kMaxAbsRelative = 1e-3;
+
+int failures = 0;
+
+void check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
+  if (!ok) ++failures;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", p.c_str());
+    std::exit(2);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<float> read_f32(const fs::path& p) {
+  const std::string bytes = read_text(p);
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+// A little-endian float32 .npy file's data (C order).
+std::vector<float> read_npy(const fs::path& p) {
+  const std::string bytes = read_text(p);
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
+    std::fprintf(stderr, "%s: not a .npy file\n", p.c_str());
+    std::exit(2);
+  }
+  const size_t header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+  const std::string header = bytes.substr(10, header_len);
+  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos) {
+    std::fprintf(stderr, "%s: expected C-order <f4 data\n", p.c_str());
+    std::exit(2);
+  }
+  std::vector<float> v((bytes.size() - 10 - header_len) / 4);
+  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
+  return v;
+}
+
+int run(const std::string& cmd) {
+  std::printf("$ %s\n", cmd.c_str());
+  std::fflush(stdout);
+  const int status = std::system(cmd.c_str());
+  return status;
+}
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// Compares `rows` rows of `vocab` logits: got rows [got_first, ...) against ref rows [0, rows).
+double compare_logits(const std::vector<float>& got, size_t got_first, const std::vector<float>& ref, size_t rows,
+                      size_t vocab, const std::string& what) {
+  if (got.size() < (got_first + rows) * vocab || ref.size() < rows * vocab) {
+    check(false, what + ": expected " + std::to_string(rows) + " rows of " + std::to_string(vocab) + " logits, got " +
+                     std::to_string(got.size() / vocab) + " rows from llmc and " + std::to_string(ref.size() / vocab) +
+                     " in the reference");
+    return INFINITY;
+  }
+  double worst_nmse = 0, worst_abs = 0;
+  size_t worst_row = 0;
+  bool ok = true;
+  for (size_t r = 0; r < rows; ++r) {
+    const float* a = ref.data() + r * vocab;
+    const float* b = got.data() + (got_first + r) * vocab;
+    double err = 0, norm = 0, max_ref = 0, max_diff = 0;
+    for (size_t i = 0; i < vocab; ++i) {
+      const double d = static_cast<double>(b[i]) - a[i];
+      err += d * d;
+      norm += static_cast<double>(a[i]) * a[i];
+      max_ref = std::max(max_ref, std::fabs(static_cast<double>(a[i])));
+      max_diff = std::max(max_diff, std::fabs(d));
+    }
+    const double nmse = err / std::max(norm, 1e-30);
+    if (!(nmse <= kMaxNmse) || !(max_diff <= kMaxAbsRelative * max_ref)) ok = false;
+    if (!(nmse <= worst_nmse)) {
+      worst_nmse = nmse;
+      worst_row = r;
+    }
+    worst_abs = std::max(worst_abs, max_diff);
+  }
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s: %zu rows, worst NMSE %.3g (row %zu), max |diff| %.3g", what.c_str(), rows,
+                worst_nmse, worst_row, worst_abs);
+  check(ok, buf);
+  return worst_nmse;
+}
+
+std::vector<int> parse_ids(const std::string& text) {
+  std::vector<int> ids;
+  std::string item;
+  std::stringstream ss(text);
+  while (std::getline(ss, item, ',')) {
+    item.erase(std::remove_if(item.begin(), item.end(), ::isspace), item.end());
+    if (!item.empty()) ids.push_back(std::stoi(item));
+  }
+  return ids;
+}
+
+std::string join(const std::vector<int>& ids, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? sep : "") + std::to_string(ids[i]);
+  return s;
+}
+
+int hf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work) {
+  const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
+  const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
+  const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
+  const std::vector<int> expected = greedy.at("new_tokens").get<std::vector<int>>();
+  const std::vector<float> ref = read_f32(dir / "logits.bin");
+  const size_t vocab = ref.size() / prompt.size();
+
+  fs::create_directories(work);
+  if (run(q(llmc) + " import " + q(dir) + " -o " + q(work / "arch.yaml")) != 0 ||
+      run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0) {
+    check(false, "import and build");
+    return 1;
+  }
+  const std::string base = q(work / "model") + " --weights " + q(dir / "model.safetensors") + " --tokens " +
+                           join(prompt, ",") + " --threads 2";
+  // Teacher-forced pass: one row per prompt token.
+  check(run(base + " -n 0 --logits " + q(work / "prompt_logits.bin")) == 0, "teacher-forced run");
+  compare_logits(read_f32(work / "prompt_logits.bin"), 0, ref, prompt.size(), vocab, "prompt logits vs logits.bin");
+  // Greedy continuation, fed back through the KV cache.
+  const std::string n = std::to_string(expected.size());
+  check(run(base + " -n " + n + " --ignore-eos --ids --logits " + q(work / "all_logits.bin") + " > " +
+            q(work / "ids.txt")) == 0,
+        "greedy run");
+  const std::vector<int> got = parse_ids(read_text(work / "ids.txt"));
+  check(got == expected, "greedy tokens: expected " + join(expected, " ") + ", got " + join(got, " "));
+  const std::vector<float> all = read_f32(work / "all_logits.bin");
+  check(all.size() == (prompt.size() + expected.size() - 1) * vocab,
+        "--logits rows cover every fed token (" + std::to_string(all.size() / vocab) + " rows)");
+  compare_logits(all, prompt.size() - 1, read_npy(dir / "greedy_logits.npy"), expected.size(), vocab,
+                 "greedy-step logits vs greedy_logits.npy");
+  return failures ? 1 : 0;
+}
+
+int stories_case(const fs::path& llmc, const fs::path& arch, const fs::path& data, const fs::path& work) {
+  fs::create_directories(work);
+  if (run(q(llmc) + " build " + q(arch) + " -o " + q(work / "stories")) != 0) {
+    check(false, "build");
+    return 1;
+  }
+  // llama2.c's -n 64 counts positions including the 5 prompt tokens: 60 new tokens.
+  const std::string base = q(work / "stories") + " --weights " + q(data / "stories260K.bin") + " --tokenizer " +
+                           q(data / "tok512.bin") + " --prompt 'Once upon a time' -n 60 --temp 0 --threads 2";
+  check(run(base + " > " + q(work / "text.txt")) == 0, "text run");
+  check(read_text(work / "text.txt") == read_text(data / "once_upon_a_time_t0_n64.txt"),
+        "printed text equals llama2.c run.c output byte for byte");
+  check(run(base + " --ids --logits " + q(work / "logits.bin") + " > " + q(work / "ids.txt")) == 0, "ids run");
+  // The .ids golden: "sequence:" lists every fed token (BOS, prompt, generated) and the last generated one.
+  std::string golden_ids = read_text(data / "once_upon_a_time_t0_n64.ids");
+  const size_t at = golden_ids.find("sequence:");
+  std::stringstream ss(golden_ids.substr(at + 9, golden_ids.find('\n', at) - at - 9));
+  std::vector<int> sequence;
+  for (int id; ss >> id;) sequence.push_back(id);
+  const std::vector<int> expected(sequence.begin() + 5, sequence.end());
+  const std::vector<int> got = parse_ids(read_text(work / "ids.txt"));
+  check(got == expected, "greedy ids: expected " + join(expected, " ") + ", got " + join(got, " "));
+  compare_logits(read_f32(work / "logits.bin"), 0, read_f32(data / "once_upon_a_time_t0_n64.logits.f32"), 64, 512,
+                 "logits vs llama2.c");
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "hf" && argc == 5) return hf_case(argv[2], argv[3], argv[4]);
+  if (mode == "stories260k" && argc == 6) return stories_case(argv[2], argv[3], argv[4], argv[5]);
+  std::fprintf(stderr,
+               "usage: golden_runner hf LLMC CASE_DIR WORK_DIR\n"
+               "       golden_runner stories260k LLMC ARCH_YAML DATA_DIR WORK_DIR\n");
+  return 2;
+}
