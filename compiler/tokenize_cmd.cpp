@@ -13,7 +13,7 @@ namespace llmc {
 namespace {
 struct TokenizeOptions {
   std::string tokenizer;
-  bool bos = true;
+  bool bos = false, no_bos = false;
   std::vector<std::string> text;
 };
 struct DetokenizeOptions {
@@ -28,13 +28,15 @@ void add_tokenizer_commands(CLI::App& app) {
   tok->add_option("--tokenizer,-t", topt->tokenizer,
                   "tokenizer file: llama2.c tokenizer.bin, tokenizer.model, tokenizer.json, encoder.json, GGUF")
       ->required();
-  tok->add_flag("--bos,!--no-bos", topt->bos, "prepend the BOS token (default: yes)");
+  auto* bos = tok->add_flag("--bos", topt->bos, "prepend the BOS token (default: as the model does)");
+  tok->add_flag("--no-bos", topt->no_bos, "do not prepend the BOS token")->excludes(bos);
   tok->add_option("text", topt->text, "the text (several arguments are joined with spaces)")->required();
   tok->callback([topt]() {
     auto t = Tokenizer::load(topt->tokenizer);
     std::string text;
     for (size_t i = 0; i < topt->text.size(); ++i) text += (i ? " " : "") + topt->text[i];
-    auto ids = t->encode(text, topt->bos);
+    const bool add_bos = topt->bos || (!topt->no_bos && t->add_bos_default());
+    auto ids = t->encode(text, add_bos);
     std::string line;
     for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
     std::cout << line << "\n";

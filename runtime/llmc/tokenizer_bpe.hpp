@@ -45,11 +45,8 @@ class Regex {
                   reinterpret_cast<const char*>(msg) + " in /" + pattern + "/");
     }
     pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // optional speed-up; falls back to the interpreter
-    md_ = pcre2_match_data_create_from_pattern(code_, nullptr);
-    if (!md_) throw Error("tokenizer '" + source + "': out of memory for regex match data");
   }
   ~Regex() {
-    if (md_) pcre2_match_data_free(md_);
     if (code_) pcre2_code_free(code_);
   }
   Regex(const Regex&) = delete;
@@ -58,7 +55,7 @@ class Regex {
   // Calls f(begin, end) for each non-empty match in s (left to right, non-overlapping).
   template <class F>
   void for_each_match(std::string_view s, F&& f) const {
-    // match data is not thread-safe: use a per-call one when called concurrently
+    // per-call match data: encode() may run on several threads
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
     if (!md) throw Error("tokenizer: out of memory for regex match data");
     size_t pos = 0;
@@ -90,7 +87,6 @@ class Regex {
  private:
   std::string pattern_;
   pcre2_code* code_ = nullptr;
-  pcre2_match_data* md_ = nullptr;
 };
 
 // GPT-2's reversible byte <-> printable character map.
