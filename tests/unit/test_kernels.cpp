@@ -1,0 +1,204 @@
+// Every kernel against a plain scalar reference written from the definition.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "llmc/kernels.hpp"
+
+using namespace llmc;
+
+namespace {
+
+std::vector<float> random_vector(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// Σ(a−b)²/Σa²
+double nmse(const std::vector<float>& ref, const std::vector<float>& got) {
+  REQUIRE(ref.size() == got.size());
+  double e = 0, n = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    e += (double(ref[i]) - got[i]) * (double(ref[i]) - got[i]);
+    n += double(ref[i]) * ref[i];
+  }
+  return e / n;
+}
+
+template <int Out, int In>
+void check_matmul(int T, bool with_bias) {
+  const auto W = random_vector(size_t(Out) * In, 1), x = random_vector(size_t(T) * In, 2), b = random_vector(Out, 3);
+  std::vector<float> ref(size_t(T) * Out), got(size_t(T) * Out);
+  for (int t = 0; t < T; ++t)
+    for (int o = 0; o < Out; ++o) {
+      double s = with_bias ? b[o] : 0.0;
+      for (int i = 0; i < In; ++i) s += double(W[size_t(o) * In + i]) * x[size_t(t) * In + i];
+      ref[size_t(t) * Out + o] = float(s);
+    }
+  matmul<Out, In>(got.data(), x.data(), W.data(), with_bias ? b.data() : nullptr, T);
+  CHECK(nmse(ref, got) < 1e-12);
+}
+
+}  // namespace
+
+TEST_SUITE("kernels") {
+  TEST_CASE("matmul: vector widths, tails, several tokens, bias, threads") {
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      check_matmul<4, 8>(1, false);
+      check_matmul<7, 13>(3, true);       // odd rows and a scalar tail
+      check_matmul<64, 172>(1, false);
+      check_matmul<172, 64>(5, true);
+      check_matmul<256, 256>(17, false);  // large enough to run in parallel
+      check_matmul<1001, 96>(2, true);
+    }
+  }
+
+  TEST_CASE("rms_norm with plain, offset-one and no weights") {
+    constexpr int N = 37;
+    const auto x = random_vector(2 * N, 4), w = random_vector(N, 5);
+    for (Weighting wt : {Weighting::plain, Weighting::offset_one, Weighting::none}) {
+      std::vector<float> ref(2 * N), got(2 * N);
+      for (int t = 0; t < 2; ++t) {
+        double ss = 0;
+        for (int i = 0; i < N; ++i) ss += double(x[t * N + i]) * x[t * N + i];
+        const double inv = 1.0 / std::sqrt(ss / N + 1e-5);
+        for (int i = 0; i < N; ++i) {
+          const double scale = wt == Weighting::plain ? w[i] : wt == Weighting::offset_one ? 1.0 + w[i] : 1.0;
+          ref[t * N + i] = float(x[t * N + i] * inv * scale);
+        }
+      }
+      if (wt == Weighting::plain) rms_norm<N, Weighting::plain>(got.data(), x.data(), w.data(), 1e-5f, 2);
+      if (wt == Weighting::offset_one) rms_norm<N, Weighting::offset_one>(got.data(), x.data(), w.data(), 1e-5f, 2);
+      if (wt == Weighting::none) rms_norm<N, Weighting::none>(got.data(), x.data(), nullptr, 1e-5f, 2);
+      CHECK(nmse(ref, got) < 1e-12);
+    }
+  }
+
+  TEST_CASE("layer_norm with weight and bias") {
+    constexpr int N = 24;
+    const auto x = random_vector(3 * N, 6, 3.0f), w = random_vector(N, 7), b = random_vector(N, 8);
+    std::vector<float> ref(3 * N), got(3 * N);
+    for (int t = 0; t < 3; ++t) {
+      double mean = 0, var = 0;
+      for (int i = 0; i < N; ++i) mean += x[t * N + i];
+      mean /= N;
+      for (int i = 0; i < N; ++i) var += (x[t * N + i] - mean) * (x[t * N + i] - mean);
+      var /= N;
+      for (int i = 0; i < N; ++i) ref[t * N + i] = float((x[t * N + i] - mean) / std::sqrt(var + 1e-5) * w[i] + b[i]);
+    }
+    layer_norm<N, Weighting::plain>(got.data(), x.data(), w.data(), b.data(), 1e-5f, 3);
+    CHECK(nmse(ref, got) < 1e-12);
+  }
+
+  TEST_CASE("rope: half and interleaved pairing, partial rotary") {
+    constexpr int Heads = 2, HeadDim = 8, Rot = 4, T = 3, pos = 5;
+    const auto v = random_vector(T * Heads * HeadDim, 9);
+    std::vector<float> cos_t(16 * Rot / 2), sin_t(16 * Rot / 2);
+    const float inv[2] = {1.0f, 0.01f};
+    for (int p = 0; p < 16; ++p)
+      for (int i = 0; i < Rot / 2; ++i) {
+        cos_t[p * 2 + i] = std::cos(p * inv[i]);
+        sin_t[p * 2 + i] = std::sin(p * inv[i]);
+      }
+    for (Pairing pairing : {Pairing::half, Pairing::interleaved}) {
+      std::vector<float> ref = v, got = v;
+      for (int t = 0; t < T; ++t)
+        for (int h = 0; h < Heads; ++h)
+          for (int i = 0; i < Rot / 2; ++i) {
+            float* head = ref.data() + (t * Heads + h) * HeadDim;
+            const int a = pairing == Pairing::half ? i : 2 * i, b = pairing == Pairing::half ? i + Rot / 2 : 2 * i + 1;
+            const double th = (pos + t) * double(inv[i]);
+            const double x0 = head[a], x1 = head[b];
+            head[a] = float(x0 * std::cos(th) - x1 * std::sin(th));
+            head[b] = float(x0 * std::sin(th) + x1 * std::cos(th));
+          }
+      if (pairing == Pairing::half)
+        rope<Heads, HeadDim, Rot, Pairing::half>(got.data(), Heads * HeadDim, T, pos, cos_t.data(), sin_t.data());
+      else
+        rope<Heads, HeadDim, Rot, Pairing::interleaved>(got.data(), Heads * HeadDim, T, pos, cos_t.data(), sin_t.data());
+      CHECK(nmse(ref, got) < 1e-10);
+      for (int i = Rot; i < HeadDim; ++i) CHECK(got[i] == v[i]);  // dims past rotary_dim untouched
+    }
+  }
+
+  TEST_CASE("attention: GQA, causal, sliding window, soft-cap, ALiBi") {
+    constexpr int Heads = 4, KvHeads = 2, D = 8, Ctx = 32;
+    const int pos = 6, T = 5;
+    const auto q = random_vector(T * Heads * D, 10), k = random_vector(Ctx * KvHeads * D, 11),
+               v = random_vector(Ctx * KvHeads * D, 12);
+    const float slopes[Heads] = {0.5f, 0.25f, 0.125f, 0.0625f};
+    struct Case {
+      float softcap;
+      int window;
+      const float* alibi;
+    };
+    for (const Case& c : {Case{0, 0, nullptr}, Case{0, 3, nullptr}, Case{2.0f, 0, nullptr}, Case{0, 0, slopes}}) {
+      std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(size_t(max_threads()) * Ctx);
+      const float scale = 0.3f;
+      for (int t = 0; t < T; ++t)
+        for (int h = 0; h < Heads; ++h) {
+          const int qp = pos + t, g = h / (Heads / KvHeads);
+          std::vector<double> s;
+          std::vector<int> keys;
+          for (int j = 0; j <= qp; ++j) {
+            if (c.window && qp - j >= c.window) continue;
+            double d = 0;
+            for (int i = 0; i < D; ++i) d += double(q[(t * Heads + h) * D + i]) * k[(j * KvHeads + g) * D + i];
+            d *= scale;
+            if (c.softcap) d = c.softcap * std::tanh(d / c.softcap);
+            if (c.alibi) d += c.alibi[h] * (j - qp);
+            s.push_back(d);
+            keys.push_back(j);
+          }
+          double mx = -1e300, sum = 0;
+          for (double x : s) mx = std::max(mx, x);
+          for (double& x : s) sum += (x = std::exp(x - mx));
+          for (int i = 0; i < D; ++i) {
+            double acc = 0;
+            for (size_t n = 0; n < keys.size(); ++n) acc += s[n] / sum * v[(keys[n] * KvHeads + g) * D + i];
+            ref[(t * Heads + h) * D + i] = float(acc);
+          }
+        }
+      attention<Heads, KvHeads, D, Ctx>(got.data(), q.data(), Heads * D, k.data(), v.data(), T, pos,
+                                        {scale, c.softcap, c.window, c.alibi}, scratch.data());
+      CHECK(nmse(ref, got) < 1e-10);
+    }
+  }
+
+  TEST_CASE("split_qkv layouts") {
+    constexpr int H = 4, KV = 2, D = 2;  // groups of two query heads
+    std::vector<float> qkv(2 * (H + 2 * KV) * D);
+    for (size_t i = 0; i < qkv.size(); ++i) qkv[i] = float(i);
+    std::vector<float> q(2 * H * D), k(2 * KV * D), v(2 * KV * D);
+    split_qkv<H, KV, D, QkvLayout::fused>(q.data(), k.data(), v.data(), qkv.data(), 2);
+    CHECK(q[0] == 0);
+    CHECK(k[0] == 8);
+    CHECK(v[0] == 12);
+    CHECK(q[8] == 16);  // second token
+    split_qkv<H, KV, D, QkvLayout::per_kv_group>(q.data(), k.data(), v.data(), qkv.data(), 1);
+    // Group 0 = rows 0..7: q heads 0,1 (0..3), k (4,5), v (6,7); group 1 = rows 8..15.
+    CHECK(q[2] == 2);
+    CHECK(k[0] == 4);
+    CHECK(v[0] == 6);
+    CHECK(q[4] == 8);
+    CHECK(k[2] == 12);
+    CHECK(v[2] == 14);
+  }
+
+  TEST_CASE("activations") {
+    CHECK(activate(Act::silu, 1.0f) == doctest::Approx(1.0 / (1.0 + std::exp(-1.0))));
+    CHECK(activate(Act::gelu, 1.0f) == doctest::Approx(0.8413447));
+    CHECK(activate(Act::gelu_tanh, 1.0f) == doctest::Approx(0.8411920));
+    CHECK(activate(Act::relu, -2.0f) == 0.0f);
+    std::vector<float> g = {1.0f, -2.0f}, u = {3.0f, 4.0f}, out(2);
+    gated_activation<2, Act::silu>(out.data(), g.data(), 2, u.data(), 2, 1);
+    CHECK(out[0] == doctest::Approx(activate(Act::silu, 1.0f) * 3.0f));
+    CHECK(out[1] == doctest::Approx(activate(Act::silu, -2.0f) * 4.0f));
+  }
+}

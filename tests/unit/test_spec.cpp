@@ -1,0 +1,145 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "import.hpp"
+#include "llmc/error.hpp"
+#include "spec.hpp"
+
+using namespace llmc;
+
+namespace {
+
+const std::string kValid = R"(llmc: 1
+name: tiny
+family: llama
+model: {vocab_size: 32, hidden_size: 16, num_layers: 2, max_context: 64, tied_embeddings: false}
+norm: {kind: rmsnorm, eps: 1.0e-5}
+attention: {heads: 4, kv_heads: 2, head_dim: 4}
+positions: {kind: rope, theta: 10000.0, pairing: half, rotary_dim: 4}
+mlp: {kind: gated, activation: silu, intermediate_size: 24}
+tokens: {bos: 1, eos: 2, add_bos: true}
+weights:
+  embed: e
+  final_norm: n
+  lm_head: h
+  layer: {attn_norm: "l.{i}.an", q: "l.{i}.q", k: "l.{i}.k", v: "l.{i}.v", o: "l.{i}.o", ffn_norm: "l.{i}.fn",
+          gate: "l.{i}.g", up: "l.{i}.u", down: "l.{i}.d"}
+)";
+
+// The error message of parsing text, or "" when it parses.
+std::string error_of(const std::string& text) {
+  try {
+    parse_spec(text, "t.yaml");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_SUITE("spec") {
+  TEST_CASE("a valid spec parses with every field") {
+    const Spec s = parse_spec(kValid, "t.yaml");
+    CHECK(s.vocab_size == 32);
+    CHECK(s.attention.heads == std::vector<int64_t>{4, 4});
+    CHECK(s.attention.kv_heads == std::vector<int64_t>{2, 2});
+    CHECK(s.rope.pairing == RopePairing::half);
+    CHECK(s.mlp.intermediate == std::vector<int64_t>{24, 24});
+    CHECK(s.weights.layer.at("q") == "l.{i}.q");
+    CHECK(s.norm.eps == doctest::Approx(1e-5));
+  }
+
+  TEST_CASE("malformed YAML names file and line") {
+    const std::string e = error_of("llmc: 1\nname: [unclosed\n");
+    CHECK(e.find("t.yaml:") == 0);
+    CHECK(e.find("malformed YAML") != std::string::npos);
+  }
+
+  TEST_CASE("unknown keys are errors listing the allowed ones") {
+    const std::string e = error_of(replace(kValid, "head_dim: 4", "head_dim: 4, heds: 3"));
+    CHECK(e.find("t.yaml:6") != std::string::npos);
+    CHECK(e.find("attention.heds") != std::string::npos);
+    CHECK(e.find("kv_heads") != std::string::npos);  // the list of allowed keys
+  }
+
+  TEST_CASE("missing required fields are named") {
+    CHECK(error_of(replace(kValid, "eps: 1.0e-5", "weight: plain")).find("'norm.eps': missing") != std::string::npos);
+    CHECK(error_of(replace(kValid, "name: tiny\n", "")).find("'name': missing") != std::string::npos);
+    CHECK(error_of(replace(kValid, "  lm_head: h\n", "")).find("'weights.lm_head': missing") != std::string::npos);
+  }
+
+  TEST_CASE("inconsistent sizes") {
+    CHECK(error_of(replace(kValid, "kv_heads: 2", "kv_heads: 3")).find("do not divide") != std::string::npos);
+    CHECK(error_of(replace(kValid, "rotary_dim: 4", "rotary_dim: 6")).find("head_dim") != std::string::npos);
+    CHECK(error_of(replace(kValid, "heads: 4,", "heads: [4, 4, 4],")).find("expected 2 values") != std::string::npos);
+    CHECK(error_of(replace(kValid, "hidden_size: 16", "hidden_size: -16")).find("positive") != std::string::npos);
+    CHECK(error_of(replace(kValid, "bos: 1", "bos: 99")).find("vocab_size") != std::string::npos);
+  }
+
+  TEST_CASE("unknown feature values list the known ones") {
+    const std::string e = error_of(replace(kValid, "pairing: half", "pairing: spiral"));
+    CHECK(e.find("'spiral' is not one of: half, interleaved") != std::string::npos);
+    CHECK(error_of(replace(kValid, "activation: silu", "activation: swishy")).find("silu") != std::string::npos);
+    CHECK(error_of(replace(kValid, "llmc: 1", "llmc: 7")).find("schema version 1") != std::string::npos);
+  }
+
+  TEST_CASE("wrong types are reported with the value found") {
+    const std::string e = error_of(replace(kValid, "num_layers: 2", "num_layers: two"));
+    CHECK(e.find("model.num_layers") != std::string::npos);
+    CHECK(e.find("'two'") != std::string::npos);
+  }
+
+  TEST_CASE("tied embeddings and lm_head must agree") {
+    CHECK(error_of(replace(kValid, "tied_embeddings: false", "tied_embeddings: true")).find("must be 'tied'") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("per-layer lists") {
+    const Spec s = parse_spec(replace(kValid, "heads: 4, kv_heads: 2", "heads: [4, 2], kv_heads: [2, 1]"), "t.yaml");
+    CHECK(s.attention.heads == std::vector<int64_t>{4, 2});
+    CHECK(s.attention.kv_heads == std::vector<int64_t>{2, 1});
+  }
+
+  TEST_CASE("an imported spec writes YAML that reads back the same") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/gemma2", {});
+    const Spec b = parse_spec(spec_to_yaml(a, "round trip"), "rt.yaml");
+    CHECK(b.hidden_size == a.hidden_size);
+    CHECK(b.attention.window == a.attention.window);
+    CHECK(b.attention.softcap == a.attention.softcap);
+    CHECK(*b.attention.scale == doctest::Approx(*a.attention.scale));
+    CHECK(b.embedding_scale == doctest::Approx(a.embedding_scale));
+    CHECK(b.norm.weight == NormWeight::offset_one);
+    CHECK(b.post_norms);
+    CHECK(b.weights.layer == a.weights.layer);
+  }
+
+  TEST_CASE("import rejects unknown model types with the supported list") {
+    std::string e;
+    try {
+      import_hf(LLMC_SOURCE_DIR "/tests/unit/data/unknown_type.json", {});
+    } catch (const Error& err) {
+      e = err.what();
+    }
+    CHECK(e.find("'mamba-9000' is not supported") != std::string::npos);
+    CHECK(e.find("llama") != std::string::npos);
+  }
+
+  TEST_CASE("llama2.c import reads the header") {
+    const Spec s = import_llama2c(LLMC_SOURCE_DIR "/tests/data/stories260k/stories260K.bin", {});
+    CHECK(s.hidden_size == 64);
+    CHECK(s.num_layers == 5);
+    CHECK(s.attention.kv_heads.front() == 4);
+    CHECK(s.mlp.intermediate.front() == 172);
+    CHECK(s.tied_embeddings);
+    CHECK(s.rope.pairing == RopePairing::interleaved);
+    CHECK(s.max_context == 512);
+  }
+}

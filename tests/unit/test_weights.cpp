@@ -1,0 +1,102 @@
+// The checkpoint loader on small files written here (errors for hostile files are in tests/errors).
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "llmc/weights_loader.hpp"
+
+using namespace llmc;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Tensor {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::string bytes;
+};
+
+fs::path write_safetensors(const std::string& file, const std::vector<Tensor>& tensors) {
+  std::string header = "{", data;
+  for (const auto& t : tensors) {
+    std::string shape;
+    for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? "," : "") + std::to_string(t.shape[i]);
+    header += (header.size() > 1 ? "," : "") + std::string("\"") + t.name + "\":{\"dtype\":\"" + t.dtype +
+              "\",\"shape\":[" + shape + "],\"data_offsets\":[" + std::to_string(data.size()) + "," +
+              std::to_string(data.size() + t.bytes.size()) + "]}";
+    data += t.bytes;
+  }
+  header += "}";
+  const fs::path path = fs::temp_directory_path() / file;
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t n = header.size();
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out << header << data;
+  return path;
+}
+
+template <typename T>
+std::string raw(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+}  // namespace
+
+TEST_SUITE("weights") {
+  TEST_CASE("f32 is mapped, f16 and bf16 are converted, conv1d is transposed") {
+    const std::vector<float> a = {1, 2, 3, 4, 5, 6};
+    const std::vector<uint16_t> h = {0x3c00, 0xc000, 0x3800, 0x0001};   // 1, -2, 0.5, smallest subnormal
+    const std::vector<uint16_t> b = {0x3f80, 0x4040};                   // 1, 3
+    const fs::path p = write_safetensors("llmc_unit_a.safetensors", {{"a", "F32", {2, 3}, raw(a)},
+                                                                     {"h", "F16", {4}, raw(h)},
+                                                                     {"b", "BF16", {2}, raw(b)}});
+    WeightStore s = WeightStore::open(p.string());
+    const float* pa = s.get("a", {2, 3});
+    CHECK(pa[5] == 6.0f);
+    const float* ph = s.get("h", {4});
+    CHECK(ph[0] == 1.0f);
+    CHECK(ph[1] == -2.0f);
+    CHECK(ph[2] == 0.5f);
+    CHECK(ph[3] == doctest::Approx(5.96046448e-8f));
+    const float* pb = s.get("b", {2});
+    CHECK(pb[1] == 3.0f);
+    const float* at = s.get("a", {2, 3}, true);  // [3, 2]
+    CHECK(at[0] == 1.0f);
+    CHECK(at[1] == 4.0f);
+    CHECK(at[2] == 2.0f);
+    CHECK_NOTHROW(s.finish({}));
+    fs::remove(p);
+  }
+
+  TEST_CASE("shape mismatch, missing tensor and unexplained tensors are errors naming them") {
+    const std::vector<float> a = {1, 2, 3, 4};
+    const fs::path p = write_safetensors("llmc_unit_b.safetensors",
+                                         {{"w", "F32", {2, 2}, raw(a)}, {"extra.3.bias", "F32", {1}, raw(std::vector<float>{0})}});
+    WeightStore s = WeightStore::open(p.string());
+    CHECK_THROWS_WITH_AS(s.get("w", {4}), doctest::Contains("'w' has shape [2, 2], expected [4]"), Error);
+    CHECK_THROWS_WITH_AS(s.get("nope", {1}), doctest::Contains("'nope' is missing"), Error);
+    s.get("w", {2, 2});
+    CHECK_THROWS_WITH_AS(s.finish({}), doctest::Contains("extra.3.bias"), Error);
+    CHECK_NOTHROW(s.finish({"extra.{i}.bias"}));
+    fs::remove(p);
+  }
+
+  TEST_CASE("name patterns") {
+    CHECK(name_matches("a.{i}.b", "a.12.b"));
+    CHECK(!name_matches("a.{i}.b", "a..b"));
+    CHECK(name_matches("rotary.*", "rotary.inv_freq"));
+    CHECK(!name_matches("a.b", "a.bc"));
+  }
+
+  TEST_CASE("llama2.c checkpoints appear under Hugging Face names") {
+    WeightStore s = WeightStore::open(LLMC_SOURCE_DIR "/tests/data/stories260k/stories260K.bin");
+    CHECK(s.has("model.layers.4.mlp.down_proj.weight"));
+    CHECK(!s.has("lm_head.weight"));  // shared classifier
+    CHECK(s.get("model.layers.0.self_attn.k_proj.weight", {32, 64}) != nullptr);
+  }
+}
