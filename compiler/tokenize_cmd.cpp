@@ -11,6 +11,21 @@
 namespace llmc {
 
 namespace {
+// CLI11 runs these callbacks inside app.parse(): report errors here and leave through CLI::RuntimeError,
+// which app.exit() turns into the exit code without printing anything more.
+template <class F>
+void guarded(F&& f) {
+  try {
+    f();
+  } catch (const CLI::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "llmc: error: %s\n", e.what());
+    throw CLI::RuntimeError(1);
+  }
+}
+
 struct TokenizeOptions {
   std::string tokenizer;
   bool bos = false, no_bos = false;
@@ -31,7 +46,7 @@ void add_tokenizer_commands(CLI::App& app) {
   auto* bos = tok->add_flag("--bos", topt->bos, "prepend the BOS token (default: as the model does)");
   tok->add_flag("--no-bos", topt->no_bos, "do not prepend the BOS token")->excludes(bos);
   tok->add_option("text", topt->text, "the text (several arguments are joined with spaces)")->required();
-  tok->callback([topt]() {
+  tok->callback([topt]() { guarded([&] {
     auto t = Tokenizer::load(topt->tokenizer);
     std::string text;
     for (size_t i = 0; i < topt->text.size(); ++i) text += (i ? " " : "") + topt->text[i];
@@ -40,13 +55,13 @@ void add_tokenizer_commands(CLI::App& app) {
     std::string line;
     for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
     std::cout << line << "\n";
-  });
+  }); });
 
   auto dopt = std::make_shared<DetokenizeOptions>();
   auto* det = app.add_subcommand("detokenize", "Print the text of token ids");
   det->add_option("--tokenizer,-t", dopt->tokenizer, "tokenizer file (as for tokenize)")->required();
   det->add_option("ids", dopt->ids, "token ids (separate arguments, or one argument with spaces)")->required();
-  det->callback([dopt]() {
+  det->callback([dopt]() { guarded([&] {
     auto t = Tokenizer::load(dopt->tokenizer);
     std::vector<int> ids;
     for (const auto& arg : dopt->ids) {
@@ -76,7 +91,7 @@ void add_tokenizer_commands(CLI::App& app) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
-  });
+  }); });
 }
 
 }  // namespace llmc

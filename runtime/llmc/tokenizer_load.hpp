@@ -177,7 +177,9 @@ inline std::unique_ptr<Tokenizer> load_hf_json(const std::string& path, const nl
   if (j.contains("decoder") && j["decoder"].is_object() && j["decoder"].value("type", std::string()) == "ByteLevel")
     byte_level = true;
   if (!byte_level)
-    throw Error("tokenizer.json '" + path + "': only byte-level BPE is supported (no ByteLevel pre-tokenizer/decoder)");
+    throw Error("tokenizer.json '" + path +
+                "': only byte-level BPE tokenizer.json files are supported (this one has no ByteLevel "
+                "pre-tokenizer/decoder; for SentencePiece-style models use their tokenizer.model or GGUF instead)");
   if (j.contains("normalizer") && !j["normalizer"].is_null()) {
     std::string nt = j["normalizer"].value("type", std::string());
     if (nt != "NFC")  // NFC is accepted but not applied: input text is assumed to be NFC already
