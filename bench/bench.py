@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""llmc speed bench: random-weight Llama models (stories110M shape, optionally TinyLlama-1.1B shape),
+prefill (64-token prompt) and decode tok/s with 1 and 2 threads, peak RSS, start-up time, and the
+machine's measured read bandwidth with the bandwidth limit (bandwidth / weight bytes per token).
+Prints a markdown table and writes it to bench/results.md (or --out). Stdlib only."""
+import argparse
+import datetime
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+SHAPES = {
+    # name: dim, layers, heads, kv_heads, ffn, vocab, context
+    "stories110M": (768, 12, 12, 12, 2048, 32000, 1024),
+    "tinyllama1.1B": (2048, 22, 32, 4, 5632, 32000, 2048),
+}
+# Best numbers of existing engines on this machine (issue 6): decode 1 thread, decode 2 threads, prefill 2 threads.
+ENGINES = {
+    "stories110M": {
+        "f32": ("llama.cpp 51/82/517, llama2.c run.c 57-60/90-108", 60, 108, 517),
+        "f16": ("llama.cpp 105/135/663-736", 105, 135, 736),
+        "bf16": ("llama.cpp 93/129/586", 93, 129, 586),
+        "q8_0": ("llama.cpp 132/166/610 (runq.c int8 70-72/129-134)", 132, 166, 610),
+        "q4_0": ("llama.cpp 171-192/243-293/673-693", 192, 293, 693),
+    },
+}
+# Weight bytes per value as stored for each type (q8_0: 32 int8 + f16 scale per block; q4_0: 16 bytes + scale).
+BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+FILE_DTYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "F32", "q4_0": "F32"}
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def arch_yaml(name, shape):
+    dim, layers, heads, kv, ffn, vocab, ctx = shape
+    return f"""# Random-weight Llama of the {name} shape, written by bench/bench.py.
+llmc: 1
+name: bench_{name.replace('.', '_')}
+family: llama
+model:
+  vocab_size: {vocab}
+  hidden_size: {dim}
+  num_layers: {layers}
+  max_context: {ctx}
+  tied_embeddings: false
+norm: {{kind: rmsnorm, weight: plain, eps: 1.0e-5}}
+attention:
+  heads: {heads}
+  kv_heads: {kv}
+  head_dim: {dim // heads}
+  qkv: separate
+  bias: {{q: false, k: false, v: false, o: false}}
+positions:
+  kind: rope
+  theta: 10000.0
+  pairing: half
+  rotary_dim: {dim // heads}
+mlp:
+  kind: gated
+  activation: silu
+  intermediate_size: {ffn}
+  bias: false
+tokens: {{bos: 1, eos: 2, add_bos: true}}
+weights:
+  embed: model.embed_tokens.weight
+  final_norm: model.norm.weight
+  lm_head: lm_head.weight
+  layer:
+    attn_norm: model.layers.{{i}}.input_layernorm.weight
+    q: model.layers.{{i}}.self_attn.q_proj.weight
+    k: model.layers.{{i}}.self_attn.k_proj.weight
+    v: model.layers.{{i}}.self_attn.v_proj.weight
+    o: model.layers.{{i}}.self_attn.o_proj.weight
+    ffn_norm: model.layers.{{i}}.post_attention_layernorm.weight
+    gate: model.layers.{{i}}.mlp.gate_proj.weight
+    up: model.layers.{{i}}.mlp.up_proj.weight
+    down: model.layers.{{i}}.mlp.down_proj.weight
+"""
+
+
+def weight_bytes_per_token(shape, dtype):
+    """Bytes of weights one decode step reads: every matrix once, one embedding row, the norms."""
+    dim, layers, heads, kv, ffn, vocab, _ = shape
+    kv_dim = dim // heads * kv
+    matrices = layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * dim * ffn) + vocab * dim
+    return matrices * BYTES[dtype] + dim * 4 + (2 * layers + 1) * dim * 4
+
+
+def params(shape):
+    dim, layers, heads, kv, ffn, vocab, _ = shape
+    kv_dim = dim // heads * kv
+    return layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * dim * ffn + 2 * dim) + 2 * vocab * dim + dim
+
+
+def run_once(binary, weights, tokens, new, threads):
+    cmd = ["/usr/bin/time", "-f", "RSS_KB %M", binary, "--weights", weights, "--tokens", tokens, "-n", str(new),
+           "--temp", "0", "--threads", str(threads), "--ignore-eos", "--ids"]
+    r = subprocess.run(cmd, text=True, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    m = re.search(r"load ([\d.]+) ms \| prompt (\d+) tokens, ([\d.]+) tok/s \| generated (\d+) tokens, ([\d.]+) tok/s",
+                  r.stderr)
+    rss = re.search(r"RSS_KB (\d+)", r.stderr)
+    if not m or not rss:
+        raise RuntimeError(f"cannot parse timing from:\n{r.stderr}")
+    return {"load_ms": float(m.group(1)), "prefill": float(m.group(3)), "decode": float(m.group(5)),
+            "rss_mb": int(rss.group(1)) / 1024, "ids": r.stdout.strip()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--llmc", default=os.environ.get("LLMC", os.path.join(ROOT, "build-perf", "llmc")))
+    ap.add_argument("--work", default=os.path.join(HERE, "work"), help="weights, binaries (not committed)")
+    ap.add_argument("--types", default="f32,f16,bf16,q8_0,q4_0")
+    ap.add_argument("--shapes", default="stories110M", help="comma list of: " + ", ".join(SHAPES))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=3, help="runs per setting; the best is reported")
+    ap.add_argument("--prompt", type=int, default=64)
+    ap.add_argument("--new", type=int, default=65, help="tokens generated (decode rate over n-1)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    ap.add_argument("--note", default="", help="extra line for the results file")
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    cxx = os.environ.get("CXX", "c++")
+
+    tools = {}
+    for tool, flags in (("gen_weights", ["-O2", "-march=native"]), ("bandwidth", ["-O2", "-march=native", "-fopenmp"])):
+        exe = os.path.join(a.work, tool)
+        src = os.path.join(HERE, tool + ".cpp")
+        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+            log(f"compiling {tool}")
+            sh([cxx, "-std=c++17", *flags, src, "-o", exe])
+        tools[tool] = exe
+
+    threads = [int(t) for t in a.threads.split(",")]
+    log("measuring read bandwidth")
+    bw = {}
+    for _ in range(2):
+        out = sh([tools["bandwidth"], "1024", str(max(threads))]).stdout
+        for line in out.split("\n"):
+            if line.strip():
+                t, g = line.split()
+                bw[int(t)] = max(bw.get(int(t), 0.0), float(g))
+
+    help_text = sh([a.llmc, "build", "--help"]).stdout
+    has_dtype = "--dtype" in help_text
+    rows = []
+    for shape_name in a.shapes.split(","):
+        shape = SHAPES[shape_name]
+        yaml_path = os.path.join(a.work, f"{shape_name}.yaml")
+        with open(yaml_path, "w") as f:
+            f.write(arch_yaml(shape_name, shape))
+        tokens = ",".join(str(1 + (i * 7919) % (shape[5] - 1)) for i in range(a.prompt))
+        for typ in a.types.split(","):
+            if typ in ("q8_0", "q4_0") and not has_dtype:
+                log(f"skipping {typ}: this llmc has no build --dtype")
+                continue
+            fdt = FILE_DTYPE[typ]
+            weights = os.path.join(a.work, f"{shape_name}-{fdt}.safetensors")
+            if not os.path.exists(weights):
+                log(f"generating {weights}")
+                sh([tools["gen_weights"], weights + ".tmp", fdt, *map(str, shape[:6])])
+                os.rename(weights + ".tmp", weights)
+            binary = os.path.join(a.work, f"{shape_name}-{typ}")
+            log(f"building {binary}")
+            cmd = [a.llmc, "build", yaml_path, "-o", binary]
+            if has_dtype:
+                cmd += ["--dtype", typ if typ in ("q8_0", "q4_0") else "as-stored"]
+            sh(cmd)
+            res = {}
+            for t in threads:
+                best = None
+                for _ in range(a.reps):
+                    r = run_once(binary, weights, tokens, a.new, t)
+                    if best is None:
+                        best = r
+                    else:
+                        best["prefill"] = max(best["prefill"], r["prefill"])
+                        best["decode"] = max(best["decode"], r["decode"])
+                        best["load_ms"] = min(best["load_ms"], r["load_ms"])
+                        best["rss_mb"] = max(best["rss_mb"], r["rss_mb"])
+                        if r["ids"] != best["ids"]:
+                            raise RuntimeError(f"{binary}: output differs between runs with {t} threads")
+                res[t] = best
+                log(f"  {typ} {t} thread(s): prefill {best['prefill']:.1f} decode {best['decode']:.1f} tok/s, "
+                    f"RSS {best['rss_mb']:.0f} MB, load {best['load_ms']:.0f} ms")
+            rows.append((shape_name, typ, res))
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], text=True,
+                            capture_output=True).stdout.strip()
+    lines = [f"# llmc bench ({stamp}, commit {commit})", ""]
+    lines.append(f"Random-weight Llama models, {a.prompt}-token prompt, {a.new - 1} decode steps, greedy; "
+                 f"best of {a.reps} runs. Machine: 2 cores (AMD EPYC, AVX-512), measured read bandwidth "
+                 + ", ".join(f"{bw[t]:.1f} GB/s ({t} thread{'s' if t > 1 else ''})" for t in threads) + ".")
+    lines.append("The machine is shared with other engineers' compile jobs: numbers are noisy (best of runs).")
+    if a.note:
+        lines.append(a.note)
+    lines.append("")
+    lines.append("Limit = bandwidth / weight bytes read per decoded token (at the type's storage size). "
+                 "Ratios are against the best engine numbers measured on this machine (issue 6): decode "
+                 "vs the best engine at that thread count, prefill (2 threads) vs llama.cpp.")
+    lines.append("")
+    hdr = ["shape", "type", "MB/token"]
+    for t in threads:
+        hdr += [f"prefill {t}t", f"decode {t}t", f"limit {t}t", f"% limit {t}t"]
+    hdr += ["decode vs engines (1t / 2t)", "prefill 2t vs llama.cpp", "peak RSS MB", "weights MB", "load ms"]
+    lines.append("| " + " | ".join(hdr) + " |")
+    lines.append("|" + "---|" * len(hdr))
+    for shape_name, typ, res in rows:
+        shape = SHAPES[shape_name]
+        wb = weight_bytes_per_token(shape, typ)
+        cells = [shape_name, typ, f"{wb / 1e6:.0f}"]
+        for t in threads:
+            lim = bw[t] * 1e9 / wb
+            cells += [f"{res[t]['prefill']:.0f}", f"{res[t]['decode']:.1f}", f"{lim:.0f}",
+                      f"{100 * res[t]['decode'] / lim:.0f}%"]
+        eng = ENGINES.get(shape_name, {}).get(typ)
+        if eng and 1 in res and 2 in res:
+            cells += [f"{res[1]['decode'] / eng[1]:.2f}× / {res[2]['decode'] / eng[2]:.2f}×",
+                      f"{res[2]['prefill'] / eng[3]:.2f}×"]
+        else:
+            cells += ["-", "-"]
+        stored = params(shape) * BYTES[typ] / 1e6
+        cells += [f"{max(r['rss_mb'] for r in res.values()):.0f}", f"{stored:.0f}",
+                  f"{min(r['load_ms'] for r in res.values()):.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Engines (decode 1t / decode 2t / prefill 2t tok/s, issue 6): " + "; ".join(
+        f"{k}: {v[0]}" for k, v in ENGINES["stories110M"].items()) + ".")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(a.out, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+// Writes a random-weight Llama checkpoint (Hugging Face tensor names) as one .safetensors file.
+// usage: gen_weights OUT DTYPE(F32|F16|BF16) DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED]
+// Values are uniform in ±1/sqrt(fan_in) (norm weights 1), so activations stay finite.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+struct Tensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool norm;
+};
+
+uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+inline uint64_t next() {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+uint16_t to_bf16(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  b += 0x7fff + ((b >> 16) & 1);  // round to nearest even
+  return static_cast<uint16_t>(b >> 16);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 9) {
+    std::fprintf(stderr, "usage: %s OUT F32|F16|BF16 DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED]\n", argv[0]);
+    return 2;
+  }
+  const std::string out = argv[1], dtype = argv[2];
+  const int64_t dim = std::atoll(argv[3]), layers = std::atoll(argv[4]), heads = std::atoll(argv[5]),
+                kv_heads = std::atoll(argv[6]), ffn = std::atoll(argv[7]), vocab = std::atoll(argv[8]);
+  if (argc > 9) rng_state = std::strtoull(argv[9], nullptr, 10) * 2654435761ull + 1;
+  const int64_t kv_dim = dim / heads * kv_heads;
+  const size_t esize = dtype == "F32" ? 4 : 2;
+  if (dtype != "F32" && dtype != "F16" && dtype != "BF16") {
+    std::fprintf(stderr, "dtype must be F32, F16 or BF16\n");
+    return 2;
+  }
+  std::vector<Tensor> ts = {{"model.embed_tokens.weight", {vocab, dim}, false}};
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    ts.push_back({p + "input_layernorm.weight", {dim}, true});
+    ts.push_back({p + "self_attn.q_proj.weight", {dim, dim}, false});
+    ts.push_back({p + "self_attn.k_proj.weight", {kv_dim, dim}, false});
+    ts.push_back({p + "self_attn.v_proj.weight", {kv_dim, dim}, false});
+    ts.push_back({p + "self_attn.o_proj.weight", {dim, dim}, false});
+    ts.push_back({p + "post_attention_layernorm.weight", {dim}, true});
+    ts.push_back({p + "mlp.gate_proj.weight", {ffn, dim}, false});
+    ts.push_back({p + "mlp.up_proj.weight", {ffn, dim}, false});
+    ts.push_back({p + "mlp.down_proj.weight", {dim, ffn}, false});
+  }
+  ts.push_back({"model.norm.weight", {dim}, true});
+  ts.push_back({"lm_head.weight", {vocab, dim}, false});
+
+  std::string header = "{";
+  size_t offset = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    size_t n = 1;
+    std::string shape;
+    for (size_t d = 0; d < ts[i].shape.size(); ++d) {
+      n *= static_cast<size_t>(ts[i].shape[d]);
+      shape += (d ? "," : "") + std::to_string(ts[i].shape[d]);
+    }
+    header += (i ? ",\"" : "\"") + ts[i].name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":[" + shape +
+              "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + n * esize) + "]}";
+    offset += n * esize;
+  }
+  header += "}";
+  while ((header.size() + 8) % 64) header += ' ';  // tensor data 64-byte aligned in the file
+  FILE* f = std::fopen(out.c_str(), "wb");
+  if (!f) {
+    std::perror(out.c_str());
+    return 1;
+  }
+  const uint64_t hlen = header.size();
+  std::fwrite(&hlen, 8, 1, f);
+  std::fwrite(header.data(), 1, header.size(), f);
+  std::vector<float> buf;
+  std::vector<uint8_t> bytes;
+  for (const Tensor& t : ts) {
+    size_t n = 1;
+    for (int64_t d : t.shape) n *= static_cast<size_t>(d);
+    buf.resize(n);
+    const float scale = t.norm ? 0.0f : 1.0f / std::sqrt(static_cast<float>(t.shape.back()));
+    for (size_t i = 0; i < n; ++i) {
+      const float u = static_cast<float>(next() >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;  // [-1, 1)
+      buf[i] = t.norm ? 1.0f + 0.1f * u : u * scale * 1.7f;
+    }
+    bytes.resize(n * esize);
+    if (dtype == "F32") {
+      std::memcpy(bytes.data(), buf.data(), n * 4);
+    } else {
+      auto* h = reinterpret_cast<uint16_t*>(bytes.data());
+      for (size_t i = 0; i < n; ++i)
+        h[i] = dtype == "BF16" ? to_bf16(buf[i]) : _cvtss_sh(buf[i], _MM_FROUND_TO_NEAREST_INT);
+    }
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+  }
+  if (std::fclose(f) != 0) {
+    std::perror(out.c_str());
+    return 1;
+  }
+  return 0;
+}
