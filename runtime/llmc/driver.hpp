@@ -7,12 +7,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "llmc/chat.hpp"
 #include "llmc/error.hpp"
 #include "llmc/model.hpp"
 #include "llmc/sampler.hpp"
@@ -72,12 +75,108 @@ inline std::vector<int> parse_token_list(const std::string& text, int vocab) {
 }
 
 struct RunOptions {
-  std::string weights, tokenizer, prompt, tokens, logits_file, stop;
+  std::string weights, tokenizer, prompt, tokens, logits_file, stop, chat_template;
   int new_tokens = 64;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  bool print_ids = false, ignore_eos = false, no_bos = false;
+  bool print_ids = false, ignore_eos = false, no_bos = false, chat = false;
   SamplerConfig sampler;
 };
+
+// A model with its KV cache position, the tokens fed so far and the sampler.
+class Session {
+ public:
+  enum class Stop { length, eos, stop_string, context_full };
+
+  Session(Model& model, const ModelInfo& info, const SamplerConfig& sampler, AtomicFile* logits_out)
+      : model_(model), info_(info), sampler_(sampler, info.vocab), logits_out_(logits_out),
+        last_(static_cast<size_t>(info.vocab)) {
+    on_logits_ = [this](const float* row) {
+      if (logits_out_) logits_out_->write(row, sizeof(float) * info_.vocab);
+      std::copy(row, row + info_.vocab, last_.begin());
+    };
+  }
+
+  int position() const { return pos_; }
+  const std::vector<int>& history() const { return history_; }
+
+  // Feeds tokens (after the last sampled one, if it was not fed yet).
+  void feed(std::vector<int> ids) {
+    if (pending_ >= 0) ids.insert(ids.begin(), std::exchange(pending_, -1));
+    if (ids.empty()) return;
+    if (pos_ + static_cast<int64_t>(ids.size()) > info_.context)
+      throw Error("the input needs " + std::to_string(pos_ + ids.size()) + " positions, more than the model's context of " +
+                  std::to_string(info_.context));
+    model_.forward(ids.data(), static_cast<int>(ids.size()), pos_, logits_out_ != nullptr, on_logits_);
+    pos_ += static_cast<int>(ids.size());
+    history_.insert(history_.end(), ids.begin(), ids.end());
+  }
+
+  // Samples up to max_new tokens, feeding each back. on_token(id) returns true to stop after that token.
+  template <typename OnToken>
+  Stop generate(int max_new, bool ignore_eos, OnToken&& on_token) {
+    for (int made = 0; made < max_new; ++made) {
+      if (pending_ >= 0) feed({});
+      const int next = sampler_.sample(last_.data(), history_);
+      pending_ = next;
+      if (on_token(next)) return Stop::stop_string;
+      if (!ignore_eos && next == info_.eos) return Stop::eos;
+      if (made + 1 == max_new) break;
+      if (pos_ >= info_.context) return Stop::context_full;
+    }
+    return Stop::length;
+  }
+
+ private:
+  Model& model_;
+  const ModelInfo& info_;
+  Sampler sampler_;
+  AtomicFile* logits_out_;
+  std::vector<float> last_;
+  std::function<void(const float*)> on_logits_;
+  std::vector<int> history_;
+  int pos_ = 0, pending_ = -1;
+};
+
+inline void report_context_full(const ModelInfo& info) {
+  std::fprintf(stderr, "stopped: the context of %d tokens is full\n", info.context);
+}
+
+// Interactive: one user turn per line of standard input, formatted with the model's chat template.
+inline void run_chat(const RunOptions& o, const Tokenizer& tokenizer, Session& session, const ModelInfo& info) {
+  const ChatTemplate* tmpl = find_chat_template(o.chat_template);
+  if (!tmpl)
+    throw Error("--chat-template: '" + o.chat_template + "' is not one of: " + chat_template_names());
+  const std::vector<int> end_ids = tokenizer.encode(tmpl->end_of_turn, false);
+  const int end_id = end_ids.size() == 1 ? end_ids[0] : -1;
+  std::string line;
+  bool first = true;
+  std::fprintf(stderr, "chat (%s template); one message per line, end with Ctrl-D\n", tmpl->name);
+  while (true) {
+    std::fputs("> ", stderr);
+    if (!std::getline(std::cin, line)) break;
+    session.feed(tokenizer.encode(format_user_turn(*tmpl, line, first), first && info.add_bos && !o.no_bos));
+    first = false;
+    TextStream text(tokenizer);
+    std::string reply;
+    const Session::Stop stop = session.generate(o.new_tokens, false, [&](int id) {
+      if (id == end_id) return true;
+      reply += text.push(id);
+      const size_t end = reply.find(tmpl->end_of_turn);
+      return end != std::string::npos;
+    });
+    reply += text.flush();
+    if (const size_t end = reply.find(tmpl->end_of_turn); end != std::string::npos) reply.resize(end);
+    std::printf("%s\n", reply.c_str());
+    std::fflush(stdout);
+    if (stop == Session::Stop::context_full) {
+      report_context_full(info);
+      break;
+    }
+    if (stop == Session::Stop::eos) session.feed({});
+    if (stop != Session::Stop::eos && stop != Session::Stop::stop_string)
+      session.feed(tokenizer.encode(tmpl->end_of_turn, false));  // close a reply cut by -n
+  }
+}
 
 inline int run_model(const RunOptions& o) {
   const ModelInfo& info = model_info();
@@ -85,7 +184,7 @@ inline int run_model(const RunOptions& o) {
   const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   if (o.new_tokens < 0) throw Error("-n: expected a number of new tokens >= 0, found " + std::to_string(o.new_tokens));
   if (o.threads < 1) throw Error("--threads: expected at least 1");
-  if (o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
+  if (!o.chat && o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
   set_threads(o.threads);
 
   std::unique_ptr<Tokenizer> tokenizer;
@@ -95,10 +194,11 @@ inline int run_model(const RunOptions& o) {
       throw Error(o.tokenizer + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
                   " tokens but the model's vocabulary has " + std::to_string(info.vocab));
   }
+  if (o.chat && !tokenizer) throw Error("--chat needs --tokenizer FILE");
   std::vector<int> tokens;
   if (!o.tokens.empty()) {
     tokens = parse_token_list(o.tokens, info.vocab);
-  } else {
+  } else if (!o.chat) {
     if (!tokenizer) throw Error("--prompt needs --tokenizer FILE (or give ids with --tokens)");
     tokens = tokenizer->encode(o.prompt, info.add_bos && !o.no_bos);
     if (tokens.empty()) throw Error("--prompt: the prompt encodes to no tokens");
@@ -114,12 +214,12 @@ inline int run_model(const RunOptions& o) {
 
   std::optional<AtomicFile> logits_out;
   if (!o.logits_file.empty()) logits_out.emplace(o.logits_file);
-  const bool all_rows = logits_out.has_value();
-  std::vector<float> last(static_cast<size_t>(info.vocab));
-  const std::function<void(const float*)> on_logits = [&](const float* row) {
-    if (logits_out) logits_out->write(row, sizeof(float) * info.vocab);
-    std::copy(row, row + info.vocab, last.begin());
-  };
+  Session session(*model, info, o.sampler, logits_out ? &*logits_out : nullptr);
+  if (o.chat) {
+    run_chat(o, *tokenizer, session, info);
+    if (logits_out) logits_out->commit();
+    return 0;
+  }
 
   std::optional<TextStream> text;
   if (tokenizer && !o.print_ids) {
@@ -129,34 +229,20 @@ inline int run_model(const RunOptions& o) {
   }
 
   const auto t_start = Clock::now();
-  model->forward(tokens.data(), static_cast<int>(tokens.size()), 0, all_rows, on_logits);
+  session.feed(tokens);
   const auto t_first = Clock::now();
 
-  Sampler sampler(o.sampler, info.vocab);
   std::vector<int> generated;
   std::string produced;
-  bool context_full = false;
-  int pos = static_cast<int>(tokens.size());
-  while (static_cast<int>(generated.size()) < o.new_tokens) {
-    const int next = sampler.sample(last.data(), tokens);
-    generated.push_back(next);
-    tokens.push_back(next);
-    if (text) {
-      const std::string piece = text->push(next);
-      std::fputs(piece.c_str(), stdout);
-      std::fflush(stdout);
-      produced += piece;
-    }
-    if (!o.ignore_eos && next == info.eos) break;
-    if (!o.stop.empty() && produced.find(o.stop) != std::string::npos) break;
-    if (static_cast<int>(generated.size()) == o.new_tokens) break;
-    if (pos >= info.context) {
-      context_full = true;
-      break;
-    }
-    model->forward(&next, 1, pos, all_rows, on_logits);
-    ++pos;
-  }
+  const Session::Stop stop = session.generate(o.new_tokens, o.ignore_eos, [&](int id) {
+    generated.push_back(id);
+    if (!text) return false;
+    const std::string piece = text->push(id);
+    std::fputs(piece.c_str(), stdout);
+    std::fflush(stdout);
+    produced += piece;
+    return !o.stop.empty() && produced.find(o.stop) != std::string::npos;
+  });
   const auto t_end = Clock::now();
   if (text) std::fputs((text->flush() + "\n").c_str(), stdout);
   if (o.print_ids) {
@@ -165,15 +251,14 @@ inline int run_model(const RunOptions& o) {
   }
   std::fflush(stdout);
   if (logits_out) logits_out->commit();
-  if (context_full)
-    std::fprintf(stderr, "stopped: the context of %d tokens is full\n", info.context);
+  if (stop == Session::Stop::context_full) report_context_full(info);
   const double prefill = seconds(t_start, t_first), decode = seconds(t_first, t_end);
-  const size_t prompt_len = tokens.size() - generated.size();
   std::fprintf(stderr,
                "load %.1f ms | prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | "
                "first token after %.1f ms | %d threads\n",
-               seconds(t_load, t_start) * 1e3, prompt_len, prompt_len / std::max(prefill, 1e-9), generated.size(),
-               generated.size() > 1 ? (generated.size() - 1) / std::max(decode, 1e-9) : 0.0, prefill * 1e3, o.threads);
+               seconds(t_load, t_start) * 1e3, tokens.size(), tokens.size() / std::max(prefill, 1e-9),
+               generated.size(), generated.size() > 1 ? (generated.size() - 1) / std::max(decode, 1e-9) : 0.0,
+               prefill * 1e3, o.threads);
   return 0;
 }
 
@@ -198,6 +283,9 @@ inline int run_cli(int argc, char** argv) {
   app.add_flag("--ids", o.print_ids, "print the generated ids (comma-separated) instead of text");
   app.add_flag("--ignore-eos", o.ignore_eos, "keep generating after the end-of-sequence token");
   app.add_flag("--no-bos", o.no_bos, "do not add the BOS token to the prompt");
+  app.add_flag("--chat", o.chat, "interactive chat: one user message per line of standard input");
+  app.add_option("--chat-template", o.chat_template, "chat format: " + chat_template_names())
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

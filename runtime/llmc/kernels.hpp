@@ -125,6 +125,36 @@ inline void layer_norm(float* y, const float* x, const float* w, const float* b,
   }
 }
 
+// Norms each head of T rows [Heads][HeadDim] in place, head h with its own weights w[h] (and bias b[h]).
+template <int Heads, int HeadDim, Weighting Wt>
+inline void rms_norm_heads(float* x, const float* w, float eps, int T) {
+  for (int r = 0; r < T * Heads; ++r) {
+    float* row = x + static_cast<size_t>(r) * HeadDim;
+    rms_norm<HeadDim, Wt>(row, row, w ? w + (r % Heads) * HeadDim : nullptr, eps, 1);
+  }
+}
+
+template <int Heads, int HeadDim, Weighting Wt>
+inline void layer_norm_heads(float* x, const float* w, const float* b, float eps, int T) {
+  for (int r = 0; r < T * Heads; ++r) {
+    float* row = x + static_cast<size_t>(r) * HeadDim;
+    const int h = r % Heads;
+    layer_norm<HeadDim, Wt>(row, row, w ? w + h * HeadDim : nullptr, b ? b + h * HeadDim : nullptr, eps, 1);
+  }
+}
+
+// Divides each of `rows` rows of `cols` by its L2 norm (at least 1e-12), as torch F.normalize. Returns w.
+inline float* normalize_rows(float* w, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = w + r * cols;
+    double sum = 0.0;
+    for (int64_t c = 0; c < cols; ++c) sum += static_cast<double>(row[c]) * row[c];
+    const float norm = std::max(static_cast<float>(std::sqrt(sum)), 1e-12f);
+    for (int64_t c = 0; c < cols; ++c) row[c] /= norm;
+  }
+  return w;
+}
+
 // Rotates the first RotaryDim values of each head. v rows are Stride apart; heads HeadDim apart.
 // cos/sin tables are [position][RotaryDim/2].
 template <int Heads, int HeadDim, int RotaryDim, Pairing P>

@@ -391,7 +391,7 @@ class BpeTokenizer final : public Tokenizer {
 
   BpeVocab v_;
   std::string source_;
-  std::unordered_map<std::string, int> lookup_;                   // normal tokens
+  tok_detail::StrMap<int> lookup_;                   // normal tokens
   std::unordered_map<uint64_t, std::pair<int, int>> merges_;      // (left id, right id) -> (rank, merged id)
   std::array<int, 256> byte_tok_{};
   std::vector<std::unique_ptr<tok_detail::Regex>> regexes_;

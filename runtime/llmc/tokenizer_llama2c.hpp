@@ -156,7 +156,7 @@ class Llama2cTokenizer final : public Tokenizer {
   }
 
  private:
-  int find(const std::string& s) const {
+  int find(std::string_view s) const {
     auto it = lookup_.find(s);
     return it == lookup_.end() ? -1 : it->second;
   }
@@ -218,7 +218,7 @@ class Llama2cTokenizer final : public Tokenizer {
   int max_token_length_ = 0;
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
-  std::unordered_map<std::string, int> lookup_;
+  tok_detail::StrMap<int> lookup_;
 };
 
 }  // namespace llmc

@@ -161,7 +161,7 @@ class SpmTokenizer final : public Tokenizer {
   }
 
   int find(std::string_view s) const {
-    auto it = lookup_.find(std::string(s));
+    auto it = lookup_.find(s);
     return it == lookup_.end() ? -1 : it->second;
   }
 
@@ -235,7 +235,7 @@ class SpmTokenizer final : public Tokenizer {
 
   SpmVocab v_;
   std::string source_;
-  std::unordered_map<std::string, int> lookup_;
+  tok_detail::StrMap<int> lookup_;
   std::array<int, 256> byte_tok_;
   std::vector<char> is_special_;
   tok_detail::SpecialMatcher specials_;

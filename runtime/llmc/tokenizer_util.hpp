@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace llmc {
@@ -216,6 +217,14 @@ struct SpecialMatcher {
     return out;
   }
 };
+
+// Hash for string maps that are searched with string_views (no temporary strings).
+struct SvHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using StrMap = std::unordered_map<std::string, V, SvHash, std::equal_to<>>;
 
 inline void check_id(int id, int n, const std::string& source) {
   if (id < 0 || id >= n)

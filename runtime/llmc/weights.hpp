@@ -43,8 +43,13 @@ class MappedFile {
       data_ = static_cast<const uint8_t*>(p);
     }
   }
+  // The bytes of a "file" held in memory (tests and fuzzing: the same parsers without a file system).
+  MappedFile(std::string name, std::string bytes) : path_(std::move(name)), owned_(std::move(bytes)) {
+    data_ = reinterpret_cast<const uint8_t*>(owned_.data());
+    size_ = owned_.size();
+  }
   ~MappedFile() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_ && fd_ >= 0) ::munmap(const_cast<uint8_t*>(data_), size_);
     if (fd_ >= 0) ::close(fd_);
   }
   MappedFile(const MappedFile&) = delete;
@@ -56,6 +61,7 @@ class MappedFile {
 
  private:
   std::string path_;
+  std::string owned_;  // in-memory contents (fd_ < 0)
   int fd_ = -1;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
@@ -139,6 +145,9 @@ class WeightStore {
  public:
   // path: a .safetensors file, a model.safetensors.index.json, a folder holding either, or a llama2.c .bin.
   static WeightStore open(const std::string& path);
+  // The same parsers on bytes in memory; `name` picks the format as a path does (".safetensors" or a
+  // llama2.c checkpoint). For tests and fuzzing.
+  static WeightStore from_bytes(const std::string& name, std::string bytes);
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
 
@@ -151,6 +160,7 @@ class WeightStore {
     if (t.shape != shape)
       throw Error(t.file + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected " +
                   shape_str(shape));
+    if (transpose && shape.size() != 2) throw Error(t.file + ": tensor '" + name + "' must be 2-D to be transposed");
     used_.insert(name);
     const size_t n = t.bytes / dtype_size(t.dtype);
     const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
@@ -166,7 +176,6 @@ class WeightStore {
       }
     }
     if (transpose) {
-      if (shape.size() != 2) throw Error(t.file + ": tensor '" + name + "' must be 2-D to be transposed");
       std::vector<float> tr(n);
       const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
       for (size_t r = 0; r < rows; ++r)
@@ -206,8 +215,8 @@ class WeightStore {
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
 
  private:
-  void add_safetensors(const std::string& file);
-  void add_llama2c(const std::string& file);
+  void add_safetensors(std::unique_ptr<MappedFile> file);
+  void add_llama2c(std::unique_ptr<MappedFile> file);
 
   std::string source_;
   std::vector<std::unique_ptr<MappedFile>> files_;

@@ -7,13 +7,22 @@
 
 namespace llmc {
 
-inline void WeightStore::add_safetensors(const std::string& path) {
-  auto& file = files_.emplace_back(std::make_unique<MappedFile>(path));
+// The safetensors format limits the JSON header to 100 MB; a longer one is refused before parsing.
+inline constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
+// No tensor dimension or element count beyond this (2^48) is believed.
+inline constexpr uint64_t kMaxTensorElements = uint64_t{1} << 48;
+
+inline void WeightStore::add_safetensors(std::unique_ptr<MappedFile> owned) {
+  auto& file = files_.emplace_back(std::move(owned));
+  const std::string path = file->path();
   const uint8_t* base = file->data();
   const size_t size = file->size();
   if (size < 8) throw Error(path + ": truncated safetensors file (" + std::to_string(size) + " bytes, no header)");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];
+  if (header_len > kMaxSafetensorsHeader)
+    throw Error(path + ": safetensors header claims " + std::to_string(header_len) +
+                " bytes, more than the format's limit of 100 MB (not a safetensors file?)");
   if (header_len > size - 8)
     throw Error(path + ": safetensors header claims " + std::to_string(header_len) + " bytes but the file has " +
                 std::to_string(size - 8) + " after the length field");
@@ -48,7 +57,8 @@ inline void WeightStore::add_safetensors(const std::string& path) {
     for (const auto& d : js) {
       if (!d.is_number_unsigned()) throw Error(where + ": shape has a value that is not a non-negative integer");
       const uint64_t v = d.get<uint64_t>();
-      if (v != 0 && count > (uint64_t{1} << 48) / v) throw Error(where + ": shape is too large");
+      if (v > kMaxTensorElements || (v != 0 && count > kMaxTensorElements / v))
+        throw Error(where + ": shape " + js.dump() + " is too large");
       count *= v;
       t.shape.push_back(static_cast<int64_t>(v));
     }
@@ -75,8 +85,9 @@ inline void WeightStore::add_safetensors(const std::string& path) {
 
 // llama2.c "version 0" checkpoint: 7 int32 (dim, hidden, layers, heads, kv heads, ±vocab, seq_len), then fp32
 // tensors, exposed under Hugging Face Llama names.
-inline void WeightStore::add_llama2c(const std::string& path) {
-  auto& file = files_.emplace_back(std::make_unique<MappedFile>(path));
+inline void WeightStore::add_llama2c(std::unique_ptr<MappedFile> owned) {
+  auto& file = files_.emplace_back(std::move(owned));
+  const std::string path = file->path();
   if (file->size() < 28) throw Error(path + ": truncated llama2.c checkpoint (no 28-byte header)");
   int32_t h[7];
   std::memcpy(h, file->data(), sizeof h);
@@ -86,15 +97,18 @@ inline void WeightStore::add_llama2c(const std::string& path) {
   const int64_t dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], seq = h[6];
   const bool shared = h[5] > 0;
   const int64_t vocab = h[5] > 0 ? h[5] : -int64_t{h[5]};
-  const char* bad = nullptr;
-  if (dim <= 0 || dim > (1 << 16)) bad = "dim";
-  else if (hidden <= 0 || hidden > (1 << 18)) bad = "hidden_dim";
-  else if (layers <= 0 || layers > 1024) bad = "n_layers";
-  else if (heads <= 0 || dim % heads != 0) bad = "n_heads";
-  else if (kv_heads <= 0 || heads % kv_heads != 0) bad = "n_kv_heads";
-  else if (vocab <= 0 || vocab > (1 << 22)) bad = "vocab_size";
-  else if (seq <= 0 || seq > (1 << 22)) bad = "seq_len";
-  if (bad) throw Error(path + ": llama2.c header field " + std::string(bad) + " is invalid");
+  std::string bad;
+  const auto range = [](int64_t v, int64_t hi) { return v <= 0 || v > hi; };
+  if (range(dim, 1 << 16)) bad = "dim is " + std::to_string(dim) + ", expected 1..65536";
+  else if (range(hidden, 1 << 18)) bad = "hidden_dim is " + std::to_string(hidden) + ", expected 1..262144";
+  else if (range(layers, 1024)) bad = "n_layers is " + std::to_string(layers) + ", expected 1..1024";
+  else if (heads <= 0 || dim % heads != 0)
+    bad = "n_heads is " + std::to_string(heads) + ", expected a divisor of dim " + std::to_string(dim);
+  else if (kv_heads <= 0 || heads % kv_heads != 0)
+    bad = "n_kv_heads is " + std::to_string(kv_heads) + ", expected a divisor of n_heads " + std::to_string(heads);
+  else if (range(vocab, 1 << 22)) bad = "vocab_size is " + std::to_string(h[5]) + ", expected ±1..4194304";
+  else if (range(seq, 1 << 22)) bad = "seq_len is " + std::to_string(seq) + ", expected 1..4194304";
+  if (!bad.empty()) throw Error(path + ": not a llama2.c checkpoint, or a corrupt one: header field " + bad);
   const int64_t head = dim / heads, kv_dim = kv_heads * head;
   struct Entry {
     std::string name;
@@ -173,7 +187,7 @@ inline WeightStore WeightStore::open(const std::string& path) {
         throw Error(p.string() + ": shard name '" + s + "' must be a plain file name");
       shards.insert(s);
     }
-    for (const auto& s : shards) store.add_safetensors((p.parent_path() / s).string());
+    for (const auto& s : shards) store.add_safetensors(std::make_unique<MappedFile>((p.parent_path() / s).string()));
     for (const auto& [tensor, shard] : j["weight_map"].items()) {
       auto it = store.tensors_.find(tensor);
       if (it == store.tensors_.end() || fs::path(it->second.file).filename() != shard.get<std::string>())
@@ -183,10 +197,19 @@ inline WeightStore WeightStore::open(const std::string& path) {
     return store;
   }
   if (name.size() >= 12 && name.substr(name.size() - 12) == ".safetensors") {
-    store.add_safetensors(p.string());
+    store.add_safetensors(std::make_unique<MappedFile>(p.string()));
     return store;
   }
-  store.add_llama2c(p.string());
+  store.add_llama2c(std::make_unique<MappedFile>(p.string()));
+  return store;
+}
+
+inline WeightStore WeightStore::from_bytes(const std::string& name, std::string bytes) {
+  WeightStore store;
+  store.source_ = name;
+  auto file = std::make_unique<MappedFile>(name, std::move(bytes));
+  if (name.size() >= 12 && name.substr(name.size() - 12) == ".safetensors") store.add_safetensors(std::move(file));
+  else store.add_llama2c(std::move(file));
   return store;
 }
 
