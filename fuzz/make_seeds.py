@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Writes the small seed corpora of the fuzz targets into fuzz/corpus/<target>/ (run from anywhere).
+
+Seeds are tiny, valid examples of each format (plus a few from tests/data), so that the fuzzers start
+from inputs that get past the first checks. Re-running overwrites the generated seeds only."""
+import json, os, struct, shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+C = os.path.join(HERE, "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(C, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+# ---------------------------------------------------------------- spec: the shipped arch + small variants
+stories = open(os.path.join(ROOT, "archs", "stories260k.yaml")).read()
+put("spec", "stories260k.yaml", stories)
+put("spec", "flow.yaml", """llmc: 1
+name: t
+family: llama
+model: {vocab_size: 16, hidden_size: 8, num_layers: 2, max_context: 8, tied_embeddings: false}
+norm: {kind: layernorm, weight: offset_one, eps: 1.0e-6, bias: true}
+attention: {heads: [2, 4], kv_heads: [1, 2], head_dim: 4, qkv: fused, window: [0, 4], softcap: 50.0}
+positions: {kind: alibi}
+mlp: {kind: plain, activation: gelu_tanh, intermediate_size: [8, 16], bias: true}
+tokens: {bos: 0, eos: 1}
+weights:
+  embed: e
+  final_norm: n
+  lm_head: h
+  layer: {attn_norm: 'l.{i}.a', qkv: 'l.{i}.qkv', o: 'l.{i}.o', ffn_norm: 'l.{i}.f', up: 'l.{i}.u', down: 'l.{i}.d'}
+  unused: ['x.*']
+""")
+put("spec", "bad_heads.yaml", stories.replace("heads: 8", "heads: 7"))
+put("spec", "unknown_key.yaml", stories.replace("family: llama", "family: llama\nfoo: 1"))
+put("spec", "rope_scaling.yaml", stories.replace("rotary_dim: 8", "rotary_dim: 8\n  scaling: {type: llama3, factor: 8.0, "
+    "low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_positions: 256}"))
+
+# ---------------------------------------------------------------- safetensors
+def safetensors(tensors, meta=None, pad=0):
+    header, blob = {}, b""
+    if meta is not None:
+        header["__metadata__"] = meta
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(raw)]}
+        blob += raw
+    h = json.dumps(header).encode() + b" " * pad
+    return struct.pack("<Q", len(h)) + h + blob
+
+f32 = lambda n: struct.pack("<%df" % n, *[0.25 * i - 1 for i in range(n)])
+u16 = lambda n: struct.pack("<%dH" % n, *[0x3c00 + i for i in range(n)])
+put("safetensors", "three.safetensors", safetensors(
+    [("a", "F32", [2, 3], f32(6)), ("b", "F16", [4], u16(4)), ("c", "BF16", [2, 2], u16(4))], {"format": "pt"}, pad=3))
+put("safetensors", "scalar.safetensors", safetensors([("s", "F32", [], f32(1)), ("z", "F32", [0, 5], b"")]))
+put("safetensors", "empty.safetensors", safetensors([]))
+put("safetensors", "bad_dtype.safetensors", safetensors([("i", "I8", [4], b"\0" * 4)]))
+
+# ---------------------------------------------------------------- llama2.c checkpoints
+def llama2c(dim, hidden, layers, heads, kv, vocab, seq, shared=True):
+    head = dim // heads
+    n = vocab * dim + layers * (dim + dim * dim + 2 * kv * head * dim + dim * dim + dim + 3 * hidden * dim) + dim
+    n += 2 * seq * (head // 2)
+    if not shared:
+        n += vocab * dim
+    return struct.pack("<7i", dim, hidden, layers, heads, kv, vocab if shared else -vocab, seq) + f32(n)
+put("llama2c", "tiny_shared.bin", llama2c(8, 12, 1, 2, 1, 5, 4))
+put("llama2c", "tiny_unshared.bin", llama2c(4, 4, 2, 1, 1, 3, 2, shared=False))
+put("llama2c", "header_only.bin", struct.pack("<7i", 8, 12, 1, 2, 1, 5, 4))
+
+# ---------------------------------------------------------------- tokenizers
+# llama2.c tokenizer.bin (the 512-token one from tests/data is 6 KB)
+os.makedirs(os.path.join(C, "tokenizer_load"), exist_ok=True)
+shutil.copy(os.path.join(ROOT, "tests/data/tokenizers/llama2c/tok512.bin"), os.path.join(C, "tokenizer_load", "tok512.bin"))
+pieces = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(4)] + ["\u2581", "a", "b", "\u2581a", "ab", "\u2581ab"]
+tb = struct.pack("<i", 8)
+for i, p in enumerate(pieces):
+    e = p.encode()
+    tb += struct.pack("<fi", -float(i), len(e)) + e
+put("tokenizer_load", "small_tokenizer.bin", tb)
+
+# HF tokenizer.json: byte-level BPE, Metaspace/SentencePiece style BPE, added tokens
+byte_level = {
+    "version": "1.0",
+    "added_tokens": [{"id": 9, "content": "<|end|>", "special": True}],
+    "normalizer": None,
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+|\\s+"}, "behavior": "Isolated",
+         "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
+    "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|end|>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {}},
+    "decoder": {"type": "ByteLevel"},
+    "model": {"type": "BPE", "dropout": None, "unk_token": None, "fuse_unk": False, "byte_fallback": False,
+              "vocab": {"a": 0, "b": 1, "\u0120": 2, "ab": 3, "\u0120a": 4, "\u0120ab": 5, "c": 6, "1": 7, "!": 8},
+              "merges": ["a b", "\u0120 a", "\u0120a b"]}}
+put("tokenizer_load", "byte_level.json", json.dumps(byte_level, indent=1))
+spm_json = {
+    "added_tokens": [{"id": 0, "content": "<unk>", "special": True}, {"id": 1, "content": "<s>", "special": True},
+                     {"id": 2, "content": "</s>", "special": True}],
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                        {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+    "pre_tokenizer": None,
+    "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                                  {"type": "ByteFallback"}, {"type": "Fuse"}]},
+    "model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": True,
+              "vocab": {p: i for i, p in enumerate(pieces)}, "merges": [["a", "b"], ["\u2581", "a"], ["\u2581a", "b"]]}}
+put("tokenizer_load", "spm_style.json", json.dumps(spm_json))
+put("tokenizer_load", "encoder.json", json.dumps({"a": 0, "b": 1, "ab": 2, "\u0120": 3, "<|endoftext|>": 4}))
+
+# GGUF v3 with only tokenizer metadata
+def gstr(s):
+    e = s.encode()
+    return struct.pack("<Q", len(e)) + e
+def gkv(key, typ, payload):
+    return gstr(key) + struct.pack("<I", typ) + payload
+def garr(typ, items):
+    return struct.pack("<IQ", typ, len(items)) + b"".join(items)
+def gguf(kvs):
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs)) + b"".join(kvs)
+toks = [gstr(p) for p in pieces]
+put("tokenizer_load", "spm.gguf", gguf([
+    gkv("general.architecture", 8, gstr("llama")),
+    gkv("tokenizer.ggml.model", 8, gstr("llama")),
+    gkv("tokenizer.ggml.tokens", 9, garr(8, toks)),
+    gkv("tokenizer.ggml.scores", 9, garr(6, [struct.pack("<f", -float(i)) for i in range(len(pieces))])),
+    gkv("tokenizer.ggml.token_type", 9, garr(5, [struct.pack("<i", 2 if i == 0 else 3 if i < 3 else 6 if i < 7 else 1)
+                                                  for i in range(len(pieces))])),
+    gkv("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 1)),
+    gkv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 2)),
+    gkv("tokenizer.ggml.add_bos_token", 7, b"\x01")]))
+bpe_toks = ["a", "b", "\u0120", "ab", "\u0120a", "\u0120ab", "c", "<|endoftext|>"]
+put("tokenizer_load", "bpe.gguf", gguf([
+    gkv("tokenizer.ggml.model", 8, gstr("gpt2")),
+    gkv("tokenizer.ggml.pre", 8, gstr("llama-bpe")),
+    gkv("tokenizer.ggml.tokens", 9, garr(8, [gstr(t) for t in bpe_toks])),
+    gkv("tokenizer.ggml.token_type", 9, garr(5, [struct.pack("<i", 3 if t.startswith("<|") else 1) for t in bpe_toks])),
+    gkv("tokenizer.ggml.merges", 9, garr(8, [gstr("a b"), gstr("\u0120 a"), gstr("\u0120a b")])),
+    gkv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 7))]))
+
+# SentencePiece ModelProto: repeated SentencePiece pieces = 1 { string piece = 1; float score = 2; Type type = 3 }
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def ld(field, payload):
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+proto = b""
+for i, p in enumerate(pieces):
+    typ = 2 if i == 0 else 3 if i < 3 else 6 if i < 7 else 1
+    msg = ld(1, p.encode()) + varint(2 << 3 | 5) + struct.pack("<f", -float(i)) + varint(3 << 3) + varint(typ)
+    proto += ld(1, msg)
+proto += ld(2, varint(3 << 3) + varint(2))  # trainer_spec { model_type: BPE }
+put("tokenizer_load", "small.model", proto)
+
+# ---------------------------------------------------------------- encode: [selector byte] + text
+for i, text in enumerate(["Once upon a time", "Hello world! 123 ab abc", "<s>the</s> é ü 中文 🦙",
+                          "  leading\tand\r\nnewlines  ", "<|endoftext|><|begin_of_text|>x"]):
+    put("tokenizer_encode", "t%d" % i, bytes([i]) + text.encode())
+put("tokenizer_encode", "bad_utf8", b"\x02" + b"a\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x90\x28\xbcz")
