@@ -78,6 +78,18 @@ std::string norm_call(const NormSpec& n, const std::string& out, const std::stri
                      bias, eps, rows);
 }
 
+// A per-head norm where every head has its own weights ([heads, head_dim]).
+std::string per_head_norm_call(const NormSpec& n, const std::string& x, const std::string& role,
+                               const std::string& heads) {
+  const std::string weight = n.weight == NormWeight::none ? "nullptr" : "w." + role;
+  if (n.kind == NormKind::rms)
+    return fmt::format("llmc::rms_norm_heads<{}, kHeadDim, {}>({}, {}, kQkNormEps, T);", heads, weighting(n.weight), x,
+                       weight);
+  const std::string bias = n.bias ? "w." + role + "_bias" : "nullptr";
+  return fmt::format("llmc::layer_norm_heads<{}, kHeadDim, {}>({}, {}, {}, kQkNormEps, T);", heads,
+                     weighting(n.weight), x, weight, bias);
+}
+
 std::string bias_of(const LayerPlan& l, const std::string& role) {
   return l.has(role + "_bias") ? "w." + role + "_bias" : "nullptr";
 }
@@ -111,12 +123,25 @@ std::string constants(const Plan& p) {
   if (s.logit_softcap != 0.0) c.line("constexpr float kLogitSoftcap = {};", flt(s.logit_softcap));
   if (s.attention.softcap != 0.0) c.line("constexpr float kAttentionSoftcap = {};", flt(s.attention.softcap));
   if (s.attention.clip_qkv != 0.0) c.line("constexpr float kClipQkv = {};", flt(s.attention.clip_qkv));
+  auto floats = [](const std::vector<float>& values) {
+    std::vector<std::string> f;
+    for (float v : values) f.push_back(flt(v));
+    return fmt::format("{}", fmt::join(f, ", "));
+  };
   if (s.positions == PositionKind::rope) {
     c.line("constexpr int kRotaryDim = {};", s.rope.rotary_dim);
-    std::vector<std::string> f;
-    for (float v : p.rope_inv_freq) f.push_back(flt(v));
     c.line("// RoPE inverse frequencies: theta {}, scaling {}.", s.rope.theta, s.rope.scaling.type);
-    c.line("constexpr float kRopeInvFreq[kRotaryDim / 2] = {{{}}};", fmt::join(f, ", "));
+    c.line("constexpr float kRopeInvFreq[kRotaryDim / 2] = {{{}}};", floats(p.rope_inv_freq));
+    if (!p.rope_inv_freq_long.empty()) {
+      c.line("// LongRoPE: positions from kRopeOriginalContext on use the long factors; cos and sin × kRopeFactor.");
+      c.line("constexpr int kRopeOriginalContext = {};", s.rope.scaling.original_max_positions);
+      c.line("constexpr float kRopeInvFreqLong[kRotaryDim / 2] = {{{}}};", floats(p.rope_inv_freq_long));
+      c.line("constexpr float kRopeFactor = {};", flt(p.rope_attention_factor));
+    }
+  }
+  if (s.positions == PositionKind::alibi) {
+    c.line("// ALiBi slope per head (× {}).", s.alibi_slope_scale);
+    c.line("constexpr float kAlibiSlopes[{}] = {{{}}};", p.alibi_slopes.size(), floats(p.alibi_slopes));
   }
   c.blank();
   c.line("// Buffer sizes in floats, fixed by the plan.");
@@ -132,7 +157,16 @@ std::string bind_weights(const Plan& p) {
   auto bind = [&](const std::string& target, const TensorPlan& t) {
     std::vector<std::string> dims;
     for (int64_t d : t.shape) dims.push_back(std::to_string(d));
-    c.line("{} = store.get(\"{}\", {{{}}}{});", target, t.name, fmt::join(dims, ", "), t.transpose ? ", true" : "");
+    if (!t.parts.empty()) {  // one tensor per head, stacked into one array
+      std::vector<std::string> parts;
+      for (const auto& name : t.parts) parts.push_back(fmt::format("store.get(\"{}\", {{{}}})", name, t.shape[1]));
+      c.line("{} = stack({{{}}}, {});", target, fmt::join(parts, ", "), t.shape[1]);
+    } else if (t.normalize_rows) {
+      c.line("{} = llmc::normalize_rows(store.get_copy(\"{}\", {{{}}}), {}, {});", target, t.name,
+             fmt::join(dims, ", "), t.shape[0], t.shape[1]);
+    } else {
+      c.line("{} = store.get(\"{}\", {{{}}}{});", target, t.name, fmt::join(dims, ", "), t.transpose ? ", true" : "");
+    }
   };
   for (const auto& t : p.globals) bind("w_." + t.role, t);
   for (const auto& l : p.layers)
@@ -155,16 +189,17 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
   c.line("float* const v_new = v_cache + static_cast<size_t>(pos) * kKvDim;");
   c.blank();
   c.line("// Attention");
-  c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
+  const std::string in = s.pre_norms ? "xn_" : "x_";  // without pre-norms the branches read the residual stream
+  if (s.pre_norms) c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
   if (a.qkv == QkvLayout::separate) {
-    c.line("llmc::matmul<kQDim, kHidden>(q_, xn_, w.q, {}, T);", bias_of(l, "q"));
-    c.line("llmc::matmul<kKvDim, kHidden>(k_new, xn_, w.k, {}, T);", bias_of(l, "k"));
-    c.line("llmc::matmul<kKvDim, kHidden>(v_new, xn_, w.v, {}, T);", bias_of(l, "v"));
+    c.line("llmc::matmul<kQDim, kHidden>(q_, {}, w.q, {}, T);", in, bias_of(l, "q"));
+    c.line("llmc::matmul<kKvDim, kHidden>(k_new, {}, w.k, {}, T);", in, bias_of(l, "k"));
+    c.line("llmc::matmul<kKvDim, kHidden>(v_new, {}, w.v, {}, T);", in, bias_of(l, "v"));
   } else {
     const char* layout = a.qkv == QkvLayout::fused            ? "llmc::QkvLayout::fused"
                          : a.qkv == QkvLayout::fused_per_head ? "llmc::QkvLayout::per_head"
                                                               : "llmc::QkvLayout::per_kv_group";
-    c.line("llmc::matmul<kQDim + 2 * kKvDim, kHidden>(qkv_, xn_, w.qkv, {}, T);", bias_of(l, "qkv"));
+    c.line("llmc::matmul<kQDim + 2 * kKvDim, kHidden>(qkv_, {}, w.qkv, {}, T);", in, bias_of(l, "qkv"));
     c.line("llmc::split_qkv<kHeads, kKvHeads, kHeadDim, {}>(q_, k_new, v_new, qkv_, T);", layout);
   }
   if (a.clip_qkv != 0.0) {
@@ -172,7 +207,10 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
     c.line("llmc::clamp(k_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
     c.line("llmc::clamp(v_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
   }
-  if (a.qk_norm == QkNorm::per_head) {
+  if (a.qk_norm == QkNorm::per_head && a.qk_norm_weights == QkNormWeights::per_head) {
+    c.line("{}", per_head_norm_call(*a.qk_norm_spec, "q_", "q_norm", "kHeads"));
+    c.line("{}", per_head_norm_call(*a.qk_norm_spec, "k_new", "k_norm", "kKvHeads"));
+  } else if (a.qk_norm == QkNorm::per_head) {
     c.line("{}", norm_call(*a.qk_norm_spec, "q_", "q_", "w", "q_norm", "kHeadDim", "kQkNormEps", "T * kHeads"));
     c.line("{}", norm_call(*a.qk_norm_spec, "k_new", "k_new", "w", "k_norm", "kHeadDim", "kQkNormEps", "T * kKvHeads"));
   } else if (a.qk_norm == QkNorm::whole) {
@@ -186,25 +224,26 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
            pairing);
   }
   c.line("llmc::attention<kHeads, kKvHeads, kHeadDim, kContext>(att_, q_, kQDim, k_cache, v_cache, T, pos,");
-  c.line("    {{kAttentionScale, {}, {}, nullptr}}, scratch_.get());",
-         a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window);
+  c.line("    {{kAttentionScale, {}, {}, {}}}, scratch_.get());", a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f",
+         l.window, s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
   c.line("llmc::matmul<kHidden, kQDim>(branch_, att_, w.o, {}, T);", bias_of(l, "o"));
   if (s.post_norms) c.line("{}", norm_call(s.norm, "branch_", "branch_", "w", "post_attn_norm", "kHidden", eps, "T"));
   if (s.residual == Residual::sequential) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
   c.blank();
   c.line("// Feed-forward");
-  if (l.separate_ffn_norm) c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "ffn_norm", "kHidden", eps, "T"));
+  if (s.pre_norms && l.separate_ffn_norm)
+    c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "ffn_norm", "kHidden", eps, "T"));
   const MlpSpec& m = s.mlp;
   if (m.kind == MlpKind::gated && m.fused_gate_up) {
-    c.line("llmc::matmul<2 * kFfn, kHidden>(gate_up_, xn_, w.gate_up, {}, T);", bias_of(l, "gate_up"));
+    c.line("llmc::matmul<2 * kFfn, kHidden>(gate_up_, {}, w.gate_up, {}, T);", in, bias_of(l, "gate_up"));
     c.line("llmc::gated_activation<kFfn, {}>(h_, gate_up_, 2 * kFfn, gate_up_ + kFfn, 2 * kFfn, T);",
            act_name(m.activation));
   } else if (m.kind == MlpKind::gated) {
-    c.line("llmc::matmul<kFfn, kHidden>(h_, xn_, w.gate, {}, T);", bias_of(l, "gate"));
-    c.line("llmc::matmul<kFfn, kHidden>(gate_up_, xn_, w.up, {}, T);", bias_of(l, "up"));
+    c.line("llmc::matmul<kFfn, kHidden>(h_, {}, w.gate, {}, T);", in, bias_of(l, "gate"));
+    c.line("llmc::matmul<kFfn, kHidden>(gate_up_, {}, w.up, {}, T);", in, bias_of(l, "up"));
     c.line("llmc::gated_activation<kFfn, {}>(h_, h_, kFfn, gate_up_, kFfn, T);", act_name(m.activation));
   } else {
-    c.line("llmc::matmul<kFfn, kHidden>(h_, xn_, w.up, {}, T);", bias_of(l, "up"));
+    c.line("llmc::matmul<kFfn, kHidden>(h_, {}, w.up, {}, T);", in, bias_of(l, "up"));
     c.line("llmc::activation<kFfn, {}>(h_, T);", act_name(m.activation));
   }
   c.line("llmc::matmul<kHidden, kFfn>(ffn_out_, h_, w.down, {}, T);", bias_of(l, "down"));
@@ -223,6 +262,10 @@ std::string forward_body(const Plan& p) {
   c.line("for (int t = 0; t < T; ++t) {{");
   c.line("  const float* row = w_.embed + static_cast<size_t>(tokens[done + t]) * kHidden;");
   c.line("  std::copy(row, row + kHidden, x_ + static_cast<size_t>(t) * kHidden);");
+  if (s.positions == PositionKind::learned) {
+    c.line("  const float* position = w_.pos_embed + static_cast<size_t>(pos + done + t) * kHidden;");
+    c.line("  llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(t) * kHidden, position, 1.0f, 1);");
+  }
   c.line("}}");
   if (s.embedding_scale != 1.0) c.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
   for (const auto& l : p.layers) c.line("layer_{}(T, pos + done);", l.index);
@@ -288,11 +331,14 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
     tables.line("// cos and sin of every position × frequency, [kContext][kRotaryDim / 2].");
     tables.line("std::unique_ptr<float[]> rope_cos_{{new float[kContext * kRotaryDim / 2]}};");
     tables.line("std::unique_ptr<float[]> rope_sin_{{new float[kContext * kRotaryDim / 2]}};");
+    const bool longrope = !p.rope_inv_freq_long.empty();
     init.line("for (int p = 0; p < kContext; ++p) {{");
+    if (longrope) init.line("  const float* inv_freq = p < kRopeOriginalContext ? kRopeInvFreq : kRopeInvFreqLong;");
     init.line("  for (int i = 0; i < kRotaryDim / 2; ++i) {{");
-    init.line("    const float angle = static_cast<float>(p) * kRopeInvFreq[i];");
-    init.line("    rope_cos_[p * kRotaryDim / 2 + i] = static_cast<float>(std::cos(static_cast<double>(angle)));");
-    init.line("    rope_sin_[p * kRotaryDim / 2 + i] = static_cast<float>(std::sin(static_cast<double>(angle)));");
+    init.line("    const float angle = static_cast<float>(p) * {}[i];", longrope ? "inv_freq" : "kRopeInvFreq");
+    const char* factor = longrope ? " * kRopeFactor" : "";
+    init.line("    rope_cos_[p * kRotaryDim / 2 + i] = static_cast<float>(std::cos(static_cast<double>(angle))){};", factor);
+    init.line("    rope_sin_[p * kRotaryDim / 2 + i] = static_cast<float>(std::sin(static_cast<double>(angle))){};", factor);
     init.line("  }}");
     init.line("}}");
   }

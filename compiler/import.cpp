@@ -59,6 +59,7 @@ class Config {
     throw Error(fmt::format("{}: key '{}': {}", file_, key, what));
   }
   const std::string& file() const { return file_; }
+  void set(const std::string& key, const json& value) { j_[key] = value; }
 
  private:
   template <typename T>
@@ -118,6 +119,9 @@ void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
       x.short_factor = r.at("short_factor").get<std::vector<double>>();
       x.long_factor = r.at("long_factor").get<std::vector<double>>();
       x.original_max_positions = c.req<int64_t>("original_max_position_embeddings");
+      x.max_positions = c.req<int64_t>("max_position_embeddings");
+      if (r.contains("attention_factor") && !r["attention_factor"].is_null())
+        x.attention_factor = r["attention_factor"].get<double>();
     } else if (type != "default" && type != "none") {
       c.fail("rope_scaling", fmt::format("rope type '{}' is not supported (linear, llama3, longrope)", type));
     } else {
@@ -274,7 +278,14 @@ const std::map<std::string, Importer>& importers() {
          } else {
            w["ffn_norm_bias"] = L + "post_attention_layernorm.bias";
          }
-         if (c.get<bool>("qk_layernorm", false)) c.fail("qk_layernorm", "per-head LayerNorm q/k is not supported yet");
+         if (c.get<bool>("qk_layernorm", false)) {
+           // StableLmLayerNormPerHead: one bias-free LayerNorm per head, stored as norms.<h>.
+           s.attention.qk_norm = QkNorm::per_head;
+           s.attention.qk_norm_weights = QkNormWeights::per_head;
+           s.attention.qk_norm_spec = NormSpec{NormKind::layer, NormWeight::plain, false, s.norm.eps};
+           w["q_norm"] = L + "self_attn.q_layernorm.norms.{h}.weight";
+           w["k_norm"] = L + "self_attn.k_layernorm.norms.{h}.weight";
+         }
        }},
       {"olmo",
        [](const Config& c, Spec& s, const ImportOptions& o) {
@@ -320,6 +331,9 @@ const std::map<std::string, Importer>& importers() {
          s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
          if (c.get<bool>("alibi", false)) {
            s.positions = PositionKind::alibi;
+           // Hugging Face Falcon adds the bias twice, both times scaled: FalconAttention computes
+           // (q·k + alibi)·inv_norm_factor and FalconModel._update_causal_mask folds alibi/√head_dim into the mask.
+           s.alibi_slope_scale = 2.0 / std::sqrt(static_cast<double>(s.hidden_size / heads));
          } else {
            s.positions = PositionKind::rope;
            s.rope.theta = c.get<double>("rope_theta", 10000.0);
@@ -365,6 +379,318 @@ const std::map<std::string, Importer>& importers() {
            w.layer["o_bias"] = L + "self_attention.dense.bias";
            w.layer["up_bias"] = L + "mlp.dense_h_to_4h.bias";
            w.layer["down_bias"] = L + "mlp.dense_4h_to_h.bias";
+         }
+       }},
+      {"gpt2",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         s.vocab_size = c.req<int64_t>("vocab_size");
+         s.hidden_size = c.req<int64_t>("n_embd");
+         s.num_layers = c.req<int64_t>("n_layer");
+         s.max_positions = c.req<int64_t>("n_positions");
+         s.max_context = context_for(s.max_positions, o);
+         if (s.max_context > s.max_positions)
+           c.fail("n_positions", fmt::format("the position table has {} rows; a context of {} is not possible",
+                                             s.max_positions, s.max_context));
+         s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+         if (!s.tied_embeddings) c.fail("tie_word_embeddings", "GPT-2 checkpoints have no separate lm_head");
+         if (c.get<bool>("scale_attn_by_inverse_layer_idx", false))
+           c.fail("scale_attn_by_inverse_layer_idx", "per-layer attention scaling is not supported");
+         if (!c.get<bool>("scale_attn_weights", true)) s.attention.scale = 1.0;
+         const int64_t heads = c.req<int64_t>("n_head");
+         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+         s.attention.kv_heads = s.attention.heads;
+         s.attention.head_dim = s.hidden_size / heads;
+         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+         s.attention.qkv = QkvLayout::fused;
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = true;
+         s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+         s.positions = PositionKind::learned;
+         s.mlp.kind = MlpKind::plain;
+         s.mlp.activation = activation_from(c, "activation_function", c.get<std::string>("activation_function", "gelu_new"));
+         const int64_t inner = c.has("n_inner") ? c.req<int64_t>("n_inner") : 4 * s.hidden_size;
+         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), inner);
+         s.mlp.bias = true;
+         s.bos = c.token("bos_token_id");
+         s.eos = c.token("eos_token_id");
+         s.add_bos = false;
+         const std::string L = "transformer.h.{i}.";
+         WeightNames& w = s.weights;
+         w.layout = TensorLayout::in_out;  // Conv1D
+         w.embed = "transformer.wte.weight";
+         w.pos_embed = "transformer.wpe.weight";
+         w.final_norm = "transformer.ln_f.weight";
+         w.final_norm_bias = "transformer.ln_f.bias";
+         w.layer = {{"attn_norm", L + "ln_1.weight"},       {"attn_norm_bias", L + "ln_1.bias"},
+                    {"qkv", L + "attn.c_attn.weight"},      {"qkv_bias", L + "attn.c_attn.bias"},
+                    {"o", L + "attn.c_proj.weight"},        {"o_bias", L + "attn.c_proj.bias"},
+                    {"ffn_norm", L + "ln_2.weight"},        {"ffn_norm_bias", L + "ln_2.bias"},
+                    {"up", L + "mlp.c_fc.weight"},          {"up_bias", L + "mlp.c_fc.bias"},
+                    {"down", L + "mlp.c_proj.weight"},      {"down_bias", L + "mlp.c_proj.bias"}};
+         // Older checkpoints store the causal mask buffers.
+         w.unused = {L + "attn.bias", L + "attn.masked_bias", "lm_head.weight"};
+       }},
+      {"baichuan",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         // Baichuan 1/2 7B use RoPE and name max_position_embeddings; the 13B models use ALiBi and only name
+         // model_max_length (their modeling code has no rotary embedding at all).
+         const bool alibi = !c.has("max_position_embeddings");
+         Config with_context = c;
+         if (alibi) with_context.set("max_position_embeddings", c.req<int64_t>("model_max_length"));
+         llama_like(with_context, s, o);
+         s.attention.qkv = QkvLayout::fused;
+         const std::string L = "model.layers.{i}.";
+         for (const char* r : {"q", "k", "v"}) s.weights.layer.erase(r);
+         s.weights.layer["qkv"] = L + "self_attn.W_pack.weight";
+         if (alibi) s.positions = PositionKind::alibi;
+         // Baichuan 2 (NormHead) configs carry z_loss_weight; Baichuan 1 configs do not.
+         s.norm_head = c.has("z_loss_weight");
+         s.add_bos = false;
+       }},
+      {"chatglm",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         // THUDM ChatGLM2/3 (GLM-4 similar) remote code: modeling_chatglm.py.
+         s.vocab_size = c.req<int64_t>("padded_vocab_size");
+         s.hidden_size = c.req<int64_t>("hidden_size");
+         s.num_layers = c.req<int64_t>("num_layers");
+         s.max_context = context_for(c.req<int64_t>("seq_length"), o);
+         s.tied_embeddings = false;
+         if (c.get<bool>("apply_residual_connection_post_layernorm", false))
+           c.fail("apply_residual_connection_post_layernorm", "residuals taken after the norm are not supported");
+         if (!c.get<bool>("post_layer_norm", true)) c.fail("post_layer_norm", "a model without final norm is not supported");
+         if (!c.get<bool>("original_rope", true)) c.fail("original_rope", "only original_rope: true is supported");
+         if (c.has("pre_seq_len")) c.fail("pre_seq_len", "P-tuning prefixes are not supported");
+         const int64_t heads = c.req<int64_t>("num_attention_heads");
+         const int64_t kv = c.get<bool>("multi_query_attention", false) ? c.req<int64_t>("multi_query_group_num") : heads;
+         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+         s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), kv);
+         s.attention.head_dim = c.get<int64_t>("kv_channels", s.hidden_size / heads);
+         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+         s.attention.qkv = QkvLayout::fused;
+         const bool qkv_bias = c.get<bool>("add_qkv_bias", false), bias = c.get<bool>("add_bias_linear", false);
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = qkv_bias || bias;
+         s.attention.bias_o = bias;
+         const bool rms = c.get<bool>("rmsnorm", true);
+         s.norm = {rms ? NormKind::rms : NormKind::layer, NormWeight::plain, !rms, c.get<double>("layernorm_epsilon", 1e-5)};
+         // RotaryEmbedding(kv_channels // 2): the first half of each head rotates, adjacent pairs.
+         s.positions = PositionKind::rope;
+         s.rope.theta = 10000.0 * c.get<double>("rope_ratio", 1.0);
+         s.rope.pairing = RopePairing::interleaved;
+         s.rope.rotary_dim = s.attention.head_dim / 2;
+         s.mlp.kind = MlpKind::gated;
+         s.mlp.activation = Activation::silu;
+         s.mlp.fused_gate_up = true;  // dense_h_to_4h = [gate; up] (swiglu chunks it in two)
+         s.mlp.bias = bias;
+         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("ffn_hidden_size"));
+         s.bos = c.token("bos_token_id");
+         s.eos = c.token("eos_token_id");
+         s.add_bos = false;  // the tokenizer's [gMASK]<sop> prefix is part of the prompt
+         const std::string L = "transformer.encoder.layers.{i}.";
+         WeightNames& w = s.weights;
+         w.embed = "transformer.embedding.word_embeddings.weight";
+         w.final_norm = "transformer.encoder.final_layernorm.weight";
+         w.lm_head = "transformer.output_layer.weight";
+         w.layer = {{"attn_norm", L + "input_layernorm.weight"},
+                    {"qkv", L + "self_attention.query_key_value.weight"},
+                    {"o", L + "self_attention.dense.weight"},
+                    {"ffn_norm", L + "post_attention_layernorm.weight"},
+                    {"gate_up", L + "mlp.dense_h_to_4h.weight"},
+                    {"down", L + "mlp.dense_4h_to_h.weight"}};
+         if (!rms) {
+           w.final_norm_bias = "transformer.encoder.final_layernorm.bias";
+           w.layer["attn_norm_bias"] = L + "input_layernorm.bias";
+           w.layer["ffn_norm_bias"] = L + "post_attention_layernorm.bias";
+         }
+         if (s.attention.bias_q) w.layer["qkv_bias"] = L + "self_attention.query_key_value.bias";
+         if (bias) {
+           w.layer["o_bias"] = L + "self_attention.dense.bias";
+           w.layer["gate_up_bias"] = L + "mlp.dense_h_to_4h.bias";
+           w.layer["down_bias"] = L + "mlp.dense_4h_to_h.bias";
+         }
+         w.unused = {"transformer.rotary_pos_emb.inv_freq"};
+       }},
+      {"cohere",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         llama_like(c, s, o);
+         s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+         s.weights.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+         s.norm = {NormKind::layer, NormWeight::plain, false, c.req<double>("layer_norm_eps")};
+         s.residual = Residual::parallel;
+         s.rope.pairing = RopePairing::interleaved;
+         s.logit_scale = c.req<double>("logit_scale");
+         const std::string L = "model.layers.{i}.";
+         s.weights.layer.erase("ffn_norm");
+         if (c.get<bool>("use_qk_norm", false)) {
+           // CohereLayerNorm over head_dim with a [heads, head_dim] weight: every head has its own.
+           s.attention.qk_norm = QkNorm::per_head;
+           s.attention.qk_norm_weights = QkNormWeights::per_head;
+           s.attention.qk_norm_spec = s.norm;
+           s.weights.layer["q_norm"] = L + "self_attn.q_norm.weight";
+           s.weights.layer["k_norm"] = L + "self_attn.k_norm.weight";
+         }
+       }},
+      {"openelm",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         // apple OpenELM remote code (modeling_openelm.py, configuration_openelm.py).
+         s.vocab_size = c.req<int64_t>("vocab_size");
+         s.hidden_size = c.req<int64_t>("model_dim");
+         s.num_layers = c.req<int64_t>("num_transformer_layers");
+         s.max_context = context_for(c.get<int64_t>("max_context_length", 2048), o);
+         s.tied_embeddings = c.get<bool>("share_input_output_layers", false);
+         const int64_t L_ = s.num_layers, d = s.hidden_size;
+         const int64_t head_dim = c.req<int64_t>("head_dim");
+         const int64_t groups = c.get<int64_t>("num_gqa_groups", 1);
+         // make_divisible from configuration_openelm.py.
+         auto make_divisible = [](double v, int64_t k) {
+           int64_t n = std::max<int64_t>(k, static_cast<int64_t>(v + static_cast<double>(k) / 2) / k * k);
+           if (static_cast<double>(n) < 0.9 * v) n += k;
+           return n;
+         };
+         // A number, two ends of np.linspace rounded to 2 decimals, or one value per layer.
+         auto per_layer = [&](const std::string& key) {
+           std::vector<double> v;
+           const json& j = c.raw(key);
+           if (j.is_number()) v.assign(static_cast<size_t>(L_), j.get<double>());
+           else if (j.is_array() && static_cast<int64_t>(j.size()) == L_) v = j.get<std::vector<double>>();
+           else if (j.is_array() && j.size() == 2) {
+             const double a = j[0].get<double>(), b = j[1].get<double>();
+             for (int64_t i = 0; i < L_; ++i) {
+               const double x = L_ == 1 ? a : a + (b - a) * static_cast<double>(i) / static_cast<double>(L_ - 1);
+               v.push_back(std::round(x * 100.0) / 100.0);
+             }
+           } else {
+             c.fail(key, fmt::format("expected a number, two numbers or {} numbers", L_));
+           }
+           return v;
+         };
+         if (c.has("num_query_heads") && c.raw("num_query_heads").is_array()) {
+           s.attention.heads = c.req<std::vector<int64_t>>("num_query_heads");
+           s.attention.kv_heads = c.has("num_kv_heads") ? c.req<std::vector<int64_t>>("num_kv_heads")
+                                                         : std::vector<int64_t>();
+           if (s.attention.kv_heads.empty())
+             for (int64_t h : s.attention.heads) s.attention.kv_heads.push_back(h / groups);
+         } else {
+           for (double m : per_layer("qkv_multipliers")) {
+             const int64_t q_dim = make_divisible(static_cast<double>(d) * m, head_dim * groups);
+             s.attention.heads.push_back(q_dim / head_dim);
+             s.attention.kv_heads.push_back(q_dim / head_dim / groups);
+           }
+         }
+         if (static_cast<int64_t>(s.attention.heads.size()) != L_ || static_cast<int64_t>(s.attention.kv_heads.size()) != L_)
+           c.fail("num_query_heads", fmt::format("expected {} values (one per layer)", L_));
+         const int64_t divisor = c.get<int64_t>("ffn_dim_divisor", 256);
+         for (double m : per_layer("ffn_multipliers"))
+           s.mlp.intermediate.push_back(make_divisible(m * static_cast<double>(d), divisor));
+         s.attention.head_dim = head_dim;
+         s.attention.window.assign(static_cast<size_t>(L_), 0);
+         s.attention.qkv = QkvLayout::fused;
+         if (c.get<std::string>("normalization_layer_name", "rms_norm") != "rms_norm")
+           c.fail("normalization_layer_name", "only rms_norm is supported");
+         s.norm = {NormKind::rms, NormWeight::plain, false, 1e-6};  // OpenELMRMSNorm's default eps
+         if (c.get<bool>("normalize_qk_projections", false)) {
+           s.attention.qk_norm = QkNorm::per_head;
+           s.attention.qk_norm_spec = s.norm;
+         }
+         s.positions = PositionKind::rope;
+         s.rope.theta = c.get<double>("rope_freq_constant", 10000.0);
+         s.rope.pairing = RopePairing::half;
+         s.rope.rotary_dim = head_dim;
+         if (!c.get<bool>("ffn_with_glu", true)) c.fail("ffn_with_glu", "only the GLU feed-forward is supported");
+         s.mlp.kind = MlpKind::gated;
+         s.mlp.fused_gate_up = true;  // proj_1 = [gate; up]
+         s.mlp.activation = activation_from(c, "activation_fn_name", c.get<std::string>("activation_fn_name", "swish"));
+         s.bos = c.token("bos_token_id");
+         s.eos = c.token("eos_token_id");
+         s.add_bos = s.bos >= 0;
+         const std::string L = "transformer.layers.{i}.";
+         WeightNames& w = s.weights;
+         w.embed = "transformer.token_embeddings.weight";
+         w.final_norm = "transformer.norm.weight";
+         w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+         w.layer = {{"attn_norm", L + "attn_norm.weight"}, {"qkv", L + "attn.qkv_proj.weight"},
+                    {"o", L + "attn.out_proj.weight"},     {"ffn_norm", L + "ffn_norm.weight"},
+                    {"gate_up", L + "ffn.proj_1.weight"},  {"down", L + "ffn.proj_2.weight"}};
+         if (s.attention.qk_norm != QkNorm::none) {
+           w.layer["q_norm"] = L + "attn.q_norm.weight";
+           w.layer["k_norm"] = L + "attn.k_norm.weight";
+         }
+       }},
+      {"minicpm",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         // openbmb MiniCPM remote code: µP scales on embeddings, residual branches and the classifier input.
+         llama_like(c, s, o);
+         s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+         s.weights.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+         s.embedding_scale = c.req<double>("scale_emb");
+         s.residual_scale = c.req<double>("scale_depth") / std::sqrt(static_cast<double>(s.num_layers));
+         // lm_head(h / (hidden_size / dim_model_base)) is the logits × dim_model_base / hidden_size.
+         s.logit_scale = c.req<double>("dim_model_base") / static_cast<double>(s.hidden_size);
+       }},
+      {"olmo2",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         // OLMo 2: no input norms; a norm on each branch output; RMSNorm over the whole q and k projections.
+         llama_like(c, s, o);
+         s.pre_norms = false;
+         s.post_norms = true;
+         s.attention.qk_norm = QkNorm::whole;
+         s.attention.qk_norm_spec = s.norm;
+         const std::string L = "model.layers.{i}.";
+         auto& w = s.weights.layer;
+         w.erase("attn_norm");
+         w.erase("ffn_norm");
+         w["post_attn_norm"] = L + "post_attention_layernorm.weight";
+         w["post_ffn_norm"] = L + "post_feedforward_layernorm.weight";
+         w["q_norm"] = L + "self_attn.q_norm.weight";
+         w["k_norm"] = L + "self_attn.k_norm.weight";
+       }},
+      {"qwen",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         // Qwen (1) remote code (Qwen/Qwen-7B modeling_qwen.py).
+         s.vocab_size = c.req<int64_t>("vocab_size");
+         s.hidden_size = c.req<int64_t>("hidden_size");
+         s.num_layers = c.req<int64_t>("num_hidden_layers");
+         const int64_t trained = c.req<int64_t>("seq_length");
+         s.max_context = context_for(trained, o);
+         // Beyond seq_length the reference switches on dynamic NTK RoPE and log-n attention scaling.
+         if (s.max_context > trained && (c.get<bool>("use_dynamic_ntk", false) || c.get<bool>("use_logn_attn", false)))
+           c.fail("seq_length", fmt::format("a context of {} needs dynamic NTK / log-n scaling, which is not supported",
+                                            s.max_context));
+         s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+         const int64_t heads = c.req<int64_t>("num_attention_heads");
+         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+         s.attention.kv_heads = s.attention.heads;
+         s.attention.head_dim = c.get<int64_t>("kv_channels", s.hidden_size / heads);
+         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+         s.attention.qkv = QkvLayout::fused;
+         const bool bias = !c.get<bool>("no_bias", true);
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = true;  // c_attn always has a bias
+         s.attention.bias_o = bias;
+         s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-6)};
+         s.positions = PositionKind::rope;
+         s.rope.theta = c.get<double>("rotary_emb_base", 10000.0);
+         s.rope.pairing = RopePairing::half;
+         s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.attention.head_dim) * c.get<double>("rotary_pct", 1.0));
+         s.mlp.kind = MlpKind::gated;
+         s.mlp.activation = Activation::silu;
+         s.mlp.bias = bias;
+         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("intermediate_size") / 2);
+         s.bos = c.token("bos_token_id");
+         s.eos = c.token("eos_token_id");
+         s.add_bos = false;
+         const std::string L = "transformer.h.{i}.";
+         WeightNames& w = s.weights;
+         w.embed = "transformer.wte.weight";
+         w.final_norm = "transformer.ln_f.weight";
+         w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+         // QWenMLP: c_proj(w1(x) · silu(w2(x))): w2 is the gate, w1 the up projection.
+         w.layer = {{"attn_norm", L + "ln_1.weight"}, {"qkv", L + "attn.c_attn.weight"},
+                    {"qkv_bias", L + "attn.c_attn.bias"}, {"o", L + "attn.c_proj.weight"},
+                    {"ffn_norm", L + "ln_2.weight"},  {"gate", L + "mlp.w2.weight"},
+                    {"up", L + "mlp.w1.weight"},      {"down", L + "mlp.c_proj.weight"}};
+         if (bias) {
+           w.layer["o_bias"] = L + "attn.c_proj.bias";
+           w.layer["gate_bias"] = L + "mlp.w2.bias";
+           w.layer["up_bias"] = L + "mlp.w1.bias";
+           w.layer["down_bias"] = L + "mlp.c_proj.bias";
          }
        }},
       {"gpt_neox",

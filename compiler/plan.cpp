@@ -42,7 +42,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec
     if (n.bias) roles.push_back({role + "_bias", {size}});
   };
   const AttentionSpec& a = s.attention;
-  norm("attn_norm", s.norm, H);
+  if (s.pre_norms) norm("attn_norm", s.norm, H);
   if (a.qkv == QkvLayout::separate) {
     roles.push_back({"q", {l.q_dim, H}});
     roles.push_back({"k", {l.kv_dim, H}});
@@ -54,15 +54,22 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec
     roles.push_back({"qkv", {l.qkv_dim, H}});
     if (a.bias_q) roles.push_back({"qkv_bias", {l.qkv_dim}});
   }
-  if (a.qk_norm != QkNorm::none) {
-    const bool per_head = a.qk_norm == QkNorm::per_head;
-    norm("q_norm", *a.qk_norm_spec, per_head ? l.head_dim : l.q_dim);
-    norm("k_norm", *a.qk_norm_spec, per_head ? l.head_dim : l.kv_dim);
+  if (a.qk_norm == QkNorm::whole) {
+    norm("q_norm", *a.qk_norm_spec, l.q_dim);
+    norm("k_norm", *a.qk_norm_spec, l.kv_dim);
+  } else if (a.qk_norm == QkNorm::per_head) {
+    const bool own = a.qk_norm_weights == QkNormWeights::per_head;
+    const NormSpec& n = *a.qk_norm_spec;
+    for (auto [role, heads] : {std::pair{std::string("q_norm"), l.heads}, std::pair{std::string("k_norm"), l.kv_heads}}) {
+      const std::vector<int64_t> shape = own ? std::vector<int64_t>{heads, l.head_dim} : std::vector<int64_t>{l.head_dim};
+      if (n.weight != NormWeight::none) roles.push_back({role, shape});
+      if (n.bias) roles.push_back({role + "_bias", shape});
+    }
   }
   roles.push_back({"o", {H, l.q_dim}});
   if (a.bias_o) roles.push_back({"o_bias", {H}});
   if (s.post_norms) norm("post_attn_norm", s.norm, H);
-  if (l.separate_ffn_norm) norm("ffn_norm", s.norm, H);
+  if (s.pre_norms && l.separate_ffn_norm) norm("ffn_norm", s.norm, H);
   const MlpSpec& m = s.mlp;
   if (m.kind == MlpKind::gated && m.fused_gate_up) {
     roles.push_back({"gate_up", {2 * l.ffn, H}});
@@ -79,8 +86,34 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec
   return roles;
 }
 
+// Slopes of ALiBi as Press et al. and BLOOM: a geometric series from 2^(−8/n) for the nearest power of two n
+// below the head count, then every other slope of the series for 2n.
+std::vector<float> alibi_slopes(int64_t heads) {
+  int64_t n = 1;
+  while (2 * n <= heads) n *= 2;
+  std::vector<float> slopes;
+  const double base = std::pow(2.0, -8.0 / static_cast<double>(n));
+  for (int64_t i = 1; i <= n; ++i) slopes.push_back(static_cast<float>(std::pow(base, static_cast<double>(i))));
+  const double extra = std::pow(2.0, -4.0 / static_cast<double>(n));
+  for (int64_t i = 1; static_cast<int64_t>(slopes.size()) < heads; i += 2)
+    slopes.push_back(static_cast<float>(std::pow(extra, static_cast<double>(i))));
+  return slopes;
+}
+
+// LongRoPE frequencies as Hugging Face computes them in fp32: 1 / (factor · theta^(2i/d)).
+std::vector<float> longrope_frequencies(const RopeSpec& r, const std::vector<double>& factors) {
+  std::vector<float> inv;
+  for (int64_t i = 0; i < r.rotary_dim / 2; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(r.rotary_dim);
+    const float power = static_cast<float>(std::pow(r.theta, static_cast<double>(exponent)));
+    inv.push_back(1.0f / (static_cast<float>(factors[static_cast<size_t>(i)]) * power));
+  }
+  return inv;
+}
+
 std::vector<float> rope_frequencies(const Spec& s) {
   const RopeSpec& r = s.rope;
+  if (r.scaling.type == "longrope") return longrope_frequencies(r, r.scaling.short_factor);
   const int64_t half = r.rotary_dim / 2;
   std::vector<float> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
@@ -100,8 +133,6 @@ std::vector<float> rope_frequencies(const Spec& s) {
         const double smooth = (old_len / wavelen - x.low_freq_factor) / (x.high_freq_factor - x.low_freq_factor);
         f = (1.0 - smooth) * f / x.factor + smooth * f;
       }
-    } else if (x.type == "longrope") {
-      f /= x.short_factor[static_cast<size_t>(i)];
     }
     inv[static_cast<size_t>(i)] = static_cast<float>(f);
   }
@@ -121,10 +152,12 @@ Plan make_plan(const Spec& s) {
     for (int64_t i = 0; i < s.num_layers; ++i)
       if (a.heads[i] != a.kv_heads[i])
         throw Error(where("attention.qkv") + ": fused_per_head needs as many kv heads as query heads");
-  if (s.positions == PositionKind::learned || s.positions == PositionKind::alibi || s.rope.scaling.type == "longrope")
-    throw Error(where("positions") + fmt::format(": {} positions are not implemented yet",
-                                                 s.rope.scaling.type == "longrope" ? "longrope" : to_string(s.positions)));
-  if (s.norm_head) throw Error(where("logits.norm_head") + ": not implemented yet");
+  if (s.positions == PositionKind::alibi)
+    for (int64_t i = 0; i < s.num_layers; ++i)
+      if (a.heads[i] != a.heads[0])
+        throw Error(where("attention.heads") + ": ALiBi needs the same number of heads in every layer");
+  if (s.norm_head && s.tied_embeddings)
+    throw Error(where("logits.norm_head") + ": the normalised classifier must be its own tensor, not the embedding");
 
   std::set<std::string> roles_union;
   for (int64_t i = 0; i < s.num_layers; ++i) {
@@ -147,6 +180,22 @@ Plan make_plan(const Spec& s) {
       TensorPlan t;
       t.role = role;
       t.name = substitute_layer(it->second, i);
+      if (t.name.find("{h}") != std::string::npos) {
+        // One tensor per head, stacked: only per-head norm weights are stored like that (StableLM).
+        if (shape.size() != 2 || role.compare(1, 5, "_norm") != 0)
+          throw Error(fmt::format("{}: field 'weights.layer.{}': '{{h}}' (one tensor per head) is only allowed for "
+                                  "per-head q/k norm weights (attention.qk_norm.weights: per_head)",
+                                  s.file, role));
+        for (int64_t h = 0; h < shape[0]; ++h) {
+          std::string part = t.name;
+          part.replace(part.find("{h}"), 3, std::to_string(h));
+          t.parts.push_back(part);
+        }
+        t.shape = shape;
+        roles_union.insert(role);
+        l.tensors.push_back(std::move(t));
+        continue;
+      }
       t.transpose = shape.size() == 2 && s.weights.layout == TensorLayout::in_out;
       t.shape = t.transpose ? std::vector<int64_t>{shape[1], shape[0]} : shape;
       roles_union.insert(role);
@@ -173,6 +222,7 @@ Plan make_plan(const Spec& s) {
 
   const int64_t H = s.hidden_size;
   p.globals.push_back({"embed", s.weights.embed, {s.vocab_size, H}});
+  if (s.positions == PositionKind::learned) p.globals.push_back({"pos_embed", s.weights.pos_embed, {s.max_positions, H}});
   if (s.norm.weight != NormWeight::none) {
     if (s.weights.final_norm.empty()) throw Error(where("weights.final_norm") + ": missing (required)");
     p.globals.push_back({"final_norm", s.weights.final_norm, {H}});
@@ -181,10 +231,29 @@ Plan make_plan(const Spec& s) {
     if (s.weights.final_norm_bias.empty()) throw Error(where("weights.final_norm_bias") + ": missing (required)");
     p.globals.push_back({"final_norm_bias", s.weights.final_norm_bias, {H}});
   }
-  if (!s.tied_embeddings) p.globals.push_back({"lm_head", s.weights.lm_head, {s.vocab_size, H}});
+  if (!s.tied_embeddings) {
+    TensorPlan head{"lm_head", s.weights.lm_head, {s.vocab_size, H}};
+    head.normalize_rows = s.norm_head;
+    p.globals.push_back(head);
+  }
 
   if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s);
+  if (s.positions == PositionKind::rope && s.rope.scaling.type == "longrope") {
+    const RopeScaling& x = s.rope.scaling;
+    p.rope_inv_freq_long = longrope_frequencies(s.rope, x.long_factor);
+    // Hugging Face: sqrt(1 + ln(max/original) / ln(original)) when the context was extended.
+    const double ratio = static_cast<double>(x.max_positions) / static_cast<double>(x.original_max_positions);
+    const double factor = x.attention_factor ? *x.attention_factor
+                          : ratio <= 1.0     ? 1.0
+                                             : std::sqrt(1.0 + std::log(ratio) /
+                                                                   std::log(static_cast<double>(x.original_max_positions)));
+    p.rope_attention_factor = static_cast<float>(factor);
+  }
   p.attention_scale = static_cast<float>(a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim)));
+  if (s.positions == PositionKind::alibi) {
+    p.alibi_slopes = alibi_slopes(a.heads[0]);
+    for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);
+  }
   p.chunk = std::min<int64_t>(64, s.max_context);
   // Per prefill row: x, xn, branch, ffn_out (hidden each), qkv, q, att, h (ffn) and gate_up (2 ffn).
   p.activation_floats = p.chunk * (4 * H + p.max_qkv_dim + 2 * p.max_q_dim + 3 * p.max_ffn);

@@ -17,6 +17,7 @@ struct TensorPlan {
   std::vector<int64_t> shape;  // as stored in the checkpoint
   bool transpose = false;      // stored [in, out] (Conv1D): transposed at load
   bool normalize_rows = false; // L2-normalise rows at load (NormHead)
+  std::vector<std::string> parts;  // stacked from these tensors of shape[1:] each ("{h}" patterns), else empty
   int64_t bytes() const {
     int64_t n = 4;
     for (int64_t d : shape) n *= d;
@@ -42,8 +43,9 @@ struct Plan {
   std::vector<TensorPlan> globals;   // embed, pos_embed, final norm, lm_head
   std::vector<std::string> layer_roles;  // union of the roles layers use, for the LayerWeights struct
   std::vector<float> rope_inv_freq;      // rotary_dim/2 frequencies, scaling applied
+  std::vector<float> rope_inv_freq_long; // LongRoPE: frequencies from original_max_positions on
   float rope_attention_factor = 1.0f;    // multiplies cos and sin (LongRoPE)
-  std::vector<float> alibi_slopes;       // per head of the widest layer
+  std::vector<float> alibi_slopes;       // per head (ALiBi models have the same heads in every layer)
   float attention_scale = 0.0f;
   int64_t chunk = 0;                     // tokens per forward pass during prefill
   int64_t max_q_dim = 0, max_kv_dim = 0, max_qkv_dim = 0, max_ffn = 0, max_heads = 0;

@@ -168,22 +168,38 @@ void parse_attention(const Section& s, Spec& spec) {
   a.window = s.has("window") ? s.per_layer("window", spec.num_layers, 0)
                              : std::vector<int64_t>(static_cast<size_t>(spec.num_layers), 0);
   if (auto q = s.optional_section("qk_norm")) {
-    q->only_keys({"over", "norm"});
+    q->only_keys({"over", "norm", "weights"});
     a.qk_norm = q->choice<QkNorm>("over", {{"head", QkNorm::per_head}, {"projection", QkNorm::whole}});
     a.qk_norm_spec = parse_norm(q->section("norm"));
+    a.qk_norm_weights = q->choice_or<QkNormWeights>("weights", QkNormWeights::shared,
+                                                    {{"shared", QkNormWeights::shared},
+                                                     {"per_head", QkNormWeights::per_head}});
+    if (a.qk_norm_weights == QkNormWeights::per_head && a.qk_norm != QkNorm::per_head)
+      q->fail(q->node()["weights"], q->field("weights"), "per_head weights need over: head");
   }
   a.clip_qkv = s.get_or<double>("clip_qkv", 0.0);
 }
 
 void parse_positions(const Section& s, Spec& spec) {
-  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling"});
+  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "max_positions", "slope_scale"});
   spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
                                                    {"learned", PositionKind::learned}, {"none", PositionKind::none}});
-  if (spec.positions != PositionKind::rope) {
+  if (spec.positions != PositionKind::rope)
     for (const char* k : {"theta", "pairing", "rotary_dim", "scaling"})
       if (s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: rope");
-    return;
+  if (spec.positions != PositionKind::learned && s.has("max_positions"))
+    s.fail(s.node()["max_positions"], s.field("max_positions"), "only used with kind: learned");
+  if (spec.positions != PositionKind::alibi && s.has("slope_scale"))
+    s.fail(s.node()["slope_scale"], s.field("slope_scale"), "only used with kind: alibi");
+  if (spec.positions == PositionKind::learned) {
+    spec.max_positions = s.positive("max_positions");
+    if (spec.max_context > spec.max_positions)
+      s.fail(s.node()["max_positions"], s.field("max_positions"),
+             fmt::format("the position table has {} rows, fewer than model.max_context {}", spec.max_positions,
+                         spec.max_context));
   }
+  if (spec.positions == PositionKind::alibi) spec.alibi_slope_scale = s.get_or<double>("slope_scale", 1.0);
+  if (spec.positions != PositionKind::rope) return;
   RopeSpec& r = spec.rope;
   r.theta = s.get<double>("theta");
   r.pairing = s.choice<RopePairing>("pairing", {{"half", RopePairing::half}, {"interleaved", RopePairing::interleaved}});
@@ -204,8 +220,11 @@ void parse_positions(const Section& s, Spec& spec) {
       x.high_freq_factor = sc->get<double>("high_freq_factor");
       x.original_max_positions = sc->positive("original_max_positions");
     } else if (x.type == "longrope") {
-      sc->only_keys({"type", "short_factor", "long_factor", "original_max_positions"});
+      sc->only_keys({"type", "short_factor", "long_factor", "original_max_positions", "max_positions",
+                     "attention_factor"});
       x.original_max_positions = sc->positive("original_max_positions");
+      x.max_positions = sc->positive("max_positions");
+      if (sc->has("attention_factor")) x.attention_factor = sc->get<double>("attention_factor");
       for (auto [key, out] : {std::pair{"short_factor", &x.short_factor}, std::pair{"long_factor", &x.long_factor}}) {
         YAML::Node n = sc->required_node(key);
         if (!n.IsSequence() || static_cast<int64_t>(n.size()) != r.rotary_dim / 2)
@@ -282,10 +301,13 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
 
   spec.norm = parse_norm(top.section("norm"));
   if (auto b = top.optional_section("block")) {
-    b->only_keys({"residual", "post_norms", "residual_scale"});
+    b->only_keys({"residual", "pre_norms", "post_norms", "residual_scale"});
     spec.residual = b->choice_or<Residual>("residual", Residual::sequential,
                                           {{"sequential", Residual::sequential}, {"parallel", Residual::parallel}});
+    spec.pre_norms = b->get_or<bool>("pre_norms", true);
     spec.post_norms = b->get_or<bool>("post_norms", false);
+    if (!spec.pre_norms && spec.residual == Residual::parallel)
+      b->fail(b->node()["pre_norms"], b->field("pre_norms"), "a parallel block needs its input norm");
     spec.residual_scale = b->get_or<double>("residual_scale", 1.0);
   }
   parse_attention(top.section("attention"), spec);

@@ -17,6 +17,7 @@ enum class Activation { silu, gelu, gelu_tanh, relu };
 enum class MlpKind { gated, plain };
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
 enum class QkNorm { none, per_head, whole };
+enum class QkNormWeights { shared, per_head };      // per-head norm: one [head_dim] weight, or [heads, head_dim]
 enum class TensorLayout { out_in, in_out };          // Linear [out, in] or Conv1D [in, out]
 
 struct NormSpec {
@@ -31,7 +32,9 @@ struct RopeScaling {
   double factor = 1.0;
   double low_freq_factor = 1.0, high_freq_factor = 1.0;
   int64_t original_max_positions = 0;
-  std::vector<double> short_factor, long_factor;  // longrope
+  std::vector<double> short_factor, long_factor;  // longrope: short below original_max_positions, long from there
+  int64_t max_positions = 0;                       // longrope: the extended context the factors were fitted for
+  std::optional<double> attention_factor;          // longrope: cos/sin × this; absent: from the context ratio
 };
 
 struct RopeSpec {
@@ -51,6 +54,7 @@ struct AttentionSpec {
   std::vector<int64_t> window;     // per layer, 0: global
   QkNorm qk_norm = QkNorm::none;
   std::optional<NormSpec> qk_norm_spec;
+  QkNormWeights qk_norm_weights = QkNormWeights::shared;
   double clip_qkv = 0.0;           // 0: off
 };
 
@@ -79,11 +83,14 @@ struct Spec {
   double embedding_scale = 1.0;
   NormSpec norm;
   Residual residual = Residual::sequential;
+  bool pre_norms = true;          // a norm on each branch's input (false: OLMo 2 norms only the outputs)
   bool post_norms = false;        // a norm on each branch's output (Gemma 2 sandwich)
   double residual_scale = 1.0;    // each branch output × this before it is added
   AttentionSpec attention;
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;
+  int64_t max_positions = 0;      // learned: rows of the position table
+  double alibi_slope_scale = 1.0;  // alibi: slopes × this (Falcon in Hugging Face: 2/√head_dim, see import.cpp)
   MlpSpec mlp;
   double logit_scale = 1.0, logit_softcap = 0.0;
   bool norm_head = false;         // lm_head rows L2-normalised (Baichuan 2)

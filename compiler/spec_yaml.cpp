@@ -50,9 +50,10 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line(fmt::format("  tied_embeddings: {}", s.tied_embeddings));
   if (s.embedding_scale != 1.0) line("  embedding_scale: " + num(s.embedding_scale));
   line("norm: " + norm(s.norm));
-  if (s.residual != Residual::sequential || s.post_norms || s.residual_scale != 1.0) {
+  if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0) {
     line("block:");
     line(fmt::format("  residual: {}", s.residual == Residual::sequential ? "sequential" : "parallel"));
+    if (!s.pre_norms) line("  pre_norms: false");
     if (s.post_norms) line("  post_norms: true");
     if (s.residual_scale != 1.0) line("  residual_scale: " + num(s.residual_scale));
   }
@@ -69,11 +70,15 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   for (int64_t w : a.window) windowed = windowed || w != 0;
   if (windowed) line("  window: " + per_layer(a.window));
   if (a.qk_norm != QkNorm::none)
-    line(fmt::format("  qk_norm: {{over: {}, norm: {}}}", a.qk_norm == QkNorm::per_head ? "head" : "projection",
-                     norm(*a.qk_norm_spec)));
+    line(fmt::format("  qk_norm: {{over: {}, norm: {}{}}}", a.qk_norm == QkNorm::per_head ? "head" : "projection",
+                     norm(*a.qk_norm_spec),
+                     a.qk_norm_weights == QkNormWeights::per_head ? ", weights: per_head" : ""));
   if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
+  if (s.positions == PositionKind::learned) line(fmt::format("  max_positions: {}", s.max_positions));
+  if (s.positions == PositionKind::alibi && s.alibi_slope_scale != 1.0)
+    line("  slope_scale: " + num(s.alibi_slope_scale));
   if (s.positions == PositionKind::rope) {
     const RopeSpec& r = s.rope;
     line("  theta: " + num(r.theta));
@@ -86,8 +91,11 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
                        "original_max_positions: {}}}",
                        num(x.factor), num(x.low_freq_factor), num(x.high_freq_factor), x.original_max_positions));
     if (x.type == "longrope")
-      line(fmt::format("  scaling: {{type: longrope, original_max_positions: {}, short_factor: [{}], long_factor: [{}]}}",
-                       x.original_max_positions, fmt::join(x.short_factor, ", "), fmt::join(x.long_factor, ", ")));
+      line(fmt::format("  scaling: {{type: longrope, original_max_positions: {}, max_positions: {}{}, "
+                       "short_factor: [{}], long_factor: [{}]}}",
+                       x.original_max_positions, x.max_positions,
+                       x.attention_factor ? ", attention_factor: " + num(*x.attention_factor) : "",
+                       fmt::join(x.short_factor, ", "), fmt::join(x.long_factor, ", ")));
   }
   const MlpSpec& m = s.mlp;
   line("mlp:");
