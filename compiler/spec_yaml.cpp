@@ -8,7 +8,7 @@ namespace llmc {
 namespace {
 
 std::string num(double v) {
-  std::string s = fmt::format("{:.17g}", v);
+  std::string s = fmt::format("{}", v);  // shortest text that reads back as v
   if (s.find_first_of(".en") == std::string::npos) s += ".0";
   return s;
 }
