@@ -189,8 +189,10 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
   c.line("float* const v_new = v_cache + static_cast<size_t>(pos) * kKvDim;");
   c.blank();
   c.line("// Attention");
-  const std::string in = s.pre_norms ? "xn_" : "x_";  // without pre-norms the branches read the residual stream
-  if (s.pre_norms) c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
+  const bool post_ln = s.residual == Residual::post_ln;
+  const bool norm_first = s.pre_norms && !post_ln;
+  const std::string in = norm_first ? "xn_" : "x_";  // without input norms the branches read the residual stream
+  if (norm_first) c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
   if (a.qkv == QkvLayout::separate) {
     c.line("llmc::matmul<kQDim, kHidden>(q_, {}, w.q, {}, T);", in, bias_of(l, "q"));
     c.line("llmc::matmul<kKvDim, kHidden>(k_new, {}, w.k, {}, T);", in, bias_of(l, "k"));
@@ -228,10 +230,11 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
          l.window, s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
   c.line("llmc::matmul<kHidden, kQDim>(branch_, att_, w.o, {}, T);", bias_of(l, "o"));
   if (s.post_norms) c.line("{}", norm_call(s.norm, "branch_", "branch_", "w", "post_attn_norm", "kHidden", eps, "T"));
-  if (s.residual == Residual::sequential) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
+  if (s.residual != Residual::parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
+  if (post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
   c.blank();
   c.line("// Feed-forward");
-  if (s.pre_norms && l.separate_ffn_norm)
+  if (norm_first && l.separate_ffn_norm)
     c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "ffn_norm", "kHidden", eps, "T"));
   const MlpSpec& m = s.mlp;
   if (m.kind == MlpKind::gated && m.fused_gate_up) {
@@ -250,6 +253,7 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
   if (s.post_norms) c.line("{}", norm_call(s.norm, "ffn_out_", "ffn_out_", "w", "post_ffn_norm", "kHidden", eps, "T"));
   if (s.residual == Residual::parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
   c.line("llmc::add_scaled<kHidden>(x_, ffn_out_, {}, T);", rs);
+  if (post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", "ffn_norm", "kHidden", eps, "T"));
 
   std::string window = l.window ? fmt::format(", sliding window {}", l.window) : "";
   return fmt::format("// Layer {}: {} query heads, {} kv heads of {}, FFN {}{}.\nvoid Model::layer_{}(int T, int pos) {{\n{}\n}}\n",
@@ -275,9 +279,13 @@ std::string forward_body(const Plan& p) {
 std::string logits_body(const Plan& p) {
   const Spec& s = *p.spec;
   Code c(4);
-  c.line("float* const row = xn_ + static_cast<size_t>(t) * kHidden;");
-  c.line("{}", norm_call(s.norm, "row", "x_ + static_cast<size_t>(t) * kHidden", "w_", "final_norm", "kHidden",
-                         "kNormEps", "1"));
+  if (s.residual == Residual::post_ln) {  // the last block already normalised x
+    c.line("const float* const row = x_ + static_cast<size_t>(t) * kHidden;");
+  } else {
+    c.line("float* const row = xn_ + static_cast<size_t>(t) * kHidden;");
+    c.line("{}", norm_call(s.norm, "row", "x_ + static_cast<size_t>(t) * kHidden", "w_", "final_norm", "kHidden",
+                           "kNormEps", "1"));
+  }
   c.line("llmc::matmul<kVocab, kHidden>(logits_.get(), row, {}, nullptr, 1);",
          s.tied_embeddings ? "w_.embed" : "w_.lm_head");
   if (s.logit_scale != 1.0) c.line("llmc::scale<kVocab>(logits_.get(), kLogitScale, 1);");

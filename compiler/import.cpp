@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "llmc/error.hpp"
 
@@ -151,6 +152,39 @@ void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
       w.layer[std::string(p) + "_bias"] = L + "self_attn." + p + "_proj.bias";
   if (s.mlp.bias)
     for (const char* p : {"gate", "up", "down"}) w.layer[std::string(p) + "_bias"] = L + "mlp." + p + "_proj.bias";
+}
+
+// Tensor names of the checkpoint beside config.json (model.safetensors or its sharded index), or none.
+std::set<std::string> checkpoint_names(const std::string& config_file) {
+  const fs::path dir = fs::path(config_file).parent_path();
+  std::set<std::string> names;
+  std::ifstream index(dir / "model.safetensors.index.json", std::ios::binary);
+  if (index) {
+    const json j = json::parse(index, nullptr, false);
+    if (j.is_object() && j.contains("weight_map") && j["weight_map"].is_object())
+      for (const auto& [name, shard] : j["weight_map"].items()) names.insert(name);
+    return names;
+  }
+  std::ifstream in(dir / "model.safetensors", std::ios::binary);
+  unsigned char len[8];
+  if (!in || !in.read(reinterpret_cast<char*>(len), 8)) return names;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | len[i];
+  if (n > (uint64_t{1} << 30)) return names;
+  std::string header(n, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(n))) return names;
+  const json j = json::parse(header, nullptr, false);
+  if (j.is_object())
+    for (const auto& [name, entry] : j.items())
+      if (name != "__metadata__") names.insert(name);
+  return names;
+}
+
+// GPT-2 / GPT-1 checkpoints exist with the base model's names ("wte.weight": the original uploads) and with the
+// LM-head model's ("transformer.wte.weight": save_pretrained). The checkpoint beside config.json decides;
+// without one, save_pretrained's names.
+std::string transformer_prefix(const Config& c, const std::string& probe) {
+  return checkpoint_names(c.file()).count(probe) ? "" : "transformer.";
 }
 
 void window_everywhere(const Config& c, Spec& s, const char* key) {
@@ -413,13 +447,13 @@ const std::map<std::string, Importer>& importers() {
          s.bos = c.token("bos_token_id");
          s.eos = c.token("eos_token_id");
          s.add_bos = false;
-         const std::string L = "transformer.h.{i}.";
+         const std::string T = transformer_prefix(c, "wte.weight"), L = T + "h.{i}.";
          WeightNames& w = s.weights;
          w.layout = TensorLayout::in_out;  // Conv1D
-         w.embed = "transformer.wte.weight";
-         w.pos_embed = "transformer.wpe.weight";
-         w.final_norm = "transformer.ln_f.weight";
-         w.final_norm_bias = "transformer.ln_f.bias";
+         w.embed = T + "wte.weight";
+         w.pos_embed = T + "wpe.weight";
+         w.final_norm = T + "ln_f.weight";
+         w.final_norm_bias = T + "ln_f.bias";
          w.layer = {{"attn_norm", L + "ln_1.weight"},       {"attn_norm_bias", L + "ln_1.bias"},
                     {"qkv", L + "attn.c_attn.weight"},      {"qkv_bias", L + "attn.c_attn.bias"},
                     {"o", L + "attn.c_proj.weight"},        {"o_bias", L + "attn.c_proj.bias"},
@@ -428,6 +462,50 @@ const std::map<std::string, Importer>& importers() {
                     {"down", L + "mlp.c_proj.weight"},      {"down_bias", L + "mlp.c_proj.bias"}};
          // Older checkpoints store the causal mask buffers.
          w.unused = {L + "attn.bias", L + "attn.masked_bias", "lm_head.weight"};
+       }},
+      {"openai-gpt",
+       [](const Config& c, Spec& s, const ImportOptions& o) {
+         // GPT-1 (modeling_openai.py): Post-LN blocks n = ln_1(x + attn(x)); h = ln_2(n + mlp(n)); no final norm.
+         s.vocab_size = c.req<int64_t>("vocab_size");
+         s.hidden_size = c.req<int64_t>("n_embd");
+         s.num_layers = c.req<int64_t>("n_layer");
+         s.max_positions = c.req<int64_t>("n_positions");
+         s.max_context = context_for(s.max_positions, o);
+         if (s.max_context > s.max_positions)
+           c.fail("n_positions", fmt::format("the position table has {} rows; a context of {} is not possible",
+                                             s.max_positions, s.max_context));
+         s.tied_embeddings = true;  // OpenAIGPTLMHeadModel ties lm_head to tokens_embed
+         const int64_t heads = c.req<int64_t>("n_head");
+         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+         s.attention.kv_heads = s.attention.heads;
+         s.attention.head_dim = s.hidden_size / heads;
+         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+         s.attention.qkv = QkvLayout::fused;
+         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = true;
+         s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+         s.residual = Residual::post_ln;
+         s.positions = PositionKind::learned;
+         s.mlp.kind = MlpKind::plain;
+         // ACT_FNS in modeling_openai.py: "gelu" is gelu_new (tanh), "swish"/"silu" SiLU, "relu".
+         const std::string afn = c.get<std::string>("afn", "gelu");
+         s.mlp.activation = afn == "gelu" ? Activation::gelu_tanh : activation_from(c, "afn", afn);
+         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 4 * s.hidden_size);
+         s.mlp.bias = true;
+         s.bos = c.token("bos_token_id");
+         s.eos = c.token("eos_token_id");
+         s.add_bos = false;
+         const std::string T = transformer_prefix(c, "tokens_embed.weight"), L = T + "h.{i}.";
+         WeightNames& w = s.weights;
+         w.layout = TensorLayout::in_out;  // Conv1D
+         w.embed = T + "tokens_embed.weight";
+         w.pos_embed = T + "positions_embed.weight";
+         w.layer = {{"qkv", L + "attn.c_attn.weight"}, {"qkv_bias", L + "attn.c_attn.bias"},
+                    {"o", L + "attn.c_proj.weight"},   {"o_bias", L + "attn.c_proj.bias"},
+                    {"attn_norm", L + "ln_1.weight"},  {"attn_norm_bias", L + "ln_1.bias"},
+                    {"up", L + "mlp.c_fc.weight"},     {"up_bias", L + "mlp.c_fc.bias"},
+                    {"down", L + "mlp.c_proj.weight"}, {"down_bias", L + "mlp.c_proj.bias"},
+                    {"ffn_norm", L + "ln_2.weight"},   {"ffn_norm_bias", L + "ln_2.bias"}};
+         w.unused = {L + "attn.bias", "lm_head.weight"};
        }},
       {"baichuan",
        [](const Config& c, Spec& s, const ImportOptions& o) {

@@ -171,7 +171,7 @@ Plan make_plan(const Spec& s) {
     l.qkv_dim = l.q_dim + 2 * l.kv_dim;
     l.ffn = s.mlp.intermediate[i];
     l.window = a.window[i];
-    l.separate_ffn_norm = s.residual == Residual::sequential || s.weights.layer.count("ffn_norm") > 0;
+    l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
     for (auto& [role, shape] : layer_roles(s, l)) {
       auto it = s.weights.layer.find(role);
       if (it == s.weights.layer.end())
@@ -223,11 +223,12 @@ Plan make_plan(const Spec& s) {
   const int64_t H = s.hidden_size;
   p.globals.push_back({"embed", s.weights.embed, {s.vocab_size, H}});
   if (s.positions == PositionKind::learned) p.globals.push_back({"pos_embed", s.weights.pos_embed, {s.max_positions, H}});
-  if (s.norm.weight != NormWeight::none) {
+  const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
+  if (final_norm && s.norm.weight != NormWeight::none) {
     if (s.weights.final_norm.empty()) throw Error(where("weights.final_norm") + ": missing (required)");
     p.globals.push_back({"final_norm", s.weights.final_norm, {H}});
   }
-  if (s.norm.bias) {
+  if (final_norm && s.norm.bias) {
     if (s.weights.final_norm_bias.empty()) throw Error(where("weights.final_norm_bias") + ": missing (required)");
     p.globals.push_back({"final_norm_bias", s.weights.final_norm_bias, {H}});
   }

@@ -303,11 +303,15 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   if (auto b = top.optional_section("block")) {
     b->only_keys({"residual", "pre_norms", "post_norms", "residual_scale"});
     spec.residual = b->choice_or<Residual>("residual", Residual::sequential,
-                                          {{"sequential", Residual::sequential}, {"parallel", Residual::parallel}});
+                                          {{"sequential", Residual::sequential}, {"parallel", Residual::parallel},
+                                           {"post_ln", Residual::post_ln}});
     spec.pre_norms = b->get_or<bool>("pre_norms", true);
     spec.post_norms = b->get_or<bool>("post_norms", false);
     if (!spec.pre_norms && spec.residual == Residual::parallel)
       b->fail(b->node()["pre_norms"], b->field("pre_norms"), "a parallel block needs its input norm");
+    if (spec.residual == Residual::post_ln && (!spec.pre_norms || spec.post_norms))
+      b->fail(b->node()["residual"], b->field("residual"),
+              "post_ln places the block's two norms itself; leave pre_norms and post_norms at their defaults");
     spec.residual_scale = b->get_or<double>("residual_scale", 1.0);
   }
   parse_attention(top.section("attention"), spec);

@@ -10,7 +10,7 @@ namespace llmc {
 
 enum class NormKind { rms, layer };
 enum class NormWeight { plain, offset_one, none };  // x̂·w, x̂·(1+w) (Gemma), x̂ (OLMo)
-enum class Residual { sequential, parallel };
+enum class Residual { sequential, parallel, post_ln };  // post_ln: x = norm(x + branch(x)) (GPT-1, BERT)
 enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, or (2i, 2i+1)
 enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };

@@ -52,7 +52,9 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line("norm: " + norm(s.norm));
   if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0) {
     line("block:");
-    line(fmt::format("  residual: {}", s.residual == Residual::sequential ? "sequential" : "parallel"));
+    line(fmt::format("  residual: {}", s.residual == Residual::sequential ? "sequential"
+                                       : s.residual == Residual::parallel ? "parallel"
+                                                                          : "post_ln"));
     if (!s.pre_norms) line("  pre_norms: false");
     if (s.post_norms) line("  post_norms: true");
     if (s.residual_scale != 1.0) line("  residual_scale: " + num(s.residual_scale));

@@ -22,6 +22,7 @@ const Published kPublished[] = {
     {"llama2-7b", 6.74e9},      {"tinyllama-1.1b", 1.1e9}, {"llama3-8b", 8.03e9},   {"mistral-7b", 7.24e9},
     {"qwen2-0.5b", 494e6},      {"qwen3-0.6b", 0.596e9},    {"gemma-2b", 2.51e9},    {"gemma2-2b", 2.61e9},
     {"phi3-mini-4k", 3.82e9},   {"openelm-270m", 272e6},   {"gpt2", 124e6},         {"falcon-7b", 6.92e9},
+    {"openai-gpt", 117e6},
 };
 
 std::string arch_path(const char* arch) { return std::string(LLMC_ARCHS_DIR) + "/" + arch + ".yaml"; }
