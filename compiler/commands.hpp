@@ -17,6 +17,9 @@ struct BuildOptions {
   CompileOptions compile;
   std::string output, cxx, keep_source;
   std::string march = "native", opt_level = "-O2";
+  // Weights of the matrices: "as-stored" (f32/f16/bf16 as in the checkpoint), "f32" (converted at load),
+  // "q8_0" / "q4_0" (GGUF block quantisation at load).
+  std::string dtype = "as-stored";
   bool no_openmp = false;
 };
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "llmc/matmul.hpp"
 #include "llmc/threads.hpp"
 
 namespace llmc {
@@ -61,28 +62,10 @@ inline void dot4(const float* w0, const float* w1, const float* w2, const float*
 }
 
 // y[t][o] = sum_i W[o][i]·x[t][i] (+ bias[o]), for t < T. y rows are y_stride apart, x rows In apart.
+// W is fp32 or a handle to a weight kept as f16/bf16/q8_0/q4_0 (llmc/matmul.hpp).
 template <int Out, int In>
 inline void matmul(float* y, int y_stride, const float* x, const float* W, const float* bias, int T) {
-  constexpr int kBlocks = (Out + 3) / 4;
-  parallel_for(kBlocks, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
-    for (int blk = begin; blk < end; ++blk) {
-      const int o = blk * 4;
-      if (o + 4 <= Out) {
-        const float* w = W + static_cast<size_t>(o) * In;
-        for (int t = 0; t < T; ++t) {
-          float out[4];
-          dot4<In>(w, w + In, w + 2 * In, w + 3 * In, x + static_cast<size_t>(t) * In, out);
-          float* yt = y + static_cast<size_t>(t) * y_stride + o;
-          for (int r = 0; r < 4; ++r) yt[r] = out[r] + (bias ? bias[o + r] : 0.0f);
-        }
-      } else {
-        for (int r = o; r < Out; ++r)
-          for (int t = 0; t < T; ++t)
-            y[static_cast<size_t>(t) * y_stride + r] =
-                dot<In>(W + static_cast<size_t>(r) * In, x + static_cast<size_t>(t) * In) + (bias ? bias[r] : 0.0f);
-      }
-    }
-  });
+  matmul_any<Out, In>(y, y_stride, x, W, bias, T);
 }
 
 template <int Out, int In>

@@ -1,42 +1,147 @@
-// Static work partition over OpenMP threads (serial when built without OpenMP).
-// Each index is always handled whole by one thread, so results do not depend on the thread count.
+// Work partition over a persistent pool of threads (serial when built without OpenMP, i.e. --no-openmp).
+//
+// parallel_for(n, work, fn) cuts [0, n) into a fixed set of contiguous chunks (a function of n and the thread
+// count only) and the threads claim chunks from a shared counter. Each index is always handled whole by one
+// thread and kernels never combine results across indices in a thread-dependent order, so results do not
+// depend on which thread ran what: output is bitwise identical across runs and across thread counts.
+// Claiming (rather than a static split) keeps a thread the OS has descheduled — the machine is shared — from
+// stalling the others: the caller only waits for chunks that were claimed, never for idle threads to wake.
 #pragma once
+#include <immintrin.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <memory>
+#include <thread>
+#include <vector>
 
 namespace llmc {
 
 // Below this many multiply-adds a job runs on the calling thread: waking threads costs more.
 inline constexpr int64_t kMinParallelWork = 32 * 1024;
 
+namespace detail {
+
+inline int& configured_threads() {
+  static int n = std::max(1u, std::thread::hardware_concurrency());
+  return n;
+}
+inline thread_local int tls_thread_index = 0;
+
+class Pool {
+ public:
+  explicit Pool(int threads) : threads_(threads) {
+    for (int id = 1; id < threads_; ++id) workers_.emplace_back([this, id] { worker(id); });
+  }
+  ~Pool() {
+    stop_.store(true);
+    state_.fetch_add(uint64_t{1} << 32);
+    state_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int threads() const { return threads_; }
+
+  // Runs fn(begin, end) over `chunks` chunks of [0, n); returns when all are done.
+  template <typename F>
+  void run(int n, int chunks, F& fn) {
+    n_ = n;
+    chunks_ = chunks;
+    ctx_ = &fn;
+    invoke_ = [](void* ctx, int b, int e) { (*static_cast<F*>(ctx))(b, e); };
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+    state_.store(gen << 32, std::memory_order_release);  // publishes the job, chunk counter 0
+    if (sleepers_.load(std::memory_order_acquire) > 0) state_.notify_all();
+    const int mine = work(gen);
+    int done = done_.fetch_add(mine, std::memory_order_acq_rel) + mine;
+    while (done < chunks) {
+      _mm_pause();
+      done = done_.load(std::memory_order_acquire);
+    }
+  }
+
+ private:
+  // Claims and runs chunks of generation gen until none are left; returns how many it ran.
+  int work(uint64_t gen) {
+    int ran = 0;
+    uint64_t s = state_.load(std::memory_order_acquire);
+    while ((s >> 32) == gen) {
+      const int idx = static_cast<int>(s & 0xffffffffu);
+      if (idx >= chunks_) break;
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      const int begin = static_cast<int>(int64_t{n_} * idx / chunks_);
+      const int end = static_cast<int>(int64_t{n_} * (idx + 1) / chunks_);
+      if (begin < end) invoke_(ctx_, begin, end);
+      ++ran;
+      s = state_.load(std::memory_order_acquire);
+    }
+    return ran;
+  }
+
+  void worker(int id) {
+    tls_thread_index = id;
+    uint64_t seen = 0;
+    while (true) {
+      uint64_t s = state_.load(std::memory_order_acquire);
+      // Spin briefly, then yield, then sleep until the next job is published.
+      for (int spin = 0; (s >> 32) == seen && !stop_.load(std::memory_order_relaxed); ++spin) {
+        if (spin < 20000) {
+          _mm_pause();
+        } else if (spin < 22000) {
+          std::this_thread::yield();
+        } else {
+          sleepers_.fetch_add(1, std::memory_order_acq_rel);
+          s = state_.load(std::memory_order_acquire);
+          if ((s >> 32) == seen && !stop_.load()) state_.wait(s, std::memory_order_acquire);
+          sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+          spin = 0;
+        }
+        s = state_.load(std::memory_order_acquire);
+      }
+      if (stop_.load()) return;
+      seen = s >> 32;
+      const int ran = work(seen);
+      if (ran) done_.fetch_add(ran, std::memory_order_acq_rel);
+    }
+  }
+
+  const int threads_;
+  std::vector<std::thread> workers_;
+  alignas(64) std::atomic<uint64_t> state_{0};  // generation << 32 | next chunk
+  alignas(64) std::atomic<int> done_{0};
+  alignas(64) std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  int n_ = 0, chunks_ = 0;
+  void* ctx_ = nullptr;
+  void (*invoke_)(void*, int, int) = nullptr;
+};
+
+inline std::unique_ptr<Pool>& pool_slot() {
+  static std::unique_ptr<Pool> p;
+  return p;
+}
+
+}  // namespace detail
+
 inline int max_threads() {
 #ifdef _OPENMP
-  return omp_get_max_threads();
+  return detail::configured_threads();
 #else
   return 1;
 #endif
 }
 
 inline void set_threads(int n) {
-#ifdef _OPENMP
-  omp_set_num_threads(std::max(1, n));
-#else
-  (void)n;
-#endif
+  n = std::max(1, n);
+  if (n != detail::configured_threads()) detail::pool_slot().reset();
+  detail::configured_threads() = n;
 }
 
-inline int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
+inline int thread_index() { return detail::tls_thread_index; }
 
-// Calls fn(begin, end) on disjoint contiguous ranges covering [0, n).
+// Calls fn(begin, end) on disjoint contiguous ranges covering [0, n), from up to max_threads() threads.
+// Must not be nested.
 template <typename F>
 inline void parallel_for(int n, int64_t work, F&& fn) {
   const int threads = work < kMinParallelWork ? 1 : std::min(n, max_threads());
@@ -44,14 +149,11 @@ inline void parallel_for(int n, int64_t work, F&& fn) {
     fn(0, n);
     return;
   }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-  {
-    const int id = omp_get_thread_num(), count = omp_get_num_threads();
-    const int begin = static_cast<int>(int64_t{n} * id / count), end = static_cast<int>(int64_t{n} * (id + 1) / count);
-    if (begin < end) fn(begin, end);
-  }
-#endif
+  auto& pool = detail::pool_slot();
+  if (!pool || pool->threads() != max_threads()) pool = std::make_unique<detail::Pool>(max_threads());
+  // A few chunks per thread: contiguous enough for the prefetchers, small enough to balance.
+  const int chunks = std::min(n, 4 * max_threads());
+  pool->run(n, chunks, fn);
 }
 
 }  // namespace llmc

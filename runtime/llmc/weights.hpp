@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "llmc/error.hpp"
@@ -109,6 +112,107 @@ inline float bf16_to_f32(uint16_t h) {
   return f;
 }
 
+// Round to nearest even, as F16C's vcvtps2ph; overflow to infinity.
+inline uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
+  if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00);
+  if (ax < 0x38800000u) {  // half subnormal or zero: multiples of 2^-24
+    float v;
+    std::memcpy(&v, &ax, 4);
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(v * 16777216.0f)));
+  }
+  const uint32_t r = ax - (uint32_t{127 - 15} << 23) + 0xfff + ((ax >> 13) & 1);
+  return static_cast<uint16_t>(sign | (r >> 13));
+}
+
+// How matmul sees a weight matrix: fp32 (the default), kept as stored (f16 / bf16), or block-quantised
+// with the GGUF layouts and numerics (q8_0: d·q, q4_0: d·(q − 8), d an f16 per block of 32).
+enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0 };
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[32];
+};
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[16];  // byte j: value j in the low nibble, value j + 16 in the high nibble
+};
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18, "GGUF block sizes");
+
+// GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref, block by block.
+inline void quantize_q8_0(const float* x, BlockQ8_0* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, x += 32) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    for (int j = 0; j < 32; ++j) y[b].qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+  }
+}
+inline void quantize_q4_0(const float* x, BlockQ4_0* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, x += 32) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; ++j)
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
+      const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[16 + j] * id + 8.5f)));
+      y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+struct WeightRef {
+  WFormat format;
+  const void* data;
+};
+
+// Weights kept in another format than fp32 are handed to the model as an opaque `const float*` handle
+// (never read as floats: only matmul takes them) and looked up here. Sorted by handle.
+inline std::vector<std::pair<const float*, WeightRef>>& weight_registry() {
+  static std::vector<std::pair<const float*, WeightRef>> r;
+  return r;
+}
+inline WeightRef weight_ref(const float* handle) {
+  const auto& r = weight_registry();
+  if (r.empty()) return {WFormat::f32, handle};
+  auto it = std::lower_bound(r.begin(), r.end(), handle, [](const auto& e, const float* h) { return e.first < h; });
+  if (it != r.end() && it->first == handle) return it->second;
+  return {WFormat::f32, handle};
+}
+
+// Which tensors get() may hand out in another format, and which format: set by the generated model
+// (from `llmc build --dtype`) before the store binds. mode: "f32" (everything fp32), "as-stored" (f16 and
+// bf16 matrices stay as stored), "q8_0", "q4_0". names: the matrices only matmul reads.
+struct WeightPolicy {
+  std::string mode = "f32";
+  std::set<std::string> names;
+};
+inline WeightPolicy& weight_policy() {
+  static WeightPolicy p;
+  return p;
+}
+inline void set_weight_policy(const char* mode, const char* names) {
+  WeightPolicy& p = weight_policy();
+  p.mode = mode;
+  p.names.clear();
+  std::string_view all(names);
+  while (!all.empty()) {
+    const size_t semi = all.find(';');
+    const std::string_view name = all.substr(0, semi);
+    if (!name.empty()) p.names.emplace(name);
+    if (semi == std::string_view::npos) break;
+    all.remove_prefix(semi + 1);
+  }
+}
+
 struct TensorInfo {
   DType dtype = DType::f32;
   std::vector<int64_t> shape;
@@ -151,8 +255,17 @@ class WeightStore {
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
 
-  // The tensor as fp32 of exactly `shape` (as stored). transpose: return it as [shape[1], shape[0]].
+  // The tensor of exactly `shape` (as stored) for the model. fp32, unless the weight policy keeps this matrix
+  // in another format: then the pointer is a handle only matmul may use (see weight_ref).
   const float* get(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
+    const WeightPolicy& policy = weight_policy();
+    if (policy.mode != "f32" && !transpose && shape.size() == 2 && policy.names.count(name))
+      if (const float* handle = get_compact(name, shape, policy.mode)) return handle;
+    return get_f32(name, shape, transpose);
+  }
+
+  // The tensor as fp32 of exactly `shape` (as stored). transpose: return it as [shape[1], shape[0]].
+  const float* get_f32(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) throw Error(source_ + ": tensor '" + name + "' is missing (expected shape " +
                                           shape_str(shape) + ")");
@@ -187,7 +300,7 @@ class WeightStore {
 
   // A private fp32 copy the model may modify (e.g. to normalise rows once at load).
   float* get_copy(const std::string& name, const std::vector<int64_t>& shape) {
-    const float* p = get(name, shape);
+    const float* p = get_f32(name, shape);
     size_t n = 1;
     for (int64_t d : shape) n *= static_cast<size_t>(d);
     std::vector<float>& out = owned_.emplace_back(p, p + n);
@@ -214,8 +327,70 @@ class WeightStore {
   size_t tensor_count() const { return tensors_.size(); }
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
 
+  WeightStore() = default;
+  WeightStore(WeightStore&&) = default;
+  WeightStore& operator=(WeightStore&&) = default;
+  ~WeightStore() {
+    auto& r = weight_registry();
+    for (const float* h : registered_)
+      r.erase(std::remove_if(r.begin(), r.end(), [h](const auto& e) { return e.first == h; }), r.end());
+  }
+
  private:
   void add_safetensors(std::unique_ptr<MappedFile> file);
+
+  // The checked tensor as f16/bf16 as stored, or quantised; nullptr when the policy does not apply to it.
+  const float* get_compact(const std::string& name, const std::vector<int64_t>& shape, const std::string& mode) {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end() || it->second.shape != shape) return nullptr;  // get_f32 reports the error
+    const TensorInfo& t = it->second;
+    WeightRef ref{WFormat::f32, nullptr};
+    if (mode == "as-stored") {
+      if (t.dtype == DType::f32 || reinterpret_cast<uintptr_t>(t.data) % 2 != 0) return nullptr;
+      ref = {t.dtype == DType::f16 ? WFormat::f16 : WFormat::bf16, t.data};
+    } else if (mode == "q8_0" || mode == "q4_0") {
+      const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
+      if (cols % 32 != 0) return nullptr;
+      const bool q8 = mode == "q8_0";
+      const size_t block = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+      std::vector<uint8_t>& out = owned_bytes_.emplace_back(rows * cols / 32 * block);
+      std::vector<float> row(cols);
+      for (size_t r = 0; r < rows; ++r) {
+        for (size_t c = 0; c < cols; ++c) {
+          const size_t i = r * cols + c;
+          if (t.dtype == DType::f32) {
+            std::memcpy(&row[c], t.data + 4 * i, 4);
+          } else {
+            uint16_t h;
+            std::memcpy(&h, t.data + 2 * i, 2);
+            row[c] = t.dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+          }
+        }
+        uint8_t* dst = out.data() + r * (cols / 32) * block;
+        if (q8) quantize_q8_0(row.data(), reinterpret_cast<BlockQ8_0*>(dst), cols);
+        else quantize_q4_0(row.data(), reinterpret_cast<BlockQ4_0*>(dst), cols);
+      }
+      release_pages(t.data, t.bytes);  // the source is not read again
+      ref = {q8 ? WFormat::q8_0 : WFormat::q4_0, out.data()};
+    } else {
+      throw Error("weight policy '" + mode + "' is not one of f32, as-stored, q8_0, q4_0");
+    }
+    used_.insert(name);
+    const float* handle = static_cast<const float*>(ref.data);
+    auto& r = weight_registry();
+    auto at = std::lower_bound(r.begin(), r.end(), handle, [](const auto& e, const float* h) { return e.first < h; });
+    r.insert(at, {handle, ref});
+    registered_.push_back(handle);
+    return handle;
+  }
+
+  // Drops the resident pages of a mapped range the model no longer reads (whole pages inside it only).
+  static void release_pages(const uint8_t* data, size_t bytes) {
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
   void add_llama2c(std::unique_ptr<MappedFile> file);
 
   std::string source_;
@@ -223,6 +398,8 @@ class WeightStore {
   std::map<std::string, TensorInfo> tensors_;
   std::set<std::string> used_, implicit_unused_;
   std::vector<std::vector<float>> owned_;
+  std::vector<std::vector<uint8_t>> owned_bytes_;
+  std::vector<const float*> registered_;
 };
 
 }  // namespace llmc

@@ -1,0 +1,323 @@
+// Matrix-vector and matrix-matrix products for generated models: y[t] = W·x[t] over T tokens, with W in
+// f32, f16, bf16 (converted in registers) or the block-quantised q8_0 / q4_0 (GGUF layouts, dequantised in
+// registers; activations stay fp32). fp32 accumulators everywhere.
+//
+// Register tiles of R weight rows × C tokens, each accumulator a SIMD vector along the input dimension,
+// reduced at the end. Every output element is computed by the same instruction sequence whatever the tile,
+// the token count or the thread count, so results are bitwise identical across thread counts and between
+// prefill and decode.
+#pragma once
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "llmc/threads.hpp"
+#include "llmc/weights.hpp"
+
+namespace llmc {
+namespace mm {
+
+// Bytes of one weight row of `in` values.
+inline size_t row_bytes(WFormat f, int in) {
+  switch (f) {
+    case WFormat::f32: return static_cast<size_t>(in) * 4;
+    case WFormat::f16:
+    case WFormat::bf16: return static_cast<size_t>(in) * 2;
+    case WFormat::q8_0: return static_cast<size_t>(in) / 32 * sizeof(BlockQ8_0);
+    case WFormat::q4_0: return static_cast<size_t>(in) / 32 * sizeof(BlockQ4_0);
+  }
+  return 0;
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define LLMC_MM_AVX512 1
+using V = __m512;
+inline constexpr int kV = 16;
+inline V vzero() { return _mm512_setzero_ps(); }
+inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline float vsum(V v) {
+  // Fixed pairwise order: 16 → 8 → 4 → 2 → 1.
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));
+}
+inline V vload(const float* p) { return _mm512_loadu_ps(p); }
+inline V vload_tail(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
+inline V vload_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+inline V vload_f16_tail(const uint16_t* p, int n) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p));
+}
+inline V bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+inline V vload_bf16(const uint16_t* p) { return bf16_widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+inline V vload_bf16_tail(const uint16_t* p, int n) {
+  return bf16_widen(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p));
+}
+inline V vset1(float v) { return _mm512_set1_ps(v); }
+inline V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
+// 16 signed bytes → 16 floats.
+inline V i8_to_v(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define LLMC_MM_AVX2 1
+using V = __m256;
+inline constexpr int kV = 8;
+inline V vzero() { return _mm256_setzero_ps(); }
+inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline float vsum(V v) {
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));
+}
+inline V vload(const float* p) { return _mm256_loadu_ps(p); }
+inline V vload_tail(const float* p, int n) {
+  alignas(32) float b[8] = {};
+  std::memcpy(b, p, static_cast<size_t>(n) * 4);
+  return _mm256_load_ps(b);
+}
+inline V vload_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline V vload_f16_tail(const uint16_t* p, int n) {
+  alignas(16) uint16_t b[8] = {};
+  std::memcpy(b, p, static_cast<size_t>(n) * 2);
+  return vload_f16(b);
+}
+inline V bf16_widen(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+inline V vload_bf16(const uint16_t* p) { return bf16_widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline V vload_bf16_tail(const uint16_t* p, int n) {
+  alignas(16) uint16_t b[8] = {};
+  std::memcpy(b, p, static_cast<size_t>(n) * 2);
+  return vload_bf16(b);
+}
+inline V vset1(float v) { return _mm256_set1_ps(v); }
+inline V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
+inline V i8_to_v(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }  // low 8 bytes
+#endif
+
+#if defined(LLMC_MM_AVX512) || defined(LLMC_MM_AVX2)
+#define LLMC_MM_SIMD 1
+
+// Loads of a full vector and of a partial tail (zero-filled) for the unquantised formats.
+template <WFormat F>
+inline V wload(const void* row, int i) {
+  if constexpr (F == WFormat::f32) return vload(static_cast<const float*>(row) + i);
+  else if constexpr (F == WFormat::f16) return vload_f16(static_cast<const uint16_t*>(row) + i);
+  else return vload_bf16(static_cast<const uint16_t*>(row) + i);
+}
+template <WFormat F>
+inline V wload_tail(const void* row, int i, int n) {
+  if constexpr (F == WFormat::f32) return vload_tail(static_cast<const float*>(row) + i, n);
+  else if constexpr (F == WFormat::f16) return vload_f16_tail(static_cast<const uint16_t*>(row) + i, n);
+  else return vload_bf16_tail(static_cast<const uint16_t*>(row) + i, n);
+}
+
+// Dequantises block b of a q8_0 / q4_0 row into 32 floats as 32 / kV vectors (scale applied later).
+template <WFormat F>
+inline void qblock(const void* row, int b, V* out, float* d) {
+  if constexpr (F == WFormat::q8_0) {
+    const BlockQ8_0& blk = static_cast<const BlockQ8_0*>(row)[b];
+    *d = f16_to_f32(blk.d);
+    for (int j = 0; j < 32 / kV; ++j) out[j] = i8_to_v(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + j * kV)));
+  } else {
+    const BlockQ4_0& blk = static_cast<const BlockQ4_0*>(row)[b];
+    *d = f16_to_f32(blk.d);
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
+    const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(bytes, mask), eight);                     // values 0..15
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask), eight);  // values 16..31
+#ifdef LLMC_MM_AVX512
+    out[0] = i8_to_v(lo);
+    out[1] = i8_to_v(hi);
+#else
+    out[0] = i8_to_v(lo);
+    out[1] = i8_to_v(_mm_srli_si128(lo, 8));
+    out[2] = i8_to_v(hi);
+    out[3] = i8_to_v(_mm_srli_si128(hi, 8));
+#endif
+  }
+}
+
+// acc[r][c] over the whole input: R rows of W (row r at w + r·wb bytes) × C tokens (x rows xs apart).
+// Writes y[c·ys + r] = Σ + bias[r].
+template <WFormat F, int In, int R, int C>
+inline void tile(const uint8_t* w, size_t wb, const float* x, int xs, float* y, int ys, const float* bias) {
+  V acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = vzero();
+  if constexpr (F == WFormat::q8_0 || F == WFormat::q4_0) {
+    static_assert(In % 32 == 0, "q8_0 / q4_0 rows must be whole blocks of 32");
+    constexpr int kParts = 32 / kV;
+    for (int b = 0; b < In / 32; ++b) {
+      V wv[R][kParts];
+      float d[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) qblock<F>(w + r * wb, b, wv[r], &d[r]);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) {
+        const float* xc = x + static_cast<size_t>(c) * xs + b * 32;
+        V xv[kParts];
+        for (int j = 0; j < kParts; ++j) xv[j] = vload(xc + j * kV);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          V s = vmul(wv[r][0], xv[0]);
+          for (int j = 1; j < kParts; ++j) s = vfma(wv[r][j], xv[j], s);
+          acc[r][c] = vfma(vset1(d[r]), s, acc[r][c]);
+        }
+      }
+    }
+  } else {
+    constexpr int kFull = In / kV * kV;
+    for (int i = 0; i < kFull; i += kV) {
+      V wv[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) wv[r] = wload<F>(w + r * wb, i);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) {
+        const V xv = vload(x + static_cast<size_t>(c) * xs + i);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) acc[r][c] = vfma(wv[r], xv, acc[r][c]);
+      }
+    }
+    if constexpr (kFull < In) {
+      constexpr int n = In - kFull;
+      V wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = wload_tail<F>(w + r * wb, kFull, n);
+      for (int c = 0; c < C; ++c) {
+        const V xv = vload_tail(x + static_cast<size_t>(c) * xs + kFull, n);
+        for (int r = 0; r < R; ++r) acc[r][c] = vfma(wv[r], xv, acc[r][c]);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r) y[static_cast<size_t>(c) * ys + r] = vsum(acc[r][c]) + (bias ? bias[r] : 0.0f);
+}
+
+// The last `left` (< C) tokens of a row block, with a tile of exactly that width.
+template <WFormat F, int In, int R, int C>
+inline void tail_tile(const uint8_t* w, size_t wb, const float* x, float* y, int ys, const float* b, int left) {
+  if constexpr (C > 1) {
+    if (left == C - 1) tile<F, In, R, C - 1>(w, wb, x, In, y, ys, b);
+    else tail_tile<F, In, R, C - 1>(w, wb, x, y, ys, b, left);
+  }
+}
+
+// Rows [r0, r0 + R) against all T tokens, C tokens at a time, the rest with one narrower tile.
+template <WFormat F, int In, int R, int C>
+inline void row_block(const uint8_t* W, size_t wb, int r0, float* y, int ys, const float* x, const float* bias, int T) {
+  const uint8_t* w = W + static_cast<size_t>(r0) * wb;
+  const float* b = bias ? bias + r0 : nullptr;
+  int t = 0;
+  for (; t + C <= T; t += C)
+    tile<F, In, R, C>(w, wb, x + static_cast<size_t>(t) * In, In, y + static_cast<size_t>(t) * ys + r0, ys, b);
+  if (t < T) tail_tile<F, In, R, C>(w, wb, x + static_cast<size_t>(t) * In, y + static_cast<size_t>(t) * ys + r0, ys, b, T - t);
+}
+
+#ifdef LLMC_MM_AVX512
+inline constexpr int kPrefillRows = 4, kPrefillTokens = 6, kDecodeRows = 8;
+#else
+inline constexpr int kPrefillRows = 3, kPrefillTokens = 4, kDecodeRows = 4;
+#endif
+
+template <WFormat F, int Out, int In>
+inline void matmul_simd(float* y, int ys, const float* x, const void* Wv, const float* bias, int T) {
+  const uint8_t* W = static_cast<const uint8_t*>(Wv);
+  const size_t wb = row_bytes(F, In);
+  if (T == 1) {
+    constexpr int R = kDecodeRows, kBlocks = Out / R;
+    parallel_for(kBlocks + (Out % R ? 1 : 0), static_cast<int64_t>(Out) * In, [&](int begin, int end) {
+      for (int blk = begin; blk < end; ++blk) {
+        const int r0 = blk * R;
+        if (blk < kBlocks) {
+          tile<F, In, R, 1>(W + r0 * wb, wb, x, In, y + r0, ys, bias ? bias + r0 : nullptr);
+        } else {
+          for (int r = r0; r < Out; ++r) tile<F, In, 1, 1>(W + r * wb, wb, x, In, y + r, ys, bias ? bias + r : nullptr);
+        }
+      }
+    });
+    return;
+  }
+  constexpr int R = kPrefillRows, C = kPrefillTokens, kBlocks = Out / R;
+  parallel_for(kBlocks + (Out % R ? 1 : 0), static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
+    for (int blk = begin; blk < end; ++blk) {
+      if (blk < kBlocks) {
+        row_block<F, In, R, C>(W, wb, blk * R, y, ys, x, bias, T);
+      } else {
+        for (int r = blk * R; r < Out; ++r) row_block<F, In, 1, C>(W, wb, r, y, ys, x, bias, T);
+      }
+    }
+  });
+}
+#endif  // SIMD
+
+// Scalar reference for builds without AVX2: converts one row at a time.
+template <WFormat F, int In>
+inline float row_value(const void* row, int i) {
+  if constexpr (F == WFormat::f32) return static_cast<const float*>(row)[i];
+  else if constexpr (F == WFormat::f16) return f16_to_f32(static_cast<const uint16_t*>(row)[i]);
+  else if constexpr (F == WFormat::bf16) return bf16_to_f32(static_cast<const uint16_t*>(row)[i]);
+  else if constexpr (F == WFormat::q8_0) {
+    const BlockQ8_0& b = static_cast<const BlockQ8_0*>(row)[i / 32];
+    return f16_to_f32(b.d) * static_cast<float>(b.qs[i % 32]);
+  } else {
+    const BlockQ4_0& b = static_cast<const BlockQ4_0*>(row)[i / 32];
+    const int j = i % 32;
+    const int q = j < 16 ? (b.qs[j] & 0x0f) : (b.qs[j - 16] >> 4);
+    return f16_to_f32(b.d) * static_cast<float>(q - 8);
+  }
+}
+
+template <WFormat F, int Out, int In>
+inline void matmul_scalar(float* y, int ys, const float* x, const void* Wv, const float* bias, int T) {
+  const uint8_t* W = static_cast<const uint8_t*>(Wv);
+  const size_t wb = row_bytes(F, In);
+  parallel_for(Out, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
+    for (int o = begin; o < end; ++o)
+      for (int t = 0; t < T; ++t) {
+        float s = 0.0f;
+        for (int i = 0; i < In; ++i) s += row_value<F, In>(W + o * wb, i) * x[static_cast<size_t>(t) * In + i];
+        y[static_cast<size_t>(t) * ys + o] = s + (bias ? bias[o] : 0.0f);
+      }
+  });
+}
+
+template <WFormat F, int Out, int In>
+inline void matmul_typed(float* y, int ys, const float* x, const void* W, const float* bias, int T) {
+#ifdef LLMC_MM_SIMD
+  matmul_simd<F, Out, In>(y, ys, x, W, bias, T);
+#else
+  matmul_scalar<F, Out, In>(y, ys, x, W, bias, T);
+#endif
+}
+
+}  // namespace mm
+
+// y[t][o] = Σ_i W[o][i]·x[t][i] (+ bias[o]) for t < T; W as bound by WeightStore::get (fp32, or a handle to a
+// weight kept as stored / quantised, see weights.hpp).
+template <int Out, int In>
+inline void matmul_any(float* y, int y_stride, const float* x, const float* W, const float* bias, int T) {
+  const WeightRef ref = weight_ref(W);
+  switch (ref.format) {
+    case WFormat::f32: return mm::matmul_typed<WFormat::f32, Out, In>(y, y_stride, x, ref.data, bias, T);
+    case WFormat::f16: return mm::matmul_typed<WFormat::f16, Out, In>(y, y_stride, x, ref.data, bias, T);
+    case WFormat::bf16: return mm::matmul_typed<WFormat::bf16, Out, In>(y, y_stride, x, ref.data, bias, T);
+    case WFormat::q8_0:
+      if constexpr (In % 32 == 0) return mm::matmul_typed<WFormat::q8_0, Out, In>(y, y_stride, x, ref.data, bias, T);
+      break;
+    case WFormat::q4_0:
+      if constexpr (In % 32 == 0) return mm::matmul_typed<WFormat::q4_0, Out, In>(y, y_stride, x, ref.data, bias, T);
+      break;
+  }
+  throw Error("internal error: weight format has no kernel for this shape");
+}
+
+}  // namespace llmc
+
+// `llmc build` passes the weight policy of the binary as macros of the generated source's compile:
+// LLMC_WEIGHT_MODE ("f32", "as-stored", "q8_0", "q4_0") and LLMC_WEIGHT_NAMES (";"-separated names of the
+// matrices that only matmul reads). Without them every weight is fp32, as before.
+#if defined(LLMC_WEIGHT_MODE) && defined(LLMC_WEIGHT_NAMES)
+namespace {
+[[maybe_unused]] const bool llmc_weight_policy_installed =
+    (llmc::set_weight_policy(LLMC_WEIGHT_MODE, LLMC_WEIGHT_NAMES), true);
+}
+#endif
