@@ -129,7 +129,9 @@ std::string weight_policy_flags(const BuildOptions& o) {
 
 }  // namespace
 
-void run_build(const BuildOptions& o) {
+namespace {
+
+void build_binary(const BuildOptions& o) {
   const std::string source = compile_to_source(o.compile);
   std::string cxx = o.cxx;
   if (cxx.empty()) cxx = std::getenv("CXX") && *std::getenv("CXX") ? std::getenv("CXX") : "c++";
@@ -138,6 +140,11 @@ void run_build(const BuildOptions& o) {
   const std::string driver = driver_object(compile_cmd);
 
   const std::string out_tmp = o.output + ".tmp" + std::to_string(::getpid());
+  {  // a clear message now, rather than a linker error about the temporary later
+    std::ofstream probe(out_tmp, std::ios::binary | std::ios::trunc);
+    if (!probe) throw Error(fmt::format("{}: cannot write ({})", o.output, std::strerror(errno)));
+  }
+  std::remove(out_tmp.c_str());
   const std::string src_path = (fs::temp_directory_path() / fmt::format("llmc-{}-{}.cpp", ::getpid(),
                                                                        fs::path(o.output).filename().string()))
                                    .string();
@@ -155,6 +162,22 @@ void run_build(const BuildOptions& o) {
     const std::string why = std::strerror(errno);
     std::remove(out_tmp.c_str());
     throw Error(fmt::format("{}: cannot move the binary into place ({})", o.output, why));
+  }
+}
+
+}  // namespace
+
+// A failed build leaves no binary at the output path: neither a half-written one nor an older one that
+// could be mistaken for the result of this build.
+void run_build(const BuildOptions& o) {
+  try {
+    build_binary(o);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    if (fs::is_regular_file(o.output, ec) && fs::remove(o.output, ec))
+      throw Error(fmt::format("{}\n(removed the older {} so that it is not mistaken for the result of this build)",
+                              e.what(), o.output));
+    throw;
   }
 }
 
@@ -187,7 +210,11 @@ void run_import(const std::string& source, const std::string& output, const Impo
                 const std::string& command_line) {
   const Spec spec = import_any(source, options);
   const std::string yaml = spec_to_yaml(spec, "Written by: " + command_line);
-  parse_spec(yaml, output);  // what we write must read back
+  try {
+    parse_spec(yaml, "(imported spec)");  // what we write must read back
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: cannot import: the configuration it holds is inconsistent: {}", source, e.what()));
+  }
   write_file_atomically(output, yaml);
 }
 

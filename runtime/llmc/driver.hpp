@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -183,7 +184,18 @@ inline int run_model(const RunOptions& o) {
   using Clock = std::chrono::steady_clock;
   const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   if (o.new_tokens < 0) throw Error("-n: expected a number of new tokens >= 0, found " + std::to_string(o.new_tokens));
-  if (o.threads < 1) throw Error("--threads: expected at least 1");
+  if (o.threads < 1 || o.threads > 4096)
+    throw Error("--threads: expected 1..4096, found " + std::to_string(o.threads));
+  const SamplerConfig& sc = o.sampler;
+  const auto bad_float = [](const char* opt, float v, const char* expected) {
+    return Error(std::string(opt) + ": expected " + expected + ", found " + std::to_string(v));
+  };
+  if (!(sc.temperature >= 0.0f && std::isfinite(sc.temperature))) throw bad_float("--temp", sc.temperature, "a number >= 0");
+  if (!(sc.top_p > 0.0f && sc.top_p <= 1.0f)) throw bad_float("--top-p", sc.top_p, "a number in (0, 1]");
+  if (!(sc.min_p >= 0.0f && sc.min_p <= 1.0f)) throw bad_float("--min-p", sc.min_p, "a number in [0, 1]");
+  if (!(sc.repeat_penalty > 0.0f && std::isfinite(sc.repeat_penalty)))
+    throw bad_float("--repeat-penalty", sc.repeat_penalty, "a number > 0");
+  if (sc.top_k < 0) throw Error("--top-k: expected a number >= 0, found " + std::to_string(sc.top_k));
   if (!o.chat && o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
   set_threads(o.threads);
 
@@ -209,8 +221,14 @@ inline int run_model(const RunOptions& o) {
 
   const auto t_load = Clock::now();
   WeightStore store = WeightStore::open(o.weights);
-  std::unique_ptr<Model> model = make_model(store);
-  store.finish(info.unused_weights);
+  std::unique_ptr<Model> model;
+  try {
+    model = make_model(store);
+    store.finish(info.unused_weights);
+  } catch (const Error& e) {  // names, shapes and the set of tensors are checked against what this model needs
+    throw Error(std::string(e.what()) + "\n(this binary is " + info.name + ": " + info.description +
+                "; are these the weights of another model?)");
+  }
 
   std::optional<AtomicFile> logits_out;
   if (!o.logits_file.empty()) logits_out.emplace(o.logits_file);

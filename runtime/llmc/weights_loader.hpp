@@ -65,7 +65,10 @@ inline void WeightStore::add_safetensors(std::unique_ptr<MappedFile> owned) {
     if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned())
       throw Error(where + ": data_offsets must be two non-negative integers");
     const uint64_t begin = jo[0].get<uint64_t>(), end = jo[1].get<uint64_t>();
-    if (begin > end || end > data_size)
+    if (begin > end)
+      throw Error(where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                  "] end before they begin");
+    if (end > data_size)
       throw Error(where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                   "] lie outside the " + std::to_string(data_size) + " bytes of data (truncated file?)");
     if (end - begin != count * dtype_size(t.dtype))
@@ -153,7 +156,7 @@ inline void WeightStore::add_llama2c(std::unique_ptr<MappedFile> owned) {
   }
   if (offset != file->size())
     throw Error(path + ": llama2.c checkpoint has " + std::to_string(file->size() - offset) +
-                " bytes beyond the tensors its header describes");
+                " bytes beyond the tensors its header describes (do the header sizes match this file?)");
   implicit_unused_ = {"rope.freq_cis_real", "rope.freq_cis_imag"};
 }
 

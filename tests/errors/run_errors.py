@@ -1,0 +1,556 @@
+#!/usr/bin/env python3
+"""Error-path tests of `llmc` and of a generated binary (stories260k): every bad input must end in a
+non-zero exit below 128 (no crash, no sanitizer report), one message naming the problem, and no
+output file left behind (neither the target nor a temporary).
+
+  run_errors.py --list                         the case names (CMake makes one test per case)
+  run_errors.py CASE --llmc L --bin B --data D --arch A --work W
+      L: the llmc binary; B: stories260k binary built from A (cases 'gen_*' need it); D: tests/data;
+      W: a scratch folder (this case uses W/CASE)."""
+import argparse, json, os, shutil, struct, subprocess, sys
+
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+class Ctx:
+    def __init__(self, a):
+        self.llmc, self.bin, self.data, self.arch = a.llmc, a.bin, a.data, a.arch
+        self.work = os.path.join(a.work, a.case)
+        shutil.rmtree(self.work, ignore_errors=True)
+        os.makedirs(self.work)
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def write(self, name, data):
+        p = self.path(name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        return p
+
+    def read(self, rel):
+        with open(os.path.join(self.data, rel), "rb") as f:
+            return f.read()
+
+    def run(self, argv, stdin=None, timeout=300):
+        env = dict(os.environ, LLMC_CACHE_DIR=os.environ.get("LLMC_CACHE_DIR", os.path.join(self.work, "..", "cache")))
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, input=stdin)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+    def leftovers(self):
+        return sorted(f for f in os.listdir(self.work) if ".tmp" in f)
+
+    def expect_fail(self, argv, *needles, absent=()):
+        """argv must fail cleanly, its stderr must contain every needle (case-insensitive), and the
+        files in `absent` (names in the work folder) must not exist afterwards."""
+        rc, out, err = self.run(argv)
+        shown = " ".join(argv)
+        problems = []
+        if rc == 0:
+            problems.append("exit code 0 (expected a failure)")
+        elif rc < 0 or rc >= 128:
+            problems.append("crashed: exit code %d" % rc)
+        for bad in ("Sanitizer", "runtime error:", "terminate called", "Segmentation", "core dumped"):
+            if bad in err:
+                problems.append("stderr has '%s'" % bad)
+        for n in needles:
+            if n.lower() not in err.lower():
+                problems.append("stderr lacks '%s'" % n)
+        for f in absent:
+            if os.path.exists(self.path(f)):
+                problems.append("left %s behind" % f)
+        if self.leftovers():
+            problems.append("left temporaries: %s" % self.leftovers())
+        if problems:
+            raise AssertionError("%s\n  -> %s\n  exit %d\n  stderr: %s" % (shown, "; ".join(problems), rc, err[-2000:]))
+        print("ok: %s\n    %s" % (shown, err.strip().splitlines()[-1] if err.strip() else "(no stderr)"))
+
+    def expect_ok(self, argv):
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            raise AssertionError("%s: expected success, exit %d\n%s" % (" ".join(argv), rc, err[-2000:]))
+        return out
+
+
+# ------------------------------------------------------------------------------------------- spec / llmc
+def arch_text(ctx):
+    with open(ctx.arch) as f:
+        return f.read()
+
+
+def spec_case(ctx, text, *needles):
+    spec = ctx.write("bad.yaml", text)
+    ctx.expect_fail([ctx.llmc, "compile", spec, "-o", ctx.path("out.cpp")], "bad.yaml", *needles, absent=["out.cpp"])
+    ctx.expect_fail([ctx.llmc, "inspect", spec], "bad.yaml", *needles)
+
+
+@case
+def spec_malformed_yaml(ctx):
+    spec_case(ctx, "llmc: 1\nname: x\nmodel: {vocab_size: 5\n  hidden: [1, 2\n", "yaml")
+
+
+@case
+def spec_not_a_mapping(ctx):
+    spec_case(ctx, "- just\n- a list\n", "mapping")
+
+
+@case
+def spec_empty_file(ctx):
+    spec_case(ctx, "", "")
+
+
+@case
+def spec_binary_garbage(ctx):
+    spec_case(ctx, bytes(range(256)) * 4, "")
+
+
+@case
+def spec_unknown_key(ctx):
+    spec_case(ctx, arch_text(ctx).replace("family: llama", "family: llama\nfamliy: llama"), "famliy", "unknown key")
+
+
+@case
+def spec_unknown_nested_key(ctx):
+    spec_case(ctx, arch_text(ctx).replace("theta: 10000.0", "theta: 10000.0\n  thetta: 1"), "thetta", "unknown key")
+
+
+@case
+def spec_missing_required(ctx):
+    spec_case(ctx, arch_text(ctx).replace("  hidden_size: 64\n", ""), "hidden_size", "missing")
+
+
+@case
+def spec_wrong_type(ctx):
+    spec_case(ctx, arch_text(ctx).replace("num_layers: 5", "num_layers: five"), "num_layers")
+
+
+@case
+def spec_negative_size(ctx):
+    spec_case(ctx, arch_text(ctx).replace("num_layers: 5", "num_layers: -5"), "num_layers")
+
+
+def hf_config(ctx, **changes):
+    with open(os.path.join(ctx.data, "golden", "llama", "config.json")) as f:
+        c = json.load(f)
+    for k, v in changes.items():
+        if v is None:
+            c.pop(k, None)
+        else:
+            c[k] = v
+    return json.dumps(c)
+
+
+@case
+def spec_heads_not_dividing_hidden(ctx):
+    # a spec gives head_dim explicitly (heads × head_dim may differ from hidden, as in Gemma); without it:
+    spec_case(ctx, arch_text(ctx).replace("  head_dim: 8\n", "").replace("heads: 8", "heads: 7", 1), "head_dim",
+              "missing")
+    spec_case(ctx, arch_text(ctx).replace("heads: 8", "heads: 0", 1), "heads")
+    # where the sizes are derived (llama2.c header, config.json without head_dim), heads must divide hidden
+    hdr = bytearray(ctx.read("stories260k/stories260K.bin")[:28])
+    struct.pack_into("<i", hdr, 12, 7)
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("heads.bin", bytes(hdr)), "-o", ctx.path("o.yaml")], "heads.bin",
+                    "7 heads", "dim 64", absent=["o.yaml"])
+    ctx.write("hf/config.json", hf_config(ctx, num_attention_heads=7, num_key_value_heads=7, head_dim=None))
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "hf", "head_dim", absent=["o.yaml"])
+
+
+@case
+def spec_kv_heads_not_dividing_heads(ctx):
+    spec_case(ctx, arch_text(ctx).replace("kv_heads: 4", "kv_heads: 3"), "kv_heads", "3 kv heads do not divide 8")
+    ctx.write("hf/config.json", hf_config(ctx, num_key_value_heads=3))
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "hf", "3 kv heads",
+                    absent=["o.yaml"])
+
+
+@case
+def spec_per_layer_list_length(ctx):
+    spec_case(ctx, arch_text(ctx).replace("intermediate_size: 172", "intermediate_size: [172, 172]"),
+              "intermediate_size")
+
+
+@case
+def spec_unknown_family(ctx):
+    # `family` is a free label in the spec today (reported to the spec owner); unknown model types are
+    # refused by import, and unknown values of every feature field by the spec parser (spec_unknown_feature).
+    ctx.write("hf/config.json", hf_config(ctx, model_type="llamaa"))
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "config.json", "llamaa",
+                    "not supported", absent=["o.yaml"])
+    spec_case(ctx, arch_text(ctx).replace("family: llama", "family: [llama]"), "family")
+
+
+@case
+def spec_unknown_feature(ctx):
+    spec_case(ctx, arch_text(ctx).replace("activation: silu", "activation: swish"), "activation", "swish")
+    spec_case(ctx, arch_text(ctx).replace("kind: rope", "kind: ropes"), "kind", "ropes")
+    spec_case(ctx, arch_text(ctx).replace("qkv: separate", "qkv: interleaved"), "qkv", "interleaved")
+    spec_case(ctx, arch_text(ctx).replace("kind: gated", "kind: moe"), "mlp.kind", "moe")
+    spec_case(ctx, arch_text(ctx).replace("llmc: 1", "llmc: 2"), "llmc")
+
+
+@case
+def spec_missing_file(ctx):
+    ctx.expect_fail([ctx.llmc, "compile", ctx.path("nope.yaml"), "-o", ctx.path("out.cpp")], "nope.yaml",
+                    absent=["out.cpp"])
+
+
+@case
+def compile_unwritable_output(ctx):
+    blocker = ctx.write("file", "x")  # a path below a regular file cannot be created, even by root
+    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "-o", os.path.join(blocker, "out.cpp")], "file/out.cpp")
+    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "-o", ctx.path("missing_dir/out.cpp")], "missing_dir/out.cpp")
+
+
+@case
+def build_unwritable_output(ctx):
+    blocker = ctx.write("file", "x")
+    ctx.expect_fail([ctx.llmc, "build", ctx.arch, "-o", os.path.join(blocker, "bin")], "file/bin")
+
+
+@case
+def build_failure_removes_stale_binary(ctx):
+    ctx.write("stale", "#!/bin/sh\necho stale\n")
+    bad = ctx.write("bad.yaml", arch_text(ctx).replace("kv_heads: 4", "kv_heads: 3"))
+    ctx.expect_fail([ctx.llmc, "build", bad, "-o", ctx.path("stale")], "kv_heads", absent=["stale"])
+    ctx.write("stale", "#!/bin/sh\necho stale\n")
+    ctx.expect_fail([ctx.llmc, "build", ctx.arch, "-o", ctx.path("stale"), "--cxx", "false"], "compiler",
+                    absent=["stale"])
+
+
+@case
+def import_bad_sources(ctx):
+    out = "out.yaml"
+    stories = ctx.read("stories260k/stories260K.bin")
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("short.bin", stories[:20]), "-o", ctx.path(out)], "short.bin",
+                    absent=[out])
+    hdr = bytearray(stories[:28])
+    struct.pack_into("<i", hdr, 12, 7)  # n_heads 7 does not divide dim 64
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("heads.bin", bytes(hdr)), "-o", ctx.path(out)], "heads.bin",
+                    absent=[out])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("hf/config.json", "{\"model_type\": \"llama\", "), "-o",
+                     ctx.path(out)], "config.json", absent=[out])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("hf2/config.json", json.dumps({"model_type": "no_such_model"})),
+                     "-o", ctx.path(out)], "no_such_model", absent=[out])
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("nothing_here.bin"), "-o", ctx.path(out)], "nothing_here.bin",
+                    absent=[out])
+    blocker = ctx.write("file", "x")
+    ctx.expect_fail([ctx.llmc, "import", os.path.join(ctx.data, "stories260k/stories260K.bin"), "-o",
+                     os.path.join(blocker, "out.yaml")], "file/out.yaml")
+
+
+@case
+def tokenize_corrupt_tokenizer(ctx):
+    tok = ctx.read("stories260k/tok512.bin")
+    ctx.expect_fail([ctx.llmc, "tokenize", "--tokenizer", ctx.write("cut.bin", tok[:1000]), "hello"], "cut.bin")
+    ctx.expect_fail([ctx.llmc, "detokenize", "--tokenizer", os.path.join(ctx.data, "stories260k/tok512.bin"),
+                     "512"], "512")
+
+
+# ------------------------------------------------------------------------------------ generated binary
+STORIES = dict(dim=64, hidden=172, layers=5, heads=8, kv=4, vocab=512, seq=512)
+
+
+def stories_tensors(ctx):
+    """stories260K.bin as (name, shape, bytes) in the order and names the llama2.c loader uses."""
+    raw = ctx.read("stories260k/stories260K.bin")
+    s = STORIES
+    head = s["dim"] // s["heads"]
+    kvd = s["kv"] * head
+    d, h = s["dim"], s["hidden"]
+    order = [("model.embed_tokens.weight", [s["vocab"], d], False), ("input_layernorm.weight", [d], True),
+             ("self_attn.q_proj.weight", [d, d], True), ("self_attn.k_proj.weight", [kvd, d], True),
+             ("self_attn.v_proj.weight", [kvd, d], True), ("self_attn.o_proj.weight", [d, d], True),
+             ("post_attention_layernorm.weight", [d], True), ("mlp.gate_proj.weight", [h, d], True),
+             ("mlp.down_proj.weight", [d, h], True), ("mlp.up_proj.weight", [h, d], True),
+             ("model.norm.weight", [d], False)]
+    off, out = 28, []
+    for name, shape, per_layer in order:
+        n = 4
+        for x in shape:
+            n *= x
+        for i in (range(s["layers"]) if per_layer else [None]):
+            out.append((name if i is None else "model.layers.%d.%s" % (i, name), list(shape), raw[off:off + n]))
+            off += n
+    return out
+
+
+def safetensors(tensors, dtype="F32", header_edit=None):
+    header, blob = {}, b""
+    for name, shape, data in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    if header_edit:
+        header_edit(header)
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+def gen(ctx, *args):
+    return [ctx.bin, "--tokenizer", os.path.join(ctx.data, "stories260k/tok512.bin"), "-n", "4"] + list(args)
+
+
+def weights(ctx):
+    return os.path.join(ctx.data, "stories260k/stories260K.bin")
+
+
+@case
+def gen_good_runs(ctx):
+    """Positive controls: the same binary accepts the real checkpoint and its safetensors conversion."""
+    ctx.expect_ok(gen(ctx, "--weights", weights(ctx), "--prompt", "Once upon a time"))
+    ctx.expect_ok(gen(ctx, "--weights", ctx.write("ok.safetensors", safetensors(stories_tensors(ctx))),
+                      "--prompt", "Once upon a time"))
+    ctx.expect_ok(gen(ctx, "--weights", weights(ctx), "--tokens", "1,403,407", "--logits", ctx.path("logits.f32")))
+    # 3 prompt rows + 3 fed generated tokens (the 4th is sampled, not fed)
+    assert os.path.getsize(ctx.path("logits.f32")) == 4 * 512 * 6, os.path.getsize(ctx.path("logits.f32"))
+
+
+@case
+def gen_llama2c_truncated(ctx):
+    raw = ctx.read("stories260k/stories260K.bin")
+    for cut in (0, 27, 28, 1000, len(raw) - 4):
+        p = ctx.write("cut%d.bin" % cut, raw[:cut])
+        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "cut%d.bin" % cut)
+
+
+@case
+def gen_llama2c_wrong_sizes(ctx):
+    raw = ctx.read("stories260k/stories260K.bin")
+    for field, value, needle in ((0, 32, ""), (1, 100, ""), (2, 4, "bytes beyond"), (3, 7, "n_heads"),
+                                 (4, 3, "n_kv_heads"), (5, 0, "vocab_size"), (6, -1, "seq_len"), (0, 1 << 30, "dim")):
+        b = bytearray(raw)
+        struct.pack_into("<i", b, 4 * field, value)
+        p = ctx.write("f%d_%d.bin" % (field, value), bytes(b))
+        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "f%d_%d.bin" % (field, value), needle)
+    b = bytearray(raw)
+    struct.pack_into("<i", b, 4 * 5, 256)  # a smaller vocabulary: the file is now longer than the header says
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("vocab256.bin", bytes(b)), "--prompt", "hi"), "vocab256.bin")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("extra.bin", raw + b"\0" * 8), "--prompt", "hi"), "extra.bin",
+                    "beyond")
+
+
+@case
+def gen_refuses_other_models_weights(ctx):
+    for name in ("llama", "qwen2", "gpt2"):
+        st = os.path.join(ctx.data, "golden", name, "model.safetensors")
+        if os.path.exists(st):
+            ctx.expect_fail(gen(ctx, "--weights", st, "--prompt", "hi"), "model.safetensors", "tensor", "this binary is stories260k")
+    # a llama2.c checkpoint of another shape (dim 8, 1 layer)
+    d, hd, L, H, KV, V, S = 8, 12, 1, 2, 1, 512, 16
+    head = d // H
+    n = V * d + L * (d + d * d + 2 * KV * head * d + d * d + d + 3 * hd * d) + d + 2 * S * (head // 2)
+    p = ctx.write("small.bin", struct.pack("<7i", d, hd, L, H, KV, V, S) + b"\0" * (4 * n))
+    ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "small.bin", "shape", "another model")
+
+
+@case
+def gen_safetensors_truncated(ctx):
+    full = safetensors(stories_tensors(ctx))
+    for cut in (0, 7, 8, 100, len(full) // 2, len(full) - 1):
+        p = ctx.write("cut%d.safetensors" % cut, full[:cut])
+        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "cut%d.safetensors" % cut)
+
+
+@case
+def gen_safetensors_header_longer_than_file(ctx):
+    full = bytearray(safetensors(stories_tensors(ctx)))
+    struct.pack_into("<Q", full, 0, len(full) + 1)
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("long.safetensors", bytes(full)), "--prompt", "hi"),
+                    "long.safetensors", "header")
+    struct.pack_into("<Q", full, 0, 1 << 62)
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("huge.safetensors", bytes(full)), "--prompt", "hi"),
+                    "huge.safetensors", "header")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("notjson.safetensors", struct.pack("<Q", 4) + b"{{{{"),
+                        "--prompt", "hi"), "notjson.safetensors", "JSON")
+
+
+def edited(ctx, name, edit, *needles):
+    p = ctx.write(name, safetensors(stories_tensors(ctx), header_edit=edit))
+    ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), name, *needles)
+
+
+@case
+def gen_safetensors_bad_offsets(ctx):
+    q = "model.layers.0.self_attn.q_proj.weight"
+    k = "model.layers.0.self_attn.k_proj.weight"
+
+    def overlap(h):
+        h[k]["data_offsets"] = [h[q]["data_offsets"][0] + 4, h[q]["data_offsets"][0] + 4 + 32 * 64 * 4]
+    edited(ctx, "overlap.safetensors", overlap, "overlap")
+
+    def out_of_range(h):
+        h[q]["data_offsets"] = [10 ** 9, 10 ** 9 + 64 * 64 * 4]
+    edited(ctx, "range.safetensors", out_of_range, q, "data_offsets")
+
+    def reversed_(h):
+        a, b = h[q]["data_offsets"]
+        h[q]["data_offsets"] = [b, a]
+    edited(ctx, "reversed.safetensors", reversed_, q, "end before they begin")
+
+    def negative(h):
+        h[q]["data_offsets"] = [-4, 64 * 64 * 4 - 4]
+    edited(ctx, "negative.safetensors", negative, q, "data_offsets")
+
+    def size_mismatch(h):
+        h[q]["data_offsets"][1] -= 4
+    edited(ctx, "size.safetensors", size_mismatch, q, "bytes")
+
+
+@case
+def gen_safetensors_wrong_dtype(ctx):
+    q = "model.layers.0.self_attn.q_proj.weight"
+
+    def i8(h):
+        h[q]["dtype"] = "I8"
+    edited(ctx, "i8.safetensors", i8, q, "dtype", "I8")
+
+    def f64(h):
+        h[q]["dtype"] = "F64"
+    edited(ctx, "f64.safetensors", f64, q, "F64")
+
+    def not_string(h):
+        h[q]["dtype"] = 5
+    edited(ctx, "dtype5.safetensors", not_string, q, "dtype")
+
+
+@case
+def gen_safetensors_wrong_shape(ctx):
+    q = "model.layers.0.self_attn.q_proj.weight"
+
+    def flat(h):
+        h[q]["shape"] = [32, 128]
+    edited(ctx, "shape.safetensors", flat, q, "[32, 128]", "[64, 64]")
+
+    def bad(h):
+        h[q]["shape"] = [64, -64]
+    edited(ctx, "neg.safetensors", bad, q, "shape")
+
+    def huge(h):
+        h[q]["shape"] = [2 ** 40, 2 ** 40]
+    edited(ctx, "huge.safetensors", huge, q, "shape")
+
+
+@case
+def gen_safetensors_missing_and_extra_tensors(ctx):
+    t = stories_tensors(ctx)
+    missing = [x for x in t if x[0] != "model.layers.3.mlp.up_proj.weight"]
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("missing.safetensors", safetensors(missing)), "--prompt", "hi"),
+                    "model.layers.3.mlp.up_proj.weight", "missing")
+    q0 = [x for x in t if x[0] == "model.layers.0.self_attn.q_proj.weight"][0]
+    extra = t + [("model.layers.5.self_attn.q_proj.weight", [64, 64], q0[2])]
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("extra.safetensors", safetensors(extra)), "--prompt", "hi"),
+                    "model.layers.5.self_attn.q_proj.weight", "neither used")
+
+    def entry(h):
+        h["model.norm.weight"] = {"dtype": "F32"}
+    edited(ctx, "entry.safetensors", entry, "model.norm.weight", "data_offsets")
+
+
+@case
+def gen_safetensors_index(ctx):
+    t = stories_tensors(ctx)
+    ctx.write("sharded/a.safetensors", safetensors(t[:20]))
+    ctx.write("sharded/b.safetensors", safetensors(t[20:]))
+    wm = {n: ("a.safetensors" if i < 20 else "b.safetensors") for i, (n, _, _) in enumerate(t)}
+    ctx.write("sharded/model.safetensors.index.json", json.dumps({"weight_map": wm}))
+    ctx.expect_ok(gen(ctx, "--weights", ctx.path("sharded"), "--prompt", "hi"))
+    os.remove(ctx.path("sharded/b.safetensors"))
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded"), "--prompt", "hi"), "b.safetensors")
+    wm2 = dict(wm, **{"model.norm.weight": "../../etc/passwd"})
+    ctx.write("sharded2/model.safetensors.index.json", json.dumps({"weight_map": wm2}))
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded2"), "--prompt", "hi"), "plain file name")
+    ctx.write("sharded3/model.safetensors.index.json", "{\"weight_map\": [")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded3"), "--prompt", "hi"), "index.json", "JSON")
+    os.makedirs(ctx.path("empty_dir"))
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("empty_dir"), "--prompt", "hi"), "empty_dir", "model.safetensors")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("no_such_file.bin"), "--prompt", "hi"), "no_such_file.bin")
+
+
+@case
+def gen_corrupt_tokenizer(ctx):
+    tok = ctx.read("stories260k/tok512.bin")
+    w = weights(ctx)
+    for name, data in (("cut.bin", tok[:3001]), ("empty.bin", b""), ("garbage.bin", bytes(range(256)) * 8),
+                       ("len.bin", tok[:4] + struct.pack("<fi", 0.0, 1 << 30) + tok[12:]),
+                       ("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, "),
+                       ("bad.gguf", b"GGUF" + struct.pack("<IQQ", 3, 0, 1 << 40))):
+        p = ctx.write(name, data)
+        ctx.expect_fail([ctx.bin, "--weights", w, "--tokenizer", p, "--prompt", "hi"], name)
+
+
+@case
+def gen_token_ids_out_of_range(ctx):
+    w = weights(ctx)
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,512"), "512", "out of range")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,-3"), "-3")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,99999999999999999999"), "99999999999999999999")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,x"), "'x'")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", ","), "token")
+
+
+@case
+def gen_prompt_longer_than_context(ctx):
+    w = weights(ctx)
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", ",".join(["1"] * 513)), "513", "context")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "Once upon a time there was a dog. " * 80), "context")
+    # exactly the context: runs, and stops at once because the context is full
+    rc, out, err = ctx.run(gen(ctx, "--weights", w, "--tokens", ",".join(["1"] * 512)))
+    assert rc == 0 and "context" in err, (rc, err)
+
+
+@case
+def gen_bad_options(ctx):
+    w = weights(ctx)
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "-n", "-1"), "-n")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "-n", "abc"), "-n")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--threads", "0"), "--threads")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--temp", "-1"), "--temp")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--temp", "nan"), "--temp")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--top-p", "1.5"), "--top-p")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--top-k", "-2"), "--top-k")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--min-p", "2"), "--min-p")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--repeat-penalty", "0"), "--repeat-penalty")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--no-such-flag"), "--no-such-flag")
+    ctx.expect_fail([ctx.bin, "--weights", w, "--prompt", "hi"], "--tokenizer")
+    ctx.expect_fail(gen(ctx, "--weights", w), "--prompt")
+
+
+@case
+def gen_unwritable_logits(ctx):
+    w = weights(ctx)
+    blocker = ctx.write("file", "x")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--logits", os.path.join(blocker, "l.f32")), "l.f32")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--logits", ctx.path("nodir/l.f32")), "l.f32")
+    # a failing run leaves no logits file (nor a temporary) behind
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("cut.bin", ctx.read("stories260k/stories260K.bin")[:5000]),
+                        "--prompt", "hi", "--logits", ctx.path("l.f32")), "cut.bin", absent=["l.f32"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", nargs="?")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--llmc")
+    ap.add_argument("--bin")
+    ap.add_argument("--data")
+    ap.add_argument("--arch")
+    ap.add_argument("--work")
+    a = ap.parse_args()
+    if a.list:
+        print(";".join(CASES))
+        return 0
+    try:
+        CASES[a.case](Ctx(a))
+    except AssertionError as e:
+        print("FAIL: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
