@@ -193,7 +193,11 @@ inline std::unique_ptr<Tokenizer> load_hf_json(const std::string& path, const nl
     max_id = std::max<int64_t>(max_id, it.value().get<int64_t>());
   }
   const auto added = j.value("added_tokens", nlohmann::json::array());
-  for (const auto& a : added) max_id = std::max<int64_t>(max_id, a.at("id").get<int64_t>());
+  for (const auto& a : added) {
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer())
+      throw Error("tokenizer.json '" + path + "': an added_tokens entry has no integer id");
+    max_id = std::max<int64_t>(max_id, a["id"].get<int64_t>());
+  }
   if (max_id < 0 || max_id > (1 << 24)) throw Error("tokenizer.json '" + path + "': bad vocabulary ids");
   const size_t n = static_cast<size_t>(max_id + 1);
   v.tokens.assign(n, {});
