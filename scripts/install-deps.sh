@@ -3,7 +3,7 @@
 set -euo pipefail
 PACKAGES=(
   cmake g++ make
-  clang-19 libclang-cpp19-dev llvm-19-dev libclang-19-dev
+  clang-19 libclang-cpp19-dev llvm-19-dev libclang-19-dev libclang-rt-19-dev
   libyaml-cpp-dev libfmt-dev libxsimd-dev xtl-dev doctest-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev python3
 )
