@@ -22,7 +22,8 @@ const Published kPublished[] = {
     {"llama2-7b", 6.74e9},      {"tinyllama-1.1b", 1.1e9}, {"llama3-8b", 8.03e9},   {"mistral-7b", 7.24e9},
     {"qwen2-0.5b", 494e6},      {"qwen3-0.6b", 0.596e9},    {"gemma-2b", 2.51e9},    {"gemma2-2b", 2.61e9},
     {"phi3-mini-4k", 3.82e9},   {"openelm-270m", 272e6},   {"gpt2", 124e6},         {"falcon-7b", 6.92e9},
-    {"openai-gpt", 117e6},
+    {"openai-gpt", 117e6},      {"chatglm3-6b", 6.24e9},   {"baichuan2-13b", 13.9e9}, {"qwen-7b", 7.72e9},
+    {"minicpm-2b", 2.72e9},     {"olmo2-7b", 7.3e9},       {"command-r-v01", 35e9},
 };
 
 std::string arch_path(const char* arch) { return std::string(LLMC_ARCHS_DIR) + "/" + arch + ".yaml"; }
@@ -53,4 +54,79 @@ TEST_CASE("round trip: spec_to_yaml reads back to the same plan") {
     CHECK(a.rope_inv_freq == b.rope_inv_freq);
     CHECK(a.attention_scale == b.attention_scale);
   }
+}
+
+namespace {
+
+// A small valid spec with the given positions, extra layer tensors and qk-norm.
+std::string tiny_spec(const std::string& positions, const std::string& extra_layer = "",
+                      const std::string& qk_norm = "") {
+  return "llmc: 1\nname: tiny\nfamily: test\n"
+         "model: {vocab_size: 32, hidden_size: 16, num_layers: 1, max_context: 8, tied_embeddings: true}\n"
+         "norm: {kind: rmsnorm, eps: 1e-5}\n"
+         "attention: {heads: 2, kv_heads: 1, head_dim: 8" + qk_norm + "}\n"
+         "positions: " + positions + "\n"
+         "mlp: {kind: gated, activation: silu, intermediate_size: 32}\n"
+         "tokens: {bos: -1, eos: -1, add_bos: false}\n"
+         "weights:\n  embed: e\n  final_norm: n\n  lm_head: tied\n"
+         "  layer: {attn_norm: a, q: q, k: k, v: v, o: o, ffn_norm: f, gate: g, up: u, down: d" + extra_layer + "}\n";
+}
+
+std::string error_of(const std::string& yaml) {
+  try {
+    const llmc::Spec spec = llmc::parse_spec(yaml, "tiny.yaml");
+    llmc::make_plan(spec);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("spec errors: family fields") {
+  CHECK(error_of(tiny_spec("{kind: alibi}")) == "");
+  CHECK(error_of(tiny_spec("{kind: alibi, slope_scale: 0.5}")) == "");
+  CHECK(error_of(tiny_spec("{kind: rope, theta: 1e4, pairing: half, rotary_dim: 8, slope_scale: 2}"))
+            .find("'positions.slope_scale': only used with kind: alibi") != std::string::npos);
+  CHECK(error_of(tiny_spec("{kind: learned, max_positions: 4}")).find("fewer than model.max_context 8") !=
+        std::string::npos);
+  CHECK(error_of(tiny_spec("{kind: rope, theta: 1e4, pairing: half, rotary_dim: 8, "
+                           "scaling: {type: longrope, original_max_positions: 4, short_factor: [1, 1, 1, 1], "
+                           "long_factor: [1, 1, 1, 1]}}"))
+            .find("'positions.scaling.max_positions': missing") != std::string::npos);
+  // Per-head norm weights: "{h}" expands to one tensor per head; elsewhere it is an error.
+  const std::string per_head = ", qk_norm: {over: head, weights: per_head, norm: {kind: layernorm, eps: 1e-5}}";
+  CHECK(error_of(tiny_spec("{kind: none}", ", q_norm: 'qn.{h}', k_norm: 'kn.{h}'", per_head)) == "");
+  CHECK(error_of(tiny_spec("{kind: none}", ", q_norm: qn, k_norm: 'kn.{h}'", per_head)) == "");
+  CHECK(error_of(tiny_spec("{kind: none}", ", q_norm: qn, k_norm: kn",
+                           ", qk_norm: {over: projection, weights: per_head, norm: {kind: rmsnorm, eps: 1e-5}}"))
+            .find("'attention.qk_norm.weights': per_head weights need over: head") != std::string::npos);
+  const std::string bad = error_of(
+      "llmc: 1\nname: tiny\nfamily: test\n"
+      "model: {vocab_size: 32, hidden_size: 16, num_layers: 1, max_context: 8, tied_embeddings: true}\n"
+      "norm: {kind: rmsnorm, eps: 1e-5}\nattention: {heads: 2, kv_heads: 1, head_dim: 8}\npositions: {kind: none}\n"
+      "mlp: {kind: gated, activation: silu, intermediate_size: 32}\ntokens: {bos: -1, eos: -1, add_bos: false}\n"
+      "weights:\n  embed: e\n  final_norm: n\n  lm_head: tied\n"
+      "  layer: {attn_norm: a, q: 'q.{h}', k: k, v: v, o: o, ffn_norm: f, gate: g, up: u, down: d}\n");
+  CHECK(bad.find("'weights.layer.q': '{h}' (one tensor per head) is only allowed") != std::string::npos);
+  // Post-LN blocks need no final norm; OLMo 2 style blocks have no input norms.
+  CHECK(error_of("llmc: 1\nname: tiny\nfamily: test\n"
+                 "model: {vocab_size: 32, hidden_size: 16, num_layers: 1, max_context: 8, tied_embeddings: true}\n"
+                 "norm: {kind: layernorm, bias: true, eps: 1e-5}\nblock: {residual: post_ln}\n"
+                 "attention: {heads: 2, kv_heads: 2, head_dim: 8, qkv: fused}\npositions: {kind: learned, max_positions: 8}\n"
+                 "mlp: {kind: plain, activation: gelu_tanh, intermediate_size: 32}\n"
+                 "tokens: {bos: -1, eos: -1, add_bos: false}\n"
+                 "weights:\n  embed: e\n  positions: p\n  lm_head: tied\n"
+                 "  layer: {attn_norm: a, attn_norm_bias: ab, qkv: qkv, o: o, ffn_norm: f, ffn_norm_bias: fb, up: u, "
+                 "down: d}\n") == "");
+  CHECK(error_of("llmc: 1\nname: tiny\nfamily: test\n"
+                 "model: {vocab_size: 32, hidden_size: 16, num_layers: 1, max_context: 8, tied_embeddings: false}\n"
+                 "norm: {kind: rmsnorm, eps: 1e-5}\nblock: {pre_norms: false, post_norms: true}\n"
+                 "attention: {heads: 2, kv_heads: 1, head_dim: 8}\npositions: {kind: none}\n"
+                 "mlp: {kind: gated, activation: silu, intermediate_size: 32}\n"
+                 "tokens: {bos: -1, eos: -1, add_bos: false}\nlogits: {norm_head: true}\n"
+                 "weights:\n  embed: e\n  final_norm: n\n  lm_head: h\n"
+                 "  layer: {q: q, k: k, v: v, o: o, post_attn_norm: pa, gate: g, up: u, down: d, post_ffn_norm: pf}\n") ==
+        "");
 }
