@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "import.hpp"
 #include "plan.hpp"
@@ -129,4 +130,28 @@ TEST_CASE("spec errors: family fields") {
                  "weights:\n  embed: e\n  final_norm: n\n  lm_head: h\n"
                  "  layer: {q: q, k: k, v: v, o: o, post_attn_norm: pa, gate: g, up: u, down: d, post_ffn_norm: pf}\n") ==
         "");
+}
+
+TEST_CASE("plan: ALiBi slopes and LongRoPE tables") {
+  // Six heads: the series for 4 (2^-2, 2^-4, 2^-6, 2^-8), then odd powers of 2^-1 for the other two.
+  std::string yaml = tiny_spec("{kind: alibi, slope_scale: 0.5}");
+  yaml.replace(yaml.find("heads: 2, kv_heads: 1, head_dim: 8"), 34, "heads: 6, kv_heads: 1, head_dim: 8");
+  yaml.replace(yaml.find("hidden_size: 16"), 15, "hidden_size: 48");
+  const llmc::Spec alibi = llmc::parse_spec(yaml, "alibi.yaml");
+  const llmc::Plan a = llmc::make_plan(alibi);
+  const std::vector<float> expected = {0.125f, 0.03125f, 0.0078125f, 0.001953125f, 0.25f, 0.0625f};
+  CHECK(a.alibi_slopes == expected);
+
+  const llmc::Spec longrope = llmc::parse_spec(
+      tiny_spec("{kind: rope, theta: 10000, pairing: half, rotary_dim: 8, scaling: {type: longrope, "
+                "original_max_positions: 4096, max_positions: 131072, short_factor: [1, 1, 1, 1], "
+                "long_factor: [1, 2, 4, 8]}}"),
+      "longrope.yaml");
+  const llmc::Plan l = llmc::make_plan(longrope);
+  CHECK(l.rope_attention_factor == doctest::Approx(std::sqrt(1.0 + std::log(32.0) / std::log(4096.0))));
+  REQUIRE(l.rope_inv_freq_long.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(l.rope_inv_freq[i] == doctest::Approx(std::pow(10000.0, -2.0 * i / 8)));
+    CHECK(l.rope_inv_freq_long[i] == doctest::Approx(std::pow(10000.0, -2.0 * i / 8) / (1 << i)));
+  }
 }
