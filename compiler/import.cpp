@@ -119,7 +119,10 @@ void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
       x.type = "longrope";
       x.short_factor = r.at("short_factor").get<std::vector<double>>();
       x.long_factor = r.at("long_factor").get<std::vector<double>>();
-      x.original_max_positions = c.req<int64_t>("original_max_position_embeddings");
+      // Phi-3 names the original context at the top level; MiniCPM 3/4 inside rope_scaling.
+      x.original_max_positions = r.contains("original_max_position_embeddings")
+                                     ? r["original_max_position_embeddings"].get<int64_t>()
+                                     : c.req<int64_t>("original_max_position_embeddings");
       x.max_positions = c.req<int64_t>("max_position_embeddings");
       if (r.contains("attention_factor") && !r["attention_factor"].is_null())
         x.attention_factor = r["attention_factor"].get<double>();
@@ -698,10 +701,13 @@ const std::map<std::string, Importer>& importers() {
          llama_like(c, s, o);
          s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
          s.weights.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
-         s.embedding_scale = c.req<double>("scale_emb");
-         s.residual_scale = c.req<double>("scale_depth") / std::sqrt(static_cast<double>(s.num_layers));
-         // lm_head(h / (hidden_size / dim_model_base)) is the logits × dim_model_base / hidden_size.
-         s.logit_scale = c.req<double>("dim_model_base") / static_cast<double>(s.hidden_size);
+         // Later MiniCPM configs can switch the scales off (use_mup: false); the 2B remote code always applies them.
+         if (c.get<bool>("use_mup", true)) {
+           s.embedding_scale = c.req<double>("scale_emb");
+           s.residual_scale = c.req<double>("scale_depth") / std::sqrt(static_cast<double>(s.num_layers));
+           // lm_head(h / (hidden_size / dim_model_base)) is the logits × dim_model_base / hidden_size.
+           s.logit_scale = c.req<double>("dim_model_base") / static_cast<double>(s.hidden_size);
+         }
        }},
       {"olmo2",
        [](const Config& c, Spec& s, const ImportOptions& o) {
