@@ -42,8 +42,8 @@ for t in "${TARGETS[@]}"; do
     -max_len="$(max_len "$t")" -timeout=30 -rss_limit_mb=4096 -malloc_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$art/" >"$log" 2>&1
   rc=$?
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}')
-  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | awk '{print $2}')
+  execs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | tail -1 | awk '{print $2}')
+  rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | tail -1 | awk '{print $2}')
   if [ $rc -eq 0 ]; then result=ok; else result="FINDING (exit $rc): $(ls -t "$art" | head -1) - see $log"; status=1; fi
   printf '%-18s %12s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "$result"
   [ $rc -eq 0 ] || grep -m3 -E 'ERROR|runtime error|invariant|uncaught|deadly' "$log" | sed 's/^/    /'
