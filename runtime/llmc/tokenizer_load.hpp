@@ -199,6 +199,10 @@ inline std::unique_ptr<Tokenizer> load_hf_json(const std::string& path, const nl
     max_id = std::max<int64_t>(max_id, a["id"].get<int64_t>());
   }
   if (max_id < 0 || max_id > (1 << 24)) throw Error("tokenizer.json '" + path + "': bad vocabulary ids");
+  // ids are (nearly) dense: a table is not sized by one id the file merely claims
+  if (max_id >= 2 * static_cast<int64_t>(vocab.size() + added.size()) + 1024)
+    throw Error("tokenizer.json '" + path + "': vocabulary id " + std::to_string(max_id) + " for only " +
+                std::to_string(vocab.size() + added.size()) + " tokens");
   const size_t n = static_cast<size_t>(max_id + 1);
   v.tokens.assign(n, {});
   v.types.assign(n, TokenType::Normal);
@@ -287,6 +291,9 @@ inline std::unique_ptr<Tokenizer> load_gpt2_encoder(const std::string& path, con
     if (id < 0 || id > (1 << 24)) throw Error("GPT-2 encoder '" + path + "': bad id " + std::to_string(id));
     max_id = std::max(max_id, id);
   }
+  if (max_id >= 2 * static_cast<int64_t>(j.size()) + 1024)  // ids are (nearly) dense
+    throw Error("GPT-2 encoder '" + path + "': id " + std::to_string(max_id) + " for only " + std::to_string(j.size()) +
+                " tokens");
   const size_t n = static_cast<size_t>(max_id + 1);
   v.tokens.assign(n, {});
   v.types.assign(n, TokenType::Normal);

@@ -239,3 +239,18 @@ TEST_CASE("fuzz corpora replay: loaders end in a result or an llmc::Error") {
   MESSAGE("replayed " << n << " corpus files");
   CHECK(n > 0);
 }
+
+TEST_CASE("tokenizers: a table is never sized by an id the file merely claims") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("llmc_errors_tok_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json")
+      << R"({"model": {"type": "BPE", "vocab": {"a": 16000000, "b": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}})";
+  CHECK_THROWS_WITH_AS(llmc::Tokenizer::load((dir / "tokenizer.json").string()),
+                       doctest::Contains("vocabulary id 16000000 for only 2 tokens"), llmc::Error);
+  std::ofstream(dir / "encoder.json") << R"({"a": 0, "b": 16000000})";
+  std::ofstream(dir / "vocab.bpe") << "#version: 0.2\na b\n";
+  CHECK_THROWS_WITH_AS(llmc::Tokenizer::load((dir / "encoder.json").string()), doctest::Contains("16000000"),
+                       llmc::Error);
+  fs::remove_all(dir);
+}
