@@ -44,7 +44,7 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 std::string compile_to_source(const CompileOptions& o) {
   const Spec spec = load_spec(o.spec_path);
   const Plan plan = make_plan(spec);
-  std::string source = emit_model(plan, EmitOptions{o.command_line});
+  std::string source = emit_model(plan, EmitOptions{o.command_line, o.dtype});
   if (!o.skip_verify) verify_source(source, VerifyOptions{runtime_dir()});
   return source;
 }
@@ -107,30 +107,6 @@ std::string driver_object(const std::string& compile_cmd) {
 
 namespace {
 
-// The roles whose tensors only matmul reads: these may be kept as stored or quantised (llmc/matmul.hpp).
-bool matmul_only(const TensorPlan& t) {
-  static const std::set<std::string> roles = {"q", "k", "v", "o", "qkv", "gate", "up", "gate_up", "down", "lm_head"};
-  return roles.count(t.role) && !t.transpose && !t.normalize_rows && t.shape.size() == 2;
-}
-
-// -D flags telling the generated model's runtime which weights to keep in which format.
-std::string weight_policy_flags(const BuildOptions& o) {
-  const Plan plan = make_plan(load_spec(o.compile.spec_path));
-  std::string names;
-  auto add = [&](const TensorPlan& t) {
-    if (matmul_only(t)) names += (names.empty() ? "" : ";") + t.name;
-  };
-  for (const auto& t : plan.globals) add(t);
-  for (const auto& l : plan.layers)
-    for (const auto& t : l.tensors) add(t);
-  return fmt::format(" -DLLMC_WEIGHT_MODE={} -DLLMC_WEIGHT_NAMES={}", shell_quote("\"" + o.dtype + "\""),
-                     shell_quote("\"" + names + "\""));
-}
-
-}  // namespace
-
-namespace {
-
 void build_binary(const BuildOptions& o) {
   const std::string source = compile_to_source(o.compile);
   std::string cxx = o.cxx;
@@ -150,9 +126,8 @@ void build_binary(const BuildOptions& o) {
                                    .string();
   write_file_atomically(src_path, source);
   if (!o.keep_source.empty()) write_file_atomically(o.keep_source, source);
-  const bool ok = run_command(fmt::format("{}{} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic", compile_cmd,
-                                          weight_policy_flags(o), shell_quote(src_path), shell_quote(driver),
-                                          shell_quote(out_tmp)));
+  const bool ok = run_command(fmt::format("{} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic", compile_cmd,
+                                          shell_quote(src_path), shell_quote(driver), shell_quote(out_tmp)));
   std::remove(src_path.c_str());
   if (!ok) {
     std::remove(out_tmp.c_str());

@@ -11,15 +11,15 @@ namespace llmc {
 struct CompileOptions {
   std::string spec_path, output, command_line;
   bool skip_verify = false;
+  // Weights of the matrices: "as-stored" (f32/f16/bf16 as in the checkpoint), "f32" (converted at load),
+  // "q8_0" / "q4_0" (GGUF block quantisation at load).
+  std::string dtype = "as-stored";
 };
 
 struct BuildOptions {
   CompileOptions compile;
   std::string output, cxx, keep_source;
   std::string march = "native", opt_level = "-O2";
-  // Weights of the matrices: "as-stored" (f32/f16/bf16 as in the checkpoint), "f32" (converted at load),
-  // "q8_0" / "q4_0" (GGUF block quantisation at load).
-  std::string dtype = "as-stored";
   bool no_openmp = false;
 };
 

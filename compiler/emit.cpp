@@ -106,7 +106,7 @@ std::string summary(const Plan& p) {
                      shape, s.vocab_size, s.max_context, static_cast<double>(p.parameter_count) / 1e6);
 }
 
-std::string constants(const Plan& p) {
+std::string constants(const Plan& p, const std::string& dtype) {
   const Spec& s = *p.spec;
   Code c(0);
   c.line("constexpr int kVocab = {};", s.vocab_size);
@@ -114,6 +114,8 @@ std::string constants(const Plan& p) {
   c.line("constexpr int kLayers = {};", s.num_layers);
   c.line("constexpr int kContext = {};", s.max_context);
   c.line("constexpr int kChunk = {};  // tokens per forward pass during prefill", p.chunk);
+  c.line("constexpr llmc::MatrixStorage kMatrixStorage = llmc::MatrixStorage::{};  // llmc --dtype {}",
+         dtype == "as-stored" ? "as_stored" : dtype, dtype);
   c.line("constexpr float kNormEps = {};", flt(s.norm.eps));
   if (s.attention.qk_norm_spec) c.line("constexpr float kQkNormEps = {};", flt(s.attention.qk_norm_spec->eps));
   c.line("constexpr float kAttentionScale = {};", flt(p.attention_scale));
@@ -157,16 +159,22 @@ std::string bind_weights(const Plan& p) {
   auto bind = [&](const std::string& target, const TensorPlan& t) {
     std::vector<std::string> dims;
     for (int64_t d : t.shape) dims.push_back(std::to_string(d));
+    std::string value;
+    const bool plain = t.parts.empty() && !t.normalize_rows && !t.transpose;
     if (!t.parts.empty()) {  // one tensor per head, stacked into one array
       std::vector<std::string> parts;
       for (const auto& name : t.parts) parts.push_back(fmt::format("store.get(\"{}\", {{{}}})", name, t.shape[1]));
-      c.line("{} = stack({{{}}}, {});", target, fmt::join(parts, ", "), t.shape[1]);
+      value = fmt::format("stack({{{}}}, {})", fmt::join(parts, ", "), t.shape[1]);
     } else if (t.normalize_rows) {
-      c.line("{} = llmc::normalize_rows(store.get_copy(\"{}\", {{{}}}), {}, {});", target, t.name,
-             fmt::join(dims, ", "), t.shape[0], t.shape[1]);
+      value = fmt::format("llmc::normalize_rows(store.get_copy(\"{}\", {{{}}}), {}, {})", t.name,
+                          fmt::join(dims, ", "), t.shape[0], t.shape[1]);
+    } else if (is_matrix_role(t.role) && plain) {
+      value = fmt::format("store.get_matrix(\"{}\", {{{}}}, kMatrixStorage)", t.name, fmt::join(dims, ", "));
     } else {
-      c.line("{} = store.get(\"{}\", {{{}}}{});", target, t.name, fmt::join(dims, ", "), t.transpose ? ", true" : "");
+      value = fmt::format("store.get(\"{}\", {{{}}}{})", t.name, fmt::join(dims, ", "), t.transpose ? ", true" : "");
     }
+    if (is_matrix_role(t.role) && !plain) value = fmt::format("llmc::Matrix{{llmc::WFormat::f32, {}}}", value);
+    c.line("{} = {};", target, value);
   };
   for (const auto& t : p.globals) bind("w_." + t.role, t);
   for (const auto& l : p.layers)
@@ -263,14 +271,13 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
 std::string forward_body(const Plan& p) {
   const Spec& s = *p.spec;
   Code c(6);
-  c.line("for (int t = 0; t < T; ++t) {{");
-  c.line("  const float* row = w_.embed + static_cast<size_t>(tokens[done + t]) * kHidden;");
-  c.line("  std::copy(row, row + kHidden, x_ + static_cast<size_t>(t) * kHidden);");
+  c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens + done, T);");
   if (s.positions == PositionKind::learned) {
+    c.line("for (int t = 0; t < T; ++t) {{");
     c.line("  const float* position = w_.pos_embed + static_cast<size_t>(pos + done + t) * kHidden;");
     c.line("  llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(t) * kHidden, position, 1.0f, 1);");
+    c.line("}}");
   }
-  c.line("}}");
   if (s.embedding_scale != 1.0) c.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
   for (const auto& l : p.layers) c.line("layer_{}(T, pos + done);", l.index);
   return c.str();
@@ -316,6 +323,8 @@ std::string render_template(std::string_view text, const std::map<std::string, s
 
 std::string emit_model(const Plan& p, const EmitOptions& options) {
   const Spec& s = *p.spec;
+  if (options.dtype != "f32" && options.dtype != "as-stored" && options.dtype != "q8_0" && options.dtype != "q4_0")
+    throw Error(fmt::format("--dtype: '{}' is not one of: f32, as-stored, q8_0, q4_0", options.dtype));
   std::map<std::string, std::string> v;
   v["version"] = LLMC_VERSION;
   v["spec_file"] = s.file;
@@ -326,14 +335,17 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["summary"] = c_escape(summary(p));
   std::string ns = "llmc_model";
   v["namespace"] = ns;
-  v["constants"] = constants(p);
+  v["constants"] = constants(p, options.dtype);
   v["bos"] = std::to_string(s.bos);
   v["eos"] = std::to_string(s.eos);
   v["add_bos"] = s.add_bos ? "true" : "false";
 
   Code layer_members(2), global_members(2), decls(2), tables(2), buffers(2), init(4);
-  for (const auto& role : p.layer_roles) layer_members.line("const float* {} = nullptr;", role);
-  for (const auto& t : p.globals) global_members.line("const float* {} = nullptr;", t.role);
+  auto member = [](const std::string& role) {
+    return is_matrix_role(role) ? fmt::format("llmc::Matrix {};", role) : fmt::format("const float* {} = nullptr;", role);
+  };
+  for (const auto& role : p.layer_roles) layer_members.line("{}", member(role));
+  for (const auto& t : p.globals) global_members.line("{}", member(t.role));
   for (const auto& l : p.layers) decls.line("void layer_{}(int T, int pos);", l.index);
   if (s.positions == PositionKind::rope) {
     tables.line("// cos and sin of every position × frequency, [kContext][kRotaryDim / 2].");

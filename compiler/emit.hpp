@@ -9,6 +9,7 @@ namespace llmc {
 
 struct EmitOptions {
   std::string command_line;  // recorded in the front matter
+  std::string dtype = "as-stored";  // how the binary keeps its matrices: f32, as-stored, q8_0, q4_0
 };
 
 std::string emit_model(const Plan& plan, const EmitOptions& options);

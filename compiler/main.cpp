@@ -33,10 +33,12 @@ int main(int argc, char** argv) {
   b->add_option("--opt", build.opt_level, "optimisation flag")->capture_default_str();
   b->add_option("--keep-source", build.keep_source, "also write the generated source here");
   b->add_flag("--no-openmp", build.no_openmp, "single-threaded binary without the OpenMP runtime");
-  b->add_option("--dtype", build.dtype,
-                "weights of the matrices: as-stored (f32/f16/bf16 as in the checkpoint), f32, q8_0, q4_0 (quantised at load)")
-      ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0"}))
-      ->capture_default_str();
+  for (auto [cmd, dtype] : {std::pair{c, &compile.dtype}, std::pair{b, &build.compile.dtype}})
+    cmd->add_option("--dtype", *dtype,
+                    "weights of the matrices: as-stored (f32/f16/bf16 as in the checkpoint), f32, q8_0, q4_0 "
+                    "(quantised at load)")
+        ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0"}))
+        ->capture_default_str();
 
   std::string inspect_spec;
   auto* i = app.add_subcommand("inspect", "per-layer shapes, parameter count and memory of a spec");

@@ -11,6 +11,12 @@
 
 namespace llmc {
 
+bool is_matrix_role(const std::string& role) {
+  static const std::set<std::string> roles = {"q",  "k",    "v",     "o",     "qkv",    "gate",
+                                              "up", "gate_up", "down", "embed", "lm_head"};
+  return roles.count(role) > 0;
+}
+
 bool LayerPlan::has(const std::string& role) const {
   for (const auto& t : tensors)
     if (t.role == role) return true;

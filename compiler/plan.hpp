@@ -57,4 +57,7 @@ struct Plan {
 
 Plan make_plan(const Spec& spec);
 
+// Roles only matmul (and the embedding lookup) read: the binary may keep them as stored or quantised.
+bool is_matrix_role(const std::string& role);
+
 }  // namespace llmc

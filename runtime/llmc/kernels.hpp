@@ -62,15 +62,39 @@ inline void dot4(const float* w0, const float* w1, const float* w2, const float*
 }
 
 // y[t][o] = sum_i W[o][i]·x[t][i] (+ bias[o]), for t < T. y rows are y_stride apart, x rows In apart.
-// W is fp32 or a handle to a weight kept as f16/bf16/q8_0/q4_0 (llmc/matmul.hpp).
+// W in any format of WeightStore::get_matrix (llmc/matmul.hpp).
 template <int Out, int In>
-inline void matmul(float* y, int y_stride, const float* x, const float* W, const float* bias, int T) {
+inline void matmul(float* y, int y_stride, const float* x, const Matrix& W, const float* bias, int T) {
   matmul_any<Out, In>(y, y_stride, x, W, bias, T);
 }
 
 template <int Out, int In>
-inline void matmul(float* y, const float* x, const float* W, const float* bias, int T) {
+inline void matmul(float* y, const float* x, const Matrix& W, const float* bias, int T) {
   matmul<Out, In>(y, Out, x, W, bias, T);
+}
+
+template <int Out, int In>
+inline void matmul(float* y, const float* x, const float* W, const float* bias, int T) {
+  matmul<Out, In>(y, Out, x, Matrix{WFormat::f32, W}, bias, T);
+}
+
+// x[t] = row tokens[t] of the embedding table E [vocab][N], as fp32.
+template <int N>
+inline void embed_rows(float* x, const Matrix& E, const int* tokens, int T) {
+  const size_t row_bytes = mm::row_bytes(E.format, N);
+  for (int t = 0; t < T; ++t) {
+    const void* row = static_cast<const uint8_t*>(E.data) + static_cast<size_t>(tokens[t]) * row_bytes;
+    float* out = x + static_cast<size_t>(t) * N;
+    for (int i = 0; i < N; ++i) {
+      switch (E.format) {
+        case WFormat::f32: out[i] = mm::row_value<WFormat::f32, N>(row, i); break;
+        case WFormat::f16: out[i] = mm::row_value<WFormat::f16, N>(row, i); break;
+        case WFormat::bf16: out[i] = mm::row_value<WFormat::bf16, N>(row, i); break;
+        case WFormat::q8_0: out[i] = mm::row_value<WFormat::q8_0, N>(row, i); break;
+        case WFormat::q4_0: out[i] = mm::row_value<WFormat::q4_0, N>(row, i); break;
+      }
+    }
+  }
 }
 
 template <int N, Weighting Wt>

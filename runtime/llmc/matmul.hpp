@@ -291,11 +291,9 @@ inline void matmul_typed(float* y, int ys, const float* x, const void* W, const 
 
 }  // namespace mm
 
-// y[t][o] = Σ_i W[o][i]·x[t][i] (+ bias[o]) for t < T; W as bound by WeightStore::get (fp32, or a handle to a
-// weight kept as stored / quantised, see weights.hpp).
+// y[t][o] = Σ_i W[o][i]·x[t][i] (+ bias[o]) for t < T, W in any format of WeightStore::get_matrix.
 template <int Out, int In>
-inline void matmul_any(float* y, int y_stride, const float* x, const float* W, const float* bias, int T) {
-  const WeightRef ref = weight_ref(W);
+inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref, const float* bias, int T) {
   switch (ref.format) {
     case WFormat::f32: return mm::matmul_typed<WFormat::f32, Out, In>(y, y_stride, x, ref.data, bias, T);
     case WFormat::f16: return mm::matmul_typed<WFormat::f16, Out, In>(y, y_stride, x, ref.data, bias, T);
@@ -312,12 +310,3 @@ inline void matmul_any(float* y, int y_stride, const float* x, const float* W, c
 
 }  // namespace llmc
 
-// `llmc build` passes the weight policy of the binary as macros of the generated source's compile:
-// LLMC_WEIGHT_MODE ("f32", "as-stored", "q8_0", "q4_0") and LLMC_WEIGHT_NAMES (";"-separated names of the
-// matrices that only matmul reads). Without them every weight is fp32, as before.
-#if defined(LLMC_WEIGHT_MODE) && defined(LLMC_WEIGHT_NAMES)
-namespace {
-[[maybe_unused]] const bool llmc_weight_policy_installed =
-    (llmc::set_weight_policy(LLMC_WEIGHT_MODE, LLMC_WEIGHT_NAMES), true);
-}
-#endif

@@ -169,49 +169,15 @@ inline void quantize_q4_0(const float* x, BlockQ4_0* y, size_t n) {
   }
 }
 
-struct WeightRef {
-  WFormat format;
-  const void* data;
+// A weight matrix [out][in] in the format the model keeps it in. Only matmul and embed_rows read it.
+struct Matrix {
+  WFormat format = WFormat::f32;
+  const void* data = nullptr;
 };
 
-// Weights kept in another format than fp32 are handed to the model as an opaque `const float*` handle
-// (never read as floats: only matmul takes them) and looked up here. Sorted by handle.
-inline std::vector<std::pair<const float*, WeightRef>>& weight_registry() {
-  static std::vector<std::pair<const float*, WeightRef>> r;
-  return r;
-}
-inline WeightRef weight_ref(const float* handle) {
-  const auto& r = weight_registry();
-  if (r.empty()) return {WFormat::f32, handle};
-  auto it = std::lower_bound(r.begin(), r.end(), handle, [](const auto& e, const float* h) { return e.first < h; });
-  if (it != r.end() && it->first == handle) return it->second;
-  return {WFormat::f32, handle};
-}
-
-// Which tensors get() may hand out in another format, and which format: set by the generated model
-// (from `llmc build --dtype`) before the store binds. mode: "f32" (everything fp32), "as-stored" (f16 and
-// bf16 matrices stay as stored), "q8_0", "q4_0". names: the matrices only matmul reads.
-struct WeightPolicy {
-  std::string mode = "f32";
-  std::set<std::string> names;
-};
-inline WeightPolicy& weight_policy() {
-  static WeightPolicy p;
-  return p;
-}
-inline void set_weight_policy(const char* mode, const char* names) {
-  WeightPolicy& p = weight_policy();
-  p.mode = mode;
-  p.names.clear();
-  std::string_view all(names);
-  while (!all.empty()) {
-    const size_t semi = all.find(';');
-    const std::string_view name = all.substr(0, semi);
-    if (!name.empty()) p.names.emplace(name);
-    if (semi == std::string_view::npos) break;
-    all.remove_prefix(semi + 1);
-  }
-}
+// How a binary keeps its matrices (`llmc build --dtype`): all fp32, f16/bf16 as stored in the checkpoint
+// (fp32 ones stay fp32), or block-quantised at load with GGUF's q8_0 / q4_0 numerics.
+enum class MatrixStorage { f32, as_stored, q8_0, q4_0 };
 
 struct TensorInfo {
   DType dtype = DType::f32;
@@ -255,17 +221,16 @@ class WeightStore {
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
 
-  // The tensor of exactly `shape` (as stored) for the model. fp32, unless the weight policy keeps this matrix
-  // in another format: then the pointer is a handle only matmul may use (see weight_ref).
-  const float* get(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
-    const WeightPolicy& policy = weight_policy();
-    if (policy.mode != "f32" && !transpose && shape.size() == 2 && policy.names.count(name))
-      if (const float* handle = get_compact(name, shape, policy.mode)) return handle;
-    return get_f32(name, shape, transpose);
+  // A matrix of exactly `shape` (as stored) kept as `storage` says; fp32 where that format does not apply
+  // (an fp32 checkpoint kept as stored, rows not a multiple of the 32-value quantisation block).
+  Matrix get_matrix(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
+    if (storage != MatrixStorage::f32 && shape.size() == 2)
+      if (const Matrix m = get_compact(name, shape, storage); m.data) return m;
+    return {WFormat::f32, get(name, shape)};
   }
 
   // The tensor as fp32 of exactly `shape` (as stored). transpose: return it as [shape[1], shape[0]].
-  const float* get_f32(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
+  const float* get(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) throw Error(source_ + ": tensor '" + name + "' is missing (expected shape " +
                                           shape_str(shape) + ")");
@@ -300,7 +265,7 @@ class WeightStore {
 
   // A private fp32 copy the model may modify (e.g. to normalise rows once at load).
   float* get_copy(const std::string& name, const std::vector<int64_t>& shape) {
-    const float* p = get_f32(name, shape);
+    const float* p = get(name, shape);
     size_t n = 1;
     for (int64_t d : shape) n *= static_cast<size_t>(d);
     std::vector<float>& out = owned_.emplace_back(p, p + n);
@@ -330,28 +295,23 @@ class WeightStore {
   WeightStore() = default;
   WeightStore(WeightStore&&) = default;
   WeightStore& operator=(WeightStore&&) = default;
-  ~WeightStore() {
-    auto& r = weight_registry();
-    for (const float* h : registered_)
-      r.erase(std::remove_if(r.begin(), r.end(), [h](const auto& e) { return e.first == h; }), r.end());
-  }
 
  private:
   void add_safetensors(std::unique_ptr<MappedFile> file);
 
-  // The checked tensor as f16/bf16 as stored, or quantised; nullptr when the policy does not apply to it.
-  const float* get_compact(const std::string& name, const std::vector<int64_t>& shape, const std::string& mode) {
+  // The checked tensor as f16/bf16 as stored, or quantised; no data when that storage does not apply to it.
+  Matrix get_compact(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
     auto it = tensors_.find(name);
-    if (it == tensors_.end() || it->second.shape != shape) return nullptr;  // get_f32 reports the error
+    if (it == tensors_.end() || it->second.shape != shape) return {};  // get() reports the error
     const TensorInfo& t = it->second;
-    WeightRef ref{WFormat::f32, nullptr};
-    if (mode == "as-stored") {
-      if (t.dtype == DType::f32 || reinterpret_cast<uintptr_t>(t.data) % 2 != 0) return nullptr;
+    Matrix ref;
+    if (storage == MatrixStorage::as_stored) {
+      if (t.dtype == DType::f32 || reinterpret_cast<uintptr_t>(t.data) % 2 != 0) return {};
       ref = {t.dtype == DType::f16 ? WFormat::f16 : WFormat::bf16, t.data};
-    } else if (mode == "q8_0" || mode == "q4_0") {
+    } else {
       const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
-      if (cols % 32 != 0) return nullptr;
-      const bool q8 = mode == "q8_0";
+      if (cols % 32 != 0) return {};
+      const bool q8 = storage == MatrixStorage::q8_0;
       const size_t block = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
       std::vector<uint8_t>& out = owned_bytes_.emplace_back(rows * cols / 32 * block);
       std::vector<float> row(cols);
@@ -372,16 +332,9 @@ class WeightStore {
       }
       release_pages(t.data, t.bytes);  // the source is not read again
       ref = {q8 ? WFormat::q8_0 : WFormat::q4_0, out.data()};
-    } else {
-      throw Error("weight policy '" + mode + "' is not one of f32, as-stored, q8_0, q4_0");
     }
     used_.insert(name);
-    const float* handle = static_cast<const float*>(ref.data);
-    auto& r = weight_registry();
-    auto at = std::lower_bound(r.begin(), r.end(), handle, [](const auto& e, const float* h) { return e.first < h; });
-    r.insert(at, {handle, ref});
-    registered_.push_back(handle);
-    return handle;
+    return ref;
   }
 
   // Drops the resident pages of a mapped range the model no longer reads (whole pages inside it only).
@@ -399,7 +352,6 @@ class WeightStore {
   std::set<std::string> used_, implicit_unused_;
   std::vector<std::vector<float>> owned_;
   std::vector<std::vector<uint8_t>> owned_bytes_;
-  std::vector<const float*> registered_;
 };
 
 }  // namespace llmc

@@ -74,8 +74,17 @@ TEST_SUITE("emit") {
     CHECK(src.find("void Model::layer_4(int T, int pos)") != std::string::npos);
     CHECK(src.find("Command: llmc compile test") != std::string::npos);
     CHECK(src.find("spec hash " + spec_hash(spec)) != std::string::npos);
-    CHECK(src.find("store.get(\"model.layers.4.mlp.down_proj.weight\", {64, 172})") != std::string::npos);
+    CHECK(src.find("store.get_matrix(\"model.layers.4.mlp.down_proj.weight\", {64, 172}, kMatrixStorage)") !=
+          std::string::npos);
+    CHECK(src.find("store.get(\"model.layers.4.post_attention_layernorm.weight\", {64})") != std::string::npos);
+    CHECK(src.find("kMatrixStorage = llmc::MatrixStorage::as_stored") != std::string::npos);
     CHECK(src.size() < 40000);  // sizes, names and code only: weights are never emitted
+  }
+
+  TEST_CASE("--dtype is recorded in the source, an unknown one is an error") {
+    const Spec spec = load_spec(LLMC_SOURCE_DIR "/archs/stories260k.yaml");
+    CHECK(emit_model(make_plan(spec), {"t", "q4_0"}).find("llmc::MatrixStorage::q4_0") != std::string::npos);
+    CHECK_THROWS_WITH_AS(emit_model(make_plan(spec), {"t", "q3_k"}), doctest::Contains("'q3_k' is not one of"), Error);
   }
 
   TEST_CASE("templates reject unknown keys") {
