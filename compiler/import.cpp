@@ -94,6 +94,11 @@ void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
   const int64_t kv = c.get<int64_t>("num_key_value_heads", heads);
   s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
   s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), kv);
+  if (heads <= 0 || kv <= 0 || heads % kv != 0)
+    c.fail("num_key_value_heads", fmt::format("{} kv heads do not divide {} attention heads", kv, heads));
+  if (!c.has("head_dim") && s.hidden_size % heads != 0)
+    c.fail("num_attention_heads", fmt::format("{} heads do not divide hidden_size {} (and there is no head_dim)", heads,
+                                              s.hidden_size));
   s.attention.head_dim = c.get<int64_t>("head_dim", s.hidden_size / heads);
   s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
   const bool attention_bias = c.get<bool>("attention_bias", false);
