@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <string>
 
 #include "import.hpp"
@@ -130,6 +131,16 @@ TEST_SUITE("spec") {
     }
     CHECK(e.find("'mamba-9000' is not supported") != std::string::npos);
     CHECK(e.find("llama") != std::string::npos);
+  }
+
+  TEST_CASE("import refuses heads that do not divide hidden when head_dim is absent") {
+    const std::string path = "/tmp/llmc_unit_heads_config.json";
+    {
+      std::ofstream out(path);
+      out << R"({"model_type": "llama", "vocab_size": 32, "hidden_size": 64, "num_hidden_layers": 1,
+                 "max_position_embeddings": 16, "num_attention_heads": 6, "intermediate_size": 8})";
+    }
+    CHECK_THROWS_WITH_AS(import_hf(path, {}), doctest::Contains("6 heads do not divide hidden_size 64"), Error);
   }
 
   TEST_CASE("llama2.c import reads the header") {
