@@ -199,6 +199,52 @@ void window_everywhere(const Config& c, Spec& s, const char* key) {
   if (c.has(key)) s.attention.window.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>(key));
 }
 
+// GPT-1 and GPT-2: learned positions, Conv1D weights, fused c_attn, LayerNorm with bias, plain MLP, tied
+// classifier. Sets everything but the residual layout, activation, FFN width and final norm; returns the
+// tensor name prefix ("transformer." or "").
+std::string gpt_conv1d(const Config& c, Spec& s, const ImportOptions& o, const std::string& embed,
+                       const std::string& positions) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("n_embd");
+  s.num_layers = c.req<int64_t>("n_layer");
+  s.max_positions = c.req<int64_t>("n_positions");
+  s.max_context = context_for(s.max_positions, o);
+  if (s.max_context > s.max_positions)
+    c.fail("n_positions", fmt::format("the position table has {} rows; a context of {} is not possible",
+                                      s.max_positions, s.max_context));
+  s.tied_embeddings = true;
+  const int64_t heads = c.req<int64_t>("n_head");
+  if (heads <= 0 || s.hidden_size % heads != 0)
+    c.fail("n_head", fmt::format("{} heads do not divide n_embd {}", heads, s.hidden_size));
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.head_dim = s.hidden_size / heads;
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused;
+  s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = true;
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.positions = PositionKind::learned;
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.bias = true;
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  const std::string T = transformer_prefix(c, embed), L = T + "h.{i}.";
+  WeightNames& w = s.weights;
+  w.layout = TensorLayout::in_out;  // Conv1D
+  w.embed = T + embed;
+  w.pos_embed = T + positions;
+  w.layer = {{"attn_norm", L + "ln_1.weight"},  {"attn_norm_bias", L + "ln_1.bias"},
+             {"qkv", L + "attn.c_attn.weight"}, {"qkv_bias", L + "attn.c_attn.bias"},
+             {"o", L + "attn.c_proj.weight"},   {"o_bias", L + "attn.c_proj.bias"},
+             {"ffn_norm", L + "ln_2.weight"},   {"ffn_norm_bias", L + "ln_2.bias"},
+             {"up", L + "mlp.c_fc.weight"},     {"up_bias", L + "mlp.c_fc.bias"},
+             {"down", L + "mlp.c_proj.weight"}, {"down_bias", L + "mlp.c_proj.bias"}};
+  // The causal mask buffer of older checkpoints, and a saved copy of the tied classifier.
+  w.unused = {L + "attn.bias", "lm_head.weight"};
+  return T;
+}
+
 using Importer = std::function<void(const Config&, Spec&, const ImportOptions&)>;
 
 const std::map<std::string, Importer>& importers() {
@@ -425,95 +471,28 @@ const std::map<std::string, Importer>& importers() {
        }},
       {"gpt2",
        [](const Config& c, Spec& s, const ImportOptions& o) {
-         s.vocab_size = c.req<int64_t>("vocab_size");
-         s.hidden_size = c.req<int64_t>("n_embd");
-         s.num_layers = c.req<int64_t>("n_layer");
-         s.max_positions = c.req<int64_t>("n_positions");
-         s.max_context = context_for(s.max_positions, o);
-         if (s.max_context > s.max_positions)
-           c.fail("n_positions", fmt::format("the position table has {} rows; a context of {} is not possible",
-                                             s.max_positions, s.max_context));
-         s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
-         if (!s.tied_embeddings) c.fail("tie_word_embeddings", "GPT-2 checkpoints have no separate lm_head");
+         const std::string T = gpt_conv1d(c, s, o, "wte.weight", "wpe.weight");
+         if (!c.get<bool>("tie_word_embeddings", true)) c.fail("tie_word_embeddings", "GPT-2 checkpoints have no separate lm_head");
          if (c.get<bool>("scale_attn_by_inverse_layer_idx", false))
            c.fail("scale_attn_by_inverse_layer_idx", "per-layer attention scaling is not supported");
          if (!c.get<bool>("scale_attn_weights", true)) s.attention.scale = 1.0;
-         const int64_t heads = c.req<int64_t>("n_head");
-         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
-         s.attention.kv_heads = s.attention.heads;
-         s.attention.head_dim = s.hidden_size / heads;
-         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
-         s.attention.qkv = QkvLayout::fused;
-         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = true;
-         s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
-         s.positions = PositionKind::learned;
-         s.mlp.kind = MlpKind::plain;
          s.mlp.activation = activation_from(c, "activation_function", c.get<std::string>("activation_function", "gelu_new"));
-         const int64_t inner = c.has("n_inner") ? c.req<int64_t>("n_inner") : 4 * s.hidden_size;
-         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), inner);
-         s.mlp.bias = true;
-         s.bos = c.token("bos_token_id");
-         s.eos = c.token("eos_token_id");
-         s.add_bos = false;
-         const std::string T = transformer_prefix(c, "wte.weight"), L = T + "h.{i}.";
-         WeightNames& w = s.weights;
-         w.layout = TensorLayout::in_out;  // Conv1D
-         w.embed = T + "wte.weight";
-         w.pos_embed = T + "wpe.weight";
-         w.final_norm = T + "ln_f.weight";
-         w.final_norm_bias = T + "ln_f.bias";
-         w.layer = {{"attn_norm", L + "ln_1.weight"},       {"attn_norm_bias", L + "ln_1.bias"},
-                    {"qkv", L + "attn.c_attn.weight"},      {"qkv_bias", L + "attn.c_attn.bias"},
-                    {"o", L + "attn.c_proj.weight"},        {"o_bias", L + "attn.c_proj.bias"},
-                    {"ffn_norm", L + "ln_2.weight"},        {"ffn_norm_bias", L + "ln_2.bias"},
-                    {"up", L + "mlp.c_fc.weight"},          {"up_bias", L + "mlp.c_fc.bias"},
-                    {"down", L + "mlp.c_proj.weight"},      {"down_bias", L + "mlp.c_proj.bias"}};
+         s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers),
+                                   c.has("n_inner") ? c.req<int64_t>("n_inner") : 4 * s.hidden_size);
+         s.weights.final_norm = T + "ln_f.weight";
+         s.weights.final_norm_bias = T + "ln_f.bias";
          // Older checkpoints store the causal mask buffers.
-         w.unused = {L + "attn.bias", L + "attn.masked_bias", "lm_head.weight"};
+         s.weights.unused.push_back(T + "h.{i}.attn.masked_bias");
        }},
       {"openai-gpt",
        [](const Config& c, Spec& s, const ImportOptions& o) {
          // GPT-1 (modeling_openai.py): Post-LN blocks n = ln_1(x + attn(x)); h = ln_2(n + mlp(n)); no final norm.
-         s.vocab_size = c.req<int64_t>("vocab_size");
-         s.hidden_size = c.req<int64_t>("n_embd");
-         s.num_layers = c.req<int64_t>("n_layer");
-         s.max_positions = c.req<int64_t>("n_positions");
-         s.max_context = context_for(s.max_positions, o);
-         if (s.max_context > s.max_positions)
-           c.fail("n_positions", fmt::format("the position table has {} rows; a context of {} is not possible",
-                                             s.max_positions, s.max_context));
-         s.tied_embeddings = true;  // OpenAIGPTLMHeadModel ties lm_head to tokens_embed
-         const int64_t heads = c.req<int64_t>("n_head");
-         s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
-         s.attention.kv_heads = s.attention.heads;
-         s.attention.head_dim = s.hidden_size / heads;
-         s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
-         s.attention.qkv = QkvLayout::fused;
-         s.attention.bias_q = s.attention.bias_k = s.attention.bias_v = s.attention.bias_o = true;
-         s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+         gpt_conv1d(c, s, o, "tokens_embed.weight", "positions_embed.weight");
          s.residual = Residual::post_ln;
-         s.positions = PositionKind::learned;
-         s.mlp.kind = MlpKind::plain;
          // ACT_FNS in modeling_openai.py: "gelu" is gelu_new (tanh), "swish"/"silu" SiLU, "relu".
          const std::string afn = c.get<std::string>("afn", "gelu");
          s.mlp.activation = afn == "gelu" ? Activation::gelu_tanh : activation_from(c, "afn", afn);
          s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 4 * s.hidden_size);
-         s.mlp.bias = true;
-         s.bos = c.token("bos_token_id");
-         s.eos = c.token("eos_token_id");
-         s.add_bos = false;
-         const std::string T = transformer_prefix(c, "tokens_embed.weight"), L = T + "h.{i}.";
-         WeightNames& w = s.weights;
-         w.layout = TensorLayout::in_out;  // Conv1D
-         w.embed = T + "tokens_embed.weight";
-         w.pos_embed = T + "positions_embed.weight";
-         w.layer = {{"qkv", L + "attn.c_attn.weight"}, {"qkv_bias", L + "attn.c_attn.bias"},
-                    {"o", L + "attn.c_proj.weight"},   {"o_bias", L + "attn.c_proj.bias"},
-                    {"attn_norm", L + "ln_1.weight"},  {"attn_norm_bias", L + "ln_1.bias"},
-                    {"up", L + "mlp.c_fc.weight"},     {"up_bias", L + "mlp.c_fc.bias"},
-                    {"down", L + "mlp.c_proj.weight"}, {"down_bias", L + "mlp.c_proj.bias"},
-                    {"ffn_norm", L + "ln_2.weight"},   {"ffn_norm_bias", L + "ln_2.bias"}};
-         w.unused = {L + "attn.bias", "lm_head.weight"};
        }},
       {"baichuan",
        [](const Config& c, Spec& s, const ImportOptions& o) {
