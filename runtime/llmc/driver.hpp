@@ -75,6 +75,11 @@ inline std::vector<int> parse_token_list(const std::string& text, int vocab) {
   return ids;
 }
 
+// A prompt that already starts with the BOS text (e.g. pasted from a chat template) gets no second BOS.
+inline void drop_double_bos(std::vector<int>& tokens, int bos) {
+  if (bos >= 0 && tokens.size() >= 2 && tokens[0] == bos && tokens[1] == bos) tokens.erase(tokens.begin());
+}
+
 struct RunOptions {
   std::string weights, tokenizer, prompt, tokens, logits_file, stop, chat_template;
   int new_tokens = 64;
@@ -213,6 +218,7 @@ inline int run_model(const RunOptions& o) {
   } else if (!o.chat) {
     if (!tokenizer) throw Error("--prompt needs --tokenizer FILE (or give ids with --tokens)");
     tokens = tokenizer->encode(o.prompt, info.add_bos && !o.no_bos);
+    drop_double_bos(tokens, info.bos);
     if (tokens.empty()) throw Error("--prompt: the prompt encodes to no tokens");
   }
   if (static_cast<int>(tokens.size()) > info.context)

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "llmc/chat.hpp"
+#include "llmc/driver.hpp"
 
 using namespace llmc;
 
@@ -16,6 +17,17 @@ TEST_SUITE("chat") {
     CHECK(format_user_turn(*find_chat_template("gemma"), "Hi", true) ==
           "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
     CHECK(format_user_turn(*find_chat_template("phi3"), "Hi", true) == "<|user|>\nHi<|end|>\n<|assistant|>\n");
+  }
+
+  TEST_CASE("never a double BOS") {
+    std::vector<int> ids = {1, 1, 5};
+    drop_double_bos(ids, 1);
+    CHECK(ids == std::vector<int>{1, 5});
+    drop_double_bos(ids, 1);
+    CHECK(ids == std::vector<int>{1, 5});
+    std::vector<int> none = {7, 7};
+    drop_double_bos(none, -1);
+    CHECK(none.size() == 2);
   }
 
   TEST_CASE("unknown template names") {
