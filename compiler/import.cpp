@@ -83,6 +83,20 @@ Activation activation_from(const Config& c, const std::string& key, const std::s
   c.fail(key, fmt::format("activation '{}' is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)", name));
 }
 
+// The Hugging Face Llama tensor names (also how the loader exposes llama2.c checkpoints).
+void set_llama_weight_names(Spec& s) {
+  WeightNames& w = s.weights;
+  w.embed = "model.embed_tokens.weight";
+  w.final_norm = "model.norm.weight";
+  w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+  const std::string L = "model.layers.{i}.";
+  w.layer = {{"attn_norm", L + "input_layernorm.weight"}, {"q", L + "self_attn.q_proj.weight"},
+             {"k", L + "self_attn.k_proj.weight"},         {"v", L + "self_attn.v_proj.weight"},
+             {"o", L + "self_attn.o_proj.weight"},         {"ffn_norm", L + "post_attention_layernorm.weight"},
+             {"gate", L + "mlp.gate_proj.weight"},         {"up", L + "mlp.up_proj.weight"},
+             {"down", L + "mlp.down_proj.weight"}};
+}
+
 // The Llama layout: fields shared by most Hugging Face decoders.
 void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
   s.vocab_size = c.req<int64_t>("vocab_size");
@@ -146,15 +160,8 @@ void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
   s.add_bos = s.bos >= 0;
 
   WeightNames& w = s.weights;
-  w.embed = "model.embed_tokens.weight";
-  w.final_norm = "model.norm.weight";
-  w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
+  set_llama_weight_names(s);
   const std::string L = "model.layers.{i}.";
-  w.layer = {{"attn_norm", L + "input_layernorm.weight"}, {"q", L + "self_attn.q_proj.weight"},
-             {"k", L + "self_attn.k_proj.weight"},         {"v", L + "self_attn.v_proj.weight"},
-             {"o", L + "self_attn.o_proj.weight"},         {"ffn_norm", L + "post_attention_layernorm.weight"},
-             {"gate", L + "mlp.gate_proj.weight"},         {"up", L + "mlp.up_proj.weight"},
-             {"down", L + "mlp.down_proj.weight"}};
   if (attention_bias)
     for (const char* p : {"q", "k", "v", "o"})
       w.layer[std::string(p) + "_bias"] = L + "self_attn." + p + "_proj.bias";
@@ -883,16 +890,7 @@ Spec import_llama2c(const std::string& path, const ImportOptions& options) {
   s.eos = 2;
   s.add_bos = true;
   // The loader exposes llama2.c tensors under the Hugging Face Llama names.
-  WeightNames& w = s.weights;
-  w.embed = "model.embed_tokens.weight";
-  w.final_norm = "model.norm.weight";
-  w.lm_head = s.tied_embeddings ? "" : "lm_head.weight";
-  const std::string L = "model.layers.{i}.";
-  w.layer = {{"attn_norm", L + "input_layernorm.weight"}, {"q", L + "self_attn.q_proj.weight"},
-             {"k", L + "self_attn.k_proj.weight"},         {"v", L + "self_attn.v_proj.weight"},
-             {"o", L + "self_attn.o_proj.weight"},         {"ffn_norm", L + "post_attention_layernorm.weight"},
-             {"gate", L + "mlp.gate_proj.weight"},         {"up", L + "mlp.up_proj.weight"},
-             {"down", L + "mlp.down_proj.weight"}};
+  set_llama_weight_names(s);
   return s;
 }
 

@@ -27,7 +27,16 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> load(const std::string& path);
   // Special/added tokens written literally in the text (e.g. "<|im_start|>") are recognised.
   virtual std::vector<int> encode(std::string_view text, bool add_bos) const = 0;
-  virtual std::string decode(const std::vector<int>& ids) const = 0;  // whole text
+  // The whole text: the concatenation of token_bytes over the ids.
+  std::string decode(const std::vector<int>& ids) const {
+    std::string out;
+    int prev = -1;
+    for (int id : ids) {
+      out += token_bytes(prev, id);
+      prev = id;
+    }
+    return out;
+  }
   virtual int vocab_size() const = 0;
   virtual int bos_id() const = 0;  // -1 if none
   virtual int eos_id() const = 0;  // -1 if none

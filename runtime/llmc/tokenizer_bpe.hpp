@@ -247,16 +247,6 @@ class BpeTokenizer final : public Tokenizer {
     return out;
   }
 
-  std::string decode(const std::vector<int>& ids) const override {
-    std::string out;
-    int prev = -1;
-    for (int id : ids) {
-      out += token_bytes(prev, id);
-      prev = id;
-    }
-    return out;
-  }
-
  private:
   void check(int id) const {
     tok_detail::check_id(id, vocab_size(), source_);

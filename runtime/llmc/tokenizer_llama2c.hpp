@@ -145,16 +145,6 @@ class Llama2cTokenizer final : public Tokenizer {
     return out;
   }
 
-  std::string decode(const std::vector<int>& ids) const override {
-    std::string out;
-    int prev = -1;
-    for (int id : ids) {
-      out += token_bytes(prev, id);
-      prev = id;
-    }
-    return out;
-  }
-
  private:
   int find(std::string_view s) const {
     auto it = lookup_.find(s);

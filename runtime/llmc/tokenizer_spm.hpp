@@ -134,16 +134,6 @@ class SpmTokenizer final : public Tokenizer {
     return out;
   }
 
-  std::string decode(const std::vector<int>& ids) const override {
-    std::string out;
-    int prev = -1;
-    for (int id : ids) {
-      out += token_bytes(prev, id);
-      prev = id;
-    }
-    return out;
-  }
-
  private:
   static std::string collapse_spaces(std::string_view s) {
     std::string r;
