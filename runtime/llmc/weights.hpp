@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "llmc/error.hpp"
+#include "llmc/threads.hpp"
 
 namespace llmc {
 
@@ -129,44 +130,58 @@ inline uint16_t f32_to_f16(float f) {
 }
 
 // How matmul sees a weight matrix: fp32 (the default), kept as stored (f16 / bf16), or block-quantised
-// with the GGUF layouts and numerics (q8_0: d·q, q4_0: d·(q − 8), d an f16 per block of 32).
+// with GGUF's q8_0 / q4_0 numerics (blocks of 32 values, value d·q resp. d·(q − 8), d an f16 scale).
+//
+// Quantised rows use llmc's own layout (the numerics are GGUF's, the bytes are not): a row of n values is
+// n/32 fp32 scales (the f16 d, widened exactly) followed by the quants, so that quants load aligned in
+// whole blocks. q8_0: one byte per value holding q + 128. q4_0: 16 bytes per block, byte j holding value j
+// in its low nibble and value j + 16 in its high nibble (GGUF's order), each nibble q in 0..15.
 enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0 };
-struct BlockQ8_0 {
-  uint16_t d;
-  int8_t qs[32];
-};
-struct BlockQ4_0 {
-  uint16_t d;
-  uint8_t qs[16];  // byte j: value j in the low nibble, value j + 16 in the high nibble
-};
-static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18, "GGUF block sizes");
+inline constexpr size_t kQuantBlock = 32;
 
-// GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref, block by block.
-inline void quantize_q8_0(const float* x, BlockQ8_0* y, size_t n) {
-  for (size_t b = 0; b < n / 32; ++b, x += 32) {
-    float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = f32_to_f16(d);
-    for (int j = 0; j < 32; ++j) y[b].qs[j] = static_cast<int8_t>(std::round(x[j] * id));
-  }
+// Bytes of one quantised row of n values (n a multiple of 32).
+inline constexpr size_t quant_row_bytes(WFormat f, size_t n) {
+  return n / kQuantBlock * sizeof(float) + (f == WFormat::q8_0 ? n : n / 2);
 }
-inline void quantize_q4_0(const float* x, BlockQ4_0* y, size_t n) {
-  for (size_t b = 0; b < n / 32; ++b, x += 32) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; ++j)
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
+
+// GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref, one row of n values into the layout above.
+inline void quantize_row(WFormat f, const float* x, uint8_t* row, size_t n) {
+  float* scales = reinterpret_cast<float*>(row);
+  uint8_t* qs = row + n / kQuantBlock * sizeof(float);
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
+    if (f == WFormat::q8_0) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      scales[b] = f16_to_f32(f32_to_f16(d));
+      for (int j = 0; j < 32; ++j) *qs++ = static_cast<uint8_t>(static_cast<int>(std::round(x[j] * id)) + 128);
+    } else {
+      float amax = 0.0f, max = 0.0f;
+      for (int j = 0; j < 32; ++j)
+        if (amax < std::fabs(x[j])) {
+          amax = std::fabs(x[j]);
+          max = x[j];
+        }
+      const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      scales[b] = f16_to_f32(f32_to_f16(d));
+      for (int j = 0; j < 16; ++j) {
+        const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
+        const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[16 + j] * id + 8.5f)));
+        *qs++ = static_cast<uint8_t>(q0 | (q1 << 4));
       }
-    const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = f32_to_f16(d);
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
-      const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[16 + j] * id + 8.5f)));
-      y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
+}
+
+// Quant i of a quantised row as a signed integer (q8_0: q; q4_0: q − 8), and its value.
+inline int quant_int(WFormat f, const uint8_t* row, size_t n, size_t i) {
+  const uint8_t* qs = row + n / kQuantBlock * sizeof(float);
+  if (f == WFormat::q8_0) return static_cast<int>(qs[i]) - 128;
+  const uint8_t byte = qs[i / kQuantBlock * 16 + i % 16];
+  return ((i % kQuantBlock) < 16 ? byte & 0x0f : byte >> 4) - 8;
+}
+inline float quant_value(WFormat f, const uint8_t* row, size_t n, size_t i) {
+  return reinterpret_cast<const float*>(row)[i / kQuantBlock] * static_cast<float>(quant_int(f, row, n, i));
 }
 
 // A weight matrix [out][in] in the format the model keeps it in. Only matmul and embed_rows read it.
@@ -311,27 +326,29 @@ class WeightStore {
     } else {
       const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
       if (cols % 32 != 0) return {};
-      const bool q8 = storage == MatrixStorage::q8_0;
-      const size_t block = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
-      std::vector<uint8_t>& out = owned_bytes_.emplace_back(rows * cols / 32 * block);
-      std::vector<float> row(cols);
-      for (size_t r = 0; r < rows; ++r) {
-        for (size_t c = 0; c < cols; ++c) {
-          const size_t i = r * cols + c;
-          if (t.dtype == DType::f32) {
-            std::memcpy(&row[c], t.data + 4 * i, 4);
-          } else {
-            uint16_t h;
-            std::memcpy(&h, t.data + 2 * i, 2);
-            row[c] = t.dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+      const WFormat format = storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
+      const size_t row_bytes = quant_row_bytes(format, cols);
+      std::vector<uint8_t>& out = owned_bytes_.emplace_back(rows * row_bytes);
+      const uint8_t* src = t.data;
+      const DType dtype = t.dtype;
+      parallel_for(static_cast<int>(rows), static_cast<int64_t>(rows * cols) * 16, [&](int begin, int end) {
+        std::vector<float> row(cols);
+        for (size_t r = static_cast<size_t>(begin); r < static_cast<size_t>(end); ++r) {
+          for (size_t c = 0; c < cols; ++c) {
+            const size_t i = r * cols + c;
+            if (dtype == DType::f32) {
+              std::memcpy(&row[c], src + 4 * i, 4);
+            } else {
+              uint16_t h;
+              std::memcpy(&h, src + 2 * i, 2);
+              row[c] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+            }
           }
+          quantize_row(format, row.data(), out.data() + r * row_bytes, cols);
         }
-        uint8_t* dst = out.data() + r * (cols / 32) * block;
-        if (q8) quantize_q8_0(row.data(), reinterpret_cast<BlockQ8_0*>(dst), cols);
-        else quantize_q4_0(row.data(), reinterpret_cast<BlockQ4_0*>(dst), cols);
-      }
+      });
       release_pages(t.data, t.bytes);  // the source is not read again
-      ref = {q8 ? WFormat::q8_0 : WFormat::q4_0, out.data()};
+      ref = {format, out.data()};
     }
     used_.insert(name);
     return ref;

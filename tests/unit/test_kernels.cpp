@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -44,6 +45,96 @@ void check_matmul(int T, bool with_bias) {
   CHECK(nmse(ref, got) < 1e-12);
 }
 
+
+// ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref for one block, as written there: f16 d, int quants.
+void gguf_block(WFormat f, const float* x, float* d_out, int* q) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < 32; ++j)
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  if (f == WFormat::q8_0) {
+    const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+    *d_out = f16_to_f32(f32_to_f16(d));
+    for (int j = 0; j < 32; ++j) q[j] = int(std::round(x[j] * id));
+  } else {
+    const float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+    *d_out = f16_to_f32(f32_to_f16(d));
+    for (int j = 0; j < 32; ++j) q[j] = std::min(15, int(int8_t(x[j] * id + 8.5f))) - 8;
+  }
+}
+
+// A matrix stored as `f`, and the same values as fp32 (what the kernel must multiply with).
+struct TypedMatrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+};
+TypedMatrix make_typed(WFormat f, const std::vector<float>& w, int out, int in) {
+  TypedMatrix m;
+  m.values.resize(w.size());
+  if (f == WFormat::f16 || f == WFormat::bf16) {
+    m.bytes.resize(w.size() * 2);
+    for (size_t i = 0; i < w.size(); ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &w[i], 4);
+      const uint16_t h = f == WFormat::f16 ? f32_to_f16(w[i]) : uint16_t(bits >> 16);
+      std::memcpy(&m.bytes[2 * i], &h, 2);
+      m.values[i] = f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+  } else {
+    const size_t rb = quant_row_bytes(f, in);
+    m.bytes.resize(rb * out);
+    for (int o = 0; o < out; ++o) {
+      quantize_row(f, &w[size_t(o) * in], &m.bytes[rb * o], in);
+      for (int i = 0; i < in; ++i) m.values[size_t(o) * in + i] = quant_value(f, &m.bytes[rb * o], in, i);
+    }
+  }
+  return m;
+}
+
+// f16 / bf16 / q8_0 / q4_0 matmul against double sums of what the kernel is defined to compute: the
+// converted weights times fp32 x, or (quantised) Σ_b d_w·d_x·(integer dot of block b) with x quantised per
+// token by quantize_acts_ref.
+template <int Out, int In>
+void check_typed_matmul(WFormat f, int T) {
+  const auto w = random_vector(size_t(Out) * In, 11, 0.05f), x = random_vector(size_t(T) * In, 12),
+             b = random_vector(Out, 13);
+  const TypedMatrix m = make_typed(f, w, Out, In);
+  const bool quant = f == WFormat::q8_0 || f == WFormat::q4_0;
+  std::vector<float> ref(size_t(T) * Out), exact(size_t(T) * Out), got(size_t(T) * Out);
+  std::vector<uint8_t> xq(mm::kQActBytes<In>);
+  for (int t = 0; t < T; ++t) {
+    if (quant) {
+      if (f == WFormat::q8_0) mm::quantize_acts_ref<WFormat::q8_0, In>(&x[size_t(t) * In], xq.data());
+      else mm::quantize_acts_ref<WFormat::q4_0, In>(&x[size_t(t) * In], xq.data());
+    }
+    const auto* q = reinterpret_cast<const int8_t*>(xq.data());
+    const auto* dx = reinterpret_cast<const float*>(xq.data() + In);
+    for (int o = 0; o < Out; ++o) {
+      const uint8_t* row = &m.bytes[mm::row_bytes(f, In) * o];
+      double s = b[o], e = b[o];
+      for (int i = 0; i < In; ++i) e += double(w[size_t(o) * In + i]) * x[size_t(t) * In + i];
+      if (quant) {
+        for (int blk = 0; blk < In / 32; ++blk) {
+          int64_t dot = 0;
+          for (int j = 0; j < 32; ++j) dot += quant_int(f, row, In, blk * 32 + j) * q[blk * 32 + j];
+          s += double(reinterpret_cast<const float*>(row)[blk]) * dx[blk] * double(dot);
+        }
+      } else {
+        for (int i = 0; i < In; ++i) s += double(m.values[size_t(o) * In + i]) * x[size_t(t) * In + i];
+      }
+      ref[size_t(t) * Out + o] = float(s);
+      exact[size_t(t) * Out + o] = float(e);
+    }
+  }
+  matmul<Out, In>(got.data(), Out, x.data(), Matrix{f, m.bytes.data()}, b.data(), T);
+  INFO("format " << int(f) << ", " << Out << "x" << In << ", T " << T);
+  CHECK(nmse(ref, got) < 1e-11);
+  // And how far the format is from fp32 weights and activations (GGUF: q8_0 ~1e-4, q4_0 ~1e-2).
+  const double limit = f == WFormat::q4_0 ? 3e-2 : f == WFormat::q8_0 ? 1e-3 : 1e-4;
+  CHECK(nmse(exact, got) < limit);
+}
 }  // namespace
 
 TEST_SUITE("kernels") {
@@ -56,6 +147,52 @@ TEST_SUITE("kernels") {
       check_matmul<172, 64>(5, true);
       check_matmul<256, 256>(17, false);  // large enough to run in parallel
       check_matmul<1001, 96>(2, true);
+    }
+  }
+
+  TEST_CASE("quantize_row: GGUF q8_0 / q4_0 numerics in llmc's row layout") {
+    constexpr int In = 96;
+    auto x = random_vector(In, 21);
+    x[5] = 0.0f;
+    std::fill(x.begin() + 64, x.end(), 0.0f);  // an all-zero block: d = 0
+    for (WFormat f : {WFormat::q8_0, WFormat::q4_0}) {
+      std::vector<uint8_t> row(quant_row_bytes(f, In));
+      quantize_row(f, x.data(), row.data(), In);
+      for (int blk = 0; blk < In / 32; ++blk) {
+        float d;
+        int q[32];
+        gguf_block(f, &x[blk * 32], &d, q);
+        CHECK(reinterpret_cast<const float*>(row.data())[blk] == d);
+        for (int j = 0; j < 32; ++j) CHECK(quant_int(f, row.data(), In, blk * 32 + j) == q[j]);
+      }
+    }
+  }
+
+  TEST_CASE("quantised activations: the SIMD path equals the reference bit for bit") {
+#ifdef LLMC_MM_SIMD
+    constexpr int In = 256;
+    auto x = random_vector(In, 31, 3.0f);
+    std::fill(x.begin(), x.begin() + 32, 0.0f);
+    x[40] = 1e-30f;
+    std::vector<uint8_t> ref(mm::kQActBytes<In>), got(mm::kQActBytes<In>);
+    mm::quantize_acts_ref<WFormat::q8_0, In>(x.data(), ref.data());
+    mm::quantize_acts<WFormat::q8_0, In>(x.data(), got.data());
+    CHECK(std::memcmp(ref.data(), got.data(), In + In / 32 * 8) == 0);
+    mm::quantize_acts_ref<WFormat::q4_0, In>(x.data(), ref.data());
+    mm::quantize_acts<WFormat::q4_0, In>(x.data(), got.data());
+    CHECK(std::memcmp(ref.data(), got.data(), In + In / 32 * 8) == 0);
+#endif
+  }
+
+  TEST_CASE("matmul with f16, bf16, q8_0 and q4_0 weights") {
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      for (WFormat f : {WFormat::f16, WFormat::bf16, WFormat::q8_0, WFormat::q4_0}) {
+        check_typed_matmul<8, 64>(f, 1);
+        check_typed_matmul<13, 96>(f, 3);     // row and token tails
+        check_typed_matmul<256, 256>(f, 1);   // decode, in parallel
+        check_typed_matmul<100, 320>(f, 11);  // prefill tiles and tails, in parallel
+      }
     }
   }
 
