@@ -66,28 +66,10 @@ bool run_command(const std::string& cmd) {
   return status == 0;
 }
 
-std::string cache_dir() {
-  if (const char* d = std::getenv("LLMC_CACHE_DIR"); d && *d) return d;
-  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/llmc";
-  if (const char* d = std::getenv("HOME"); d && *d) return std::string(d) + "/.cache/llmc";
-  return (fs::temp_directory_path() / "llmc-cache").string();
-}
-
 // The driver (runtime/llmc/main.cpp: command line, tokenizers, checkpoint parsers) is the same for every
 // model, so it is compiled once per compiler, flags and runtime version, and the object is cached.
 std::string driver_object(const std::string& compile_cmd) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const std::string& text) {
-    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  };
-  mix(compile_cmd);
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(fs::path(runtime_dir()) / "llmc")) files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    mix(f.filename().string() + std::string(std::istreambuf_iterator<char>(in), {}));
-  }
+  const uint64_t h = runtime_hash(compile_cmd);
   const fs::path dir = cache_dir();
   std::error_code ec;
   fs::create_directories(dir, ec);

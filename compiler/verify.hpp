@@ -1,6 +1,7 @@
 // Verify: parses generated source in-process with Clang, so that an emitter bug is an llmc error
 // that quotes the generated line, not a failure later in the user's build.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace llmc {
@@ -15,5 +16,11 @@ void verify_source(const std::string& source, const VerifyOptions& options);
 
 // Where the runtime headers are: $LLMC_RUNTIME_DIR, else the source tree llmc was built from.
 std::string runtime_dir();
+
+// llmc's cache of compiled runtime pieces: $LLMC_CACHE_DIR, else $XDG_CACHE_HOME/llmc, else ~/.cache/llmc.
+std::string cache_dir();
+
+// A hash of `salt` and the runtime headers' names and contents (a cache key).
+uint64_t runtime_hash(const std::string& salt);
 
 }  // namespace llmc

@@ -298,7 +298,10 @@ inline void row_block(const uint8_t* W, size_t wb, int r0, float* y, int ys, con
 template <WFormat F>
 struct Tiles {
 #ifdef LLMC_MM_AVX512
-  static constexpr int prefill_rows = 4, prefill_tokens = kQuantised<F> ? 4 : 6, decode_rows = 8;
+#ifndef LLMC_DR
+#define LLMC_DR 8
+#endif
+  static constexpr int prefill_rows = 4, prefill_tokens = kQuantised<F> ? 4 : 6, decode_rows = LLMC_DR;
 #else
   static constexpr int prefill_rows = kQuantised<F> ? 2 : 3, prefill_tokens = 4, decode_rows = 4;
 #endif
