@@ -81,17 +81,20 @@ inline void matmul(float* y, const float* x, const float* W, const float* bias, 
 // x[t] = row tokens[t] of the embedding table E [vocab][N], as fp32.
 template <int N>
 inline void embed_rows(float* x, const Matrix& E, const int* tokens, int T) {
-  const size_t row_bytes = mm::row_bytes(E.format, N);
+  const auto* data = static_cast<const uint8_t*>(E.data);
   for (int t = 0; t < T; ++t) {
-    const void* row = static_cast<const uint8_t*>(E.data) + static_cast<size_t>(tokens[t]) * row_bytes;
+    const size_t row = static_cast<size_t>(tokens[t]);
     float* out = x + static_cast<size_t>(t) * N;
+    if (E.format == WFormat::q8_0 || E.format == WFormat::q4_0) {
+      for (int i = 0; i < N; ++i) out[i] = quant_value(E.format, data, N, row, i);
+      continue;
+    }
+    const void* r = data + row * mm::row_bytes(E.format, N);
     for (int i = 0; i < N; ++i) {
       switch (E.format) {
-        case WFormat::f32: out[i] = mm::row_value<WFormat::f32, N>(row, i); break;
-        case WFormat::f16: out[i] = mm::row_value<WFormat::f16, N>(row, i); break;
-        case WFormat::bf16: out[i] = mm::row_value<WFormat::bf16, N>(row, i); break;
-        case WFormat::q8_0: out[i] = mm::row_value<WFormat::q8_0, N>(row, i); break;
-        case WFormat::q4_0: out[i] = mm::row_value<WFormat::q4_0, N>(row, i); break;
+        case WFormat::f16: out[i] = mm::row_value<WFormat::f16>(r, i); break;
+        case WFormat::bf16: out[i] = mm::row_value<WFormat::bf16>(r, i); break;
+        default: out[i] = mm::row_value<WFormat::f32>(r, i); break;
       }
     }
   }
@@ -215,19 +218,36 @@ inline void attention(float* out, const float* q, int q_stride, const float* k_c
         max_score = std::max(max_score, s);
       }
       float sum = 0.0f;
-      for (int j = first; j <= q_pos; ++j) {
+      int j = first;
+      for (; j + kLanes <= q_pos + 1; j += kLanes) {
+        const Batch e = xsimd::exp(Batch::load_unaligned(scores + j) - Batch(max_score));
+        e.store_unaligned(scores + j);
+        sum += xsimd::hadd(e);
+      }
+      for (; j <= q_pos; ++j) {
         scores[j] = std::exp(scores[j] - max_score);
         sum += scores[j];
       }
       const float inv = 1.0f / sum;
-      float acc[HeadDim] = {};
-      for (int j = first; j <= q_pos; ++j) {
-        const float a = scores[j] * inv;
-        const float* vj = v_cache + static_cast<size_t>(j) * kKvDim + kv_offset;
-        for (int d = 0; d < HeadDim; ++d) acc[d] += a * vj[d];
-      }
       float* o = out + static_cast<size_t>(t) * Heads * HeadDim + h * HeadDim;
-      for (int d = 0; d < HeadDim; ++d) o[d] = acc[d];
+      if constexpr (HeadDim % kLanes == 0) {
+        Batch acc[HeadDim / kLanes];
+        for (auto& a : acc) a = Batch(0.0f);
+        for (int jj = first; jj <= q_pos; ++jj) {
+          const Batch a(scores[jj] * inv);
+          const float* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
+          for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = xsimd::fma(a, Batch::load_unaligned(vj + d * kLanes), acc[d]);
+        }
+        for (int d = 0; d < HeadDim / kLanes; ++d) acc[d].store_unaligned(o + d * kLanes);
+      } else {
+        float acc[HeadDim] = {};
+        for (int jj = first; jj <= q_pos; ++jj) {
+          const float a = scores[jj] * inv;
+          const float* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
+          for (int d = 0; d < HeadDim; ++d) acc[d] += a * vj[d];
+        }
+        for (int d = 0; d < HeadDim; ++d) o[d] = acc[d];
+      }
     }
   });
 }

@@ -130,58 +130,83 @@ inline uint16_t f32_to_f16(float f) {
 }
 
 // How matmul sees a weight matrix: fp32 (the default), kept as stored (f16 / bf16), or block-quantised
-// with GGUF's q8_0 / q4_0 numerics (blocks of 32 values, value d·q resp. d·(q − 8), d an f16 scale).
+// with GGUF's q8_0 / q4_0 numerics (blocks of 32 values along a row, value d·q resp. d·(q − 8), d an f16).
 //
-// Quantised rows use llmc's own layout (the numerics are GGUF's, the bytes are not): a row of n values is
-// n/32 fp32 scales (the f16 d, widened exactly) followed by the quants, so that quants load aligned in
-// whole blocks. q8_0: one byte per value holding q + 128. q4_0: 16 bytes per block, byte j holding value j
-// in its low nibble and value j + 16 in its high nibble (GGUF's order), each nibble q in 0..15.
+// Quantised matrices use llmc's own layout (GGUF's numerics, not its bytes), made for the integer matmul
+// kernels: rows in groups of 16 (the last group padded with zero rows); a group is its quants for every
+// block of 32 columns, then its scales (16 f16 per block, in row order). The quants of one block are
+// slices of 16 rows × 4 bytes, the 4 bytes holding 4 consecutive values of that row:
+//   q8_0: 8 slices (values 4s..4s+3), each byte q + 128;                                       512 bytes
+//   q4_0: 4 slices, byte i of a row holding value 4s+i in its low nibble and value 16+4s+i in its high
+//         nibble, each nibble q in 0..15;                                                       256 bytes
+// Sizes equal GGUF's: 34 resp. 18 bytes per 32 values.
 enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0 };
-inline constexpr size_t kQuantBlock = 32;
+inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
 
-// Bytes of one quantised row of n values (n a multiple of 32).
-inline constexpr size_t quant_row_bytes(WFormat f, size_t n) {
-  return n / kQuantBlock * sizeof(float) + (f == WFormat::q8_0 ? n : n / 2);
+inline constexpr size_t quant_block_bytes(WFormat f) { return f == WFormat::q8_0 ? 512 : 256; }  // per group
+inline constexpr size_t quant_group_bytes(WFormat f, size_t cols) {
+  return cols / kQuantBlock * (quant_block_bytes(f) + kQuantRows * 2);
+}
+inline constexpr size_t quant_matrix_bytes(WFormat f, size_t rows, size_t cols) {
+  return (rows + kQuantRows - 1) / kQuantRows * quant_group_bytes(f, cols);
 }
 
-// GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref, one row of n values into the layout above.
-inline void quantize_row(WFormat f, const float* x, uint8_t* row, size_t n) {
-  float* scales = reinterpret_cast<float*>(row);
-  uint8_t* qs = row + n / kQuantBlock * sizeof(float);
-  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
-    if (f == WFormat::q8_0) {
-      float amax = 0.0f;
-      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      scales[b] = f16_to_f32(f32_to_f16(d));
-      for (int j = 0; j < 32; ++j) *qs++ = static_cast<uint8_t>(static_cast<int>(std::round(x[j] * id)) + 128);
-    } else {
-      float amax = 0.0f, max = 0.0f;
-      for (int j = 0; j < 32; ++j)
-        if (amax < std::fabs(x[j])) {
-          amax = std::fabs(x[j]);
-          max = x[j];
-        }
-      const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      scales[b] = f16_to_f32(f32_to_f16(d));
-      for (int j = 0; j < 16; ++j) {
-        const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
-        const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[16 + j] * id + 8.5f)));
-        *qs++ = static_cast<uint8_t>(q0 | (q1 << 4));
+// Quant i of row r (as a signed integer: q8_0 q, q4_0 q − 8), its scale and its value.
+inline int quant_int(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
+  const uint8_t* block = m + r / kQuantRows * quant_group_bytes(f, cols) + i / kQuantBlock * quant_block_bytes(f);
+  const size_t j = i % kQuantBlock, lane = (r % kQuantRows) * 4 + j % 4;
+  if (f == WFormat::q8_0) return static_cast<int>(block[j / 4 * 64 + lane]) - 128;
+  const uint8_t byte = block[(j % 16) / 4 * 64 + lane];
+  return (j < 16 ? byte & 0x0f : byte >> 4) - 8;
+}
+inline float quant_scale(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
+  const uint8_t* scales = m + r / kQuantRows * quant_group_bytes(f, cols) + cols / kQuantBlock * quant_block_bytes(f);
+  uint16_t h;
+  std::memcpy(&h, scales + (i / kQuantBlock * kQuantRows + r % kQuantRows) * 2, 2);
+  return f16_to_f32(h);
+}
+inline float quant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
+  return quant_scale(f, m, cols, r, i) * static_cast<float>(quant_int(f, m, cols, r, i));
+}
+
+// GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref on `rows` (≤ 16) rows of x (cols apart), written
+// as one group of the layout above (rows beyond `rows` are zero).
+inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
+  uint8_t* scales = group + cols / kQuantBlock * quant_block_bytes(f);
+  std::memset(group, 0, quant_group_bytes(f, cols));
+  if (f == WFormat::q4_0)  // zero rows hold q = 8 (value 0)
+    for (size_t b = 0; b < cols / kQuantBlock; ++b) std::memset(group + b * 256, 0x88, 256);
+  else
+    for (size_t b = 0; b < cols / kQuantBlock; ++b) std::memset(group + b * 512, 0x80, 512);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t b = 0; b < cols / kQuantBlock; ++b) {
+      const float* v = x + r * cols + b * kQuantBlock;
+      uint8_t* block = group + b * quant_block_bytes(f);
+      float d;
+      int q[32];
+      if (f == WFormat::q8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
+        d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 32; ++j) q[j] = static_cast<int>(std::round(v[j] * id)) + 128;
+        for (int j = 0; j < 32; ++j) block[j / 4 * 64 + r * 4 + j % 4] = static_cast<uint8_t>(q[j]);
+      } else {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < 32; ++j)
+          if (amax < std::fabs(v[j])) {
+            amax = std::fabs(v[j]);
+            max = v[j];
+          }
+        d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 32; ++j) q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(v[j] * id + 8.5f)));
+        for (int j = 0; j < 16; ++j) block[j / 4 * 64 + r * 4 + j % 4] = static_cast<uint8_t>(q[j] | (q[j + 16] << 4));
       }
+      const uint16_t h = f32_to_f16(d);
+      std::memcpy(scales + (b * kQuantRows + r) * 2, &h, 2);
     }
   }
-}
-
-// Quant i of a quantised row as a signed integer (q8_0: q; q4_0: q − 8), and its value.
-inline int quant_int(WFormat f, const uint8_t* row, size_t n, size_t i) {
-  const uint8_t* qs = row + n / kQuantBlock * sizeof(float);
-  if (f == WFormat::q8_0) return static_cast<int>(qs[i]) - 128;
-  const uint8_t byte = qs[i / kQuantBlock * 16 + i % 16];
-  return ((i % kQuantBlock) < 16 ? byte & 0x0f : byte >> 4) - 8;
-}
-inline float quant_value(WFormat f, const uint8_t* row, size_t n, size_t i) {
-  return reinterpret_cast<const float*>(row)[i / kQuantBlock] * static_cast<float>(quant_int(f, row, n, i));
 }
 
 // A weight matrix [out][in] in the format the model keeps it in. Only matmul and embed_rows read it.
@@ -327,26 +352,37 @@ class WeightStore {
       const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
       if (cols % 32 != 0) return {};
       const WFormat format = storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
-      const size_t row_bytes = quant_row_bytes(format, cols);
-      std::vector<uint8_t>& out = owned_bytes_.emplace_back(rows * row_bytes);
+      const size_t group_bytes = quant_group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
+      std::vector<uint8_t>& out = owned_bytes_.emplace_back(groups * group_bytes);
       const uint8_t* src = t.data;
       const DType dtype = t.dtype;
-      parallel_for(static_cast<int>(rows), static_cast<int64_t>(rows * cols) * 16, [&](int begin, int end) {
-        std::vector<float> row(cols);
-        for (size_t r = static_cast<size_t>(begin); r < static_cast<size_t>(end); ++r) {
-          for (size_t c = 0; c < cols; ++c) {
-            const size_t i = r * cols + c;
-            if (dtype == DType::f32) {
-              std::memcpy(&row[c], src + 4 * i, 4);
-            } else {
-              uint16_t h;
-              std::memcpy(&h, src + 2 * i, 2);
-              row[c] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
-            }
-          }
-          quantize_row(format, row.data(), out.data() + r * row_bytes, cols);
-        }
-      });
+      // About 1 MB of the source at a time, its pages released as soon as they are quantised, so that
+      // peak memory stays near the quantised size.
+      const size_t src_group = kQuantRows * cols * dtype_size(dtype);
+      const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / src_group);
+      for (size_t g0 = 0; g0 < groups; g0 += batch) {
+        const size_t g1 = std::min(groups, g0 + batch);
+        parallel_for(static_cast<int>(g1 - g0), static_cast<int64_t>((g1 - g0) * kQuantRows * cols) * 16,
+                     [&](int begin, int end) {
+                       std::vector<float> x(kQuantRows * cols);
+                       for (size_t g = g0 + static_cast<size_t>(begin); g < g0 + static_cast<size_t>(end); ++g) {
+                         const size_t r0 = g * kQuantRows, n = std::min(kQuantRows, rows - r0);
+                         for (size_t i = 0; i < n * cols; ++i) {
+                           const size_t at = r0 * cols + i;
+                           if (dtype == DType::f32) {
+                             std::memcpy(&x[i], src + 4 * at, 4);
+                           } else {
+                             uint16_t h;
+                             std::memcpy(&h, src + 2 * at, 2);
+                             x[i] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+                           }
+                         }
+                         quantize_group(format, x.data(), n, cols, out.data() + g * group_bytes);
+                       }
+                     });
+        const size_t first = g0 * src_group, last = std::min(t.bytes, g1 * src_group);
+        release_pages(src + first, last - first);
+      }
       release_pages(t.data, t.bytes);  // the source is not read again
       ref = {format, out.data()};
     }

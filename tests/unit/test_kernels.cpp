@@ -83,12 +83,12 @@ TypedMatrix make_typed(WFormat f, const std::vector<float>& w, int out, int in) 
       m.values[i] = f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
   } else {
-    const size_t rb = quant_row_bytes(f, in);
-    m.bytes.resize(rb * out);
-    for (int o = 0; o < out; ++o) {
-      quantize_row(f, &w[size_t(o) * in], &m.bytes[rb * o], in);
-      for (int i = 0; i < in; ++i) m.values[size_t(o) * in + i] = quant_value(f, &m.bytes[rb * o], in, i);
-    }
+    const size_t gb = quant_group_bytes(f, in);
+    m.bytes.resize(quant_matrix_bytes(f, out, in));
+    for (int r0 = 0; r0 < out; r0 += 16)
+      quantize_group(f, &w[size_t(r0) * in], std::min(16, out - r0), in, &m.bytes[gb * (r0 / 16)]);
+    for (int o = 0; o < out; ++o)
+      for (int i = 0; i < in; ++i) m.values[size_t(o) * in + i] = quant_value(f, m.bytes.data(), in, o, i);
   }
   return m;
 }
@@ -102,7 +102,7 @@ void check_typed_matmul(WFormat f, int T) {
              b = random_vector(Out, 13);
   const TypedMatrix m = make_typed(f, w, Out, In);
   const bool quant = f == WFormat::q8_0 || f == WFormat::q4_0;
-  std::vector<float> ref(size_t(T) * Out), exact(size_t(T) * Out), got(size_t(T) * Out);
+  std::vector<float> ref(size_t(T) * Out), exact(size_t(T) * Out), got(size_t(T) * Out), bitwise(size_t(T) * Out);
   std::vector<uint8_t> xq(mm::kQActBytes<In>);
   for (int t = 0; t < T; ++t) {
     if (quant) {
@@ -112,15 +112,18 @@ void check_typed_matmul(WFormat f, int T) {
     const auto* q = reinterpret_cast<const int8_t*>(xq.data());
     const auto* dx = reinterpret_cast<const float*>(xq.data() + In);
     for (int o = 0; o < Out; ++o) {
-      const uint8_t* row = &m.bytes[mm::row_bytes(f, In) * o];
       double s = b[o], e = b[o];
       for (int i = 0; i < In; ++i) e += double(w[size_t(o) * In + i]) * x[size_t(t) * In + i];
       if (quant) {
         for (int blk = 0; blk < In / 32; ++blk) {
           int64_t dot = 0;
-          for (int j = 0; j < 32; ++j) dot += quant_int(f, row, In, blk * 32 + j) * q[blk * 32 + j];
-          s += double(reinterpret_cast<const float*>(row)[blk]) * dx[blk] * double(dot);
+          for (int j = 0; j < 32; ++j) dot += quant_int(f, m.bytes.data(), In, o, blk * 32 + j) * q[blk * 32 + j];
+          s += double(quant_scale(f, m.bytes.data(), In, o, blk * 32)) * dx[blk] * double(dot);
         }
+        // The kernel's own arithmetic, in scalar code: must match bit for bit.
+        const float scalar = f == WFormat::q8_0 ? mm::quant_dot_ref<WFormat::q8_0, In>(m.bytes.data(), o, xq.data())
+                                                : mm::quant_dot_ref<WFormat::q4_0, In>(m.bytes.data(), o, xq.data());
+        bitwise[size_t(t) * Out + o] = scalar + b[o];
       } else {
         for (int i = 0; i < In; ++i) s += double(m.values[size_t(o) * In + i]) * x[size_t(t) * In + i];
       }
@@ -131,10 +134,56 @@ void check_typed_matmul(WFormat f, int T) {
   matmul<Out, In>(got.data(), Out, x.data(), Matrix{f, m.bytes.data()}, b.data(), T);
   INFO("format " << int(f) << ", " << Out << "x" << In << ", T " << T);
   CHECK(nmse(ref, got) < 1e-11);
+  if (quant) CHECK(std::memcmp(got.data(), bitwise.data(), got.size() * sizeof(float)) == 0);
   // And how far the format is from fp32 weights and activations (GGUF: q8_0 ~1e-4, q4_0 ~1e-2).
   const double limit = f == WFormat::q4_0 ? 3e-2 : f == WFormat::q8_0 ? 1e-3 : 1e-4;
   CHECK(nmse(exact, got) < limit);
 }
+
+// Attention against a double-precision softmax over the allowed keys, every variant of AttentionParams.
+template <int Heads, int KvHeads, int D, int Ctx>
+void check_attention(int pos, int T) {
+  const auto q = random_vector(T * Heads * D, 10), k = random_vector(Ctx * KvHeads * D, 11),
+             v = random_vector(Ctx * KvHeads * D, 12);
+  const float slopes[Heads] = {0.5f, 0.25f, 0.125f, 0.0625f};  // Heads = 4
+  struct Case {
+    float softcap;
+    int window;
+    const float* alibi;
+  };
+  for (const Case& c : {Case{0, 0, nullptr}, Case{0, 3, nullptr}, Case{2.0f, 0, nullptr}, Case{0, 0, slopes}}) {
+    std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(size_t(max_threads()) * Ctx);
+    const float scale = 0.3f;
+    for (int t = 0; t < T; ++t)
+      for (int h = 0; h < Heads; ++h) {
+        const int qp = pos + t, g = h / (Heads / KvHeads);
+        std::vector<double> s;
+        std::vector<int> keys;
+        for (int j = 0; j <= qp; ++j) {
+          if (c.window && qp - j >= c.window) continue;
+          double d = 0;
+          for (int i = 0; i < D; ++i) d += double(q[(t * Heads + h) * D + i]) * k[(j * KvHeads + g) * D + i];
+          d *= scale;
+          if (c.softcap) d = c.softcap * std::tanh(d / c.softcap);
+          if (c.alibi) d += c.alibi[h] * (j - qp);
+          s.push_back(d);
+          keys.push_back(j);
+        }
+        double mx = -1e300, sum = 0;
+        for (double x : s) mx = std::max(mx, x);
+        for (double& x : s) sum += (x = std::exp(x - mx));
+        for (int i = 0; i < D; ++i) {
+          double acc = 0;
+          for (size_t n = 0; n < keys.size(); ++n) acc += s[n] / sum * v[(keys[n] * KvHeads + g) * D + i];
+          ref[(t * Heads + h) * D + i] = float(acc);
+        }
+      }
+    attention<Heads, KvHeads, D, Ctx>(got.data(), q.data(), Heads * D, k.data(), v.data(), T, pos,
+                                      {scale, c.softcap, c.window, c.alibi}, scratch.data());
+    CHECK(nmse(ref, got) < 1e-10);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("kernels") {
@@ -150,21 +199,22 @@ TEST_SUITE("kernels") {
     }
   }
 
-  TEST_CASE("quantize_row: GGUF q8_0 / q4_0 numerics in llmc's row layout") {
-    constexpr int In = 96;
-    auto x = random_vector(In, 21);
+  TEST_CASE("quantize_group: GGUF q8_0 / q4_0 numerics in llmc's layout, zero padding rows") {
+    constexpr int In = 96, Rows = 5;
+    auto x = random_vector(Rows * In, 21);
     x[5] = 0.0f;
-    std::fill(x.begin() + 64, x.end(), 0.0f);  // an all-zero block: d = 0
+    std::fill(x.begin() + 64, x.begin() + In, 0.0f);  // an all-zero block: d = 0
     for (WFormat f : {WFormat::q8_0, WFormat::q4_0}) {
-      std::vector<uint8_t> row(quant_row_bytes(f, In));
-      quantize_row(f, x.data(), row.data(), In);
-      for (int blk = 0; blk < In / 32; ++blk) {
-        float d;
-        int q[32];
-        gguf_block(f, &x[blk * 32], &d, q);
-        CHECK(reinterpret_cast<const float*>(row.data())[blk] == d);
-        for (int j = 0; j < 32; ++j) CHECK(quant_int(f, row.data(), In, blk * 32 + j) == q[j]);
-      }
+      std::vector<uint8_t> group(quant_group_bytes(f, In));
+      quantize_group(f, x.data(), Rows, In, group.data());
+      for (int r = 0; r < 16; ++r)
+        for (int blk = 0; blk < In / 32; ++blk) {
+          float d = 0;
+          int q[32] = {};
+          if (r < Rows) gguf_block(f, &x[r * In + blk * 32], &d, q);
+          CHECK(quant_scale(f, group.data(), In, r, blk * 32) == d);
+          for (int j = 0; j < 32; ++j) CHECK(quant_int(f, group.data(), In, r, blk * 32 + j) == q[j]);
+        }
     }
   }
 
@@ -192,6 +242,7 @@ TEST_SUITE("kernels") {
         check_typed_matmul<13, 96>(f, 3);     // row and token tails
         check_typed_matmul<256, 256>(f, 1);   // decode, in parallel
         check_typed_matmul<100, 320>(f, 11);  // prefill tiles and tails, in parallel
+        check_typed_matmul<200, 64>(f, 1);    // decode: whole tiles of groups, then single groups
       }
     }
   }
@@ -265,47 +316,9 @@ TEST_SUITE("kernels") {
   }
 
   TEST_CASE("attention: GQA, causal, sliding window, soft-cap, ALiBi") {
-    constexpr int Heads = 4, KvHeads = 2, D = 8, Ctx = 32;
-    const int pos = 6, T = 5;
-    const auto q = random_vector(T * Heads * D, 10), k = random_vector(Ctx * KvHeads * D, 11),
-               v = random_vector(Ctx * KvHeads * D, 12);
-    const float slopes[Heads] = {0.5f, 0.25f, 0.125f, 0.0625f};
-    struct Case {
-      float softcap;
-      int window;
-      const float* alibi;
-    };
-    for (const Case& c : {Case{0, 0, nullptr}, Case{0, 3, nullptr}, Case{2.0f, 0, nullptr}, Case{0, 0, slopes}}) {
-      std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(size_t(max_threads()) * Ctx);
-      const float scale = 0.3f;
-      for (int t = 0; t < T; ++t)
-        for (int h = 0; h < Heads; ++h) {
-          const int qp = pos + t, g = h / (Heads / KvHeads);
-          std::vector<double> s;
-          std::vector<int> keys;
-          for (int j = 0; j <= qp; ++j) {
-            if (c.window && qp - j >= c.window) continue;
-            double d = 0;
-            for (int i = 0; i < D; ++i) d += double(q[(t * Heads + h) * D + i]) * k[(j * KvHeads + g) * D + i];
-            d *= scale;
-            if (c.softcap) d = c.softcap * std::tanh(d / c.softcap);
-            if (c.alibi) d += c.alibi[h] * (j - qp);
-            s.push_back(d);
-            keys.push_back(j);
-          }
-          double mx = -1e300, sum = 0;
-          for (double x : s) mx = std::max(mx, x);
-          for (double& x : s) sum += (x = std::exp(x - mx));
-          for (int i = 0; i < D; ++i) {
-            double acc = 0;
-            for (size_t n = 0; n < keys.size(); ++n) acc += s[n] / sum * v[(keys[n] * KvHeads + g) * D + i];
-            ref[(t * Heads + h) * D + i] = float(acc);
-          }
-        }
-      attention<Heads, KvHeads, D, Ctx>(got.data(), q.data(), Heads * D, k.data(), v.data(), T, pos,
-                                        {scale, c.softcap, c.window, c.alibi}, scratch.data());
-      CHECK(nmse(ref, got) < 1e-10);
-    }
+    check_attention<4, 2, 8, 32>(6, 5);     // head_dim below the vector width
+    check_attention<4, 2, 64, 96>(40, 5);   // vectorised exp and value sums, and their tails
+    check_attention<4, 4, 32, 64>(0, 37);   // prefill from position 0
   }
 
   TEST_CASE("split_qkv layouts") {

@@ -1,0 +1,369 @@
+// Matmul with q8_0 / q4_0 weights (layout in llmc/weights.hpp): the activations are quantised per token
+// like GGUF's q8_0 (blocks of 32, d = amax/127), each block's dot product is exact integer arithmetic,
+// and d_w·d_x scales it into an fp32 accumulator, blocks in order. One SIMD lane per weight row: a group
+// of 16 rows is one 512-bit register (two 256-bit halves without AVX-512), 4 values of a row per byte
+// quadruple, so vpdpbusd (VNNI; else vpmaddubsw + vpmaddwd) sums a slice of the block for 16 rows at
+// once against 4 broadcast activation bytes. Every output row is the same chain of fp32 operations
+// whatever the tile, token count or thread count: results are bitwise identical across them.
+#pragma once
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "llmc/threads.hpp"
+#include "llmc/weights.hpp"
+
+namespace llmc {
+namespace mm {
+
+// One token's quantised activations: In int8 quants, In/32 fp32 scales, In/32 int32 offsets (−o·Σq of the
+// block, o the weights' zero point: 128 for q8_0 stored as q + 128, 8 for q4_0), padded to 64 bytes.
+template <int In>
+inline constexpr size_t kQActBytes = (static_cast<size_t>(In) + In / 32 * 8 + 63) / 64 * 64;
+
+// GGUF's quantize_row_q8_0 for one token, with round-to-nearest-even and an fp32 d.
+template <WFormat F, int In>
+inline void quantize_acts_ref(const float* x, uint8_t* out) {
+  constexpr int kOffset = F == WFormat::q8_0 ? 128 : 8;
+  int8_t* q = reinterpret_cast<int8_t*>(out);
+  float* d = reinterpret_cast<float*>(out + In);
+  int32_t* k = reinterpret_cast<int32_t*>(out + In + In / 32 * 4);
+  for (int b = 0; b < In / 32; ++b) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+    d[b] = amax / 127.0f;
+    const float id = d[b] != 0.0f ? 1.0f / d[b] : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      q[b * 32 + j] = static_cast<int8_t>(std::nearbyint(x[b * 32 + j] * id));
+      sum += q[b * 32 + j];
+    }
+    k[b] = -kOffset * sum;
+  }
+}
+
+// The matmul's arithmetic for one output, in scalar code: Σ over blocks, in order, of
+// fma(dot_b, d_w·d_x, ·) with dot_b the exact integer dot product of block b.
+template <WFormat F, int In>
+inline float quant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
+  const int8_t* q = reinterpret_cast<const int8_t*>(xq);
+  const float* dx = reinterpret_cast<const float*>(xq + In);
+  float s = 0.0f;
+  for (int b = 0; b < In / 32; ++b) {
+    int32_t dot = 0;
+    for (int j = 0; j < 32; ++j) dot += quant_int(F, W, In, row, b * 32 + j) * q[b * 32 + j];
+    s = std::fma(static_cast<float>(dot), quant_scale(F, W, In, row, b * 32) * dx[b], s);
+  }
+  return s;
+}
+
+// The quantised activations of the current call (grown once; matmul is not called concurrently).
+inline uint8_t* qact_buffer(size_t bytes) {
+  static thread_local std::unique_ptr<uint8_t[]> buf;
+  static thread_local size_t size = 0;
+  if (bytes > size) {
+    buf.reset(new (std::align_val_t{64}) uint8_t[bytes]);
+    size = bytes;
+  }
+  return buf.get();
+}
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define LLMC_MMQ_SIMD 1
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// A group of 16 rows in one register.
+struct QVec {
+  static constexpr int kHalves = 1;
+  using I = __m512i;
+  using F = __m512;
+  static I load(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  static I bcast(const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+  static I set1(int32_t v) { return _mm512_set1_epi32(v); }
+  static I low_nibbles(I v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0f)); }
+  static I high_nibbles(I v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f)); }
+  // acc + Σ over each 4-byte quadruple of w (unsigned) · x (signed).
+  template <WFormat Fm>
+  static I dot(I acc, I w, I x) {
+#ifdef __AVX512VNNI__
+    return _mm512_dpbusd_epi32(acc, w, x);
+#else
+    const I ones = _mm512_set1_epi16(1);
+    if constexpr (Fm == WFormat::q4_0) return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), ones));
+    // q + 128 would saturate vpmaddubsw: |q| against x with q's sign (acc then starts at 0, see kUsesOffset).
+    const I q = _mm512_xor_si512(w, _mm512_set1_epi8(static_cast<char>(0x80)));
+    const I sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(q), _mm512_setzero_si512(), x);
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(q), sx), ones));
+#endif
+  }
+  static F scales(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
+  static F fset1(float v) { return _mm512_set1_ps(v); }
+  static F fzero() { return _mm512_setzero_ps(); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  // Stores the first n (≤ 16) lanes, plus bias.
+  static void store(float* y, F v, const float* bias, int n) {
+    const __mmask16 m = n >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << n) - 1);
+    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias));
+    _mm512_mask_storeu_ps(y, m, v);
+  }
+#ifdef __AVX512VNNI__
+  static constexpr bool kVnni = true;
+#else
+  static constexpr bool kVnni = false;
+#endif
+};
+#else
+// A group of 16 rows in two 256-bit halves.
+struct QVec {
+  static constexpr int kHalves = 2;
+  using I = __m256i;
+  using F = __m256;
+  static I load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I bcast(const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  static I set1(int32_t v) { return _mm256_set1_epi32(v); }
+  static I low_nibbles(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0f)); }
+  static I high_nibbles(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)); }
+  template <WFormat Fm>
+  static I dot(I acc, I w, I x) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(acc, w, x);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(acc, w, x);
+#else
+    const I ones = _mm256_set1_epi16(1);
+    if constexpr (Fm == WFormat::q4_0) return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones));
+    const I q = _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80)));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q)), ones));
+#endif
+  }
+  static F scales(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
+  static F fset1(float v) { return _mm256_set1_ps(v); }
+  static F fzero() { return _mm256_setzero_ps(); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(float* y, F v, const float* bias, int n) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    for (int i = 0; i < n && i < 8; ++i) y[i] = lanes[i] + (bias ? bias[i] : 0.0f);
+  }
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
+  static constexpr bool kVnni = true;
+#else
+  static constexpr bool kVnni = false;
+#endif
+};
+#endif
+
+// Whether a block's integer accumulator starts at the activation offset k (zero point of the stored
+// weights) or at 0 (the q8_0 fallback multiplies signed values directly).
+template <WFormat F>
+inline constexpr bool kUsesOffset = QVec::kVnni || F == WFormat::q4_0;
+
+// G groups of 16 rows (group g at W + g·gb) × C tokens (token c's activations at x + c·xs), whole input.
+// Writes y[c·ys + row] (+ bias[row]) for the first `rows` rows of the tile.
+template <WFormat F, int In, int G, int C>
+inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
+                  int rows) {
+  using V = QVec;
+  constexpr int H = V::kHalves, kBlocks = In / 32;
+  constexpr size_t kBlockBytes = quant_block_bytes(F), kHalfBytes = 64 / H;
+  constexpr size_t kScales = static_cast<size_t>(kBlocks) * kBlockBytes;
+  typename V::F acc[G][H][C];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
+  for (int b = 0; b < kBlocks; ++b) {
+    typename V::I sum[G][H][C];
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const int32_t k = kUsesOffset<F> ? reinterpret_cast<const int32_t*>(x + c * xs + In + kBlocks * 4)[b] : 0;
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) sum[g][h][c] = V::set1(k);
+    }
+    if constexpr (F == WFormat::q8_0) {
+#pragma GCC unroll 16
+      for (int s = 0; s < 8; ++s) {
+        typename V::I w[G][H];
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+          for (int h = 0; h < H; ++h) w[g][h] = V::load(W + g * gb + b * kBlockBytes + s * 64 + h * kHalfBytes);
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const typename V::I xb = V::bcast(x + c * xs + b * 32 + s * 4);
+#pragma GCC unroll 16
+          for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+            for (int h = 0; h < H; ++h) sum[g][h][c] = V::template dot<F>(sum[g][h][c], w[g][h], xb);
+        }
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int s = 0; s < 4; ++s) {
+        typename V::I lo[G][H], hi[G][H];
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+          for (int h = 0; h < H; ++h) {
+            const typename V::I v = V::load(W + g * gb + b * kBlockBytes + s * 64 + h * kHalfBytes);
+            lo[g][h] = V::low_nibbles(v);
+            hi[g][h] = V::high_nibbles(v);
+          }
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const typename V::I xlo = V::bcast(x + c * xs + b * 32 + s * 4);
+          const typename V::I xhi = V::bcast(x + c * xs + b * 32 + 16 + s * 4);
+#pragma GCC unroll 16
+          for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+            for (int h = 0; h < H; ++h) {
+              sum[g][h][c] = V::template dot<F>(sum[g][h][c], lo[g][h], xlo);
+              sum[g][h][c] = V::template dot<F>(sum[g][h][c], hi[g][h], xhi);
+            }
+        }
+      }
+    }
+    typename V::F dw[G][H];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) dw[g][h] = V::scales(W + g * gb + kScales + b * 32 + h * (32 / H));
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const typename V::F dx = V::fset1(reinterpret_cast<const float*>(x + c * xs + In)[b]);
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) acc[g][h][c] = V::fma(V::to_float(sum[g][h][c]), V::mul(dw[g][h], dx), acc[g][h][c]);
+    }
+  }
+  constexpr int kLanes = 16 / H;
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c)
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) {
+        const int r = g * 16 + h * kLanes;
+        if (r < rows) V::store(y + static_cast<size_t>(c) * ys + r, acc[g][h][c], bias ? bias + r : nullptr, rows - r);
+      }
+}
+
+// Tile shapes (groups of 16 rows × tokens), within the register file: 32 vector registers with AVX-512.
+#ifdef __AVX512F__
+inline constexpr int kQDecodeGroups = 4, kQPrefillGroups = 2, kQPrefillTokens = 4;
+#else
+inline constexpr int kQDecodeGroups = 1, kQPrefillGroups = 1, kQPrefillTokens = 2;
+#endif
+
+// The last `left` (< C) tokens of a group block, with a tile of exactly that width.
+template <WFormat F, int In, int G, int C>
+inline void qtail(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
+                  int rows, int left) {
+  if constexpr (C > 1) {
+    if (left == C - 1) qtile<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows);
+    else qtail<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows, left);
+  }
+}
+
+// Groups [g0, g0 + G) against all T tokens.
+template <WFormat F, int In, int G, int C>
+inline void qgroups(const uint8_t* W, size_t gb, int g0, const uint8_t* x, size_t xs, float* y, int ys,
+                    const float* bias, int rows, int T) {
+  const uint8_t* w = W + g0 * gb;
+  const int r0 = g0 * 16;
+  const float* b = bias ? bias + r0 : nullptr;
+  int t = 0;
+  for (; t + C <= T; t += C) qtile<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows);
+  if (t < T) qtail<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows, T - t);
+}
+
+// quantize_acts_ref, vectorised (the same bytes).
+template <WFormat F, int In>
+inline void quantize_acts(const float* x, uint8_t* out) {
+  constexpr int kOffset = F == WFormat::q8_0 ? 128 : 8;
+  float* d = reinterpret_cast<float*>(out + In);
+  int32_t* k = reinterpret_cast<int32_t*>(out + In + In / 32 * 4);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int b = 0; b < In / 32; ++b) {
+    __m256 v[4];
+    for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + b * 32 + j * 8);
+    const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                   _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    d[b] = _mm_cvtss_f32(h) / 127.0f;
+    const __m256 id = _mm256_set1_ps(d[b] != 0.0f ? 1.0f / d[b] : 0.0f);
+    __m256i i[4];
+    for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));  // nearest even
+    const __m256i sum32 = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum32), _mm256_extracti128_si256(sum32, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    k[b] = -kOffset * _mm_cvtsi128_si32(s);
+    // int32 → int8 (within ±127): pack with saturation, then undo the lane interleave of the packs.
+    const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32),
+                        _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+}
+#endif  // LLMC_MMQ_SIMD
+
+template <WFormat F, int Out, int In>
+inline void matmul_quant(float* y, int ys, const float* xf, const void* Wv, const float* bias, int T) {
+  static_assert(In % 32 == 0, "q8_0 / q4_0 rows must be whole blocks of 32");
+  const uint8_t* W = static_cast<const uint8_t*>(Wv);
+  constexpr size_t xs = kQActBytes<In>, gb = quant_group_bytes(F, In);
+  constexpr int kGroups = (Out + 15) / 16;
+  uint8_t* x = qact_buffer(xs * static_cast<size_t>(T));
+#ifdef LLMC_MMQ_SIMD
+  for (int t = 0; t < T; ++t) quantize_acts<F, In>(xf + static_cast<size_t>(t) * In, x + t * xs);
+  const int G = T == 1 ? kQDecodeGroups : kQPrefillGroups;
+  const int jobs = (kGroups + G - 1) / G;
+  parallel_for(jobs, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
+    for (int job = begin; job < end; ++job) {
+      const int g0 = job * G, rows = Out - g0 * 16;
+      if (T == 1 && g0 + kQDecodeGroups <= kGroups) {
+        qtile<F, In, kQDecodeGroups, 1>(W + g0 * gb, gb, x, xs, y + g0 * 16, ys, bias ? bias + g0 * 16 : nullptr, rows);
+      } else if (T > 1 && g0 + kQPrefillGroups <= kGroups) {
+        qgroups<F, In, kQPrefillGroups, kQPrefillTokens>(W, gb, g0, x, xs, y, ys, bias, rows, T);
+      } else {
+        for (int g = g0; g < kGroups; ++g) qgroups<F, In, 1, kQPrefillTokens>(W, gb, g, x, xs, y, ys, bias, Out - g * 16, T);
+      }
+    }
+  });
+#else
+  for (int t = 0; t < T; ++t) quantize_acts_ref<F, In>(xf + static_cast<size_t>(t) * In, x + t * xs);
+  parallel_for(Out, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
+    for (int o = begin; o < end; ++o)
+      for (int t = 0; t < T; ++t)
+        y[static_cast<size_t>(t) * ys + o] = quant_dot_ref<F, In>(W, o, x + t * xs) + (bias ? bias[o] : 0.0f);
+  });
+#endif
+}
+
+}  // namespace mm
+}  // namespace llmc
