@@ -5,6 +5,7 @@ machine's measured read bandwidth with the bandwidth limit (bandwidth / weight b
 Prints a markdown table and writes it to bench/results.md (or --out). Stdlib only."""
 import argparse
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -18,14 +19,18 @@ SHAPES = {
     "stories110M": (768, 12, 12, 12, 2048, 32000, 1024),
     "tinyllama1.1B": (2048, 22, 32, 4, 5632, 32000, 2048),
 }
-# Best numbers of existing engines on this machine (issue 6): decode 1 thread, decode 2 threads, prefill 2 threads.
-ENGINES = {
+# Fallback when no --engines file is given: the engine numbers quoted in issue 6 (measured on another
+# 2-core machine without AVX-512). Ratios against them are indicative only; pass --engines with numbers
+# measured side by side on the bench machine (format: bench/engines/README.md).
+ISSUE_ENGINES = {
     "stories110M": {
-        "f32": ("llama.cpp 51/82/517, llama2.c run.c 57-60/90-108", 60, 108, 517),
-        "f16": ("llama.cpp 105/135/663-736", 105, 135, 736),
-        "bf16": ("llama.cpp 93/129/586", 93, 129, 586),
-        "q8_0": ("llama.cpp 132/166/610 (runq.c int8 70-72/129-134)", 132, 166, 610),
-        "q4_0": ("llama.cpp 171-192/243-293/673-693", 192, 293, 693),
+        "f32": [{"engine": "llama.cpp (issue 6)", "decode1": 51, "decode2": 82, "prefill2": 517},
+                {"engine": "llama2.c run.c (issue 6)", "decode1": 60, "decode2": 108}],
+        "f16": [{"engine": "llama.cpp (issue 6)", "decode1": 105, "decode2": 135, "prefill2": 736}],
+        "bf16": [{"engine": "llama.cpp (issue 6)", "decode1": 93, "decode2": 129, "prefill2": 586}],
+        "q8_0": [{"engine": "llama.cpp (issue 6)", "decode1": 132, "decode2": 166, "prefill2": 610},
+                 {"engine": "llama2.c runq.c (issue 6)", "decode1": 72, "decode2": 134}],
+        "q4_0": [{"engine": "llama.cpp (issue 6)", "decode1": 192, "decode2": 293, "prefill2": 693}],
     },
 }
 # Weight bytes per value as stored for each type (q8_0: 32 int8 + f16 scale per block; q4_0: 16 bytes + scale).
@@ -102,19 +107,33 @@ def params(shape):
     return layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * dim * ffn + 2 * dim) + 2 * vocab * dim + dim
 
 
+def kv_cache_bytes(shape):
+    dim, layers, heads, kv, ffn, vocab, ctx = shape
+    return 2 * layers * ctx * (dim // heads * kv) * 4
+
+
+def best_engine(engines, key):
+    """The best value of `key` over the engines that report it, and that engine's name."""
+    have = [e for e in engines if e.get(key)]
+    if not have:
+        return None, None
+    e = max(have, key=lambda e: e[key])
+    return e[key], e["engine"]
+
+
 def run_once(binary, weights, tokens, new, threads):
     cmd = ["/usr/bin/time", "-f", "RSS_KB %M", binary, "--weights", weights, "--tokens", tokens, "-n", str(new),
            "--temp", "0", "--threads", str(threads), "--ignore-eos", "--ids"]
     r = subprocess.run(cmd, text=True, capture_output=True)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
-    m = re.search(r"load ([\d.]+) ms \| prompt (\d+) tokens, ([\d.]+) tok/s \| generated (\d+) tokens, ([\d.]+) tok/s",
-                  r.stderr)
+    m = re.search(r"load ([\d.]+) ms \| prompt (\d+) tokens, ([\d.]+) tok/s \| generated (\d+) tokens, ([\d.]+) tok/s"
+                  r" \| first token after ([\d.]+) ms", r.stderr)
     rss = re.search(r"RSS_KB (\d+)", r.stderr)
     if not m or not rss:
         raise RuntimeError(f"cannot parse timing from:\n{r.stderr}")
     return {"load_ms": float(m.group(1)), "prefill": float(m.group(3)), "decode": float(m.group(5)),
-            "rss_mb": int(rss.group(1)) / 1024, "ids": r.stdout.strip()}
+            "first_ms": float(m.group(6)), "rss_mb": int(rss.group(1)) / 1024, "ids": r.stdout.strip()}
 
 
 def main():
@@ -129,6 +148,8 @@ def main():
     ap.add_argument("--new", type=int, default=65, help="tokens generated (decode rate over n-1)")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--note", default="", help="extra line for the results file")
+    ap.add_argument("--engines", default="", help="JSON file of engine numbers measured on this machine "
+                    "(bench/engines/README.md); default: the numbers quoted in issue 6")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     cxx = os.environ.get("CXX", "c++")
@@ -188,6 +209,7 @@ def main():
                         best["prefill"] = max(best["prefill"], r["prefill"])
                         best["decode"] = max(best["decode"], r["decode"])
                         best["load_ms"] = min(best["load_ms"], r["load_ms"])
+                        best["first_ms"] = min(best["first_ms"], r["first_ms"])
                         best["rss_mb"] = max(best["rss_mb"], r["rss_mb"])
                         if r["ids"] != best["ids"]:
                             raise RuntimeError(f"{binary}: output differs between runs with {t} threads")
@@ -196,25 +218,33 @@ def main():
                     f"RSS {best['rss_mb']:.0f} MB, load {best['load_ms']:.0f} ms")
             rows.append((shape_name, typ, res))
 
+    engines, engines_note = ISSUE_ENGINES, "issue 6 (measured on another machine; indicative only)"
+    if a.engines:
+        with open(a.engines) as f:
+            data = json.load(f)
+        engines, engines_note = data["shapes"], data.get("note", a.engines)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], text=True,
                             capture_output=True).stdout.strip()
+    load = open("/proc/loadavg").read().split()[:3]
     lines = [f"# llmc bench ({stamp}, commit {commit})", ""]
     lines.append(f"Random-weight Llama models, {a.prompt}-token prompt, {a.new - 1} decode steps, greedy; "
-                 f"best of {a.reps} runs. Machine: 2 cores (AMD EPYC, AVX-512), measured read bandwidth "
-                 + ", ".join(f"{bw[t]:.1f} GB/s ({t} thread{'s' if t > 1 else ''})" for t in threads) + ".")
-    lines.append("The machine is shared with other engineers' compile jobs: numbers are noisy (best of runs).")
+                 f"best of {a.reps} runs. Machine: {os.cpu_count()} cores ({cpu_name()}), measured read bandwidth "
+                 + ", ".join(f"{bw[t]:.1f} GB/s ({t} thread{'s' if t > 1 else ''})" for t in threads)
+                 + f"; load average at the end {' '.join(load)}.")
     if a.note:
         lines.append(a.note)
     lines.append("")
-    lines.append("Limit = bandwidth / weight bytes read per decoded token (at the type's storage size). "
-                 "Ratios are against the best engine numbers measured on this machine (issue 6): decode "
-                 "vs the best engine at that thread count, prefill (2 threads) vs llama.cpp.")
+    lines.append("Limit = bandwidth / weight bytes read per decoded token (at the type's storage size). Engine "
+                 f"numbers: {engines_note}. Decode ratios are against the best engine at that thread count, "
+                 "prefill ratios against llama.cpp. Memory: peak RSS against weights (as stored) + the whole "
+                 "KV cache + 5 MB; first token = the prompt's prefill time.")
     lines.append("")
     hdr = ["shape", "type", "MB/token"]
     for t in threads:
-        hdr += [f"prefill {t}t", f"decode {t}t", f"limit {t}t", f"% limit {t}t"]
-    hdr += ["decode vs engines (1t / 2t)", "prefill 2t vs llama.cpp", "peak RSS MB", "weights MB", "load ms"]
+        hdr += [f"prefill {t}t", f"decode {t}t", f"% limit {t}t"]
+    hdr += ["best engine decode (1t / 2t)", "decode ratio (1t / 2t)", "llama.cpp prefill 2t", "prefill ratio 2t",
+            "peak RSS MB", "weights + KV + 5 MB", "first token ms (1t)", "load ms"]
     lines.append("| " + " | ".join(hdr) + " |")
     lines.append("|" + "---|" * len(hdr))
     for shape_name, typ, res in rows:
@@ -223,25 +253,33 @@ def main():
         cells = [shape_name, typ, f"{wb / 1e6:.0f}"]
         for t in threads:
             lim = bw[t] * 1e9 / wb
-            cells += [f"{res[t]['prefill']:.0f}", f"{res[t]['decode']:.1f}", f"{lim:.0f}",
-                      f"{100 * res[t]['decode'] / lim:.0f}%"]
-        eng = ENGINES.get(shape_name, {}).get(typ)
-        if eng and 1 in res and 2 in res:
-            cells += [f"{res[1]['decode'] / eng[1]:.2f}× / {res[2]['decode'] / eng[2]:.2f}×",
-                      f"{res[2]['prefill'] / eng[3]:.2f}×"]
+            cells += [f"{res[t]['prefill']:.0f}", f"{res[t]['decode']:.1f}", f"{100 * res[t]['decode'] / lim:.0f}%"]
+        eng = engines.get(shape_name, {}).get(typ, [])
+        e1, n1 = best_engine(eng, "decode1")
+        e2, n2 = best_engine(eng, "decode2")
+        p2, _ = best_engine([e for e in eng if e["engine"].startswith("llama.cpp")], "prefill2")
+        if e1 and e2 and 1 in res and 2 in res:
+            cells += [f"{e1:.0f} / {e2:.0f} ({n1}{'' if n1 == n2 else ' / ' + n2})",
+                      f"{res[1]['decode'] / e1:.2f}× / {res[2]['decode'] / e2:.2f}×"]
         else:
             cells += ["-", "-"]
-        stored = params(shape) * BYTES[typ] / 1e6
-        cells += [f"{max(r['rss_mb'] for r in res.values()):.0f}", f"{stored:.0f}",
-                  f"{min(r['load_ms'] for r in res.values()):.0f}"]
+        cells += [f"{p2:.0f}", f"{res[2]['prefill'] / p2:.2f}×"] if p2 and 2 in res else ["-", "-"]
+        bound = params(shape) * BYTES[typ] / 1e6 + kv_cache_bytes(shape) / 1e6 + 5
+        rss = max(r["rss_mb"] for r in res.values())
+        cells += [f"{rss:.0f}", f"{bound:.0f} ({'ok' if rss <= bound else 'OVER'})",
+                  f"{res[min(res)]['first_ms']:.0f}", f"{min(r['load_ms'] for r in res.values()):.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Engines (decode 1t / decode 2t / prefill 2t tok/s, issue 6): " + "; ".join(
-        f"{k}: {v[0]}" for k, v in ENGINES["stories110M"].items()) + ".")
     text = "\n".join(lines) + "\n"
     print(text)
     with open(a.out, "w") as f:
         f.write(text)
+
+
+def cpu_name():
+    flags = open("/proc/cpuinfo").read()
+    name = re.search(r"model name\s*:\s*(.*)", flags)
+    isa = "AVX-512 VNNI" if "avx512_vnni" in flags else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+    return f"{name.group(1).strip() if name else 'unknown'}, {isa}"
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 #endif
 
 #include <cctype>
+#include <cmath>
 #include <functional>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -60,10 +62,8 @@ inline std::unique_ptr<Tokenizer> load_gguf(const std::string& path) {
       r.fail("tokenizer.ggml.token_type has " + std::to_string(t->nums.size()) + " entries for " + std::to_string(n) +
              " tokens");
     types.reserve(n);
-    for (double d : t->nums) {
-      int x = static_cast<int>(d);
-      types.push_back(x >= 0 && x <= 6 ? static_cast<TokenType>(x) : TokenType::Normal);
-    }
+    for (double d : t->nums)  // compared as a double: an out-of-range or NaN value must not reach an int
+      types.push_back(d >= 0 && d <= 6 ? static_cast<TokenType>(static_cast<int>(d)) : TokenType::Normal);
   }
   if (model == "llama") {
     SpmVocab v;
@@ -73,7 +73,10 @@ inline std::unique_ptr<Tokenizer> load_gguf(const std::string& path) {
         r.fail("tokenizer.ggml.scores has " + std::to_string(s->nums.size()) + " entries for " + std::to_string(n) +
                " tokens");
       v.scores.reserve(n);
-      for (double d : s->nums) v.scores.push_back(static_cast<float>(d));
+      for (double d : s->nums) {
+        if (!(std::fabs(d) <= std::numeric_limits<float>::max())) r.fail("tokenizer.ggml.scores holds a value that is not a finite float");
+        v.scores.push_back(static_cast<float>(d));
+      }
     }
     v.types = std::move(types);
     v.bos = id("tokenizer.ggml.bos_token_id");
