@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -102,6 +103,12 @@ class Section {
     return has(key) ? choice<E>(key, options) : fallback;
   }
 
+  // Item i of the list under `key`.
+  template <typename T>
+  T element(const YAML::Node& n, const std::string& key, size_t i) const {
+    return convert<T>(n, fmt::format("{}[{}]", key, i));
+  }
+
   const YAML::Node& node() const { return node_; }
   const std::string& file() const { return file_; }
 
@@ -109,11 +116,15 @@ class Section {
   template <typename T>
   T convert(const YAML::Node& n, const std::string& key) const {
     if (!n.IsScalar()) fail(n, field(key), fmt::format("expected {}", type_name<T>()));
+    T value;
     try {
-      return n.as<T>();
+      value = n.as<T>();
     } catch (const YAML::Exception&) {
       fail(n, field(key), fmt::format("expected {}, found '{}'", type_name<T>(), n.Scalar()));
     }
+    if constexpr (std::is_floating_point_v<T>)  // .nan / .inf parse as numbers but mean nothing in a spec
+      if (!std::isfinite(value)) fail(n, field(key), fmt::format("expected a finite number, found '{}'", n.Scalar()));
+    return value;
   }
   template <typename T>
   static const char* type_name() {
@@ -229,7 +240,7 @@ void parse_positions(const Section& s, Spec& spec) {
         YAML::Node n = sc->required_node(key);
         if (!n.IsSequence() || static_cast<int64_t>(n.size()) != r.rotary_dim / 2)
           sc->fail(n, sc->field(key), fmt::format("expected a list of rotary_dim/2 = {} numbers", r.rotary_dim / 2));
-        for (const auto& v : n) out->push_back(v.as<double>());
+        for (size_t i = 0; i < n.size(); ++i) out->push_back(sc->element<double>(n[i], key, i));
       }
     } else if (x.type != "none") {
       sc->fail(sc->node()["type"], sc->field("type"),

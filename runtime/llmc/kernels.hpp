@@ -82,22 +82,9 @@ inline void matmul(float* y, const float* x, const float* W, const float* bias, 
 template <int N>
 inline void embed_rows(float* x, const Matrix& E, const int* tokens, int T) {
   const auto* data = static_cast<const uint8_t*>(E.data);
-  for (int t = 0; t < T; ++t) {
-    const size_t row = static_cast<size_t>(tokens[t]);
-    float* out = x + static_cast<size_t>(t) * N;
-    if (E.format == WFormat::q8_0 || E.format == WFormat::q4_0) {
-      for (int i = 0; i < N; ++i) out[i] = quant_value(E.format, data, N, row, i);
-      continue;
-    }
-    const void* r = data + row * mm::row_bytes(E.format, N);
-    for (int i = 0; i < N; ++i) {
-      switch (E.format) {
-        case WFormat::f16: out[i] = mm::row_value<WFormat::f16>(r, i); break;
-        case WFormat::bf16: out[i] = mm::row_value<WFormat::bf16>(r, i); break;
-        default: out[i] = mm::row_value<WFormat::f32>(r, i); break;
-      }
-    }
-  }
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < N; ++i)
+      x[static_cast<size_t>(t) * N + i] = matrix_value(E.format, data, N, static_cast<size_t>(tokens[t]), i);
 }
 
 template <int N, Weighting Wt>

@@ -1,6 +1,6 @@
-// Matrix-vector and matrix-matrix products for generated models: y[t] = W·x[t] over T tokens, with W in
-// f32, or f16 / bf16 converted in registers (activations fp32, fp32 accumulators); q8_0 / q4_0 weights go
-// to llmc/matmul_quant.hpp.
+// Matrix-vector and matrix-matrix products for generated models: y[t] = W·x[t] over T tokens. Row-major
+// f32 / f16 / bf16 weights here (f16 / bf16 converted in registers; activations fp32, fp32 accumulators);
+// grouped weights (what get_matrix binds: f32_g16, f16_g16, bf16_g16, q8_0, q4_0) in llmc/matmul_grouped.hpp.
 //
 // Register tiles of R weight rows × C tokens, each accumulator a SIMD vector along the input dimension,
 // reduced at the end. Every output element is computed by the same instruction sequence whatever the tile,
@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "llmc/matmul_quant.hpp"
+#include "llmc/matmul_grouped.hpp"
 #include "llmc/threads.hpp"
 #include "llmc/weights.hpp"
 
@@ -214,8 +214,8 @@ inline void matmul_scalar(float* y, int ys, const float* x, const void* Wv, cons
 
 template <WFormat F, int Out, int In>
 inline void matmul_typed(float* y, int ys, const float* x, const void* W, const float* bias, int T) {
-  if constexpr (F == WFormat::q8_0 || F == WFormat::q4_0) {
-    matmul_quant<F, Out, In>(y, ys, x, W, bias, T);
+  if constexpr (is_quantised(F) || is_grouped_float(F)) {
+    matmul_grouped<F, Out, In>(y, ys, x, W, bias, T);
   } else {
 #ifdef LLMC_MM_SIMD
     matmul_simd<F, Out, In>(y, ys, x, W, bias, T);
@@ -240,6 +240,9 @@ inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref
     case WFormat::q4_0:
       if constexpr (In % 32 == 0) return mm::matmul_typed<WFormat::q4_0, Out, In>(y, y_stride, x, ref.data, bias, T);
       break;
+    case WFormat::f32_g16: return mm::matmul_typed<WFormat::f32_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
+    case WFormat::f16_g16: return mm::matmul_typed<WFormat::f16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
+    case WFormat::bf16_g16: return mm::matmul_typed<WFormat::bf16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
   }
   throw Error("internal error: weight format has no kernel for this shape");
 }

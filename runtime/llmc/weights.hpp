@@ -140,8 +140,18 @@ inline uint16_t f32_to_f16(float f) {
 //   q4_0: 4 slices, byte i of a row holding value 4s+i in its low nibble and value 16+4s+i in its high
 //         nibble, each nibble q in 0..15;                                                       256 bytes
 // Sizes equal GGUF's: 34 resp. 18 bytes per 32 values.
-enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0 };
+//
+// Unquantised matrices bound with get_matrix are grouped the same way (f32_g16, f16_g16, bf16_g16): rows in
+// groups of 16 (zero padding rows), a group holding for each column the 16 rows' values side by side, so
+// that one vector load is one column of 16 rows. f32 / f16 / bf16 without the suffix are plain row-major
+// [out][in] (matrices the model derives itself: transposed, stacked, row-normalised).
+enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16 };
 inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
+
+inline constexpr bool is_quantised(WFormat f) { return f == WFormat::q8_0 || f == WFormat::q4_0; }
+inline constexpr bool is_grouped_float(WFormat f) {
+  return f == WFormat::f32_g16 || f == WFormat::f16_g16 || f == WFormat::bf16_g16;
+}
 
 inline constexpr size_t quant_block_bytes(WFormat f) { return f == WFormat::q8_0 ? 512 : 256; }  // per group
 inline constexpr size_t quant_group_bytes(WFormat f, size_t cols) {
@@ -167,6 +177,32 @@ inline float quant_scale(WFormat f, const uint8_t* m, size_t cols, size_t r, siz
 }
 inline float quant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
   return quant_scale(f, m, cols, r, i) * static_cast<float>(quant_int(f, m, cols, r, i));
+}
+
+// Bytes of one group of 16 rows of a grouped matrix (quantised or not), and of a whole matrix.
+inline constexpr size_t group_bytes(WFormat f, size_t cols) {
+  return is_quantised(f) ? quant_group_bytes(f, cols) : cols * kQuantRows * (f == WFormat::f32_g16 ? 4 : 2);
+}
+inline constexpr size_t grouped_matrix_bytes(WFormat f, size_t rows, size_t cols) {
+  return (rows + kQuantRows - 1) / kQuantRows * group_bytes(f, cols);
+}
+
+// Value (r, i) of a matrix in any format (slow; for embedding lookups and tests).
+inline float matrix_value(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
+  if (is_quantised(f)) return quant_value(f, m, cols, r, i);
+  uint16_t h;
+  float v;
+  if (is_grouped_float(f)) {
+    const uint8_t* p = m + r / kQuantRows * group_bytes(f, cols);
+    const size_t at = i * kQuantRows + r % kQuantRows;
+    if (f == WFormat::f32_g16) return std::memcpy(&v, p + 4 * at, 4), v;
+    std::memcpy(&h, p + 2 * at, 2);
+    return f == WFormat::f16_g16 ? f16_to_f32(h) : bf16_to_f32(h);
+  }
+  const size_t at = r * cols + i;
+  if (f == WFormat::f32) return std::memcpy(&v, m + 4 * at, 4), v;
+  std::memcpy(&h, m + 2 * at, 2);
+  return f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
 // GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref on `rows` (≤ 16) rows of x (cols apart), written
@@ -209,6 +245,28 @@ inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, 
   }
 }
 
+// `rows` (≤ 16) rows of x (cols apart) as one group of the grouped format f (zero padding rows). For f16_g16 /
+// bf16_g16, x must hold values of that type (read from it), so the conversion back is exact.
+inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
+  if (is_quantised(f)) return quantize_group(f, x, rows, cols, group);
+  const size_t size = f == WFormat::f32_g16 ? 4 : 2;
+  for (size_t i = 0; i < cols; ++i) {  // column by column: the writes are sequential
+    uint8_t* col = group + i * kQuantRows * size;
+    for (size_t r = 0; r < rows; ++r) {
+      const float v = x[r * cols + i];
+      if (f == WFormat::f32_g16) {
+        std::memcpy(col + 4 * r, &v, 4);
+      } else {
+        uint32_t bits;
+        std::memcpy(&bits, &v, 4);
+        const uint16_t h = f == WFormat::f16_g16 ? f32_to_f16(v) : static_cast<uint16_t>(bits >> 16);
+        std::memcpy(col + 2 * r, &h, 2);
+      }
+    }
+    std::memset(col + rows * size, 0, (kQuantRows - rows) * size);
+  }
+}
+
 // A weight matrix [out][in] in the format the model keeps it in. Only matmul and embed_rows read it.
 struct Matrix {
   WFormat format = WFormat::f32;
@@ -216,7 +274,7 @@ struct Matrix {
 };
 
 // How a binary keeps its matrices (`llmc build --dtype`): all fp32, f16/bf16 as stored in the checkpoint
-// (fp32 ones stay fp32), or block-quantised at load with GGUF's q8_0 / q4_0 numerics.
+// (fp32 ones stay fp32), or block-quantised at load with GGUF's q8_0 / q4_0 numerics; always grouped.
 enum class MatrixStorage { f32, as_stored, q8_0, q4_0 };
 
 struct TensorInfo {
@@ -261,11 +319,12 @@ class WeightStore {
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
 
-  // A matrix of exactly `shape` (as stored) kept as `storage` says; fp32 where that format does not apply
-  // (an fp32 checkpoint kept as stored, rows not a multiple of the 32-value quantisation block).
+  // A matrix of exactly `shape` (as stored) kept as `storage` says, grouped for the matmul kernels: fp32,
+  // f16 / bf16 as stored (fp32 stays fp32), or quantised (fp32 where rows are not whole blocks of 32).
+  // The copy replaces the mapped source, whose pages are released as it is made.
   Matrix get_matrix(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
-    if (storage != MatrixStorage::f32 && shape.size() == 2)
-      if (const Matrix m = get_compact(name, shape, storage); m.data) return m;
+    if (shape.size() == 2)
+      if (const Matrix m = get_grouped(name, shape, storage); m.data) return m;
     return {WFormat::f32, get(name, shape)};
   }
 
@@ -339,55 +398,51 @@ class WeightStore {
  private:
   void add_safetensors(std::unique_ptr<MappedFile> file);
 
-  // The checked tensor as f16/bf16 as stored, or quantised; no data when that storage does not apply to it.
-  Matrix get_compact(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
+  // The checked tensor in the grouped format `storage` gives; no data if it is missing or mis-shaped (get()
+  // then reports the error).
+  Matrix get_grouped(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
     auto it = tensors_.find(name);
-    if (it == tensors_.end() || it->second.shape != shape) return {};  // get() reports the error
+    if (it == tensors_.end() || it->second.shape != shape) return {};
     const TensorInfo& t = it->second;
-    Matrix ref;
-    if (storage == MatrixStorage::as_stored) {
-      if (t.dtype == DType::f32 || reinterpret_cast<uintptr_t>(t.data) % 2 != 0) return {};
-      ref = {t.dtype == DType::f16 ? WFormat::f16 : WFormat::bf16, t.data};
-    } else {
-      const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
-      if (cols % 32 != 0) return {};
-      const WFormat format = storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
-      const size_t group_bytes = quant_group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
-      std::vector<uint8_t>& out = owned_bytes_.emplace_back(groups * group_bytes);
-      const uint8_t* src = t.data;
-      const DType dtype = t.dtype;
-      // About 1 MB of the source at a time, its pages released as soon as they are quantised, so that
-      // peak memory stays near the quantised size.
-      const size_t src_group = kQuantRows * cols * dtype_size(dtype);
-      const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / src_group);
-      for (size_t g0 = 0; g0 < groups; g0 += batch) {
-        const size_t g1 = std::min(groups, g0 + batch);
-        parallel_for(static_cast<int>(g1 - g0), static_cast<int64_t>((g1 - g0) * kQuantRows * cols) * 16,
-                     [&](int begin, int end) {
-                       std::vector<float> x(kQuantRows * cols);
-                       for (size_t g = g0 + static_cast<size_t>(begin); g < g0 + static_cast<size_t>(end); ++g) {
-                         const size_t r0 = g * kQuantRows, n = std::min(kQuantRows, rows - r0);
+    const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
+    WFormat format = WFormat::f32_g16;
+    if (storage == MatrixStorage::as_stored && t.dtype != DType::f32)
+      format = t.dtype == DType::f16 ? WFormat::f16_g16 : WFormat::bf16_g16;
+    if ((storage == MatrixStorage::q8_0 || storage == MatrixStorage::q4_0) && cols % kQuantBlock == 0)
+      format = storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
+    const size_t gbytes = group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
+    uint8_t* const out = owned_bytes_.emplace_back(new uint8_t[groups * gbytes]).get();  // every byte is written
+    const uint8_t* src = t.data;
+    const DType dtype = t.dtype;
+    // About 1 MB of the source at a time, its pages released as soon as they are converted, so that peak
+    // memory stays near the size of the result.
+    const size_t src_group = kQuantRows * cols * dtype_size(dtype);
+    const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / src_group);
+    for (size_t g0 = 0; g0 < groups; g0 += batch) {
+      const size_t g1 = std::min(groups, g0 + batch);
+      parallel_for(static_cast<int>(g1 - g0), static_cast<int64_t>((g1 - g0) * kQuantRows * cols) * 16,
+                   [&](int begin, int end) {
+                     std::vector<float> x(kQuantRows * cols);
+                     for (size_t g = g0 + static_cast<size_t>(begin); g < g0 + static_cast<size_t>(end); ++g) {
+                       const size_t r0 = g * kQuantRows, n = std::min(kQuantRows, rows - r0);
+                       if (dtype == DType::f32) {
+                         std::memcpy(x.data(), src + 4 * r0 * cols, 4 * n * cols);
+                       } else {
                          for (size_t i = 0; i < n * cols; ++i) {
-                           const size_t at = r0 * cols + i;
-                           if (dtype == DType::f32) {
-                             std::memcpy(&x[i], src + 4 * at, 4);
-                           } else {
-                             uint16_t h;
-                             std::memcpy(&h, src + 2 * at, 2);
-                             x[i] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
-                           }
+                           uint16_t h;
+                           std::memcpy(&h, src + 2 * (r0 * cols + i), 2);
+                           x[i] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
                          }
-                         quantize_group(format, x.data(), n, cols, out.data() + g * group_bytes);
                        }
-                     });
-        const size_t first = g0 * src_group, last = std::min(t.bytes, g1 * src_group);
-        release_pages(src + first, last - first);
-      }
-      release_pages(t.data, t.bytes);  // the source is not read again
-      ref = {format, out.data()};
+                       write_group(format, x.data(), n, cols, out + g * gbytes);
+                     }
+                   });
+      const size_t first = g0 * src_group, last = std::min(t.bytes, g1 * src_group);
+      release_pages(src + first, last - first);
     }
+    release_pages(t.data, t.bytes);  // the pages straddling two batches
     used_.insert(name);
-    return ref;
+    return {format, out};
   }
 
   // Drops the resident pages of a mapped range the model no longer reads (whole pages inside it only).
@@ -404,7 +459,7 @@ class WeightStore {
   std::map<std::string, TensorInfo> tensors_;
   std::set<std::string> used_, implicit_unused_;
   std::vector<std::vector<float>> owned_;
-  std::vector<std::vector<uint8_t>> owned_bytes_;
+  std::vector<std::unique_ptr<uint8_t[]>> owned_bytes_;
 };
 
 }  // namespace llmc

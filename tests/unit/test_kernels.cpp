@@ -72,30 +72,37 @@ struct TypedMatrix {
 };
 TypedMatrix make_typed(WFormat f, const std::vector<float>& w, int out, int in) {
   TypedMatrix m;
-  m.values.resize(w.size());
+  m.values = w;
+  // Round to the stored type first (f16 / bf16 values; grouped formats are made from those).
+  const bool half = f == WFormat::f16 || f == WFormat::f16_g16, brain = f == WFormat::bf16 || f == WFormat::bf16_g16;
+  for (float& v : m.values) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    if (half) v = f16_to_f32(f32_to_f16(v));
+    if (brain) v = bf16_to_f32(uint16_t(bits >> 16));
+  }
   if (f == WFormat::f16 || f == WFormat::bf16) {
     m.bytes.resize(w.size() * 2);
     for (size_t i = 0; i < w.size(); ++i) {
       uint32_t bits;
-      std::memcpy(&bits, &w[i], 4);
-      const uint16_t h = f == WFormat::f16 ? f32_to_f16(w[i]) : uint16_t(bits >> 16);
+      std::memcpy(&bits, &m.values[i], 4);
+      const uint16_t h = half ? f32_to_f16(m.values[i]) : uint16_t(bits >> 16);
       std::memcpy(&m.bytes[2 * i], &h, 2);
-      m.values[i] = f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
   } else {
-    const size_t gb = quant_group_bytes(f, in);
-    m.bytes.resize(quant_matrix_bytes(f, out, in));
+    const size_t gb = group_bytes(f, in);
+    m.bytes.resize(grouped_matrix_bytes(f, out, in));
     for (int r0 = 0; r0 < out; r0 += 16)
-      quantize_group(f, &w[size_t(r0) * in], std::min(16, out - r0), in, &m.bytes[gb * (r0 / 16)]);
+      write_group(f, &m.values[size_t(r0) * in], std::min(16, out - r0), in, &m.bytes[gb * (r0 / 16)]);
     for (int o = 0; o < out; ++o)
-      for (int i = 0; i < in; ++i) m.values[size_t(o) * in + i] = quant_value(f, m.bytes.data(), in, o, i);
+      for (int i = 0; i < in; ++i) m.values[size_t(o) * in + i] = matrix_value(f, m.bytes.data(), in, o, i);
   }
   return m;
 }
 
-// f16 / bf16 / q8_0 / q4_0 matmul against double sums of what the kernel is defined to compute: the
+// Matmul with weights stored as f against double sums of what the kernel is defined to compute: the
 // converted weights times fp32 x, or (quantised) Σ_b d_w·d_x·(integer dot of block b) with x quantised per
-// token by quantize_acts_ref.
+// token by quantize_acts_ref; grouped and quantised formats also bit for bit against their scalar chain.
 template <int Out, int In>
 void check_typed_matmul(WFormat f, int T) {
   const auto w = random_vector(size_t(Out) * In, 11, 0.05f), x = random_vector(size_t(T) * In, 12),
@@ -125,7 +132,12 @@ void check_typed_matmul(WFormat f, int T) {
                                                 : mm::quant_dot_ref<WFormat::q4_0, In>(m.bytes.data(), o, xq.data());
         bitwise[size_t(t) * Out + o] = scalar + b[o];
       } else {
-        for (int i = 0; i < In; ++i) s += double(m.values[size_t(o) * In + i]) * x[size_t(t) * In + i];
+        float chain = 0.0f;  // grouped formats: one fp32 FMA chain over the columns in order
+        for (int i = 0; i < In; ++i) {
+          s += double(m.values[size_t(o) * In + i]) * x[size_t(t) * In + i];
+          chain = std::fma(m.values[size_t(o) * In + i], x[size_t(t) * In + i], chain);
+        }
+        bitwise[size_t(t) * Out + o] = chain + b[o];
       }
       ref[size_t(t) * Out + o] = float(s);
       exact[size_t(t) * Out + o] = float(e);
@@ -134,7 +146,7 @@ void check_typed_matmul(WFormat f, int T) {
   matmul<Out, In>(got.data(), Out, x.data(), Matrix{f, m.bytes.data()}, b.data(), T);
   INFO("format " << int(f) << ", " << Out << "x" << In << ", T " << T);
   CHECK(nmse(ref, got) < 1e-11);
-  if (quant) CHECK(std::memcmp(got.data(), bitwise.data(), got.size() * sizeof(float)) == 0);
+  if (quant || is_grouped_float(f)) CHECK(std::memcmp(got.data(), bitwise.data(), got.size() * sizeof(float)) == 0);
   // And how far the format is from fp32 weights and activations (GGUF: q8_0 ~1e-4, q4_0 ~1e-2).
   const double limit = f == WFormat::q4_0 ? 3e-2 : f == WFormat::q8_0 ? 1e-3 : 1e-4;
   CHECK(nmse(exact, got) < limit);
@@ -234,15 +246,17 @@ TEST_SUITE("kernels") {
 #endif
   }
 
-  TEST_CASE("matmul with f16, bf16, q8_0 and q4_0 weights") {
+  TEST_CASE("matmul with f16, bf16, q8_0, q4_0 and grouped f32 / f16 / bf16 weights") {
     for (int threads : {1, 2}) {
       set_threads(threads);
-      for (WFormat f : {WFormat::f16, WFormat::bf16, WFormat::q8_0, WFormat::q4_0}) {
+      for (WFormat f : {WFormat::f16, WFormat::bf16, WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16,
+                        WFormat::bf16_g16}) {
         check_typed_matmul<8, 64>(f, 1);
         check_typed_matmul<13, 96>(f, 3);     // row and token tails
         check_typed_matmul<256, 256>(f, 1);   // decode, in parallel
         check_typed_matmul<100, 320>(f, 11);  // prefill tiles and tails, in parallel
         check_typed_matmul<200, 64>(f, 1);    // decode: whole tiles of groups, then single groups
+        if (!is_quantised(f)) check_typed_matmul<21, 172>(f, 2);  // columns not a multiple of the vector width
       }
     }
   }

@@ -98,6 +98,13 @@ TEST_SUITE("spec") {
     CHECK(e.find("'two'") != std::string::npos);
   }
 
+  TEST_CASE("numbers must be finite (.nan and .inf are YAML numbers)") {
+    const std::string e = error_of(replace(kValid, "theta: 10000.0", "theta: .nan"));
+    CHECK(e.find("positions.theta") != std::string::npos);
+    CHECK(e.find("expected a finite number, found '.nan'") != std::string::npos);
+    CHECK(error_of(replace(kValid, "theta: 10000.0", "theta: -.inf")).find("finite number") != std::string::npos);
+  }
+
   TEST_CASE("tied embeddings and lm_head must agree") {
     CHECK(error_of(replace(kValid, "tied_embeddings: false", "tied_embeddings: true")).find("must be 'tied'") !=
           std::string::npos);

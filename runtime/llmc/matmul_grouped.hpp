@@ -1,4 +1,7 @@
-// Matmul with q8_0 / q4_0 weights (layout in llmc/weights.hpp): the activations are quantised per token
+// Matmul with grouped weights (layouts in llmc/weights.hpp): one SIMD lane per weight row, 16 rows per
+// group, so no horizontal sums. f32_g16 / f16_g16 / bf16_g16: per column, one vector of 16 rows times a
+// broadcast activation, an fp32 FMA chain per output over the columns in order.
+// q8_0 / q4_0: the activations are quantised per token
 // like GGUF's q8_0 (blocks of 32, d = amax/127), each block's dot product is exact integer arithmetic,
 // and d_w·d_x scales it into an fp32 accumulator, blocks in order. One SIMD lane per weight row: a group
 // of 16 rows is one 512-bit register (two 256-bit halves without AVX-512), 4 values of a row per byte
@@ -107,6 +110,13 @@ struct QVec {
 #endif
   }
   static F scales(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  // One column of the group (this half's rows) as fp32, from f32 / f16 / bf16.
+  static F col_f32(const uint8_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static F col_f16(const uint8_t* p) { return scales(p); }
+  static F col_bf16(const uint8_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  }
+  static F fbcast(const float* p) { return _mm512_set1_ps(*p); }
   static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
   static F fset1(float v) { return _mm512_set1_ps(v); }
   static F fzero() { return _mm512_setzero_ps(); }
@@ -153,6 +163,12 @@ struct QVec {
 #endif
   }
   static F scales(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F col_f32(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static F col_f16(const uint8_t* p) { return scales(p); }
+  static F col_bf16(const uint8_t* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  }
+  static F fbcast(const float* p) { return _mm256_set1_ps(*p); }
   static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
   static F fset1(float v) { return _mm256_set1_ps(v); }
   static F fzero() { return _mm256_setzero_ps(); }
@@ -271,33 +287,88 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       }
 }
 
+// The same tile for f32_g16 / f16_g16 / bf16_g16 weights and fp32 activations (token c at x + c·xs bytes):
+// per column, one load (and conversion) per group, one broadcast per token, an FMA per group and token.
+template <WFormat F, int In, int G, int C>
+inline void ftile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
+                  int rows) {
+  using V = QVec;
+  constexpr int H = V::kHalves;
+  constexpr size_t kCol = 16 * (F == WFormat::f32_g16 ? 4 : 2), kHalf = kCol / H;
+  typename V::F acc[G][H][C];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
+#pragma GCC unroll 2
+  for (int i = 0; i < In; ++i) {
+    typename V::F w[G][H];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) {
+        const uint8_t* p = W + g * gb + i * kCol + h * kHalf;
+        if constexpr (F == WFormat::f32_g16) w[g][h] = V::col_f32(p);
+        else if constexpr (F == WFormat::f16_g16) w[g][h] = V::col_f16(p);
+        else w[g][h] = V::col_bf16(p);
+      }
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const typename V::F xb = V::fbcast(reinterpret_cast<const float*>(x + c * xs) + i);
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) acc[g][h][c] = V::fma(w[g][h], xb, acc[g][h][c]);
+    }
+  }
+  constexpr int kLanes = 16 / H;
+  for (int c = 0; c < C; ++c)
+    for (int g = 0; g < G; ++g)
+      for (int h = 0; h < H; ++h) {
+        const int r = g * 16 + h * kLanes;
+        if (r < rows) V::store(y + static_cast<size_t>(c) * ys + r, acc[g][h][c], bias ? bias + r : nullptr, rows - r);
+      }
+}
+
+template <WFormat F, int In, int G, int C>
+inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
+                  int rows) {
+  if constexpr (is_quantised(F)) qtile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows);
+  else ftile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows);
+}
+
 // Tile shapes (groups of 16 rows × tokens), within the register file: 32 vector registers with AVX-512.
+template <WFormat F>
+struct GroupTiles {
 #ifdef __AVX512F__
-inline constexpr int kQDecodeGroups = 4, kQPrefillGroups = 2, kQPrefillTokens = 4;
+  static constexpr int decode = 4, prefill = 2, tokens = is_quantised(F) ? 4 : 8;
 #else
-inline constexpr int kQDecodeGroups = 1, kQPrefillGroups = 1, kQPrefillTokens = 2;
+  static constexpr int decode = is_quantised(F) ? 1 : 2, prefill = 1, tokens = is_quantised(F) ? 2 : 4;
 #endif
+};
 
 // The last `left` (< C) tokens of a group block, with a tile of exactly that width.
 template <WFormat F, int In, int G, int C>
-inline void qtail(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
+inline void gtail(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
                   int rows, int left) {
   if constexpr (C > 1) {
-    if (left == C - 1) qtile<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows);
-    else qtail<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows, left);
+    if (left == C - 1) gtile<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows);
+    else gtail<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows, left);
   }
 }
 
 // Groups [g0, g0 + G) against all T tokens.
 template <WFormat F, int In, int G, int C>
-inline void qgroups(const uint8_t* W, size_t gb, int g0, const uint8_t* x, size_t xs, float* y, int ys,
+inline void ggroups(const uint8_t* W, size_t gb, int g0, const uint8_t* x, size_t xs, float* y, int ys,
                     const float* bias, int rows, int T) {
   const uint8_t* w = W + g0 * gb;
   const int r0 = g0 * 16;
   const float* b = bias ? bias + r0 : nullptr;
   int t = 0;
-  for (; t + C <= T; t += C) qtile<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows);
-  if (t < T) qtail<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows, T - t);
+  for (; t + C <= T; t += C) gtile<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows);
+  if (t < T) gtail<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows, T - t);
 }
 
 // quantize_acts_ref, vectorised (the same bytes).
@@ -332,35 +403,56 @@ inline void quantize_acts(const float* x, uint8_t* out) {
 }
 #endif  // LLMC_MMQ_SIMD
 
+// y[t][o] = W·x[t] (+ bias) with W grouped (quantised or not, llmc/weights.hpp).
 template <WFormat F, int Out, int In>
-inline void matmul_quant(float* y, int ys, const float* xf, const void* Wv, const float* bias, int T) {
-  static_assert(In % 32 == 0, "q8_0 / q4_0 rows must be whole blocks of 32");
+inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, const float* bias, int T) {
   const uint8_t* W = static_cast<const uint8_t*>(Wv);
-  constexpr size_t xs = kQActBytes<In>, gb = quant_group_bytes(F, In);
+  constexpr size_t gb = group_bytes(F, In);
   constexpr int kGroups = (Out + 15) / 16;
-  uint8_t* x = qact_buffer(xs * static_cast<size_t>(T));
+  const uint8_t* x = reinterpret_cast<const uint8_t*>(xf);
+  size_t xs = static_cast<size_t>(In) * sizeof(float);
+  if constexpr (is_quantised(F)) {
+    static_assert(In % 32 == 0, "q8_0 / q4_0 rows must be whole blocks of 32");
+    xs = kQActBytes<In>;
+    uint8_t* q = qact_buffer(xs * static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) {
 #ifdef LLMC_MMQ_SIMD
-  for (int t = 0; t < T; ++t) quantize_acts<F, In>(xf + static_cast<size_t>(t) * In, x + t * xs);
-  const int G = T == 1 ? kQDecodeGroups : kQPrefillGroups;
-  const int jobs = (kGroups + G - 1) / G;
-  parallel_for(jobs, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
+      quantize_acts<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
+#else
+      quantize_acts_ref<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
+#endif
+    }
+    x = q;
+  }
+#ifdef LLMC_MMQ_SIMD
+  using Tiles = GroupTiles<F>;
+  const int G = T == 1 ? Tiles::decode : Tiles::prefill;
+  parallel_for((kGroups + G - 1) / G, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
     for (int job = begin; job < end; ++job) {
       const int g0 = job * G, rows = Out - g0 * 16;
-      if (T == 1 && g0 + kQDecodeGroups <= kGroups) {
-        qtile<F, In, kQDecodeGroups, 1>(W + g0 * gb, gb, x, xs, y + g0 * 16, ys, bias ? bias + g0 * 16 : nullptr, rows);
-      } else if (T > 1 && g0 + kQPrefillGroups <= kGroups) {
-        qgroups<F, In, kQPrefillGroups, kQPrefillTokens>(W, gb, g0, x, xs, y, ys, bias, rows, T);
+      if (T == 1 && g0 + Tiles::decode <= kGroups) {
+        gtile<F, In, Tiles::decode, 1>(W + g0 * gb, gb, x, xs, y + g0 * 16, ys, bias ? bias + g0 * 16 : nullptr, rows);
+      } else if (T > 1 && g0 + Tiles::prefill <= kGroups) {
+        ggroups<F, In, Tiles::prefill, Tiles::tokens>(W, gb, g0, x, xs, y, ys, bias, rows, T);
       } else {
-        for (int g = g0; g < kGroups; ++g) qgroups<F, In, 1, kQPrefillTokens>(W, gb, g, x, xs, y, ys, bias, Out - g * 16, T);
+        for (int g = g0; g < kGroups; ++g) ggroups<F, In, 1, Tiles::tokens>(W, gb, g, x, xs, y, ys, bias, Out - g * 16, T);
       }
     }
   });
 #else
-  for (int t = 0; t < T; ++t) quantize_acts_ref<F, In>(xf + static_cast<size_t>(t) * In, x + t * xs);
   parallel_for(Out, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
     for (int o = begin; o < end; ++o)
-      for (int t = 0; t < T; ++t)
-        y[static_cast<size_t>(t) * ys + o] = quant_dot_ref<F, In>(W, o, x + t * xs) + (bias ? bias[o] : 0.0f);
+      for (int t = 0; t < T; ++t) {
+        float s;
+        if constexpr (is_quantised(F)) {
+          s = quant_dot_ref<F, In>(W, o, x + t * xs);
+        } else {
+          s = 0.0f;
+          const float* xt = xf + static_cast<size_t>(t) * In;
+          for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, W, In, o, i), xt[i], s);
+        }
+        y[static_cast<size_t>(t) * ys + o] = s + (bias ? bias[o] : 0.0f);
+      }
   });
 #endif
 }
