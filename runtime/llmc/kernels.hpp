@@ -15,6 +15,14 @@ namespace llmc {
 
 using Batch = xsimd::batch<float>;
 inline constexpr int kLanes = static_cast<int>(Batch::size);
+// Attention scores use at most 256-bit batches: xsimd 8's haddp (the transposing sum of many batches)
+// returns its AVX-512 lanes out of order.
+#if XSIMD_WITH_AVX2
+using KeyBatch = xsimd::batch<float, xsimd::avx2>;
+#else
+using KeyBatch = Batch;
+#endif
+inline constexpr int kKeyLanes = static_cast<int>(KeyBatch::size);
 
 enum class Weighting { plain, offset_one, none };  // x̂·w, x̂·(1+w), x̂
 enum class Pairing { half, interleaved };           // rope pairs (i, i+d/2) or (2i, 2i+1)
@@ -196,16 +204,33 @@ inline void attention(float* out, const float* q, int q_stride, const float* k_c
       const int first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
       const float* qh = q + static_cast<size_t>(t) * q_stride + h * HeadDim;
       const int kv_offset = (h / kGroup) * HeadDim;
+      int j = first;
+      if constexpr (HeadDim % kKeyLanes == 0) {  // kKeyLanes keys at a time, summed by one transposing reduction
+        KeyBatch qv[HeadDim / kKeyLanes];
+        for (int d = 0; d < HeadDim / kKeyLanes; ++d) qv[d] = KeyBatch::load_unaligned(qh + d * kKeyLanes);
+        for (; j + kKeyLanes <= q_pos + 1; j += kKeyLanes) {
+          KeyBatch acc[kKeyLanes];
+          for (int n = 0; n < kKeyLanes; ++n) {
+            const float* kj = k_cache + static_cast<size_t>(j + n) * kKvDim + kv_offset;
+            KeyBatch a = KeyBatch::load_unaligned(kj) * qv[0];
+            for (int d = 1; d < HeadDim / kKeyLanes; ++d)
+              a = xsimd::fma(KeyBatch::load_unaligned(kj + d * kKeyLanes), qv[d], a);
+            acc[n] = a;
+          }
+          (xsimd::haddp(acc) * KeyBatch(p.scale)).store_unaligned(scores + j);
+        }
+      }
+      for (; j <= q_pos; ++j) scores[j] = dot<HeadDim>(qh, k_cache + static_cast<size_t>(j) * kKvDim + kv_offset) * p.scale;
       float max_score = -INFINITY;
-      for (int j = first; j <= q_pos; ++j) {
-        float s = dot<HeadDim>(qh, k_cache + static_cast<size_t>(j) * kKvDim + kv_offset) * p.scale;
+      for (j = first; j <= q_pos; ++j) {
+        float s = scores[j];
         if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
         if (p.alibi) s += p.alibi[h] * static_cast<float>(j - q_pos);
         scores[j] = s;
         max_score = std::max(max_score, s);
       }
       float sum = 0.0f;
-      int j = first;
+      j = first;
       for (; j + kLanes <= q_pos + 1; j += kLanes) {
         const Batch e = xsimd::exp(Batch::load_unaligned(scores + j) - Batch(max_score));
         e.store_unaligned(scores + j);
