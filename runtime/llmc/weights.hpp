@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -267,6 +268,19 @@ inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uin
   }
 }
 
+// Memory on 64-byte boundaries (a vector load never straddles two cache lines), not initialised.
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<uint8_t[], FreeDeleter>;
+inline AlignedBytes aligned_bytes(size_t n) {
+  void* p = std::aligned_alloc(64, (std::max<size_t>(n, 1) + 63) / 64 * 64);
+  if (!p) throw Error("out of memory (" + std::to_string(n) + " bytes)");
+  return AlignedBytes(static_cast<uint8_t*>(p));
+}
+using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
+inline AlignedFloats aligned_floats(size_t n) { return AlignedFloats(reinterpret_cast<float*>(aligned_bytes(n * 4).release())); }
+
 // A weight matrix [out][in] in the format the model keeps it in. Only matmul and embed_rows read it.
 struct Matrix {
   WFormat format = WFormat::f32;
@@ -411,7 +425,7 @@ class WeightStore {
     if ((storage == MatrixStorage::q8_0 || storage == MatrixStorage::q4_0) && cols % kQuantBlock == 0)
       format = storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
     const size_t gbytes = group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
-    uint8_t* const out = owned_bytes_.emplace_back(new uint8_t[groups * gbytes]).get();  // every byte is written
+    uint8_t* const out = owned_bytes_.emplace_back(aligned_bytes(groups * gbytes)).get();  // every byte is written
     const uint8_t* src = t.data;
     const DType dtype = t.dtype;
     // About 1 MB of the source at a time, its pages released as soon as they are converted, so that peak
@@ -459,7 +473,7 @@ class WeightStore {
   std::map<std::string, TensorInfo> tensors_;
   std::set<std::string> used_, implicit_unused_;
   std::vector<std::vector<float>> owned_;
-  std::vector<std::unique_ptr<uint8_t[]>> owned_bytes_;
+  std::vector<AlignedBytes> owned_bytes_;
 };
 
 }  // namespace llmc
