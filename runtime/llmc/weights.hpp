@@ -273,8 +273,8 @@ struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 using AlignedBytes = std::unique_ptr<uint8_t[], FreeDeleter>;
-inline AlignedBytes aligned_bytes(size_t n) {
-  void* p = std::aligned_alloc(64, (std::max<size_t>(n, 1) + 63) / 64 * 64);
+inline AlignedBytes aligned_bytes(size_t n, size_t alignment = 64) {
+  void* p = std::aligned_alloc(alignment, (std::max<size_t>(n, 1) + alignment - 1) / alignment * alignment);
   if (!p) throw Error("out of memory (" + std::to_string(n) + " bytes)");
   return AlignedBytes(static_cast<uint8_t*>(p));
 }
