@@ -124,6 +124,8 @@ class Section {
     }
     if constexpr (std::is_floating_point_v<T>)  // .nan / .inf parse as numbers but mean nothing in a spec
       if (!std::isfinite(value)) fail(n, field(key), fmt::format("expected a finite number, found '{}'", n.Scalar()));
+    if constexpr (std::is_same_v<T, std::string>)
+      if (value.empty()) fail(n, field(key), "expected a non-empty string");
     return value;
   }
   template <typename T>

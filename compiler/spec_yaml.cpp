@@ -41,7 +41,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (!comment.empty()) line("# " + comment);
   line("llmc: 1");
   line("name: " + quoted(s.name));
-  line("family: " + s.family);
+  line("family: " + quoted(s.family));
   line("model:");
   line(fmt::format("  vocab_size: {}", s.vocab_size));
   line(fmt::format("  hidden_size: {}", s.hidden_size));

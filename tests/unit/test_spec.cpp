@@ -98,6 +98,11 @@ TEST_SUITE("spec") {
     CHECK(e.find("'two'") != std::string::npos);
   }
 
+  TEST_CASE("strings must not be empty") {
+    const std::string e = error_of(replace(kValid, "family: llama", "family: \"\""));
+    CHECK(e.find("'family': expected a non-empty string") != std::string::npos);
+  }
+
   TEST_CASE("numbers must be finite (.nan and .inf are YAML numbers)") {
     const std::string e = error_of(replace(kValid, "theta: 10000.0", "theta: .nan"));
     CHECK(e.find("positions.theta") != std::string::npos);
