@@ -147,7 +147,20 @@ std::vector<float> rope_frequencies(const Spec& s) {
 
 }  // namespace
 
+// Sizes computed from a spec, or an error if they do not fit 64 bits (a spec with absurd sizes).
+[[noreturn]] int64_t size_overflow(const Spec& s) {
+  throw Error(fmt::format("{}: the model's sizes are too large (a buffer or parameter count overflows 64 bits)", s.file));
+}
+
 Plan make_plan(const Spec& s) {
+  auto size_mul = [&](int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? size_overflow(s) : r;
+  };
+  auto size_add = [&](int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? size_overflow(s) : r;
+  };
   Plan p;
   p.spec = &s;
   const AttentionSpec& a = s.attention;
@@ -172,9 +185,9 @@ Plan make_plan(const Spec& s) {
     l.heads = a.heads[i];
     l.kv_heads = a.kv_heads[i];
     l.head_dim = a.head_dim;
-    l.q_dim = l.heads * l.head_dim;
-    l.kv_dim = l.kv_heads * l.head_dim;
-    l.qkv_dim = l.q_dim + 2 * l.kv_dim;
+    l.q_dim = size_mul(l.heads, l.head_dim);
+    l.kv_dim = size_mul(l.kv_heads, l.head_dim);
+    l.qkv_dim = size_add(l.q_dim, size_mul(2, l.kv_dim));
     l.ffn = s.mlp.intermediate[i];
     l.window = a.window[i];
     l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
@@ -212,7 +225,7 @@ Plan make_plan(const Spec& s) {
     p.max_qkv_dim = std::max(p.max_qkv_dim, l.qkv_dim);
     p.max_ffn = std::max(p.max_ffn, l.ffn);
     p.max_heads = std::max(p.max_heads, l.heads);
-    p.kv_cache_floats += 2 * s.max_context * l.kv_dim;
+    p.kv_cache_floats = size_add(p.kv_cache_floats, size_mul(size_mul(2, s.max_context), l.kv_dim));
     p.layers.push_back(std::move(l));
   }
   for (const auto& [role, pattern] : s.weights.layer)
@@ -263,11 +276,17 @@ Plan make_plan(const Spec& s) {
   }
   p.chunk = std::min<int64_t>(64, s.max_context);
   // Per prefill row: x, xn, branch, ffn_out (hidden each), qkv, q, att, h (ffn) and gate_up (2 ffn).
-  p.activation_floats = p.chunk * (4 * H + p.max_qkv_dim + 2 * p.max_q_dim + 3 * p.max_ffn);
-  for (const auto& t : p.globals) p.parameter_count += t.bytes() / 4;
+  p.activation_floats = size_mul(p.chunk, size_add(size_add(size_mul(4, H), p.max_qkv_dim),
+                                                    size_add(size_mul(2, p.max_q_dim), size_mul(3, p.max_ffn))));
+  auto count = [&](const TensorPlan& t) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n = size_mul(n, d);
+    p.parameter_count = size_add(p.parameter_count, n);
+  };
+  for (const auto& t : p.globals) count(t);
   for (const auto& l : p.layers)
-    for (const auto& t : l.tensors) p.parameter_count += t.bytes() / 4;
-  p.weight_bytes = p.parameter_count * 4;
+    for (const auto& t : l.tensors) count(t);
+  p.weight_bytes = size_mul(p.parameter_count, 4);
   p.unused_weights = s.weights.unused;
   return p;
 }

@@ -66,11 +66,14 @@ class Section {
     return has(key) ? get<T>(key) : fallback;
   }
 
-  int64_t positive(const std::string& key) const {
+  // A size: 1 ≤ value ≤ max (bounded so that nothing sized by it is absurd; products are checked by the plan).
+  int64_t positive(const std::string& key, int64_t max = kMaxSize) const {
     const int64_t v = get<int64_t>(key);
     if (v <= 0) fail(node_[key], field(key), fmt::format("expected a positive integer, found {}", v));
+    if (v > max) fail(node_[key], field(key), fmt::format("expected at most {}, found {}", max, v));
     return v;
   }
+  static constexpr int64_t kMaxSize = int64_t{1} << 24;
 
   // A value given once for all layers or as a list of one per layer.
   std::vector<int64_t> per_layer(const std::string& key, int64_t layers, int64_t min_value) const {
@@ -83,8 +86,10 @@ class Section {
     } else {
       values.assign(static_cast<size_t>(layers), convert<int64_t>(n, key));
     }
-    for (int64_t v : values)
+    for (int64_t v : values) {
       if (v < min_value) fail(n, field(key), fmt::format("expected values >= {}, found {}", min_value, v));
+      if (v > kMaxSize) fail(n, field(key), fmt::format("expected values <= {}, found {}", kMaxSize, v));
+    }
     return values;
   }
 
@@ -307,7 +312,7 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   model.only_keys({"vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings", "embedding_scale"});
   spec.vocab_size = model.positive("vocab_size");
   spec.hidden_size = model.positive("hidden_size");
-  spec.num_layers = model.positive("num_layers");
+  spec.num_layers = model.positive("num_layers", 4096);
   spec.max_context = model.positive("max_context");
   spec.tied_embeddings = model.get<bool>("tied_embeddings");
   spec.embedding_scale = model.get_or<double>("embedding_scale", 1.0);

@@ -5,6 +5,7 @@
 
 #include "import.hpp"
 #include "llmc/error.hpp"
+#include "plan.hpp"
 #include "spec.hpp"
 
 using namespace llmc;
@@ -96,6 +97,20 @@ TEST_SUITE("spec") {
     const std::string e = error_of(replace(kValid, "num_layers: 2", "num_layers: two"));
     CHECK(e.find("model.num_layers") != std::string::npos);
     CHECK(e.find("'two'") != std::string::npos);
+  }
+
+  TEST_CASE("sizes are bounded, and a plan whose sizes overflow 64 bits is an error") {
+    CHECK(error_of(replace(kValid, "num_layers: 2", "num_layers: 100000")).find("expected at most 4096") !=
+          std::string::npos);
+    CHECK(error_of(replace(kValid, "head_dim: 4", "head_dim: 99999999999")).find("'attention.head_dim': expected at most") !=
+          std::string::npos);
+    // Each size within bounds, their products not: 2 · context · kv_heads · head_dim overflows.
+    const Spec big = parse_spec(replace(replace(replace(replace(kValid, "max_context: 64", "max_context: 16777216"),
+                                                        "head_dim: 4", "head_dim: 16777216"),
+                                                "heads: 4, kv_heads: 2", "heads: 16777216, kv_heads: 16777216"),
+                                        "hidden_size: 16", "hidden_size: 16777216"),
+                                "t.yaml");
+    CHECK_THROWS_WITH_AS(make_plan(big), doctest::Contains("too large"), Error);
   }
 
   TEST_CASE("strings must not be empty") {
