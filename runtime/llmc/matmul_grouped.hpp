@@ -15,8 +15,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <vector>
 
 #include "llmc/threads.hpp"
@@ -68,10 +66,10 @@ inline float quant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
 
 // The quantised activations of the current call (grown once; matmul is not called concurrently).
 inline uint8_t* qact_buffer(size_t bytes) {
-  static thread_local std::unique_ptr<uint8_t[]> buf;
+  static thread_local AlignedBytes buf;
   static thread_local size_t size = 0;
   if (bytes > size) {
-    buf.reset(new (std::align_val_t{64}) uint8_t[bytes]);
+    buf = aligned_bytes(bytes);
     size = bytes;
   }
   return buf.get();
