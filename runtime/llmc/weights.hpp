@@ -357,15 +357,7 @@ class WeightStore {
     const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
     if (t.dtype == DType::f32 && aligned && !transpose) return reinterpret_cast<const float*>(t.data);
     std::vector<float>& out = owned_.emplace_back(n);
-    for (size_t i = 0; i < n; ++i) {
-      if (t.dtype == DType::f32) {
-        std::memcpy(&out[i], t.data + 4 * i, 4);
-      } else {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * i, 2);
-        out[i] = t.dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
-      }
-    }
+    read_as_f32(t.dtype, t.data, n, out.data());
     if (transpose) {
       std::vector<float> tr(n);
       const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
@@ -439,15 +431,7 @@ class WeightStore {
                      std::vector<float> x(kQuantRows * cols);
                      for (size_t g = g0 + static_cast<size_t>(begin); g < g0 + static_cast<size_t>(end); ++g) {
                        const size_t r0 = g * kQuantRows, n = std::min(kQuantRows, rows - r0);
-                       if (dtype == DType::f32) {
-                         std::memcpy(x.data(), src + 4 * r0 * cols, 4 * n * cols);
-                       } else {
-                         for (size_t i = 0; i < n * cols; ++i) {
-                           uint16_t h;
-                           std::memcpy(&h, src + 2 * (r0 * cols + i), 2);
-                           x[i] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
-                         }
-                       }
+                       read_as_f32(dtype, src + r0 * cols * dtype_size(dtype), n * cols, x.data());
                        write_group(format, x.data(), n, cols, out + g * gbytes);
                      }
                    });
@@ -457,6 +441,16 @@ class WeightStore {
     release_pages(t.data, t.bytes);  // the pages straddling two batches
     used_.insert(name);
     return {format, out};
+  }
+
+  // n values of a stored tensor (any alignment) as fp32.
+  static void read_as_f32(DType dtype, const uint8_t* data, size_t n, float* out) {
+    if (dtype == DType::f32) return static_cast<void>(std::memcpy(out, data, 4 * n));
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, data + 2 * i, 2);
+      out[i] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
   }
 
   // Drops the resident pages of a mapped range the model no longer reads (whole pages inside it only).
