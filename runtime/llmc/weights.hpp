@@ -445,6 +445,7 @@ class WeightStore {
 
   // n values of a stored tensor (any alignment) as fp32.
   static void read_as_f32(DType dtype, const uint8_t* data, size_t n, float* out) {
+    if (n == 0) return;  // an empty tensor may have no data pointer
     if (dtype == DType::f32) return static_cast<void>(std::memcpy(out, data, 4 * n));
     for (size_t i = 0; i < n; ++i) {
       uint16_t h;
