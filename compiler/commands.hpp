@@ -23,11 +23,19 @@ struct BuildOptions {
   bool no_openmp = false;
 };
 
+struct QuantizeOptions {
+  std::string spec_path, weights, output;
+  std::string dtype;  // as CompileOptions::dtype
+};
+
 // spec file → verified source text.
 std::string compile_to_source(const CompileOptions& options);
 
 void run_compile(const CompileOptions& options);
 void run_build(const BuildOptions& options);
+// The checkpoint rewritten with the model's matrices grouped (and quantised) as its binary keeps them, so
+// that the binary maps them without conversion at load.
+void run_quantize(const QuantizeOptions& options);
 void run_inspect(const std::string& spec_path, std::ostream& out);
 void run_import(const std::string& source, const std::string& output, const ImportOptions& options,
                 const std::string& command_line);

@@ -160,7 +160,6 @@ std::string bind_weights(const Plan& p) {
     std::vector<std::string> dims;
     for (int64_t d : t.shape) dims.push_back(std::to_string(d));
     std::string value;
-    const bool plain = t.parts.empty() && !t.normalize_rows && !t.transpose;
     if (!t.parts.empty()) {  // one tensor per head, stacked into one array
       std::vector<std::string> parts;
       for (const auto& name : t.parts) parts.push_back(fmt::format("store.get(\"{}\", {{{}}})", name, t.shape[1]));
@@ -168,12 +167,12 @@ std::string bind_weights(const Plan& p) {
     } else if (t.normalize_rows) {
       value = fmt::format("llmc::normalize_rows(store.get_copy(\"{}\", {{{}}}), {}, {})", t.name,
                           fmt::join(dims, ", "), t.shape[0], t.shape[1]);
-    } else if (is_matrix_role(t.role) && plain) {
+    } else if (binds_as_matrix(t)) {
       value = fmt::format("store.get_matrix(\"{}\", {{{}}}, kMatrixStorage)", t.name, fmt::join(dims, ", "));
     } else {
       value = fmt::format("store.get(\"{}\", {{{}}}{})", t.name, fmt::join(dims, ", "), t.transpose ? ", true" : "");
     }
-    if (is_matrix_role(t.role) && !plain) value = fmt::format("llmc::Matrix{{llmc::WFormat::f32, {}}}", value);
+    if (is_matrix_role(t.role) && !binds_as_matrix(t)) value = fmt::format("llmc::Matrix{{llmc::WFormat::f32, {}}}", value);
     c.line("{} = {};", target, value);
   };
   for (const auto& t : p.globals) bind("w_." + t.role, t);

@@ -1,4 +1,4 @@
-// llmc: the command line. compile / build / inspect / import / tokenize / detokenize.
+// llmc: the command line. compile / build / quantize / inspect / import / tokenize / detokenize.
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
@@ -40,6 +40,17 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0"}))
         ->capture_default_str();
 
+  llmc::QuantizeOptions quantize;
+  auto* q = app.add_subcommand("quantize", "rewrite a checkpoint with the model's matrices in the layout its binary "
+                                           "maps directly (q8_0 / q4_0 quantised, or f32 / f16 / bf16 grouped)");
+  q->add_option("spec", quantize.spec_path, "arch YAML")->required();
+  q->add_option("--weights", quantize.weights, "model.safetensors, its index.json, a folder, or a llama2.c .bin")
+      ->required();
+  q->add_option("-o,--output", quantize.output, "output .safetensors")->required();
+  q->add_option("--dtype", quantize.dtype, "weights of the matrices: as-stored, f32, q8_0, q4_0")
+      ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0"}))
+      ->required();
+
   std::string inspect_spec;
   auto* i = app.add_subcommand("inspect", "per-layer shapes, parameter count and memory of a spec");
   i->add_option("spec", inspect_spec, "arch YAML")->required();
@@ -63,6 +74,7 @@ int main(int argc, char** argv) {
     compile.command_line = build.compile.command_line = command_line;
     if (c->parsed()) llmc::run_compile(compile);
     if (b->parsed()) llmc::run_build(build);
+    if (q->parsed()) llmc::run_quantize(quantize);
     if (i->parsed()) llmc::run_inspect(inspect_spec, std::cout);
     if (im->parsed()) llmc::run_import(import_source, import_output, import_options, command_line);
   } catch (const std::exception& e) {

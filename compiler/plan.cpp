@@ -17,6 +17,10 @@ bool is_matrix_role(const std::string& role) {
   return roles.count(role) > 0;
 }
 
+bool binds_as_matrix(const TensorPlan& t) {
+  return is_matrix_role(t.role) && t.parts.empty() && !t.transpose && !t.normalize_rows;
+}
+
 bool LayerPlan::has(const std::string& role) const {
   for (const auto& t : tensors)
     if (t.role == role) return true;

@@ -60,4 +60,8 @@ Plan make_plan(const Spec& spec);
 // Roles only matmul (and the embedding lookup) read: the binary may keep them as stored or quantised.
 bool is_matrix_role(const std::string& role);
 
+// Whether the model binds this tensor as a Matrix kept in its grouped (or quantised) format: a matrix role,
+// read as stored (not stacked from parts, transposed or row-normalised).
+bool binds_as_matrix(const TensorPlan& t);
+
 }  // namespace llmc

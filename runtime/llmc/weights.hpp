@@ -148,10 +148,32 @@ inline uint16_t f32_to_f16(float f) {
 // [out][in] (matrices the model derives itself: transposed, stacked, row-normalised).
 enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16 };
 inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
+// Version of the grouped byte layouts above, recorded in files written by `llmc quantize`: a binary refuses a
+// file of another version. Increment it whenever any grouped layout changes.
+inline constexpr int kGroupedLayoutVersion = 1;
 
 inline constexpr bool is_quantised(WFormat f) { return f == WFormat::q8_0 || f == WFormat::q4_0; }
 inline constexpr bool is_grouped_float(WFormat f) {
   return f == WFormat::f32_g16 || f == WFormat::f16_g16 || f == WFormat::bf16_g16;
+}
+
+inline constexpr bool is_grouped(WFormat f) { return is_quantised(f) || is_grouped_float(f); }
+
+// Names of the grouped formats as `llmc quantize` files record them.
+inline const char* grouped_format_name(WFormat f) {
+  switch (f) {
+    case WFormat::q8_0: return "q8_0";
+    case WFormat::q4_0: return "q4_0";
+    case WFormat::f32_g16: return "f32_g16";
+    case WFormat::f16_g16: return "f16_g16";
+    case WFormat::bf16_g16: return "bf16_g16";
+    default: return "?";
+  }
+}
+inline bool grouped_format_from_name(std::string_view name, WFormat& f) {
+  for (WFormat g : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16})
+    if (name == grouped_format_name(g)) return f = g, true;
+  return false;
 }
 
 inline constexpr size_t quant_block_bytes(WFormat f) { return f == WFormat::q8_0 ? 512 : 256; }  // per group
@@ -293,10 +315,11 @@ enum class MatrixStorage { f32, as_stored, q8_0, q4_0 };
 
 struct TensorInfo {
   DType dtype = DType::f32;
-  std::vector<int64_t> shape;
+  std::vector<int64_t> shape;  // of the matrix if grouped
   const uint8_t* data = nullptr;
   size_t bytes = 0;
   std::string file;
+  WFormat grouped = WFormat::f32;  // a grouped format: a matrix written by `llmc quantize`, dtype unused
 };
 
 inline std::string shape_str(const std::vector<int64_t>& shape) {
@@ -351,6 +374,9 @@ class WeightStore {
     if (t.shape != shape)
       throw Error(t.file + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected " +
                   shape_str(shape));
+    if (is_grouped(t.grouped))
+      throw Error(t.file + ": tensor '" + name + "' is stored grouped (" + grouped_format_name(t.grouped) +
+                  ", by llmc quantize), but this model reads it as a plain tensor: use the original checkpoint");
     if (transpose && shape.size() != 2) throw Error(t.file + ": tensor '" + name + "' must be 2-D to be transposed");
     used_.insert(name);
     const size_t n = t.bytes / dtype_size(t.dtype);
@@ -396,6 +422,8 @@ class WeightStore {
 
   size_t tensor_count() const { return tensors_.size(); }
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+  // Counts a tensor as read (for finish()) by a tool that copies it rather than binding it.
+  void mark_used(const std::string& name) { used_.insert(name); }
 
   WeightStore() = default;
   WeightStore(WeightStore&&) = default;
@@ -404,26 +432,49 @@ class WeightStore {
  private:
   void add_safetensors(std::unique_ptr<MappedFile> file);
 
-  // The checked tensor in the grouped format `storage` gives; no data if it is missing or mis-shaped (get()
-  // then reports the error).
+  // The checked tensor in the grouped format `storage` gives (or the one a `llmc quantize` file holds); no
+  // data if it is missing or mis-shaped (get() then reports the error).
   Matrix get_grouped(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
     auto it = tensors_.find(name);
     if (it == tensors_.end() || it->second.shape != shape) return {};
     const TensorInfo& t = it->second;
-    const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
-    WFormat format = WFormat::f32_g16;
-    if (storage == MatrixStorage::as_stored && t.dtype != DType::f32)
-      format = t.dtype == DType::f16 ? WFormat::f16_g16 : WFormat::bf16_g16;
+    used_.insert(name);
+    if (is_grouped(t.grouped)) {  // mapped as it is, unless a foreign writer left it unaligned
+      if (reinterpret_cast<uintptr_t>(t.data) % 64 == 0) return {t.grouped, t.data};
+      uint8_t* copy = owned_bytes_.emplace_back(aligned_bytes(t.bytes)).get();
+      std::memcpy(copy, t.data, t.bytes);
+      return {t.grouped, copy};
+    }
+    const WFormat format = grouped_format(t, storage);
+    uint8_t* const out = owned_bytes_.emplace_back(aligned_bytes(grouped_bytes(t, format))).get();
+    to_grouped(t, format, out, true);
+    return {format, out};
+  }
+
+ public:
+  // The grouped format get_matrix keeps a stored 2-D tensor in, and its size in bytes.
+  static WFormat grouped_format(const TensorInfo& t, MatrixStorage storage) {
+    const size_t cols = static_cast<size_t>(t.shape[1]);
     if ((storage == MatrixStorage::q8_0 || storage == MatrixStorage::q4_0) && cols % kQuantBlock == 0)
-      format = storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
+      return storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
+    if (storage == MatrixStorage::as_stored && t.dtype != DType::f32)
+      return t.dtype == DType::f16 ? WFormat::f16_g16 : WFormat::bf16_g16;
+    return WFormat::f32_g16;
+  }
+  static size_t grouped_bytes(const TensorInfo& t, WFormat format) {
+    return grouped_matrix_bytes(format, static_cast<size_t>(t.shape[0]), static_cast<size_t>(t.shape[1]));
+  }
+
+  // Writes the stored 2-D tensor t in grouped `format` to out (grouped_bytes(t, format) bytes, every one
+  // written). About 1 MB of the source at a time, in parallel; with release_source, the source's mapped
+  // pages are released as they are converted, so that peak memory stays near the size of the result.
+  static void to_grouped(const TensorInfo& t, WFormat format, uint8_t* out, bool release_source) {
+    const size_t rows = static_cast<size_t>(t.shape[0]), cols = static_cast<size_t>(t.shape[1]);
     const size_t gbytes = group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
-    uint8_t* const out = owned_bytes_.emplace_back(aligned_bytes(groups * gbytes)).get();  // every byte is written
     const uint8_t* src = t.data;
     const DType dtype = t.dtype;
-    // About 1 MB of the source at a time, its pages released as soon as they are converted, so that peak
-    // memory stays near the size of the result.
     const size_t src_group = kQuantRows * cols * dtype_size(dtype);
-    const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / src_group);
+    const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / std::max<size_t>(src_group, 1));
     for (size_t g0 = 0; g0 < groups; g0 += batch) {
       const size_t g1 = std::min(groups, g0 + batch);
       parallel_for(static_cast<int>(g1 - g0), static_cast<int64_t>((g1 - g0) * kQuantRows * cols) * 16,
@@ -435,14 +486,14 @@ class WeightStore {
                        write_group(format, x.data(), n, cols, out + g * gbytes);
                      }
                    });
+      if (!release_source) continue;
       const size_t first = g0 * src_group, last = std::min(t.bytes, g1 * src_group);
       release_pages(src + first, last - first);
     }
-    release_pages(t.data, t.bytes);  // the pages straddling two batches
-    used_.insert(name);
-    return {format, out};
+    if (release_source) release_pages(t.data, t.bytes);  // the pages straddling two batches
   }
 
+ private:
   // n values of a stored tensor (any alignment) as fp32.
   static void read_as_f32(DType dtype, const uint8_t* data, size_t n, float* out) {
     if (n == 0) return;  // an empty tensor may have no data pointer

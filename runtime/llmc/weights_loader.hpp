@@ -3,6 +3,8 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <sstream>
+
 #include "llmc/weights.hpp"
 
 namespace llmc {
@@ -11,6 +13,50 @@ namespace llmc {
 inline constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
 // No tensor dimension or element count beyond this (2^48) is believed.
 inline constexpr uint64_t kMaxTensorElements = uint64_t{1} << 48;
+// Nor a grouped matrix dimension beyond 2^24.
+inline constexpr uint64_t kMaxGroupedDim = uint64_t{1} << 24;
+
+// Matrices a `llmc quantize` file holds grouped, from its safetensors metadata: "llmc.grouped_layout" is the
+// layout version, and "llmc.grouped.<tensor>" = "<format> <rows> <cols>" for each grouped tensor (stored as U8
+// bytes). Other metadata is ignored.
+struct GroupedEntry {
+  WFormat format;
+  int64_t rows, cols;
+};
+inline std::map<std::string, GroupedEntry> grouped_entries(const nlohmann::json& header, const std::string& path) {
+  std::map<std::string, GroupedEntry> out;
+  const auto meta = header.find("__metadata__");
+  if (meta == header.end() || !meta->is_object()) return out;
+  const std::string prefix = "llmc.grouped.";
+  for (const auto& [key, value] : meta->items()) {
+    if (key.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string where = path + ": metadata '" + key + "'";
+    const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    std::istringstream in(text);
+    std::string format_name, rest;
+    uint64_t rows = 0, cols = 0;
+    GroupedEntry e{};
+    if (!value.is_string() || !(in >> format_name >> rows >> cols) || (in >> rest) ||
+        !grouped_format_from_name(format_name, e.format))
+      throw Error(where + " is '" + text + "', expected '<format> <rows> <cols>' with format one of q8_0, q4_0, "
+                  "f32_g16, f16_g16, bf16_g16");
+    if (rows == 0 || cols == 0 || rows > kMaxGroupedDim || cols > kMaxGroupedDim)
+      throw Error(where + ": matrix size " + std::to_string(rows) + " x " + std::to_string(cols) + " out of range");
+    if (is_quantised(e.format) && cols % kQuantBlock != 0)
+      throw Error(where + ": " + format_name + " needs whole blocks of 32 columns, not " + std::to_string(cols));
+    e.rows = static_cast<int64_t>(rows);
+    e.cols = static_cast<int64_t>(cols);
+    out.emplace(key.substr(prefix.size()), e);
+  }
+  if (out.empty()) return out;
+  const auto layout = meta->find("llmc.grouped_layout");
+  const std::string version = std::to_string(kGroupedLayoutVersion);
+  if (layout == meta->end() || !layout->is_string() || layout->get<std::string>() != version)
+    throw Error(path + ": written by `llmc quantize` for grouped layout " +
+                (layout == meta->end() ? std::string("(none given)") : layout->dump()) + ", but this binary reads layout " +
+                version + ": run llmc quantize again on the original checkpoint");
+  return out;
+}
 
 inline void WeightStore::add_safetensors(std::unique_ptr<MappedFile> owned) {
   auto& file = files_.emplace_back(std::move(owned));
@@ -35,6 +81,7 @@ inline void WeightStore::add_safetensors(std::unique_ptr<MappedFile> owned) {
   if (!header.is_object()) throw Error(path + ": safetensors header is not a JSON object");
   const uint8_t* data = base + 8 + header_len;
   const size_t data_size = size - 8 - header_len;
+  const std::map<std::string, GroupedEntry> grouped = grouped_entries(header, path);
   std::vector<std::pair<size_t, size_t>> ranges;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
@@ -51,7 +98,10 @@ inline void WeightStore::add_safetensors(std::unique_ptr<MappedFile> owned) {
     if (dt == "F32") t.dtype = DType::f32;
     else if (dt == "F16") t.dtype = DType::f16;
     else if (dt == "BF16") t.dtype = DType::bf16;
-    else throw Error(where + ": dtype " + dt + " is not supported (F32, F16, BF16)");
+    else if (dt != "U8" || !grouped.count(name))
+      throw Error(where + ": dtype " + dt + " is not supported (F32, F16, BF16; U8 for matrices llmc quantize grouped)");
+    const auto g = grouped.find(name);
+    if (g != grouped.end() && dt != "U8") throw Error(where + ": grouped by llmc quantize, so its dtype must be U8, not " + dt);
     if (!js.is_array()) throw Error(where + ": shape is not a list");
     uint64_t count = 1;
     for (const auto& d : js) {
@@ -71,14 +121,26 @@ inline void WeightStore::add_safetensors(std::unique_ptr<MappedFile> owned) {
     if (end > data_size)
       throw Error(where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                   "] lie outside the " + std::to_string(data_size) + " bytes of data (truncated file?)");
-    if (end - begin != count * dtype_size(t.dtype))
+    if (g != grouped.end()) {
+      const GroupedEntry& e = g->second;
+      const uint64_t bytes = grouped_matrix_bytes(e.format, static_cast<size_t>(e.rows), static_cast<size_t>(e.cols));
+      if (t.shape.size() != 1 || count != bytes || end - begin != bytes)
+        throw Error(where + ": a " + grouped_format_name(e.format) + " matrix [" + std::to_string(e.rows) + ", " +
+                    std::to_string(e.cols) + "] is U8 [" + std::to_string(bytes) + "], not U8 " + shape_str(t.shape) +
+                    " holding " + std::to_string(end - begin) + " bytes");
+      t.grouped = e.format;
+      t.shape = {e.rows, e.cols};
+    } else if (end - begin != count * dtype_size(t.dtype)) {
       throw Error(where + ": holds " + std::to_string(end - begin) + " bytes but " + dt + " " + shape_str(t.shape) +
                   " needs " + std::to_string(count * dtype_size(t.dtype)));
+    }
     t.data = data + begin;
     t.bytes = end - begin;
     ranges.emplace_back(begin, end);
     if (!tensors_.emplace(name, std::move(t)).second) throw Error(where + ": defined twice");
   }
+  for (const auto& [name, e] : grouped)
+    if (!header.contains(name)) throw Error(path + ": metadata 'llmc.grouped." + name + "' names no tensor of this file");
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i)
     if (ranges[i].first < ranges[i - 1].second)

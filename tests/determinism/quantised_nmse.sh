@@ -3,6 +3,9 @@
 # The real stories260K model built as stored (f32) and quantised (q8_0, q4_0), all fed the same 200 tokens
 # (prompt + the f32 build's greedy continuation, teacher-forced): NMSE of the quantised logits vs the f32
 # ones and top-1 agreement, printed and bounded (q8_0: NMSE < 1e-3; q4_0: NMSE < 5e-2).
+# Also: the files `llmc quantize` writes (mapped without conversion) give bitwise the logits of quantising at
+# load, whatever --dtype the binary that reads them was built with, and so does such a file whose data a
+# foreign writer left unaligned (copied at load).
 set -euo pipefail
 llmc="$1" src="$2" work="$3"
 data="$src/tests/data/stories260k"
@@ -14,6 +17,23 @@ continuation=$(./m-as-stored --weights "$data/stories260K.bin" --tokens "$prompt
 for q in as-stored q8_0 q4_0; do
   ./m-$q --weights "$data/stories260K.bin" --tokens "$prompt,$continuation" -n 0 --logits "tf-$q.bin" >/dev/null 2>&1
 done
+for q in as-stored q8_0 q4_0; do
+  "$llmc" quantize "$src/archs/stories260k.yaml" --weights "$data/stories260K.bin" --dtype "$q" -o "pre-$q.safetensors"
+  ./m-as-stored --weights "pre-$q.safetensors" --tokens "$prompt,$continuation" -n 0 --logits "pre-$q.bin" >/dev/null 2>&1
+  cmp "tf-$q.bin" "pre-$q.bin" || { echo "FAIL: llmc quantize --dtype $q: logits differ from quantising at load"; exit 1; }
+  echo "ok: llmc quantize --dtype $q: logits bitwise equal to quantising at load"
+done
+python3 - <<'PY'
+import json, struct
+d = open("pre-q4_0.safetensors", "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h = json.dumps(json.loads(d[8:8 + n])).encode()
+h += b" " * (1 + (-(8 + len(h)) % 64))  # the data one byte past a 64-byte boundary
+open("unaligned-q4_0.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + d[8 + n:])
+PY
+./m-q8_0 --weights unaligned-q4_0.safetensors --tokens "$prompt,$continuation" -n 0 --logits unaligned.bin >/dev/null 2>&1
+cmp tf-q4_0.bin unaligned.bin || { echo "FAIL: unaligned llmc quantize file: logits differ"; exit 1; }
+echo "ok: unaligned q4_0 file read by a q8_0 binary: logits bitwise equal"
 python3 - <<'PY'
 import struct, sys
 def read(p):

@@ -471,6 +471,74 @@ def gen_safetensors_index(ctx):
     ctx.expect_fail(gen(ctx, "--weights", ctx.path("no_such_file.bin"), "--prompt", "hi"), "no_such_file.bin")
 
 
+def quantize(ctx, weights_path, out, dtype="q4_0"):
+    return [ctx.llmc, "quantize", ctx.arch, "--weights", weights_path, "--dtype", dtype, "-o", ctx.path(out)]
+
+
+@case
+def quantize_bad_inputs(ctx):
+    """llmc quantize: another model's checkpoint, a broken one, a bad output path; no output left behind."""
+    ctx.expect_ok(quantize(ctx, weights(ctx), "ok.safetensors"))
+    st = os.path.join(ctx.data, "golden", "llama", "model.safetensors")
+    if os.path.exists(st):
+        ctx.expect_fail(quantize(ctx, st, "other.safetensors"), "model.safetensors", "tensor", absent=["other.safetensors"])
+    raw = ctx.read("stories260k/stories260K.bin")
+    ctx.expect_fail(quantize(ctx, ctx.write("cut.bin", raw[:1000]), "cut.safetensors"), "cut.bin", "truncated",
+                    absent=["cut.safetensors"])
+    ctx.expect_fail(quantize(ctx, weights(ctx), "out.bin"), "out.bin", ".safetensors", absent=["out.bin"])
+    ctx.expect_fail(quantize(ctx, weights(ctx), "no_dir/out.safetensors"), "no_dir/out.safetensors", "cannot write")
+    ctx.expect_fail(quantize(ctx, ctx.path("ok.safetensors"), "again.safetensors"), "already grouped",
+                    absent=["again.safetensors"])
+    ctx.expect_fail(quantize(ctx, weights(ctx), "x.safetensors", dtype="q5_0"), "--dtype", absent=["x.safetensors"])
+
+
+def rewrite_header(data, edit):
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    edit(header)
+    h = json.dumps(header).encode()
+    h += b" " * (-(8 + len(h)) % 64)  # keep the data 64-byte aligned, as llmc quantize writes it
+    return struct.pack("<Q", len(h)) + h + data[8 + n:]
+
+
+@case
+def gen_quantized_file_bad(ctx):
+    """A file written by llmc quantize: runs; with its grouping metadata broken, fails naming what is wrong."""
+    ctx.expect_ok(quantize(ctx, weights(ctx), "q.safetensors"))
+    good = open(ctx.path("q.safetensors"), "rb").read()
+    ctx.expect_ok(gen(ctx, "--weights", ctx.path("q.safetensors"), "--prompt", "hi"))
+    q = "model.layers.0.self_attn.q_proj.weight"
+    key = "llmc.grouped." + q
+
+    def meta(k, v):
+        def edit(h):
+            if v is None:
+                del h["__metadata__"][k]
+            else:
+                h["__metadata__"][k] = v
+        return edit
+
+    def dtype(h):
+        h[q]["dtype"] = "F32"
+
+    def shape(h):
+        h[q]["shape"] = [64, 64]
+    for name, edit, needles in (
+            ("layout.safetensors", meta("llmc.grouped_layout", "0"), ("grouped layout", "llmc quantize again")),
+            ("nolayout.safetensors", meta("llmc.grouped_layout", None), ("grouped layout",)),
+            ("format.safetensors", meta(key, "q5_0 64 64"), (key, "q5_0")),
+            ("words.safetensors", meta(key, "q4_0 64"), (key, "<format> <rows> <cols>")),
+            ("size.safetensors", meta(key, "q4_0 64 96"), (q, "bytes")),
+            ("blocks.safetensors", meta(key, "q4_0 64 48"), (key, "blocks of 32")),
+            ("zero.safetensors", meta(key, "q4_0 0 64"), (key, "out of range")),
+            ("nosuch.safetensors", meta("llmc.grouped.no.such.tensor", "q4_0 64 64"), ("no.such.tensor", "names no tensor")),
+            ("u8.safetensors", meta(key, None), (q, "U8")),
+            ("dtype.safetensors", dtype, (q, "dtype must be U8")),
+            ("shape.safetensors", shape, (q, "U8 [64, 64]"))):
+        p = ctx.write(name, rewrite_header(good, edit))
+        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), name, *needles)
+
+
 @case
 def gen_corrupt_tokenizer(ctx):
     tok = ctx.read("stories260k/tok512.bin")
