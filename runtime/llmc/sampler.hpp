@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
+
+#include <xsimd/xsimd.hpp>
 
 namespace llmc {
 
@@ -33,8 +36,30 @@ class Rng {
   uint64_t state_;
 };
 
+// The first index of the largest value (NaNs never win; 0 if there is none), in two vector passes: the
+// maximum, then where it first occurs. As std::max_element for NaN-free input.
 inline int argmax(const float* x, int n) {
-  return static_cast<int>(std::max_element(x, x + n) - x);
+  using B = xsimd::batch<float>;
+  constexpr int W = static_cast<int>(B::size);
+  const int body = n / W * W;
+  B lanes(-std::numeric_limits<float>::infinity());
+  for (int i = 0; i < body; i += W) {
+    const B v = B::load_unaligned(x + i);
+    lanes = xsimd::select(v > lanes, v, lanes);
+  }
+  alignas(64) float part[W];
+  lanes.store_aligned(part);
+  float m = -std::numeric_limits<float>::infinity();
+  for (int j = 0; j < W; ++j) m = part[j] > m ? part[j] : m;
+  for (int i = body; i < n; ++i) m = x[i] > m ? x[i] : m;
+  const B target(m);
+  for (int i = 0; i < body; i += W)
+    if (xsimd::any(B::load_unaligned(x + i) == target))
+      for (int j = i;; ++j)
+        if (x[j] == m) return j;
+  for (int i = body; i < n; ++i)
+    if (x[i] == m) return i;
+  return 0;
 }
 
 class Sampler {

@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
+#include <random>
 #include <vector>
 
 #include "llmc/sampler.hpp"
@@ -27,6 +29,26 @@ const std::vector<float> kLogits = {1.0f, 3.0f, 2.5f, -1.0f, 0.0f, 2.9f};
 TEST_SUITE("sampler") {
   TEST_CASE("temperature 0 is argmax") {
     CHECK(draw({}, kLogits, 3) == std::vector<int>{1, 1, 1});
+  }
+
+  TEST_CASE("argmax: the first index of the maximum, as std::max_element, at every length and position") {
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(-5.0f, 5.0f);
+    for (int n : {1, 2, 7, 8, 15, 16, 17, 33, 100, 32000}) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (auto& v : x) v = u(rng);
+      CHECK(argmax(x.data(), n) == std::max_element(x.begin(), x.end()) - x.begin());
+      for (int at : {0, n / 2, n - 1}) {  // a tie: the first one wins
+        x[static_cast<size_t>(at)] = 9.0f;
+        x[static_cast<size_t>(n - 1)] = 9.0f;
+        CHECK(argmax(x.data(), n) == std::max_element(x.begin(), x.end()) - x.begin());
+      }
+      x.assign(static_cast<size_t>(n), -std::numeric_limits<float>::infinity());
+      CHECK(argmax(x.data(), n) == 0);
+      x.assign(static_cast<size_t>(n), std::numeric_limits<float>::quiet_NaN());
+      x[static_cast<size_t>(n - 1)] = 1.0f;
+      CHECK(argmax(x.data(), n) == n - 1);  // NaNs never win
+    }
   }
 
   TEST_CASE("the same seed gives the same tokens, another seed other tokens") {
