@@ -1,6 +1,9 @@
 // Matmul with grouped weights (layouts in llmc/weights.hpp): one SIMD lane per weight row, 16 rows per
-// group, so no horizontal sums. f32_g16 / f16_g16 / bf16_g16: per column, one vector of 16 rows times a
-// broadcast activation, an fp32 FMA chain per output over the columns in order.
+// group, so no horizontal sums. f32_g16 / f16_g16: per column, one vector of 16 rows times a broadcast
+// activation, an fp32 FMA chain per output over the columns in order.
+// bf16_g16: the activations are rounded to bf16 per call (as llama.cpp does for bf16 weights), and each
+// pair of columns is one vdpbf16ps of 16 rows against a broadcast activation pair; targets without
+// AVX512_BF16 compute the same with two fp32 FMAs (see bf16_dot_ref).
 // q8_0 / q4_0: the activations are quantised per token
 // like GGUF's q8_0 (blocks of 32, d = amax/127), each block's dot product is exact integer arithmetic,
 // and d_w·d_x scales it into an fp32 accumulator, blocks in order. One SIMD lane per weight row: a group
@@ -64,7 +67,50 @@ inline float quant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
   return s;
 }
 
-// The quantised activations of the current call (grown once; matmul is not called concurrently).
+// bf16_g16 activations of one token: In values rounded to bf16, in column pairs as the weights (an odd
+// In padded with a zero), padded to 64 bytes.
+template <int In>
+inline constexpr size_t kBActBytes = (static_cast<size_t>(In + 1) / 2 * 4 + 63) / 64 * 64;
+
+// vdpbf16ps reads denormal inputs as zero and flushes denormal results to zero (DAZ, FTZ).
+inline float flush_denormal(float v) { return std::fpclassify(v) == FP_SUBNORMAL ? std::copysign(0.0f, v) : v; }
+
+// fp32 → bf16 as vcvtneps2bf16: round to nearest even, denormals to zero (signed), NaN kept quiet.
+inline uint16_t bf16_round(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  if (std::isnan(v)) return static_cast<uint16_t>((b >> 16) | 0x40);
+  if (std::fpclassify(v) == FP_SUBNORMAL) return static_cast<uint16_t>((b >> 16) & 0x8000);
+  return static_cast<uint16_t>((b + 0x7fff + ((b >> 16) & 1)) >> 16);
+}
+
+template <int In>
+inline void round_acts_bf16_ref(const float* x, uint8_t* out) {
+  std::memset(out, 0, kBActBytes<In>);
+  for (int i = 0; i < In; ++i) {
+    const uint16_t h = bf16_round(x[i]);
+    std::memcpy(out + 2 * i, &h, 2);
+  }
+}
+
+// The bf16_g16 matmul's arithmetic for one output, in scalar code: vdpbf16ps as Intel defines it, which
+// AMD Zen 4 was measured to match bit for bit. Per column pair, s += w·x of the odd column, then of the
+// even one, each step one fp32 FMA (a bf16 product is exact) with DAZ and FTZ.
+template <int In>
+inline float bf16_dot_ref(const uint8_t* W, int row, const uint8_t* xb) {
+  const uint8_t* w = W + row / 16 * group_bytes(WFormat::bf16_g16, In) + row % 16 * 4;
+  float s = 0.0f;
+  for (int p = 0; p < (In + 1) / 2; ++p)
+    for (int k : {1, 0}) {
+      uint16_t wh, xh;
+      std::memcpy(&wh, w + p * 64 + 2 * k, 2);
+      std::memcpy(&xh, xb + p * 4 + 2 * k, 2);
+      s = flush_denormal(std::fma(flush_denormal(bf16_to_f32(wh)), flush_denormal(bf16_to_f32(xh)), s));
+    }
+  return s;
+}
+
+// The quantised (or bf16) activations of the current call (grown once; matmul is not called concurrently).
 inline uint8_t* qact_buffer(size_t bytes) {
   static thread_local AlignedBytes buf;
   static thread_local size_t size = 0;
@@ -108,12 +154,32 @@ struct QVec {
 #endif
   }
   static F scales(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-  // One column of the group (this half's rows) as fp32, from f32 / f16 / bf16.
+  // One column of the group (this half's rows) as fp32, from f32 / f16.
   static F col_f32(const uint8_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
   static F col_f16(const uint8_t* p) { return scales(p); }
-  static F col_bf16(const uint8_t* p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+#ifdef __AVX512BF16__
+  // Pairs of bf16 per lane: acc + hi·hi, then + lo·lo (vdpbf16ps).
+  static constexpr bool kNativeBf16 = true;
+  using BPair = I;
+  static BPair bf16_pair(I v) { return v; }
+  static BPair bf16_acts(const uint8_t* x, int p) { return bcast(x + 4 * p); }  // pair p, packed
+  static F dot_bf16(F acc, BPair w, BPair x) { return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)x); }
+#else
+  // The same as two fp32 FMAs (denormals handled by MXCSR, see btile).
+  static constexpr bool kNativeBf16 = false;
+  struct BPair {
+    F hi, lo;
+  };
+  static BPair bf16_pair(I v) {
+    return {_mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int32_t>(0xffff0000u)))),
+            _mm512_castsi512_ps(_mm512_slli_epi32(v, 16))};
   }
+  static BPair bf16_acts(const uint8_t* x, int p) {  // pair p, as fp32
+    const float* f = reinterpret_cast<const float*>(x) + 2 * p;
+    return {_mm512_set1_ps(f[1]), _mm512_set1_ps(f[0])};
+  }
+  static F dot_bf16(F acc, BPair w, BPair x) { return fma(w.lo, x.lo, fma(w.hi, x.hi, acc)); }
+#endif
   static F fbcast(const float* p) { return _mm512_set1_ps(*p); }
   static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
   static F fset1(float v) { return _mm512_set1_ps(v); }
@@ -163,9 +229,20 @@ struct QVec {
   static F scales(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static F col_f32(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
   static F col_f16(const uint8_t* p) { return scales(p); }
-  static F col_bf16(const uint8_t* p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  // Pairs of bf16 per lane: acc + hi·hi, then + lo·lo, as two fp32 FMAs (denormals: see btile).
+  static constexpr bool kNativeBf16 = false;
+  struct BPair {
+    F hi, lo;
+  };
+  static BPair bf16_pair(I v) {
+    return {_mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int32_t>(0xffff0000u)))),
+            _mm256_castsi256_ps(_mm256_slli_epi32(v, 16))};
   }
+  static BPair bf16_acts(const uint8_t* x, int p) {  // pair p, as fp32
+    const float* f = reinterpret_cast<const float*>(x) + 2 * p;
+    return {_mm256_set1_ps(f[1]), _mm256_set1_ps(f[0])};
+  }
+  static F dot_bf16(F acc, BPair w, BPair x) { return fma(w.lo, x.lo, fma(w.hi, x.hi, acc)); }
   static F fbcast(const float* p) { return _mm256_set1_ps(*p); }
   static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
   static F fset1(float v) { return _mm256_set1_ps(v); }
@@ -175,7 +252,7 @@ struct QVec {
   static void store(float* y, F v, const float* bias, int n) {
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, v);
-    for (int i = 0; i < n && i < 8; ++i) y[i] = lanes[i] + (bias ? bias[i] : 0.0f);
+    for (int i = 0; i < n && i < 8; ++i) y[i] = bias ? lanes[i] + bias[i] : lanes[i];  // keeps −0 without bias
   }
 #if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
   static constexpr bool kVnni = true;
@@ -285,7 +362,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       }
 }
 
-// The same tile for f32_g16 / f16_g16 / bf16_g16 weights and fp32 activations (token c at x + c·xs bytes):
+// The same tile for f32_g16 / f16_g16 weights and fp32 activations (token c at x + c·xs bytes):
 // per column, one load (and conversion) per group, one broadcast per token, an FMA per group and token.
 template <WFormat F, int In, int G, int C>
 inline void ftile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
@@ -309,8 +386,7 @@ inline void ftile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       for (int h = 0; h < H; ++h) {
         const uint8_t* p = W + g * gb + i * kCol + h * kHalf;
         if constexpr (F == WFormat::f32_g16) w[g][h] = V::col_f32(p);
-        else if constexpr (F == WFormat::f16_g16) w[g][h] = V::col_f16(p);
-        else w[g][h] = V::col_bf16(p);
+        else w[g][h] = V::col_f16(p);
       }
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
@@ -330,10 +406,55 @@ inline void ftile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       }
 }
 
+// The same tile for bf16_g16 weights and bf16 activations (round_acts_bf16): per column pair, one
+// load per group, one broadcast pair per token, a vdpbf16ps (or two FMAs) per group and token.
+template <int In, int G, int C>
+inline void btile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
+                  int rows) {
+  using V = QVec;
+  constexpr int H = V::kHalves, kPairs = (In + 1) / 2;
+  constexpr size_t kHalf = 64 / H;
+  typename V::F acc[G][H][C];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
+  // The FMAs standing in for vdpbf16ps need its DAZ and FTZ (MXCSR bits 6 and 15), not the bias add.
+  const unsigned mxcsr = V::kNativeBf16 ? 0 : _mm_getcsr();
+  if constexpr (!V::kNativeBf16) _mm_setcsr(mxcsr | 0x8040);
+#pragma GCC unroll 2
+  for (int p = 0; p < kPairs; ++p) {
+    typename V::BPair w[G][H];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) w[g][h] = V::bf16_pair(V::load(W + g * gb + p * 64 + h * kHalf));
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const typename V::BPair xb = V::bf16_acts(x + c * xs, p);
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) acc[g][h][c] = V::dot_bf16(acc[g][h][c], w[g][h], xb);
+    }
+  }
+  if constexpr (!V::kNativeBf16) _mm_setcsr(mxcsr);
+  constexpr int kLanes = 16 / H;
+  for (int c = 0; c < C; ++c)
+    for (int g = 0; g < G; ++g)
+      for (int h = 0; h < H; ++h) {
+        const int r = g * 16 + h * kLanes;
+        if (r < rows) V::store(y + static_cast<size_t>(c) * ys + r, acc[g][h][c], bias ? bias + r : nullptr, rows - r);
+      }
+}
+
 template <WFormat F, int In, int G, int C>
 inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
                   int rows) {
   if constexpr (is_quantised(F)) qtile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows);
+  else if constexpr (F == WFormat::bf16_g16) btile<In, G, C>(W, gb, x, xs, y, ys, bias, rows);
   else ftile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows);
 }
 
@@ -341,7 +462,9 @@ inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 template <WFormat F>
 struct GroupTiles {
 #ifdef __AVX512F__
-  static constexpr int decode = 4, prefill = 2, tokens = is_quantised(F) ? 4 : 8;
+  // vdpbf16ps (one register per weight pair): 3 × 8 measured fastest on Zen 4 (2 × 8 … 6 × 4 tried).
+  static constexpr bool kNativeBf16 = F == WFormat::bf16_g16 && QVec::kNativeBf16;
+  static constexpr int decode = 4, prefill = kNativeBf16 ? 3 : 2, tokens = is_quantised(F) ? 4 : 8;
 #else
   static constexpr int decode = is_quantised(F) ? 1 : 2, prefill = 1, tokens = is_quantised(F) ? 2 : 4;
 #endif
@@ -399,6 +522,45 @@ inline void quantize_acts(const float* x, uint8_t* out) {
                         _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
   }
 }
+
+// What btile reads per token: round_acts_bf16_ref's bf16 pairs for vdpbf16ps, else the same values as fp32
+// (broadcast straight into the FMAs), twice the bytes.
+template <int In>
+inline constexpr size_t kBActSimdBytes = QVec::kNativeBf16 ? kBActBytes<In> : 2 * kBActBytes<In>;
+
+// round_acts_bf16_ref, vectorised: the same bytes, or (kBActSimdBytes) the same values as fp32.
+template <int In>
+inline void round_acts_bf16(const float* x, uint8_t* out) {
+  const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff), abs_mask = _mm256_set1_epi32(0x7fffffff);
+  const __m256i inf = _mm256_set1_epi32(0x7f800000), min_normal = _mm256_set1_epi32(0x00800000);
+  // Each lane's bf16 in its low 16 bits.
+  auto round8 = [&](const float* p) {
+    const __m256i b = _mm256_castps_si256(_mm256_loadu_ps(p)), a = _mm256_and_si256(b, abs_mask);
+    const __m256i even = _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(b, 16), one))), 16);
+    const __m256i nan = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));
+    const __m256i zero = _mm256_srli_epi32(_mm256_andnot_si256(abs_mask, b), 16);
+    const __m256i r = _mm256_blendv_epi8(even, nan, _mm256_cmpgt_epi32(a, inf));
+    return _mm256_blendv_epi8(r, zero, _mm256_cmpgt_epi32(min_normal, a));
+  };
+  constexpr int kWhole = In / 16 * 16;
+  constexpr size_t kSize = QVec::kNativeBf16 ? 2 : 4;
+  for (int i = 0; i < kWhole; i += 16) {
+    const __m256i a = round8(x + i), b = round8(x + i + 8);
+    if constexpr (QVec::kNativeBf16) {  // pack 2 × 8 lanes to 16 bits (within 128-bit lanes), then reorder
+      const __m256i p = _mm256_packus_epi32(a, b);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i), _mm256_permute4x64_epi64(p, 0xd8));
+    } else {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4 * i), _mm256_slli_epi32(a, 16));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4 * i + 32), _mm256_slli_epi32(b, 16));
+    }
+  }
+  for (int i = kWhole; i < In; ++i) {
+    const uint32_t h = bf16_round(x[i]);
+    const uint32_t v = QVec::kNativeBf16 ? h : h << 16;
+    std::memcpy(out + kSize * i, &v, kSize);  // little-endian: the low half for the packed bf16
+  }
+  std::memset(out + kSize * In, 0, kBActSimdBytes<In> - kSize * static_cast<size_t>(In));
+}
 #endif  // LLMC_MMQ_SIMD
 
 // y[t][o] = W·x[t] (+ bias) with W grouped (quantised or not, llmc/weights.hpp).
@@ -421,6 +583,21 @@ inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, co
 #endif
     }
     x = q;
+  } else if constexpr (F == WFormat::bf16_g16) {
+#ifdef LLMC_MMQ_SIMD
+    xs = kBActSimdBytes<In>;
+#else
+    xs = kBActBytes<In>;
+#endif
+    uint8_t* b = qact_buffer(xs * static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) {
+#ifdef LLMC_MMQ_SIMD
+      round_acts_bf16<In>(xf + static_cast<size_t>(t) * In, b + t * xs);
+#else
+      round_acts_bf16_ref<In>(xf + static_cast<size_t>(t) * In, b + t * xs);
+#endif
+    }
+    x = b;
   }
 #ifdef LLMC_MMQ_SIMD
   using Tiles = GroupTiles<F>;
@@ -444,12 +621,14 @@ inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, co
         float s;
         if constexpr (is_quantised(F)) {
           s = quant_dot_ref<F, In>(W, o, x + t * xs);
+        } else if constexpr (F == WFormat::bf16_g16) {
+          s = bf16_dot_ref<In>(W, o, x + t * xs);
         } else {
           s = 0.0f;
           const float* xt = xf + static_cast<size_t>(t) * In;
           for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, W, In, o, i), xt[i], s);
         }
-        y[static_cast<size_t>(t) * ys + o] = s + (bias ? bias[o] : 0.0f);
+        y[static_cast<size_t>(t) * ys + o] = bias ? s + bias[o] : s;  // keeps −0 without bias, as the SIMD path
       }
   });
 #endif

@@ -144,13 +144,16 @@ inline uint16_t f32_to_f16(float f) {
 //
 // Unquantised matrices bound with get_matrix are grouped the same way (f32_g16, f16_g16, bf16_g16): rows in
 // groups of 16 (zero padding rows), a group holding for each column the 16 rows' values side by side, so
-// that one vector load is one column of 16 rows. f32 / f16 / bf16 without the suffix are plain row-major
-// [out][in] (matrices the model derives itself: transposed, stacked, row-normalised).
+// that one vector load is one column of 16 rows. bf16_g16 holds columns in pairs instead (for vdpbf16ps):
+// per pair of columns 2p, 2p+1, 16 rows × 4 bytes, a row's bf16 of column 2p in the low half and of
+// column 2p+1 in the high half (an odd column count padded with a zero column). f32 / f16 / bf16 without
+// the suffix are plain row-major [out][in] (matrices the model derives itself: transposed, stacked,
+// row-normalised).
 enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16 };
 inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
 // Version of the grouped byte layouts above, recorded in files written by `llmc quantize`: a binary refuses a
 // file of another version. Increment it whenever any grouped layout changes.
-inline constexpr int kGroupedLayoutVersion = 1;
+inline constexpr int kGroupedLayoutVersion = 2;  // 2: bf16_g16 in column pairs
 
 inline constexpr bool is_quantised(WFormat f) { return f == WFormat::q8_0 || f == WFormat::q4_0; }
 inline constexpr bool is_grouped_float(WFormat f) {
@@ -204,6 +207,7 @@ inline float quant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, siz
 
 // Bytes of one group of 16 rows of a grouped matrix (quantised or not), and of a whole matrix.
 inline constexpr size_t group_bytes(WFormat f, size_t cols) {
+  if (f == WFormat::bf16_g16) cols += cols % 2;  // whole column pairs
   return is_quantised(f) ? quant_group_bytes(f, cols) : cols * kQuantRows * (f == WFormat::f32_g16 ? 4 : 2);
 }
 inline constexpr size_t grouped_matrix_bytes(WFormat f, size_t rows, size_t cols) {
@@ -217,7 +221,8 @@ inline float matrix_value(WFormat f, const uint8_t* m, size_t cols, size_t r, si
   float v;
   if (is_grouped_float(f)) {
     const uint8_t* p = m + r / kQuantRows * group_bytes(f, cols);
-    const size_t at = i * kQuantRows + r % kQuantRows;
+    const size_t at = f == WFormat::bf16_g16 ? (i / 2 * kQuantRows + r % kQuantRows) * 2 + i % 2
+                                             : i * kQuantRows + r % kQuantRows;
     if (f == WFormat::f32_g16) return std::memcpy(&v, p + 4 * at, 4), v;
     std::memcpy(&h, p + 2 * at, 2);
     return f == WFormat::f16_g16 ? f16_to_f32(h) : bf16_to_f32(h);
@@ -272,6 +277,18 @@ inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, 
 // bf16_g16, x must hold values of that type (read from it), so the conversion back is exact.
 inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
   if (is_quantised(f)) return quantize_group(f, x, rows, cols, group);
+  if (f == WFormat::bf16_g16) {  // column pair by column pair: the writes are sequential
+    for (size_t p = 0; p < (cols + 1) / 2; ++p)
+      for (size_t r = 0; r < kQuantRows; ++r)
+        for (size_t k = 0; k < 2; ++k) {
+          const size_t i = 2 * p + k;
+          uint32_t bits = 0;
+          if (r < rows && i < cols) std::memcpy(&bits, &x[r * cols + i], 4);
+          const uint16_t h = static_cast<uint16_t>(bits >> 16);
+          std::memcpy(group + (p * kQuantRows + r) * 4 + k * 2, &h, 2);
+        }
+    return;
+  }
   const size_t size = f == WFormat::f32_g16 ? 4 : 2;
   for (size_t i = 0; i < cols; ++i) {  // column by column: the writes are sequential
     uint8_t* col = group + i * kQuantRows * size;

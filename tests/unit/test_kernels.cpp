@@ -65,6 +65,28 @@ void gguf_block(WFormat f, const float* x, float* d_out, int* q) {
   }
 }
 
+// vcvtneps2bf16 and vdpbf16ps as Intel's SDM defines them, which bf16_g16 matmuls compute on every target:
+// inputs and results with denormals flushed to zero (DAZ, FTZ), rounding to nearest even.
+float flush(float v) { return std::fpclassify(v) == FP_SUBNORMAL ? std::copysign(0.0f, v) : v; }
+float round_bf16(float v) {
+  uint32_t bits;
+  v = flush(v);
+  std::memcpy(&bits, &v, 4);
+  bits = (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u;
+  std::memcpy(&v, &bits, 4);
+  return v;
+}
+// Σ w[i]·x[i] (bf16 values) as a chain of vdpbf16ps steps: per pair of elements the odd one first, one fp32
+// FMA each (the products are exact); an odd count padded with a zero pair element.
+float dpbf16_chain(const float* w, const float* x, int n) {
+  float s = 0.0f;
+  for (int i = 0; i < n; i += 2) {
+    s = i + 1 < n ? flush(std::fma(flush(w[i + 1]), flush(x[i + 1]), s)) : flush(std::fma(0.0f, 0.0f, s));
+    s = flush(std::fma(flush(w[i]), flush(x[i]), s));
+  }
+  return s;
+}
+
 // A matrix stored as `f`, and the same values as fp32 (what the kernel must multiply with).
 struct TypedMatrix {
   std::vector<uint8_t> bytes;
@@ -108,7 +130,10 @@ void check_typed_matmul(WFormat f, int T) {
   const auto w = random_vector(size_t(Out) * In, 11, 0.05f), x = random_vector(size_t(T) * In, 12),
              b = random_vector(Out, 13);
   const TypedMatrix m = make_typed(f, w, Out, In);
-  const bool quant = f == WFormat::q8_0 || f == WFormat::q4_0;
+  const bool quant = f == WFormat::q8_0 || f == WFormat::q4_0, brain = f == WFormat::bf16_g16;
+  std::vector<float> xr = x;  // the activations the kernel multiplies with: bf16_g16 rounds them to bf16
+  if (brain)
+    for (float& v : xr) v = round_bf16(v);
   std::vector<float> ref(size_t(T) * Out), exact(size_t(T) * Out), got(size_t(T) * Out), bitwise(size_t(T) * Out);
   std::vector<uint8_t> xq(mm::kQActBytes<In>);
   for (int t = 0; t < T; ++t) {
@@ -132,11 +157,12 @@ void check_typed_matmul(WFormat f, int T) {
                                                 : mm::quant_dot_ref<WFormat::q4_0, In>(m.bytes.data(), o, xq.data());
         bitwise[size_t(t) * Out + o] = scalar + b[o];
       } else {
-        float chain = 0.0f;  // grouped formats: one fp32 FMA chain over the columns in order
+        float chain = 0.0f;  // grouped formats: one fp32 FMA chain over the columns in order (bf16: in pairs)
         for (int i = 0; i < In; ++i) {
-          s += double(m.values[size_t(o) * In + i]) * x[size_t(t) * In + i];
+          s += double(m.values[size_t(o) * In + i]) * xr[size_t(t) * In + i];
           chain = std::fma(m.values[size_t(o) * In + i], x[size_t(t) * In + i], chain);
         }
+        if (brain) chain = dpbf16_chain(&m.values[size_t(o) * In], &xr[size_t(t) * In], In);
         bitwise[size_t(t) * Out + o] = chain + b[o];
       }
       ref[size_t(t) * Out + o] = float(s);
@@ -256,10 +282,111 @@ TEST_SUITE("kernels") {
         check_typed_matmul<256, 256>(f, 1);   // decode, in parallel
         check_typed_matmul<100, 320>(f, 11);  // prefill tiles and tails, in parallel
         check_typed_matmul<200, 64>(f, 1);    // decode: whole tiles of groups, then single groups
-        if (!is_quantised(f)) check_typed_matmul<21, 172>(f, 2);  // columns not a multiple of the vector width
+        if (!is_quantised(f)) {
+          check_typed_matmul<21, 172>(f, 2);  // columns not a multiple of the vector width
+          check_typed_matmul<37, 171>(f, 2);  // an odd column count (bf16_g16: a padding column)
+          check_typed_matmul<37, 171>(f, 29);  // prefill: whole token tiles and a tail
+          check_typed_matmul<70, 33>(f, 1);
+        }
       }
     }
   }
+
+  TEST_CASE("bf16_g16 matmul: denormal products, inputs and sums flushed as vdpbf16ps does") {
+    // Products and sums around 2^-126, so that FTZ and DAZ decide many results; some denormal inputs.
+    constexpr int Out = 40, In = 67, T = 3;
+    auto w = random_vector(size_t(Out) * In, 41, 1e-19f), x = random_vector(size_t(T) * In, 42, 1e-19f);
+    for (size_t i = 0; i < w.size(); i += 5) w[i] *= 1e-20f;
+    for (size_t i = 0; i < x.size(); i += 7) x[i] *= 1e-20f;
+    const TypedMatrix m = make_typed(WFormat::bf16_g16, w, Out, In);
+    std::vector<float> xr = x, got(size_t(T) * Out), want(size_t(T) * Out);
+    for (float& v : xr) v = round_bf16(v);
+    for (int t = 0; t < T; ++t)
+      for (int o = 0; o < Out; ++o) want[size_t(t) * Out + o] = dpbf16_chain(&m.values[size_t(o) * In], &xr[size_t(t) * In], In);
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      matmul<Out, In>(got.data(), Out, x.data(), Matrix{WFormat::bf16_g16, m.bytes.data()}, nullptr, T);
+      CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+      matmul<Out, In>(got.data(), Out, x.data(), Matrix{WFormat::bf16_g16, m.bytes.data()}, nullptr, 1);
+      CHECK(std::memcmp(got.data(), want.data(), Out * sizeof(float)) == 0);
+    }
+    int flushed = 0;
+    for (float v : want) flushed += v == 0.0f;
+    CHECK(flushed > 0);
+  }
+
+  TEST_CASE("bf16 activations: the SIMD rounding equals the reference bit for bit") {
+#ifdef LLMC_MMQ_SIMD
+    constexpr int In = 77;
+    auto x = random_vector(In, 43, 3.0f);
+    const uint32_t special[] = {0x3f808000, 0x3f818000, 0x3f807fff, 0x00000001, 0x807fffff, 0x00800000, 0x7f7fffff,
+                                0xff7fffff, 0x7f800000, 0xff800000, 0x80000000, 0x7f7f8000};  // ties, denormals, limits
+    for (size_t i = 0; i < std::size(special); ++i) std::memcpy(&x[i * 5], &special[i], 4);
+    std::vector<uint8_t> ref(mm::kBActBytes<In>, 0xff), got(mm::kBActSimdBytes<In>, 0xee);
+    mm::round_acts_bf16_ref<In>(x.data(), ref.data());
+    mm::round_acts_bf16<In>(x.data(), got.data());
+    if (got.size() == ref.size()) {  // bf16 pairs for vdpbf16ps
+      CHECK(std::memcmp(ref.data(), got.data(), ref.size()) == 0);
+    } else {  // the same values as fp32
+      REQUIRE(got.size() == 2 * ref.size());
+      for (size_t i = 0; i < ref.size() / 2; ++i) {
+        uint16_t h;
+        uint32_t v;
+        std::memcpy(&h, &ref[2 * i], 2);
+        std::memcpy(&v, &got[4 * i], 4);
+        CHECK(v == uint32_t(h) << 16);
+      }
+    }
+    for (int i = 0; i < In; ++i) {
+      uint16_t h;
+      std::memcpy(&h, &ref[2 * i], 2);
+      const float want = round_bf16(x[i]), value = bf16_to_f32(h);
+      CHECK(std::memcmp(&want, &value, 4) == 0);
+    }
+#endif
+  }
+
+#ifdef __AVX512BF16__
+  TEST_CASE("vdpbf16ps on this CPU computes what the reference emulates") {
+    // Random bf16 pairs over the whole exponent range, near the denormal boundary and with cancellation.
+    std::mt19937 rng(44);
+    auto bf16 = [&](int emin, int emax) {
+      const uint32_t e = uint32_t(emin) + rng() % uint32_t(emax - emin + 1);
+      return uint16_t((rng() & 0x8000) | (e << 7) | (rng() & 0x7f));
+    };
+    int mismatches = 0;
+    for (int round = 0; round < 4096; ++round) {
+      alignas(64) uint16_t w[32], x[32];
+      alignas(64) float acc[16], got[16];
+      for (int l = 0; l < 16; ++l) {
+        const int kind = (round + l) % 4;
+        const int lo = kind == 0 ? 0 : kind == 1 ? 55 : 100, hi = kind == 0 ? 255 : kind == 1 ? 75 : 150;
+        for (int k = 0; k < 2; ++k) {
+          w[2 * l + k] = bf16(lo, hi);
+          x[2 * l + k] = bf16(lo, hi);
+        }
+        if (kind == 3) {  // w1·x1 = −w0·x0, or one ulp off
+          w[2 * l + 1] = w[2 * l];
+          x[2 * l + 1] = uint16_t((x[2 * l] ^ 0x8000) + (rng() & 1));
+        }
+        uint32_t a = (rng() & 0x807fffff) | ((rng() % 4 == 0 ? rng() % 3 : 100 + rng() % 60) << 23);
+        std::memcpy(&acc[l], &a, 4);
+        if (kind == 2) acc[l] = -bf16_to_f32(w[2 * l]) * bf16_to_f32(x[2 * l]);
+      }
+      const __m512 r = _mm512_dpbf16_ps(_mm512_load_ps(acc), (__m512bh)_mm512_load_si512(w), (__m512bh)_mm512_load_si512(x));
+      _mm512_store_ps(got, r);
+      for (int l = 0; l < 16; ++l) {
+        const float wv[2] = {bf16_to_f32(w[2 * l]), bf16_to_f32(w[2 * l + 1])};
+        const float xv[2] = {bf16_to_f32(x[2 * l]), bf16_to_f32(x[2 * l + 1])};
+        float want = flush(acc[l]);
+        want = flush(std::fma(flush(wv[1]), flush(xv[1]), want));
+        want = flush(std::fma(flush(wv[0]), flush(xv[0]), want));
+        if (std::isnan(want) ? !std::isnan(got[l]) : std::memcmp(&want, &got[l], 4) != 0) ++mismatches;
+      }
+    }
+    CHECK(mismatches == 0);
+  }
+#endif
 
   TEST_CASE("rms_norm with plain, offset-one and no weights") {
     constexpr int N = 37;

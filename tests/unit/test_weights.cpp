@@ -93,6 +93,27 @@ TEST_SUITE("weights") {
     CHECK(!name_matches("a.b", "a.bc"));
   }
 
+  TEST_CASE("bf16_g16 layout: per column pair, 16 rows of (column 2p, column 2p+1); an odd count padded") {
+    constexpr size_t rows = 3, cols = 5;
+    std::vector<float> x(rows * cols);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t i = 0; i < cols; ++i) x[r * cols + i] = bf16_to_f32(uint16_t(0x3f80 + r * 16 + i));
+    CHECK(group_bytes(WFormat::bf16_g16, cols) == 3 * 64);
+    CHECK(grouped_matrix_bytes(WFormat::bf16_g16, 17, cols) == 2 * 3 * 64);
+    std::vector<uint8_t> group(group_bytes(WFormat::bf16_g16, cols), 0xaa);
+    write_group(WFormat::bf16_g16, x.data(), rows, cols, group.data());
+    for (size_t p = 0; p < 3; ++p)
+      for (size_t r = 0; r < 16; ++r)
+        for (size_t k = 0; k < 2; ++k) {
+          const size_t i = 2 * p + k;
+          uint16_t h;
+          std::memcpy(&h, &group[p * 64 + r * 4 + k * 2], 2);
+          CHECK(h == (r < rows && i < cols ? 0x3f80 + r * 16 + i : 0));  // zero padding rows and column
+        }
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t i = 0; i < cols; ++i) CHECK(matrix_value(WFormat::bf16_g16, group.data(), cols, r, i) == x[r * cols + i]);
+  }
+
   TEST_CASE("llama2.c checkpoints appear under Hugging Face names") {
     WeightStore s = WeightStore::open(LLMC_SOURCE_DIR "/tests/data/stories260k/stories260K.bin");
     CHECK(s.has("model.layers.4.mlp.down_proj.weight"));
