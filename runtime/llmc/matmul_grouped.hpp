@@ -407,10 +407,11 @@ inline void ftile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 }
 
 // The same tile for bf16_g16 weights and bf16 activations (round_acts_bf16): per column pair, one
-// load per group, one broadcast pair per token, a vdpbf16ps (or two FMAs) per group and token.
+// load per group, one broadcast pair per token, a vdpbf16ps (or two FMAs) per group and token. Meanwhile
+// it prefetches prefetch_bytes from `prefetch`, spread over the pairs (see ggroups).
 template <int In, int G, int C>
 inline void btile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows) {
+                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
   using V = QVec;
   constexpr int H = V::kHalves, kPairs = (In + 1) / 2;
   constexpr size_t kHalf = 64 / H;
@@ -424,8 +425,10 @@ inline void btile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
   // The FMAs standing in for vdpbf16ps need its DAZ and FTZ (MXCSR bits 6 and 15), not the bias add.
   const unsigned mxcsr = V::kNativeBf16 ? 0 : _mm_getcsr();
   if constexpr (!V::kNativeBf16) _mm_setcsr(mxcsr | 0x8040);
+  const size_t step = prefetch ? prefetch_bytes / kPairs : 0;
 #pragma GCC unroll 2
   for (int p = 0; p < kPairs; ++p) {
+    for (size_t o = p * step; o < (p + 1) * step; o += 64) _mm_prefetch(reinterpret_cast<const char*>(prefetch + o), _MM_HINT_T0);
     typename V::BPair w[G][H];
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g)
@@ -488,6 +491,16 @@ inline void ggroups(const uint8_t* W, size_t gb, int g0, const uint8_t* x, size_
   const int r0 = g0 * 16;
   const float* b = bias ? bias + r0 : nullptr;
   int t = 0;
+  if constexpr (F == WFormat::bf16_g16) {
+    // vdpbf16ps outpaces memory on the first token tile: each tile also prefetches its share of the next
+    // block (usually this thread's next job) while this block's weights are reused from cache.
+    const int tiles = T / C;
+    const bool next = tiles > 0 && (rows + 15) / 16 >= 2 * G;
+    const size_t share = next ? G * gb / tiles : 0;
+    for (int k = 0; t + C <= T; t += C, ++k)
+      btile<In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows,
+                      next ? w + G * gb + k * share : nullptr, share);
+  }
   for (; t + C <= T; t += C) gtile<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows);
   if (t < T) gtail<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows, T - t);
 }
@@ -590,13 +603,15 @@ inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, co
     xs = kBActBytes<In>;
 #endif
     uint8_t* b = qact_buffer(xs * static_cast<size_t>(T));
-    for (int t = 0; t < T; ++t) {
+    parallel_for(T, static_cast<int64_t>(T) * In, [&](int begin, int end) {  // a prompt's tokens in parallel
+      for (int t = begin; t < end; ++t) {
 #ifdef LLMC_MMQ_SIMD
-      round_acts_bf16<In>(xf + static_cast<size_t>(t) * In, b + t * xs);
+        round_acts_bf16<In>(xf + static_cast<size_t>(t) * In, b + t * xs);
 #else
-      round_acts_bf16_ref<In>(xf + static_cast<size_t>(t) * In, b + t * xs);
+        round_acts_bf16_ref<In>(xf + static_cast<size_t>(t) * In, b + t * xs);
 #endif
-    }
+      }
+    });
     x = b;
   }
 #ifdef LLMC_MMQ_SIMD
