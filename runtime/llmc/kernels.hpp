@@ -284,20 +284,38 @@ inline float activate(Act a, float x) {
   return x;
 }
 
-// out[t][i] = act(gate[t][i]) · up[t][i]; out rows are N apart (out may be gate when gate_stride is N).
+template <Act A>
+inline Batch activate(Batch x) {
+  if constexpr (A == Act::silu) return x / (Batch(1.0f) + xsimd::exp(-x));
+  if constexpr (A == Act::gelu) return Batch(0.5f) * x * (Batch(1.0f) + xsimd::erf(x * Batch(0.70710678118654752f)));
+  if constexpr (A == Act::gelu_tanh)
+    return Batch(0.5f) * x * (Batch(1.0f) + xsimd::tanh(Batch(0.79788456080286536f) * (x + Batch(0.044715f) * x * x * x)));
+  if constexpr (A == Act::relu) return xsimd::select(x > Batch(0.0f), x, Batch(0.0f));
+  return x;
+}
+
+// out[t][i] = act(gate[t][i]) · up[t][i] (up null: act(gate[t][i])); out rows are N apart (out may be gate
+// when gate_stride is N). Vectorised, tokens in parallel.
 template <int N, Act A>
 inline void gated_activation(float* out, const float* gate, int gate_stride, const float* up, int up_stride, int T) {
-  for (int t = 0; t < T; ++t) {
-    const float* g = gate + static_cast<size_t>(t) * gate_stride;
-    const float* u = up + static_cast<size_t>(t) * up_stride;
-    float* o = out + static_cast<size_t>(t) * N;
-    for (int i = 0; i < N; ++i) o[i] = activate(A, g[i]) * u[i];
-  }
+  constexpr int kVec = N / kLanes * kLanes;
+  parallel_for(T, static_cast<int64_t>(N) * T * 16, [&](int begin, int end) {
+    for (int t = begin; t < end; ++t) {
+      const float* g = gate + static_cast<size_t>(t) * gate_stride;
+      const float* u = up ? up + static_cast<size_t>(t) * up_stride : nullptr;
+      float* o = out + static_cast<size_t>(t) * N;
+      for (int i = 0; i < kVec; i += kLanes) {
+        const Batch a = activate<A>(Batch::load_unaligned(g + i));
+        (u ? a * Batch::load_unaligned(u + i) : a).store_unaligned(o + i);
+      }
+      for (int i = kVec; i < N; ++i) o[i] = u ? activate(A, g[i]) * u[i] : activate(A, g[i]);
+    }
+  });
 }
 
 template <int N, Act A>
 inline void activation(float* x, int T) {
-  for (size_t i = 0; i < static_cast<size_t>(N) * T; ++i) x[i] = activate(A, x[i]);
+  gated_activation<N, A>(x, x, N, nullptr, 0, T);
 }
 
 // x += scale·y over T rows of N.

@@ -492,4 +492,28 @@ TEST_SUITE("kernels") {
     CHECK(out[0] == doctest::Approx(activate(Act::silu, 1.0f) * 3.0f));
     CHECK(out[1] == doctest::Approx(activate(Act::silu, -2.0f) * 4.0f));
   }
+
+  TEST_CASE("vectorised activations agree with the scalar ones (vector body and tail, several tokens)") {
+    constexpr int N = 37, T = 3;
+    std::vector<float> g(N * T), u(N * T), out(N * T);
+    for (int i = 0; i < N * T; ++i) {
+      g[i] = (i % 2 ? -1.0f : 1.0f) * 0.37f * static_cast<float>(i % 41) - (i == 5 ? 200.0f : 0.0f);
+      u[i] = 0.5f + 0.01f * static_cast<float>(i);
+    }
+    g[7] = 200.0f;
+    auto check = [&](Act a, auto run) {
+      run();
+      for (int i = 0; i < N * T; ++i) {
+        const float want = activate(a, g[i]) * u[i];
+        CHECK(out[i] == doctest::Approx(want).epsilon(2e-6).scale(1e-30));
+      }
+    };
+    check(Act::silu, [&] { gated_activation<N, Act::silu>(out.data(), g.data(), N, u.data(), N, T); });
+    check(Act::gelu, [&] { gated_activation<N, Act::gelu>(out.data(), g.data(), N, u.data(), N, T); });
+    check(Act::gelu_tanh, [&] { gated_activation<N, Act::gelu_tanh>(out.data(), g.data(), N, u.data(), N, T); });
+    check(Act::relu, [&] { gated_activation<N, Act::relu>(out.data(), g.data(), N, u.data(), N, T); });
+    std::vector<float> x = g;
+    activation<N, Act::silu>(x.data(), T);
+    for (int i = 0; i < N * T; ++i) CHECK(x[i] == doctest::Approx(activate(Act::silu, g[i])).epsilon(2e-6).scale(1e-30));
+  }
 }
