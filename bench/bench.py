@@ -175,6 +175,7 @@ def main():
 
     help_text = sh([a.llmc, "build", "--help"]).stdout
     has_dtype = "--dtype" in help_text
+    has_quantize = "quantize" in sh([a.llmc, "--help"]).stdout
     rows = []
     for shape_name in a.shapes.split(","):
         shape = SHAPES[shape_name]
@@ -216,7 +217,22 @@ def main():
                 res[t] = best
                 log(f"  {typ} {t} thread(s): prefill {best['prefill']:.1f} decode {best['decode']:.1f} tok/s, "
                     f"RSS {best['rss_mb']:.0f} MB, load {best['load_ms']:.0f} ms")
-            rows.append((shape_name, typ, res))
+            mapped = None
+            if has_quantize:  # start-up from a file `llmc quantize` wrote: matrices mapped, not converted
+                pre = os.path.join(a.work, f"{shape_name}-{typ}.llmc.safetensors")
+                sh([a.llmc, "quantize", yaml_path, "--weights", weights, "-o", pre,
+                    "--dtype", typ if typ in ("q8_0", "q4_0") else "as-stored"])
+                try:
+                    runs = [run_once(binary, pre, tokens, a.new, min(threads)) for _ in range(a.reps)]
+                finally:
+                    os.remove(pre)
+                if any(r["ids"] != res[min(threads)]["ids"] for r in runs):
+                    raise RuntimeError(f"{binary}: output from the llmc quantize file differs from the checkpoint's")
+                mapped = {"load_ms": min(r["load_ms"] for r in runs), "first_ms": min(r["first_ms"] for r in runs),
+                          "rss_mb": max(r["rss_mb"] for r in runs)}
+                log(f"  {typ} from llmc quantize file: load {mapped['load_ms']:.1f} ms, first token "
+                    f"{mapped['first_ms']:.0f} ms, RSS {mapped['rss_mb']:.0f} MB")
+            rows.append((shape_name, typ, res, mapped))
 
     engines, engines_note = ISSUE_ENGINES, "issue 6 (measured on another machine; indicative only)"
     if a.engines:
@@ -238,16 +254,18 @@ def main():
     lines.append("Limit = bandwidth / weight bytes read per decoded token (at the type's storage size). Engine "
                  f"numbers: {engines_note}. Decode ratios are against the best engine at that thread count, "
                  "prefill ratios against llama.cpp. Memory: peak RSS against weights (as stored) + the whole "
-                 "KV cache + 5 MB; first token = the prompt's prefill time.")
+                 "KV cache + 5 MB; first token = the prompt's prefill time. Load = from the checkpoint (matrices "
+                 "converted at load) / from the file `llmc quantize` wrote (matrices mapped in place; its peak RSS "
+                 "in brackets).")
     lines.append("")
     hdr = ["shape", "type", "MB/token"]
     for t in threads:
         hdr += [f"prefill {t}t", f"decode {t}t", f"% limit {t}t"]
     hdr += ["best engine decode (1t / 2t)", "decode ratio (1t / 2t)", "llama.cpp prefill 2t", "prefill ratio 2t",
-            "peak RSS MB", "weights + KV + 5 MB", "first token ms (1t)", "load ms"]
+            "peak RSS MB", "weights + KV + 5 MB", "first token ms (1t)", "load ms (checkpoint / llmc quantize file)"]
     lines.append("| " + " | ".join(hdr) + " |")
     lines.append("|" + "---|" * len(hdr))
-    for shape_name, typ, res in rows:
+    for shape_name, typ, res, mapped in rows:
         shape = SHAPES[shape_name]
         wb = weight_bytes_per_token(shape, typ)
         cells = [shape_name, typ, f"{wb / 1e6:.0f}"]
@@ -267,7 +285,8 @@ def main():
         bound = params(shape) * BYTES[typ] / 1e6 + kv_cache_bytes(shape) / 1e6 + 5
         rss = max(r["rss_mb"] for r in res.values())
         cells += [f"{rss:.0f}", f"{bound:.0f} ({'ok' if rss <= bound else 'OVER'})",
-                  f"{res[min(res)]['first_ms']:.0f}", f"{min(r['load_ms'] for r in res.values()):.0f}"]
+                  f"{res[min(res)]['first_ms']:.0f}", f"{min(r['load_ms'] for r in res.values()):.0f}"
+                  + (f" / {mapped['load_ms']:.1f} ({mapped['rss_mb']:.0f} MB)" if mapped else "")]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)

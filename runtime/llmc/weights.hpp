@@ -264,7 +264,13 @@ inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, 
           }
         d = max / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (int j = 0; j < 32; ++j) q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(v[j] * id + 8.5f)));
+        for (int j = 0; j < 32; ++j) {
+          // x·id rounded to float before adding 8.5, as GGUF's C reference: the volatile keeps a compiler
+          // from fusing the two into one FMA (C++ allows it), which would quantise ties differently in
+          // llmc quantize and in a -march=native binary.
+          volatile float scaled = v[j] * id;
+          q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(scaled + 8.5f)));
+        }
         for (int j = 0; j < 16; ++j) block[j / 4 * 64 + r * 4 + j % 4] = static_cast<uint8_t>(q[j] | (q[j + 16] << 4));
       }
       const uint16_t h = f32_to_f16(d);

@@ -61,7 +61,10 @@ void gguf_block(WFormat f, const float* x, float* d_out, int* q) {
   } else {
     const float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
     *d_out = f16_to_f32(f32_to_f16(d));
-    for (int j = 0; j < 32; ++j) q[j] = std::min(15, int(int8_t(x[j] * id + 8.5f))) - 8;
+    for (int j = 0; j < 32; ++j) {  // x·id rounded to float, then + 8.5 (volatile: never one fused FMA)
+      volatile float scaled = x[j] * id;
+      q[j] = std::min(15, int(int8_t(scaled + 8.5f))) - 8;
+    }
   }
 }
 
@@ -254,6 +257,32 @@ TEST_SUITE("kernels") {
           for (int j = 0; j < 32; ++j) CHECK(quant_int(f, group.data(), In, r, blk * 32 + j) == q[j]);
         }
     }
+  }
+
+  TEST_CASE("quantize_group: q4_0 rounds x·id to float before adding 8.5, as GGUF (no fused multiply-add)") {
+    // Values v = h·d for half-integers h: v·id is then a hair off h but rounds to exactly h in float, so
+    // the rounded product plus 8.5 is an integer while a fused multiply-add (which C++ lets the compiler
+    // form from x * id + 8.5f) lands just below it and truncates one lower. Such ties are about 1 in 10^7
+    // random weights; they made a q4_0 binary and `llmc quantize` disagree.
+    constexpr int In = 32;
+    std::vector<float> x(In, 0.0f);
+    x[0] = -1.3f;  // the block's max: d = -1.3 / -8, id = 1 / d, not a power of two
+    const float d = x[0] / -8.0f, id = 1.0f / d;
+    int found = 1;
+    for (int h = -15; h <= 15 && found < In; h += 2)
+      for (int step = -2; step <= 2 && found < In; ++step) {
+        float v = static_cast<float>(h) / 2.0f * d;
+        for (int k = 0; k < std::abs(step); ++k) v = std::nextafter(v, step < 0 ? -10.0f : 10.0f);
+        volatile float rounded = v * id;
+        if (std::fabs(v) < 1.3f && int(int8_t(rounded + 8.5f)) != int(int8_t(std::fma(v, id, 8.5f)))) x[found++] = v;
+      }
+    REQUIRE(found > 1);  // at least one such value exists for this id
+    std::vector<uint8_t> group(quant_group_bytes(WFormat::q4_0, In));
+    quantize_group(WFormat::q4_0, x.data(), 1, In, group.data());
+    float dq = 0;
+    int q[32];
+    gguf_block(WFormat::q4_0, x.data(), &dq, q);
+    for (int j = 0; j < found; ++j) CHECK(quant_int(WFormat::q4_0, group.data(), In, 0, j) == q[j]);
   }
 
   TEST_CASE("quantised activations: the SIMD path equals the reference bit for bit") {
