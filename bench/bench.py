@@ -150,7 +150,15 @@ def main():
     ap.add_argument("--note", default="", help="extra line for the results file")
     ap.add_argument("--engines", default="", help="JSON file of engine numbers measured on this machine "
                     "(bench/engines/README.md); default: the numbers quoted in issue 6")
+    ap.add_argument("--render", default="", help="no measuring: print the table of a run's .json (written next to "
+                    "--out by every run) against --engines, e.g. with engine numbers measured after that run")
     a = ap.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            run = json.load(f)
+        rows = [(r[0], r[1], {int(t): v for t, v in r[2].items()}, r[3]) for r in run["rows"]]
+        return render(a, rows, {int(t): v for t, v in run["bw"].items()}, [int(t) for t in run["threads"]],
+                      run["header"])
     os.makedirs(a.work, exist_ok=True)
     cxx = os.environ.get("CXX", "c++")
 
@@ -234,20 +242,27 @@ def main():
                     f"{mapped['first_ms']:.0f} ms, RSS {mapped['rss_mb']:.0f} MB")
             rows.append((shape_name, typ, res, mapped))
 
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], text=True,
+                            capture_output=True).stdout.strip()
+    load = open("/proc/loadavg").read().split()[:3]
+    header = {"stamp": stamp, "commit": commit, "load": load, "prompt": a.prompt, "new": a.new, "reps": a.reps}
+    with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
+        json.dump({"rows": rows, "bw": bw, "threads": threads, "header": header}, f)
+    render(a, rows, bw, threads, header)
+
+
+def render(a, rows, bw, threads, header):
     engines, engines_note = ISSUE_ENGINES, "issue 6 (measured on another machine; indicative only)"
     if a.engines:
         with open(a.engines) as f:
             data = json.load(f)
         engines, engines_note = data["shapes"], data.get("note", a.engines)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], text=True,
-                            capture_output=True).stdout.strip()
-    load = open("/proc/loadavg").read().split()[:3]
-    lines = [f"# llmc bench ({stamp}, commit {commit})", ""]
-    lines.append(f"Random-weight Llama models, {a.prompt}-token prompt, {a.new - 1} decode steps, greedy; "
-                 f"best of {a.reps} runs. Machine: {os.cpu_count()} cores ({cpu_name()}), measured read bandwidth "
+    lines = [f"# llmc bench ({header['stamp']}, commit {header['commit']})", ""]
+    lines.append(f"Random-weight Llama models, {header['prompt']}-token prompt, {header['new'] - 1} decode steps, "
+                 f"greedy; best of {header['reps']} runs. Machine: {os.cpu_count()} cores ({cpu_name()}), measured read bandwidth "
                  + ", ".join(f"{bw[t]:.1f} GB/s ({t} thread{'s' if t > 1 else ''})" for t in threads)
-                 + f"; load average at the end {' '.join(load)}.")
+                 + f"; load average at the end {' '.join(header['load'])}.")
     if a.note:
         lines.append(a.note)
     lines.append("")

@@ -3,7 +3,8 @@
 # of the model built for TYPE, grouped by symbol. Run bench/run.sh first (it writes the random weights).
 #   bench/profile.sh SHAPE TYPE [decode|prefill] [THREADS]     e.g. bench/profile.sh stories110M q4_0 decode 1
 # The weights are first rewritten by `llmc quantize` for this type, so that loading (mapping, no conversion)
-# does not show in the profile. Env: LLMC_BENCH_WORK (default bench/work), LLMC (default build-perf/llmc).
+# does not show in the profile. Env: LLMC_BENCH_WORK (default bench/work), LLMC (default build-perf/llmc),
+# PROMPT (prefill tokens, default 512).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORK="${LLMC_BENCH_WORK:-$HERE/work}"
@@ -14,7 +15,7 @@ weights="$WORK/$shape-$file.safetensors"
 [ -e "$weights" ] || { echo "profile: run bench/run.sh first (it writes $weights)" >&2; exit 2; }
 command -v perf >/dev/null || { echo "profile: perf is not installed (apt-get install -y linux-perf)" >&2; exit 2; }
 if [ "$phase" = decode ]; then args=(--tokens 1 -n 200 --ignore-eos)
-else args=(--tokens "$(python3 -c 'print(",".join(str(100 + i) for i in range(512)))')" -n 0); fi
+else args=(--tokens "$(python3 -c "print(','.join(str(100 + i) for i in range(${PROMPT:-512})))")" -n 0); fi
 llmc="${LLMC:-$(dirname "$HERE")/build-perf/llmc}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
