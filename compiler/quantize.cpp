@@ -52,13 +52,7 @@ void run_quantize(const QuantizeOptions& o) {
   std::vector<OutputTensor> out;
   std::map<std::string, bool> seen;  // name → written grouped
   auto add = [&](const std::string& name, const std::vector<int64_t>& shape, bool matrix) {
-    const auto it = store.tensors().find(name);
-    if (it == store.tensors().end())
-      throw Error(fmt::format("{}: tensor '{}' is missing (expected shape {})", o.weights, name, shape_str(shape)));
-    const TensorInfo& t = it->second;
-    if (t.shape != shape)
-      throw Error(fmt::format("{}: tensor '{}' has shape {}, expected {}", t.file, name, shape_str(t.shape),
-                              shape_str(shape)));
+    const TensorInfo& t = store.checked(name, shape);
     if (is_grouped(t.grouped))
       throw Error(fmt::format("{}: tensor '{}' is already grouped by llmc quantize; quantize the original checkpoint",
                               t.file, name));
@@ -121,7 +115,7 @@ void run_quantize(const QuantizeOptions& o) {
       file.write(zeros.data(), static_cast<std::streamsize>(e.offset - written));
       if (is_grouped(e.format)) {
         const AlignedBytes buffer = aligned_bytes(e.bytes);
-        WeightStore::to_grouped(*e.source, e.format, buffer.get(), true);
+        WeightStore::to_grouped(*e.source, e.format, buffer.get());
         file.write(reinterpret_cast<const char*>(buffer.get()), static_cast<std::streamsize>(e.bytes));
       } else {
         file.write(reinterpret_cast<const char*>(e.source->data), static_cast<std::streamsize>(e.bytes));

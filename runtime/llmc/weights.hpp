@@ -383,13 +383,12 @@ class WeightStore {
   // f16 / bf16 as stored (fp32 stays fp32), or quantised (fp32 where rows are not whole blocks of 32).
   // The copy replaces the mapped source, whose pages are released as it is made.
   Matrix get_matrix(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
-    if (shape.size() == 2)
-      if (const Matrix m = get_grouped(name, shape, storage); m.data) return m;
+    if (shape.size() == 2) return get_grouped(name, shape, storage);
     return {WFormat::f32, get(name, shape)};
   }
 
-  // The tensor as fp32 of exactly `shape` (as stored). transpose: return it as [shape[1], shape[0]].
-  const float* get(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
+  // The stored tensor `name`, which must exist with exactly `shape` (grouped ones: their matrix shape).
+  const TensorInfo& checked(const std::string& name, const std::vector<int64_t>& shape) const {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) throw Error(source_ + ": tensor '" + name + "' is missing (expected shape " +
                                           shape_str(shape) + ")");
@@ -397,6 +396,12 @@ class WeightStore {
     if (t.shape != shape)
       throw Error(t.file + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected " +
                   shape_str(shape));
+    return t;
+  }
+
+  // The tensor as fp32 of exactly `shape` (as stored). transpose: return it as [shape[1], shape[0]].
+  const float* get(const std::string& name, const std::vector<int64_t>& shape, bool transpose = false) {
+    const TensorInfo& t = checked(name, shape);
     if (is_grouped(t.grouped))
       throw Error(t.file + ": tensor '" + name + "' is stored grouped (" + grouped_format_name(t.grouped) +
                   ", by llmc quantize), but this model reads it as a plain tensor: use the original checkpoint");
@@ -455,12 +460,9 @@ class WeightStore {
  private:
   void add_safetensors(std::unique_ptr<MappedFile> file);
 
-  // The checked tensor in the grouped format `storage` gives (or the one a `llmc quantize` file holds); no
-  // data if it is missing or mis-shaped (get() then reports the error).
+  // The checked 2-D tensor in the grouped format `storage` gives (or the one a `llmc quantize` file holds).
   Matrix get_grouped(const std::string& name, const std::vector<int64_t>& shape, MatrixStorage storage) {
-    auto it = tensors_.find(name);
-    if (it == tensors_.end() || it->second.shape != shape) return {};
-    const TensorInfo& t = it->second;
+    const TensorInfo& t = checked(name, shape);
     used_.insert(name);
     if (is_grouped(t.grouped)) {  // mapped as it is, unless a foreign writer left it unaligned
       if (reinterpret_cast<uintptr_t>(t.data) % 64 == 0) return {t.grouped, t.data};
@@ -470,7 +472,7 @@ class WeightStore {
     }
     const WFormat format = grouped_format(t, storage);
     uint8_t* const out = owned_bytes_.emplace_back(aligned_bytes(grouped_bytes(t, format))).get();
-    to_grouped(t, format, out, true);
+    to_grouped(t, format, out);
     return {format, out};
   }
 
@@ -489,9 +491,9 @@ class WeightStore {
   }
 
   // Writes the stored 2-D tensor t in grouped `format` to out (grouped_bytes(t, format) bytes, every one
-  // written). About 1 MB of the source at a time, in parallel; with release_source, the source's mapped
-  // pages are released as they are converted, so that peak memory stays near the size of the result.
-  static void to_grouped(const TensorInfo& t, WFormat format, uint8_t* out, bool release_source) {
+  // written). About 1 MB of the source at a time, in parallel, the source's mapped pages released as they
+  // are converted, so that peak memory stays near the size of the result.
+  static void to_grouped(const TensorInfo& t, WFormat format, uint8_t* out) {
     const size_t rows = static_cast<size_t>(t.shape[0]), cols = static_cast<size_t>(t.shape[1]);
     const size_t gbytes = group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
     const uint8_t* src = t.data;
@@ -509,11 +511,10 @@ class WeightStore {
                        write_group(format, x.data(), n, cols, out + g * gbytes);
                      }
                    });
-      if (!release_source) continue;
       const size_t first = g0 * src_group, last = std::min(t.bytes, g1 * src_group);
       release_pages(src + first, last - first);
     }
-    if (release_source) release_pages(t.data, t.bytes);  // the pages straddling two batches
+    release_pages(t.data, t.bytes);  // the pages straddling two batches
   }
 
  private:
