@@ -268,27 +268,27 @@ struct QVec {
 template <WFormat F>
 inline constexpr bool kUsesOffset = QVec::kVnni || F == WFormat::q4_0;
 
-// How far ahead of the weights being read a decode tile prefetches. A quantised group is only 7-50 KB (one
-// block of 16 rows after another, then their scales), too short a stream for the hardware prefetchers to
-// reach full speed before the next group starts. A decode tile reads one group and prefetches the bytes
-// ahead of it in order, at least 8 KB ahead and always past the group's scales (which block 0 already
-// needs): a q4_0 matmul at 1 thread went from 28 to 36-40 GB/s (768×768) and from 27 to 33 GB/s
-// (2048×2048, 2048×5632) on Zen 5; 2, 4, 12, 16, 32 KB tried. Prefetches past the matrix's end never fault.
-template <WFormat F, int In>
-inline constexpr size_t kDecodePrefetchAhead = std::max<size_t>(8192, In / 32 * quant_block_bytes(F) + 4096);
+// Decode reads each weight once, in tiles of adjacent groups; each tile is a few short streams (a q4_0
+// group is 7-50 KB), too short for the hardware prefetchers to reach full speed before the next tile
+// starts. So a decode tile prefetches the next tile's bytes (`bytes` at `next`), a share per step of its
+// own loop: q4_0 matmuls at 1 thread went from 28 to 33-40 GB/s and f16 from 27-29 to 34 GB/s on Zen 5
+// (a fixed distance of 2-32 KB, and per-stream prefetches, were no better). Prefetches never fault, so
+// the last tile's, past the matrix, are harmless.
+inline void prefetch_share(const uint8_t* next, size_t bytes, int steps, int step) {
+  const size_t share = bytes / static_cast<size_t>(steps);
+  for (size_t o = step * share; o < (step + 1) * share; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+}
 
 // G groups of 16 rows (group g at W + g·gb) × C tokens (token c's activations at x + c·xs), whole input.
-// Writes y[c·ys + row] (+ bias[row]) for the first `rows` rows of the tile. With C == 1 (decode) it
-// prefetches kDecodePrefetchAhead ahead of the tile's bytes, block by block.
+// Writes y[c·ys + row] (+ bias[row]) for the first `rows` rows of the tile. Meanwhile it prefetches
+// prefetch_bytes from `prefetch`, spread over its steps (see prefetch_share).
 template <WFormat F, int In, int G, int C>
 inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows) {
+                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
   using V = QVec;
   constexpr int H = V::kHalves, kBlocks = In / 32;
   constexpr size_t kBlockBytes = quant_block_bytes(F), kHalfBytes = 64 / H;
   constexpr size_t kScales = static_cast<size_t>(kBlocks) * kBlockBytes;
-  // The tile's bytes per block, when its groups are adjacent (gb is always the group size here).
-  constexpr size_t kStep = G * quant_group_bytes(F, In) / kBlocks;
   typename V::F acc[G][H][C];
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g)
@@ -297,9 +297,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
   for (int b = 0; b < kBlocks; ++b) {
-    if constexpr (C == 1)
-      for (size_t o = (b * kStep + kDecodePrefetchAhead<F, In>) & ~size_t{63}; o < (b + 1) * kStep + kDecodePrefetchAhead<F, In>; o += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(W + o), _MM_HINT_T0);
+    prefetch_share(prefetch, prefetch_bytes, kBlocks, b);
     typename V::I sum[G][H][C];
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
@@ -382,7 +380,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 // per column, one load (and conversion) per group, one broadcast per token, an FMA per group and token.
 template <WFormat F, int In, int G, int C>
 inline void ftile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows) {
+                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
   using V = QVec;
   constexpr int H = V::kHalves;
   constexpr size_t kCol = 16 * (F == WFormat::f32_g16 ? 4 : 2), kHalf = kCol / H;
@@ -395,6 +393,7 @@ inline void ftile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
 #pragma GCC unroll 2
   for (int i = 0; i < In; ++i) {
+    prefetch_share(prefetch, prefetch_bytes, In, i);
     typename V::F w[G][H];
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g)
@@ -441,10 +440,9 @@ inline void btile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
   // The FMAs standing in for vdpbf16ps need its DAZ and FTZ (MXCSR bits 6 and 15), not the bias add.
   const unsigned mxcsr = V::kNativeBf16 ? 0 : _mm_getcsr();
   if constexpr (!V::kNativeBf16) _mm_setcsr(mxcsr | 0x8040);
-  const size_t step = prefetch ? prefetch_bytes / kPairs : 0;
 #pragma GCC unroll 2
   for (int p = 0; p < kPairs; ++p) {
-    for (size_t o = p * step; o < (p + 1) * step; o += 64) _mm_prefetch(reinterpret_cast<const char*>(prefetch + o), _MM_HINT_T0);
+    prefetch_share(prefetch, prefetch_bytes, kPairs, p);
     typename V::BPair w[G][H];
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g)
@@ -471,10 +469,10 @@ inline void btile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 
 template <WFormat F, int In, int G, int C>
 inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows) {
-  if constexpr (is_quantised(F)) qtile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows);
-  else if constexpr (F == WFormat::bf16_g16) btile<In, G, C>(W, gb, x, xs, y, ys, bias, rows);
-  else ftile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows);
+                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
+  if constexpr (is_quantised(F)) qtile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
+  else if constexpr (F == WFormat::bf16_g16) btile<In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
+  else ftile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
 }
 
 // Tile shapes (groups of 16 rows × tokens), within the register file: 32 vector registers with AVX-512.
@@ -483,9 +481,13 @@ struct GroupTiles {
 #ifdef __AVX512F__
   // Float formats: 3 × 8 measured fastest on Zen 4 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
   // 2 × 8, 2 × 12, 3 × 9, 4 × 6 tried, 3 × 8 about 4-8% ahead of 2 × 8).
-  // Quantised decode: one group at a time, so the bytes are read in order (see kDecodePrefetchAhead).
+  // Quantised decode: one group at a time (a single stream, in order), measured best with prefetch_share;
+  // the float formats need 4 groups, 4 FMA chains, to hide the FMA latency. Decode prefetches the next
+  // tile for q8_0, q4_0 and f16; f32 (49 KB streams) was 12% slower with it and bf16 the same.
+  static constexpr bool prefetch_next = is_quantised(F) || F == WFormat::f16_g16;
   static constexpr int decode = is_quantised(F) ? 1 : 4, prefill = is_quantised(F) ? 2 : 3, tokens = is_quantised(F) ? 4 : 8;
 #else
+  static constexpr bool prefetch_next = is_quantised(F) || F == WFormat::f16_g16;
   static constexpr int decode = is_quantised(F) ? 1 : 2, prefill = 1, tokens = is_quantised(F) ? 2 : 4;
 #endif
 };
@@ -637,8 +639,9 @@ inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, co
   parallel_for((kGroups + G - 1) / G, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
     for (int job = begin; job < end; ++job) {
       const int g0 = job * G, rows = Out - g0 * 16;
-      if (T == 1 && g0 + Tiles::decode <= kGroups) {
-        gtile<F, In, Tiles::decode, 1>(W + g0 * gb, gb, x, xs, y + g0 * 16, ys, bias ? bias + g0 * 16 : nullptr, rows);
+      if (T == 1 && g0 + Tiles::decode <= kGroups) {  // prefetching the next tile (see prefetch_share)
+        gtile<F, In, Tiles::decode, 1>(W + g0 * gb, gb, x, xs, y + g0 * 16, ys, bias ? bias + g0 * 16 : nullptr, rows,
+                                       W + (g0 + Tiles::decode) * gb, Tiles::prefetch_next ? Tiles::decode * gb : 0);
       } else if (T > 1 && g0 + Tiles::prefill <= kGroups) {
         ggroups<F, In, Tiles::prefill, Tiles::tokens>(W, gb, g0, x, xs, y, ys, bias, rows, T);
       } else {
