@@ -21,7 +21,7 @@ namespace llmc {
 // Below this many multiply-adds a job runs on the calling thread: waking threads costs more.
 inline constexpr int64_t kMinParallelWork = 32 * 1024;
 // Below this many, a job is cut in fewer chunks (see parallel_for).
-inline constexpr int64_t kSmallParallelWork = 16 * 1024 * 1024;
+inline constexpr int64_t kSmallParallelWork = 2 * 1024 * 1024;
 
 namespace detail {
 
@@ -154,8 +154,9 @@ inline void parallel_for(int n, int64_t work, F&& fn) {
   auto& pool = detail::pool_slot();
   if (!pool || pool->threads() != max_threads()) pool = std::make_unique<detail::Pool>(max_threads());
   // A few chunks per thread: contiguous enough for the prefetchers, small enough to balance. Each claim
-  // costs a cache-line transfer between cores: small jobs (decode's matmuls take 2-30 µs) get 2 chunks
-  // per thread, which decoded stories110M q4_0 at 2 threads 8% faster than 4 (1 was the same as 2).
+  // costs a cache-line transfer between cores: small jobs (stories110M's decode matmuls, 2-10 µs) get 2
+  // chunks per thread, which decoded its q4_0 at 2 threads 8% faster than 4 (1 was the same as 2); larger
+  // ones need 4 to balance (TinyLlama f32 decode at 2 threads: 2 per thread up to 20% slower).
   const int per_thread = work < kSmallParallelWork ? 2 : 4;
   const int chunks = std::min(n, per_thread * max_threads());
   pool->run(n, chunks, fn);

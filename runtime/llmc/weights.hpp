@@ -46,7 +46,8 @@ class MappedFile {
         throw Error(path + ": cannot mmap: " + std::strerror(errno));
       }
       data_ = static_cast<const uint8_t*>(p);
-      // Pages read from here on come in 2 MB folios, mapped by one TLB entry each (see kHugePage).
+      // Where the file system allows, pages read from here on come in 2 MB folios, each mapped by one TLB
+      // entry (see kHugePage); a file already in the page cache keeps the folios it has.
       ::madvise(p, size_, MADV_HUGEPAGE);
     }
   }
@@ -489,17 +490,18 @@ class WeightStore {
     return {format, out};
   }
 
-  // Room for a matrix the model keeps (64-byte aligned). For a model of 64 MB or more: cut from 128 MB
-  // chunks in huge pages (kHugePage), so that most matrices, smaller than 2 MB, are in huge pages too.
-  // Only written pages are resident: at most one partly used huge page per chunk is more than needed.
+  // Room for a matrix the model keeps (64-byte aligned). For a model of 64 MB or more: cut from chunks in
+  // huge pages (kHugePage), so that most matrices, smaller than 2 MB, are in huge pages too. A chunk is as
+  // large as the checkpoint (128 MB to 1 GB of address space); only written pages are resident, so each
+  // chunk costs at most one partly used huge page (≤ 2 MB) more than the matrices need.
   uint8_t* matrix_bytes(size_t n) {
-    constexpr size_t kChunk = size_t{128} << 20, kHugeModel = size_t{64} << 20;
+    constexpr size_t kHugeModel = size_t{64} << 20;
     size_t mapped = 0;
     for (const auto& f : files_) mapped += f->size();
     if (mapped < kHugeModel) return owned_bytes_.emplace_back(aligned_bytes(n)).get();
     n = (n + 63) / 64 * 64;
     if (chunk_left_ < n) {
-      const size_t chunk = std::max(n, kChunk);
+      const size_t chunk = std::max(n, std::clamp(mapped, size_t{128} << 20, size_t{1} << 30));
       chunk_next_ = owned_bytes_.emplace_back(huge_page_bytes(chunk)).get();
       chunk_left_ = chunk;
     }
