@@ -201,9 +201,8 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
   const std::string in = norm_first ? "xn_" : "x_";  // without input norms the branches read the residual stream
   if (norm_first) c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
   if (a.qkv == QkvLayout::separate) {
-    c.line("llmc::matmul<kQDim, kHidden>(q_, {}, w.q, {}, T);", in, bias_of(l, "q"));
-    c.line("llmc::matmul<kKvDim, kHidden>(k_new, {}, w.k, {}, T);", in, bias_of(l, "k"));
-    c.line("llmc::matmul<kKvDim, kHidden>(v_new, {}, w.v, {}, T);", in, bias_of(l, "v"));
+    c.line("llmc::matmuls<kHidden, kQDim, kKvDim, kKvDim>({}, T, {{{{q_, w.q, {}}}, {{k_new, w.k, {}}}, {{v_new, w.v, {}}}}});",
+           in, bias_of(l, "q"), bias_of(l, "k"), bias_of(l, "v"));
   } else {
     const char* layout = a.qkv == QkvLayout::fused            ? "llmc::QkvLayout::fused"
                          : a.qkv == QkvLayout::fused_per_head ? "llmc::QkvLayout::per_head"
@@ -249,8 +248,8 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
     c.line("llmc::gated_activation<kFfn, {}>(h_, gate_up_, 2 * kFfn, gate_up_ + kFfn, 2 * kFfn, T);",
            act_name(m.activation));
   } else if (m.kind == MlpKind::gated) {
-    c.line("llmc::matmul<kFfn, kHidden>(h_, {}, w.gate, {}, T);", in, bias_of(l, "gate"));
-    c.line("llmc::matmul<kFfn, kHidden>(gate_up_, {}, w.up, {}, T);", in, bias_of(l, "up"));
+    c.line("llmc::matmuls<kHidden, kFfn, kFfn>({}, T, {{{{h_, w.gate, {}}}, {{gate_up_, w.up, {}}}}});", in,
+           bias_of(l, "gate"), bias_of(l, "up"));
     c.line("llmc::gated_activation<kFfn, {}>(h_, h_, kFfn, gate_up_, kFfn, T);", act_name(m.activation));
   } else {
     c.line("llmc::matmul<kFfn, kHidden>(h_, {}, w.up, {}, T);", in, bias_of(l, "up"));

@@ -247,5 +247,49 @@ inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref
   throw Error("internal error: weight format has no kernel for this shape");
 }
 
+// One product of matmuls: y (rows of Out values, Out its template argument) = W·x (+ bias).
+struct MatmulTarget {
+  float* y;
+  Matrix W;
+  const float* bias;
+};
+
+namespace mm {
+// grouped_products for format f, if f is grouped and has a kernel for In.
+template <int In>
+inline bool grouped_products_any(WFormat f, const float* x, int T, const GroupedProduct* m, int n) {
+  switch (f) {
+    case WFormat::q8_0:
+      if constexpr (In % 32 == 0) return grouped_products<WFormat::q8_0, In>(x, T, m, n), true;
+      return false;
+    case WFormat::q4_0:
+      if constexpr (In % 32 == 0) return grouped_products<WFormat::q4_0, In>(x, T, m, n), true;
+      return false;
+    case WFormat::f32_g16: return grouped_products<WFormat::f32_g16, In>(x, T, m, n), true;
+    case WFormat::f16_g16: return grouped_products<WFormat::f16_g16, In>(x, T, m, n), true;
+    case WFormat::bf16_g16: return grouped_products<WFormat::bf16_g16, In>(x, T, m, n), true;
+    default: return false;
+  }
+}
+}  // namespace mm
+
+// Several matrices times the same input (q, k and v; gate and up): target[i].y[t] = W_i·x[t] (+ bias_i),
+// t < T, x rows In apart. When all are grouped in one format they run as one parallel step (one wake-up
+// of the threads, activations quantised once), else as one matmul each; the results are the same bits.
+template <int In, int... Outs>
+inline void matmuls(const float* x, int T, const MatmulTarget (&target)[sizeof...(Outs)]) {
+  constexpr int n = sizeof...(Outs), outs[] = {Outs...};
+  bool same = true;
+  for (const MatmulTarget& t : target) same = same && t.W.format == target[0].W.format;
+  if (same) {
+    mm::GroupedProduct m[n];
+    for (int i = 0; i < n; ++i)
+      m[i] = {target[i].y, outs[i], static_cast<const uint8_t*>(target[i].W.data), target[i].bias, outs[i]};
+    if (mm::grouped_products_any<In>(target[0].W.format, x, T, m, n)) return;
+  }
+  int i = 0;
+  ((matmul_any<Outs, In>(target[i].y, Outs, x, target[i].W, target[i].bias, T), ++i), ...);
+}
+
 }  // namespace llmc
 

@@ -95,8 +95,8 @@ inline void round_acts_bf16_ref(const float* x, uint8_t* out) {
 }
 
 // The bf16_g16 matmul's arithmetic for one output, in scalar code: vdpbf16ps as Intel defines it, which
-// AMD Zen 4 was measured to match bit for bit. Per column pair, s += w·x of the odd column, then of the
-// even one, each step one fp32 FMA (a bf16 product is exact) with DAZ and FTZ.
+// AMD Zen 5 (EPYC, CPU family 26) was measured to match bit for bit. Per column pair, s += w·x of the odd
+// column, then of the even one, each step one fp32 FMA (a bf16 product is exact) with DAZ and FTZ.
 template <int In>
 inline float bf16_dot_ref(const uint8_t* W, int row, const uint8_t* xb) {
   const uint8_t* w = W + row / 16 * group_bytes(WFormat::bf16_g16, In) + row % 16 * 4;
@@ -479,7 +479,7 @@ inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 template <WFormat F>
 struct GroupTiles {
 #ifdef __AVX512F__
-  // Float formats: 3 × 8 measured fastest on Zen 4 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
+  // Float formats: 3 × 8 measured fastest on Zen 5 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
   // 2 × 8, 2 × 12, 3 × 9, 4 × 6 tried, 3 × 8 about 4-8% ahead of 2 × 8).
   // Quantised decode: one group at a time (a single stream, in order), measured best with prefetch_share;
   // the float formats need 4 groups, 4 FMA chains, to hide the FMA latency. Decode prefetches the next
@@ -595,14 +595,11 @@ inline void round_acts_bf16(const float* x, uint8_t* out) {
 }
 #endif  // LLMC_MMQ_SIMD
 
-// y[t][o] = W·x[t] (+ bias) with W grouped (quantised or not, llmc/weights.hpp).
-template <WFormat F, int Out, int In>
-inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, const float* bias, int T) {
-  const uint8_t* W = static_cast<const uint8_t*>(Wv);
-  constexpr size_t gb = group_bytes(F, In);
-  constexpr int kGroups = (Out + 15) / 16;
-  const uint8_t* x = reinterpret_cast<const uint8_t*>(xf);
-  size_t xs = static_cast<size_t>(In) * sizeof(float);
+// The activations as format F's kernels read them: fp32 as given, or quantised (q8_0 / q4_0) or rounded
+// (bf16) per token into the call's buffer. Sets xs, the bytes per token.
+template <WFormat F, int In>
+inline const uint8_t* prepare_acts(const float* xf, int T, size_t& xs) {
+  xs = static_cast<size_t>(In) * sizeof(float);
   if constexpr (is_quantised(F)) {
     static_assert(In % 32 == 0, "q8_0 / q4_0 rows must be whole blocks of 32");
     xs = kQActBytes<In>;
@@ -614,7 +611,7 @@ inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, co
       quantize_acts_ref<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
 #endif
     }
-    x = q;
+    return q;
   } else if constexpr (F == WFormat::bf16_g16) {
 #ifdef LLMC_MMQ_SIMD
     xs = kBActSimdBytes<In>;
@@ -631,42 +628,94 @@ inline void matmul_grouped(float* y, int ys, const float* xf, const void* Wv, co
 #endif
       }
     });
-    x = b;
+    return b;
   }
+  return reinterpret_cast<const uint8_t*>(xf);
+}
+
+// One matrix of a matmul step: y[t·ys + o] = W[o]·x[t] (+ bias[o]) for o < rows, W grouped in format F.
+struct GroupedProduct {
+  float* y;
+  int ys;
+  const uint8_t* W;
+  const float* bias;
+  int rows;
+};
+
 #ifdef LLMC_MMQ_SIMD
+// A product's work is cut in jobs of G groups of 16 rows (G per GroupTiles).
+template <WFormat F>
+inline int grouped_jobs(int rows, int T) {
+  const int G = T == 1 ? GroupTiles<F>::decode : GroupTiles<F>::prefill;
+  return ((rows + 15) / 16 + G - 1) / G;
+}
+
+template <WFormat F, int In>
+inline void grouped_job(const GroupedProduct& m, int job, const uint8_t* x, size_t xs, int T) {
   using Tiles = GroupTiles<F>;
-  const int G = T == 1 ? Tiles::decode : Tiles::prefill;
-  parallel_for((kGroups + G - 1) / G, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
+  constexpr size_t gb = group_bytes(F, In);
+  const int groups = (m.rows + 15) / 16, G = T == 1 ? Tiles::decode : Tiles::prefill;
+  const int g0 = job * G, rows = m.rows - g0 * 16;
+  if (T == 1 && g0 + Tiles::decode <= groups) {  // prefetching the next tile (see prefetch_share)
+    gtile<F, In, Tiles::decode, 1>(m.W + g0 * gb, gb, x, xs, m.y + g0 * 16, m.ys, m.bias ? m.bias + g0 * 16 : nullptr,
+                                   rows, m.W + (g0 + Tiles::decode) * gb, Tiles::prefetch_next ? Tiles::decode * gb : 0);
+  } else if (T > 1 && g0 + Tiles::prefill <= groups) {
+    ggroups<F, In, Tiles::prefill, Tiles::tokens>(m.W, gb, g0, x, xs, m.y, m.ys, m.bias, rows, T);
+  } else {
+    for (int g = g0; g < groups; ++g) ggroups<F, In, 1, Tiles::tokens>(m.W, gb, g, x, xs, m.y, m.ys, m.bias, m.rows - g * 16, T);
+  }
+}
+#endif
+
+// The products of n matrices with the same input x (q, k and v; gate and up) in one parallel step: the
+// activations are prepared once and the threads share out the jobs of all n. Each output is computed as
+// by a matmul of its own.
+template <WFormat F, int In>
+inline void grouped_products(const float* xf, int T, const GroupedProduct* m, int n) {
+  size_t xs = 0;
+  const uint8_t* x = prepare_acts<F, In>(xf, T, xs);
+  int64_t work = 0;
+  for (int i = 0; i < n; ++i) work += static_cast<int64_t>(m[i].rows) * In * T;
+#ifdef LLMC_MMQ_SIMD
+  constexpr int kMaxProducts = 4;
+  if (n > kMaxProducts) throw Error("internal error: more than 4 products in one step");
+  int first[kMaxProducts + 1] = {0};  // product i's jobs are [first[i], first[i + 1])
+  for (int i = 0; i < n; ++i) first[i + 1] = first[i] + grouped_jobs<F>(m[i].rows, T);
+  parallel_for(first[n], work, [&](int begin, int end) {
+    int i = 0;
     for (int job = begin; job < end; ++job) {
-      const int g0 = job * G, rows = Out - g0 * 16;
-      if (T == 1 && g0 + Tiles::decode <= kGroups) {  // prefetching the next tile (see prefetch_share)
-        gtile<F, In, Tiles::decode, 1>(W + g0 * gb, gb, x, xs, y + g0 * 16, ys, bias ? bias + g0 * 16 : nullptr, rows,
-                                       W + (g0 + Tiles::decode) * gb, Tiles::prefetch_next ? Tiles::decode * gb : 0);
-      } else if (T > 1 && g0 + Tiles::prefill <= kGroups) {
-        ggroups<F, In, Tiles::prefill, Tiles::tokens>(W, gb, g0, x, xs, y, ys, bias, rows, T);
-      } else {
-        for (int g = g0; g < kGroups; ++g) ggroups<F, In, 1, Tiles::tokens>(W, gb, g, x, xs, y, ys, bias, Out - g * 16, T);
-      }
+      while (job >= first[i + 1]) ++i;
+      grouped_job<F, In>(m[i], job - first[i], x, xs, T);
     }
   });
 #else
-  parallel_for(Out, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
-    for (int o = begin; o < end; ++o)
-      for (int t = 0; t < T; ++t) {
-        float s;
-        if constexpr (is_quantised(F)) {
-          s = quant_dot_ref<F, In>(W, o, x + t * xs);
-        } else if constexpr (F == WFormat::bf16_g16) {
-          s = bf16_dot_ref<In>(W, o, x + t * xs);
-        } else {
-          s = 0.0f;
-          const float* xt = xf + static_cast<size_t>(t) * In;
-          for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, W, In, o, i), xt[i], s);
+  for (int k = 0; k < n; ++k) {
+    const GroupedProduct& p = m[k];
+    parallel_for(p.rows, static_cast<int64_t>(p.rows) * In * T, [&](int begin, int end) {
+      for (int o = begin; o < end; ++o)
+        for (int t = 0; t < T; ++t) {
+          float s;
+          if constexpr (is_quantised(F)) {
+            s = quant_dot_ref<F, In>(p.W, o, x + t * xs);
+          } else if constexpr (F == WFormat::bf16_g16) {
+            s = bf16_dot_ref<In>(p.W, o, x + t * xs);
+          } else {
+            s = 0.0f;
+            const float* xt = xf + static_cast<size_t>(t) * In;
+            for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, p.W, In, o, i), xt[i], s);
+          }
+          p.y[static_cast<size_t>(t) * p.ys + o] = p.bias ? s + p.bias[o] : s;  // keeps −0 without bias, as SIMD
         }
-        y[static_cast<size_t>(t) * ys + o] = bias ? s + bias[o] : s;  // keeps −0 without bias, as the SIMD path
-      }
-  });
+    });
+  }
 #endif
+}
+
+// y[t][o] = W·x[t] (+ bias) with W grouped (quantised or not, llmc/weights.hpp).
+template <WFormat F, int Out, int In>
+inline void matmul_grouped(float* y, int ys, const float* xf, const void* W, const float* bias, int T) {
+  const GroupedProduct m{y, ys, static_cast<const uint8_t*>(W), bias, Out};
+  grouped_products<F, In>(xf, T, &m, 1);
 }
 
 }  // namespace mm

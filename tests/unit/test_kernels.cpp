@@ -321,6 +321,38 @@ TEST_SUITE("kernels") {
     }
   }
 
+  TEST_CASE("matmuls (several matrices, one input, one parallel step) equal separate matmuls bit for bit") {
+    constexpr int In = 96;
+    const auto x = random_vector(size_t(9) * In, 21), bias = random_vector(200, 22);
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      for (WFormat f : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16}) {
+        const TypedMatrix a = make_typed(f, random_vector(size_t(200) * In, 23, 0.05f), 200, In),
+                          b = make_typed(f, random_vector(size_t(40) * In, 24, 0.05f), 40, In),
+                          c = make_typed(WFormat::f16, random_vector(size_t(40) * In, 25, 0.05f), 40, In);
+        for (int T : {1, 9}) {
+          INFO("format " << int(f) << ", T " << T << ", threads " << threads);
+          std::vector<float> ya(size_t(T) * 200), yb(size_t(T) * 40), yc(size_t(T) * 40);
+          std::vector<float> ra = ya, rb = yb, rc = yc;
+          const Matrix ma{f, a.bytes.data()}, mb{f, b.bytes.data()}, mc{WFormat::f16, c.bytes.data()};
+          matmul<200, In>(ra.data(), 200, x.data(), ma, bias.data(), T);
+          matmul<40, In>(rb.data(), 40, x.data(), mb, nullptr, T);
+          matmul<40, In>(rc.data(), 40, x.data(), mc, nullptr, T);
+          matmuls<In, 200, 40>(x.data(), T, {{ya.data(), ma, bias.data()}, {yb.data(), mb, nullptr}});
+          CHECK(ya == ra);
+          CHECK(yb == rb);
+          std::fill(ya.begin(), ya.end(), 0.0f);
+          std::fill(yb.begin(), yb.end(), 0.0f);
+          // Mixed formats: one matmul each, the same results.
+          matmuls<In, 200, 40, 40>(x.data(), T, {{ya.data(), ma, bias.data()}, {yb.data(), mb, nullptr}, {yc.data(), mc, nullptr}});
+          CHECK(ya == ra);
+          CHECK(yb == rb);
+          CHECK(yc == rc);
+        }
+      }
+    }
+  }
+
   TEST_CASE("bf16_g16 matmul: denormal products, inputs and sums flushed as vdpbf16ps does") {
     // Products and sums around 2^-126, so that FTZ and DAZ decide many results; some denormal inputs.
     constexpr int Out = 40, In = 67, T = 3;
