@@ -279,6 +279,7 @@ inline bool grouped_products_any(WFormat f, const float* x, int T, const Grouped
 template <int In, int... Outs>
 inline void matmuls(const float* x, int T, const MatmulTarget (&target)[sizeof...(Outs)]) {
   constexpr int n = sizeof...(Outs), outs[] = {Outs...};
+  static_assert(n <= mm::kMaxGroupedProducts, "matmuls: at most kMaxGroupedProducts matrices");
   bool same = true;
   for (const MatmulTarget& t : target) same = same && t.W.format == target[0].W.format;
   if (same) {

@@ -478,18 +478,20 @@ inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 // Tile shapes (groups of 16 rows × tokens), within the register file: 32 vector registers with AVX-512.
 template <WFormat F>
 struct GroupTiles {
+  // Decode prefetches the next tile for q8_0, q4_0 and f16; f32 (49 KB streams) was 12% slower with it and
+  // bf16 the same.
+  static constexpr bool prefetch_next = is_quantised(F) || F == WFormat::f16_g16;
 #ifdef __AVX512F__
   // Float formats: 3 × 8 measured fastest on Zen 5 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
   // 2 × 8, 2 × 12, 3 × 9, 4 × 6 tried, 3 × 8 about 4-8% ahead of 2 × 8).
   // Quantised decode: one group at a time (a single stream, in order), measured best with prefetch_share;
-  // the float formats need 4 groups, 4 FMA chains, to hide the FMA latency. Decode prefetches the next
-  // tile for q8_0, q4_0 and f16; f32 (49 KB streams) was 12% slower with it and bf16 the same.
-  static constexpr bool prefetch_next = is_quantised(F) || F == WFormat::f16_g16;
+  // the float formats need 4 groups, 4 FMA chains, to hide the FMA latency.
   static constexpr int decode = is_quantised(F) ? 1 : 4, prefill = is_quantised(F) ? 2 : 3, tokens = is_quantised(F) ? 4 : 8;
 #else
-  static constexpr bool prefetch_next = is_quantised(F) || F == WFormat::f16_g16;
   static constexpr int decode = is_quantised(F) ? 1 : 2, prefill = 1, tokens = is_quantised(F) ? 2 : 4;
 #endif
+  // Groups per job of a matmul over T tokens.
+  static constexpr int job_groups(int T) { return T == 1 ? decode : prefill; }
 };
 
 // The last `left` (< C) tokens of a group block, with a tile of exactly that width.
@@ -646,7 +648,7 @@ struct GroupedProduct {
 // A product's work is cut in jobs of G groups of 16 rows (G per GroupTiles).
 template <WFormat F>
 inline int grouped_jobs(int rows, int T) {
-  const int G = T == 1 ? GroupTiles<F>::decode : GroupTiles<F>::prefill;
+  const int G = GroupTiles<F>::job_groups(T);
   return ((rows + 15) / 16 + G - 1) / G;
 }
 
@@ -654,8 +656,7 @@ template <WFormat F, int In>
 inline void grouped_job(const GroupedProduct& m, int job, const uint8_t* x, size_t xs, int T) {
   using Tiles = GroupTiles<F>;
   constexpr size_t gb = group_bytes(F, In);
-  const int groups = (m.rows + 15) / 16, G = T == 1 ? Tiles::decode : Tiles::prefill;
-  const int g0 = job * G, rows = m.rows - g0 * 16;
+  const int groups = (m.rows + 15) / 16, g0 = job * Tiles::job_groups(T), rows = m.rows - g0 * 16;
   if (T == 1 && g0 + Tiles::decode <= groups) {  // prefetching the next tile (see prefetch_share)
     gtile<F, In, Tiles::decode, 1>(m.W + g0 * gb, gb, x, xs, m.y + g0 * 16, m.ys, m.bias ? m.bias + g0 * 16 : nullptr,
                                    rows, m.W + (g0 + Tiles::decode) * gb, Tiles::prefetch_next ? Tiles::decode * gb : 0);
@@ -667,20 +668,23 @@ inline void grouped_job(const GroupedProduct& m, int job, const uint8_t* x, size
 }
 #endif
 
-// The products of n matrices with the same input x (q, k and v; gate and up) in one parallel step: the
-// activations are prepared once and the threads share out the jobs of all n. Each output is computed as
-// by a matmul of its own.
+// The most matrices grouped_products takes at once.
+inline constexpr int kMaxGroupedProducts = 4;
+
+// The products of n (≤ kMaxGroupedProducts) matrices with the same input x (q, k and v; gate and up) in
+// one parallel step: the activations are prepared once and the threads share out the jobs of all n. Each
+// output is computed as by a matmul of its own.
 template <WFormat F, int In>
 inline void grouped_products(const float* xf, int T, const GroupedProduct* m, int n) {
   size_t xs = 0;
   const uint8_t* x = prepare_acts<F, In>(xf, T, xs);
-  int64_t work = 0;
-  for (int i = 0; i < n; ++i) work += static_cast<int64_t>(m[i].rows) * In * T;
 #ifdef LLMC_MMQ_SIMD
-  constexpr int kMaxProducts = 4;
-  if (n > kMaxProducts) throw Error("internal error: more than 4 products in one step");
-  int first[kMaxProducts + 1] = {0};  // product i's jobs are [first[i], first[i + 1])
-  for (int i = 0; i < n; ++i) first[i + 1] = first[i] + grouped_jobs<F>(m[i].rows, T);
+  int64_t work = 0;
+  int first[kMaxGroupedProducts + 1] = {0};  // product i's jobs are [first[i], first[i + 1])
+  for (int i = 0; i < n; ++i) {
+    work += static_cast<int64_t>(m[i].rows) * In * T;
+    first[i + 1] = first[i] + grouped_jobs<F>(m[i].rows, T);
+  }
   parallel_for(first[n], work, [&](int begin, int end) {
     int i = 0;
     for (int job = begin; job < end; ++job) {
