@@ -196,12 +196,11 @@ inline void prefetch_row(const float* p) {
   for (int i = 0; i < N; i += 16) __builtin_prefetch(p + i);
 }
 
-// Causal attention of T new queries at positions pos..pos+T-1 over the cached keys/values 0..pos+T-1.
-// q rows are QStride apart; caches are [position][KvHeads·HeadDim]; out rows are Heads·HeadDim apart.
-// scratch holds max_threads() rows of Context floats.
+// Attention one query at a time (decode, and prompts of few query rows per KV head): keys in lanes for
+// the scores, a two-pass softmax, then the value rows weighted in key order. Arguments as attention's.
 template <int Heads, int KvHeads, int HeadDim, int Context>
-inline void attention(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache, int T,
-                      int pos, const AttentionParams& p, float* scratch) {
+inline void attention_per_query(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache,
+                                int T, int pos, const AttentionParams& p, float* scratch) {
   constexpr int kGroup = Heads / KvHeads;
   constexpr int kKvDim = KvHeads * HeadDim;
   parallel_for(Heads * T, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
@@ -272,6 +271,146 @@ inline void attention(float* out, const float* q, int q_stride, const float* k_c
       }
     }
   });
+}
+
+// Prompt attention, kLanes query rows per job: the rows are the heads of one KV group × consecutive
+// tokens, one SIMD lane per row, so each cached key and value element is loaded once (as a broadcast) for
+// all kLanes rows instead of once per row, and no horizontal sums are needed. Keys are taken kChunk at a
+// time with an online softmax (running max and sum per row; earlier sums and outputs rescaled when the
+// max grows). Chunks start at fixed multiples of kChunk, and every output is the same chain of operations
+// whatever the thread count. Keys past a row's own position (or before its window) get probability 0.
+template <int Heads, int KvHeads, int HeadDim, int Context>
+inline void attention_blocked(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache,
+                              int T, int pos, const AttentionParams& p) {
+  static_assert(HeadDim % kLanes == 0);
+  constexpr int kGroup = Heads / KvHeads, kKvDim = KvHeads * HeadDim;
+  constexpr int kChunk = 256, kKeyTile = 8, kVecs = HeadDim / kLanes;
+  // Rows per pass over the values: rows × value vectors within the accumulator registers.
+  constexpr int kRowTile = std::clamp((kLanes >= 16 ? 16 : 8) / kVecs, 1, 4);
+  static_assert(kLanes % kRowTile == 0);
+  const int rows = kGroup * T, blocks = (rows + kLanes - 1) / kLanes;
+  // Job j: KV head j % KvHeads, row block taken from both ends in turn (light causal blocks next to heavy
+  // ones, for balance). Jobs of one head in a row were 20-30% slower at 1 thread.
+  parallel_for(KvHeads * blocks, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
+    alignas(64) float qt[HeadDim * kLanes];     // qt[d][lane]: the rows' queries, transposed
+    alignas(64) float probs[kChunk * kLanes];   // probs[key][lane] of the current chunk
+    alignas(64) float acc[kLanes * HeadDim];    // acc[lane][d]: Σ probs · values so far
+    alignas(64) float rescale[kLanes];
+    for (int job = begin; job < end; ++job) {
+      const int g = job % KvHeads, turn = job / KvHeads;
+      const int block = turn % 2 == 0 ? turn / 2 : blocks - 1 - turn / 2;
+      const int r0 = block * kLanes, n = std::min(kLanes, rows - r0);
+      alignas(64) float lane_pos[kLanes], lane_first[kLanes], lane_slope[kLanes];
+      int heads[kLanes], tokens[kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        const int r = r0 + std::min(l, n - 1);  // lanes past n repeat the last row; their results are dropped
+        tokens[l] = r / kGroup;
+        heads[l] = g * kGroup + r % kGroup;
+        const int q_pos = pos + tokens[l];
+        lane_pos[l] = static_cast<float>(q_pos);
+        lane_first[l] = static_cast<float>(p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0);
+        lane_slope[l] = p.alibi ? p.alibi[heads[l]] : 0.0f;
+        const float* qr = q + static_cast<size_t>(tokens[l]) * q_stride + heads[l] * HeadDim;
+        for (int d = 0; d < HeadDim; ++d) qt[d * kLanes + l] = qr[d];
+      }
+      const Batch q_pos_v = Batch::load_aligned(lane_pos), first_v = Batch::load_aligned(lane_first),
+                  slope_v = Batch::load_aligned(lane_slope);
+      const int lo = static_cast<int>(lane_first[0]), hi = pos + tokens[kLanes - 1];  // keys any row uses
+      const float* k_head = k_cache + g * HeadDim;
+      const float* v_head = v_cache + g * HeadDim;
+      std::fill(acc, acc + kLanes * HeadDim, 0.0f);
+      Batch max_v(-INFINITY), sum_v(0.0f);
+      for (int c0 = lo / kChunk * kChunk; c0 <= hi; c0 += kChunk) {
+        const int k0 = std::max(c0, lo), k1 = std::min(c0 + kChunk, hi + 1);
+        // Scores: per key, an FMA chain over d of broadcast k[d] · q[d] of every row.
+        Batch chunk_max(-INFINITY);
+        for (int k = k0; k < k1; k += kKeyTile) {
+          const int keys = std::min(kKeyTile, k1 - k);
+          Batch s[kKeyTile];
+          for (auto& v : s) v = Batch(0.0f);
+          const float* kr = k_head + static_cast<size_t>(k) * kKvDim;
+          if (keys == kKeyTile) {
+            for (int d = 0; d < HeadDim; ++d) {
+              const Batch qd = Batch::load_aligned(qt + d * kLanes);
+#pragma GCC unroll 8
+              for (int i = 0; i < kKeyTile; ++i) s[i] = xsimd::fma(Batch(kr[i * kKvDim + d]), qd, s[i]);
+            }
+          } else {
+            for (int d = 0; d < HeadDim; ++d) {
+              const Batch qd = Batch::load_aligned(qt + d * kLanes);
+              for (int i = 0; i < keys; ++i) s[i] = xsimd::fma(Batch(kr[i * kKvDim + d]), qd, s[i]);
+            }
+          }
+          for (int i = 0; i < keys; ++i) {
+            Batch v = s[i] * Batch(p.scale);
+            if (p.softcap > 0.0f) v = Batch(p.softcap) * xsimd::tanh(v / Batch(p.softcap));
+            const Batch key(static_cast<float>(k + i));
+            if (p.alibi) v += slope_v * (key - q_pos_v);
+            v = xsimd::select((key >= first_v) & (key <= q_pos_v), v, Batch(-INFINITY));
+            chunk_max = xsimd::max(chunk_max, v);
+            v.store_aligned(probs + (k + i - c0) * kLanes);
+          }
+        }
+        // Online softmax: rows whose max grew rescale their sum and outputs by exp(old max − new max).
+        const Batch new_max = xsimd::max(max_v, chunk_max);
+        const Batch base = xsimd::select(new_max == Batch(-INFINITY), Batch(0.0f), new_max);  // all masked so far
+        const Batch scale_old = xsimd::exp(max_v - base);
+        max_v = new_max;
+        sum_v *= scale_old;
+        scale_old.store_aligned(rescale);
+        for (int k = k0; k < k1; ++k) {
+          const Batch e = xsimd::exp(Batch::load_aligned(probs + (k - c0) * kLanes) - base);
+          e.store_aligned(probs + (k - c0) * kLanes);
+          sum_v += e;
+        }
+        // Outputs: per row, Σ over the chunk's keys in order of prob · value row (all rows of the last
+        // row tile: lanes past n hold a copy of a real row).
+        for (int r = 0; r < n; r += kRowTile) {
+          Batch o[kRowTile][kVecs];
+#pragma GCC unroll 4
+          for (int i = 0; i < kRowTile; ++i)
+#pragma GCC unroll 16
+            for (int v = 0; v < kVecs; ++v) o[i][v] = Batch::load_aligned(acc + (r + i) * HeadDim + v * kLanes) * Batch(rescale[r + i]);
+          for (int k = k0; k < k1; ++k) {
+            const float* vr = v_head + static_cast<size_t>(k) * kKvDim;
+            const float* pk = probs + (k - c0) * kLanes + r;
+#pragma GCC unroll 16
+            for (int v = 0; v < kVecs; ++v) {
+              const Batch vv = Batch::load_unaligned(vr + v * kLanes);
+#pragma GCC unroll 4
+              for (int i = 0; i < kRowTile; ++i) o[i][v] = xsimd::fma(Batch(pk[i]), vv, o[i][v]);
+            }
+          }
+#pragma GCC unroll 4
+          for (int i = 0; i < kRowTile; ++i)
+#pragma GCC unroll 16
+            for (int v = 0; v < kVecs; ++v) o[i][v].store_aligned(acc + (r + i) * HeadDim + v * kLanes);
+        }
+      }
+      alignas(64) float sums[kLanes];
+      (Batch(1.0f) / sum_v).store_aligned(sums);
+      for (int l = 0; l < n; ++l) {
+        float* o = out + static_cast<size_t>(tokens[l]) * Heads * HeadDim + heads[l] * HeadDim;
+        for (int v = 0; v < kVecs; ++v) (Batch::load_aligned(acc + l * HeadDim + v * kLanes) * Batch(sums[l])).store_unaligned(o + v * kLanes);
+      }
+    }
+  });
+}
+
+// Causal attention of T new queries at positions pos..pos+T-1 over the cached keys/values 0..pos+T-1.
+// q rows are QStride apart; caches are [position][KvHeads·HeadDim]; out rows are Heads·HeadDim apart.
+// scratch holds max_threads() rows of Context floats. When each KV head has at least a vector of query
+// rows (prompts; decode of wide GQA or MQA), the blocked kernel, else one query at a time.
+template <int Heads, int KvHeads, int HeadDim, int Context>
+inline void attention(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache, int T,
+                      int pos, const AttentionParams& p, float* scratch) {
+  if constexpr (HeadDim % kLanes == 0) {
+    if (Heads / KvHeads * T >= kLanes) {
+      attention_blocked<Heads, KvHeads, HeadDim, Context>(out, q, q_stride, k_cache, v_cache, T, pos, p);
+      return;
+    }
+  }
+  attention_per_query<Heads, KvHeads, HeadDim, Context>(out, q, q_stride, k_cache, v_cache, T, pos, p, scratch);
 }
 
 inline float activate(Act a, float x) {

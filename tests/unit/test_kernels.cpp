@@ -521,6 +521,11 @@ TEST_SUITE("kernels") {
     check_attention<4, 2, 8, 32>(6, 5);     // head_dim below the vector width
     check_attention<4, 2, 64, 96>(40, 5);   // vectorised exp and value sums, and their tails
     check_attention<4, 4, 32, 64>(0, 37);   // prefill from position 0
+    for (int threads : {1, 2}) {            // blocked prompt attention: two key chunks, a part-filled row block
+      set_threads(threads);
+      check_attention<4, 2, 64, 640>(300, 41);
+      check_attention<4, 4, 32, 640>(250, 40);  // the window crosses a chunk boundary
+    }
   }
 
   TEST_CASE("split_qkv layouts") {
