@@ -186,7 +186,7 @@ template <int Heads, int KvHeads, int D, int Ctx>
 void check_attention(int pos, int T) {
   const auto q = random_vector(T * Heads * D, 10), k = random_vector(Ctx * KvHeads * D, 11),
              v = random_vector(Ctx * KvHeads * D, 12);
-  const float slopes[Heads] = {0.5f, 0.25f, 0.125f, 0.0625f};  // Heads = 4
+  const float slopes[Heads] = {0.5f, 0.25f, 0.125f, 0.0625f};  // the rest 0
   struct Case {
     float softcap;
     int window;
@@ -526,6 +526,7 @@ TEST_SUITE("kernels") {
       check_attention<4, 2, 64, 640>(300, 41);
       check_attention<4, 4, 32, 640>(250, 40);  // the window crosses a chunk boundary
     }
+    check_attention<16, 1, 32, 64>(20, 1);  // one decode step of MQA: a vector of heads, blocked
   }
 
   TEST_CASE("split_qkv layouts") {
