@@ -527,6 +527,9 @@ TEST_SUITE("kernels") {
       check_attention<4, 4, 32, 640>(250, 40);  // the window crosses a chunk boundary
     }
     check_attention<16, 1, 32, 64>(20, 1);  // one decode step of MQA: a vector of heads, blocked
+    check_attention<16, 2, 32, 64>(20, 1);  // 8 heads per KV head: blocked in 8 lanes
+    check_attention<4, 4, 64, 96>(40, 1);   // decode, one query per KV head: one query at a time
+    check_attention<4, 2, 8, 32>(6, 1);     // the same with head_dim below the vector width
   }
 
   TEST_CASE("split_qkv layouts") {
