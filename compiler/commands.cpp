@@ -44,7 +44,7 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 std::string compile_to_source(const CompileOptions& o) {
   const Spec spec = load_spec(o.spec_path);
   const Plan plan = make_plan(spec);
-  std::string source = emit_model(plan, EmitOptions{o.command_line, o.dtype});
+  std::string source = emit_model(plan, EmitOptions{o.command_line, o.dtype, o.kv_cache});
   if (!o.skip_verify) verify_source(source, VerifyOptions{runtime_dir()});
   return source;
 }
@@ -156,8 +156,8 @@ void run_inspect(const std::string& spec_path, std::ostream& out) {
                      static_cast<double>(plan.parameter_count) / 1e6);
   out << fmt::format("weights:      {:.1f} MiB as fp32, {:.1f} MiB as bf16/f16\n", mib(plan.weight_bytes),
                      mib(plan.weight_bytes / 2.0));
-  out << fmt::format("KV cache:     {:.1f} MiB ({} positions, fp32)\n", mib(plan.kv_cache_floats * 4.0),
-                     spec.max_context);
+  out << fmt::format("KV cache:     {:.1f} MiB ({} positions, fp32; {:.1f} MiB with --kv-cache f16)\n",
+                     mib(plan.kv_cache_floats * 4.0), spec.max_context, mib(plan.kv_cache_floats * 2.0));
   out << fmt::format("activations:  {:.1f} MiB ({} tokens per prefill chunk) + {:.1f} MiB logits and rope tables\n",
                      mib(plan.activation_floats * 4.0), plan.chunk,
                      mib(4.0 * (spec.vocab_size + static_cast<double>(spec.max_context) * spec.rope.rotary_dim)));

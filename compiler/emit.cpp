@@ -106,7 +106,8 @@ std::string summary(const Plan& p) {
                      shape, s.vocab_size, s.max_context, static_cast<double>(p.parameter_count) / 1e6);
 }
 
-std::string constants(const Plan& p, const std::string& dtype) {
+std::string constants(const Plan& p, const EmitOptions& options) {
+  const std::string& dtype = options.dtype;
   const Spec& s = *p.spec;
   Code c(0);
   c.line("constexpr int kVocab = {};", s.vocab_size);
@@ -147,8 +148,15 @@ std::string constants(const Plan& p, const std::string& dtype) {
   }
   c.blank();
   c.line("// Buffer sizes in floats, fixed by the plan.");
-  c.line("constexpr size_t kKvCacheFloats = {};  // {:.1f} MiB", p.kv_cache_floats,
-         static_cast<double>(p.kv_cache_floats) * 4 / (1 << 20));
+  const bool kv_f16 = options.kv_cache == "f16";
+  const size_t kv_bytes = p.kv_cache_floats * (kv_f16 ? 2 : 4);
+  c.line("using KvElement = {};  // llmc --kv-cache {}", kv_f16 ? "uint16_t" : "float",
+         kv_f16 ? "f16: IEEE half, rounded as stored" : "f32");
+  c.line("constexpr size_t kKvCacheBytes = {};  // {:.1f} MiB", kv_bytes, static_cast<double>(kv_bytes) / (1 << 20));
+  int64_t max_kv_dim = 0;
+  for (const auto& l : p.layers) max_kv_dim = std::max<int64_t>(max_kv_dim, l.kv_dim);
+  c.line("// This chunk's keys and values in fp32 before they are rounded into the f16 cache (0: written in place).");
+  c.line("constexpr size_t kKvStagingFloats = {};", kv_f16 ? 2 * p.chunk * max_kv_dim : 0);
   c.line("constexpr size_t kActivationFloats = {};  // {:.1f} MiB", p.activation_floats,
          static_cast<double>(p.activation_floats) * 4 / (1 << 20));
   return c.str();
@@ -181,7 +189,7 @@ std::string bind_weights(const Plan& p) {
   return c.str();
 }
 
-std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offset) {
+std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offset, bool kv_f16) {
   const Spec& s = *p.spec;
   const AttentionSpec& a = s.attention;
   Code c(2);
@@ -190,10 +198,17 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
   c.line("constexpr int kHeads = {}, kKvHeads = {}, kHeadDim = {};", l.heads, l.kv_heads, l.head_dim);
   c.line("constexpr int kQDim = kHeads * kHeadDim, kKvDim = kKvHeads * kHeadDim, kFfn = {};", l.ffn);
   c.line("const LayerWeights& w = w_.layer[{}];", l.index);
-  c.line("float* const k_cache = kv_cache_.get() + {};  // [kContext][kKvDim]", kv_offset);
-  c.line("float* const v_cache = kv_cache_.get() + {};", kv_offset + s.max_context * l.kv_dim);
-  c.line("float* const k_new = k_cache + static_cast<size_t>(pos) * kKvDim;");
-  c.line("float* const v_new = v_cache + static_cast<size_t>(pos) * kKvDim;");
+  c.line("KvElement* const k_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};  // [kContext][kKvDim]",
+         kv_offset);
+  c.line("KvElement* const v_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};",
+         kv_offset + s.max_context * l.kv_dim);
+  if (kv_f16) {  // this step's keys and values in fp32, rounded into the cache before attention
+    c.line("float* const k_new = kv_staging_.get();");
+    c.line("float* const v_new = kv_staging_.get() + kChunk * kKvDim;");
+  } else {
+    c.line("float* const k_new = k_cache + static_cast<size_t>(pos) * kKvDim;");
+    c.line("float* const v_new = v_cache + static_cast<size_t>(pos) * kKvDim;");
+  }
   c.blank();
   c.line("// Attention");
   const bool post_ln = s.residual == Residual::post_ln;
@@ -230,6 +245,10 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
     c.line("llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q_, kQDim, T, pos, rope_cos_.get(), rope_sin_.get());", pairing);
     c.line("llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k_new, kKvDim, T, pos, rope_cos_.get(), rope_sin_.get());",
            pairing);
+  }
+  if (kv_f16) {
+    c.line("llmc::store_f16(k_cache + static_cast<size_t>(pos) * kKvDim, k_new, static_cast<size_t>(T) * kKvDim);");
+    c.line("llmc::store_f16(v_cache + static_cast<size_t>(pos) * kKvDim, v_new, static_cast<size_t>(T) * kKvDim);");
   }
   c.line("llmc::attention<kHeads, kKvHeads, kHeadDim, kContext>(att_, q_, kQDim, k_cache, v_cache, T, pos,");
   c.line("    {{kAttentionScale, {}, {}, {}}}, scratch_.get());", a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f",
@@ -333,7 +352,9 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["summary"] = c_escape(summary(p));
   std::string ns = "llmc_model";
   v["namespace"] = ns;
-  v["constants"] = constants(p, options.dtype);
+  if (options.kv_cache != "f32" && options.kv_cache != "f16")
+    throw Error(fmt::format("--kv-cache: '{}' is not one of: f32, f16", options.kv_cache));
+  v["constants"] = constants(p, options);
   v["bos"] = std::to_string(s.bos);
   v["eos"] = std::to_string(s.eos);
   v["add_bos"] = s.add_bos ? "true" : "false";
@@ -387,7 +408,7 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   std::string layers;
   int64_t kv_offset = 0;
   for (const auto& l : p.layers) {
-    layers += (layers.empty() ? "" : "\n") + layer_definition(p, l, kv_offset);
+    layers += (layers.empty() ? "" : "\n") + layer_definition(p, l, kv_offset, options.kv_cache == "f16");
     kv_offset += 2 * s.max_context * l.kv_dim;
   }
   v["layer_definitions"] = layers;

@@ -39,6 +39,11 @@ int main(int argc, char** argv) {
                     "(quantised at load)")
         ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0"}))
         ->capture_default_str();
+  for (auto [cmd, kv] : {std::pair{c, &compile.kv_cache}, std::pair{b, &build.compile.kv_cache}})
+    cmd->add_option("--kv-cache", *kv,
+                    "elements of the KV cache: f32, or f16 (half the memory and the bytes attention reads)")
+        ->check(CLI::IsMember({"f32", "f16"}))
+        ->capture_default_str();
 
   llmc::QuantizeOptions quantize;
   auto* q = app.add_subcommand("quantize", "rewrite a checkpoint with the model's matrices in the layout its binary "

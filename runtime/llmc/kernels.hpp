@@ -1,12 +1,14 @@
 // Compute kernels for generated models: fp32, xsimd, sizes as template parameters.
 // Activations are row-major [T][N]: T tokens of N values each. Weights are [out][in] (nn.Linear).
 #pragma once
+#include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "llmc/matmul.hpp"
 #include "llmc/threads.hpp"
@@ -191,15 +193,50 @@ struct AttentionParams {
 // Cached key/value rows are kKvDim apart, so one head's rows are in different pages, which the hardware
 // prefetchers do not follow: rows kAhead ahead are prefetched by hand (prefetching past the end is harmless).
 inline constexpr int kAhead = 8;
-template <int N>
-inline void prefetch_row(const float* p) {
-  for (int i = 0; i < N; i += 16) __builtin_prefetch(p + i);
+template <int N, typename T>
+inline void prefetch_row(const T* p) {
+  for (int i = 0; i < N; i += 64 / static_cast<int>(sizeof(T))) __builtin_prefetch(p + i);
+}
+
+// KV cache elements: fp32, or IEEE f16 kept as uint16_t (llmc build --kv-cache f16), widened on load.
+inline float kv_value(float v) { return v; }
+inline float kv_value(uint16_t h) { return f16_to_f32(h); }
+template <typename B>
+inline B load_kv(const float* p) {
+  return B::load_unaligned(p);
+}
+template <typename B>
+inline B load_kv(const uint16_t* p) {
+#if defined(__AVX512F__)
+  if constexpr (B::size == 16) return B(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#endif
+#if defined(__F16C__)
+  if constexpr (B::size == 8) return B(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  if constexpr (B::size == 4) return B(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#endif
+  alignas(64) float v[B::size];
+  for (size_t i = 0; i < B::size; ++i) v[i] = f16_to_f32(p[i]);
+  return B::load_aligned(v);
+}
+// This step's keys or values (n fp32) into the f16 cache, rounded to nearest even.
+inline void store_f16(uint16_t* cache, const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) cache[i] = f32_to_f16(x[i]);
+}
+template <int N, typename Kv>
+inline float dot_kv(const float* a, const Kv* b) {
+  if constexpr (std::is_same_v<Kv, float>) {
+    return dot<N>(a, b);
+  } else {
+    alignas(64) float f[N];
+    for (int i = 0; i < N; ++i) f[i] = kv_value(b[i]);
+    return dot<N>(a, f);
+  }
 }
 
 // Attention one query at a time (decode, and prompts of few query rows per KV head): keys in lanes for
 // the scores, a two-pass softmax, then the value rows weighted in key order. Arguments as attention's.
-template <int Heads, int KvHeads, int HeadDim, int Context>
-inline void attention_per_query(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache,
+template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
+inline void attention_per_query(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache,
                                 int T, int pos, const AttentionParams& p, float* scratch) {
   constexpr int kGroup = Heads / KvHeads;
   constexpr int kKvDim = KvHeads * HeadDim;
@@ -218,17 +255,16 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
         for (; j + kKeyLanes <= q_pos + 1; j += kKeyLanes) {
           KeyBatch acc[kKeyLanes];
           for (int n = 0; n < kKeyLanes; ++n) {
-            const float* kj = k_cache + static_cast<size_t>(j + n) * kKvDim + kv_offset;
+            const Kv* kj = k_cache + static_cast<size_t>(j + n) * kKvDim + kv_offset;
             prefetch_row<HeadDim>(kj + kAhead * kKvDim);
-            KeyBatch a = KeyBatch::load_unaligned(kj) * qv[0];
-            for (int d = 1; d < HeadDim / kKeyLanes; ++d)
-              a = xsimd::fma(KeyBatch::load_unaligned(kj + d * kKeyLanes), qv[d], a);
+            KeyBatch a = load_kv<KeyBatch>(kj) * qv[0];
+            for (int d = 1; d < HeadDim / kKeyLanes; ++d) a = xsimd::fma(load_kv<KeyBatch>(kj + d * kKeyLanes), qv[d], a);
             acc[n] = a;
           }
           (xsimd::haddp(acc) * KeyBatch(p.scale)).store_unaligned(scores + j);
         }
       }
-      for (; j <= q_pos; ++j) scores[j] = dot<HeadDim>(qh, k_cache + static_cast<size_t>(j) * kKvDim + kv_offset) * p.scale;
+      for (; j <= q_pos; ++j) scores[j] = dot_kv<HeadDim>(qh, k_cache + static_cast<size_t>(j) * kKvDim + kv_offset) * p.scale;
       float max_score = -INFINITY;
       for (j = first; j <= q_pos; ++j) {
         float s = scores[j];
@@ -255,17 +291,17 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
         for (auto& a : acc) a = Batch(0.0f);
         for (int jj = first; jj <= q_pos; ++jj) {
           const Batch a(scores[jj] * inv);
-          const float* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
+          const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
           prefetch_row<HeadDim>(vj + kAhead * kKvDim);
-          for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = xsimd::fma(a, Batch::load_unaligned(vj + d * kLanes), acc[d]);
+          for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = xsimd::fma(a, load_kv<Batch>(vj + d * kLanes), acc[d]);
         }
         for (int d = 0; d < HeadDim / kLanes; ++d) acc[d].store_unaligned(o + d * kLanes);
       } else {
         float acc[HeadDim] = {};
         for (int jj = first; jj <= q_pos; ++jj) {
           const float a = scores[jj] * inv;
-          const float* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
-          for (int d = 0; d < HeadDim; ++d) acc[d] += a * vj[d];
+          const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
+          for (int d = 0; d < HeadDim; ++d) acc[d] += a * kv_value(vj[d]);
         }
         for (int d = 0; d < HeadDim; ++d) o[d] = acc[d];
       }
@@ -280,13 +316,16 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
 // time with an online softmax (running max and sum per row; earlier sums and outputs rescaled when the
 // max grows). Chunks start at fixed multiples of kChunk, and every output is the same chain of operations
 // whatever the thread count. Keys past a row's own position (or before its window) get probability 0.
-template <int Heads, int KvHeads, int HeadDim, int Context, typename B>
-inline void attention_blocked(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache,
-                              int T, int pos, const AttentionParams& p) {
+template <int Heads, int KvHeads, int HeadDim, int Context, typename B, typename Kv>
+inline void attention_blocked(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T,
+                              int pos, const AttentionParams& p) {
   constexpr int kWidth = static_cast<int>(B::size);
   static_assert(HeadDim % kWidth == 0);
   constexpr int kGroup = Heads / KvHeads, kKvDim = KvHeads * HeadDim;
   constexpr int kChunk = 256, kKeyTile = 8, kVecs = HeadDim / kWidth;
+  // Key tile rows: read in place (fp32), or widened first into a small buffer (f16).
+  constexpr bool kWiden = !std::is_same_v<Kv, float>;
+  constexpr int kKeyStride = kWiden ? HeadDim : kKvDim, kWidenedFloats = kWiden ? kKeyTile * HeadDim : 1;
   // Rows per pass over the values: rows × value vectors within the accumulator registers.
   constexpr int kRowTile = std::clamp((kWidth >= 16 ? 16 : 8) / kVecs, 1, 4);
   static_assert(kWidth % kRowTile == 0);
@@ -298,6 +337,7 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const fl
     alignas(64) float probs[kChunk * kWidth];   // probs[key][lane] of the current chunk
     alignas(64) float acc[kWidth * HeadDim];    // acc[lane][d]: Σ probs · values so far
     alignas(64) float rescale[kWidth];
+    alignas(64) float widened[kWidenedFloats];  // f16 cache: the key tile as fp32
     for (int job = begin; job < end; ++job) {
       const int g = job % KvHeads, turn = job / KvHeads;
       const int block = turn % 2 == 0 ? turn / 2 : blocks - 1 - turn / 2;
@@ -318,8 +358,8 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const fl
       const B q_pos_v = B::load_aligned(lane_pos), first_v = B::load_aligned(lane_first),
                   slope_v = B::load_aligned(lane_slope);
       const int lo = static_cast<int>(lane_first[0]), hi = pos + tokens[kWidth - 1];  // keys any row uses
-      const float* k_head = k_cache + g * HeadDim;
-      const float* v_head = v_cache + g * HeadDim;
+      const Kv* k_head = k_cache + g * HeadDim;
+      const Kv* v_head = v_cache + g * HeadDim;
       std::fill(acc, acc + kWidth * HeadDim, 0.0f);
       B max_v(-INFINITY), sum_v(0.0f);
       for (int c0 = lo / kChunk * kChunk; c0 <= hi; c0 += kChunk) {
@@ -330,18 +370,27 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const fl
           const int keys = std::min(kKeyTile, k1 - k);
           B s[kKeyTile];
           for (auto& v : s) v = B(0.0f);
-          const float* kr = k_head + static_cast<size_t>(k) * kKvDim;
-          for (int i = 0; i < kKeyTile; ++i) prefetch_row<HeadDim>(kr + (kKeyTile + i) * kKvDim);  // the next tile
+          const Kv* kr_cache = k_head + static_cast<size_t>(k) * kKvDim;
+          for (int i = 0; i < kKeyTile; ++i) prefetch_row<HeadDim>(kr_cache + (kKeyTile + i) * kKvDim);  // the next tile
+          const float* kr;
+          if constexpr (kWiden) {
+            for (int i = 0; i < keys; ++i)
+              for (int v = 0; v < kVecs; ++v)
+                load_kv<B>(kr_cache + i * kKvDim + v * kWidth).store_aligned(widened + i * HeadDim + v * kWidth);
+            kr = widened;
+          } else {
+            kr = kr_cache;
+          }
           if (keys == kKeyTile) {
             for (int d = 0; d < HeadDim; ++d) {
               const B qd = B::load_aligned(qt + d * kWidth);
 #pragma GCC unroll 8
-              for (int i = 0; i < kKeyTile; ++i) s[i] = xsimd::fma(B(kr[i * kKvDim + d]), qd, s[i]);
+              for (int i = 0; i < kKeyTile; ++i) s[i] = xsimd::fma(B(kr[i * kKeyStride + d]), qd, s[i]);
             }
           } else {
             for (int d = 0; d < HeadDim; ++d) {
               const B qd = B::load_aligned(qt + d * kWidth);
-              for (int i = 0; i < keys; ++i) s[i] = xsimd::fma(B(kr[i * kKvDim + d]), qd, s[i]);
+              for (int i = 0; i < keys; ++i) s[i] = xsimd::fma(B(kr[i * kKeyStride + d]), qd, s[i]);
             }
           }
           for (int i = 0; i < keys; ++i) {
@@ -375,12 +424,12 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const fl
 #pragma GCC unroll 16
             for (int v = 0; v < kVecs; ++v) o[i][v] = B::load_aligned(acc + (r + i) * HeadDim + v * kWidth) * B(rescale[r + i]);
           for (int k = k0; k < k1; ++k) {
-            const float* vr = v_head + static_cast<size_t>(k) * kKvDim;
+            const Kv* vr = v_head + static_cast<size_t>(k) * kKvDim;
             if (r == 0) prefetch_row<HeadDim>(vr + kAhead * kKvDim);
             const float* pk = probs + (k - c0) * kWidth + r;
 #pragma GCC unroll 16
             for (int v = 0; v < kVecs; ++v) {
-              const B vv = B::load_unaligned(vr + v * kWidth);
+              const B vv = load_kv<B>(vr + v * kWidth);
 #pragma GCC unroll 4
               for (int i = 0; i < kRowTile; ++i) o[i][v] = xsimd::fma(B(pk[i]), vv, o[i][v]);
             }
@@ -406,23 +455,23 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const fl
 // scratch holds max_threads() rows of Context floats. When each KV head has at least a vector of query
 // rows (prompts; decode with 8 or more heads per KV head), the blocked kernel, else one query at a time.
 // TinyLlama's decode (8 heads per KV head) at an 1800-token context: attention 10.6-14 → 5.9 ms per token.
-template <int Heads, int KvHeads, int HeadDim, int Context>
-inline void attention(float* out, const float* q, int q_stride, const float* k_cache, const float* v_cache, int T,
-                      int pos, const AttentionParams& p, float* scratch) {
+template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
+inline void attention(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T, int pos,
+                      const AttentionParams& p, float* scratch) {
   constexpr int kGroup = Heads / KvHeads;
   if constexpr (HeadDim % kLanes == 0) {
     if (kGroup * T >= kLanes) {
-      attention_blocked<Heads, KvHeads, HeadDim, Context, Batch>(out, q, q_stride, k_cache, v_cache, T, pos, p);
+      attention_blocked<Heads, KvHeads, HeadDim, Context, Batch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
       return;
     }
   }
   if constexpr (kKeyLanes < kLanes && HeadDim % kKeyLanes == 0) {  // e.g. decode of 8 heads per KV head
     if (kGroup * T >= kKeyLanes) {
-      attention_blocked<Heads, KvHeads, HeadDim, Context, KeyBatch>(out, q, q_stride, k_cache, v_cache, T, pos, p);
+      attention_blocked<Heads, KvHeads, HeadDim, Context, KeyBatch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
       return;
     }
   }
-  attention_per_query<Heads, KvHeads, HeadDim, Context>(out, q, q_stride, k_cache, v_cache, T, pos, p, scratch);
+  attention_per_query<Heads, KvHeads, HeadDim, Context, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p, scratch);
 }
 
 inline float activate(Act a, float x) {

@@ -2,7 +2,8 @@
 # usage: quantised_nmse.sh LLMC SOURCE_DIR WORK_DIR
 # The real stories260K model built as stored (f32) and quantised (q8_0, q4_0), all fed the same 200 tokens
 # (prompt + the f32 build's greedy continuation, teacher-forced): NMSE of the quantised logits vs the f32
-# ones and top-1 agreement, printed and bounded (q8_0: NMSE < 1e-3; q4_0: NMSE < 5e-2).
+# ones and top-1 agreement, printed and bounded (q8_0: NMSE < 1e-3; q4_0: NMSE < 5e-2). The same for an f32
+# build with an f16 KV cache (--kv-cache f16: NMSE < 1e-6).
 # Also: the files `llmc quantize` writes (mapped without conversion) give bitwise the logits of quantising at
 # load, whatever --dtype the binary that reads them was built with, and so does such a file whose data a
 # foreign writer left unaligned (copied at load).
@@ -12,9 +13,10 @@ data="$src/tests/data/stories260k"
 mkdir -p "$work"
 cd "$work"
 for q in as-stored q8_0 q4_0; do "$llmc" build "$src/archs/stories260k.yaml" -o "m-$q" --dtype "$q" 2>/dev/null; done
+"$llmc" build "$src/archs/stories260k.yaml" -o m-kv-f16 --kv-cache f16 2>/dev/null
 prompt=$("$llmc" tokenize --tokenizer "$data/tok512.bin" --bos "Once upon a time" | tr ' ' ',')
 continuation=$(./m-as-stored --weights "$data/stories260K.bin" --tokens "$prompt" -n 195 --temp 0 --ids 2>/dev/null)
-for q in as-stored q8_0 q4_0; do
+for q in as-stored q8_0 q4_0 kv-f16; do
   ./m-$q --weights "$data/stories260K.bin" --tokens "$prompt,$continuation" -n 0 --logits "tf-$q.bin" >/dev/null 2>&1
 done
 for q in as-stored q8_0 q4_0; do
@@ -43,7 +45,7 @@ vocab = 512
 ref = read("tf-as-stored.bin")
 rows = len(ref) // vocab
 status = 0
-for name, bound in (("q8_0", 1e-3), ("q4_0", 5e-2)):
+for name, bound in (("q8_0", 1e-3), ("q4_0", 5e-2), ("kv-f16", 1e-6)):
     got = read(f"tf-{name}.bin")
     if len(got) != len(ref):
         print(f"FAIL: {name}: {len(got) // vocab} rows of logits, expected {rows}")

@@ -66,13 +66,15 @@ for q in q8_0 q4_0; do
   "$llmc" build arch.yaml -o "model_$q" --dtype "$q" 2>/dev/null
   run_set "$q" "./model_$q" f32.safetensors
 done
+"$llmc" build arch.yaml -o model_kv_f16 --kv-cache f16 2>/dev/null
+run_set kv_f16 ./model_kv_f16 f32.safetensors
 python3 - <<'PY'
 import struct
 def read(p):
     b = open(p, "rb").read()
     return struct.unpack(f"{len(b) // 4}f", b)
 ref = read("f32.t1.r1.bin")
-for name in ("f16", "q8_0", "q4_0"):
+for name in ("f16", "q8_0", "q4_0", "kv_f16"):
     got = read(f"{name}.t1.r1.bin")
     num = sum((a - b) ** 2 for a, b in zip(ref, got))
     den = sum(a * a for a in ref)

@@ -182,10 +182,24 @@ void check_typed_matmul(WFormat f, int T) {
 }
 
 // Attention against a double-precision softmax over the allowed keys, every variant of AttentionParams.
-template <int Heads, int KvHeads, int D, int Ctx>
+// Kv: the cache's element type (float, or uint16_t for an f16 cache: the reference then uses the rounded
+// keys and values).
+template <int Heads, int KvHeads, int D, int Ctx, typename Kv = float>
 void check_attention(int pos, int T) {
-  const auto q = random_vector(T * Heads * D, 10), k = random_vector(Ctx * KvHeads * D, 11),
-             v = random_vector(Ctx * KvHeads * D, 12);
+  const auto q = random_vector(T * Heads * D, 10);
+  auto k = random_vector(Ctx * KvHeads * D, 11), v = random_vector(Ctx * KvHeads * D, 12);
+  std::vector<Kv> k_cache(k.size()), v_cache(v.size());
+  for (size_t i = 0; i < k.size(); ++i) {
+    if constexpr (std::is_same_v<Kv, float>) {
+      k_cache[i] = k[i];
+      v_cache[i] = v[i];
+    } else {
+      k_cache[i] = f32_to_f16(k[i]);
+      v_cache[i] = f32_to_f16(v[i]);
+      k[i] = f16_to_f32(k_cache[i]);
+      v[i] = f16_to_f32(v_cache[i]);
+    }
+  }
   const float slopes[Heads] = {0.5f, 0.25f, 0.125f, 0.0625f};  // the rest 0
   struct Case {
     float softcap;
@@ -219,7 +233,7 @@ void check_attention(int pos, int T) {
           ref[(t * Heads + h) * D + i] = float(acc);
         }
       }
-    attention<Heads, KvHeads, D, Ctx>(got.data(), q.data(), Heads * D, k.data(), v.data(), T, pos,
+    attention<Heads, KvHeads, D, Ctx>(got.data(), q.data(), Heads * D, k_cache.data(), v_cache.data(), T, pos,
                                       {scale, c.softcap, c.window, c.alibi}, scratch.data());
     CHECK(nmse(ref, got) < 1e-10);
   }
@@ -530,6 +544,11 @@ TEST_SUITE("kernels") {
     check_attention<16, 2, 32, 64>(20, 1);  // 8 heads per KV head: blocked in 8 lanes
     check_attention<4, 4, 64, 96>(40, 1);   // decode, one query per KV head: one query at a time
     check_attention<4, 2, 8, 32>(6, 1);     // the same with head_dim below the vector width
+    // An f16 cache (llmc build --kv-cache f16), through each kernel: 16-lane and 8-lane blocks, one query.
+    check_attention<4, 2, 64, 640, uint16_t>(300, 41);
+    check_attention<16, 2, 32, 64, uint16_t>(20, 1);
+    check_attention<4, 4, 64, 96, uint16_t>(40, 1);
+    check_attention<4, 2, 8, 32, uint16_t>(6, 1);
   }
 
   TEST_CASE("split_qkv layouts") {
