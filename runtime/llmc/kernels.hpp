@@ -311,11 +311,11 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
 
 // Attention in blocks of query rows, kWidth (B's lanes) per job: the rows are the heads of one KV group ×
 // consecutive tokens, one SIMD lane per row, so each cached key and value element is loaded once (as a
-// broadcast) for all kWidth rows instead of once per row, and no horizontal sums are needed. The key and
-// value rows are prefetched ahead, as in attention_per_query. Keys are taken kChunk at a
-// time with an online softmax (running max and sum per row; earlier sums and outputs rescaled when the
-// max grows). Chunks start at fixed multiples of kChunk, and every output is the same chain of operations
-// whatever the thread count. Keys past a row's own position (or before its window) get probability 0.
+// broadcast) for all kWidth rows instead of once per row, and no horizontal sums are needed. Keys are
+// taken kChunk at a time with an online softmax (running max and sum per row; earlier sums and outputs
+// rescaled when the max grows). Chunks start at fixed multiples of kChunk, and every output is the same
+// chain of operations whatever the thread count. Keys past a row's own position (or before its window) get
+// probability 0. Key and value rows are prefetched ahead, as in attention_per_query.
 template <int Heads, int KvHeads, int HeadDim, int Context, typename B, typename Kv>
 inline void attention_blocked(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T,
                               int pos, const AttentionParams& p) {
@@ -356,7 +356,7 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
         for (int d = 0; d < HeadDim; ++d) qt[d * kWidth + l] = qr[d];
       }
       const B q_pos_v = B::load_aligned(lane_pos), first_v = B::load_aligned(lane_first),
-                  slope_v = B::load_aligned(lane_slope);
+              slope_v = B::load_aligned(lane_slope);
       const int lo = static_cast<int>(lane_first[0]), hi = pos + tokens[kWidth - 1];  // keys any row uses
       const Kv* k_head = k_cache + g * HeadDim;
       const Kv* v_head = v_cache + g * HeadDim;
