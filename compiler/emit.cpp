@@ -147,7 +147,7 @@ std::string constants(const Plan& p, const EmitOptions& options) {
     c.line("constexpr float kAlibiSlopes[{}] = {{{}}};", p.alibi_slopes.size(), floats(p.alibi_slopes));
   }
   c.blank();
-  c.line("// Buffer sizes in floats, fixed by the plan.");
+  c.line("// Buffer sizes, fixed by the plan.");
   const bool kv_f16 = options.kv_cache == "f16";
   const size_t kv_bytes = p.kv_cache_floats * (kv_f16 ? 2 : 4);
   c.line("using KvElement = {};  // llmc --kv-cache {}", kv_f16 ? "uint16_t" : "float",
