@@ -233,78 +233,114 @@ inline float dot_kv(const float* a, const Kv* b) {
   }
 }
 
-// Attention one query at a time (decode, and prompts of few query rows per KV head): keys in lanes for
-// the scores, a two-pass softmax, then the value rows weighted in key order. Arguments as attention's.
+// Per thread, attention_per_query keeps a row of scores for each head, a cache line more than the context
+// apart (rows a multiple of 4 KB apart would share L1 sets).
+inline constexpr size_t kScoresPad = 16;
+inline constexpr size_t attention_scratch_floats(size_t heads, size_t context) { return heads * (context + kScoresPad); }
+
+// Attention one query row at a time (decode, and prompts of few query rows per KV head): keys in lanes for
+// the scores, a two-pass softmax, then the value rows weighted in key order. A job is a run of consecutive
+// heads of one token, taken position by position: each cached key (value) row is read once, as one
+// contiguous stretch of those heads, in row order, where head by head (rows kKvDim apart) read each row
+// once per head. The scores of the run's heads go to scratch (attention_scratch_floats per thread) and the
+// outputs accumulate in place; every output is the same chain of operations as head by head.
+// Arguments as attention's.
 template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
 inline void attention_per_query(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache,
                                 int T, int pos, const AttentionParams& p, float* scratch) {
   constexpr int kGroup = Heads / KvHeads;
   constexpr int kKvDim = KvHeads * HeadDim;
-  parallel_for(Heads * T, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
-    float* scores = scratch + static_cast<size_t>(thread_index()) * Context;
-    for (int job = begin; job < end; ++job) {
-      const int t = job / Heads, h = job % Heads;
-      const int q_pos = pos + t;
-      const int first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
-      const float* qh = q + static_cast<size_t>(t) * q_stride + h * HeadDim;
-      const int kv_offset = (h / kGroup) * HeadDim;
-      int j = first;
-      if constexpr (HeadDim % kKeyLanes == 0) {  // kKeyLanes keys at a time, summed by one transposing reduction
-        KeyBatch qv[HeadDim / kKeyLanes];
-        for (int d = 0; d < HeadDim / kKeyLanes; ++d) qv[d] = KeyBatch::load_unaligned(qh + d * kKeyLanes);
-        for (; j + kKeyLanes <= q_pos + 1; j += kKeyLanes) {
+  constexpr int kValueBlock = 16;  // value rows per pass over the run's outputs
+  // Heads [h0, h1) of token t.
+  auto run = [&](int t, int h0, int h1, float* scores) {
+    const int q_pos = pos + t;
+    const int first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
+    auto head_scores = [&](int h) { return scores + static_cast<size_t>(h - h0) * (Context + kScoresPad); };
+    auto head_query = [&](int h) { return q + static_cast<size_t>(t) * q_stride + h * HeadDim; };
+    auto kv_offset = [](int h) { return (h / kGroup) * HeadDim; };
+    int j = first;
+    if constexpr (HeadDim % kKeyLanes == 0) {  // kKeyLanes keys at a time, summed by one transposing reduction
+      for (; j + kKeyLanes <= q_pos + 1; j += kKeyLanes) {
+        for (int h = h0; h < h1; ++h) {
+          const float* qh = head_query(h);
+          KeyBatch qv[HeadDim / kKeyLanes];
+          for (int d = 0; d < HeadDim / kKeyLanes; ++d) qv[d] = KeyBatch::load_unaligned(qh + d * kKeyLanes);
           KeyBatch acc[kKeyLanes];
           for (int n = 0; n < kKeyLanes; ++n) {
-            const Kv* kj = k_cache + static_cast<size_t>(j + n) * kKvDim + kv_offset;
+            const Kv* kj = k_cache + static_cast<size_t>(j + n) * kKvDim + kv_offset(h);
             prefetch_row<HeadDim>(kj + kAhead * kKvDim);
             KeyBatch a = load_kv<KeyBatch>(kj) * qv[0];
             for (int d = 1; d < HeadDim / kKeyLanes; ++d) a = xsimd::fma(load_kv<KeyBatch>(kj + d * kKeyLanes), qv[d], a);
             acc[n] = a;
           }
-          (xsimd::haddp(acc) * KeyBatch(p.scale)).store_unaligned(scores + j);
+          (xsimd::haddp(acc) * KeyBatch(p.scale)).store_unaligned(head_scores(h) + j);
         }
       }
-      for (; j <= q_pos; ++j) scores[j] = dot_kv<HeadDim>(qh, k_cache + static_cast<size_t>(j) * kKvDim + kv_offset) * p.scale;
+    }
+    for (; j <= q_pos; ++j)
+      for (int h = h0; h < h1; ++h)
+        head_scores(h)[j] = dot_kv<HeadDim>(head_query(h), k_cache + static_cast<size_t>(j) * kKvDim + kv_offset(h)) * p.scale;
+    float inv[Heads];
+    for (int h = h0; h < h1; ++h) {
+      float* s = head_scores(h);
       float max_score = -INFINITY;
       for (j = first; j <= q_pos; ++j) {
-        float s = scores[j];
-        if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
-        if (p.alibi) s += p.alibi[h] * static_cast<float>(j - q_pos);
-        scores[j] = s;
-        max_score = std::max(max_score, s);
+        float v = s[j];
+        if (p.softcap > 0.0f) v = p.softcap * std::tanh(v / p.softcap);
+        if (p.alibi) v += p.alibi[h] * static_cast<float>(j - q_pos);
+        s[j] = v;
+        max_score = std::max(max_score, v);
       }
       float sum = 0.0f;
       j = first;
       for (; j + kLanes <= q_pos + 1; j += kLanes) {
-        const Batch e = xsimd::exp(Batch::load_unaligned(scores + j) - Batch(max_score));
-        e.store_unaligned(scores + j);
+        const Batch e = xsimd::exp(Batch::load_unaligned(s + j) - Batch(max_score));
+        e.store_unaligned(s + j);
         sum += xsimd::hadd(e);
       }
       for (; j <= q_pos; ++j) {
-        scores[j] = std::exp(scores[j] - max_score);
-        sum += scores[j];
+        s[j] = std::exp(s[j] - max_score);
+        sum += s[j];
       }
-      const float inv = 1.0f / sum;
-      float* o = out + static_cast<size_t>(t) * Heads * HeadDim + h * HeadDim;
-      if constexpr (HeadDim % kLanes == 0) {
-        Batch acc[HeadDim / kLanes];
-        for (auto& a : acc) a = Batch(0.0f);
-        for (int jj = first; jj <= q_pos; ++jj) {
-          const Batch a(scores[jj] * inv);
-          const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
-          prefetch_row<HeadDim>(vj + kAhead * kKvDim);
-          for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = xsimd::fma(a, load_kv<Batch>(vj + d * kLanes), acc[d]);
+      inv[h] = 1.0f / sum;
+    }
+    auto head_out = [&](int h) { return out + static_cast<size_t>(t) * Heads * HeadDim + h * HeadDim; };
+    if constexpr (HeadDim % kLanes == 0) {
+      for (int h = h0; h < h1; ++h) std::fill_n(head_out(h), HeadDim, 0.0f);
+      for (int j0 = first; j0 <= q_pos; j0 += kValueBlock) {
+        const int j1 = std::min(q_pos + 1, j0 + kValueBlock);
+        for (int h = h0; h < h1; ++h) {
+          const float* s = head_scores(h);
+          float* o = head_out(h);
+          Batch acc[HeadDim / kLanes];
+          for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = Batch::load_unaligned(o + d * kLanes);
+          for (int jj = j0; jj < j1; ++jj) {
+            const Batch a(s[jj] * inv[h]);
+            const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset(h);
+            prefetch_row<HeadDim>(vj + kAhead * kKvDim);
+            for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = xsimd::fma(a, load_kv<Batch>(vj + d * kLanes), acc[d]);
+          }
+          for (int d = 0; d < HeadDim / kLanes; ++d) acc[d].store_unaligned(o + d * kLanes);
         }
-        for (int d = 0; d < HeadDim / kLanes; ++d) acc[d].store_unaligned(o + d * kLanes);
-      } else {
+      }
+    } else {
+      for (int h = h0; h < h1; ++h) {
         float acc[HeadDim] = {};
         for (int jj = first; jj <= q_pos; ++jj) {
-          const float a = scores[jj] * inv;
-          const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset;
+          const float a = head_scores(h)[jj] * inv[h];
+          const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset(h);
           for (int d = 0; d < HeadDim; ++d) acc[d] += a * kv_value(vj[d]);
         }
-        for (int d = 0; d < HeadDim; ++d) o[d] = acc[d];
+        std::copy_n(acc, HeadDim, head_out(h));
       }
+    }
+  };
+  parallel_for(Heads * T, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
+    float* scores = scratch + static_cast<size_t>(thread_index()) * attention_scratch_floats(Heads, Context);
+    for (int job = begin; job < end;) {  // jobs are (token, head), heads fastest
+      const int t = job / Heads, h0 = job % Heads, h1 = std::min(Heads, h0 + (end - job));
+      run(t, h0, h1, scores);
+      job += h1 - h0;
     }
   });
 }
@@ -452,8 +488,9 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
 
 // Causal attention of T new queries at positions pos..pos+T-1 over the cached keys/values 0..pos+T-1.
 // q rows are QStride apart; caches are [position][KvHeads·HeadDim]; out rows are Heads·HeadDim apart.
-// scratch holds max_threads() rows of Context floats. When each KV head has at least a vector of query
-// rows (prompts; decode with 8 or more heads per KV head), the blocked kernel, else one query at a time.
+// scratch holds max_threads() × attention_scratch_floats(Heads, Context). When each KV head has at least a
+// vector of query rows (prompts; decode with 8 or more heads per KV head), the blocked kernel, else one
+// query at a time.
 // TinyLlama's decode (8 heads per KV head) at an 1800-token context: attention 10.6-14 → 5.9 ms per token.
 template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
 inline void attention(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T, int pos,

@@ -207,7 +207,7 @@ void check_attention(int pos, int T) {
     const float* alibi;
   };
   for (const Case& c : {Case{0, 0, nullptr}, Case{0, 3, nullptr}, Case{2.0f, 0, nullptr}, Case{0, 0, slopes}}) {
-    std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(size_t(max_threads()) * Ctx);
+    std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(max_threads() * attention_scratch_floats(Heads, Ctx));
     const float scale = 0.3f;
     for (int t = 0; t < T; ++t)
       for (int h = 0; h < Heads; ++h) {
@@ -539,6 +539,11 @@ TEST_SUITE("kernels") {
       set_threads(threads);
       check_attention<4, 2, 64, 640>(300, 41);
       check_attention<4, 4, 32, 640>(250, 40);  // the window crosses a chunk boundary
+      // One query at a time, in runs of heads: MHA decode (runs split between threads), and a short GQA
+      // prompt (runs that cross from one token to the next).
+      check_attention<12, 12, 64, 512>(300, 1);
+      check_attention<12, 12, 64, 512, uint16_t>(300, 1);
+      check_attention<8, 4, 32, 128>(100, 3);
     }
     check_attention<16, 1, 32, 64>(20, 1);  // one decode step of MQA: a vector of heads, blocked
     check_attention<16, 2, 32, 64>(20, 1);  // 8 heads per KV head: blocked in 8 lanes
