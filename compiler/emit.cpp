@@ -157,10 +157,13 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   for (const auto& l : p.layers) max_kv_dim = std::max<int64_t>(max_kv_dim, l.kv_dim);
   c.line("// This chunk's keys and values in fp32 before they are rounded into the f16 cache (0: written in place).");
   c.line("constexpr size_t kKvStagingFloats = {};", kv_f16 ? 2 * p.chunk * max_kv_dim : 0);
-  int64_t max_heads = 0;
-  for (const auto& l : p.layers) max_heads = std::max<int64_t>(max_heads, l.heads);
-  c.line("constexpr size_t kAttentionScratchFloats = llmc::attention_scratch_floats({}, kContext);  // per thread",
-         max_heads);
+  int64_t max_heads = 0, max_head_dim = 0;
+  for (const auto& l : p.layers) {
+    max_heads = std::max<int64_t>(max_heads, l.heads);
+    max_head_dim = std::max<int64_t>(max_head_dim, l.head_dim);
+  }
+  c.line("constexpr size_t kAttentionScratchFloats = llmc::attention_scratch_floats({}, {}, kContext);  // per thread",
+         max_heads, max_head_dim);
   c.line("constexpr size_t kActivationFloats = {};  // {:.1f} MiB", p.activation_floats,
          static_cast<double>(p.activation_floats) * 4 / (1 << 20));
   return c.str();

@@ -234,16 +234,19 @@ inline float dot_kv(const float* a, const Kv* b) {
 }
 
 // Per thread, attention_per_query keeps a row of scores for each head, a cache line more than the context
-// apart (rows a multiple of 4 KB apart would share L1 sets).
+// apart (rows a multiple of 4 KB apart would share L1 sets), then each head's output as it accumulates.
 inline constexpr size_t kScoresPad = 16;
-inline constexpr size_t attention_scratch_floats(size_t heads, size_t context) { return heads * (context + kScoresPad); }
+inline constexpr size_t attention_scratch_floats(size_t heads, size_t head_dim, size_t context) {
+  return heads * (context + kScoresPad + head_dim);
+}
 
 // Attention one query row at a time (decode, and prompts of few query rows per KV head): keys in lanes for
 // the scores, a two-pass softmax, then the value rows weighted in key order. A job is a run of consecutive
 // heads of one token, taken position by position: each cached key (value) row is read once, as one
 // contiguous stretch of those heads, in row order, where head by head (rows kKvDim apart) read each row
-// once per head. The scores of the run's heads go to scratch (attention_scratch_floats per thread) and the
-// outputs accumulate in place; every output is the same chain of operations as head by head.
+// once per head. The scores and outputs of the run's heads accumulate in scratch (attention_scratch_floats
+// per thread; in `out`, neighbouring heads of two threads could share a cache line); every output is the
+// same chain of operations as head by head.
 // Arguments as attention's.
 template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
 inline void attention_per_query(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache,
@@ -306,12 +309,14 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
     }
     auto head_out = [&](int h) { return out + static_cast<size_t>(t) * Heads * HeadDim + h * HeadDim; };
     if constexpr (HeadDim % kLanes == 0) {
-      for (int h = h0; h < h1; ++h) std::fill_n(head_out(h), HeadDim, 0.0f);
+      float* const outputs = scores + static_cast<size_t>(Heads) * (Context + kScoresPad);
+      auto head_acc = [&](int h) { return outputs + (h - h0) * HeadDim; };
+      std::fill_n(outputs, (h1 - h0) * HeadDim, 0.0f);
       for (int j0 = first; j0 <= q_pos; j0 += kValueBlock) {
         const int j1 = std::min(q_pos + 1, j0 + kValueBlock);
         for (int h = h0; h < h1; ++h) {
           const float* s = head_scores(h);
-          float* o = head_out(h);
+          float* o = head_acc(h);
           Batch acc[HeadDim / kLanes];
           for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = Batch::load_unaligned(o + d * kLanes);
           for (int jj = j0; jj < j1; ++jj) {
@@ -323,6 +328,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
           for (int d = 0; d < HeadDim / kLanes; ++d) acc[d].store_unaligned(o + d * kLanes);
         }
       }
+      std::copy_n(outputs, (h1 - h0) * HeadDim, head_out(h0));
     } else {
       for (int h = h0; h < h1; ++h) {
         float acc[HeadDim] = {};
@@ -336,7 +342,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
     }
   };
   parallel_for(Heads * T, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
-    float* scores = scratch + static_cast<size_t>(thread_index()) * attention_scratch_floats(Heads, Context);
+    float* scores = scratch + static_cast<size_t>(thread_index()) * attention_scratch_floats(Heads, HeadDim, Context);
     for (int job = begin; job < end;) {  // jobs are (token, head), heads fastest
       const int t = job / Heads, h0 = job % Heads, h1 = std::min(Heads, h0 + (end - job));
       run(t, h0, h1, scores);
@@ -488,9 +494,9 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
 
 // Causal attention of T new queries at positions pos..pos+T-1 over the cached keys/values 0..pos+T-1.
 // q rows are QStride apart; caches are [position][KvHeads·HeadDim]; out rows are Heads·HeadDim apart.
-// scratch holds max_threads() × attention_scratch_floats(Heads, Context). When each KV head has at least a
-// vector of query rows (prompts; decode with 8 or more heads per KV head), the blocked kernel, else one
-// query at a time.
+// scratch holds max_threads() × attention_scratch_floats(Heads, HeadDim, Context). When each KV head has at
+// least a vector of query rows (prompts; decode with 8 or more heads per KV head), the blocked kernel, else
+// one query at a time.
 // TinyLlama's decode (8 heads per KV head) at an 1800-token context: attention 10.6-14 → 5.9 ms per token.
 template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
 inline void attention(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T, int pos,

@@ -207,7 +207,7 @@ void check_attention(int pos, int T) {
     const float* alibi;
   };
   for (const Case& c : {Case{0, 0, nullptr}, Case{0, 3, nullptr}, Case{2.0f, 0, nullptr}, Case{0, 0, slopes}}) {
-    std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(max_threads() * attention_scratch_floats(Heads, Ctx));
+    std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(max_threads() * attention_scratch_floats(Heads, D, Ctx));
     const float scale = 0.3f;
     for (int t = 0; t < T; ++t)
       for (int h = 0; h < Heads; ++h) {
