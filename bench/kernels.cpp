@@ -1,0 +1,122 @@
+// Kernel microbenchmarks over the runtime headers (bench/kernels.sh builds and runs it).
+//   kernels matmul FORMAT THREADS [MB]   decode matmuls (one token) of stories110M's matrix shapes, FORMAT one of
+//                                        f32_g16 f16_g16 bf16_g16 q8_0 q4_0: GB/s of weights streamed through
+//                                        MB (default 500) of distinct matrices, more than the caches hold
+//   kernels attention THREADS POS        one decode step's attention over POS cached positions for 12 layers of
+//                                        stories110M (12 heads of 64) and of TinyLlama (32 heads, 4 KV heads),
+//                                        fp32 cache, with the caches evicted before each layer, as in decode
+// Best of several passes; prints one line per case.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "llmc/kernels.hpp"
+#include "llmc/matmul_grouped.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+template <llmc::WFormat F, int Out, int In>
+void bench_matmul(double megabytes) {
+  using namespace llmc;
+  const size_t bytes = (Out + 15) / 16 * group_bytes(F, In);
+  const int count = static_cast<int>(megabytes * 1e6 / static_cast<double>(bytes)) + 1;
+  std::vector<AlignedBytes> matrices;
+  for (int k = 0; k < count; ++k) {
+    matrices.push_back(huge_page_bytes(bytes));
+    uint8_t* p = matrices.back().get();
+    for (size_t i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(((i * 2654435761u + k) >> 13) & 0x3f);  // finite
+  }
+  std::vector<float> x(In), y(Out);
+  for (int i = 0; i < In; ++i) x[i] = 0.01f * static_cast<float>(i % 17);
+  double best = 1e30;
+  for (int pass = 0; pass < 10; ++pass) {
+    const auto t0 = Clock::now();
+    for (int k = 0; k < count; ++k) mm::matmul_grouped<F, Out, In>(y.data(), Out, x.data(), matrices[k].get(), nullptr, 1);
+    best = std::min(best, seconds_since(t0));
+  }
+  std::printf("matmul %-8s %5d x %-5d %d thread(s): %5.1f GB/s\n", grouped_format_name(F), Out, In, max_threads(),
+              static_cast<double>(count) * static_cast<double>(bytes) / best / 1e9);
+}
+
+template <llmc::WFormat F>
+void bench_matmul_shapes(double megabytes) {
+  bench_matmul<F, 768, 768>(megabytes);   // q, k, v, o
+  bench_matmul<F, 2048, 768>(megabytes);  // gate, up
+  bench_matmul<F, 768, 2048>(megabytes);  // down
+}
+
+template <int Heads, int KvHeads>
+void bench_attention(const char* name, int pos) {
+  using namespace llmc;
+  constexpr int kHeadDim = 64, kContext = 2048, kLayers = 12;
+  if (pos < 0 || pos >= kContext) {
+    std::fprintf(stderr, "kernels: POS must be in 0..%d\n", kContext - 1);
+    std::exit(2);
+  }
+  const size_t cache = static_cast<size_t>(kContext) * KvHeads * kHeadDim;
+  std::vector<std::vector<float>> k(kLayers, std::vector<float>(cache)), v(kLayers, std::vector<float>(cache));
+  for (int l = 0; l < kLayers; ++l)
+    for (size_t i = 0; i < cache; ++i) {
+      k[l][i] = static_cast<float>((i * 2654435761u + l) % 1000) * 1e-3f - 0.5f;
+      v[l][i] = static_cast<float>((i * 40503u + l) % 1000) * 1e-3f - 0.5f;
+    }
+  std::vector<float> q(Heads * kHeadDim, 0.1f), out(Heads * kHeadDim);
+  std::vector<float> scratch(max_threads() * attention_scratch_floats(Heads, kHeadDim, kContext));
+  std::vector<float> evict(24 << 20, 1.0f);  // 96 MB read between layers, as the weights are in decode
+  volatile float sink = 0;
+  double best = 1e30;
+  for (int pass = 0; pass < 40; ++pass) {
+    double total = 0;
+    for (int l = 0; l < kLayers; ++l) {
+      float s = 0;
+      for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
+      sink = s;
+      const auto t0 = Clock::now();
+      attention<Heads, KvHeads, kHeadDim, kContext, float>(out.data(), q.data(), Heads * kHeadDim, k[l].data(),
+                                                           v[l].data(), 1, pos, {0.125f, 0.0f, 0, nullptr},
+                                                           scratch.data());
+      total += seconds_since(t0);
+    }
+    best = std::min(best, total);
+  }
+  const double bytes = 2.0 * kLayers * (pos + 1) * KvHeads * kHeadDim * sizeof(float);
+  std::printf("attention %-11s decode at %4d positions, %d thread(s): %6.1f us per layer, %5.1f GB/s\n", name, pos,
+              max_threads(), best / kLayers * 1e6, bytes / best / 1e9);
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0 THREADS [MB]\n"
+                       "       kernels attention THREADS POS\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using llmc::WFormat;
+  if (argc < 4) return usage();
+  const std::string what = argv[1];
+  if (what == "matmul") {
+    const std::string format = argv[2];
+    llmc::set_threads(std::atoi(argv[3]));
+    const double mb = argc > 4 ? std::atof(argv[4]) : 500;
+    if (format == "f32_g16") bench_matmul_shapes<WFormat::f32_g16>(mb);
+    else if (format == "f16_g16") bench_matmul_shapes<WFormat::f16_g16>(mb);
+    else if (format == "bf16_g16") bench_matmul_shapes<WFormat::bf16_g16>(mb);
+    else if (format == "q8_0") bench_matmul_shapes<WFormat::q8_0>(mb);
+    else if (format == "q4_0") bench_matmul_shapes<WFormat::q4_0>(mb);
+    else return usage();
+  } else if (what == "attention") {
+    llmc::set_threads(std::atoi(argv[2]));
+    const int pos = std::atoi(argv[3]);
+    bench_attention<12, 12>("stories110M", pos);
+    bench_attention<32, 4>("TinyLlama", pos);
+  } else {
+    return usage();
+  }
+}

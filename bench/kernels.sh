@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds bench/kernels.cpp (kernel microbenchmarks on the runtime headers, -march=native) and runs it:
+# decode matmul GB/s per weight format and decode attention time, each with 1 and 2 threads.
+#   bench/kernels.sh                 everything
+#   bench/kernels.sh matmul q4_0 1   one case (arguments as bench/kernels.cpp's)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+mkdir -p "$here/work"
+exe="$here/work/kernels"
+${CXX:-c++} -std=c++20 -O2 -march=native -fopenmp -DNDEBUG -I"$here/../runtime" "$here/kernels.cpp" -o "$exe"
+if [ $# -gt 0 ]; then exec "$exe" "$@"; fi
+for threads in 1 2; do
+  for format in f32_g16 f16_g16 bf16_g16 q8_0 q4_0; do "$exe" matmul "$format" "$threads"; done
+  for pos in 96 1000; do "$exe" attention "$threads" "$pos"; done
+done
