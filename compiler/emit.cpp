@@ -153,10 +153,16 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("using KvElement = {};  // llmc --kv-cache {}", kv_f16 ? "uint16_t" : "float",
          kv_f16 ? "f16: IEEE half, rounded as stored" : "f32");
   c.line("constexpr size_t kKvCacheBytes = {};  // {:.1f} MiB", kv_bytes, static_cast<double>(kv_bytes) / (1 << 20));
-  int64_t max_kv_dim = 0;
-  for (const auto& l : p.layers) max_kv_dim = std::max<int64_t>(max_kv_dim, l.kv_dim);
-  c.line("// This chunk's keys and values in fp32 before they are rounded into the f16 cache (0: written in place).");
-  c.line("constexpr size_t kKvStagingFloats = {};", kv_f16 ? 2 * p.chunk * max_kv_dim : 0);
+  int64_t max_kv_dim = 0, kv_row = 0;
+  for (const auto& l : p.layers) {
+    max_kv_dim = std::max<int64_t>(max_kv_dim, l.kv_dim);
+    kv_row += 2 * l.kv_dim;
+  }
+  c.line("// The cache holds one row per position: every layer's keys and then values for it, so a short context");
+  c.line("// touches little memory, in few pages.");
+  c.line("constexpr int kKvRow = {};", kv_row);
+  c.line("// This chunk's keys and values in fp32, before they are stored (rounded, for an f16 cache) into their rows.");
+  c.line("constexpr size_t kKvStagingFloats = {};", 2 * p.chunk * max_kv_dim);
   int64_t max_heads = 0, max_head_dim = 0;
   for (const auto& l : p.layers) {
     max_heads = std::max<int64_t>(max_heads, l.heads);
@@ -196,7 +202,7 @@ std::string bind_weights(const Plan& p) {
   return c.str();
 }
 
-std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offset, bool kv_f16) {
+std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offset) {
   const Spec& s = *p.spec;
   const AttentionSpec& a = s.attention;
   Code c(2);
@@ -205,17 +211,11 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
   c.line("constexpr int kHeads = {}, kKvHeads = {}, kHeadDim = {};", l.heads, l.kv_heads, l.head_dim);
   c.line("constexpr int kQDim = kHeads * kHeadDim, kKvDim = kKvHeads * kHeadDim, kFfn = {};", l.ffn);
   c.line("const LayerWeights& w = w_.layer[{}];", l.index);
-  c.line("KvElement* const k_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};  // [kContext][kKvDim]",
-         kv_offset);
-  c.line("KvElement* const v_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};",
-         kv_offset + s.max_context * l.kv_dim);
-  if (kv_f16) {  // this step's keys and values in fp32, rounded into the cache before attention
-    c.line("float* const k_new = kv_staging_.get();");
-    c.line("float* const v_new = kv_staging_.get() + kChunk * kKvDim;");
-  } else {
-    c.line("float* const k_new = k_cache + static_cast<size_t>(pos) * kKvDim;");
-    c.line("float* const v_new = v_cache + static_cast<size_t>(pos) * kKvDim;");
-  }
+  c.line("// This layer's keys and values in each cache row (kKvRow apart); this step's in fp32 first.");
+  c.line("KvElement* const k_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};", kv_offset);
+  c.line("KvElement* const v_cache = k_cache + kKvDim;");
+  c.line("float* const k_new = kv_staging_.get();");
+  c.line("float* const v_new = kv_staging_.get() + kChunk * kKvDim;");
   c.blank();
   c.line("// Attention");
   const bool post_ln = s.residual == Residual::post_ln;
@@ -253,11 +253,9 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
     c.line("llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k_new, kKvDim, T, pos, rope_cos_.get(), rope_sin_.get());",
            pairing);
   }
-  if (kv_f16) {
-    c.line("llmc::store_f16(k_cache + static_cast<size_t>(pos) * kKvDim, k_new, static_cast<size_t>(T) * kKvDim);");
-    c.line("llmc::store_f16(v_cache + static_cast<size_t>(pos) * kKvDim, v_new, static_cast<size_t>(T) * kKvDim);");
-  }
-  c.line("llmc::attention<kHeads, kKvHeads, kHeadDim, kContext>(att_, q_, kQDim, k_cache, v_cache, T, pos,");
+  c.line("llmc::store_kv<kKvDim, kKvRow>(k_cache, pos, k_new, T);");
+  c.line("llmc::store_kv<kKvDim, kKvRow>(v_cache, pos, v_new, T);");
+  c.line("llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_, q_, kQDim, k_cache, v_cache, T, pos,");
   c.line("    {{kAttentionScale, {}, {}, {}}}, scratch_.get());", a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f",
          l.window, s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
   c.line("llmc::matmul<kHidden, kQDim>(branch_, att_, w.o, {}, T);", bias_of(l, "o"));
@@ -415,8 +413,8 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   std::string layers;
   int64_t kv_offset = 0;
   for (const auto& l : p.layers) {
-    layers += (layers.empty() ? "" : "\n") + layer_definition(p, l, kv_offset, options.kv_cache == "f16");
-    kv_offset += 2 * s.max_context * l.kv_dim;
+    layers += (layers.empty() ? "" : "\n") + layer_definition(p, l, kv_offset);
+    kv_offset += 2 * l.kv_dim;
   }
   v["layer_definitions"] = layers;
   return render_template(template_text("model.cpp.tmpl"), v);

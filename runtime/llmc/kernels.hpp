@@ -190,8 +190,9 @@ struct AttentionParams {
   const float* alibi;   // per-head slopes, or null
 };
 
-// Cached key/value rows are kKvDim apart, so one head's rows are in different pages, which the hardware
-// prefetchers do not follow: rows kAhead ahead are prefetched by hand (prefetching past the end is harmless).
+// Cached key/value rows are KvStride apart (other heads' and layers' between them), so one head's rows are
+// in different pages, which the hardware prefetchers do not follow: rows kAhead ahead are prefetched by hand
+// (prefetching past the end is harmless).
 inline constexpr int kAhead = 8;
 template <int N, typename T>
 inline void prefetch_row(const T* p) {
@@ -218,9 +219,19 @@ inline B load_kv(const uint16_t* p) {
   for (size_t i = 0; i < B::size; ++i) v[i] = f16_to_f32(p[i]);
   return B::load_aligned(v);
 }
-// This step's keys or values (n fp32) into the f16 cache, rounded to nearest even.
+// n fp32 values into an f16 cache, rounded to nearest even.
 inline void store_f16(uint16_t* cache, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) cache[i] = f32_to_f16(x[i]);
+}
+// This step's T rows of N keys (or values), fp32 and contiguous, into the cache rows of positions pos..,
+// Stride elements apart (rounded, for an f16 cache).
+template <int N, int Stride, typename Kv>
+inline void store_kv(Kv* cache, int pos, const float* x, int T) {
+  for (int t = 0; t < T; ++t) {
+    Kv* row = cache + static_cast<size_t>(pos + t) * Stride;
+    if constexpr (std::is_same_v<Kv, float>) std::copy_n(x + static_cast<size_t>(t) * N, N, row);
+    else store_f16(row, x + static_cast<size_t>(t) * N, N);
+  }
 }
 template <int N, typename Kv>
 inline float dot_kv(const float* a, const Kv* b) {
@@ -243,16 +254,14 @@ inline constexpr size_t attention_scratch_floats(size_t heads, size_t head_dim, 
 // Attention one query row at a time (decode, and prompts of few query rows per KV head): keys in lanes for
 // the scores, a two-pass softmax, then the value rows weighted in key order. A job is a run of consecutive
 // heads of one token, taken position by position: each cached key (value) row is read once, as one
-// contiguous stretch of those heads, in row order, where head by head (rows kKvDim apart) read each row
-// once per head. The scores and outputs of the run's heads accumulate in scratch (attention_scratch_floats
+// contiguous stretch of those heads, in row order, where head by head read each row once per head. The scores and outputs of the run's heads accumulate in scratch (attention_scratch_floats
 // per thread; in `out`, neighbouring heads of two threads could share a cache line); every output is the
 // same chain of operations as head by head.
 // Arguments as attention's.
-template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
+template <int Heads, int KvHeads, int HeadDim, int Context, int KvStride, typename Kv>
 inline void attention_per_query(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache,
                                 int T, int pos, const AttentionParams& p, float* scratch) {
   constexpr int kGroup = Heads / KvHeads;
-  constexpr int kKvDim = KvHeads * HeadDim;
   constexpr int kValueBlock = 16;  // value rows per pass over the run's outputs
   // Heads [h0, h1) of token t.
   auto run = [&](int t, int h0, int h1, float* scores) {
@@ -260,7 +269,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
     const int first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
     auto head_scores = [&](int h) { return scores + static_cast<size_t>(h - h0) * (Context + kScoresPad); };
     auto head_query = [&](int h) { return q + static_cast<size_t>(t) * q_stride + h * HeadDim; };
-    auto kv_offset = [](int h) { return (h / kGroup) * HeadDim; };
+    auto kv_offset = [&](int h) { return (h / kGroup) * HeadDim; };
     int j = first;
     if constexpr (HeadDim % kKeyLanes == 0) {  // kKeyLanes keys at a time, summed by one transposing reduction
       for (; j + kKeyLanes <= q_pos + 1; j += kKeyLanes) {
@@ -270,8 +279,8 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
           for (int d = 0; d < HeadDim / kKeyLanes; ++d) qv[d] = KeyBatch::load_unaligned(qh + d * kKeyLanes);
           KeyBatch acc[kKeyLanes];
           for (int n = 0; n < kKeyLanes; ++n) {
-            const Kv* kj = k_cache + static_cast<size_t>(j + n) * kKvDim + kv_offset(h);
-            prefetch_row<HeadDim>(kj + kAhead * kKvDim);
+            const Kv* kj = k_cache + static_cast<size_t>(j + n) * KvStride + kv_offset(h);
+            prefetch_row<HeadDim>(kj + kAhead * KvStride);
             KeyBatch a = load_kv<KeyBatch>(kj) * qv[0];
             for (int d = 1; d < HeadDim / kKeyLanes; ++d) a = xsimd::fma(load_kv<KeyBatch>(kj + d * kKeyLanes), qv[d], a);
             acc[n] = a;
@@ -282,7 +291,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
     }
     for (; j <= q_pos; ++j)
       for (int h = h0; h < h1; ++h)
-        head_scores(h)[j] = dot_kv<HeadDim>(head_query(h), k_cache + static_cast<size_t>(j) * kKvDim + kv_offset(h)) * p.scale;
+        head_scores(h)[j] = dot_kv<HeadDim>(head_query(h), k_cache + static_cast<size_t>(j) * KvStride + kv_offset(h)) * p.scale;
     float inv[Heads];
     for (int h = h0; h < h1; ++h) {
       float* s = head_scores(h);
@@ -321,8 +330,8 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
           for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = Batch::load_unaligned(o + d * kLanes);
           for (int jj = j0; jj < j1; ++jj) {
             const Batch a(s[jj] * inv[h]);
-            const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset(h);
-            prefetch_row<HeadDim>(vj + kAhead * kKvDim);
+            const Kv* vj = v_cache + static_cast<size_t>(jj) * KvStride + kv_offset(h);
+            prefetch_row<HeadDim>(vj + kAhead * KvStride);
             for (int d = 0; d < HeadDim / kLanes; ++d) acc[d] = xsimd::fma(a, load_kv<Batch>(vj + d * kLanes), acc[d]);
           }
           for (int d = 0; d < HeadDim / kLanes; ++d) acc[d].store_unaligned(o + d * kLanes);
@@ -334,7 +343,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
         float acc[HeadDim] = {};
         for (int jj = first; jj <= q_pos; ++jj) {
           const float a = head_scores(h)[jj] * inv[h];
-          const Kv* vj = v_cache + static_cast<size_t>(jj) * kKvDim + kv_offset(h);
+          const Kv* vj = v_cache + static_cast<size_t>(jj) * KvStride + kv_offset(h);
           for (int d = 0; d < HeadDim; ++d) acc[d] += a * kv_value(vj[d]);
         }
         std::copy_n(acc, HeadDim, head_out(h));
@@ -358,16 +367,16 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
 // rescaled when the max grows). Chunks start at fixed multiples of kChunk, and every output is the same
 // chain of operations whatever the thread count. Keys past a row's own position (or before its window) get
 // probability 0. Key and value rows are prefetched ahead, as in attention_per_query.
-template <int Heads, int KvHeads, int HeadDim, int Context, typename B, typename Kv>
+template <int Heads, int KvHeads, int HeadDim, int Context, int KvStride, typename B, typename Kv>
 inline void attention_blocked(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T,
                               int pos, const AttentionParams& p) {
   constexpr int kWidth = static_cast<int>(B::size);
   static_assert(HeadDim % kWidth == 0);
-  constexpr int kGroup = Heads / KvHeads, kKvDim = KvHeads * HeadDim;
+  constexpr int kGroup = Heads / KvHeads;
   constexpr int kChunk = 256, kKeyTile = 8, kVecs = HeadDim / kWidth;
   // Key tile rows: read in place (fp32), or widened first into a small buffer (f16).
   constexpr bool kWiden = !std::is_same_v<Kv, float>;
-  constexpr int kKeyStride = kWiden ? HeadDim : kKvDim, kWidenedFloats = kWiden ? kKeyTile * HeadDim : 1;
+  constexpr int kKeyStride = kWiden ? HeadDim : KvStride, kWidenedFloats = kWiden ? kKeyTile * HeadDim : 1;
   // Rows per pass over the values: rows × value vectors within the accumulator registers.
   constexpr int kRowTile = std::clamp((kWidth >= 16 ? 16 : 8) / kVecs, 1, 4);
   static_assert(kWidth % kRowTile == 0);
@@ -412,13 +421,13 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
           const int keys = std::min(kKeyTile, k1 - k);
           B s[kKeyTile];
           for (auto& v : s) v = B(0.0f);
-          const Kv* kr_cache = k_head + static_cast<size_t>(k) * kKvDim;
-          for (int i = 0; i < kKeyTile; ++i) prefetch_row<HeadDim>(kr_cache + (kKeyTile + i) * kKvDim);  // the next tile
+          const Kv* kr_cache = k_head + static_cast<size_t>(k) * KvStride;
+          for (int i = 0; i < kKeyTile; ++i) prefetch_row<HeadDim>(kr_cache + (kKeyTile + i) * KvStride);  // the next tile
           const float* kr;
           if constexpr (kWiden) {
             for (int i = 0; i < keys; ++i)
               for (int v = 0; v < kVecs; ++v)
-                load_kv<B>(kr_cache + i * kKvDim + v * kWidth).store_aligned(widened + i * HeadDim + v * kWidth);
+                load_kv<B>(kr_cache + i * KvStride + v * kWidth).store_aligned(widened + i * HeadDim + v * kWidth);
             kr = widened;
           } else {
             kr = kr_cache;
@@ -466,8 +475,8 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
 #pragma GCC unroll 16
             for (int v = 0; v < kVecs; ++v) o[i][v] = B::load_aligned(acc + (r + i) * HeadDim + v * kWidth) * B(rescale[r + i]);
           for (int k = k0; k < k1; ++k) {
-            const Kv* vr = v_head + static_cast<size_t>(k) * kKvDim;
-            if (r == 0) prefetch_row<HeadDim>(vr + kAhead * kKvDim);
+            const Kv* vr = v_head + static_cast<size_t>(k) * KvStride;
+            if (r == 0) prefetch_row<HeadDim>(vr + kAhead * KvStride);
             const float* pk = probs + (k - c0) * kWidth + r;
 #pragma GCC unroll 16
             for (int v = 0; v < kVecs; ++v) {
@@ -493,28 +502,29 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
 }
 
 // Causal attention of T new queries at positions pos..pos+T-1 over the cached keys/values 0..pos+T-1.
-// q rows are QStride apart; caches are [position][KvHeads·HeadDim]; out rows are Heads·HeadDim apart.
+// q rows are q_stride apart; a position's KvHeads·HeadDim keys (values) start KvStride elements after the
+// previous position's; out rows are Heads·HeadDim apart.
 // scratch holds max_threads() × attention_scratch_floats(Heads, HeadDim, Context). When each KV head has at
 // least a vector of query rows (prompts; decode with 8 or more heads per KV head), the blocked kernel, else
 // one query at a time.
 // TinyLlama's decode (8 heads per KV head) at an 1800-token context: attention 10.6-14 → 5.9 ms per token.
-template <int Heads, int KvHeads, int HeadDim, int Context, typename Kv>
+template <int Heads, int KvHeads, int HeadDim, int Context, int KvStride = KvHeads * HeadDim, typename Kv>
 inline void attention(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T, int pos,
                       const AttentionParams& p, float* scratch) {
   constexpr int kGroup = Heads / KvHeads;
   if constexpr (HeadDim % kLanes == 0) {
     if (kGroup * T >= kLanes) {
-      attention_blocked<Heads, KvHeads, HeadDim, Context, Batch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
+      attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, Batch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
       return;
     }
   }
   if constexpr (kKeyLanes < kLanes && HeadDim % kKeyLanes == 0) {  // e.g. decode of 8 heads per KV head
     if (kGroup * T >= kKeyLanes) {
-      attention_blocked<Heads, KvHeads, HeadDim, Context, KeyBatch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
+      attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, KeyBatch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
       return;
     }
   }
-  attention_per_query<Heads, KvHeads, HeadDim, Context, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p, scratch);
+  attention_per_query<Heads, KvHeads, HeadDim, Context, KvStride, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p, scratch);
 }
 
 inline float activate(Act a, float x) {

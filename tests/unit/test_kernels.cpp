@@ -184,20 +184,26 @@ void check_typed_matmul(WFormat f, int T) {
 // Attention against a double-precision softmax over the allowed keys, every variant of AttentionParams.
 // Kv: the cache's element type (float, or uint16_t for an f16 cache: the reference then uses the rounded
 // keys and values).
-template <int Heads, int KvHeads, int D, int Ctx, typename Kv = float>
+// Stride: cache elements from one position's row to the next (more than KvHeads·D where the cache interleaves
+// layers; the gaps hold NaN, which must not reach the output).
+template <int Heads, int KvHeads, int D, int Ctx, typename Kv = float, int Stride = KvHeads * D>
 void check_attention(int pos, int T) {
   const auto q = random_vector(T * Heads * D, 10);
   auto k = random_vector(Ctx * KvHeads * D, 11), v = random_vector(Ctx * KvHeads * D, 12);
-  std::vector<Kv> k_cache(k.size()), v_cache(v.size());
+  Kv nan;
+  if constexpr (std::is_same_v<Kv, float>) nan = NAN;
+  else nan = 0x7e00;  // f16 NaN
+  std::vector<Kv> k_cache(static_cast<size_t>(Ctx) * Stride, nan), v_cache(k_cache.size(), nan);
   for (size_t i = 0; i < k.size(); ++i) {
+    const size_t at = i / (KvHeads * D) * Stride + i % (KvHeads * D);
     if constexpr (std::is_same_v<Kv, float>) {
-      k_cache[i] = k[i];
-      v_cache[i] = v[i];
+      k_cache[at] = k[i];
+      v_cache[at] = v[i];
     } else {
-      k_cache[i] = f32_to_f16(k[i]);
-      v_cache[i] = f32_to_f16(v[i]);
-      k[i] = f16_to_f32(k_cache[i]);
-      v[i] = f16_to_f32(v_cache[i]);
+      k_cache[at] = f32_to_f16(k[i]);
+      v_cache[at] = f32_to_f16(v[i]);
+      k[i] = f16_to_f32(k_cache[at]);
+      v[i] = f16_to_f32(v_cache[at]);
     }
   }
   const float slopes[Heads] = {0.5f, 0.25f, 0.125f, 0.0625f};  // the rest 0
@@ -233,8 +239,8 @@ void check_attention(int pos, int T) {
           ref[(t * Heads + h) * D + i] = float(acc);
         }
       }
-    attention<Heads, KvHeads, D, Ctx>(got.data(), q.data(), Heads * D, k_cache.data(), v_cache.data(), T, pos,
-                                      {scale, c.softcap, c.window, c.alibi}, scratch.data());
+    attention<Heads, KvHeads, D, Ctx, Stride>(got.data(), q.data(), Heads * D, k_cache.data(), v_cache.data(), T, pos,
+                                              {scale, c.softcap, c.window, c.alibi}, scratch.data());
     CHECK(nmse(ref, got) < 1e-10);
   }
 }
@@ -554,6 +560,11 @@ TEST_SUITE("kernels") {
     check_attention<16, 2, 32, 64, uint16_t>(20, 1);
     check_attention<4, 4, 64, 96, uint16_t>(40, 1);
     check_attention<4, 2, 8, 32, uint16_t>(6, 1);
+    // Rows of a cache that holds other layers' keys and values between them, through each kernel.
+    check_attention<4, 2, 64, 640, float, 3 * 2 * 64>(300, 41);
+    check_attention<16, 2, 32, 64, uint16_t, 5 * 2 * 32>(20, 1);
+    check_attention<12, 12, 64, 512, float, 2 * 12 * 64 + 16>(300, 1);
+    check_attention<4, 2, 8, 32, float, 3 * 2 * 8>(6, 5);
   }
 
   TEST_CASE("split_qkv layouts") {
