@@ -153,21 +153,18 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("using KvElement = {};  // llmc --kv-cache {}", kv_f16 ? "uint16_t" : "float",
          kv_f16 ? "f16: IEEE half, rounded as stored" : "f32");
   c.line("constexpr size_t kKvCacheBytes = {};  // {:.1f} MiB", kv_bytes, static_cast<double>(kv_bytes) / (1 << 20));
-  int64_t max_kv_dim = 0, kv_row = 0;
+  int64_t max_kv_dim = 0, kv_row = 0, max_heads = 0, max_head_dim = 0;
   for (const auto& l : p.layers) {
     max_kv_dim = std::max<int64_t>(max_kv_dim, l.kv_dim);
     kv_row += 2 * l.kv_dim;
+    max_heads = std::max<int64_t>(max_heads, l.heads);
+    max_head_dim = std::max<int64_t>(max_head_dim, l.head_dim);
   }
   c.line("// The cache holds one row per position: every layer's keys and then values for it, so a short context");
   c.line("// touches little memory, in few pages.");
   c.line("constexpr int kKvRow = {};", kv_row);
   c.line("// This chunk's keys and values in fp32, before they are stored (rounded, for an f16 cache) into their rows.");
   c.line("constexpr size_t kKvStagingFloats = {};", 2 * p.chunk * max_kv_dim);
-  int64_t max_heads = 0, max_head_dim = 0;
-  for (const auto& l : p.layers) {
-    max_heads = std::max<int64_t>(max_heads, l.heads);
-    max_head_dim = std::max<int64_t>(max_head_dim, l.head_dim);
-  }
   c.line("constexpr size_t kAttentionScratchFloats = llmc::attention_scratch_floats({}, {}, kContext);  // per thread",
          max_heads, max_head_dim);
   c.line("constexpr size_t kActivationFloats = {};  // {:.1f} MiB", p.activation_floats,
