@@ -4,7 +4,8 @@
 //                                        MB (default 500) of distinct matrices, more than the caches hold
 //   kernels attention THREADS POS        one decode step's attention over POS cached positions for 12 layers of
 //                                        stories110M (12 heads of 64) and of TinyLlama (32 heads, 4 KV heads),
-//                                        fp32 cache, with the caches evicted before each layer, as in decode
+//                                        fp32 cache laid out as the model's (a row per position), with the caches
+//                                        evicted before each layer, as in decode
 // Best of several passes; prints one line per case.
 #include <chrono>
 #include <cstdio>
@@ -54,17 +55,15 @@ template <int Heads, int KvHeads>
 void bench_attention(const char* name, int pos) {
   using namespace llmc;
   constexpr int kHeadDim = 64, kContext = 2048, kLayers = 12;
+  constexpr int kKvDim = KvHeads * kHeadDim, kRow = kLayers * 2 * kKvDim;  // the model's cache rows
   if (pos < 0 || pos >= kContext) {
     std::fprintf(stderr, "kernels: POS must be in 0..%d\n", kContext - 1);
     std::exit(2);
   }
-  const size_t cache = static_cast<size_t>(kContext) * KvHeads * kHeadDim;
-  std::vector<std::vector<float>> k(kLayers, std::vector<float>(cache)), v(kLayers, std::vector<float>(cache));
-  for (int l = 0; l < kLayers; ++l)
-    for (size_t i = 0; i < cache; ++i) {
-      k[l][i] = static_cast<float>((i * 2654435761u + l) % 1000) * 1e-3f - 0.5f;
-      v[l][i] = static_cast<float>((i * 40503u + l) % 1000) * 1e-3f - 0.5f;
-    }
+  AlignedBytes bytes = huge_page_bytes(static_cast<size_t>(kContext) * kRow * sizeof(float));
+  float* cache = reinterpret_cast<float*>(bytes.get());
+  for (size_t i = 0; i < static_cast<size_t>(pos + 1) * kRow; ++i)
+    cache[i] = static_cast<float>((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
   std::vector<float> q(Heads * kHeadDim, 0.1f), out(Heads * kHeadDim);
   std::vector<float> scratch(max_threads() * attention_scratch_floats(Heads, kHeadDim, kContext));
   std::vector<float> evict(24 << 20, 1.0f);  // 96 MB read between layers, as the weights are in decode
@@ -76,17 +75,17 @@ void bench_attention(const char* name, int pos) {
       float s = 0;
       for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
       sink = s;
+      const float* k = cache + l * 2 * kKvDim;
       const auto t0 = Clock::now();
-      attention<Heads, KvHeads, kHeadDim, kContext, float>(out.data(), q.data(), Heads * kHeadDim, k[l].data(),
-                                                           v[l].data(), 1, pos, {0.125f, 0.0f, 0, nullptr},
-                                                           scratch.data());
+      attention<Heads, KvHeads, kHeadDim, kContext, kRow>(out.data(), q.data(), Heads * kHeadDim, k, k + kKvDim, 1, pos,
+                                                           {0.125f, 0.0f, 0, nullptr}, scratch.data());
       total += seconds_since(t0);
     }
     best = std::min(best, total);
   }
-  const double bytes = 2.0 * kLayers * (pos + 1) * KvHeads * kHeadDim * sizeof(float);
+  const double read = 2.0 * kLayers * (pos + 1) * kKvDim * sizeof(float);
   std::printf("attention %-11s decode at %4d positions, %d thread(s): %6.1f us per layer, %5.1f GB/s\n", name, pos,
-              max_threads(), best / kLayers * 1e6, bytes / best / 1e9);
+              max_threads(), best / kLayers * 1e6, read / best / 1e9);
 }
 
 int usage() {
