@@ -254,10 +254,10 @@ inline constexpr size_t attention_scratch_floats(size_t heads, size_t head_dim, 
 // Attention one query row at a time (decode, and prompts of few query rows per KV head): keys in lanes for
 // the scores, a two-pass softmax, then the value rows weighted in key order. A job is a run of consecutive
 // heads of one token, taken position by position: each cached key (value) row is read once, as one
-// contiguous stretch of those heads, in row order, where head by head read each row once per head. The scores and outputs of the run's heads accumulate in scratch (attention_scratch_floats
-// per thread; in `out`, neighbouring heads of two threads could share a cache line); every output is the
-// same chain of operations as head by head.
-// Arguments as attention's.
+// contiguous stretch of those heads, in row order, where head by head read each row once per head. The
+// scores and outputs of the run's heads accumulate in scratch (attention_scratch_floats per thread; in
+// `out`, neighbouring heads of two threads could share a cache line); every output is the same chain of
+// operations as head by head. Arguments as attention's.
 template <int Heads, int KvHeads, int HeadDim, int Context, int KvStride, typename Kv>
 inline void attention_per_query(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache,
                                 int T, int pos, const AttentionParams& p, float* scratch) {
@@ -291,7 +291,8 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
     }
     for (; j <= q_pos; ++j)
       for (int h = h0; h < h1; ++h)
-        head_scores(h)[j] = dot_kv<HeadDim>(head_query(h), k_cache + static_cast<size_t>(j) * KvStride + kv_offset(h)) * p.scale;
+        head_scores(h)[j] =
+            dot_kv<HeadDim>(head_query(h), k_cache + static_cast<size_t>(j) * KvStride + kv_offset(h)) * p.scale;
     float inv[Heads];
     for (int h = h0; h < h1; ++h) {
       float* s = head_scores(h);
@@ -514,17 +515,20 @@ inline void attention(float* out, const float* q, int q_stride, const Kv* k_cach
   constexpr int kGroup = Heads / KvHeads;
   if constexpr (HeadDim % kLanes == 0) {
     if (kGroup * T >= kLanes) {
-      attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, Batch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
+      attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, Batch, Kv>(out, q, q_stride, k_cache, v_cache, T,
+                                                                             pos, p);
       return;
     }
   }
   if constexpr (kKeyLanes < kLanes && HeadDim % kKeyLanes == 0) {  // e.g. decode of 8 heads per KV head
     if (kGroup * T >= kKeyLanes) {
-      attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, KeyBatch, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p);
+      attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, KeyBatch, Kv>(out, q, q_stride, k_cache, v_cache,
+                                                                                T, pos, p);
       return;
     }
   }
-  attention_per_query<Heads, KvHeads, HeadDim, Context, KvStride, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p, scratch);
+  attention_per_query<Heads, KvHeads, HeadDim, Context, KvStride, Kv>(out, q, q_stride, k_cache, v_cache, T, pos, p,
+                                                                      scratch);
 }
 
 inline float activate(Act a, float x) {
