@@ -153,20 +153,13 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("using KvElement = {};  // llmc --kv-cache {}", kv_f16 ? "uint16_t" : "float",
          kv_f16 ? "f16: IEEE half, rounded as stored" : "f32");
   c.line("constexpr size_t kKvCacheBytes = {};  // {:.1f} MiB", kv_bytes, static_cast<double>(kv_bytes) / (1 << 20));
-  int64_t max_kv_dim = 0, kv_row = 0, max_heads = 0, max_head_dim = 0;
-  for (const auto& l : p.layers) {
-    max_kv_dim = std::max<int64_t>(max_kv_dim, l.kv_dim);
-    kv_row += 2 * l.kv_dim;
-    max_heads = std::max<int64_t>(max_heads, l.heads);
-    max_head_dim = std::max<int64_t>(max_head_dim, l.head_dim);
-  }
   c.line("// The cache holds one row per position: every layer's keys and then values for it, so a short context");
   c.line("// touches little memory, in few pages.");
-  c.line("constexpr int kKvRow = {};", kv_row);
+  c.line("constexpr int kKvRow = {};", p.kv_row);
   c.line("// This chunk's keys and values in fp32, before they are stored (rounded, for an f16 cache) into their rows.");
-  c.line("constexpr size_t kKvStagingFloats = {};", 2 * p.chunk * max_kv_dim);
+  c.line("constexpr size_t kKvStagingFloats = {};", 2 * p.chunk * p.max_kv_dim);
   c.line("constexpr size_t kAttentionScratchFloats = llmc::attention_scratch_floats({}, {}, kContext);  // per thread",
-         max_heads, max_head_dim);
+         p.max_heads, p.max_head_dim);
   c.line("constexpr size_t kActivationFloats = {};  // {:.1f} MiB", p.activation_floats,
          static_cast<double>(p.activation_floats) * 4 / (1 << 20));
   return c.str();
@@ -199,7 +192,7 @@ std::string bind_weights(const Plan& p) {
   return c.str();
 }
 
-std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offset) {
+std::string layer_definition(const Plan& p, const LayerPlan& l) {
   const Spec& s = *p.spec;
   const AttentionSpec& a = s.attention;
   Code c(2);
@@ -209,7 +202,7 @@ std::string layer_definition(const Plan& p, const LayerPlan& l, int64_t kv_offse
   c.line("constexpr int kQDim = kHeads * kHeadDim, kKvDim = kKvHeads * kHeadDim, kFfn = {};", l.ffn);
   c.line("const LayerWeights& w = w_.layer[{}];", l.index);
   c.line("// This layer's keys and values in each cache row (kKvRow apart); this step's in fp32 first.");
-  c.line("KvElement* const k_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};", kv_offset);
+  c.line("KvElement* const k_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};", l.kv_offset);
   c.line("KvElement* const v_cache = k_cache + kKvDim;");
   c.line("float* const k_new = kv_staging_.get();");
   c.line("float* const v_new = kv_staging_.get() + kChunk * kKvDim;");
@@ -408,11 +401,7 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["tables"] = tables.str();
   v["buffers"] = buffers.str();
   std::string layers;
-  int64_t kv_offset = 0;
-  for (const auto& l : p.layers) {
-    layers += (layers.empty() ? "" : "\n") + layer_definition(p, l, kv_offset);
-    kv_offset += 2 * l.kv_dim;
-  }
+  for (const auto& l : p.layers) layers += (layers.empty() ? "" : "\n") + layer_definition(p, l);
   v["layer_definitions"] = layers;
   return render_template(template_text("model.cpp.tmpl"), v);
 }

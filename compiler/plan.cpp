@@ -229,9 +229,12 @@ Plan make_plan(const Spec& s) {
     p.max_qkv_dim = std::max(p.max_qkv_dim, l.qkv_dim);
     p.max_ffn = std::max(p.max_ffn, l.ffn);
     p.max_heads = std::max(p.max_heads, l.heads);
-    p.kv_cache_floats = size_add(p.kv_cache_floats, size_mul(size_mul(2, s.max_context), l.kv_dim));
+    p.max_head_dim = std::max(p.max_head_dim, l.head_dim);
+    l.kv_offset = p.kv_row;
+    p.kv_row = size_add(p.kv_row, size_mul(2, l.kv_dim));
     p.layers.push_back(std::move(l));
   }
+  p.kv_cache_floats = size_mul(p.kv_row, s.max_context);
   for (const auto& [role, pattern] : s.weights.layer)
     if (!roles_union.count(role))
       throw Error(fmt::format("{}: field 'weights.layer.{}': this spec has no use for a '{}' tensor "

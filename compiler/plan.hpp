@@ -31,6 +31,7 @@ struct LayerPlan {
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
   int64_t ffn = 0;
   int64_t window = 0;                          // 0: global attention
+  int64_t kv_offset = 0;                       // where this layer's keys start in a KV cache row (values follow)
   bool separate_ffn_norm = true;               // parallel blocks: false when both branches share one norm
   std::vector<TensorPlan> tensors;             // in binding order
   bool has(const std::string& role) const;
@@ -48,7 +49,8 @@ struct Plan {
   std::vector<float> alibi_slopes;       // per head (ALiBi models have the same heads in every layer)
   float attention_scale = 0.0f;
   int64_t chunk = 0;                     // tokens per forward pass during prefill
-  int64_t max_q_dim = 0, max_kv_dim = 0, max_qkv_dim = 0, max_ffn = 0, max_heads = 0;
+  int64_t max_q_dim = 0, max_kv_dim = 0, max_qkv_dim = 0, max_ffn = 0, max_heads = 0, max_head_dim = 0;
+  int64_t kv_row = 0;  // floats per position in the KV cache: every layer's keys, then values
   // Sizes in floats of the buffers the generated code allocates once at start.
   int64_t kv_cache_floats = 0, activation_floats = 0;
   int64_t parameter_count = 0, weight_bytes = 0;

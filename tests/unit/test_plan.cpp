@@ -28,9 +28,23 @@ TEST_SUITE("plan") {
     // 512·64 embedding + 5 × 45440 per layer + 64 final norm (tied classifier).
     CHECK(p.parameter_count == 260032);
     CHECK(p.kv_cache_floats == 5 * 2 * 512 * 32);
+    CHECK(p.kv_row == 5 * 2 * 32);
+    CHECK(l.kv_offset == 3 * 2 * 32);
     REQUIRE(p.rope_inv_freq.size() == 4);
     CHECK(p.rope_inv_freq[1] == doctest::Approx(0.1f));
     CHECK(p.attention_scale == doctest::Approx(1.0 / std::sqrt(8.0)));
+  }
+
+  TEST_CASE("a KV cache row holds every layer's keys and values, at offsets that follow each layer's kv_dim") {
+    const Plan p = make_plan(load_spec(LLMC_SOURCE_DIR "/archs/openelm-270m.yaml"));  // 3-5 KV heads of 64
+    REQUIRE(p.layers.size() == 16);
+    CHECK(p.layers[0].kv_offset == 0);
+    CHECK(p.layers[5].kv_offset == 5 * 2 * 3 * 64);
+    CHECK(p.layers[12].kv_offset == 5 * 2 * 3 * 64 + 7 * 2 * 4 * 64);
+    CHECK(p.kv_row == (5 * 3 + 7 * 4 + 4 * 5) * 2 * 64);
+    CHECK(p.kv_cache_floats == p.kv_row * 2048);
+    CHECK(p.max_kv_dim == 5 * 64);
+    CHECK(p.max_head_dim == 64);
   }
 
   TEST_CASE("missing and superfluous weight roles are errors") {
