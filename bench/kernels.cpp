@@ -1,7 +1,9 @@
 // Kernel microbenchmarks over the runtime headers (bench/kernels.sh builds and runs it).
-//   kernels matmul FORMAT THREADS [MB]   decode matmuls (one token) of stories110M's matrix shapes, FORMAT one of
-//                                        f32_g16 f16_g16 bf16_g16 q8_0 q4_0: GB/s of weights streamed through
-//                                        MB (default 500) of distinct matrices, more than the caches hold
+//   kernels matmul FORMAT THREADS [MB] [SHAPE]
+//                                        decode matmuls (one token) of stories110M's (or, with SHAPE tinyllama,
+//                                        TinyLlama's) matrix shapes, FORMAT one of f32_g16 f16_g16 bf16_g16 q8_0
+//                                        q4_0: GB/s of weights streamed through MB (default 500) of distinct
+//                                        matrices, more than the caches hold
 //   kernels attention THREADS POS        one decode step's attention over POS cached positions for 12 layers of
 //                                        stories110M (12 heads of 64) and of TinyLlama (32 heads, 4 KV heads),
 //                                        fp32 cache laid out as the model's (a row per position), with the caches
@@ -45,7 +47,14 @@ void bench_matmul(double megabytes) {
 }
 
 template <llmc::WFormat F>
-void bench_matmul_shapes(double megabytes) {
+void bench_matmul_shapes(double megabytes, bool tinyllama) {
+  if (tinyllama) {
+    bench_matmul<F, 2048, 2048>(megabytes);  // q, o
+    bench_matmul<F, 256, 2048>(megabytes);   // k, v
+    bench_matmul<F, 5632, 2048>(megabytes);  // gate, up
+    bench_matmul<F, 2048, 5632>(megabytes);  // down
+    return;
+  }
   bench_matmul<F, 768, 768>(megabytes);   // q, k, v, o
   bench_matmul<F, 2048, 768>(megabytes);  // gate, up
   bench_matmul<F, 768, 2048>(megabytes);  // down
@@ -89,7 +98,7 @@ void bench_attention(const char* name, int pos) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0 THREADS [MB]\n"
+  std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0 THREADS [MB [stories110M|tinyllama]]\n"
                        "       kernels attention THREADS POS\n");
   return 2;
 }
@@ -104,11 +113,13 @@ int main(int argc, char** argv) {
     const std::string format = argv[2];
     llmc::set_threads(std::atoi(argv[3]));
     const double mb = argc > 4 ? std::atof(argv[4]) : 500;
-    if (format == "f32_g16") bench_matmul_shapes<WFormat::f32_g16>(mb);
-    else if (format == "f16_g16") bench_matmul_shapes<WFormat::f16_g16>(mb);
-    else if (format == "bf16_g16") bench_matmul_shapes<WFormat::bf16_g16>(mb);
-    else if (format == "q8_0") bench_matmul_shapes<WFormat::q8_0>(mb);
-    else if (format == "q4_0") bench_matmul_shapes<WFormat::q4_0>(mb);
+    const bool tinyllama = argc > 5 && std::string(argv[5]) == "tinyllama";
+    if (argc > 5 && !tinyllama && std::string(argv[5]) != "stories110M") return usage();
+    if (format == "f32_g16") bench_matmul_shapes<WFormat::f32_g16>(mb, tinyllama);
+    else if (format == "f16_g16") bench_matmul_shapes<WFormat::f16_g16>(mb, tinyllama);
+    else if (format == "bf16_g16") bench_matmul_shapes<WFormat::bf16_g16>(mb, tinyllama);
+    else if (format == "q8_0") bench_matmul_shapes<WFormat::q8_0>(mb, tinyllama);
+    else if (format == "q4_0") bench_matmul_shapes<WFormat::q4_0>(mb, tinyllama);
     else return usage();
   } else if (what == "attention") {
     llmc::set_threads(std::atoi(argv[2]));

@@ -271,9 +271,9 @@ inline constexpr bool kUsesOffset = QVec::kVnni || F == WFormat::q4_0;
 // Decode reads each weight once, in tiles of adjacent groups; each tile is a few short streams (a q4_0
 // group is 7-50 KB), too short for the hardware prefetchers to reach full speed before the next tile
 // starts. So a decode tile prefetches the next tile's bytes (`bytes` at `next`), a share per step of its
-// own loop: q4_0 matmuls at 1 thread went from 28 to 33-40 GB/s and f16 from 27-29 to 34 GB/s on Zen 5
-// (a fixed distance of 2-32 KB, and per-stream prefetches, were no better). Prefetches never fault, so
-// the last tile's, past the matrix, are harmless.
+// own loop: q4_0 matmuls at 1 thread went from 28 to 33-40 GB/s on Zen 5 (a fixed distance of 2-32 KB,
+// and per-stream prefetches, were no better; f16: see GroupTiles). Prefetches never fault, so the last
+// tile's, past the matrix, are harmless.
 inline void prefetch_share(const uint8_t* next, size_t bytes, int steps, int step) {
   const size_t share = bytes / static_cast<size_t>(steps);
   for (size_t o = step * share; o < (step + 1) * share; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
@@ -478,9 +478,10 @@ inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 // Tile shapes (groups of 16 rows × tokens), within the register file: 32 vector registers with AVX-512.
 template <WFormat F>
 struct GroupTiles {
-  // Decode prefetches the next tile for q8_0, q4_0 and f16; f32 (49 KB streams) was 12% slower with it and
-  // bf16 the same.
-  static constexpr bool prefetch_next = is_quantised(F) || F == WFormat::f16_g16;
+  // Decode prefetches the next tile for q8_0 and q4_0. f32 (49 KB streams) was 12% slower with it and bf16
+  // the same. f16 gained 13% on one Zen 5 host but lost 19-50% of its decode speed on another (TinyLlama f16
+  // 13.2 vs 8.8 tok/s without), where f16 without it streams as bf16 does; so f16 does not prefetch.
+  static constexpr bool prefetch_next = is_quantised(F);
 #ifdef __AVX512F__
   // Float formats: 3 × 8 measured fastest on Zen 5 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
   // 2 × 8, 2 × 12, 3 × 9, 4 × 6 tried, 3 × 8 about 4-8% ahead of 2 × 8).
