@@ -274,9 +274,19 @@ inline constexpr bool kUsesOffset = QVec::kVnni || F == WFormat::q4_0;
 // own loop: q4_0 matmuls at 1 thread went from 28 to 33-40 GB/s on Zen 5 (a fixed distance of 2-32 KB,
 // and per-stream prefetches, were no better; f16: see GroupTiles). Prefetches never fault, so the last
 // tile's, past the matrix, are harmless.
+// ToL2: into L2 only (_MM_HINT_T1), which keeps more lines in flight than L1's miss buffers allow. Weights
+// streamed from DRAM want it: TinyLlama's q4_0 matrices at 1 thread went from 16-22 to 18-27 GB/s, at 2
+// threads from 22-35 to 22-49, and its q4_0 decode (alternated, medians) from 33-41 to 38-47 tok/s at 1
+// thread, 54-59 to 65-66 at 2; q8_0 about even. Weights served from L3 lose by it (a 20 MB set of
+// stories110M's q4_0 matrices: 40-71 GB/s → 42-57; its decode at 2 threads 635 → 590 tok/s), but a model
+// worth compiling does not fit in L3, so quantised decode prefetches into L2.
+template <bool ToL2 = false>
 inline void prefetch_share(const uint8_t* next, size_t bytes, int steps, int step) {
   const size_t share = bytes / static_cast<size_t>(steps);
-  for (size_t o = step * share; o < (step + 1) * share; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+  for (size_t o = step * share; o < (step + 1) * share; o += 64) {
+    if constexpr (ToL2) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T1);
+    else _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+  }
 }
 
 // G groups of 16 rows (group g at W + g·gb) × C tokens (token c's activations at x + c·xs), whole input.
@@ -297,7 +307,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
   for (int b = 0; b < kBlocks; ++b) {
-    prefetch_share(prefetch, prefetch_bytes, kBlocks, b);
+    prefetch_share<true>(prefetch, prefetch_bytes, kBlocks, b);  // decode: weights from DRAM
     typename V::I sum[G][H][C];
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
