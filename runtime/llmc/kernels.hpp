@@ -386,8 +386,12 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
   // The arithmetic per output element is the same.
   using VB = std::conditional_t<HeadDim % kLanes == 0, Batch, B>;
   constexpr int kVWidth = static_cast<int>(VB::size), kVVecs = HeadDim / kVWidth;
-  constexpr int kRowTile = std::clamp((kVWidth >= 16 ? 16 : 8) / kVVecs, 1, 4);
-  static_assert(kWidth % kRowTile == 0);
+  // A divisor of kWidth (the last tile's lanes past n copy a real row), e.g. 2 for head_dim 80 (5 vectors).
+  constexpr int kRowTile = [] {
+    int r = std::clamp((kVWidth >= 16 ? 16 : 8) / kVVecs, 1, 4);
+    while (kWidth % r != 0) --r;
+    return r;
+  }();
   const int rows = kGroup * T, blocks = (rows + kWidth - 1) / kWidth;
   // Job j: KV head j % KvHeads, row block taken from both ends in turn (light causal blocks next to heavy
   // ones, for balance). Jobs of one head in a row were 20-30% slower at 1 thread.

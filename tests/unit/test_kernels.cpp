@@ -565,6 +565,11 @@ TEST_SUITE("kernels") {
     check_attention<16, 2, 32, 64, uint16_t, 5 * 2 * 32>(20, 1);
     check_attention<12, 12, 64, 512, float, 2 * 12 * 64 + 16>(300, 1);
     check_attention<4, 2, 8, 32, float, 3 * 2 * 8>(6, 5);
+    // head_dim 80 and 96 (5 and 6 vectors of 16): value passes of 2 rows, in 16-lane and 8-lane blocks.
+    check_attention<8, 1, 80, 96>(20, 3);
+    check_attention<16, 2, 80, 64>(20, 1);
+    check_attention<16, 2, 96, 64>(20, 1);
+    check_attention<4, 2, 96, 640, uint16_t>(300, 41);
   }
 
   TEST_CASE("split_qkv layouts") {
