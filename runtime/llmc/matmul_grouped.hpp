@@ -490,7 +490,8 @@ template <WFormat F>
 struct GroupTiles {
   // Decode prefetches the next tile for q8_0 and q4_0. f32 (49 KB streams) was 12% slower with it and bf16
   // the same. f16 gained 13% with it on one Zen 5 host, but decoded 19-50% faster without it on another
-  // (TinyLlama f16 13.2 vs 8.8 tok/s), where it then streams as bf16 does; so f16 does not prefetch.
+  // (TinyLlama f16 13.2 vs 8.8 tok/s), where it then streams as bf16 does; so f16 does not prefetch. Into L2
+  // (as the quantised tiles do) f32, f16 and bf16 were 25-45% slower there (1 thread: 16-25 GB/s, not 24-36).
   static constexpr bool prefetch_next = is_quantised(F);
 #ifdef __AVX512F__
   // Float formats: 3 × 8 measured fastest on Zen 5 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
