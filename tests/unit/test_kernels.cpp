@@ -248,6 +248,34 @@ void check_attention(int pos, int T) {
 }  // namespace
 
 TEST_SUITE("kernels") {
+  TEST_CASE("chunk_bounds: non-empty contiguous chunks covering [0, n), guided ones shrinking, within the bound") {
+    std::vector<int> bounds;
+    for (int threads : {2, 3, 8, 64})
+      for (int64_t work : {kSmallParallelWork - 1, kSmallParallelWork, int64_t{1} << 32})
+        for (int n = 1; n <= 3000; n += n < 100 ? 1 : 37) {
+          bounds.assign(kMaxChunksPerThread * threads + 1, -1);
+          const int chunks = chunk_bounds(n, work, threads, bounds.data());
+          REQUIRE(chunks >= 1);
+          REQUIRE(chunks <= kMaxChunksPerThread * threads);
+          CHECK(bounds[0] == 0);
+          CHECK(bounds[chunks] == n);
+          for (int i = 0; i < chunks; ++i) {
+            CHECK(bounds[i] < bounds[i + 1]);
+            if (work >= kSmallParallelWork && i > 0 && i + 1 < chunks)
+              CHECK(bounds[i + 1] - bounds[i] <= bounds[i] - bounds[i - 1]);
+          }
+          if (work < kSmallParallelWork) CHECK(chunks == std::min(n, 2 * threads));
+        }
+    int b[2 * kMaxChunksPerThread + 1];
+    REQUIRE(chunk_bounds(64, int64_t{1} << 30, 2, b) == 11);  // 16 12 9 7 5 4 3 2 2 2 2
+    CHECK(b[1] == 16);
+    CHECK(b[2] == 28);
+    CHECK(b[10] == 62);
+    REQUIRE(chunk_bounds(64, 16 * kMinChunkWork, 2, b) == 9);  // 16 12 9 7 5 4 4 4 3: 4 units are kMinChunkWork
+    CHECK(b[6] == 53);
+    CHECK(b[8] == 61);
+  }
+
   TEST_CASE("matmul: vector widths, tails, several tokens, bias, threads") {
     for (int threads : {1, 2}) {
       set_threads(threads);
