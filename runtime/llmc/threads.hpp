@@ -1,9 +1,10 @@
 // Work partition over a persistent pool of threads (serial when built without OpenMP, i.e. --no-openmp).
 //
 // parallel_for(n, work, fn) cuts [0, n) into a fixed set of contiguous chunks (a function of n, the work and
-// the thread count only: chunk_bounds) and the threads claim chunks from a shared counter. Each index is always handled whole by one
-// thread and kernels never combine results across indices in a thread-dependent order, so results do not
-// depend on which thread ran what: output is bitwise identical across runs and across thread counts.
+// the thread count only: chunk_bounds) and the threads claim chunks from a shared counter. Each index is
+// always handled whole by one thread and kernels never combine results across indices in a thread-dependent
+// order, so results do not depend on which thread ran what: output is bitwise identical across runs and
+// across thread counts.
 // Claiming (rather than a static split) keeps a thread the OS has descheduled — the machine is shared — from
 // stalling the others: the caller only waits for chunks that were claimed, never for idle threads to wake.
 #pragma once
@@ -21,7 +22,7 @@ namespace llmc {
 
 // Below this many multiply-adds a job runs on the calling thread: waking threads costs more.
 inline constexpr int64_t kMinParallelWork = 32 * 1024;
-// Below this many, a job is cut in fewer chunks (see parallel_for).
+// Below this many, a job is cut in 2 equal chunks per thread, above in guided ones (see chunk_bounds).
 inline constexpr int64_t kSmallParallelWork = 2 * 1024 * 1024;
 
 // Writes the bounds of the chunks parallel_for cuts [0, n) into for `threads` threads to bounds[0..chunks]
