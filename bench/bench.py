@@ -2,7 +2,10 @@
 """llmc speed bench: random-weight Llama models (stories110M shape, optionally TinyLlama-1.1B shape),
 prefill (64-token prompt) and decode tok/s with 1 and 2 threads, peak RSS, start-up time, and the
 machine's measured read bandwidth with the bandwidth limit (bandwidth / weight bytes per token).
-Prints a markdown table and writes it to bench/results.md (or --out). Stdlib only."""
+Prints a markdown table and writes it to bench/results.md (or --out). Stdlib only.
+By default decode follows the prompt (in the same run) over an fp32 KV cache, llmc's default. To run what
+llama.cpp's `llama-bench -p 64 -n 64` runs, use --kv-cache f16 --decode-prompt 1: its default f16 cache,
+and decode from an empty context (a 1-token prompt), each rep then one run for prefill and one for decode."""
 import argparse
 import datetime
 import json
@@ -107,9 +110,9 @@ def params(shape):
     return layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * dim * ffn + 2 * dim) + 2 * vocab * dim + dim
 
 
-def kv_cache_bytes(shape):
+def kv_cache_bytes(shape, kv_cache="f32"):
     dim, layers, heads, kv, ffn, vocab, ctx = shape
-    return 2 * layers * ctx * (dim // heads * kv) * 4
+    return 2 * layers * ctx * (dim // heads * kv) * (2 if kv_cache == "f16" else 4)
 
 
 def best_engine(engines, key):
@@ -119,6 +122,10 @@ def best_engine(engines, key):
         return None, None
     e = max(have, key=lambda e: e[key])
     return e[key], e["engine"]
+
+
+def tokens_for(shape, n):
+    return ",".join(str(1 + (i * 7919) % (shape[5] - 1)) for i in range(n))
 
 
 def run_once(binary, weights, tokens, new, threads):
@@ -146,6 +153,10 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="runs per setting; the best is reported")
     ap.add_argument("--prompt", type=int, default=64)
     ap.add_argument("--new", type=int, default=65, help="tokens generated (decode rate over n-1)")
+    ap.add_argument("--kv-cache", choices=["f32", "f16"], default="f32", help="KV cache type the binaries are built "
+                    "with (llmc's default f32; llama.cpp's default is f16)")
+    ap.add_argument("--decode-prompt", type=int, default=0, help="measure decode in a run of its own after this many "
+                    "prompt tokens (1: from an empty context, as llama-bench's tg); 0: after the prefill prompt")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--note", default="", help="extra line for the results file")
     ap.add_argument("--engines", default="", help="JSON file of engine numbers measured on this machine "
@@ -190,7 +201,7 @@ def main():
         yaml_path = os.path.join(a.work, f"{shape_name}.yaml")
         with open(yaml_path, "w") as f:
             f.write(arch_yaml(shape_name, shape))
-        tokens = ",".join(str(1 + (i * 7919) % (shape[5] - 1)) for i in range(a.prompt))
+        tokens = tokens_for(shape, a.prompt)
         for typ in a.types.split(","):
             if typ in ("q8_0", "q4_0") and not has_dtype:
                 log(f"skipping {typ}: this llmc has no build --dtype")
@@ -206,12 +217,16 @@ def main():
             cmd = [a.llmc, "build", yaml_path, "-o", binary]
             if has_dtype:
                 cmd += ["--dtype", typ if typ in ("q8_0", "q4_0") else "as-stored"]
+            if a.kv_cache != "f32":
+                cmd += ["--kv-cache", a.kv_cache]
             sh(cmd)
             res = {}
             for t in threads:
                 best = None
                 for _ in range(a.reps):
                     r = run_once(binary, weights, tokens, a.new, t)
+                    if a.decode_prompt:
+                        r["decode"] = run_once(binary, weights, tokens_for(shape, a.decode_prompt), a.new, t)["decode"]
                     if best is None:
                         best = r
                     else:
@@ -246,7 +261,8 @@ def main():
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], text=True,
                             capture_output=True).stdout.strip()
     load = open("/proc/loadavg").read().split()[:3]
-    header = {"stamp": stamp, "commit": commit, "load": load, "prompt": a.prompt, "new": a.new, "reps": a.reps}
+    header = {"stamp": stamp, "commit": commit, "load": load, "prompt": a.prompt, "new": a.new, "reps": a.reps,
+              "kv_cache": a.kv_cache, "decode_prompt": a.decode_prompt}
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
         json.dump({"rows": rows, "bw": bw, "threads": threads, "header": header}, f)
     render(a, rows, bw, threads, header)
@@ -259,8 +275,12 @@ def render(a, rows, bw, threads, header):
             data = json.load(f)
         engines, engines_note = data["shapes"], data.get("note", a.engines)
     lines = [f"# llmc bench ({header['stamp']}, commit {header['commit']})", ""]
-    lines.append(f"Random-weight Llama models, {header['prompt']}-token prompt, {header['new'] - 1} decode steps, "
-                 f"greedy; best of {header['reps']} runs. Machine: {os.cpu_count()} cores ({cpu_name()}), measured read bandwidth "
+    kv_cache, decode_prompt = header.get("kv_cache", "f32"), header.get("decode_prompt", 0)
+    decode_after = ("after the prompt" if not decode_prompt else "from an empty context (a 1-token prompt)"
+                    if decode_prompt == 1 else f"after a {decode_prompt}-token prompt, in runs of their own")
+    lines.append(f"Random-weight Llama models, {header['prompt']}-token prompt, {header['new'] - 1} decode steps "
+                 f"{decode_after}, {kv_cache} KV cache, greedy; best of {header['reps']} runs. Machine: "
+                 f"{os.cpu_count()} cores ({cpu_name()}), measured read bandwidth "
                  + ", ".join(f"{bw[t]:.1f} GB/s ({t} thread{'s' if t > 1 else ''})" for t in threads)
                  + f"; load average at the end {' '.join(header['load'])}.")
     if a.note:
@@ -297,7 +317,7 @@ def render(a, rows, bw, threads, header):
         else:
             cells += ["-", "-"]
         cells += [f"{p2:.0f}", f"{res[2]['prefill'] / p2:.2f}×"] if p2 and 2 in res else ["-", "-"]
-        bound = params(shape) * BYTES[typ] / 1e6 + kv_cache_bytes(shape) / 1e6 + 5
+        bound = params(shape) * BYTES[typ] / 1e6 + kv_cache_bytes(shape, kv_cache) / 1e6 + 5
         rss = max(r["rss_mb"] for r in res.values())
         cells += [f"{rss:.0f}", f"{bound:.0f} ({'ok' if rss <= bound else 'OVER'})",
                   f"{res[min(res)]['first_ms']:.0f}", f"{min(r['load_ms'] for r in res.values()):.0f}"

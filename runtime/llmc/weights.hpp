@@ -66,6 +66,26 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  bool contains(const uint8_t* p, size_t n) const {
+    const uintptr_t at = reinterpret_cast<uintptr_t>(p), begin = reinterpret_cast<uintptr_t>(data_);
+    return data_ && at >= begin && n <= size_ && at - begin <= size_ - n;
+  }
+
+  // Copies n bytes at p (inside data()) with pread rather than through the map: reading a few KB through it
+  // maps the whole 2 MB folio around them, which then counts in the process's memory (RSS).
+  void read(const uint8_t* p, size_t n, void* out) const {
+    if (fd_ < 0) {
+      if (n) std::memcpy(out, p, n);
+      return;
+    }
+    for (size_t done = 0; done < n;) {
+      const off_t at = static_cast<off_t>(p - data_) + static_cast<off_t>(done);
+      const ssize_t r = ::pread(fd_, static_cast<uint8_t*>(out) + done, n - done, at);
+      if (r <= 0) throw Error(path_ + ": cannot read " + std::to_string(n) + " bytes at offset " +
+                              std::to_string(p - data_) + (r < 0 ? std::string(": ") + std::strerror(errno) : ""));
+      done += static_cast<size_t>(r);
+    }
+  }
 
  private:
   std::string path_;
@@ -423,9 +443,16 @@ class WeightStore {
     used_.insert(name);
     const size_t n = t.bytes / dtype_size(t.dtype);
     const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
-    if (t.dtype == DType::f32 && aligned && !transpose) return reinterpret_cast<const float*>(t.data);
+    const MappedFile* file = t.bytes < kSmallTensorBytes ? file_of(t) : nullptr;
+    if (t.dtype == DType::f32 && aligned && !transpose && !file) return reinterpret_cast<const float*>(t.data);
     std::vector<float>& out = owned_.emplace_back(n);
-    read_as_f32(t.dtype, t.data, n, out.data());
+    if (file) {  // norms, biases: copied (see MappedFile::read), so the map stays untouched
+      std::vector<uint8_t> bytes(t.bytes);
+      file->read(t.data, t.bytes, bytes.data());
+      read_as_f32(t.dtype, bytes.data(), n, out.data());
+    } else {
+      read_as_f32(t.dtype, t.data, n, out.data());
+    }
     if (transpose) {
       std::vector<float> tr(n);
       const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
@@ -562,6 +589,14 @@ class WeightStore {
       std::memcpy(&h, data + 2 * i, 2);
       out[i] = dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
+  }
+
+  // Tensors smaller than this that the model reads as fp32 (get) are copied with pread.
+  static constexpr size_t kSmallTensorBytes = size_t{1} << 20;
+  const MappedFile* file_of(const TensorInfo& t) const {
+    for (const auto& f : files_)
+      if (f->contains(t.data, t.bytes)) return f.get();
+    return nullptr;
   }
 
   // Drops the resident pages of a mapped range the model no longer reads (whole pages inside it only).

@@ -1,6 +1,10 @@
 // The checkpoint loader on small files written here (errors for hostile files are in tests/errors).
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -48,7 +52,7 @@ std::string raw(const std::vector<T>& v) {
 }  // namespace
 
 TEST_SUITE("weights") {
-  TEST_CASE("f32 is mapped, f16 and bf16 are converted, conv1d is transposed") {
+  TEST_CASE("f32 is read as stored, f16 and bf16 are converted, conv1d is transposed") {
     const std::vector<float> a = {1, 2, 3, 4, 5, 6};
     const std::vector<uint16_t> h = {0x3c00, 0xc000, 0x3800, 0x0001};   // 1, -2, 0.5, smallest subnormal
     const std::vector<uint16_t> b = {0x3f80, 0x4040};                   // 1, 3
@@ -70,6 +74,28 @@ TEST_SUITE("weights") {
     CHECK(at[1] == 4.0f);
     CHECK(at[2] == 2.0f);
     CHECK_NOTHROW(s.finish({}));
+    fs::remove(p);
+  }
+
+  TEST_CASE("small tensors are copied with pread: the map's pages around them stay unmapped") {
+    // 8 MB of a matrix, then a norm: reading the norm through the map would map the folio around it.
+    const std::vector<float> big(2 << 20, 0.5f), norm = {1, 2, 3, 4};
+    const fs::path p = write_safetensors("llmc_unit_small.safetensors", {{"m", "F32", {2048, 1024}, raw(big)},
+                                                                         {"norm", "F32", {4}, raw(norm)}});
+    WeightStore s = WeightStore::open(p.string());
+    const uint8_t* in_map = s.tensors().at("norm").data;
+    const float* v = s.get("norm", {4});
+    CHECK(v[0] == 1.0f);
+    CHECK(v[3] == 4.0f);
+    // /proc/self/pagemap: one 64-bit entry per virtual page, bit 63 set if the page is mapped.
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const int pagemap = ::open("/proc/self/pagemap", O_RDONLY);
+    REQUIRE(pagemap >= 0);
+    uint64_t entry = 0;
+    const ssize_t got = ::pread(pagemap, &entry, 8, static_cast<off_t>(reinterpret_cast<uintptr_t>(in_map) / page * 8));
+    ::close(pagemap);
+    REQUIRE(got == 8);
+    CHECK((entry >> 63) == 0);
     fs::remove(p);
   }
 
