@@ -94,7 +94,8 @@ std::string prelude_pch(const VerifyOptions& options) {
   const std::string tmp = pch + ".tmp" + std::to_string(::getpid());
   auto files = files_with({{prelude, kPrelude}});
   clang::IgnoringDiagConsumer quiet;
-  clang::tooling::ToolInvocation invocation(clang_command(options, {"-x", "c++-header", prelude, "-o", tmp}),
+  clang::tooling::ToolInvocation invocation(clang_command(options, {"-x", "c++-header", prelude, "-o", tmp,
+                                                                    "-fno-caret-diagnostics"}),
                                             std::make_unique<clang::GeneratePCHAction>(), files.get());
   invocation.setDiagnosticConsumer(&quiet);
   if (!invocation.run() || !fs::exists(tmp, ec)) {
@@ -131,7 +132,8 @@ void verify_source(const std::string& source, const VerifyOptions& options) {
     clang::TextDiagnosticPrinter printer(diag_stream, diag_options.get());
     auto files = files_with({{path, source}, {prelude, kPrelude}});
     std::vector<std::string> extra = {"-fsyntax-only", path};
-    if (!pch.empty()) extra.insert(extra.begin(), {"-include-pch", pch});
+    // -fno-caret-diagnostics: also keeps Clang from printing "N errors generated" for a stale PCH.
+    if (!pch.empty()) extra.insert(extra.begin(), {"-include-pch", pch, "-fno-caret-diagnostics"});
     clang::tooling::ToolInvocation invocation(clang_command(options, extra),
                                               std::make_unique<clang::SyntaxOnlyAction>(), files.get());
     invocation.setDiagnosticConsumer(&printer);
@@ -140,9 +142,15 @@ void verify_source(const std::string& source, const VerifyOptions& options) {
     return ok;
   };
   std::string diagnostics;
-  if (const std::string pch = prelude_pch(options); !pch.empty() && parse(pch, diagnostics)) return;
+  const std::string pch = prelude_pch(options);
+  if (!pch.empty() && parse(pch, diagnostics)) return;
   diagnostics.clear();  // without the precompiled prelude: the verdict, and diagnostics that do not mention it
-  if (parse("", diagnostics)) return;
+  if (parse("", diagnostics)) {
+    // The source is fine, so the PCH was stale: Clang refuses one whose headers' dates changed (a checkout
+    // rewrote them) even where their contents, which name it, did not. The next verify builds it anew.
+    if (!pch.empty()) std::remove(pch.c_str());
+    return;
+  }
   throw Error(fmt::format("internal error: the generated source does not compile (an llmc bug; please report it "
                           "with the spec):\n{}{}",
                           diagnostics, quote_lines(diagnostics, source, path)));

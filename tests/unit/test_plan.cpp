@@ -1,6 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "emit.hpp"
@@ -115,5 +118,34 @@ TEST_SUITE("verify") {
     const std::string broken = "int main() {\n  int x = ;\n}\n";
     CHECK_THROWS_WITH_AS(verify_source(broken, {LLMC_SOURCE_DIR "/runtime"}),
                          doctest::Contains("generated line 2:   int x = ;"), Error);
+  }
+
+  TEST_CASE("a precompiled prelude made stale by a header's new date is dropped and built anew") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / "llmc_unit_stale_pch";
+    const fs::path runtime = dir / "runtime", cache = dir / "cache";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    fs::copy(LLMC_SOURCE_DIR "/runtime", runtime, fs::copy_options::recursive);
+    const char* old_cache = std::getenv("LLMC_CACHE_DIR");
+    const std::string saved = old_cache ? old_cache : "";
+    ::setenv("LLMC_CACHE_DIR", cache.c_str(), 1);
+    auto pch_count = [&] {
+      int n = 0;
+      for (const auto& e : fs::directory_iterator(cache)) n += e.path().extension() == ".pch";
+      return n;
+    };
+    const std::string src = emit_model(make_plan(load_spec(LLMC_SOURCE_DIR "/archs/stories260k.yaml")), {"test"});
+    CHECK_NOTHROW(verify_source(src, {runtime.string()}));
+    CHECK(pch_count() == 1);
+    const fs::path header = runtime / "llmc" / "kernels.hpp";
+    fs::last_write_time(header, fs::last_write_time(header) + std::chrono::seconds(10));  // same contents
+    CHECK_NOTHROW(verify_source(src, {runtime.string()}));
+    CHECK(pch_count() == 0);
+    CHECK_NOTHROW(verify_source(src, {runtime.string()}));
+    CHECK(pch_count() == 1);
+    if (old_cache) ::setenv("LLMC_CACHE_DIR", saved.c_str(), 1);
+    else ::unsetenv("LLMC_CACHE_DIR");
+    fs::remove_all(dir);
   }
 }
