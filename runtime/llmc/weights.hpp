@@ -7,6 +7,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -256,8 +259,88 @@ inline float matrix_value(WFormat f, const uint8_t* m, size_t cols, size_t r, si
   return f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
-// GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref on `rows` (≤ 16) rows of x (cols apart), written
-// as one group of the layout above (rows beyond `rows` are zero).
+// GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref on one block of 32 values: its scale d and the
+// stored integers q (q8_0: q + 128; q4_0: 0..15).
+inline void quantize_block_ref(WFormat f, const float* v, float* d, int* q) {
+  if (f == WFormat::q8_0) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
+    *d = amax / 127.0f;
+    const float id = *d != 0.0f ? 1.0f / *d : 0.0f;
+    for (int j = 0; j < 32; ++j) q[j] = static_cast<int>(std::round(v[j] * id)) + 128;
+    return;
+  }
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < 32; ++j)
+    if (amax < std::fabs(v[j])) {
+      amax = std::fabs(v[j]);
+      max = v[j];
+    }
+  *d = max / -8.0f;
+  const float id = *d != 0.0f ? 1.0f / *d : 0.0f;
+  for (int j = 0; j < 32; ++j) {
+    // x·id rounded to float before adding 8.5, as GGUF's C reference: the volatile keeps a compiler
+    // from fusing the two into one FMA (C++ allows it), which would quantise ties differently in
+    // llmc quantize and in a -march=native binary.
+    volatile float scaled = v[j] * id;
+    q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(scaled + 8.5f)));
+  }
+}
+
+// quantize_block_ref, vectorised: the same d and q for finite inputs (tested); NaN never becomes the block's
+// maximum in either.
+inline void quantize_block(WFormat f, const float* v, float* d, int* q) {
+#ifdef __AVX2__
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 x[4], ax[4];
+  __m256 m = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    x[k] = _mm256_loadu_ps(v + 8 * k);
+    ax[k] = _mm256_andnot_ps(sign, x[k]);
+    m = _mm256_max_ps(ax[k], m);  // a NaN in ax yields m, as std::max(amax, NaN) does
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, m);
+  float amax = 0.0f;
+  for (float l : lanes) amax = std::max(amax, l);
+  __m256 id;
+  if (f == WFormat::q8_0) {
+    *d = amax / 127.0f;
+    id = _mm256_set1_ps(*d != 0.0f ? 1.0f / *d : 0.0f);
+  } else {
+    float max = 0.0f;  // the first value of greatest magnitude
+    if (amax > 0.0f)
+      for (int k = 0; k < 4; ++k)
+        if (const int hit = _mm256_movemask_ps(_mm256_cmp_ps(ax[k], _mm256_set1_ps(amax), _CMP_EQ_OQ))) {
+          max = v[8 * k + __builtin_ctz(static_cast<unsigned>(hit))];
+          break;
+        }
+    *d = max / -8.0f;
+    id = _mm256_set1_ps(*d != 0.0f ? 1.0f / *d : 0.0f);
+  }
+  for (int k = 0; k < 4; ++k) {
+    __m256 scaled = _mm256_mul_ps(x[k], id);
+    __asm__("" : "+x"(scaled));  // rounded to float before the add: no fused multiply-add (see the reference)
+    __m256i qi;
+    if (f == WFormat::q8_0) {  // std::round: half away from zero (scaled − trunc(scaled) is exact)
+      const __m256 t = _mm256_round_ps(scaled, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(scaled, t));
+      const __m256 half = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+      const __m256 step = _mm256_and_ps(half, _mm256_or_ps(_mm256_and_ps(sign, scaled), _mm256_set1_ps(1.0f)));
+      qi = _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_add_ps(t, step)), _mm256_set1_epi32(128));
+    } else {  // int8_t of the truncated sum, at most 15
+      const __m256i t = _mm256_cvttps_epi32(_mm256_add_ps(scaled, _mm256_set1_ps(8.5f)));
+      qi = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(t, 24), 24), _mm256_set1_epi32(15));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 8 * k), qi);
+  }
+#else
+  quantize_block_ref(f, v, d, q);
+#endif
+}
+
+// quantize_block on `rows` (≤ 16) rows of x (cols apart), written as one group of the layout above (rows
+// beyond `rows` are zero).
 inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
   uint8_t* scales = group + cols / kQuantBlock * quant_block_bytes(f);
   std::memset(group, 0, quant_group_bytes(f, cols));
@@ -267,35 +350,14 @@ inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, 
     for (size_t b = 0; b < cols / kQuantBlock; ++b) std::memset(group + b * 512, 0x80, 512);
   for (size_t r = 0; r < rows; ++r) {
     for (size_t b = 0; b < cols / kQuantBlock; ++b) {
-      const float* v = x + r * cols + b * kQuantBlock;
       uint8_t* block = group + b * quant_block_bytes(f);
       float d;
       int q[32];
-      if (f == WFormat::q8_0) {
-        float amax = 0.0f;
-        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
-        d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (int j = 0; j < 32; ++j) q[j] = static_cast<int>(std::round(v[j] * id)) + 128;
+      quantize_block(f, x + r * cols + b * kQuantBlock, &d, q);
+      if (f == WFormat::q8_0)
         for (int j = 0; j < 32; ++j) block[j / 4 * 64 + r * 4 + j % 4] = static_cast<uint8_t>(q[j]);
-      } else {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < 32; ++j)
-          if (amax < std::fabs(v[j])) {
-            amax = std::fabs(v[j]);
-            max = v[j];
-          }
-        d = max / -8.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (int j = 0; j < 32; ++j) {
-          // x·id rounded to float before adding 8.5, as GGUF's C reference: the volatile keeps a compiler
-          // from fusing the two into one FMA (C++ allows it), which would quantise ties differently in
-          // llmc quantize and in a -march=native binary.
-          volatile float scaled = v[j] * id;
-          q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(scaled + 8.5f)));
-        }
+      else
         for (int j = 0; j < 16; ++j) block[j / 4 * 64 + r * 4 + j % 4] = static_cast<uint8_t>(q[j] | (q[j + 16] << 4));
-      }
       const uint16_t h = f32_to_f16(d);
       std::memcpy(scales + (b * kQuantRows + r) * 2, &h, 2);
     }
@@ -334,6 +396,21 @@ inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uin
     }
     std::memset(col + rows * size, 0, (kQuantRows - rows) * size);
   }
+}
+
+// The same group for f16_g16 / bf16_g16 straight from stored values of that type (rows of cols 2-byte values,
+// any alignment): the bits are copied, not converted.
+inline void write_group_bits16(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
+  const size_t width = f == WFormat::bf16_g16 ? 2 : 1;  // columns side by side in a row's slot
+  const size_t slots = (cols + width - 1) / width;
+  for (size_t s = 0; s < slots; ++s)  // the writes are sequential
+    for (size_t r = 0; r < kQuantRows; ++r)
+      for (size_t k = 0; k < width; ++k) {
+        const size_t i = s * width + k;
+        uint8_t* dst = group + ((s * kQuantRows + r) * width + k) * 2;
+        if (r < rows && i < cols) std::memcpy(dst, src + (r * cols + i) * 2, 2);
+        else std::memset(dst, 0, 2);
+      }
 }
 
 // Memory on 64-byte boundaries (a vector load never straddles two cache lines), not initialised.
@@ -566,10 +643,17 @@ class WeightStore {
       const size_t g1 = std::min(groups, g0 + batch);
       parallel_for(static_cast<int>(g1 - g0), static_cast<int64_t>((g1 - g0) * kQuantRows * cols) * 16,
                    [&](int begin, int end) {
-                     std::vector<float> x(kQuantRows * cols);
+                     const bool same_bits = (dtype == DType::f16 && format == WFormat::f16_g16) ||
+                                            (dtype == DType::bf16 && format == WFormat::bf16_g16);
+                     std::vector<float> x(same_bits ? 0 : kQuantRows * cols);
                      for (size_t g = g0 + static_cast<size_t>(begin); g < g0 + static_cast<size_t>(end); ++g) {
                        const size_t r0 = g * kQuantRows, n = std::min(kQuantRows, rows - r0);
-                       read_as_f32(dtype, src + r0 * cols * dtype_size(dtype), n * cols, x.data());
+                       const uint8_t* rows_src = src + r0 * cols * dtype_size(dtype);
+                       if (same_bits) {  // copied, not converted
+                         write_group_bits16(format, rows_src, n, cols, out + g * gbytes);
+                         continue;
+                       }
+                       read_as_f32(dtype, rows_src, n * cols, x.data());
                        write_group(format, x.data(), n, cols, out + g * gbytes);
                      }
                    });

@@ -333,6 +333,37 @@ TEST_SUITE("kernels") {
     for (int j = 0; j < found; ++j) CHECK(quant_int(WFormat::q4_0, group.data(), In, 0, j) == q[j]);
   }
 
+  TEST_CASE("quantize_block (vectorised) equals quantize_block_ref on ties, zeros, signs and extremes") {
+    std::vector<std::vector<float>> blocks;
+    for (uint32_t seed = 1; seed <= 200; ++seed) blocks.push_back(random_vector(32, seed, seed % 7 == 0 ? 1e30f : 2.0f));
+    for (int kind = 0; kind < 4; ++kind) {  // ties: v·id lands on k + 0.5 (q8_0) or a half-integer (q4_0)
+      std::vector<float> b(32, 0.0f);
+      b[kind] = kind % 2 ? -1.3f : 127.0f;
+      const float d = kind < 2 ? std::fabs(b[kind]) / 127.0f : b[kind] / -8.0f;
+      for (int j = 0; j < 32; ++j)
+        if (j != kind) b[j] = (static_cast<float>(kind < 2 ? j * 4 % 121 - 60 : j % 15 - 7) + 0.5f) * d;
+      blocks.push_back(b);
+    }
+    blocks.push_back(std::vector<float>(32, 0.0f));
+    blocks.push_back(std::vector<float>(32, -0.0f));
+    std::vector<float> mixed(32, 1e-42f);  // denormals, and the largest magnitude twice with both signs
+    mixed[9] = -3.0f;
+    mixed[20] = 3.0f;
+    mixed[30] = -0.0f;
+    blocks.push_back(mixed);
+    std::reverse(mixed.begin(), mixed.end());
+    blocks.push_back(mixed);
+    for (WFormat f : {WFormat::q8_0, WFormat::q4_0})
+      for (const auto& b : blocks) {
+        float d_ref = 0, d = 0;
+        int q_ref[32], q[32];
+        quantize_block_ref(f, b.data(), &d_ref, q_ref);
+        quantize_block(f, b.data(), &d, q);
+        CHECK(std::memcmp(&d, &d_ref, 4) == 0);
+        CHECK(std::equal(q, q + 32, q_ref));
+      }
+  }
+
   TEST_CASE("quantised activations: the SIMD path equals the reference bit for bit") {
 #ifdef LLMC_MM_SIMD
     constexpr int In = 256;

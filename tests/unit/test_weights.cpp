@@ -140,6 +140,28 @@ TEST_SUITE("weights") {
       for (size_t i = 0; i < cols; ++i) CHECK(matrix_value(WFormat::bf16_g16, group.data(), cols, r, i) == x[r * cols + i]);
   }
 
+  TEST_CASE("f16_g16 / bf16_g16 groups copied from stored bits equal those written from the widened values") {
+    constexpr size_t rows = 13, cols = 7;
+    for (const WFormat f : {WFormat::f16_g16, WFormat::bf16_g16}) {
+      std::vector<uint16_t> bits(rows * cols);
+      std::vector<float> x(rows * cols);
+      for (size_t i = 0; i < bits.size(); ++i) {
+        bits[i] = static_cast<uint16_t>((i * 2654435761u) >> 7);
+        if ((bits[i] & 0x7c00) == 0x7c00 && f == WFormat::f16_g16) bits[i] &= 0xbfff;  // no inf / NaN
+        if ((bits[i] & 0x7f80) == 0x7f80 && f == WFormat::bf16_g16) bits[i] &= 0xbfff;
+        x[i] = f == WFormat::f16_g16 ? f16_to_f32(bits[i]) : bf16_to_f32(bits[i]);
+      }
+      bits[3] = 0x0001;  // subnormals, and a negative zero
+      bits[4] = 0x8000;
+      x[3] = f == WFormat::f16_g16 ? f16_to_f32(bits[3]) : bf16_to_f32(bits[3]);
+      x[4] = -0.0f;
+      std::vector<uint8_t> from_floats(group_bytes(f, cols), 0xaa), from_bits(group_bytes(f, cols), 0x55);
+      write_group(f, x.data(), rows, cols, from_floats.data());
+      write_group_bits16(f, reinterpret_cast<const uint8_t*>(bits.data()), rows, cols, from_bits.data());
+      CHECK(from_floats == from_bits);
+    }
+  }
+
   TEST_CASE("llama2.c checkpoints appear under Hugging Face names") {
     WeightStore s = WeightStore::open(LLMC_SOURCE_DIR "/tests/data/stories260k/stories260K.bin");
     CHECK(s.has("model.layers.4.mlp.down_proj.weight"));
