@@ -500,7 +500,7 @@ struct GroupTiles {
   // the float formats need 4 groups, 4 FMA chains, to hide the FMA latency. f16 decode takes 8: its column
   // is half a cache line, and with 8 streams it has as many lines in flight as bf16 and f32 with 4 (in the
   // model, alternated: stories110M 105 -> 126 tok/s at 1 thread, TinyLlama 11.8 -> 14.9; bf16 and f32 lost
-  // 2-5% with 8).
+  // 2% and 7% with 8).
   static constexpr int decode = is_quantised(F) ? 1 : F == WFormat::f16_g16 ? 8 : 4;
   static constexpr int prefill = is_quantised(F) ? 2 : 3, tokens = is_quantised(F) ? 4 : 8;
 #else
