@@ -364,42 +364,8 @@ inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, 
   }
 }
 
-// `rows` (≤ 16) rows of x (cols apart) as one group of the grouped format f (zero padding rows). For f16_g16 /
-// bf16_g16, x must hold values of that type (read from it), so the conversion back is exact.
-inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
-  if (is_quantised(f)) return quantize_group(f, x, rows, cols, group);
-  if (f == WFormat::bf16_g16) {  // column pair by column pair: the writes are sequential
-    for (size_t p = 0; p < (cols + 1) / 2; ++p)
-      for (size_t r = 0; r < kQuantRows; ++r)
-        for (size_t k = 0; k < 2; ++k) {
-          const size_t i = 2 * p + k;
-          uint32_t bits = 0;
-          if (r < rows && i < cols) std::memcpy(&bits, &x[r * cols + i], 4);
-          const uint16_t h = static_cast<uint16_t>(bits >> 16);
-          std::memcpy(group + (p * kQuantRows + r) * 4 + k * 2, &h, 2);
-        }
-    return;
-  }
-  const size_t size = f == WFormat::f32_g16 ? 4 : 2;
-  for (size_t i = 0; i < cols; ++i) {  // column by column: the writes are sequential
-    uint8_t* col = group + i * kQuantRows * size;
-    for (size_t r = 0; r < rows; ++r) {
-      const float v = x[r * cols + i];
-      if (f == WFormat::f32_g16) {
-        std::memcpy(col + 4 * r, &v, 4);
-      } else {
-        uint32_t bits;
-        std::memcpy(&bits, &v, 4);
-        const uint16_t h = f == WFormat::f16_g16 ? f32_to_f16(v) : static_cast<uint16_t>(bits >> 16);
-        std::memcpy(col + 2 * r, &h, 2);
-      }
-    }
-    std::memset(col + rows * size, 0, (kQuantRows - rows) * size);
-  }
-}
-
-// The same group for f16_g16 / bf16_g16 straight from stored values of that type (rows of cols 2-byte values,
-// any alignment): the bits are copied, not converted.
+// One group of f16_g16 / bf16_g16 from `rows` (≤ 16) rows of stored values of that type (cols 2-byte values
+// apart, any alignment; zero padding rows): the bits are copied, not converted.
 inline void write_group_bits16(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
   const size_t width = f == WFormat::bf16_g16 ? 2 : 1;  // columns side by side in a row's slot
   const size_t slots = (cols + width - 1) / width;
@@ -411,6 +377,26 @@ inline void write_group_bits16(WFormat f, const uint8_t* src, size_t rows, size_
         if (r < rows && i < cols) std::memcpy(dst, src + (r * cols + i) * 2, 2);
         else std::memset(dst, 0, 2);
       }
+}
+
+// `rows` (≤ 16) rows of x (cols apart) as one group of the grouped format f (zero padding rows). For f16_g16 /
+// bf16_g16, x must hold values of that type (read from it), so the conversion back is exact.
+inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
+  if (is_quantised(f)) return quantize_group(f, x, rows, cols, group);
+  if (f == WFormat::f16_g16 || f == WFormat::bf16_g16) {
+    std::vector<uint16_t> bits(rows * cols);
+    for (size_t i = 0; i < bits.size(); ++i) {
+      uint32_t b;
+      std::memcpy(&b, &x[i], 4);
+      bits[i] = f == WFormat::f16_g16 ? f32_to_f16(x[i]) : static_cast<uint16_t>(b >> 16);
+    }
+    return write_group_bits16(f, reinterpret_cast<const uint8_t*>(bits.data()), rows, cols, group);
+  }
+  for (size_t i = 0; i < cols; ++i) {  // f32_g16, column by column: the writes are sequential
+    uint8_t* col = group + i * kQuantRows * 4;
+    for (size_t r = 0; r < rows; ++r) std::memcpy(col + 4 * r, &x[r * cols + i], 4);
+    std::memset(col + rows * 4, 0, (kQuantRows - rows) * 4);
+  }
 }
 
 // Memory on 64-byte boundaries (a vector load never straddles two cache lines), not initialised.
