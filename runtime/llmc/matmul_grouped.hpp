@@ -268,18 +268,17 @@ struct QVec {
 template <WFormat F>
 inline constexpr bool kUsesOffset = QVec::kVnni || F == WFormat::q4_0;
 
-// Decode reads each weight once, in tiles of adjacent groups; each tile is a few short streams (a q4_0
-// group is 7-50 KB), too short for the hardware prefetchers to reach full speed before the next tile
-// starts. So a decode tile prefetches the next tile's bytes (`bytes` at `next`), a share per step of its
-// own loop: q4_0 matmuls at 1 thread went from 28 to 33-40 GB/s on Zen 5 (a fixed distance of 2-32 KB,
-// and per-stream prefetches, were no better; f16: see GroupTiles). Prefetches never fault, so the last
-// tile's, past the matrix, are harmless.
+// Decode reads each weight once, in tiles of adjacent groups. A quantised group shorter than 12 KB, read
+// one at a time (see GroupTiles), is a stream too short for the hardware prefetchers to reach full speed
+// before the next tile starts. So such a tile prefetches the next tile's bytes (`bytes` at `next`), a share
+// per step of its own loop: q4_0 matmuls at 1 thread went from 28 to 33-40 GB/s on Zen 5 (a fixed distance
+// of 2-32 KB, and per-stream prefetches, were no better). Prefetches never fault, so the last tile's, past
+// the matrix, are harmless.
 // ToL2: into L2 only (_MM_HINT_T1), which keeps more lines in flight than L1's miss buffers allow. Weights
-// streamed from DRAM want it: TinyLlama's q4_0 matrices at 1 thread went from 16-22 to 18-27 GB/s, at 2
-// threads from 22-35 to 22-49, and its q4_0 decode (alternated, medians) from 33-41 to 38-47 tok/s at 1
-// thread, 54-59 to 65-66 at 2; q8_0 about even. Weights served from L3 lose by it (a 20 MB set of
-// stories110M's q4_0 matrices: 40-71 GB/s → 42-57; its decode at 2 threads 635 → 590 tok/s), but a model
-// worth compiling does not fit in L3, so quantised decode prefetches into L2.
+// streamed from DRAM want it: when TinyLlama's q4_0 groups were read one at a time too, its matrices at 1
+// thread went from 16-22 to 18-27 GB/s with it, at 2 threads from 22-35 to 22-49. Weights served from L3
+// lose by it (a 20 MB set of stories110M's q4_0 matrices: 40-71 GB/s → 42-57), but a model worth compiling
+// does not fit in L3, so quantised decode prefetches into L2.
 template <bool ToL2 = false>
 inline void prefetch_share(const uint8_t* next, size_t bytes, int steps, int step) {
   const size_t share = bytes / static_cast<size_t>(steps);
@@ -485,27 +484,33 @@ inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
   else ftile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
 }
 
-// Tile shapes (groups of 16 rows × tokens), within the register file: 32 vector registers with AVX-512.
-template <WFormat F>
+// Tile shapes (groups of 16 rows × tokens) for rows of In inputs, within the register file: 32 vector
+// registers with AVX-512.
+template <WFormat F, int In>
 struct GroupTiles {
-  // Decode prefetches the next tile for q8_0 and q4_0. f32 (49 KB streams) was 12% slower with it and bf16
-  // the same. f16 gained 13% with it on one Zen 5 host, but decoded 19-50% faster without it on another
-  // (TinyLlama f16 13.2 vs 8.8 tok/s), where it then streams as bf16 does; so f16 does not prefetch. Into L2
-  // (as the quantised tiles do) f32, f16 and bf16 were 25-45% slower there (1 thread: 16-25 GB/s, not 24-36).
-  static constexpr bool prefetch_next = is_quantised(F);
 #ifdef __AVX512F__
   // Float formats: 3 × 8 measured fastest on Zen 5 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
   // 2 × 8, 2 × 12, 3 × 9, 4 × 6 tried, 3 × 8 about 4-8% ahead of 2 × 8).
-  // Quantised decode: one group at a time (a single stream, in order), measured best with prefetch_share;
-  // the float formats need 4 groups, 4 FMA chains, to hide the FMA latency. f16 decode takes 8: its column
+  // Decode: the float formats need 4 groups, 4 FMA chains, to hide the FMA latency. f16 takes 8: its column
   // is half a cache line, and with 8 streams it has as many lines in flight as bf16 and f32 with 4 (in the
   // model, alternated: stories110M 105 -> 126 tok/s at 1 thread, TinyLlama 11.8 -> 14.9; bf16 and f32 lost
-  // 2% and 7% with 8).
-  static constexpr int decode = is_quantised(F) ? 1 : F == WFormat::f16_g16 ? 8 : 4;
+  // 2% and 7% with 8). Quantised groups of 12 KB or more (q8_0 from 736 inputs, q4_0 from 1376) also take
+  // 8, without prefetches: 8 streams long enough for the hardware prefetchers. Alternated with one group
+  // and prefetches, medians of 8 runs, tok/s at 1 / 2 threads: TinyLlama q8_0 16.8 -> 22.0 / 37.7 -> 49.0,
+  // q4_0 29.4 -> 32.2 / 65.7 -> 75.2, stories110M q8_0 191 -> 254 / 405 -> 467. Shorter groups (stories110M's
+  // q4_0 q, k, v, o, gate and up: 7 KB) lost so (1 / 2 threads 314 -> 271 / 570 -> 562): they go one group
+  // at a time, prefetching the next (see prefetch_share).
+  static constexpr bool kLongQuantGroups = is_quantised(F) && group_bytes(F, In) >= 12 * 1024;
+  static constexpr int decode = kLongQuantGroups || F == WFormat::f16_g16 ? 8 : is_quantised(F) ? 1 : 4;
   static constexpr int prefill = is_quantised(F) ? 2 : 3, tokens = is_quantised(F) ? 4 : 8;
 #else
   static constexpr int decode = is_quantised(F) ? 1 : 2, prefill = 1, tokens = is_quantised(F) ? 2 : 4;
 #endif
+  // Decode prefetches the next tile only for quantised groups read one at a time. f32 (49 KB streams) was
+  // 12% slower with it and bf16 the same. f16 gained 13% with it on one Zen 5 host, but decoded 19-50%
+  // faster without it on another (TinyLlama f16 13.2 vs 8.8 tok/s), where it then streams as bf16 does. Into
+  // L2 (as the quantised tiles do) f32, f16 and bf16 were 25-45% slower there (1 thread: 16-25 GB/s, not 24-36).
+  static constexpr bool prefetch_next = is_quantised(F) && decode == 1;
   // Groups per job of a matmul over T tokens.
   static constexpr int job_groups(int T) { return T == 1 ? decode : prefill; }
 };
@@ -662,15 +667,15 @@ struct GroupedProduct {
 
 #ifdef LLMC_MMQ_SIMD
 // A product's work is cut in jobs of G groups of 16 rows (G per GroupTiles).
-template <WFormat F>
+template <WFormat F, int In>
 inline int grouped_jobs(int rows, int T) {
-  const int G = GroupTiles<F>::job_groups(T);
+  const int G = GroupTiles<F, In>::job_groups(T);
   return ((rows + 15) / 16 + G - 1) / G;
 }
 
 template <WFormat F, int In>
 inline void grouped_job(const GroupedProduct& m, int job, const uint8_t* x, size_t xs, int T) {
-  using Tiles = GroupTiles<F>;
+  using Tiles = GroupTiles<F, In>;
   constexpr size_t gb = group_bytes(F, In);
   const int groups = (m.rows + 15) / 16, g0 = job * Tiles::job_groups(T), rows = m.rows - g0 * 16;
   if (T == 1 && g0 + Tiles::decode <= groups) {  // prefetching the next tile (see prefetch_share)
@@ -699,7 +704,7 @@ inline void grouped_products(const float* xf, int T, const GroupedProduct* m, in
   int first[kMaxGroupedProducts + 1] = {0};  // product i's jobs are [first[i], first[i + 1])
   for (int i = 0; i < n; ++i) {
     work += static_cast<int64_t>(m[i].rows) * In * T;
-    first[i + 1] = first[i] + grouped_jobs<F>(m[i].rows, T);
+    first[i + 1] = first[i] + grouped_jobs<F, In>(m[i].rows, T);
   }
   parallel_for(first[n], work, [&](int begin, int end) {
     int i = 0;

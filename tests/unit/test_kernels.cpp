@@ -390,6 +390,7 @@ TEST_SUITE("kernels") {
         check_typed_matmul<256, 256>(f, 1);   // decode, in parallel
         check_typed_matmul<100, 320>(f, 11);  // prefill tiles and tails, in parallel
         check_typed_matmul<200, 64>(f, 1);    // decode: whole tiles of groups, then single groups
+        check_typed_matmul<200, 1376>(f, 1);  // the same with q8_0 / q4_0 groups of 12 KB or more (tiles of 8)
         if (!is_quantised(f)) {
           check_typed_matmul<21, 172>(f, 2);  // columns not a multiple of the vector width
           check_typed_matmul<37, 171>(f, 2);  // an odd column count (bf16_g16: a padding column)
