@@ -140,6 +140,9 @@ struct QVec {
   static I set1(int32_t v) { return _mm512_set1_epi32(v); }
   static I low_nibbles(I v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0f)); }
   static I high_nibbles(I v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f)); }
+  static I high_nibbles_x16(I v) { return _mm512_and_si512(v, _mm512_set1_epi8(static_cast<char>(0xf0))); }
+  static I add(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I shr4(I a) { return _mm512_srai_epi32(a, 4); }
   // acc + Σ over each 4-byte quadruple of w (unsigned) · x (signed).
   template <WFormat Fm>
   static I dot(I acc, I w, I x) {
@@ -214,6 +217,9 @@ struct QVec {
   static I set1(int32_t v) { return _mm256_set1_epi32(v); }
   static I low_nibbles(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0f)); }
   static I high_nibbles(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)); }
+  static I high_nibbles_x16(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xf0))); }
+  static I add(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I shr4(I a) { return _mm256_srai_epi32(a, 4); }
   template <WFormat Fm>
   static I dot(I acc, I w, I x) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
@@ -333,6 +339,32 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
             for (int h = 0; h < H; ++h) sum[g][h][c] = V::template dot<F>(sum[g][h][c], w[g][h], xb);
         }
       }
+    } else if constexpr (G > 1 && C == 1 && V::kVnni) {
+      // Decode of several q4_0 groups: the high nibbles stay in place (16·q, one AND, no shift) and sum apart;
+      // their sum, exactly 16 times the block's, is shifted back once per block (vpdpbusd does not saturate).
+      // TinyLlama q4_0 decode at 1 thread, alternated, medians: 40.1 -> 41.3, 33.2 -> 37.6, 36.7 -> 39.4
+      // tok/s (2 threads about even); with one group (stories110M) it was 10% slower.
+      typename V::I sumh[G][H];
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) sumh[g][h] = V::set1(0);
+#pragma GCC unroll 16
+      for (int s = 0; s < 4; ++s) {
+        const typename V::I xlo = V::bcast(x + b * 32 + s * 4), xhi = V::bcast(x + b * 32 + 16 + s * 4);
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+          for (int h = 0; h < H; ++h) {
+            const typename V::I v = V::load(W + g * gb + b * kBlockBytes + s * 64 + h * kHalfBytes);
+            sum[g][h][0] = V::template dot<F>(sum[g][h][0], V::low_nibbles(v), xlo);
+            sumh[g][h] = V::template dot<F>(sumh[g][h], V::high_nibbles_x16(v), xhi);
+          }
+      }
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) sum[g][h][0] = V::add(sum[g][h][0], V::shr4(sumh[g][h]));
     } else {
 #pragma GCC unroll 16
       for (int s = 0; s < 4; ++s) {
