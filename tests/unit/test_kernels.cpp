@@ -271,12 +271,11 @@ TEST_SUITE("kernels") {
             for (int i = 0; i < chunks; ++i) CHECK(bounds[i + 1] - bounds[i] >= most - 1);
           }
         }
-    int s[2 * kMaxChunksPerThread + 1];
-    REQUIRE(chunk_bounds(6, kSmallParallelWork - 1, 2, s) == 2);  // 3 3, not 1 2 1 2
-    CHECK(s[1] == 3);
-    REQUIRE(chunk_bounds(8, kSmallParallelWork - 1, 2, s) == 4);  // 2 2 2 2
-    REQUIRE(chunk_bounds(7, kSmallParallelWork - 1, 2, s) == 4);
     int b[2 * kMaxChunksPerThread + 1];
+    REQUIRE(chunk_bounds(6, kSmallParallelWork - 1, 2, b) == 2);  // 3 3, not 1 2 1 2
+    CHECK(b[1] == 3);
+    REQUIRE(chunk_bounds(8, kSmallParallelWork - 1, 2, b) == 4);  // 2 2 2 2
+    REQUIRE(chunk_bounds(7, kSmallParallelWork - 1, 2, b) == 4);
     REQUIRE(chunk_bounds(64, int64_t{1} << 30, 2, b) == 11);  // 16 12 9 7 5 4 3 2 2 2 2
     CHECK(b[1] == 16);
     CHECK(b[2] == 28);
