@@ -252,6 +252,17 @@ std::string gpt_conv1d(const Config& c, Spec& s, const ImportOptions& o, const s
   return T;
 }
 
+// Gemma: Llama's layout with a tied classifier, (1 + w) norms, embeddings scaled by √hidden and a GELU gate.
+void gemma_like(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.tied_embeddings = true;
+  s.weights.lm_head.clear();
+  s.norm.weight = NormWeight::offset_one;
+  s.embedding_scale = static_cast<float>(std::sqrt(static_cast<double>(s.hidden_size)));
+  s.mlp.activation = activation_from(c, "hidden_activation",
+                                     c.get<std::string>("hidden_activation", "gelu_pytorch_tanh"));
+}
+
 using Importer = std::function<void(const Config&, Spec&, const ImportOptions&)>;
 
 const std::map<std::string, Importer>& importers() {
@@ -282,25 +293,10 @@ const std::map<std::string, Importer>& importers() {
          s.weights.layer["k_norm"] = "model.layers.{i}.self_attn.k_norm.weight";
          if (c.get<bool>("use_sliding_window", false)) c.fail("use_sliding_window", "is not supported for qwen3");
        }},
-      {"gemma",
-       [](const Config& c, Spec& s, const ImportOptions& o) {
-         llama_like(c, s, o);
-         s.tied_embeddings = true;
-         s.weights.lm_head.clear();
-         s.norm.weight = NormWeight::offset_one;
-         s.embedding_scale = static_cast<float>(std::sqrt(static_cast<double>(s.hidden_size)));
-         s.mlp.activation = activation_from(c, "hidden_activation",
-                                            c.get<std::string>("hidden_activation", "gelu_pytorch_tanh"));
-       }},
+      {"gemma", gemma_like},
       {"gemma2",
        [](const Config& c, Spec& s, const ImportOptions& o) {
-         llama_like(c, s, o);
-         s.tied_embeddings = true;
-         s.weights.lm_head.clear();
-         s.norm.weight = NormWeight::offset_one;
-         s.embedding_scale = static_cast<float>(std::sqrt(static_cast<double>(s.hidden_size)));
-         s.mlp.activation = activation_from(c, "hidden_activation",
-                                            c.get<std::string>("hidden_activation", "gelu_pytorch_tanh"));
+         gemma_like(c, s, o);
          s.post_norms = true;
          s.attention.scale = 1.0 / std::sqrt(c.req<double>("query_pre_attn_scalar"));
          s.attention.softcap = c.get<double>("attn_logit_softcapping", 0.0);
