@@ -96,6 +96,26 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec
   return roles;
 }
 
+// The model-wide tensors, with their shapes.
+std::vector<std::pair<std::string, std::vector<int64_t>>> global_roles(const Spec& s) {
+  const int64_t H = s.hidden_size;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> roles = {{"embed", {s.vocab_size, H}}};
+  if (s.positions == PositionKind::learned) roles.push_back({"pos_embed", {s.max_positions, H}});
+  const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
+  if (final_norm && s.norm.weight != NormWeight::none) roles.push_back({"final_norm", {H}});
+  if (final_norm && s.norm.bias) roles.push_back({"final_norm_bias", {H}});
+  if (!s.tied_embeddings) roles.push_back({"lm_head", {s.vocab_size, H}});
+  return roles;
+}
+
+// A layer with the flags layer_roles reads; sizes are filled in by make_plan.
+LayerPlan layer_skeleton(const Spec& s, int64_t index) {
+  LayerPlan l;
+  l.index = index;
+  l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
+  return l;
+}
+
 // Slopes of ALiBi as Press et al. and BLOOM: a geometric series from 2^(−8/n) for the nearest power of two n
 // below the head count, then every other slope of the series for 2n.
 std::vector<float> alibi_slopes(int64_t heads) {
@@ -184,8 +204,7 @@ Plan make_plan(const Spec& s) {
 
   std::set<std::string> roles_union;
   for (int64_t i = 0; i < s.num_layers; ++i) {
-    LayerPlan l;
-    l.index = i;
+    LayerPlan l = layer_skeleton(s, i);
     l.heads = a.heads[i];
     l.kv_heads = a.kv_heads[i];
     l.head_dim = a.head_dim;
@@ -194,7 +213,6 @@ Plan make_plan(const Spec& s) {
     l.qkv_dim = size_add(l.q_dim, size_mul(2, l.kv_dim));
     l.ffn = s.mlp.intermediate[i];
     l.window = a.window[i];
-    l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
     for (auto& [role, shape] : layer_roles(s, l)) {
       auto it = s.weights.layer.find(role);
       if (it == s.weights.layer.end())
@@ -246,22 +264,13 @@ Plan make_plan(const Spec& s) {
       if (std::find(p.layer_roles.begin(), p.layer_roles.end(), t.role) == p.layer_roles.end())
         p.layer_roles.push_back(t.role);
 
-  const int64_t H = s.hidden_size;
-  p.globals.push_back({"embed", s.weights.embed, {s.vocab_size, H}});
-  if (s.positions == PositionKind::learned) p.globals.push_back({"pos_embed", s.weights.pos_embed, {s.max_positions, H}});
-  const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
-  if (final_norm && s.norm.weight != NormWeight::none) {
-    if (s.weights.final_norm.empty()) throw Error(where("weights.final_norm") + ": missing (required)");
-    p.globals.push_back({"final_norm", s.weights.final_norm, {H}});
-  }
-  if (final_norm && s.norm.bias) {
-    if (s.weights.final_norm_bias.empty()) throw Error(where("weights.final_norm_bias") + ": missing (required)");
-    p.globals.push_back({"final_norm_bias", s.weights.final_norm_bias, {H}});
-  }
-  if (!s.tied_embeddings) {
-    TensorPlan head{"lm_head", s.weights.lm_head, {s.vocab_size, H}};
-    head.normalize_rows = s.norm_head;
-    p.globals.push_back(head);
+  for (auto& [role, shape] : global_roles(s)) {
+    const std::string& name = s.weights.global(role);
+    const std::string field = role == "pos_embed" ? "weights.positions" : "weights." + role;  // its YAML key
+    if (name.empty()) throw Error(where(field) + ": missing (required)");
+    TensorPlan t{role, name, shape};
+    t.normalize_rows = role == "lm_head" && s.norm_head;
+    p.globals.push_back(t);
   }
 
   if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s);
@@ -283,7 +292,7 @@ Plan make_plan(const Spec& s) {
   }
   p.chunk = std::min<int64_t>(64, s.max_context);
   // Per prefill row: x, xn, branch, ffn_out (hidden each), qkv, q, att, h (ffn) and gate_up (2 ffn).
-  p.activation_floats = size_mul(p.chunk, size_add(size_add(size_mul(4, H), p.max_qkv_dim),
+  p.activation_floats = size_mul(p.chunk, size_add(size_add(size_mul(4, s.hidden_size), p.max_qkv_dim),
                                                     size_add(size_mul(2, p.max_q_dim), size_mul(3, p.max_ffn))));
   auto count = [&](const TensorPlan& t) {
     int64_t n = 1;
@@ -296,6 +305,13 @@ Plan make_plan(const Spec& s) {
   p.weight_bytes = size_mul(p.parameter_count, 4);
   p.unused_weights = s.weights.unused;
   return p;
+}
+
+TensorRoles tensor_roles(const Spec& s) {
+  TensorRoles r;
+  for (const auto& [role, shape] : global_roles(s)) r.global.push_back(role);
+  for (const auto& [role, shape] : layer_roles(s, layer_skeleton(s, 0))) r.layer.push_back(role);
+  return r;
 }
 
 }  // namespace llmc

@@ -59,6 +59,13 @@ struct Plan {
 
 Plan make_plan(const Spec& spec);
 
+// The roles of the tensors a spec's model reads, as make_plan resolves them: model-wide ("embed", "pos_embed",
+// "final_norm", "final_norm_bias", "lm_head") and per layer. `llmc import` names exactly these.
+struct TensorRoles {
+  std::vector<std::string> global, layer;
+};
+TensorRoles tensor_roles(const Spec& spec);
+
 // Roles only matmul (and the embedding lookup) read: the binary may keep them as stored or quantised.
 bool is_matrix_role(const std::string& role);
 

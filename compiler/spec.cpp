@@ -425,4 +425,13 @@ const char* to_string(PositionKind p) {
   return "?";
 }
 
+std::string& WeightNames::global(const std::string& role) {
+  if (role == "embed") return embed;
+  if (role == "pos_embed") return pos_embed;
+  if (role == "final_norm") return final_norm;
+  if (role == "final_norm_bias") return final_norm_bias;
+  if (role == "lm_head") return lm_head;
+  throw Error("internal error: '" + role + "' is not a model-wide tensor role");
+}
+
 }  // namespace llmc

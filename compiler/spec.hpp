@@ -72,6 +72,10 @@ struct WeightNames {
   TensorLayout layout = TensorLayout::out_in;
   std::map<std::string, std::string> layer;  // role -> pattern
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
+
+  // The name of a model-wide role: "embed", "pos_embed", "final_norm", "final_norm_bias" or "lm_head".
+  std::string& global(const std::string& role);
+  const std::string& global(const std::string& role) const { return const_cast<WeightNames*>(this)->global(role); }
 };
 
 struct Spec {
