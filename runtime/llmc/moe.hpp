@@ -126,6 +126,31 @@ struct ExpertVisits {
   int count(int e) const { return begin[e + 1] - begin[e]; }
 };
 
+// The input rows of expert e's visits, packed: out[i] = x[token of visit i] (× the visit's weight when
+// weights is given: Llama 4 weights the expert's input, not its output). x rows are N apart.
+template <int N, int E, int K>
+inline void gather_visits(float* out, const float* x, const ExpertVisits<E, K>& v, int e, const float* weights) {
+  for (int i = v.begin[e]; i < v.begin[e + 1]; ++i) {
+    const int visit = v.visit[i];
+    const float* row = x + static_cast<size_t>(visit / K) * N;
+    float* o = out + static_cast<size_t>(i - v.begin[e]) * N;
+    if (weights) {
+      for (int c = 0; c < N; ++c) o[c] = row[c] * weights[visit];
+    } else {
+      std::copy(row, row + N, o);
+    }
+  }
+}
+
+// Expert e's packed output rows back to their visits' slots: rows[visit] = y[i].
+template <int N, int E, int K>
+inline void scatter_visits(float* rows, const float* y, const ExpertVisits<E, K>& v, int e) {
+  for (int i = v.begin[e]; i < v.begin[e + 1]; ++i) {
+    const float* src = y + static_cast<size_t>(i - v.begin[e]) * N;
+    std::copy(src, src + N, rows + static_cast<size_t>(v.visit[i]) * N);
+  }
+}
+
 // out[t] = Σ_j weights[t·K + j] · rows[t·K + j] over each token's K visits, added in ascending expert order
 // (as the references accumulate experts one after the other), so the sum does not depend on the routing
 // order or on threads. rows: one N-wide output row per visit. weights null: rows are added unscaled (the

@@ -88,4 +88,29 @@ TEST_SUITE("moe") {
     combine_experts<1, 2>(out, rows, ids, nullptr, 3);
     CHECK(out[2] == 10000 + 100000);
   }
+
+  TEST_CASE("an expert's visits are gathered from their tokens and scattered back to their slots") {
+    const int ids[6] = {2, 0, 0, 3, 2, 1};  // token 0 -> 2, 0; token 1 -> 0, 3; token 2 -> 2, 1
+    ExpertVisits<4, 2> v;
+    v.group(ids, 3);
+    const float x[6] = {1, 2, 3, 4, 5, 6};  // 3 tokens of width 2
+    const float weights[6] = {10, 20, 30, 40, 50, 60};
+    float packed[4];
+    gather_visits<2>(packed, x, v, 2, nullptr);  // expert 2: tokens 0 and 2
+    CHECK(packed[0] == 1);
+    CHECK(packed[1] == 2);
+    CHECK(packed[2] == 5);
+    CHECK(packed[3] == 6);
+    gather_visits<2>(packed, x, v, 0, weights);  // expert 0: visits 1 (token 0) and 2 (token 1), weighted
+    CHECK(packed[0] == 1 * 20);
+    CHECK(packed[3] == 4 * 30);
+    float rows[12] = {};
+    const float y[4] = {7, 8, 9, 10};
+    scatter_visits<2>(rows, y, v, 2);  // visits 0 and 4
+    CHECK(rows[0] == 7);
+    CHECK(rows[1] == 8);
+    CHECK(rows[8] == 9);
+    CHECK(rows[9] == 10);
+    CHECK(rows[2] == 0);
+  }
 }
