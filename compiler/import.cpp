@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "import_config.hpp"
 #include "llmc/error.hpp"
@@ -92,13 +93,44 @@ void name_tensors(Spec& s, const NameTable& table) {
   w.unused = table.unused;
 }
 
+// Python's json module writes inf and nan as bare Infinity, -Infinity and NaN (Mamba 2's time_step_limit is
+// [0.0, Infinity]), which JSON has no words for. Outside strings Infinity becomes the largest double (nlohmann
+// rejects overflowing literals), which is infinite once a spec narrows it to a float; NaN is refused.
+std::string python_json_to_json(const std::string& text) {
+  std::string out;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      out += ch;
+      if (ch == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    if (ch == '"') in_string = true;
+    if (text.compare(i, 8, "Infinity") == 0) {
+      out += "1.7976931348623157e308";
+      i += 7;
+    } else if (text.compare(i, 3, "NaN") == 0) {
+      throw Error("NaN in a config is not supported");
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 json read_json(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open");
+  std::stringstream text;
+  text << in.rdbuf();
   try {
-    return json::parse(in);
+    return json::parse(python_json_to_json(text.str()));
   } catch (const json::exception& e) {
     throw Error(path + ": not valid JSON: " + e.what());
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
   }
 }
 
