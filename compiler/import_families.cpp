@@ -1,6 +1,7 @@
 // `llmc import`: one function per model family, each setting a spec's fields from a Hugging Face config.json,
 // and each family's checkpoint tensor names as a table. Which tensors a spec reads follows from its fields
 // (name_tensors), so no importer lists its tensors by hand.
+#include <algorithm>
 #include <cmath>
 
 #include "import_config.hpp"
@@ -695,6 +696,152 @@ void import_gpt_neox(const Config& c, Spec& s, const ImportOptions& o) {
   name_tensors(s, gpt_neox_names());  // parallel blocks with a norm per branch
 }
 
+// The MoE block of Mixtral-style configs: num_local_experts (or num_experts) experts of intermediate_size (or
+// moe_intermediate_size), num_experts_per_tok of them per token.
+void moe_like(const Config& c, Spec& s, Routing routing, bool renormalize) {
+  MlpSpec& m = s.mlp;
+  MoeSpec& e = m.moe;
+  m.kind = MlpKind::moe;
+  e.experts = c.req_any<int64_t>({"num_local_experts", "num_experts"});
+  e.top_k = c.req<int64_t>("num_experts_per_tok");
+  if (e.top_k <= 0 || e.top_k > e.experts)
+    c.fail("num_experts_per_tok", fmt::format("{} experts per token is not between 1 and the {} experts", e.top_k,
+                                              e.experts));
+  e.routing = routing;
+  e.renormalize = renormalize;
+  if (c.has("moe_intermediate_size"))
+    m.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("moe_intermediate_size"));
+}
+
+// Mixtral's names for its experts.
+const NameTable& mixtral_names() {
+  static const NameTable t = llama_names().with({{"router", "block_sparse_moe.gate.weight"},
+                                                 {"expert_gate", "block_sparse_moe.experts.{e}.w1.weight"},
+                                                 {"expert_up", "block_sparse_moe.experts.{e}.w3.weight"},
+                                                 {"expert_down", "block_sparse_moe.experts.{e}.w2.weight"}});
+  return t;
+}
+
+// Qwen-MoE / OLMoE names: experts under mlp, as Llama's MLP names.
+const NameTable& qwen_moe_names() {
+  static const NameTable t = llama_names().with({{"router", "mlp.gate.weight"},
+                                                 {"expert_gate", "mlp.experts.{e}.gate_proj.weight"},
+                                                 {"expert_up", "mlp.experts.{e}.up_proj.weight"},
+                                                 {"expert_down", "mlp.experts.{e}.down_proj.weight"},
+                                                 {"shared_gate", "mlp.shared_expert.gate_proj.weight"},
+                                                 {"shared_up", "mlp.shared_expert.up_proj.weight"},
+                                                 {"shared_down", "mlp.shared_expert.down_proj.weight"},
+                                                 {"shared_expert_gate", "mlp.shared_expert_gate.weight"}});
+  return t;
+}
+
+void import_mixtral(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  window_everywhere(c, s, "sliding_window");
+  moe_like(c, s, Routing::softmax_topk, true);  // MixtralSparseMoeBlock always renormalises the top k
+  name_tensors(s, mixtral_names());
+}
+
+// Qwen2-MoE and Qwen3-MoE: layers are sparse unless listed in mlp_only_layers or off the decoder_sparse_step
+// grid; those keep a dense MLP of intermediate_size.
+void qwen_moe_layers(const Config& c, Spec& s) {
+  MoeSpec& e = s.mlp.moe;
+  const int64_t step = c.get<int64_t>("decoder_sparse_step", 1);
+  if (step <= 0) c.fail("decoder_sparse_step", fmt::format("expected a positive step, found {}", step));
+  const std::vector<int64_t> only_mlp = c.get<std::vector<int64_t>>("mlp_only_layers", {});
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    if (std::find(only_mlp.begin(), only_mlp.end(), i) != only_mlp.end() || (i + 1) % step != 0)
+      e.dense_layers.push_back(i);
+  if (!e.dense_layers.empty()) e.dense_intermediate = c.req<int64_t>("intermediate_size");
+}
+
+void import_qwen2_moe(const Config& c, Spec& s, const ImportOptions& o) {
+  import_qwen2(c, s, o);
+  moe_like(c, s, Routing::softmax_topk, c.get<bool>("norm_topk_prob", false));
+  qwen_moe_layers(c, s);
+  // One shared expert, gated by sigmoid(shared_expert_gate · x).
+  s.mlp.moe.shared_intermediate = c.req<int64_t>("shared_expert_intermediate_size");
+  s.mlp.moe.shared_gate = true;
+  name_tensors(s, qwen_moe_names());
+}
+
+void import_qwen3_moe(const Config& c, Spec& s, const ImportOptions& o) {
+  import_qwen3(c, s, o);
+  moe_like(c, s, Routing::softmax_topk, c.get<bool>("norm_topk_prob", false));
+  qwen_moe_layers(c, s);
+  name_tensors(s, qwen_moe_names());
+}
+
+void import_olmoe(const Config& c, Spec& s, const ImportOptions& o) {
+  // OLMoE: RMSNorm over the whole q and k projections (as OLMo 2), pre-norm layers, Qwen-MoE's expert names.
+  llama_like(c, s, o);
+  s.attention.qk_norm = QkNorm::whole;
+  s.attention.qk_norm_spec = s.norm;
+  s.attention.clip_qkv = c.get<double>("clip_qkv", 0.0);
+  moe_like(c, s, Routing::softmax_topk, c.get<bool>("norm_topk_prob", false));
+  name_tensors(s, qwen_moe_names());
+}
+
+void import_granitemoe(const Config& c, Spec& s, const ImportOptions& o) {
+  // GraniteMoE: Granite's µP multipliers; experts stored stacked ([experts, 2·width, hidden] = [gate; up]) and
+  // routed by a softmax over the top k logits.
+  import_granite(c, s, o);
+  moe_like(c, s, Routing::topk_softmax, false);
+  s.mlp.fused_gate_up = true;
+  name_tensors(s, llama_names().with({{"router", "block_sparse_moe.router.layer.weight"},
+                                      {"expert_gate_up", "block_sparse_moe.input_linear.weight"},
+                                      {"expert_down", "block_sparse_moe.output_linear.weight"}}));
+}
+
+void import_phimoe(const Config& c, Spec& s, const ImportOptions& o) {
+  // PhiMoE: Mixtral's layout with LayerNorms (eps from rms_norm_eps), attention biases, a classifier bias and
+  // sparsemixer routing.
+  llama_like(c, s, o);
+  window_everywhere(c, s, "sliding_window");
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("rms_norm_eps", 1e-5)};
+  const bool attention_bias = c.get<bool>("attention_bias", false);
+  set_biases(s.attention, attention_bias, attention_bias, attention_bias, attention_bias);
+  s.logit_bias = c.get<bool>("lm_head_bias", false);
+  moe_like(c, s, Routing::sparsemixer, false);
+  s.mlp.moe.jitter_eps = c.get<double>("router_jitter_noise", 0.01);
+  NameTable names = mixtral_names();
+  names.global["lm_head_bias"] = "lm_head.bias";
+  name_tensors(s, names);
+}
+
+// Grok-1, as keyfan's PyTorch port (the golden reference): Mixtral's MoE with GELU experts and unrenormalised
+// weights, four RMSNorms per layer (sandwich), attention logits scaled by attn_output_multiplier and capped at
+// 30·tanh(x/30), embeddings × embedding_multiplier_scale and logits × output_multiplier_scale.
+void import_grok(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  s.post_norms = true;
+  s.attention.scale = c.req<double>("attn_output_multiplier");
+  s.attention.softcap = c.get<double>("max_attn_value", 30.0);
+  s.embedding_scale = c.req<double>("embedding_multiplier_scale");
+  s.logit_scale = c.req<double>("output_multiplier_scale");
+  s.mlp.activation = activation_from(c, "hidden_act", c.get<std::string>("hidden_act", "gelu"));
+  moe_like(c, s, Routing::softmax_topk, false);
+  static const NameTable names{{{"embed", "transformer.in_out_embed.weight"},
+                                {"final_norm", "transformer.rms_norm.weight"},
+                                {"lm_head", "lm_head.weight"}},
+                               "transformer.decoder_layer.{i}.",
+                               {{"attn_norm", "rms_norm.weight"},
+                                {"q", "multi_head_attention.query.weight"},
+                                {"k", "multi_head_attention.key.weight"},
+                                {"v", "multi_head_attention.value.weight"},
+                                {"o", "multi_head_attention.linear.weight"},
+                                {"post_attn_norm", "rms_norm_1.weight"},
+                                {"ffn_norm", "rms_norm_2.weight"},
+                                {"router", "router.weight"},
+                                {"expert_gate", "moe.{e}.linear.weight"},
+                                {"expert_up", "moe.{e}.linear_v.weight"},
+                                {"expert_down", "moe.{e}.linear_1.weight"},
+                                {"post_ffn_norm", "rms_norm_3.weight"}},
+                               {}};
+  name_tensors(s, names);
+}
+
 }  // namespace
 
 const std::map<std::string, FamilyImporter>& family_importers() {
@@ -707,6 +854,10 @@ const std::map<std::string, FamilyImporter>& family_importers() {
       {"openai-gpt", import_openai_gpt}, {"openelm", import_openelm}, {"phi3", import_phi3},
       {"qwen", import_qwen},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},
       {"stablelm", import_stablelm}, {"starcoder2", import_starcoder2},
+      // Mixtures of experts.
+      {"grok", import_grok},         {"granitemoe", import_granitemoe}, {"mixtral", import_mixtral},
+      {"olmoe", import_olmoe},       {"phimoe", import_phimoe},       {"qwen2_moe", import_qwen2_moe},
+      {"qwen3_moe", import_qwen3_moe},
   };
   return table;
 }

@@ -54,6 +54,8 @@ struct Plan {
   // Sizes in floats of the buffers the generated code allocates once at start.
   int64_t kv_cache_floats = 0, activation_floats = 0;
   int64_t parameter_count = 0, weight_bytes = 0;
+  int64_t active_parameter_count = 0;  // per token: every parameter but the experts a token does not visit
+  int64_t decode_read_parameters = 0;  // read to decode one token: the active ones, one embedding row
   std::vector<std::string> unused_weights;
 };
 
