@@ -109,11 +109,11 @@ inline void route(const float* logits, int T, const RoutingParams& p, int* ids, 
 }
 
 // Tokens grouped by expert, so each expert's weights are read once per chunk: expert e's visits are
-// visit[begin[e] .. begin[e + 1]), in token order; a visit is t·K + j (token t's j-th choice).
-template <int E, int K>
+// visit[begin[e] .. begin[e + 1]), in token order; a visit is t·K + j (token t's j-th choice). Up to Rows tokens.
+template <int E, int K, int Rows = 64>
 struct ExpertVisits {
   int begin[E + 1];
-  int visit[64 * K];  // up to a prefill chunk of 64 tokens
+  int visit[Rows * K];
 
   void group(const int* ids, int T) {
     std::fill(begin, begin + E + 1, 0);
@@ -128,8 +128,8 @@ struct ExpertVisits {
 
 // The input rows of expert e's visits, packed: out[i] = x[token of visit i] (× the visit's weight when
 // weights is given: Llama 4 weights the expert's input, not its output). x rows are N apart.
-template <int N, int E, int K>
-inline void gather_visits(float* out, const float* x, const ExpertVisits<E, K>& v, int e, const float* weights) {
+template <int N, int E, int K, int Rows>
+inline void gather_visits(float* out, const float* x, const ExpertVisits<E, K, Rows>& v, int e, const float* weights) {
   for (int i = v.begin[e]; i < v.begin[e + 1]; ++i) {
     const int visit = v.visit[i];
     const float* row = x + static_cast<size_t>(visit / K) * N;
@@ -143,8 +143,8 @@ inline void gather_visits(float* out, const float* x, const ExpertVisits<E, K>& 
 }
 
 // Expert e's packed output rows back to their visits' slots: rows[visit] = y[i].
-template <int N, int E, int K>
-inline void scatter_visits(float* rows, const float* y, const ExpertVisits<E, K>& v, int e) {
+template <int N, int E, int K, int Rows>
+inline void scatter_visits(float* rows, const float* y, const ExpertVisits<E, K, Rows>& v, int e) {
   for (int i = v.begin[e]; i < v.begin[e + 1]; ++i) {
     const float* src = y + static_cast<size_t>(i - v.begin[e]) * N;
     std::copy(src, src + N, rows + static_cast<size_t>(v.visit[i]) * N);
@@ -170,6 +170,23 @@ inline void combine_experts(float* out, const float* rows, const int* ids, const
       const float* r = rows + v * N;
       for (int i = 0; i < N; ++i) o[i] += w * r[i];
     }
+  }
+}
+
+// A step's routing: each row's experts and weights, and the rows grouped by expert.
+template <int E, int K, int Rows>
+struct Routes {
+  int ids[Rows * K];
+  float weights[Rows * K];
+  ExpertVisits<E, K, Rows> visits;
+};
+
+// out[t] += sigmoid(gate[t]) · y[t] over T rows of N (Qwen2-MoE's gated shared expert).
+template <int N>
+inline void add_sigmoid_gated(float* out, const float* y, const float* gate, int T) {
+  for (int t = 0; t < T; ++t) {
+    const float g = 1.0f / (1.0f + std::exp(-gate[t]));
+    for (int i = 0; i < N; ++i) out[static_cast<size_t>(t) * N + i] += g * y[static_cast<size_t>(t) * N + i];
   }
 }
 
