@@ -5,17 +5,12 @@
 
 #include <cctype>
 
+#include "blocks/layer.hpp"
+#include "code.hpp"
 #include "llmc/error.hpp"
 
 namespace llmc {
 namespace {
-
-// A float as a C++ literal that round-trips: 1e-05f, 10000.0f, 0.125f.
-std::string flt(double v) {
-  std::string s = fmt::format("{}", static_cast<float>(v));  // shortest text that round-trips
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
-  return s + "f";
-}
 
 // Text safe inside a C++ string literal and a // comment.
 std::string c_escape(const std::string& text) {
@@ -25,73 +20,6 @@ std::string c_escape(const std::string& text) {
     out += ch == '\n' ? ' ' : ch;
   }
   return out;
-}
-
-// Lines of code at a fixed indent.
-class Code {
- public:
-  explicit Code(int indent) : pad_(static_cast<size_t>(indent), ' ') {}
-  template <typename... Args>
-  void line(fmt::format_string<Args...> f, Args&&... args) {
-    text_ += pad_ + fmt::format(f, std::forward<Args>(args)...) + "\n";
-  }
-  void blank() { text_ += "\n"; }
-  std::string str() const {
-    std::string s = text_;
-    if (!s.empty() && s.back() == '\n') s.pop_back();
-    return s;
-  }
-
- private:
-  std::string pad_, text_;
-};
-
-const char* weighting(NormWeight w) {
-  switch (w) {
-    case NormWeight::plain: return "llmc::Weighting::plain";
-    case NormWeight::offset_one: return "llmc::Weighting::offset_one";
-    case NormWeight::none: return "llmc::Weighting::none";
-  }
-  return "";
-}
-
-const char* act_name(Activation a) {
-  switch (a) {
-    case Activation::silu: return "llmc::Act::silu";
-    case Activation::gelu: return "llmc::Act::gelu";
-    case Activation::gelu_tanh: return "llmc::Act::gelu_tanh";
-    case Activation::relu: return "llmc::Act::relu";
-  }
-  return "";
-}
-
-// A norm call. weights: expression of the weight struct ("w" or "w_"); role names its tensors.
-std::string norm_call(const NormSpec& n, const std::string& out, const std::string& in, const std::string& weights,
-                      const std::string& role, const std::string& size, const std::string& eps,
-                      const std::string& rows) {
-  const std::string weight = n.weight == NormWeight::none ? "nullptr" : weights + "." + role;
-  if (n.kind == NormKind::rms)
-    return fmt::format("llmc::rms_norm<{}, {}>({}, {}, {}, {}, {});", size, weighting(n.weight), out, in, weight, eps,
-                       rows);
-  const std::string bias = n.bias ? weights + "." + role + "_bias" : "nullptr";
-  return fmt::format("llmc::layer_norm<{}, {}>({}, {}, {}, {}, {}, {});", size, weighting(n.weight), out, in, weight,
-                     bias, eps, rows);
-}
-
-// A per-head norm where every head has its own weights ([heads, head_dim]).
-std::string per_head_norm_call(const NormSpec& n, const std::string& x, const std::string& role,
-                               const std::string& heads) {
-  const std::string weight = n.weight == NormWeight::none ? "nullptr" : "w." + role;
-  if (n.kind == NormKind::rms)
-    return fmt::format("llmc::rms_norm_heads<{}, kHeadDim, {}>({}, {}, kQkNormEps, T);", heads, weighting(n.weight), x,
-                       weight);
-  const std::string bias = n.bias ? "w." + role + "_bias" : "nullptr";
-  return fmt::format("llmc::layer_norm_heads<{}, kHeadDim, {}>({}, {}, {}, kQkNormEps, T);", heads,
-                     weighting(n.weight), x, weight, bias);
-}
-
-std::string bias_of(const LayerPlan& l, const std::string& role) {
-  return l.has(role + "_bias") ? "w." + role + "_bias" : "nullptr";
 }
 
 std::string summary(const Plan& p) {
@@ -149,149 +77,102 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.blank();
   c.line("// Buffer sizes, fixed by the plan.");
   const bool kv_f16 = options.kv_cache == "f16";
-  const size_t kv_bytes = p.kv_cache_floats * (kv_f16 ? 2 : 4);
   c.line("using KvElement = {};  // llmc --kv-cache {}", kv_f16 ? "uint16_t" : "float",
          kv_f16 ? "f16: IEEE half, rounded as stored" : "f32");
-  c.line("constexpr size_t kKvCacheBytes = {};  // {:.1f} MiB", kv_bytes, static_cast<double>(kv_bytes) / (1 << 20));
-  c.line("// The cache holds one row per position: every layer's keys and then values for it, so a short context");
-  c.line("// touches little memory, in few pages.");
-  c.line("constexpr int kKvRow = {};", p.kv_row);
-  c.line("// This chunk's keys and values in fp32, before they are stored (rounded, for an f16 cache) into their rows.");
-  c.line("constexpr size_t kKvStagingFloats = {};", 2 * p.chunk * p.max_kv_dim);
-  c.line("constexpr size_t kAttentionScratchFloats = llmc::attention_scratch_floats({}, {}, kContext);  // per thread",
-         p.max_heads, p.max_head_dim);
+  c.line("// A sequence's state (llmc::State, owned by the caller) holds one row per position: every layer's keys and");
+  c.line("// then values for it, so a short context touches little memory, in few pages.");
+  c.line("constexpr int kKvRow = {};", p.state_row);
+  c.line("constexpr size_t kStateRowBytes = kKvRow * sizeof(KvElement);  // {:.1f} MiB for kContext rows",
+         static_cast<double>(p.state_elements() * (kv_f16 ? 2 : 4)) / (1 << 20));
+  c.line("constexpr size_t kStateFixedBytes = {};", p.state_fixed_bytes);
+  c.line("constexpr size_t kThreadScratchFloats = {};  // per thread", p.thread_scratch.empty() ? "0" : p.thread_scratch);
   c.line("constexpr size_t kActivationFloats = {};  // {:.1f} MiB", p.activation_floats,
          static_cast<double>(p.activation_floats) * 4 / (1 << 20));
   return c.str();
 }
 
-std::string bind_weights(const Plan& p) {
-  Code c(4);
-  auto bind = [&](const std::string& target, const TensorPlan& t) {
-    std::vector<std::string> dims;
-    for (int64_t d : t.shape) dims.push_back(std::to_string(d));
-    std::string value;
-    if (!t.parts.empty()) {  // one tensor per head, stacked into one array
-      std::vector<std::string> parts;
-      for (const auto& name : t.parts) parts.push_back(fmt::format("store.get(\"{}\", {{{}}})", name, t.shape[1]));
-      value = fmt::format("stack({{{}}}, {})", fmt::join(parts, ", "), t.shape[1]);
-    } else if (t.normalize_rows) {
-      value = fmt::format("llmc::normalize_rows(store.get_copy(\"{}\", {{{}}}), {}, {})", t.name,
-                          fmt::join(dims, ", "), t.shape[0], t.shape[1]);
-    } else if (binds_as_matrix(t)) {
-      value = fmt::format("store.get_matrix(\"{}\", {{{}}}, kMatrixStorage)", t.name, fmt::join(dims, ", "));
-    } else {
-      value = fmt::format("store.get(\"{}\", {{{}}}{})", t.name, fmt::join(dims, ", "), t.transpose ? ", true" : "");
-    }
-    if (is_matrix_role(t.role) && !binds_as_matrix(t)) value = fmt::format("llmc::Matrix{{llmc::WFormat::f32, {}}}", value);
-    c.line("{} = {};", target, value);
-  };
-  for (const auto& t : p.globals) bind("w_." + t.role, t);
-  for (const auto& l : p.layers)
-    for (const auto& t : l.tensors) bind(fmt::format("w_.layer[{}].{}", l.index, t.role), t);
+// How a tensor is bound: the call that returns it. ref: the arguments that name it and give its shape, a
+// TensorRef of a table or the name and shape.
+std::string bind_call(const TensorPlan& t, const std::string& ref) {
+  std::string value;
+  if (t.normalize_rows) {
+    value = fmt::format("llmc::normalize_rows(store.get_copy({}), {}, {})", ref, t.shape[0], t.shape[1]);
+  } else if (binds_as_matrix(t)) {
+    value = fmt::format("store.get_matrix({}, kMatrixStorage)", ref);
+  } else {
+    value = fmt::format("store.get({}{})", ref, t.transpose ? ", true" : "");
+  }
+  if (is_matrix_role(t.role) && !binds_as_matrix(t)) value = fmt::format("llmc::Matrix{{llmc::WFormat::f32, {}}}", value);
+  return value;
+}
+
+// A TensorRef literal: {"name", {rows, columns}, 2}.
+std::string tensor_ref(const TensorPlan& t) {
+  return fmt::format("{{\"{}\", {{{}}}, {}}}", t.name, fmt::join(t.shape, ", "), t.shape.size());
+}
+
+// Per-head tensors stacked into one array (StableLM's norms): one line per tensor.
+std::string stacked_value(const TensorPlan& t) {
+  std::vector<std::string> parts;
+  for (const auto& name : t.parts) parts.push_back(fmt::format("store.get(\"{}\", {{{}}})", name, t.shape[1]));
+  return fmt::format("stack({{{}}}, {})", fmt::join(parts, ", "), t.shape[1]);
+}
+
+// The roles every layer binds from a table (all but stacked ones). Every layer reads the same roles.
+std::vector<Role> table_roles(const Plan& p) {
+  std::vector<Role> roles;
+  for (Role role : p.layer_roles) {
+    for (const auto& l : p.layers)
+      if (!l.has(role)) throw Error(fmt::format("internal error: layer {} has no '{}' tensor", l.index, role_name(role)));
+    if (p.layers.front().tensor(role).parts.empty()) roles.push_back(role);
+  }
+  return roles;
+}
+
+// The checkpoint names and shapes of the layers' tensors: a constexpr table per role, indexed by layer.
+std::string tensor_tables(const Plan& p) {
+  Code c(0);
+  c.line("// The layers' checkpoint tensors (names and shapes as stored), a table per role indexed by layer.");
+  c.line("namespace layer_tensors {{");
+  for (Role role : table_roles(p)) {
+    c.line("constexpr llmc::TensorRef {}[kLayers] = {{", role_name(role));
+    for (const auto& l : p.layers) c.line("    {},", tensor_ref(l.tensor(role)));
+    c.line("}};");
+  }
+  c.line("}}  // namespace layer_tensors");
   return c.str();
 }
 
-std::string layer_definition(const Plan& p, const LayerPlan& l) {
-  const Spec& s = *p.spec;
-  const AttentionSpec& a = s.attention;
-  Code c(2);
-  const std::string rs = s.residual_scale != 1.0 ? "kResidualScale" : "1.0f";
-  const std::string eps = "kNormEps";
-  c.line("constexpr int kHeads = {}, kKvHeads = {}, kHeadDim = {};", l.heads, l.kv_heads, l.head_dim);
-  c.line("constexpr int kQDim = kHeads * kHeadDim, kKvDim = kKvHeads * kHeadDim, kFfn = {};", l.ffn);
-  c.line("const LayerWeights& w = w_.layer[{}];", l.index);
-  c.line("// This layer's keys and values in each cache row (kKvRow apart); this step's in fp32 first.");
-  c.line("KvElement* const k_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};", l.kv_offset);
-  c.line("KvElement* const v_cache = k_cache + kKvDim;");
-  c.line("float* const k_new = kv_staging_.get();");
-  c.line("float* const v_new = kv_staging_.get() + kChunk * kKvDim;");
-  c.blank();
-  c.line("// Attention");
-  const bool post_ln = s.residual == Residual::post_ln;
-  const bool norm_first = s.pre_norms && !post_ln;
-  const std::string in = norm_first ? "xn_" : "x_";  // without input norms the branches read the residual stream
-  if (norm_first) c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
-  if (a.qkv == QkvLayout::separate) {
-    c.line("llmc::matmuls<kHidden, kQDim, kKvDim, kKvDim>({}, T, {{{{q_, w.q, {}}}, {{k_new, w.k, {}}}, {{v_new, w.v, {}}}}});",
-           in, bias_of(l, "q"), bias_of(l, "k"), bias_of(l, "v"));
-  } else {
-    const char* layout = a.qkv == QkvLayout::fused            ? "llmc::QkvLayout::fused"
-                         : a.qkv == QkvLayout::fused_per_head ? "llmc::QkvLayout::per_head"
-                                                              : "llmc::QkvLayout::per_kv_group";
-    c.line("llmc::matmul<kQDim + 2 * kKvDim, kHidden>(qkv_, {}, w.qkv, {}, T);", in, bias_of(l, "qkv"));
-    c.line("llmc::split_qkv<kHeads, kKvHeads, kHeadDim, {}>(q_, k_new, v_new, qkv_, T);", layout);
-  }
-  if (a.clip_qkv != 0.0) {
-    c.line("llmc::clamp(q_, static_cast<size_t>(T) * kQDim, kClipQkv);");
-    c.line("llmc::clamp(k_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
-    c.line("llmc::clamp(v_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
-  }
-  if (a.qk_norm == QkNorm::per_head && a.qk_norm_weights == QkNormWeights::per_head) {
-    c.line("{}", per_head_norm_call(*a.qk_norm_spec, "q_", "q_norm", "kHeads"));
-    c.line("{}", per_head_norm_call(*a.qk_norm_spec, "k_new", "k_norm", "kKvHeads"));
-  } else if (a.qk_norm == QkNorm::per_head) {
-    c.line("{}", norm_call(*a.qk_norm_spec, "q_", "q_", "w", "q_norm", "kHeadDim", "kQkNormEps", "T * kHeads"));
-    c.line("{}", norm_call(*a.qk_norm_spec, "k_new", "k_new", "w", "k_norm", "kHeadDim", "kQkNormEps", "T * kKvHeads"));
-  } else if (a.qk_norm == QkNorm::whole) {
-    c.line("{}", norm_call(*a.qk_norm_spec, "q_", "q_", "w", "q_norm", "kQDim", "kQkNormEps", "T"));
-    c.line("{}", norm_call(*a.qk_norm_spec, "k_new", "k_new", "w", "k_norm", "kKvDim", "kQkNormEps", "T"));
-  }
-  if (s.positions == PositionKind::rope) {
-    const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
-    c.line("llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q_, kQDim, T, pos, rope_cos_.get(), rope_sin_.get());", pairing);
-    c.line("llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k_new, kKvDim, T, pos, rope_cos_.get(), rope_sin_.get());",
-           pairing);
-  }
-  c.line("llmc::store_kv<kKvDim, kKvRow>(k_cache, pos, k_new, T);");
-  c.line("llmc::store_kv<kKvDim, kKvRow>(v_cache, pos, v_new, T);");
-  c.line("llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_, q_, kQDim, k_cache, v_cache, T, pos,");
-  c.line("    {{kAttentionScale, {}, {}, {}}}, scratch_.get());", a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f",
-         l.window, s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
-  c.line("llmc::matmul<kHidden, kQDim>(branch_, att_, w.o, {}, T);", bias_of(l, "o"));
-  if (s.post_norms) c.line("{}", norm_call(s.norm, "branch_", "branch_", "w", "post_attn_norm", "kHidden", eps, "T"));
-  if (s.residual != Residual::parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
-  if (post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", "attn_norm", "kHidden", eps, "T"));
-  c.blank();
-  c.line("// Feed-forward");
-  if (norm_first && l.separate_ffn_norm)
-    c.line("{}", norm_call(s.norm, "xn_", "x_", "w", "ffn_norm", "kHidden", eps, "T"));
-  const MlpSpec& m = s.mlp;
-  if (m.kind == MlpKind::gated && m.fused_gate_up) {
-    c.line("llmc::matmul<2 * kFfn, kHidden>(gate_up_, {}, w.gate_up, {}, T);", in, bias_of(l, "gate_up"));
-    c.line("llmc::gated_activation<kFfn, {}>(h_, gate_up_, 2 * kFfn, gate_up_ + kFfn, 2 * kFfn, T);",
-           act_name(m.activation));
-  } else if (m.kind == MlpKind::gated) {
-    c.line("llmc::matmuls<kHidden, kFfn, kFfn>({}, T, {{{{h_, w.gate, {}}}, {{gate_up_, w.up, {}}}}});", in,
-           bias_of(l, "gate"), bias_of(l, "up"));
-    c.line("llmc::gated_activation<kFfn, {}>(h_, h_, kFfn, gate_up_, kFfn, T);", act_name(m.activation));
-  } else {
-    c.line("llmc::matmul<kFfn, kHidden>(h_, {}, w.up, {}, T);", in, bias_of(l, "up"));
-    c.line("llmc::activation<kFfn, {}>(h_, T);", act_name(m.activation));
-  }
-  c.line("llmc::matmul<kHidden, kFfn>(ffn_out_, h_, w.down, {}, T);", bias_of(l, "down"));
-  if (s.post_norms) c.line("{}", norm_call(s.norm, "ffn_out_", "ffn_out_", "w", "post_ffn_norm", "kHidden", eps, "T"));
-  if (s.residual == Residual::parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
-  c.line("llmc::add_scaled<kHidden>(x_, ffn_out_, {}, T);", rs);
-  if (post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", "ffn_norm", "kHidden", eps, "T"));
-
-  std::string window = l.window ? fmt::format(", sliding window {}", l.window) : "";
-  return fmt::format("// Layer {}: {} query heads, {} kv heads of {}, FFN {}{}.\nvoid Model::layer_{}(int T, int pos) {{\n{}\n}}\n",
-                     l.index, l.heads, l.kv_heads, l.head_dim, l.ffn, window, l.index, c.str());
+std::string bind_weights(const Plan& p) {
+  Code c(4);
+  for (const auto& t : p.globals)
+    c.line("w_.{} = {};", role_name(t.role), bind_call(t, fmt::format("\"{}\", {{{}}}", t.name, fmt::join(t.shape, ", "))));
+  c.line("for (int i = 0; i < kLayers; ++i) {{");
+  c.line("  LayerWeights& w = w_.layer[i];");
+  const LayerPlan& first = p.layers.front();
+  for (Role role : table_roles(p))
+    c.line("  w.{} = {};", role_name(role), bind_call(first.tensor(role), fmt::format("layer_tensors::{}[i]", role_name(role))));
+  c.line("}}");
+  for (const auto& l : p.layers)
+    for (const auto& t : l.tensors)
+      if (!t.parts.empty()) c.line("w_.layer[{}].{} = {};", l.index, role_name(t.role), stacked_value(t));
+  return c.str();
 }
 
 std::string forward_body(const Plan& p) {
   const Spec& s = *p.spec;
-  Code c(6);
-  c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens + done, T);");
+  Code c(4);
+  c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
   if (s.positions == PositionKind::learned) {
-    c.line("for (int t = 0; t < T; ++t) {{");
-    c.line("  const float* position = w_.pos_embed + static_cast<size_t>(pos + done + t) * kHidden;");
-    c.line("  llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(t) * kHidden, position, 1.0f, 1);");
+    c.line("for (const Sequence& s : sequences) {{");
+    c.line("  for (int t = 0; t < s.count; ++t) {{");
+    c.line("    const float* position = w_.pos_embed + static_cast<size_t>(s.pos + t) * kHidden;");
+    c.line("    llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(s.first + t) * kHidden, position, 1.0f, 1);");
+    c.line("  }}");
     c.line("}}");
   }
   if (s.embedding_scale != 1.0) c.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
-  for (const auto& l : p.layers) c.line("layer_{}(T, pos + done);", l.index);
+  for (const auto& l : p.layers) c.line("layer_{}(T, sequences);", l.index);
   return c.str();
 }
 
@@ -302,7 +183,7 @@ std::string logits_body(const Plan& p) {
     c.line("const float* const row = x_ + static_cast<size_t>(t) * kHidden;");
   } else {
     c.line("float* const row = xn_ + static_cast<size_t>(t) * kHidden;");
-    c.line("{}", norm_call(s.norm, "row", "x_ + static_cast<size_t>(t) * kHidden", "w_", "final_norm", "kHidden",
+    c.line("{}", norm_call(s.norm, "row", "x_ + static_cast<size_t>(t) * kHidden", "w_", Role::final_norm, "kHidden",
                            "kNormEps", "1"));
   }
   c.line("llmc::matmul<kVocab, kHidden>(logits_.get(), row, {}, {}, 1);",
@@ -357,12 +238,13 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["add_bos"] = s.add_bos ? "true" : "false";
 
   Code layer_members(2), global_members(2), decls(2), tables(2), buffers(2), init(4);
-  auto member = [](const std::string& role) {
-    return is_matrix_role(role) ? fmt::format("llmc::Matrix {};", role) : fmt::format("const float* {} = nullptr;", role);
+  auto member = [](Role role) {
+    return is_matrix_role(role) ? fmt::format("llmc::Matrix {};", role_name(role))
+                                : fmt::format("const float* {} = nullptr;", role_name(role));
   };
   for (const auto& role : p.layer_roles) layer_members.line("{}", member(role));
   for (const auto& t : p.globals) global_members.line("{}", member(t.role));
-  for (const auto& l : p.layers) decls.line("void layer_{}(int T, int pos);", l.index);
+  for (const auto& l : p.layers) decls.line("void layer_{}(int T, std::span<const Sequence> sequences);", l.index);
   if (s.positions == PositionKind::rope) {
     tables.line("// cos and sin of every position × frequency, [kContext][kRotaryDim / 2].");
     tables.line("std::unique_ptr<float[]> rope_cos_{{new float[kContext * kRotaryDim / 2]}};");
@@ -378,23 +260,18 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
     init.line("  }}");
     init.line("}}");
   }
-  // Activation buffers: name, floats per prefill row.
-  const int64_t H = s.hidden_size;
-  const std::vector<std::pair<std::string, int64_t>> bufs = {
-      {"x_", H}, {"xn_", H}, {"qkv_", p.max_qkv_dim}, {"q_", p.max_q_dim}, {"att_", p.max_q_dim},
-      {"branch_", H}, {"ffn_out_", H}, {"h_", p.max_ffn}, {"gate_up_", 2 * p.max_ffn}};
   int64_t offset = 0;
-  for (const auto& [name, width] : bufs) {
-    buffers.line("float* const {} = activations_.get() + {};  // [kChunk][{}]", name, offset, width);
-    offset += p.chunk * width;
+  for (const BufferPlan& b : p.buffers) {
+    buffers.line("float* const {} = activations_.get() + {};  // [kChunk][{}]", b.name, offset, b.row_floats);
+    offset += p.chunk * b.row_floats;
   }
-  if (offset > p.activation_floats) throw Error("internal error: activation buffers exceed the planned size");
 
   std::vector<std::string> unused;
   for (const auto& u : p.unused_weights) unused.push_back(fmt::format("\"{}\"", u));
   v["unused_weights"] = fmt::format("{}", fmt::join(unused, ", "));
   v["layer_members"] = layer_members.str();
   v["global_members"] = global_members.str();
+  v["tensor_tables"] = tensor_tables(p);
   v["bind_weights"] = bind_weights(p);
   v["init_tables"] = init.str();
   v["forward_body"] = forward_body(p);

@@ -7,30 +7,25 @@
 #include <cmath>
 #include <set>
 
+#include "blocks/layer.hpp"
 #include "llmc/error.hpp"
 
 namespace llmc {
-
-bool is_matrix_role(const std::string& role) {
-  static const std::set<std::string> roles = {"q",  "k",    "v",     "o",     "qkv",    "gate",
-                                              "up", "gate_up", "down", "embed", "lm_head"};
-  return roles.count(role) > 0;
-}
 
 bool binds_as_matrix(const TensorPlan& t) {
   return is_matrix_role(t.role) && t.parts.empty() && !t.transpose && !t.normalize_rows;
 }
 
-bool LayerPlan::has(const std::string& role) const {
+bool LayerPlan::has(Role role) const {
   for (const auto& t : tensors)
     if (t.role == role) return true;
   return false;
 }
 
-const TensorPlan& LayerPlan::tensor(const std::string& role) const {
+const TensorPlan& LayerPlan::tensor(Role role) const {
   for (const auto& t : tensors)
     if (t.role == role) return t;
-  throw Error(fmt::format("internal error: layer {} has no tensor '{}'", index, role));
+  throw Error(fmt::format("internal error: layer {} has no tensor '{}'", index, role_name(role)));
 }
 
 namespace {
@@ -43,99 +38,57 @@ std::string substitute_layer(const std::string& pattern, int64_t layer) {
   return out;
 }
 
-// The roles each layer reads, with their shapes as [out, in] (matrices) or [n] (vectors).
-std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec& s, const LayerPlan& l) {
-  std::vector<std::pair<std::string, std::vector<int64_t>>> roles;
-  const int64_t H = s.hidden_size;
-  auto norm = [&](const std::string& role, const NormSpec& n, int64_t size) {
-    if (n.weight != NormWeight::none) roles.push_back({role, {size}});
-    if (n.bias) roles.push_back({role + "_bias", {size}});
-  };
-  const AttentionSpec& a = s.attention;
-  if (s.pre_norms) norm("attn_norm", s.norm, H);
-  if (a.qkv == QkvLayout::separate) {
-    roles.push_back({"q", {l.q_dim, H}});
-    roles.push_back({"k", {l.kv_dim, H}});
-    roles.push_back({"v", {l.kv_dim, H}});
-    if (a.bias_q) roles.push_back({"q_bias", {l.q_dim}});
-    if (a.bias_k) roles.push_back({"k_bias", {l.kv_dim}});
-    if (a.bias_v) roles.push_back({"v_bias", {l.kv_dim}});
-  } else {
-    roles.push_back({"qkv", {l.qkv_dim, H}});
-    if (a.bias_q) roles.push_back({"qkv_bias", {l.qkv_dim}});
-  }
-  if (a.qk_norm == QkNorm::whole) {
-    norm("q_norm", *a.qk_norm_spec, l.q_dim);
-    norm("k_norm", *a.qk_norm_spec, l.kv_dim);
-  } else if (a.qk_norm == QkNorm::per_head) {
-    const bool own = a.qk_norm_weights == QkNormWeights::per_head;
-    const NormSpec& n = *a.qk_norm_spec;
-    for (auto [role, heads] : {std::pair{std::string("q_norm"), l.heads}, std::pair{std::string("k_norm"), l.kv_heads}}) {
-      const std::vector<int64_t> shape = own ? std::vector<int64_t>{heads, l.head_dim} : std::vector<int64_t>{l.head_dim};
-      if (n.weight != NormWeight::none) roles.push_back({role, shape});
-      if (n.bias) roles.push_back({role + "_bias", shape});
+// The tensor of `role` in layer `layer`, named by the spec's pattern, shape [out, in] or [n] as the model reads it.
+TensorPlan tensor_plan(const Spec& s, Role role, const std::string& pattern, const std::vector<int64_t>& shape,
+                       int64_t layer) {
+  TensorPlan t;
+  t.role = role;
+  t.name = substitute_layer(pattern, layer);
+  if (t.name.find("{e}") != std::string::npos) {
+    // One tensor per expert, of shape[1:] each.
+    if (shape.size() != 3 || !is_expert_role(role))
+      throw Error(fmt::format("{}: field 'weights.layer.{}': '{{e}}' (one tensor per expert) is only allowed for "
+                              "expert tensors",
+                              s.file, role_name(role)));
+    for (int64_t e = 0; e < shape[0]; ++e) {
+      std::string part = t.name;
+      part.replace(part.find("{e}"), 3, std::to_string(e));
+      t.parts.push_back(part);
     }
+    t.shape = shape;
+    return t;
   }
-  roles.push_back({"o", {H, l.q_dim}});
-  if (a.bias_o) roles.push_back({"o_bias", {H}});
-  if (s.post_norms) norm("post_attn_norm", s.norm, H);
-  if (s.pre_norms && l.separate_ffn_norm) norm("ffn_norm", s.norm, H);
-  const MlpSpec& m = s.mlp;
-  if (m.kind == MlpKind::moe && !m.moe.is_dense(l.index)) {
-    // Expert tensors are [experts, out, in]: stored so, or one per expert ("{e}" in the name).
-    const int64_t E = m.moe.experts, F = l.ffn, S = m.moe.shared_intermediate;
-    roles.push_back({"router", {E, H}});
-    if (m.fused_gate_up) {
-      roles.push_back({"expert_gate_up", {E, 2 * F, H}});
-    } else {
-      roles.push_back({"expert_gate", {E, F, H}});
-      roles.push_back({"expert_up", {E, F, H}});
+  if (t.name.find("{h}") != std::string::npos) {
+    // One tensor per head, stacked: only per-head norm weights are stored like that (StableLM).
+    if (shape.size() != 2 || !(role == Role::q_norm || role == Role::k_norm || role == Role::q_norm_bias ||
+                               role == Role::k_norm_bias))
+      throw Error(fmt::format("{}: field 'weights.layer.{}': '{{h}}' (one tensor per head) is only allowed for "
+                              "per-head q/k norm weights (attention.qk_norm.weights: per_head)",
+                              s.file, role_name(role)));
+    for (int64_t h = 0; h < shape[0]; ++h) {
+      std::string part = t.name;
+      part.replace(part.find("{h}"), 3, std::to_string(h));
+      t.parts.push_back(part);
     }
-    roles.push_back({"expert_down", {E, H, F}});
-    if (S > 0) {
-      roles.push_back({"shared_gate", {S, H}});
-      roles.push_back({"shared_up", {S, H}});
-      roles.push_back({"shared_down", {H, S}});
-      if (m.moe.shared_gate) roles.push_back({"shared_expert_gate", {1, H}});
-    }
-  } else if (m.kind == MlpKind::moe) {  // a dense layer of a mixture-of-experts model
-    roles.push_back({"gate", {l.ffn, H}});
-    roles.push_back({"up", {l.ffn, H}});
-    roles.push_back({"down", {H, l.ffn}});
-  } else if (m.kind == MlpKind::gated && m.fused_gate_up) {
-    roles.push_back({"gate_up", {2 * l.ffn, H}});
-    if (m.bias) roles.push_back({"gate_up_bias", {2 * l.ffn}});
-  } else {
-    if (m.kind == MlpKind::gated) roles.push_back({"gate", {l.ffn, H}});
-    roles.push_back({"up", {l.ffn, H}});
-    if (m.bias && m.kind == MlpKind::gated) roles.push_back({"gate_bias", {l.ffn}});
-    if (m.bias) roles.push_back({"up_bias", {l.ffn}});
+    t.shape = shape;
+    return t;
   }
-  if (m.kind != MlpKind::moe) roles.push_back({"down", {H, l.ffn}});
-  if (m.bias) roles.push_back({"down_bias", {H}});
-  if (s.post_norms) norm("post_ffn_norm", s.norm, H);
-  return roles;
+  t.transpose = shape.size() == 2 && s.weights.layout == TensorLayout::conv1d;
+  t.shape = t.transpose ? std::vector<int64_t>{shape[1], shape[0]} : shape;
+  return t;
 }
 
 // The model-wide tensors, with their shapes.
-std::vector<std::pair<std::string, std::vector<int64_t>>> global_roles(const Spec& s) {
+std::vector<RoleShape> global_roles(const Spec& s) {
   const int64_t H = s.hidden_size;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> roles = {{"embed", {s.vocab_size, H}}};
-  if (s.positions == PositionKind::learned) roles.push_back({"pos_embed", {s.max_positions, H}});
+  std::vector<RoleShape> roles = {{Role::embed, {s.vocab_size, H}}};
+  if (s.positions == PositionKind::learned) roles.push_back({Role::pos_embed, {s.max_positions, H}});
   const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
-  if (final_norm && s.norm.weight != NormWeight::none) roles.push_back({"final_norm", {H}});
-  if (final_norm && s.norm.bias) roles.push_back({"final_norm_bias", {H}});
-  if (!s.tied_embeddings) roles.push_back({"lm_head", {s.vocab_size, H}});
-  if (s.logit_bias) roles.push_back({"lm_head_bias", {s.vocab_size}});
+  if (final_norm && s.norm.weight != NormWeight::none) roles.push_back({Role::final_norm, {H}});
+  if (final_norm && s.norm.bias) roles.push_back({Role::final_norm_bias, {H}});
+  if (!s.tied_embeddings) roles.push_back({Role::lm_head, {s.vocab_size, H}});
+  if (s.logit_bias) roles.push_back({Role::lm_head_bias, {s.vocab_size}});
   return roles;
-}
-
-// A layer with the flags layer_roles reads; sizes are filled in by make_plan.
-LayerPlan layer_skeleton(const Spec& s, int64_t index) {
-  LayerPlan l;
-  l.index = index;
-  l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
-  return l;
 }
 
 // Slopes of ALiBi as Press et al. and BLOOM: a geometric series from 2^(−8/n) for the nearest power of two n
@@ -198,88 +151,40 @@ std::vector<float> rope_frequencies(const Spec& s) {
   throw Error(fmt::format("{}: the model's sizes are too large (a buffer or parameter count overflows 64 bits)", s.file));
 }
 
+int64_t size_mul(const Spec& s, int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? size_overflow(s) : r;
+}
+
+int64_t size_add(const Spec& s, int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? size_overflow(s) : r;
+}
+
 Plan make_plan(const Spec& s) {
-  auto size_mul = [&](int64_t a, int64_t b) {
-    int64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? size_overflow(s) : r;
-  };
-  auto size_add = [&](int64_t a, int64_t b) {
-    int64_t r;
-    return __builtin_add_overflow(a, b, &r) ? size_overflow(s) : r;
-  };
+  auto size_mul = [&](int64_t a, int64_t b) { return llmc::size_mul(s, a, b); };
+  auto size_add = [&](int64_t a, int64_t b) { return llmc::size_add(s, a, b); };
   Plan p;
   p.spec = &s;
   const AttentionSpec& a = s.attention;
   const auto where = [&](const std::string& field) { return fmt::format("{}: field '{}'", s.file, field); };
-  if (a.qkv != QkvLayout::separate && !(a.bias_q == a.bias_k && a.bias_k == a.bias_v))
-    throw Error(where("attention.bias") + ": a fused qkv projection has a bias on all of q, k, v or on none");
-  if (a.qkv == QkvLayout::fused_per_head)
-    for (int64_t i = 0; i < s.num_layers; ++i)
-      if (a.heads[i] != a.kv_heads[i])
-        throw Error(where("attention.qkv") + ": fused_per_head needs as many kv heads as query heads");
-  if (s.positions == PositionKind::alibi)
-    for (int64_t i = 0; i < s.num_layers; ++i)
-      if (a.heads[i] != a.heads[0])
-        throw Error(where("attention.heads") + ": ALiBi needs the same number of heads in every layer");
+  check_layers(s);
   if (s.norm_head && s.tied_embeddings)
     throw Error(where("logits.norm_head") + ": the normalised classifier must be its own tensor, not the embedding");
 
-  std::set<std::string> roles_union;
+  std::set<std::string> used_roles;  // the weights.layer keys some layer reads
   for (int64_t i = 0; i < s.num_layers; ++i) {
-    LayerPlan l = layer_skeleton(s, i);
-    l.heads = a.heads[i];
-    l.kv_heads = a.kv_heads[i];
-    l.head_dim = a.head_dim;
-    l.q_dim = size_mul(l.heads, l.head_dim);
-    l.kv_dim = size_mul(l.kv_heads, l.head_dim);
-    l.qkv_dim = size_add(l.q_dim, size_mul(2, l.kv_dim));
-    const MoeSpec& moe = s.mlp.moe;
-    l.ffn = s.mlp.kind == MlpKind::moe && moe.is_dense(i) ? moe.dense_intermediate : s.mlp.intermediate[i];
-    l.window = a.window[i];
+    LayerPlan l;
+    l.index = i;
+    size_layer(s, l);
     for (auto& [role, shape] : layer_roles(s, l)) {
-      auto it = s.weights.layer.find(role);
+      const std::string key = role_name(role);
+      auto it = s.weights.layer.find(key);
       if (it == s.weights.layer.end())
         throw Error(fmt::format("{}: field 'weights.layer.{}': missing; this spec's layers need a '{}' tensor", s.file,
-                                role, role));
-      TensorPlan t;
-      t.role = role;
-      t.name = substitute_layer(it->second, i);
-      if (t.name.find("{e}") != std::string::npos) {
-        // One tensor per expert, of shape[1:] each.
-        if (shape.size() != 3 || role.compare(0, 7, "expert_") != 0)
-          throw Error(fmt::format("{}: field 'weights.layer.{}': '{{e}}' (one tensor per expert) is only allowed for "
-                                  "expert tensors",
-                                  s.file, role));
-        for (int64_t e = 0; e < shape[0]; ++e) {
-          std::string part = t.name;
-          part.replace(part.find("{e}"), 3, std::to_string(e));
-          t.parts.push_back(part);
-        }
-        t.shape = shape;
-        roles_union.insert(role);
-        l.tensors.push_back(std::move(t));
-        continue;
-      }
-      if (t.name.find("{h}") != std::string::npos) {
-        // One tensor per head, stacked: only per-head norm weights are stored like that (StableLM).
-        if (shape.size() != 2 || role.compare(1, 5, "_norm") != 0)
-          throw Error(fmt::format("{}: field 'weights.layer.{}': '{{h}}' (one tensor per head) is only allowed for "
-                                  "per-head q/k norm weights (attention.qk_norm.weights: per_head)",
-                                  s.file, role));
-        for (int64_t h = 0; h < shape[0]; ++h) {
-          std::string part = t.name;
-          part.replace(part.find("{h}"), 3, std::to_string(h));
-          t.parts.push_back(part);
-        }
-        t.shape = shape;
-        roles_union.insert(role);
-        l.tensors.push_back(std::move(t));
-        continue;
-      }
-      t.transpose = shape.size() == 2 && s.weights.layout == TensorLayout::in_out;
-      t.shape = t.transpose ? std::vector<int64_t>{shape[1], shape[0]} : shape;
-      roles_union.insert(role);
-      l.tensors.push_back(std::move(t));
+                                key, key));
+      used_roles.insert(key);
+      l.tensors.push_back(tensor_plan(s, role, it->second, shape, i));
     }
     p.max_q_dim = std::max(p.max_q_dim, l.q_dim);
     p.max_kv_dim = std::max(p.max_kv_dim, l.kv_dim);
@@ -287,13 +192,15 @@ Plan make_plan(const Spec& s) {
     p.max_ffn = std::max(p.max_ffn, l.ffn);
     p.max_heads = std::max(p.max_heads, l.heads);
     p.max_head_dim = std::max(p.max_head_dim, l.head_dim);
-    l.kv_offset = p.kv_row;
-    p.kv_row = size_add(p.kv_row, size_mul(2, l.kv_dim));
+    l.state_offset = p.state_row;
+    p.state_row = size_add(p.state_row, layer_state_row(s, l));
+    l.state_fixed_offset = p.state_fixed_bytes;
+    p.state_fixed_bytes = size_add(p.state_fixed_bytes, layer_state_fixed_bytes(s, l));
     p.layers.push_back(std::move(l));
   }
-  p.kv_cache_floats = size_mul(p.kv_row, s.max_context);
+  size_mul(p.state_row, s.max_context);  // the whole state's size must fit too
   for (const auto& [role, pattern] : s.weights.layer)
-    if (!roles_union.count(role))
+    if (!used_roles.count(role))
       throw Error(fmt::format("{}: field 'weights.layer.{}': this spec has no use for a '{}' tensor "
                               "(list checkpoint tensors to ignore under weights.unused)",
                               s.file, role, role));
@@ -303,12 +210,12 @@ Plan make_plan(const Spec& s) {
       if (std::find(p.layer_roles.begin(), p.layer_roles.end(), t.role) == p.layer_roles.end())
         p.layer_roles.push_back(t.role);
 
-  for (auto& [role, shape] : global_roles(s)) {
-    const std::string& name = s.weights.global(role);
-    const std::string field = role == "pos_embed" ? "weights.positions" : "weights." + role;  // its YAML key
+  for (const auto& [role, shape] : global_roles(s)) {
+    const std::string& name = s.weights.global(role_name(role));
+    const std::string field = role == Role::pos_embed ? "weights.positions" : std::string("weights.") + role_name(role);
     if (name.empty()) throw Error(where(field) + ": missing (required)");
     TensorPlan t{role, name, shape};
-    t.normalize_rows = role == "lm_head" && s.norm_head;
+    t.normalize_rows = role == Role::lm_head && s.norm_head;
     p.globals.push_back(t);
   }
 
@@ -330,18 +237,20 @@ Plan make_plan(const Spec& s) {
     for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);
   }
   p.chunk = std::min<int64_t>(64, s.max_context);
-  // Per prefill row: x, xn, branch, ffn_out (hidden each), qkv, q, att, h (ffn) and gate_up (2 ffn).
-  p.activation_floats = size_mul(p.chunk, size_add(size_add(size_mul(4, s.hidden_size), p.max_qkv_dim),
-                                                    size_add(size_mul(2, p.max_q_dim), size_mul(3, p.max_ffn))));
+  p.buffers = layer_buffers(p);
+  int64_t row_floats = 0;
+  for (const BufferPlan& b : p.buffers) row_floats = size_add(row_floats, b.row_floats);
+  p.activation_floats = size_mul(p.chunk, row_floats);
+  p.thread_scratch = mixer_of(s).thread_scratch(p);
   // A token runs top_k of the experts; the embedding table gives it one row (unless it is also the classifier).
   const MoeSpec& moe = s.mlp.moe;
   auto count = [&](const TensorPlan& t) {
     int64_t n = 1;
     for (int64_t d : t.shape) n = size_mul(n, d);
     p.parameter_count = size_add(p.parameter_count, n);
-    const int64_t active = t.role.compare(0, 7, "expert_") == 0 ? n / moe.experts * moe.top_k : n;
+    const int64_t active = is_expert_role(t.role) ? n / moe.experts * moe.top_k : n;
     p.active_parameter_count = size_add(p.active_parameter_count, active);
-    const bool row_only = t.role == "embed" && !s.tied_embeddings;
+    const bool row_only = t.role == Role::embed && !s.tied_embeddings;
     p.decode_read_parameters = size_add(p.decode_read_parameters, row_only ? s.hidden_size : active);
   };
   for (const auto& t : p.globals) count(t);
@@ -354,10 +263,14 @@ Plan make_plan(const Spec& s) {
 
 TensorRoles tensor_roles(const Spec& s) {
   TensorRoles r;
-  for (const auto& [role, shape] : global_roles(s)) r.global.push_back(role);
-  for (int64_t i = 0; i < s.num_layers; ++i)
-    for (const auto& [role, shape] : layer_roles(s, layer_skeleton(s, i)))
-      if (std::find(r.layer.begin(), r.layer.end(), role) == r.layer.end()) r.layer.push_back(role);
+  for (const auto& [role, shape] : global_roles(s)) r.global.push_back(role_name(role));
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    LayerPlan l;
+    l.index = i;
+    size_layer(s, l);
+    for (const auto& [role, shape] : layer_roles(s, l))
+      if (std::find(r.layer.begin(), r.layer.end(), role_name(role)) == r.layer.end()) r.layer.push_back(role_name(role));
+  }
   return r;
 }
 

@@ -1,4 +1,4 @@
-// The plan: a spec resolved to concrete per-layer shapes, tensors and buffer sizes.
+// The plan: a spec resolved to concrete per-layer shapes, tensors, buffers and per-sequence state.
 // The emitter prints the plan; it computes nothing the plan did not resolve.
 #pragma once
 #include <cstdint>
@@ -6,13 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "roles.hpp"
 #include "spec.hpp"
 
 namespace llmc {
 
 // One checkpoint tensor the model reads.
 struct TensorPlan {
-  std::string role;    // e.g. "q", "attn_norm"; globals: "embed", "final_norm", ...
+  Role role;
   std::string name;    // checkpoint name, layer index substituted
   std::vector<int64_t> shape;  // as stored in the checkpoint
   bool transpose = false;      // stored [in, out] (Conv1D): transposed at load
@@ -27,22 +28,33 @@ struct TensorPlan {
 
 struct LayerPlan {
   int64_t index = 0;
+  // Attention (blocks/attention.cpp).
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
-  int64_t ffn = 0;
   int64_t window = 0;                          // 0: global attention
-  int64_t kv_offset = 0;                       // where this layer's keys start in a KV cache row (values follow)
+  // Dense MLP (blocks/dense_mlp.cpp).
+  int64_t ffn = 0;
+  // Skeleton (blocks/layer.cpp).
   bool separate_ffn_norm = true;               // parallel blocks: false when both branches share one norm
+  // Where this layer's part of a sequence's state starts: elements into each state row (attention: its keys,
+  // values follow), bytes into the fixed part.
+  int64_t state_offset = 0, state_fixed_offset = 0;
   std::vector<TensorPlan> tensors;             // in binding order
-  bool has(const std::string& role) const;
-  const TensorPlan& tensor(const std::string& role) const;
+  bool has(Role role) const;
+  const TensorPlan& tensor(Role role) const;
+};
+
+// A buffer of a step: kChunk rows of row_floats each.
+struct BufferPlan {
+  std::string name;  // the generated Model's member
+  int64_t row_floats = 0;
 };
 
 struct Plan {
   const Spec* spec = nullptr;
   std::vector<LayerPlan> layers;
   std::vector<TensorPlan> globals;   // embed, pos_embed, final norm, lm_head
-  std::vector<std::string> layer_roles;  // union of the roles layers use, for the LayerWeights struct
+  std::vector<Role> layer_roles;         // union of the roles layers use, for the LayerWeights struct
   std::vector<float> rope_inv_freq;      // rotary_dim/2 frequencies, scaling applied
   std::vector<float> rope_inv_freq_long; // LongRoPE: frequencies from original_max_positions on
   float rope_attention_factor = 1.0f;    // multiplies cos and sin (LongRoPE)
@@ -50,9 +62,14 @@ struct Plan {
   float attention_scale = 0.0f;
   int64_t chunk = 0;                     // tokens per forward pass during prefill
   int64_t max_q_dim = 0, max_kv_dim = 0, max_qkv_dim = 0, max_ffn = 0, max_heads = 0, max_head_dim = 0;
-  int64_t kv_row = 0;  // floats per position in the KV cache: every layer's keys, then values
-  // Sizes in floats of the buffers the generated code allocates once at start.
-  int64_t kv_cache_floats = 0, activation_floats = 0;
+  // A sequence's state (llmc::State): a row per context position of state_row elements (KV cache elements:
+  // every layer's keys, then values), and state_fixed_bytes of fixed state.
+  int64_t state_row = 0, state_fixed_bytes = 0;
+  int64_t state_elements() const { return state_row * spec->max_context; }
+  // The buffers the generated code allocates once at start, in allocation order, and their floats in all.
+  std::vector<BufferPlan> buffers;
+  int64_t activation_floats = 0;
+  std::string thread_scratch;  // floats of scratch per thread (a C++ constant expression), "" for none
   int64_t parameter_count = 0, weight_bytes = 0;
   int64_t active_parameter_count = 0;  // per token: every parameter but the experts a token does not visit
   int64_t decode_read_parameters = 0;  // read to decode one token: the active ones, one embedding row
@@ -68,8 +85,9 @@ struct TensorRoles {
 };
 TensorRoles tensor_roles(const Spec& spec);
 
-// Roles only matmul (and the embedding lookup) read: the binary may keep them as stored or quantised.
-bool is_matrix_role(const std::string& role);
+// a·b and a + b for sizes computed from a spec; an Error naming the spec if they overflow 64 bits.
+int64_t size_mul(const Spec& spec, int64_t a, int64_t b);
+int64_t size_add(const Spec& spec, int64_t a, int64_t b);
 
 // Whether the model binds this tensor as a Matrix kept in its grouped (or quantised) format: a matrix role,
 // read as stored (not stacked from parts, transposed or row-normalised).

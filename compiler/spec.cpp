@@ -150,14 +150,14 @@ class Section {
 NormSpec parse_norm(const Section& s) {
   s.only_keys({"kind", "weight", "bias", "eps"});
   NormSpec n;
-  n.kind = s.choice<NormKind>("kind", {{"rmsnorm", NormKind::rms}, {"layernorm", NormKind::layer}});
+  n.kind = s.choice<NormKind>("kind", {{"rmsnorm", NormKind::rmsnorm}, {"layernorm", NormKind::layernorm}});
   n.weight = s.choice_or<NormWeight>("weight", NormWeight::plain,
                                      {{"plain", NormWeight::plain}, {"offset_one", NormWeight::offset_one},
                                       {"none", NormWeight::none}});
   n.bias = s.get_or<bool>("bias", false);
   n.eps = s.get<double>("eps");
   if (n.eps <= 0) s.fail(s.node()["eps"], s.field("eps"), "expected a positive number");
-  if (n.kind == NormKind::rms && n.bias) s.fail(s.node()["bias"], s.field("bias"), "rmsnorm has no bias");
+  if (n.kind == NormKind::rmsnorm && n.bias) s.fail(s.node()["bias"], s.field("bias"), "rmsnorm has no bias");
   return n;
 }
 
@@ -188,12 +188,12 @@ void parse_attention(const Section& s, Spec& spec) {
                              : std::vector<int64_t>(static_cast<size_t>(spec.num_layers), 0);
   if (auto q = s.optional_section("qk_norm")) {
     q->only_keys({"over", "norm", "weights"});
-    a.qk_norm = q->choice<QkNorm>("over", {{"head", QkNorm::per_head}, {"projection", QkNorm::whole}});
+    a.qk_norm = q->choice<QkNorm>("over", {{"head", QkNorm::head}, {"projection", QkNorm::projection}});
     a.qk_norm_spec = parse_norm(q->section("norm"));
     a.qk_norm_weights = q->choice_or<QkNormWeights>("weights", QkNormWeights::shared,
                                                     {{"shared", QkNormWeights::shared},
                                                      {"per_head", QkNormWeights::per_head}});
-    if (a.qk_norm_weights == QkNormWeights::per_head && a.qk_norm != QkNorm::per_head)
+    if (a.qk_norm_weights == QkNormWeights::per_head && a.qk_norm != QkNorm::head)
       q->fail(q->node()["weights"], q->field("weights"), "per_head weights need over: head");
   }
   a.clip_qkv = s.get_or<double>("clip_qkv", 0.0);
@@ -321,8 +321,8 @@ void parse_weights(const Section& s, Spec& spec) {
   s.only_keys({"layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head", "lm_head_bias", "layer",
                "unused"});
   WeightNames& w = spec.weights;
-  w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::out_in,
-                                       {{"linear", TensorLayout::out_in}, {"conv1d", TensorLayout::in_out}});
+  w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::linear,
+                                       {{"linear", TensorLayout::linear}, {"conv1d", TensorLayout::conv1d}});
   w.embed = s.get<std::string>("embed");
   w.pos_embed = s.get_or<std::string>("positions", "");
   w.final_norm = s.get_or<std::string>("final_norm", "");
@@ -446,7 +446,7 @@ std::string spec_hash(const Spec& spec) {
   return fmt::format("{:016x}", h);
 }
 
-const char* to_string(NormKind k) { return k == NormKind::rms ? "rmsnorm" : "layernorm"; }
+const char* to_string(NormKind k) { return k == NormKind::rmsnorm ? "rmsnorm" : "layernorm"; }
 const char* to_string(RopePairing p) { return p == RopePairing::half ? "half" : "interleaved"; }
 const char* to_string(Activation a) {
   switch (a) {

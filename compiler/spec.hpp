@@ -8,7 +8,9 @@
 
 namespace llmc {
 
-enum class NormKind { rms, layer };
+// Enumerators are named as the YAML words they stand for (docs/spec.md). The older names after them remain
+// while compiler/import.cpp still uses them.
+enum class NormKind { rmsnorm, layernorm, rms = rmsnorm, layer = layernorm };
 enum class NormWeight { plain, offset_one, none };  // x̂·w, x̂·(1+w) (Gemma), x̂ (OLMo)
 enum class Residual { sequential, parallel, post_ln };  // post_ln: x = norm(x + branch(x)) (GPT-1, BERT)
 enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, or (2i, 2i+1)
@@ -17,12 +19,12 @@ enum class Activation { silu, gelu, gelu_tanh, relu };
 enum class MlpKind { gated, plain, moe };
 enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer };  // see MoeSpec
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
-enum class QkNorm { none, per_head, whole };
+enum class QkNorm { none, head, projection, per_head = head, whole = projection };  // over: head | projection
 enum class QkNormWeights { shared, per_head };      // per-head norm: one [head_dim] weight, or [heads, head_dim]
-enum class TensorLayout { out_in, in_out };          // Linear [out, in] or Conv1D [in, out]
+enum class TensorLayout { linear, conv1d, out_in = linear, in_out = conv1d };  // [out, in], or [in, out] (Conv1D)
 
 struct NormSpec {
-  NormKind kind = NormKind::rms;
+  NormKind kind = NormKind::rmsnorm;
   NormWeight weight = NormWeight::plain;
   bool bias = false;
   double eps = 1e-5;
@@ -91,7 +93,7 @@ struct MlpSpec {
 struct WeightNames {
   std::string embed, pos_embed, final_norm, final_norm_bias, lm_head;  // lm_head empty: tied
   std::string lm_head_bias;
-  TensorLayout layout = TensorLayout::out_in;
+  TensorLayout layout = TensorLayout::linear;
   std::map<std::string, std::string> layer;  // role -> pattern
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
 

@@ -72,7 +72,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   for (int64_t w : a.window) windowed = windowed || w != 0;
   if (windowed) line("  window: " + per_layer(a.window));
   if (a.qk_norm != QkNorm::none)
-    line(fmt::format("  qk_norm: {{over: {}, norm: {}{}}}", a.qk_norm == QkNorm::per_head ? "head" : "projection",
+    line(fmt::format("  qk_norm: {{over: {}, norm: {}{}}}", a.qk_norm == QkNorm::head ? "head" : "projection",
                      norm(*a.qk_norm_spec),
                      a.qk_norm_weights == QkNormWeights::per_head ? ", weights: per_head" : ""));
   if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
@@ -128,7 +128,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}}}", s.bos, s.eos, s.add_bos));
   const WeightNames& w = s.weights;
   line("weights:");
-  if (w.layout == TensorLayout::in_out) line("  layout: conv1d");
+  if (w.layout == TensorLayout::conv1d) line("  layout: conv1d");
   line("  embed: " + quoted(w.embed));
   if (!w.pos_embed.empty()) line("  positions: " + quoted(w.pos_embed));
   if (!w.final_norm.empty()) line("  final_norm: " + quoted(w.final_norm));

@@ -466,6 +466,15 @@ inline bool name_matches(std::string_view pattern, std::string_view name) {
   return !name.empty() && pattern[0] == name[0] && name_matches(pattern.substr(1), name.substr(1));
 }
 
+// A tensor a generated model binds, as its tables list them: the checkpoint name and the shape as stored
+// (1-D or 2-D).
+struct TensorRef {
+  const char* name;
+  int64_t dims[2];
+  int rank;
+  std::vector<int64_t> shape() const { return std::vector<int64_t>(dims, dims + rank); }
+};
+
 class WeightStore {
  public:
   // path: a .safetensors file, a model.safetensors.index.json, a folder holding either, or a llama2.c .bin.
@@ -483,6 +492,8 @@ class WeightStore {
     if (shape.size() == 2) return get_grouped(name, shape, storage);
     return {WFormat::f32, get(name, shape)};
   }
+
+  Matrix get_matrix(const TensorRef& t, MatrixStorage storage) { return get_matrix(t.name, t.shape(), storage); }
 
   // The stored tensor `name`, which must exist with exactly `shape` (grouped ones: their matrix shape).
   const TensorInfo& checked(const std::string& name, const std::vector<int64_t>& shape) const {
@@ -526,6 +537,8 @@ class WeightStore {
     return out.data();
   }
 
+  const float* get(const TensorRef& t, bool transpose = false) { return get(t.name, t.shape(), transpose); }
+
   // A private fp32 copy the model may modify (e.g. to normalise rows once at load).
   float* get_copy(const std::string& name, const std::vector<int64_t>& shape) {
     const float* p = get(name, shape);
@@ -534,6 +547,8 @@ class WeightStore {
     std::vector<float>& out = owned_.emplace_back(p, p + n);
     return out.data();
   }
+
+  float* get_copy(const TensorRef& t) { return get_copy(t.name, t.shape()); }
 
   // Fails, naming them, if tensors remain that were neither used nor match an `unused` pattern.
   void finish(const std::vector<std::string>& unused_patterns) const {

@@ -190,7 +190,7 @@ def spec_unknown_feature(ctx):
     spec_case(ctx, arch_text(ctx).replace("activation: silu", "activation: swish"), "activation", "swish")
     spec_case(ctx, arch_text(ctx).replace("kind: rope", "kind: ropes"), "kind", "ropes")
     spec_case(ctx, arch_text(ctx).replace("qkv: separate", "qkv: interleaved"), "qkv", "interleaved")
-    spec_case(ctx, arch_text(ctx).replace("kind: gated", "kind: moe"), "mlp.kind", "moe")
+    spec_case(ctx, arch_text(ctx).replace("kind: gated", "kind: mixture"), "mlp.kind", "mixture")
     spec_case(ctx, arch_text(ctx).replace("llmc: 1", "llmc: 2"), "llmc")
 
 

@@ -24,15 +24,15 @@ TEST_SUITE("plan") {
     CHECK(l.q_dim == 64);
     CHECK(l.kv_dim == 32);
     CHECK(l.ffn == 172);
-    CHECK(l.tensor("k").name == "model.layers.3.self_attn.k_proj.weight");
-    CHECK(l.tensor("k").shape == std::vector<int64_t>{32, 64});
-    CHECK(l.tensor("down").shape == std::vector<int64_t>{64, 172});
-    CHECK(!l.has("q_bias"));
+    CHECK(l.tensor(Role::k).name == "model.layers.3.self_attn.k_proj.weight");
+    CHECK(l.tensor(Role::k).shape == std::vector<int64_t>{32, 64});
+    CHECK(l.tensor(Role::down).shape == std::vector<int64_t>{64, 172});
+    CHECK(!l.has(Role::q_bias));
     // 512·64 embedding + 5 × 45440 per layer + 64 final norm (tied classifier).
     CHECK(p.parameter_count == 260032);
-    CHECK(p.kv_cache_floats == 5 * 2 * 512 * 32);
-    CHECK(p.kv_row == 5 * 2 * 32);
-    CHECK(l.kv_offset == 3 * 2 * 32);
+    CHECK(p.state_elements() == 5 * 2 * 512 * 32);
+    CHECK(p.state_row == 5 * 2 * 32);
+    CHECK(l.state_offset == 3 * 2 * 32);
     REQUIRE(p.rope_inv_freq.size() == 4);
     CHECK(p.rope_inv_freq[1] == doctest::Approx(0.1f));
     CHECK(p.attention_scale == doctest::Approx(1.0 / std::sqrt(8.0)));
@@ -41,13 +41,45 @@ TEST_SUITE("plan") {
   TEST_CASE("a KV cache row holds every layer's keys and values, at offsets that follow each layer's kv_dim") {
     const Plan p = make_plan(load_spec(LLMC_SOURCE_DIR "/archs/openelm-270m.yaml"));  // 3-5 KV heads of 64
     REQUIRE(p.layers.size() == 16);
-    CHECK(p.layers[0].kv_offset == 0);
-    CHECK(p.layers[5].kv_offset == 5 * 2 * 3 * 64);
-    CHECK(p.layers[12].kv_offset == 5 * 2 * 3 * 64 + 7 * 2 * 4 * 64);
-    CHECK(p.kv_row == (5 * 3 + 7 * 4 + 4 * 5) * 2 * 64);
-    CHECK(p.kv_cache_floats == p.kv_row * 2048);
+    CHECK(p.layers[0].state_offset == 0);
+    CHECK(p.layers[5].state_offset == 5 * 2 * 3 * 64);
+    CHECK(p.layers[12].state_offset == 5 * 2 * 3 * 64 + 7 * 2 * 4 * 64);
+    CHECK(p.state_row == (5 * 3 + 7 * 4 + 4 * 5) * 2 * 64);
+    CHECK(p.state_elements() == p.state_row * 2048);
     CHECK(p.max_kv_dim == 5 * 64);
     CHECK(p.max_head_dim == 64);
+  }
+
+  TEST_CASE("the plan lists the buffers of a step and the state of a sequence, from the blocks") {
+    const Plan p = make_plan(load_spec(LLMC_SOURCE_DIR "/archs/stories260k.yaml"));  // hidden 64, q 64, kv 32, ffn 172
+    std::vector<std::pair<std::string, int64_t>> buffers;
+    int64_t row = 0;
+    for (const BufferPlan& b : p.buffers) {
+      buffers.push_back({b.name, b.row_floats});
+      row += b.row_floats;
+    }
+    const std::vector<std::pair<std::string, int64_t>> expected = {
+        {"x_", 64}, {"xn_", 64}, {"qkv_", 128}, {"q_", 64}, {"att_", 64}, {"kv_staging_", 64},
+        {"branch_", 64}, {"ffn_out_", 64}, {"h_", 172}, {"gate_up_", 344}};
+    CHECK(buffers == expected);
+    CHECK(p.activation_floats == p.chunk * row);
+    CHECK(p.state_row == 5 * 2 * 32);  // attention: keys and values of every layer per position
+    CHECK(p.state_fixed_bytes == 0);
+    CHECK(p.thread_scratch == "llmc::attention_scratch_floats(8, 8, kContext)");
+  }
+
+  TEST_CASE("roles: every enumerator has a name that reads back, matrices are the projections") {
+    for (int i = 0; i <= static_cast<int>(Role::lm_head); ++i) {
+      const Role r = static_cast<Role>(i);
+      CAPTURE(i);
+      REQUIRE(role_from_name(role_name(r)).has_value());
+      CHECK(*role_from_name(role_name(r)) == r);
+    }
+    CHECK(!role_from_name("qkv_proj"));
+    CHECK(is_matrix_role(Role::gate_up));
+    CHECK(!is_matrix_role(Role::q_norm));
+    CHECK(bias_role(Role::q) == Role::q_bias);
+    CHECK(!bias_role(Role::q_bias));
   }
 
   TEST_CASE("missing and superfluous weight roles are errors") {
@@ -57,6 +89,9 @@ TEST_SUITE("plan") {
     spec = load_spec(LLMC_SOURCE_DIR "/archs/stories260k.yaml");
     spec.weights.layer["q_bias"] = "x.{i}";
     CHECK_THROWS_WITH_AS(make_plan(spec), doctest::Contains("no use for a 'q_bias'"), Error);
+    spec = load_spec(LLMC_SOURCE_DIR "/archs/stories260k.yaml");
+    spec.weights.layer["qproj"] = "x.{i}";  // not a role at all
+    CHECK_THROWS_WITH_AS(make_plan(spec), doctest::Contains("no use for a 'qproj'"), Error);
   }
 
   TEST_CASE("fused and transposed layouts") {
@@ -64,12 +99,12 @@ TEST_SUITE("plan") {
     spec.attention.qkv = QkvLayout::fused;
     for (const char* r : {"q", "k", "v"}) spec.weights.layer.erase(r);
     spec.weights.layer["qkv"] = "l.{i}.qkv";
-    spec.weights.layout = TensorLayout::in_out;
+    spec.weights.layout = TensorLayout::conv1d;
     const Plan p = make_plan(spec);
-    const TensorPlan& qkv = p.layers[0].tensor("qkv");
+    const TensorPlan& qkv = p.layers[0].tensor(Role::qkv);
     CHECK(qkv.shape == std::vector<int64_t>{64, 128});  // stored [in, out]
     CHECK(qkv.transpose);
-    CHECK(!p.layers[0].tensor("attn_norm").transpose);
+    CHECK(!p.layers[0].tensor(Role::attn_norm).transpose);
   }
 
   TEST_CASE("llama3 rope scaling divides low frequencies by the factor and keeps high ones") {
@@ -88,12 +123,15 @@ TEST_SUITE("emit") {
     const Spec spec = load_spec(LLMC_SOURCE_DIR "/archs/stories260k.yaml");
     const std::string src = emit_model(make_plan(spec), {"llmc compile test"});
     CHECK(src.find("constexpr int kHidden = 64;") != std::string::npos);
-    CHECK(src.find("void Model::layer_4(int T, int pos)") != std::string::npos);
+    CHECK(src.find("void Model::layer_4(int T, std::span<const Sequence> sequences)") != std::string::npos);
     CHECK(src.find("Command: llmc compile test") != std::string::npos);
     CHECK(src.find("spec hash " + spec_hash(spec)) != std::string::npos);
-    CHECK(src.find("store.get_matrix(\"model.layers.4.mlp.down_proj.weight\", {64, 172}, kMatrixStorage)") !=
-          std::string::npos);
-    CHECK(src.find("store.get(\"model.layers.4.post_attention_layernorm.weight\", {64})") != std::string::npos);
+    // Layer tensors are bound in a loop over a table per role.
+    CHECK(src.find("{\"model.layers.4.mlp.down_proj.weight\", {64, 172}, 2},") != std::string::npos);
+    CHECK(src.find("{\"model.layers.4.post_attention_layernorm.weight\", {64}, 1},") != std::string::npos);
+    CHECK(src.find("w.down = store.get_matrix(layer_tensors::down[i], kMatrixStorage);") != std::string::npos);
+    CHECK(src.find("w.ffn_norm = store.get(layer_tensors::ffn_norm[i]);") != std::string::npos);
+    CHECK(src.find("model.layers.4.mlp.down_proj.weight") == src.rfind("model.layers.4.mlp.down_proj.weight"));
     CHECK(src.find("kMatrixStorage = llmc::MatrixStorage::as_stored") != std::string::npos);
     CHECK(src.size() < 40000);  // sizes, names and code only: weights are never emitted
   }

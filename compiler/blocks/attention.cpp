@@ -1,0 +1,170 @@
+// The attention block: multi-head attention with grouped KV heads, fused or separate q/k/v projections, q/k
+// norms, RoPE or ALiBi, sliding windows. Its per-sequence state is a KV cache row per position.
+#include <fmt/format.h>
+
+#include <tuple>
+
+#include "blocks/block.hpp"
+#include "llmc/error.hpp"
+
+namespace llmc {
+namespace {
+
+class Attention final : public Block {
+ public:
+  void check(const Spec& s) const override {
+    const AttentionSpec& a = s.attention;
+    const auto where = [&](const std::string& field) { return fmt::format("{}: field '{}'", s.file, field); };
+    if (a.qkv != QkvLayout::separate && !(a.bias_q == a.bias_k && a.bias_k == a.bias_v))
+      throw Error(where("attention.bias") + ": a fused qkv projection has a bias on all of q, k, v or on none");
+    if (a.qkv == QkvLayout::fused_per_head)
+      for (int64_t i = 0; i < s.num_layers; ++i)
+        if (a.heads[i] != a.kv_heads[i])
+          throw Error(where("attention.qkv") + ": fused_per_head needs as many kv heads as query heads");
+    if (s.positions == PositionKind::alibi)
+      for (int64_t i = 0; i < s.num_layers; ++i)
+        if (a.heads[i] != a.heads[0])
+          throw Error(where("attention.heads") + ": ALiBi needs the same number of heads in every layer");
+  }
+
+  void size(const Spec& s, LayerPlan& l) const override {
+    const AttentionSpec& a = s.attention;
+    l.heads = a.heads[l.index];
+    l.kv_heads = a.kv_heads[l.index];
+    l.head_dim = a.head_dim;
+    l.q_dim = size_mul(s, l.heads, l.head_dim);
+    l.kv_dim = size_mul(s, l.kv_heads, l.head_dim);
+    l.qkv_dim = size_add(s, l.q_dim, size_mul(s, 2, l.kv_dim));
+    l.window = a.window[l.index];
+  }
+
+  std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
+    std::vector<RoleShape> roles;
+    const AttentionSpec& a = s.attention;
+    const int64_t H = s.hidden_size;
+    if (a.qkv == QkvLayout::separate) {
+      roles.push_back({Role::q, {l.q_dim, H}});
+      roles.push_back({Role::k, {l.kv_dim, H}});
+      roles.push_back({Role::v, {l.kv_dim, H}});
+      if (a.bias_q) roles.push_back({Role::q_bias, {l.q_dim}});
+      if (a.bias_k) roles.push_back({Role::k_bias, {l.kv_dim}});
+      if (a.bias_v) roles.push_back({Role::v_bias, {l.kv_dim}});
+    } else {
+      roles.push_back({Role::qkv, {l.qkv_dim, H}});
+      if (a.bias_q) roles.push_back({Role::qkv_bias, {l.qkv_dim}});
+    }
+    if (a.qk_norm != QkNorm::none) {
+      const NormSpec& n = *a.qk_norm_spec;
+      const bool own = a.qk_norm_weights == QkNormWeights::per_head;
+      for (auto [role, heads, width] : {std::tuple{Role::q_norm, l.heads, l.q_dim}, std::tuple{Role::k_norm, l.kv_heads, l.kv_dim}}) {
+        const std::vector<int64_t> shape = a.qk_norm == QkNorm::projection ? std::vector<int64_t>{width}
+                                           : own ? std::vector<int64_t>{heads, l.head_dim}
+                                                 : std::vector<int64_t>{l.head_dim};
+        if (n.weight != NormWeight::none) roles.push_back({role, shape});
+        if (n.bias) roles.push_back({*bias_role(role), shape});
+      }
+    }
+    roles.push_back({Role::o, {H, l.q_dim}});
+    if (a.bias_o) roles.push_back({Role::o_bias, {H}});
+    return roles;
+  }
+
+  std::vector<BufferPlan> buffers(const Plan& p) const override {
+    return {{"qkv_", p.max_qkv_dim}, {"q_", p.max_q_dim}, {"att_", p.max_q_dim},
+            {"kv_staging_", 2 * p.max_kv_dim}};  // this step's keys, then values, in fp32 before they are stored
+  }
+
+  int64_t state_row(const LayerPlan& l) const override { return 2 * l.kv_dim; }  // keys, then values
+
+  std::string thread_scratch(const Plan& p) const override {
+    return fmt::format("llmc::attention_scratch_floats({}, {}, kContext)", p.max_heads, p.max_head_dim);
+  }
+
+  const char* title() const override { return "Attention"; }
+
+  std::string describe(const LayerPlan& l) const override {
+    std::string window = l.window ? fmt::format(", sliding window {}", l.window) : "";
+    return fmt::format("{} query heads, {} kv heads of {}{}", l.heads, l.kv_heads, l.head_dim, window);
+  }
+
+  void emit_constants(Code& c, const LayerPlan& l) const override {
+    c.line("constexpr int kHeads = {}, kKvHeads = {}, kHeadDim = {};", l.heads, l.kv_heads, l.head_dim);
+    c.line("constexpr int kQDim = kHeads * kHeadDim, kKvDim = kKvHeads * kHeadDim;");
+  }
+
+  void emit(Code& c, const Plan& p, const LayerPlan& l, const std::string& in, const std::string& out) const override {
+    const Spec& s = *p.spec;
+    const AttentionSpec& a = s.attention;
+    c.line("// This step's keys and values in fp32, before they are stored into each sequence's state.");
+    c.line("float* const k_new = kv_staging_;");
+    c.line("float* const v_new = kv_staging_ + kChunk * kKvDim;");
+    emit_projections(c, a, l, in);
+    emit_qk_norms(c, a);
+    c.line("for (const Sequence& s : sequences) {{");
+    c.line("  // Its rows of this step, and this layer's keys and values in each row of its state (kKvRow apart).");
+    c.line("  float* const q = q_ + static_cast<size_t>(s.first) * kQDim;");
+    c.line("  float* const k = k_new + static_cast<size_t>(s.first) * kKvDim;");
+    c.line("  const float* const v = v_new + static_cast<size_t>(s.first) * kKvDim;");
+    c.line("  KvElement* const k_cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.state_offset);
+    c.line("  KvElement* const v_cache = k_cache + kKvDim;");
+    if (s.positions == PositionKind::rope) {
+      const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
+      c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
+             pairing);
+      c.line("  llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k, kKvDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
+             pairing);
+    }
+    c.line("  llmc::store_kv<kKvDim, kKvRow>(k_cache, s.pos, k, s.count);");
+    c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");
+    c.line("  llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_ + static_cast<size_t>(s.first) * kQDim, q,");
+    c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}}}, scratch_.get());",
+           a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window,
+           s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
+    c.line("}}");
+    c.line("llmc::matmul<kHidden, kQDim>({}, att_, w.o, {}, T);", out, bias_of(l, Role::o));
+  }
+
+ private:
+  // q, k_new and v_new for the step's T rows of `in`.
+  static void emit_projections(Code& c, const AttentionSpec& a, const LayerPlan& l, const std::string& in) {
+    if (a.qkv == QkvLayout::separate) {
+      c.line("llmc::matmuls<kHidden, kQDim, kKvDim, kKvDim>({}, T, {{{{q_, w.q, {}}}, {{k_new, w.k, {}}}, {{v_new, w.v, {}}}}});",
+             in, bias_of(l, Role::q), bias_of(l, Role::k), bias_of(l, Role::v));
+    } else {
+      const char* layout = a.qkv == QkvLayout::fused            ? "llmc::QkvLayout::fused"
+                           : a.qkv == QkvLayout::fused_per_head ? "llmc::QkvLayout::per_head"
+                                                                : "llmc::QkvLayout::per_kv_group";
+      c.line("llmc::matmul<kQDim + 2 * kKvDim, kHidden>(qkv_, {}, w.qkv, {}, T);", in, bias_of(l, Role::qkv));
+      c.line("llmc::split_qkv<kHeads, kKvHeads, kHeadDim, {}>(q_, k_new, v_new, qkv_, T);", layout);
+    }
+    if (a.clip_qkv != 0.0) {
+      c.line("llmc::clamp(q_, static_cast<size_t>(T) * kQDim, kClipQkv);");
+      c.line("llmc::clamp(k_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
+      c.line("llmc::clamp(v_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
+    }
+  }
+
+  static void emit_qk_norms(Code& c, const AttentionSpec& a) {
+    if (a.qk_norm == QkNorm::head && a.qk_norm_weights == QkNormWeights::per_head) {
+      c.line("{}", per_head_norm_call(*a.qk_norm_spec, "q_", Role::q_norm, "kHeads"));
+      c.line("{}", per_head_norm_call(*a.qk_norm_spec, "k_new", Role::k_norm, "kKvHeads"));
+    } else if (a.qk_norm == QkNorm::head) {
+      c.line("{}", norm_call(*a.qk_norm_spec, "q_", "q_", "w", Role::q_norm, "kHeadDim", "kQkNormEps", "T * kHeads"));
+      c.line("{}", norm_call(*a.qk_norm_spec, "k_new", "k_new", "w", Role::k_norm, "kHeadDim", "kQkNormEps", "T * kKvHeads"));
+    } else if (a.qk_norm == QkNorm::projection) {
+      c.line("{}", norm_call(*a.qk_norm_spec, "q_", "q_", "w", Role::q_norm, "kQDim", "kQkNormEps", "T"));
+      c.line("{}", norm_call(*a.qk_norm_spec, "k_new", "k_new", "w", Role::k_norm, "kKvDim", "kQkNormEps", "T"));
+    }
+  }
+};
+
+}  // namespace
+
+const Block& attention_block() {
+  static const Attention block;
+  return block;
+}
+
+const Block& mixer_of(const Spec&) { return attention_block(); }
+
+}  // namespace llmc

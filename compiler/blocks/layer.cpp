@@ -1,0 +1,118 @@
+#include "blocks/layer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace llmc {
+namespace {
+
+// Where the skeleton puts its norms and adds.
+struct Skeleton {
+  bool input_norms;   // attn_norm / ffn_norm on each branch's input (pre-norm)
+  bool post_ln;       // attn_norm / ffn_norm on the residual stream after each add (GPT-1, BERT)
+  bool output_norms;  // post_attn_norm / post_ffn_norm on each branch's output (Gemma 2 sandwich)
+  bool parallel;      // both branches read the same input; their outputs are added together
+  bool ffn_norm;      // the feed-forward branch has a norm of its own (parallel blocks may share the mixer's)
+};
+
+Skeleton skeleton(const Spec& s, const LayerPlan& l) {
+  const bool post_ln = s.residual == Residual::post_ln;
+  return {s.pre_norms && !post_ln, post_ln, s.post_norms, s.residual == Residual::parallel,
+          s.pre_norms && l.separate_ffn_norm};
+}
+
+void add_norm(std::vector<RoleShape>& roles, Role role, const NormSpec& n, int64_t size) {
+  if (n.weight != NormWeight::none) roles.push_back({role, {size}});
+  if (n.bias) roles.push_back({*bias_role(role), {size}});
+}
+
+}  // namespace
+
+void check_layers(const Spec& s) {
+  mixer_of(s).check(s);
+  for (int64_t i = 0; i < s.num_layers; ++i) feed_forward_of(s, i).check(s);
+}
+
+void size_layer(const Spec& s, LayerPlan& l) {
+  mixer_of(s).size(s, l);
+  feed_forward_of(s, l.index).size(s, l);
+  l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
+}
+
+std::vector<RoleShape> layer_roles(const Spec& s, const LayerPlan& l) {
+  const Skeleton k = skeleton(s, l);
+  const int64_t H = s.hidden_size;
+  std::vector<RoleShape> roles;
+  auto append = [&](const std::vector<RoleShape>& more) { roles.insert(roles.end(), more.begin(), more.end()); };
+  if (s.pre_norms) add_norm(roles, Role::attn_norm, s.norm, H);  // post-LN: the norm after the mixer's add
+  append(mixer_of(s).roles(s, l));
+  if (k.output_norms) add_norm(roles, Role::post_attn_norm, s.norm, H);
+  if (k.ffn_norm) add_norm(roles, Role::ffn_norm, s.norm, H);
+  append(feed_forward_of(s, l.index).roles(s, l));
+  if (k.output_norms) add_norm(roles, Role::post_ffn_norm, s.norm, H);
+  return roles;
+}
+
+std::vector<BufferPlan> layer_buffers(const Plan& p) {
+  const Spec& s = *p.spec;
+  const int64_t H = s.hidden_size;
+  // x: the residual stream; xn: a branch's normalised input; branch, ffn_out: the mixer's and the
+  // feed-forward block's outputs.
+  std::vector<BufferPlan> buffers = {{"x_", H}, {"xn_", H}};
+  for (const BufferPlan& b : mixer_of(s).buffers(p)) buffers.push_back(b);
+  buffers.push_back({"branch_", H});
+  buffers.push_back({"ffn_out_", H});
+  // Layers with different feed-forward blocks share buffers of the same name, as wide as the widest asks.
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    for (const BufferPlan& b : feed_forward_of(s, i).buffers(p)) {
+      auto same = std::find_if(buffers.begin(), buffers.end(), [&](const BufferPlan& x) { return x.name == b.name; });
+      if (same == buffers.end()) buffers.push_back(b);
+      else same->row_floats = std::max(same->row_floats, b.row_floats);
+    }
+  return buffers;
+}
+
+int64_t layer_state_row(const Spec& s, const LayerPlan& l) {
+  return mixer_of(s).state_row(l) + feed_forward_of(s, l.index).state_row(l);
+}
+
+int64_t layer_state_fixed_bytes(const Spec& s, const LayerPlan& l) {
+  return mixer_of(s).state_fixed_bytes(l) + feed_forward_of(s, l.index).state_fixed_bytes(l);
+}
+
+std::string layer_definition(const Plan& p, const LayerPlan& l) {
+  const Spec& s = *p.spec;
+  const Block& mixer = mixer_of(s);
+  const Block& ffn = feed_forward_of(s, l.index);
+  const Skeleton k = skeleton(s, l);
+  Code c(2);
+  const std::string rs = s.residual_scale != 1.0 ? "kResidualScale" : "1.0f";
+  const std::string eps = "kNormEps";
+  const std::string in = k.input_norms ? "xn_" : "x_";  // without input norms the branches read the residual stream
+  mixer.emit_constants(c, l);
+  ffn.emit_constants(c, l);
+  c.line("const LayerWeights& w = w_.layer[{}];", l.index);
+  c.blank();
+  c.line("// {}", mixer.title());
+  if (k.input_norms) c.line("{}", norm_call(s.norm, "xn_", "x_", "w", Role::attn_norm, "kHidden", eps, "T"));
+  mixer.emit(c, p, l, in, "branch_");
+  if (k.output_norms)
+    c.line("{}", norm_call(s.norm, "branch_", "branch_", "w", Role::post_attn_norm, "kHidden", eps, "T"));
+  if (!k.parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
+  if (k.post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", Role::attn_norm, "kHidden", eps, "T"));
+  c.blank();
+  c.line("// {}", ffn.title());
+  if (k.input_norms && k.ffn_norm)
+    c.line("{}", norm_call(s.norm, "xn_", "x_", "w", Role::ffn_norm, "kHidden", eps, "T"));
+  ffn.emit(c, p, l, in, "ffn_out_");
+  if (k.output_norms)
+    c.line("{}", norm_call(s.norm, "ffn_out_", "ffn_out_", "w", Role::post_ffn_norm, "kHidden", eps, "T"));
+  if (k.parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
+  c.line("llmc::add_scaled<kHidden>(x_, ffn_out_, {}, T);", rs);
+  if (k.post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", Role::ffn_norm, "kHidden", eps, "T"));
+  return fmt::format("// Layer {}: {}, {}.\nvoid Model::layer_{}(int T, std::span<const Sequence> sequences) {{\n{}\n}}\n",
+                     l.index, mixer.describe(l), ffn.describe(l), l.index, c.str());
+}
+
+}  // namespace llmc

@@ -1,0 +1,110 @@
+#include "roles.hpp"
+
+#include <array>
+#include <utility>
+
+namespace llmc {
+namespace {
+
+constexpr std::array kNames = {
+    std::pair{Role::attn_norm, "attn_norm"},
+    std::pair{Role::attn_norm_bias, "attn_norm_bias"},
+    std::pair{Role::post_attn_norm, "post_attn_norm"},
+    std::pair{Role::post_attn_norm_bias, "post_attn_norm_bias"},
+    std::pair{Role::ffn_norm, "ffn_norm"},
+    std::pair{Role::ffn_norm_bias, "ffn_norm_bias"},
+    std::pair{Role::post_ffn_norm, "post_ffn_norm"},
+    std::pair{Role::post_ffn_norm_bias, "post_ffn_norm_bias"},
+    std::pair{Role::q, "q"},
+    std::pair{Role::k, "k"},
+    std::pair{Role::v, "v"},
+    std::pair{Role::qkv, "qkv"},
+    std::pair{Role::q_bias, "q_bias"},
+    std::pair{Role::k_bias, "k_bias"},
+    std::pair{Role::v_bias, "v_bias"},
+    std::pair{Role::qkv_bias, "qkv_bias"},
+    std::pair{Role::q_norm, "q_norm"},
+    std::pair{Role::q_norm_bias, "q_norm_bias"},
+    std::pair{Role::k_norm, "k_norm"},
+    std::pair{Role::k_norm_bias, "k_norm_bias"},
+    std::pair{Role::o, "o"},
+    std::pair{Role::o_bias, "o_bias"},
+    std::pair{Role::gate, "gate"},
+    std::pair{Role::up, "up"},
+    std::pair{Role::gate_up, "gate_up"},
+    std::pair{Role::gate_bias, "gate_bias"},
+    std::pair{Role::up_bias, "up_bias"},
+    std::pair{Role::gate_up_bias, "gate_up_bias"},
+    std::pair{Role::down, "down"},
+    std::pair{Role::down_bias, "down_bias"},
+    std::pair{Role::embed, "embed"},
+    std::pair{Role::pos_embed, "pos_embed"},
+    std::pair{Role::final_norm, "final_norm"},
+    std::pair{Role::final_norm_bias, "final_norm_bias"},
+    std::pair{Role::lm_head, "lm_head"},
+    std::pair{Role::lm_head_bias, "lm_head_bias"},
+    std::pair{Role::router, "router"},
+    std::pair{Role::expert_gate, "expert_gate"},
+    std::pair{Role::expert_up, "expert_up"},
+    std::pair{Role::expert_gate_up, "expert_gate_up"},
+    std::pair{Role::expert_down, "expert_down"},
+    std::pair{Role::shared_gate, "shared_gate"},
+    std::pair{Role::shared_up, "shared_up"},
+    std::pair{Role::shared_down, "shared_down"},
+    std::pair{Role::shared_expert_gate, "shared_expert_gate"},
+};
+
+}  // namespace
+
+const char* role_name(Role role) {
+  for (const auto& [r, name] : kNames)
+    if (r == role) return name;
+  return "?";
+}
+
+std::optional<Role> role_from_name(std::string_view name) {
+  for (const auto& [r, n] : kNames)
+    if (name == n) return r;
+  return std::nullopt;
+}
+
+std::optional<Role> bias_role(Role weight) {
+  switch (weight) {
+    case Role::attn_norm: return Role::attn_norm_bias;
+    case Role::post_attn_norm: return Role::post_attn_norm_bias;
+    case Role::ffn_norm: return Role::ffn_norm_bias;
+    case Role::post_ffn_norm: return Role::post_ffn_norm_bias;
+    case Role::q: return Role::q_bias;
+    case Role::k: return Role::k_bias;
+    case Role::v: return Role::v_bias;
+    case Role::qkv: return Role::qkv_bias;
+    case Role::q_norm: return Role::q_norm_bias;
+    case Role::k_norm: return Role::k_norm_bias;
+    case Role::o: return Role::o_bias;
+    case Role::gate: return Role::gate_bias;
+    case Role::up: return Role::up_bias;
+    case Role::gate_up: return Role::gate_up_bias;
+    case Role::down: return Role::down_bias;
+    case Role::final_norm: return Role::final_norm_bias;
+    default: return std::nullopt;
+  }
+}
+
+bool is_matrix_role(Role role) {
+  switch (role) {
+    case Role::q: case Role::k: case Role::v: case Role::o: case Role::qkv: case Role::gate: case Role::up:
+    case Role::gate_up: case Role::down: case Role::embed: case Role::lm_head: case Role::expert_gate:
+    case Role::expert_up: case Role::expert_gate_up: case Role::expert_down: case Role::shared_gate:
+    case Role::shared_up: case Role::shared_down:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_expert_role(Role role) {
+  return role == Role::expert_gate || role == Role::expert_up || role == Role::expert_gate_up ||
+         role == Role::expert_down;
+}
+
+}  // namespace llmc

@@ -1,0 +1,35 @@
+// Tensor roles: what a tensor is to the model (the keys of weights.layer in a spec, the members of the generated
+// LayerWeights and Weights structs). The YAML word and the member name are the enum name.
+#pragma once
+#include <optional>
+#include <string_view>
+
+namespace llmc {
+
+enum class Role {
+  // The residual skeleton of a layer.
+  attn_norm, attn_norm_bias, post_attn_norm, post_attn_norm_bias,
+  ffn_norm, ffn_norm_bias, post_ffn_norm, post_ffn_norm_bias,
+  // Attention.
+  q, k, v, qkv, q_bias, k_bias, v_bias, qkv_bias, q_norm, q_norm_bias, k_norm, k_norm_bias, o, o_bias,
+  // Dense MLP.
+  gate, up, gate_up, gate_bias, up_bias, gate_up_bias, down, down_bias,
+  // Mixture of experts: the router, the experts ([experts, out, in]) and the shared expert.
+  router, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down, shared_expert_gate,
+  // Global.
+  embed, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
+};
+
+const char* role_name(Role role);
+std::optional<Role> role_from_name(std::string_view name);
+
+// The bias that goes with a projection or norm weight (q -> q_bias), if it has one.
+std::optional<Role> bias_role(Role weight);
+
+// Roles only matmul (and the embedding lookup) read: the binary may keep them as stored or quantised.
+bool is_matrix_role(Role role);
+
+// The experts' tensors: [experts, out, in], one matrix per expert.
+bool is_expert_role(Role role);
+
+}  // namespace llmc
