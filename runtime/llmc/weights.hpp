@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -260,6 +261,12 @@ inline float matrix_value(WFormat f, const uint8_t* m, size_t cols, size_t r, si
   return f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
+// x truncated to an integer as x86's cvttss2si does: out of range or NaN (a block holding inf or NaN, e.g.
+// from a corrupt checkpoint) gives INT32_MIN, where a plain cast is undefined behaviour.
+inline int32_t truncate_to_int(float x) {
+  return std::fabs(x) < 2147483648.0f ? static_cast<int32_t>(x) : std::numeric_limits<int32_t>::min();
+}
+
 // GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref on one block of 32 values: its scale d and the
 // stored integers q (q8_0: q + 128; q4_0: 0..15).
 inline void quantize_block_ref(WFormat f, const float* v, float* d, int* q) {
@@ -268,7 +275,7 @@ inline void quantize_block_ref(WFormat f, const float* v, float* d, int* q) {
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
     *d = amax / 127.0f;
     const float id = *d != 0.0f ? 1.0f / *d : 0.0f;
-    for (int j = 0; j < 32; ++j) q[j] = static_cast<int>(std::round(v[j] * id)) + 128;
+    for (int j = 0; j < 32; ++j) q[j] = truncate_to_int(std::round(v[j] * id)) + 128;
     return;
   }
   float amax = 0.0f, max = 0.0f;
@@ -284,7 +291,7 @@ inline void quantize_block_ref(WFormat f, const float* v, float* d, int* q) {
     // from fusing the two into one FMA (C++ allows it), which would quantise ties differently in
     // llmc quantize and in a -march=native binary.
     volatile float scaled = v[j] * id;
-    q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(scaled + 8.5f)));
+    q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(truncate_to_int(scaled + 8.5f))));
   }
 }
 
