@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "../common/gguf_writer.hpp"
+#include "import.hpp"
 #include "llmc/weights_loader.hpp"
 
 using namespace llmc;
@@ -234,5 +236,72 @@ TEST_SUITE("gguf") {
     CHECK(f.meta.at("tokenizer.ggml.tokens").strs == std::vector<std::string>{"<s>", "x"});
     CHECK(f.meta.at("n").length == 2);
     CHECK(f.meta.at("n").nums.empty());
+  }
+
+  TEST_CASE("import: a spec from GGUF metadata, llama.cpp's names, llama's rope pairs adjacent") {
+    auto write = [](const std::string& arch, bool biases, bool qk_norm, bool tied, const std::string& drop = "") {
+      GgufWriter w;
+      w.str("general.architecture", arch);
+      for (const auto& [k, v] : std::vector<std::pair<std::string, uint32_t>>{
+               {"block_count", 2}, {"context_length", 8192}, {"embedding_length", 64}, {"feed_forward_length", 96},
+               {"attention.head_count", 4}, {"attention.head_count_kv", 2}})
+        if (k != drop) w.u32(arch + "." + k, v);
+      w.f32(arch + ".attention.layer_norm_rms_epsilon", 1e-6f);
+      w.f32(arch + ".rope.freq_base", 500000.0f);
+      w.u32("tokenizer.ggml.bos_token_id", 1);
+      w.u32("tokenizer.ggml.eos_token_id", 2);
+      w.str("tokenizer.ggml.model", "llama");
+      const std::string f32(4, '\0');
+      w.tensor("token_embd.weight", {64, 100}, 0, std::string(64 * 100 * 4, '\0'));
+      if (!tied) w.tensor("output.weight", {64, 100}, 0, std::string(64 * 100 * 4, '\0'));
+      for (const char* t : {"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+                            "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"})
+        w.tensor(std::string("blk.0.") + t, {1}, 0, f32);
+      if (biases)
+        for (const char* t : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) w.tensor(std::string("blk.0.") + t, {1}, 0, f32);
+      if (qk_norm)
+        for (const char* t : {"attn_q_norm.weight", "attn_k_norm.weight"}) w.tensor(std::string("blk.0.") + t, {1}, 0, f32);
+      const std::string path = (std::filesystem::temp_directory_path() / ("llmc_unit_" + arch + ".gguf")).string();
+      std::ofstream(path, std::ios::binary) << w.bytes();
+      return path;
+    };
+    const Spec llama = import_any(write("llama", false, false, false), {});
+    CHECK(llama.family == "llama");
+    CHECK(llama.vocab_size == 100);
+    CHECK(llama.hidden_size == 64);
+    CHECK(llama.num_layers == 2);
+    CHECK(llama.max_context == kDefaultContextCap);
+    CHECK(llama.attention.head_dim == 16);
+    CHECK(llama.attention.kv_heads == std::vector<int64_t>{2, 2});
+    CHECK(llama.mlp.intermediate == std::vector<int64_t>{96, 96});
+    CHECK(llama.rope.pairing == RopePairing::interleaved);
+    CHECK(llama.rope.theta == 500000.0);
+    CHECK(llama.norm.eps == 1e-6);  // the f32 value's shortest decimal
+    CHECK(!llama.tied_embeddings);
+    CHECK(llama.weights.lm_head == "output.weight");
+    CHECK(llama.weights.layer.at("o") == "blk.{i}.attn_output.weight");
+    CHECK(llama.add_bos);
+    CHECK(!llama.attention.bias_q);
+    const Spec qwen2 = import_any(write("qwen2", true, false, true), {});
+    CHECK(qwen2.rope.pairing == RopePairing::half);
+    CHECK(qwen2.tied_embeddings);
+    CHECK(qwen2.attention.bias_q);
+    CHECK(!qwen2.attention.bias_o);
+    CHECK(qwen2.weights.layer.at("k_bias") == "blk.{i}.attn_k.bias");
+    const Spec qwen3 = import_any(write("qwen3", false, true, true), {});
+    CHECK(qwen3.attention.qk_norm == QkNorm::per_head);
+    CHECK(qwen3.weights.layer.at("q_norm") == "blk.{i}.attn_q_norm.weight");
+    auto error = [](const std::string& path) {
+      try {
+        import_any(path, {});
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string();
+    };
+    CHECK(error(write("llama", false, false, false, "block_count")).find("GGUF metadata 'llama.block_count' is missing") !=
+          std::string::npos);
+    CHECK(error(write("mamba", false, false, false)).find("GGUF architecture 'mamba' is not supported for import") !=
+          std::string::npos);
   }
 }
