@@ -154,8 +154,14 @@ void run_inspect(const std::string& spec_path, std::ostream& out) {
   const auto mib = [](double bytes) { return bytes / (1 << 20); };
   out << fmt::format("\nparameters:   {} ({:.2f}M)\n", plan.parameter_count,
                      static_cast<double>(plan.parameter_count) / 1e6);
+  if (plan.active_parameter_count != plan.parameter_count)
+    out << fmt::format("active:       {} ({:.2f}M) per token ({} of {} experts)\n", plan.active_parameter_count,
+                       static_cast<double>(plan.active_parameter_count) / 1e6, spec.mlp.moe.top_k,
+                       spec.mlp.moe.experts);
   out << fmt::format("weights:      {:.1f} MiB as fp32, {:.1f} MiB as bf16/f16\n", mib(plan.weight_bytes),
                      mib(plan.weight_bytes / 2.0));
+  out << fmt::format("decode reads: {:.1f} MiB of weights per token as fp32, {:.1f} MiB as bf16/f16\n",
+                     mib(plan.decode_read_parameters * 4.0), mib(plan.decode_read_parameters * 2.0));
   out << fmt::format("KV cache:     {:.1f} MiB ({} positions, fp32; {:.1f} MiB with --kv-cache f16)\n",
                      mib(plan.kv_cache_floats * 4.0), spec.max_context, mib(plan.kv_cache_floats * 2.0));
   out << fmt::format("activations:  {:.1f} MiB ({} tokens per prefill chunk) + {:.1f} MiB logits and rope tables\n",

@@ -305,8 +305,8 @@ std::string logits_body(const Plan& p) {
     c.line("{}", norm_call(s.norm, "row", "x_ + static_cast<size_t>(t) * kHidden", "w_", "final_norm", "kHidden",
                            "kNormEps", "1"));
   }
-  c.line("llmc::matmul<kVocab, kHidden>(logits_.get(), row, {}, nullptr, 1);",
-         s.tied_embeddings ? "w_.embed" : "w_.lm_head");
+  c.line("llmc::matmul<kVocab, kHidden>(logits_.get(), row, {}, {}, 1);",
+         s.tied_embeddings ? "w_.embed" : "w_.lm_head", s.logit_bias ? "w_.lm_head_bias" : "nullptr");
   if (s.logit_scale != 1.0) c.line("llmc::scale<kVocab>(logits_.get(), kLogitScale, 1);");
   if (s.logit_softcap != 0.0) c.line("llmc::softcap(logits_.get(), kVocab, kLogitSoftcap);");
   return c.str();
@@ -335,6 +335,8 @@ std::string render_template(std::string_view text, const std::map<std::string, s
 
 std::string emit_model(const Plan& p, const EmitOptions& options) {
   const Spec& s = *p.spec;
+  if (s.mlp.kind == MlpKind::moe)
+    throw Error(fmt::format("{}: mlp.kind: moe: the emitter cannot generate a mixture of experts yet", s.file));
   if (options.dtype != "f32" && options.dtype != "as-stored" && options.dtype != "q8_0" && options.dtype != "q4_0")
     throw Error(fmt::format("--dtype: '{}' is not one of: f32, as-stored, q8_0, q4_0", options.dtype));
   std::map<std::string, std::string> v;

@@ -81,7 +81,28 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec
   if (s.post_norms) norm("post_attn_norm", s.norm, H);
   if (s.pre_norms && l.separate_ffn_norm) norm("ffn_norm", s.norm, H);
   const MlpSpec& m = s.mlp;
-  if (m.kind == MlpKind::gated && m.fused_gate_up) {
+  if (m.kind == MlpKind::moe && !m.moe.is_dense(l.index)) {
+    // Expert tensors are [experts, out, in]: stored so, or one per expert ("{e}" in the name).
+    const int64_t E = m.moe.experts, F = l.ffn, S = m.moe.shared_intermediate;
+    roles.push_back({"router", {E, H}});
+    if (m.fused_gate_up) {
+      roles.push_back({"expert_gate_up", {E, 2 * F, H}});
+    } else {
+      roles.push_back({"expert_gate", {E, F, H}});
+      roles.push_back({"expert_up", {E, F, H}});
+    }
+    roles.push_back({"expert_down", {E, H, F}});
+    if (S > 0) {
+      roles.push_back({"shared_gate", {S, H}});
+      roles.push_back({"shared_up", {S, H}});
+      roles.push_back({"shared_down", {H, S}});
+      if (m.moe.shared_gate) roles.push_back({"shared_expert_gate", {1, H}});
+    }
+  } else if (m.kind == MlpKind::moe) {  // a dense layer of a mixture-of-experts model
+    roles.push_back({"gate", {l.ffn, H}});
+    roles.push_back({"up", {l.ffn, H}});
+    roles.push_back({"down", {H, l.ffn}});
+  } else if (m.kind == MlpKind::gated && m.fused_gate_up) {
     roles.push_back({"gate_up", {2 * l.ffn, H}});
     if (m.bias) roles.push_back({"gate_up_bias", {2 * l.ffn}});
   } else {
@@ -90,10 +111,31 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_roles(const Spec
     if (m.bias && m.kind == MlpKind::gated) roles.push_back({"gate_bias", {l.ffn}});
     if (m.bias) roles.push_back({"up_bias", {l.ffn}});
   }
-  roles.push_back({"down", {H, l.ffn}});
+  if (m.kind != MlpKind::moe) roles.push_back({"down", {H, l.ffn}});
   if (m.bias) roles.push_back({"down_bias", {H}});
   if (s.post_norms) norm("post_ffn_norm", s.norm, H);
   return roles;
+}
+
+// The model-wide tensors, with their shapes.
+std::vector<std::pair<std::string, std::vector<int64_t>>> global_roles(const Spec& s) {
+  const int64_t H = s.hidden_size;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> roles = {{"embed", {s.vocab_size, H}}};
+  if (s.positions == PositionKind::learned) roles.push_back({"pos_embed", {s.max_positions, H}});
+  const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
+  if (final_norm && s.norm.weight != NormWeight::none) roles.push_back({"final_norm", {H}});
+  if (final_norm && s.norm.bias) roles.push_back({"final_norm_bias", {H}});
+  if (!s.tied_embeddings) roles.push_back({"lm_head", {s.vocab_size, H}});
+  if (s.logit_bias) roles.push_back({"lm_head_bias", {s.vocab_size}});
+  return roles;
+}
+
+// A layer with the flags layer_roles reads; sizes are filled in by make_plan.
+LayerPlan layer_skeleton(const Spec& s, int64_t index) {
+  LayerPlan l;
+  l.index = index;
+  l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
+  return l;
 }
 
 // Slopes of ALiBi as Press et al. and BLOOM: a geometric series from 2^(−8/n) for the nearest power of two n
@@ -184,17 +226,16 @@ Plan make_plan(const Spec& s) {
 
   std::set<std::string> roles_union;
   for (int64_t i = 0; i < s.num_layers; ++i) {
-    LayerPlan l;
-    l.index = i;
+    LayerPlan l = layer_skeleton(s, i);
     l.heads = a.heads[i];
     l.kv_heads = a.kv_heads[i];
     l.head_dim = a.head_dim;
     l.q_dim = size_mul(l.heads, l.head_dim);
     l.kv_dim = size_mul(l.kv_heads, l.head_dim);
     l.qkv_dim = size_add(l.q_dim, size_mul(2, l.kv_dim));
-    l.ffn = s.mlp.intermediate[i];
+    const MoeSpec& moe = s.mlp.moe;
+    l.ffn = s.mlp.kind == MlpKind::moe && moe.is_dense(i) ? moe.dense_intermediate : s.mlp.intermediate[i];
     l.window = a.window[i];
-    l.separate_ffn_norm = s.residual != Residual::parallel || s.weights.layer.count("ffn_norm") > 0;
     for (auto& [role, shape] : layer_roles(s, l)) {
       auto it = s.weights.layer.find(role);
       if (it == s.weights.layer.end())
@@ -203,6 +244,22 @@ Plan make_plan(const Spec& s) {
       TensorPlan t;
       t.role = role;
       t.name = substitute_layer(it->second, i);
+      if (t.name.find("{e}") != std::string::npos) {
+        // One tensor per expert, of shape[1:] each.
+        if (shape.size() != 3 || role.compare(0, 7, "expert_") != 0)
+          throw Error(fmt::format("{}: field 'weights.layer.{}': '{{e}}' (one tensor per expert) is only allowed for "
+                                  "expert tensors",
+                                  s.file, role));
+        for (int64_t e = 0; e < shape[0]; ++e) {
+          std::string part = t.name;
+          part.replace(part.find("{e}"), 3, std::to_string(e));
+          t.parts.push_back(part);
+        }
+        t.shape = shape;
+        roles_union.insert(role);
+        l.tensors.push_back(std::move(t));
+        continue;
+      }
       if (t.name.find("{h}") != std::string::npos) {
         // One tensor per head, stacked: only per-head norm weights are stored like that (StableLM).
         if (shape.size() != 2 || role.compare(1, 5, "_norm") != 0)
@@ -246,22 +303,13 @@ Plan make_plan(const Spec& s) {
       if (std::find(p.layer_roles.begin(), p.layer_roles.end(), t.role) == p.layer_roles.end())
         p.layer_roles.push_back(t.role);
 
-  const int64_t H = s.hidden_size;
-  p.globals.push_back({"embed", s.weights.embed, {s.vocab_size, H}});
-  if (s.positions == PositionKind::learned) p.globals.push_back({"pos_embed", s.weights.pos_embed, {s.max_positions, H}});
-  const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
-  if (final_norm && s.norm.weight != NormWeight::none) {
-    if (s.weights.final_norm.empty()) throw Error(where("weights.final_norm") + ": missing (required)");
-    p.globals.push_back({"final_norm", s.weights.final_norm, {H}});
-  }
-  if (final_norm && s.norm.bias) {
-    if (s.weights.final_norm_bias.empty()) throw Error(where("weights.final_norm_bias") + ": missing (required)");
-    p.globals.push_back({"final_norm_bias", s.weights.final_norm_bias, {H}});
-  }
-  if (!s.tied_embeddings) {
-    TensorPlan head{"lm_head", s.weights.lm_head, {s.vocab_size, H}};
-    head.normalize_rows = s.norm_head;
-    p.globals.push_back(head);
+  for (auto& [role, shape] : global_roles(s)) {
+    const std::string& name = s.weights.global(role);
+    const std::string field = role == "pos_embed" ? "weights.positions" : "weights." + role;  // its YAML key
+    if (name.empty()) throw Error(where(field) + ": missing (required)");
+    TensorPlan t{role, name, shape};
+    t.normalize_rows = role == "lm_head" && s.norm_head;
+    p.globals.push_back(t);
   }
 
   if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s);
@@ -283,12 +331,18 @@ Plan make_plan(const Spec& s) {
   }
   p.chunk = std::min<int64_t>(64, s.max_context);
   // Per prefill row: x, xn, branch, ffn_out (hidden each), qkv, q, att, h (ffn) and gate_up (2 ffn).
-  p.activation_floats = size_mul(p.chunk, size_add(size_add(size_mul(4, H), p.max_qkv_dim),
+  p.activation_floats = size_mul(p.chunk, size_add(size_add(size_mul(4, s.hidden_size), p.max_qkv_dim),
                                                     size_add(size_mul(2, p.max_q_dim), size_mul(3, p.max_ffn))));
+  // A token runs top_k of the experts; the embedding table gives it one row (unless it is also the classifier).
+  const MoeSpec& moe = s.mlp.moe;
   auto count = [&](const TensorPlan& t) {
     int64_t n = 1;
     for (int64_t d : t.shape) n = size_mul(n, d);
     p.parameter_count = size_add(p.parameter_count, n);
+    const int64_t active = t.role.compare(0, 7, "expert_") == 0 ? n / moe.experts * moe.top_k : n;
+    p.active_parameter_count = size_add(p.active_parameter_count, active);
+    const bool row_only = t.role == "embed" && !s.tied_embeddings;
+    p.decode_read_parameters = size_add(p.decode_read_parameters, row_only ? s.hidden_size : active);
   };
   for (const auto& t : p.globals) count(t);
   for (const auto& l : p.layers)
@@ -296,6 +350,15 @@ Plan make_plan(const Spec& s) {
   p.weight_bytes = size_mul(p.parameter_count, 4);
   p.unused_weights = s.weights.unused;
   return p;
+}
+
+TensorRoles tensor_roles(const Spec& s) {
+  TensorRoles r;
+  for (const auto& [role, shape] : global_roles(s)) r.global.push_back(role);
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    for (const auto& [role, shape] : layer_roles(s, layer_skeleton(s, i)))
+      if (std::find(r.layer.begin(), r.layer.end(), role) == r.layer.end()) r.layer.push_back(role);
+  return r;
 }
 
 }  // namespace llmc

@@ -54,10 +54,19 @@ struct Plan {
   // Sizes in floats of the buffers the generated code allocates once at start.
   int64_t kv_cache_floats = 0, activation_floats = 0;
   int64_t parameter_count = 0, weight_bytes = 0;
+  int64_t active_parameter_count = 0;  // per token: every parameter but the experts a token does not visit
+  int64_t decode_read_parameters = 0;  // read to decode one token: the active ones, one embedding row
   std::vector<std::string> unused_weights;
 };
 
 Plan make_plan(const Spec& spec);
+
+// The roles of the tensors a spec's model reads, as make_plan resolves them: model-wide ("embed", "pos_embed",
+// "final_norm", "final_norm_bias", "lm_head") and per layer. `llmc import` names exactly these.
+struct TensorRoles {
+  std::vector<std::string> global, layer;
+};
+TensorRoles tensor_roles(const Spec& spec);
 
 // Roles only matmul (and the embedding lookup) read: the binary may keep them as stored or quantised.
 bool is_matrix_role(const std::string& role);

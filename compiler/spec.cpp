@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -256,21 +257,69 @@ void parse_positions(const Section& s, Spec& spec) {
   }
 }
 
+constexpr std::initializer_list<std::pair<const char*, Routing>> kRoutings = {
+    {"softmax_topk", Routing::softmax_topk}, {"topk_softmax", Routing::topk_softmax},
+    {"topk_sigmoid", Routing::topk_sigmoid}, {"sparsemixer", Routing::sparsemixer}};
+
+// mlp.experts, mlp.shared_expert and mlp.dense_layers of a mixture of experts.
+void parse_moe(const Section& s, Spec& spec) {
+  MoeSpec& m = spec.mlp.moe;
+  Section e = s.section("experts");
+  e.only_keys({"count", "top_k", "routing", "renormalize", "scale", "jitter_eps", "weighted_input"});
+  m.experts = e.positive("count", 1 << 16);
+  m.top_k = e.positive("top_k", m.experts);
+  m.routing = e.choice<Routing>("routing", kRoutings);
+  m.renormalize = e.get_or<bool>("renormalize", false);
+  m.scale = e.get_or<double>("scale", 1.0);
+  m.jitter_eps = e.get_or<double>("jitter_eps", 0.0);
+  if (m.routing != Routing::sparsemixer && e.has("jitter_eps"))
+    e.fail(e.node()["jitter_eps"], e.field("jitter_eps"), "only used with routing: sparsemixer");
+  m.weighted_input = e.get_or<bool>("weighted_input", false);
+  if (auto shared = s.optional_section("shared_expert")) {
+    shared->only_keys({"intermediate_size", "gate"});
+    m.shared_intermediate = shared->positive("intermediate_size");
+    m.shared_gate = shared->get_or<bool>("gate", false);
+  }
+  if (auto dense = s.optional_section("dense_layers")) {
+    dense->only_keys({"layers", "intermediate_size"});
+    const YAML::Node layers = dense->required_node("layers");
+    if (!layers.IsSequence()) dense->fail(layers, dense->field("layers"), "expected a list of layer indices");
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const int64_t layer = dense->element<int64_t>(layers, "layers", i);
+      if (layer < 0 || layer >= spec.num_layers)
+        dense->fail(layers[i], dense->field("layers"),
+                    fmt::format("layer {} is not one of the model's {} layers", layer, spec.num_layers));
+      if (m.is_dense(layer)) dense->fail(layers[i], dense->field("layers"), fmt::format("layer {} is listed twice", layer));
+      m.dense_layers.push_back(layer);
+    }
+    m.dense_intermediate = dense->positive("intermediate_size");
+  }
+}
+
 void parse_mlp(const Section& s, Spec& spec) {
-  s.only_keys({"kind", "activation", "intermediate_size", "bias", "fused_gate_up"});
+  s.only_keys({"kind", "activation", "intermediate_size", "bias", "fused_gate_up", "experts", "shared_expert",
+               "dense_layers"});
   MlpSpec& m = spec.mlp;
-  m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}});
+  m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}, {"moe", MlpKind::moe}});
+  if (m.kind == MlpKind::moe) {
+    parse_moe(s, spec);
+  } else {
+    for (const char* key : {"experts", "shared_expert", "dense_layers"})
+      if (s.has(key)) s.fail(s.node()[key], s.field(key), "only used with kind: moe");
+  }
   m.activation = s.choice<Activation>("activation", {{"silu", Activation::silu}, {"gelu", Activation::gelu},
                                                      {"gelu_tanh", Activation::gelu_tanh}, {"relu", Activation::relu}});
   m.intermediate = s.per_layer("intermediate_size", spec.num_layers, 1);
   m.bias = s.get_or<bool>("bias", false);
   m.fused_gate_up = s.get_or<bool>("fused_gate_up", false);
-  if (m.fused_gate_up && m.kind != MlpKind::gated)
+  if (m.fused_gate_up && m.kind == MlpKind::plain)
     s.fail(s.node()["fused_gate_up"], s.field("fused_gate_up"), "only a gated MLP has a gate and an up projection");
+  if (m.bias && m.kind == MlpKind::moe) s.fail(s.node()["bias"], s.field("bias"), "experts with biases are not supported");
 }
 
 void parse_weights(const Section& s, Spec& spec) {
-  s.only_keys({"layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head", "layer", "unused"});
+  s.only_keys({"layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head", "lm_head_bias", "layer",
+               "unused"});
   WeightNames& w = spec.weights;
   w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::out_in,
                                        {{"linear", TensorLayout::out_in}, {"conv1d", TensorLayout::in_out}});
@@ -278,6 +327,7 @@ void parse_weights(const Section& s, Spec& spec) {
   w.pos_embed = s.get_or<std::string>("positions", "");
   w.final_norm = s.get_or<std::string>("final_norm", "");
   w.final_norm_bias = s.get_or<std::string>("final_norm_bias", "");
+  w.lm_head_bias = s.get_or<std::string>("lm_head_bias", "");
   w.lm_head = s.get<std::string>("lm_head");
   if (w.lm_head == "tied") w.lm_head.clear();
   if (w.lm_head.empty() != spec.tied_embeddings)
@@ -336,10 +386,11 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   parse_positions(top.section("positions"), spec);
   parse_mlp(top.section("mlp"), spec);
   if (auto l = top.optional_section("logits")) {
-    l->only_keys({"scale", "softcap", "norm_head"});
+    l->only_keys({"scale", "softcap", "norm_head", "bias"});
     spec.logit_scale = l->get_or<double>("scale", 1.0);
     spec.logit_softcap = l->get_or<double>("softcap", 0.0);
     spec.norm_head = l->get_or<bool>("norm_head", false);
+    spec.logit_bias = l->get_or<bool>("bias", false);
   }
   Section tokens = top.section("tokens");
   tokens.only_keys({"bos", "eos", "add_bos"});
@@ -423,6 +474,26 @@ const char* to_string(PositionKind p) {
     case PositionKind::none: return "none";
   }
   return "?";
+}
+
+const char* to_string(Routing r) {
+  for (const auto& [name, value] : kRoutings)
+    if (value == r) return name;
+  return "?";
+}
+
+bool MoeSpec::is_dense(int64_t layer) const {
+  return std::find(dense_layers.begin(), dense_layers.end(), layer) != dense_layers.end();
+}
+
+std::string& WeightNames::global(const std::string& role) {
+  if (role == "embed") return embed;
+  if (role == "pos_embed") return pos_embed;
+  if (role == "final_norm") return final_norm;
+  if (role == "final_norm_bias") return final_norm_bias;
+  if (role == "lm_head") return lm_head;
+  if (role == "lm_head_bias") return lm_head_bias;
+  throw Error("internal error: '" + role + "' is not a model-wide tensor role");
 }
 
 }  // namespace llmc

@@ -14,7 +14,8 @@ enum class Residual { sequential, parallel, post_ln };  // post_ln: x = norm(x +
 enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, or (2i, 2i+1)
 enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };
-enum class MlpKind { gated, plain };
+enum class MlpKind { gated, plain, moe };
+enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer };  // see MoeSpec
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
 enum class QkNorm { none, per_head, whole };
 enum class QkNormWeights { shared, per_head };      // per-head norm: one [head_dim] weight, or [heads, head_dim]
@@ -58,20 +59,46 @@ struct AttentionSpec {
   double clip_qkv = 0.0;           // 0: off
 };
 
+// A mixture of experts (mlp.kind: moe): a token's feed-forward is the weighted sum of the top_k experts its router
+// picks (gated MLPs of mlp.intermediate_size with mlp.activation), plus an optional shared expert every token runs.
+struct MoeSpec {
+  int64_t experts = 0, top_k = 0;
+  // softmax_topk: softmax over all experts, then the top k (Mixtral, Qwen-MoE, OLMoE, Grok-1); topk_softmax: the
+  // top k logits, softmax over those (GraniteMoE); topk_sigmoid: sigmoid of the top k logits (Llama 4);
+  // sparsemixer: PhiMoE's eval-mode routing.
+  Routing routing = Routing::softmax_topk;
+  bool renormalize = false;      // the k weights divided by their sum (norm_topk_prob)
+  double scale = 1.0;            // every routing weight × this (routed_scaling_factor)
+  double jitter_eps = 0.0;       // sparsemixer: how near the best logit (relative) still shares the softmax
+  bool weighted_input = false;   // the weight scales the expert's input, not its output (Llama 4)
+  int64_t shared_intermediate = 0;  // width of the shared expert; 0: none
+  bool shared_gate = false;         // the shared expert's output × sigmoid(shared_expert_gate · x) (Qwen2-MoE)
+  std::vector<int64_t> dense_layers;  // layers whose feed-forward is a dense gated MLP instead
+  int64_t dense_intermediate = 0;     // its width
+  bool is_dense(int64_t layer) const;
+};
+
 struct MlpSpec {
   MlpKind kind = MlpKind::gated;
   Activation activation = Activation::silu;
   std::vector<int64_t> intermediate;  // one entry per layer
   bool bias = false;
-  bool fused_gate_up = false;        // one [gate; up] tensor
+  bool fused_gate_up = false;        // one [gate; up] tensor (per expert, for a mixture of experts)
+  MoeSpec moe;                       // kind: moe
 };
 
 // Weight names; "{i}" stands for the layer index. Empty: the model has no such tensor.
 struct WeightNames {
   std::string embed, pos_embed, final_norm, final_norm_bias, lm_head;  // lm_head empty: tied
+  std::string lm_head_bias;
   TensorLayout layout = TensorLayout::out_in;
   std::map<std::string, std::string> layer;  // role -> pattern
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
+
+  // The name of a model-wide role: "embed", "pos_embed", "final_norm", "final_norm_bias", "lm_head" or
+  // "lm_head_bias".
+  std::string& global(const std::string& role);
+  const std::string& global(const std::string& role) const { return const_cast<WeightNames*>(this)->global(role); }
 };
 
 struct Spec {
@@ -94,6 +121,7 @@ struct Spec {
   MlpSpec mlp;
   double logit_scale = 1.0, logit_softcap = 0.0;
   bool norm_head = false;         // lm_head rows L2-normalised (Baichuan 2)
+  bool logit_bias = false;        // the classifier has a bias (PhiMoE)
   int64_t bos = -1, eos = -1;
   bool add_bos = false;
   WeightNames weights;
@@ -111,5 +139,6 @@ const char* to_string(RopePairing);
 const char* to_string(Activation);
 const char* to_string(QkvLayout);
 const char* to_string(PositionKind);
+const char* to_string(Routing);
 
 }  // namespace llmc

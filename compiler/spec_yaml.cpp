@@ -101,16 +101,29 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   }
   const MlpSpec& m = s.mlp;
   line("mlp:");
-  line(fmt::format("  kind: {}", m.kind == MlpKind::gated ? "gated" : "plain"));
+  line(fmt::format("  kind: {}", m.kind == MlpKind::gated ? "gated" : m.kind == MlpKind::plain ? "plain" : "moe"));
   line(fmt::format("  activation: {}", to_string(m.activation)));
   line("  intermediate_size: " + per_layer(m.intermediate));
   line(fmt::format("  bias: {}", m.bias));
   if (m.fused_gate_up) line("  fused_gate_up: true");
-  if (s.logit_scale != 1.0 || s.logit_softcap != 0.0 || s.norm_head) {
+  if (m.kind == MlpKind::moe) {
+    const MoeSpec& e = m.moe;
+    line(fmt::format("  experts: {{count: {}, top_k: {}, routing: {}, renormalize: {}{}{}{}}}", e.experts, e.top_k,
+                     to_string(e.routing), e.renormalize, e.scale != 1.0 ? ", scale: " + num(e.scale) : "",
+                     e.routing == Routing::sparsemixer ? ", jitter_eps: " + num(e.jitter_eps) : "",
+                     e.weighted_input ? ", weighted_input: true" : ""));
+    if (e.shared_intermediate)
+      line(fmt::format("  shared_expert: {{intermediate_size: {}, gate: {}}}", e.shared_intermediate, e.shared_gate));
+    if (!e.dense_layers.empty())
+      line(fmt::format("  dense_layers: {{layers: [{}], intermediate_size: {}}}", fmt::join(e.dense_layers, ", "),
+                       e.dense_intermediate));
+  }
+  if (s.logit_scale != 1.0 || s.logit_softcap != 0.0 || s.norm_head || s.logit_bias) {
     line("logits:");
     if (s.logit_scale != 1.0) line("  scale: " + num(s.logit_scale));
     if (s.logit_softcap != 0.0) line("  softcap: " + num(s.logit_softcap));
     if (s.norm_head) line("  norm_head: true");
+    if (s.logit_bias) line("  bias: true");
   }
   line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}}}", s.bos, s.eos, s.add_bos));
   const WeightNames& w = s.weights;
@@ -121,6 +134,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (!w.final_norm.empty()) line("  final_norm: " + quoted(w.final_norm));
   if (!w.final_norm_bias.empty()) line("  final_norm_bias: " + quoted(w.final_norm_bias));
   line("  lm_head: " + (w.lm_head.empty() ? std::string("tied") : quoted(w.lm_head)));
+  if (!w.lm_head_bias.empty()) line("  lm_head_bias: " + quoted(w.lm_head_bias));
   line("  layer:");
   for (const auto& [role, name] : w.layer) line(fmt::format("    {}: {}", role, quoted(name)));
   if (!w.unused.empty()) {

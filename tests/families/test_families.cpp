@@ -155,3 +155,43 @@ TEST_CASE("plan: ALiBi slopes and LongRoPE tables") {
     CHECK(l.rope_inv_freq_long[i] == doctest::Approx(std::pow(10000.0, -2.0 * i / 8) / (1 << i)));
   }
 }
+
+namespace {
+
+struct PublishedMoe {
+  const char* arch;
+  double total, active;  // as published
+  double tolerance;      // relative; what the published figures' rounding allows
+};
+
+// Mixtral 8x7B "46.7B total, 12.9B active" (its announcement); Qwen1.5-MoE-A2.7B "14.3B, 2.7B activated" (model
+// card); Qwen3-30B-A3B "30.5B, 3.3B activated" (model card); Grok-1 "314B" (xai-org release), whose weights
+// count 315.7B: the release rounds down, hence its 1% tolerance.
+const PublishedMoe kPublishedMoe[] = {
+    {"mixtral-8x7b", 46.7e9, 12.9e9, 0.005},
+    {"qwen1.5-moe-a2.7b", 14.3e9, 2.7e9, 0.005},
+    {"qwen3-30b-a3b", 30.5e9, 3.3e9, 0.02},
+    {"grok-1", 314e9, 0, 0.01},
+};
+
+}  // namespace
+
+TEST_CASE("published sizes of mixtures of experts: total and active parameters") {
+  for (const PublishedMoe& p : kPublishedMoe) {
+    const std::string arch = p.arch;
+    CAPTURE(arch);
+    const llmc::Plan plan = llmc::make_plan(llmc::load_spec(arch_path(p.arch)));
+    const double total = static_cast<double>(plan.parameter_count);
+    const double active = static_cast<double>(plan.active_parameter_count);
+    CAPTURE(total);
+    CAPTURE(active);
+    CHECK(std::fabs(total - p.total) <= p.tolerance * p.total);
+    if (p.active > 0) CHECK(std::fabs(active - p.active) <= p.tolerance * p.active);
+    CHECK(active < total);
+    const llmc::Spec spec = llmc::load_spec(arch_path(p.arch));
+    const llmc::Spec again = llmc::parse_spec(llmc::spec_to_yaml(spec, "round trip"), "round-trip.yaml");
+    CHECK(llmc::make_plan(again).active_parameter_count == plan.active_parameter_count);
+  }
+  // Mixtral's count from its config, pinned exactly (46.7B as published; any change in how experts count shows).
+  CHECK(llmc::make_plan(llmc::load_spec(arch_path("mixtral-8x7b"))).parameter_count == 46702792704);
+}

@@ -170,6 +170,20 @@ TEST_SUITE("spec") {
     CHECK_THROWS_WITH_AS(import_hf(path, {}), doctest::Contains("6 heads do not divide hidden_size 64"), Error);
   }
 
+  TEST_CASE("import reads Python's Infinity in a config.json and refuses NaN") {
+    const std::string path = "/tmp/llmc_unit_infinity_config.json";
+    auto write = [&](const std::string& extra) {
+      std::ofstream out(path);
+      out << R"({"model_type": "llama", "vocab_size": 32, "hidden_size": 64, "num_hidden_layers": 1,
+                 "max_position_embeddings": 16, "num_attention_heads": 4, "intermediate_size": 8,
+                 "note": "Infinity \" NaN", )" << extra << "}";
+    };
+    write(R"("time_step_limit": [0.0, Infinity], "low": -Infinity)");
+    CHECK(import_hf(path, {}).hidden_size == 64);
+    write(R"("x": NaN)");
+    CHECK_THROWS_WITH_AS(import_hf(path, {}), doctest::Contains("NaN in a config is not supported"), Error);
+  }
+
   TEST_CASE("llama2.c import reads the header") {
     const Spec s = import_llama2c(LLMC_SOURCE_DIR "/tests/data/stories260k/stories260K.bin", {});
     CHECK(s.hidden_size == 64);

@@ -1,0 +1,868 @@
+// `llmc import`: one function per model family, each setting a spec's fields from a Hugging Face config.json,
+// and each family's checkpoint tensor names as a table. Which tensors a spec reads follows from its fields
+// (name_tensors), so no importer lists its tensors by hand.
+#include <algorithm>
+#include <cmath>
+
+#include "import_config.hpp"
+
+namespace llmc::import_detail {
+namespace {
+
+// Hugging Face's Llama names, which most decoders share (and the loader gives llama2.c checkpoints).
+const NameTable& llama_names() {
+  static const NameTable t{
+      {{"embed", "model.embed_tokens.weight"},
+       {"final_norm", "model.norm.weight"},
+       {"final_norm_bias", "model.norm.bias"},
+       {"lm_head", "lm_head.weight"}},
+      "model.layers.{i}.",
+      {{"attn_norm", "input_layernorm.weight"},          {"attn_norm_bias", "input_layernorm.bias"},
+       {"q", "self_attn.q_proj.weight"},                 {"q_bias", "self_attn.q_proj.bias"},
+       {"k", "self_attn.k_proj.weight"},                 {"k_bias", "self_attn.k_proj.bias"},
+       {"v", "self_attn.v_proj.weight"},                 {"v_bias", "self_attn.v_proj.bias"},
+       {"o", "self_attn.o_proj.weight"},                 {"o_bias", "self_attn.o_proj.bias"},
+       {"q_norm", "self_attn.q_norm.weight"},            {"k_norm", "self_attn.k_norm.weight"},
+       {"ffn_norm", "post_attention_layernorm.weight"},  {"ffn_norm_bias", "post_attention_layernorm.bias"},
+       {"gate", "mlp.gate_proj.weight"},                 {"gate_bias", "mlp.gate_proj.bias"},
+       {"up", "mlp.up_proj.weight"},                     {"up_bias", "mlp.up_proj.bias"},
+       {"down", "mlp.down_proj.weight"},                 {"down_bias", "mlp.down_proj.bias"}},
+      {}};
+  return t;
+}
+
+// Falcon (RefinedWeb) names; new-architecture models with two norms call them ln_attn and ln_mlp.
+const NameTable& falcon_names() {
+  static const NameTable t{
+      {{"embed", "transformer.word_embeddings.weight"},
+       {"final_norm", "transformer.ln_f.weight"},
+       {"final_norm_bias", "transformer.ln_f.bias"},
+       {"lm_head", "lm_head.weight"}},
+      "transformer.h.{i}.",
+      {{"attn_norm", "input_layernorm.weight"},          {"attn_norm_bias", "input_layernorm.bias"},
+       {"qkv", "self_attention.query_key_value.weight"}, {"qkv_bias", "self_attention.query_key_value.bias"},
+       {"o", "self_attention.dense.weight"},             {"o_bias", "self_attention.dense.bias"},
+       {"ffn_norm", "post_attention_layernorm.weight"},  {"ffn_norm_bias", "post_attention_layernorm.bias"},
+       {"up", "mlp.dense_h_to_4h.weight"},               {"up_bias", "mlp.dense_h_to_4h.bias"},
+       {"down", "mlp.dense_4h_to_h.weight"},             {"down_bias", "mlp.dense_4h_to_h.bias"}},
+      {}};
+  return t;
+}
+
+const NameTable& gpt_neox_names() {
+  static const NameTable t{
+      {{"embed", "gpt_neox.embed_in.weight"},
+       {"final_norm", "gpt_neox.final_layer_norm.weight"},
+       {"final_norm_bias", "gpt_neox.final_layer_norm.bias"},
+       {"lm_head", "embed_out.weight"}},
+      "gpt_neox.layers.{i}.",
+      {{"attn_norm", "input_layernorm.weight"},          {"attn_norm_bias", "input_layernorm.bias"},
+       {"qkv", "attention.query_key_value.weight"},      {"qkv_bias", "attention.query_key_value.bias"},
+       {"o", "attention.dense.weight"},                  {"o_bias", "attention.dense.bias"},
+       {"ffn_norm", "post_attention_layernorm.weight"},  {"ffn_norm_bias", "post_attention_layernorm.bias"},
+       {"up", "mlp.dense_h_to_4h.weight"},               {"up_bias", "mlp.dense_h_to_4h.bias"},
+       {"down", "mlp.dense_4h_to_h.weight"},             {"down_bias", "mlp.dense_4h_to_h.bias"}},
+      {}};
+  return t;
+}
+
+const NameTable& internlm2_names() {
+  static const NameTable t{{{"embed", "model.tok_embeddings.weight"},
+                            {"final_norm", "model.norm.weight"},
+                            {"lm_head", "output.weight"}},
+                           "model.layers.{i}.",
+                           {{"attn_norm", "attention_norm.weight"}, {"qkv", "attention.wqkv.weight"},
+                            {"o", "attention.wo.weight"},           {"ffn_norm", "ffn_norm.weight"},
+                            {"gate", "feed_forward.w1.weight"},     {"up", "feed_forward.w3.weight"},
+                            {"down", "feed_forward.w2.weight"}},
+                           {}};
+  return t;
+}
+
+// THUDM ChatGLM2/3 remote code (modeling_chatglm.py).
+const NameTable& chatglm_names() {
+  static const NameTable t{
+      {{"embed", "transformer.embedding.word_embeddings.weight"},
+       {"final_norm", "transformer.encoder.final_layernorm.weight"},
+       {"final_norm_bias", "transformer.encoder.final_layernorm.bias"},
+       {"lm_head", "transformer.output_layer.weight"}},
+      "transformer.encoder.layers.{i}.",
+      {{"attn_norm", "input_layernorm.weight"},          {"attn_norm_bias", "input_layernorm.bias"},
+       {"qkv", "self_attention.query_key_value.weight"}, {"qkv_bias", "self_attention.query_key_value.bias"},
+       {"o", "self_attention.dense.weight"},             {"o_bias", "self_attention.dense.bias"},
+       {"ffn_norm", "post_attention_layernorm.weight"},  {"ffn_norm_bias", "post_attention_layernorm.bias"},
+       {"gate_up", "mlp.dense_h_to_4h.weight"},          {"gate_up_bias", "mlp.dense_h_to_4h.bias"},
+       {"down", "mlp.dense_4h_to_h.weight"},             {"down_bias", "mlp.dense_4h_to_h.bias"}},
+      {"transformer.rotary_pos_emb.inv_freq"}};
+  return t;
+}
+
+// apple OpenELM remote code (modeling_openelm.py).
+const NameTable& openelm_names() {
+  static const NameTable t{{{"embed", "transformer.token_embeddings.weight"},
+                            {"final_norm", "transformer.norm.weight"},
+                            {"lm_head", "lm_head.weight"}},
+                           "transformer.layers.{i}.",
+                           {{"attn_norm", "attn_norm.weight"}, {"qkv", "attn.qkv_proj.weight"},
+                            {"o", "attn.out_proj.weight"},     {"q_norm", "attn.q_norm.weight"},
+                            {"k_norm", "attn.k_norm.weight"},  {"ffn_norm", "ffn_norm.weight"},
+                            {"gate_up", "ffn.proj_1.weight"},  {"down", "ffn.proj_2.weight"}},
+                           {}};
+  return t;
+}
+
+// Qwen (1) remote code (Qwen/Qwen-7B modeling_qwen.py). QWenMLP is c_proj(w1(x) · silu(w2(x))): w2 is the gate,
+// w1 the up projection.
+const NameTable& qwen_names() {
+  static const NameTable t{{{"embed", "transformer.wte.weight"},
+                            {"final_norm", "transformer.ln_f.weight"},
+                            {"lm_head", "lm_head.weight"}},
+                           "transformer.h.{i}.",
+                           {{"attn_norm", "ln_1.weight"},     {"qkv", "attn.c_attn.weight"},
+                            {"qkv_bias", "attn.c_attn.bias"}, {"o", "attn.c_proj.weight"},
+                            {"o_bias", "attn.c_proj.bias"},   {"ffn_norm", "ln_2.weight"},
+                            {"gate", "mlp.w2.weight"},        {"gate_bias", "mlp.w2.bias"},
+                            {"up", "mlp.w1.weight"},          {"up_bias", "mlp.w1.bias"},
+                            {"down", "mlp.c_proj.weight"},    {"down_bias", "mlp.c_proj.bias"}},
+                           {}};
+  return t;
+}
+
+// GPT-1 / GPT-2 names under a prefix ("transformer." or "", see transformer_prefix).
+NameTable gpt_names(const std::string& prefix, const std::string& embed, const std::string& positions) {
+  return NameTable{{{"embed", prefix + embed},
+                    {"pos_embed", prefix + positions},
+                    {"final_norm", prefix + "ln_f.weight"},
+                    {"final_norm_bias", prefix + "ln_f.bias"}},
+                   prefix + "h.{i}.",
+                   {{"attn_norm", "ln_1.weight"},     {"attn_norm_bias", "ln_1.bias"},
+                    {"qkv", "attn.c_attn.weight"},    {"qkv_bias", "attn.c_attn.bias"},
+                    {"o", "attn.c_proj.weight"},      {"o_bias", "attn.c_proj.bias"},
+                    {"ffn_norm", "ln_2.weight"},      {"ffn_norm_bias", "ln_2.bias"},
+                    {"up", "mlp.c_fc.weight"},        {"up_bias", "mlp.c_fc.bias"},
+                    {"down", "mlp.c_proj.weight"},    {"down_bias", "mlp.c_proj.bias"}},
+                   // The causal mask buffer of older checkpoints, and a saved copy of the tied classifier.
+                   {prefix + "h.{i}.attn.bias", "lm_head.weight"}};
+}
+
+void window_everywhere(const Config& c, Spec& s, const char* key) {
+  if (c.has(key)) s.attention.window.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>(key));
+}
+
+void set_biases(AttentionSpec& a, bool q, bool k, bool v, bool o) {
+  a.bias_q = q;
+  a.bias_k = k;
+  a.bias_v = v;
+  a.bias_o = o;
+}
+
+RopeScaling rope_scaling_from(const Config& c) {
+  RopeScaling x;
+  if (!c.has("rope_scaling")) return x;
+  const json& r = c.raw("rope_scaling");
+  const std::string type = r.value("rope_type", r.value("type", std::string("none")));
+  x.type = type;
+  if (type == "linear") {
+    x.factor = r.at("factor").get<double>();
+  } else if (type == "llama3") {
+    x.factor = r.at("factor").get<double>();
+    x.low_freq_factor = r.at("low_freq_factor").get<double>();
+    x.high_freq_factor = r.at("high_freq_factor").get<double>();
+    x.original_max_positions = r.at("original_max_position_embeddings").get<int64_t>();
+  } else if (type == "longrope" || type == "su") {
+    x.type = "longrope";
+    x.short_factor = r.at("short_factor").get<std::vector<double>>();
+    x.long_factor = r.at("long_factor").get<std::vector<double>>();
+    // Phi-3 names the original context at the top level; MiniCPM 3/4 inside rope_scaling.
+    x.original_max_positions = r.contains("original_max_position_embeddings")
+                                   ? r["original_max_position_embeddings"].get<int64_t>()
+                                   : c.req<int64_t>("original_max_position_embeddings");
+    x.max_positions = c.req<int64_t>("max_position_embeddings");
+    if (r.contains("attention_factor") && !r["attention_factor"].is_null())
+      x.attention_factor = r["attention_factor"].get<double>();
+  } else if (type != "default" && type != "none") {
+    c.fail("rope_scaling", fmt::format("rope type '{}' is not supported (linear, llama3, longrope)", type));
+  } else {
+    x.type = "none";
+  }
+  return x;
+}
+
+// The Llama layout: the fields most Hugging Face decoders share.
+void llama_like(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(c.req<int64_t>("max_position_embeddings"), o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+  const int64_t heads = c.req<int64_t>("num_attention_heads");
+  const int64_t kv = c.get<int64_t>("num_key_value_heads", heads);
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), kv);
+  if (heads <= 0 || kv <= 0 || heads % kv != 0)
+    c.fail("num_key_value_heads", fmt::format("{} kv heads do not divide {} attention heads", kv, heads));
+  if (!c.has("head_dim") && s.hidden_size % heads != 0)
+    c.fail("num_attention_heads", fmt::format("{} heads do not divide hidden_size {} (and there is no head_dim)", heads,
+                                              s.hidden_size));
+  s.attention.head_dim = c.get<int64_t>("head_dim", s.hidden_size / heads);
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  const bool attention_bias = c.get<bool>("attention_bias", false);
+  set_biases(s.attention, attention_bias, attention_bias, attention_bias, attention_bias);
+  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("rms_norm_eps", 1e-6)};
+  s.positions = PositionKind::rope;
+  s.rope.theta = c.get<double>("rope_theta", 10000.0);
+  s.rope.pairing = RopePairing::half;
+  s.rope.rotary_dim = s.attention.head_dim;
+  s.rope.scaling = rope_scaling_from(c);
+  s.mlp.kind = MlpKind::gated;
+  s.mlp.activation = activation_from(c, "hidden_act", c.get<std::string>("hidden_act", "silu"));
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("intermediate_size"));
+  s.mlp.bias = c.get<bool>("mlp_bias", false);
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = s.bos >= 0;
+}
+
+// Gemma: Llama's layout with a tied classifier, (1 + w) norms, embeddings scaled by √hidden and a GELU gate.
+void gemma_like(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.tied_embeddings = true;
+  s.norm.weight = NormWeight::offset_one;
+  s.embedding_scale = static_cast<float>(std::sqrt(static_cast<double>(s.hidden_size)));
+  s.mlp.activation = activation_from(c, "hidden_activation",
+                                     c.get<std::string>("hidden_activation", "gelu_pytorch_tanh"));
+}
+
+// GPT-2 / GPT-1 checkpoints exist with the base model's names ("wte.weight": the original uploads) and with the
+// LM-head model's ("transformer.wte.weight": save_pretrained). The checkpoint beside config.json decides;
+// without one, save_pretrained's names.
+std::string transformer_prefix(const Config& c, const std::string& probe) {
+  return checkpoint_names(c.file()).count(probe) ? "" : "transformer.";
+}
+
+// GPT-1 and GPT-2: learned positions, Conv1D weights, fused c_attn, LayerNorm with bias, plain MLP, tied
+// classifier. Sets everything but the residual layout, activation and FFN width; returns the names.
+NameTable gpt_conv1d(const Config& c, Spec& s, const ImportOptions& o, const std::string& embed,
+                     const std::string& positions) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("n_embd");
+  s.num_layers = c.req<int64_t>("n_layer");
+  s.max_positions = c.req<int64_t>("n_positions");
+  s.max_context = context_for(s.max_positions, o);
+  if (s.max_context > s.max_positions)
+    c.fail("n_positions", fmt::format("the position table has {} rows; a context of {} is not possible",
+                                      s.max_positions, s.max_context));
+  s.tied_embeddings = true;
+  const int64_t heads = c.req<int64_t>("n_head");
+  if (heads <= 0 || s.hidden_size % heads != 0)
+    c.fail("n_head", fmt::format("{} heads do not divide n_embd {}", heads, s.hidden_size));
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.head_dim = s.hidden_size / heads;
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused;
+  set_biases(s.attention, true, true, true, true);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.positions = PositionKind::learned;
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.bias = true;
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  s.weights.layout = TensorLayout::in_out;  // Conv1D
+  return gpt_names(transformer_prefix(c, embed), embed, positions);
+}
+
+void import_llama(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  name_tensors(s, llama_names());
+}
+
+void import_mistral(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  window_everywhere(c, s, "sliding_window");
+  name_tensors(s, llama_names());
+}
+
+void import_qwen2(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  set_biases(s.attention, true, true, true, s.attention.bias_o);
+  if (c.get<bool>("use_sliding_window", false)) {
+    const int64_t from = c.req<int64_t>("max_window_layers");
+    for (int64_t i = from; i < s.num_layers; ++i) s.attention.window[static_cast<size_t>(i)] = c.req<int64_t>("sliding_window");
+  }
+  name_tensors(s, llama_names());
+}
+
+void import_qwen3(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.attention.qk_norm = QkNorm::per_head;
+  s.attention.qk_norm_spec = s.norm;
+  if (c.get<bool>("use_sliding_window", false)) c.fail("use_sliding_window", "is not supported for qwen3");
+  name_tensors(s, llama_names());
+}
+
+void import_gemma(const Config& c, Spec& s, const ImportOptions& o) {
+  gemma_like(c, s, o);
+  name_tensors(s, llama_names());
+}
+
+void import_gemma2(const Config& c, Spec& s, const ImportOptions& o) {
+  gemma_like(c, s, o);
+  s.post_norms = true;
+  s.attention.scale = 1.0 / std::sqrt(c.req<double>("query_pre_attn_scalar"));
+  s.attention.softcap = c.get<double>("attn_logit_softcapping", 0.0);
+  s.logit_softcap = c.get<double>("final_logit_softcapping", 0.0);
+  for (int64_t i = 0; i < s.num_layers; i += 2) s.attention.window[static_cast<size_t>(i)] = c.req<int64_t>("sliding_window");
+  // Sandwich norms: the attention's output norm takes the name Llama gives the feed-forward's input norm.
+  name_tensors(s, llama_names().with({{"post_attn_norm", "post_attention_layernorm.weight"},
+                                      {"ffn_norm", "pre_feedforward_layernorm.weight"},
+                                      {"post_ffn_norm", "post_feedforward_layernorm.weight"}}));
+}
+
+void import_granite(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.embedding_scale = c.req<double>("embedding_multiplier");
+  s.residual_scale = c.req<double>("residual_multiplier");
+  s.attention.scale = c.req<double>("attention_multiplier");
+  s.logit_scale = 1.0 / c.req<double>("logits_scaling");
+  name_tensors(s, llama_names());
+}
+
+void import_phi3(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.attention.qkv = QkvLayout::fused;
+  s.mlp.fused_gate_up = true;
+  window_everywhere(c, s, "sliding_window");
+  name_tensors(s, llama_names().with({{"qkv", "self_attn.qkv_proj.weight"}, {"gate_up", "mlp.gate_up_proj.weight"}}));
+}
+
+void import_starcoder2(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  const bool bias = c.get<bool>("use_bias", true);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("norm_epsilon")};
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.bias = bias;
+  set_biases(s.attention, bias, bias, bias, bias);
+  window_everywhere(c, s, "sliding_window");
+  name_tensors(s, llama_names().with({{"up", "mlp.c_fc.weight"},
+                                      {"up_bias", "mlp.c_fc.bias"},
+                                      {"down", "mlp.c_proj.weight"},
+                                      {"down_bias", "mlp.c_proj.bias"}}));
+}
+
+void import_stablelm(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("layer_norm_eps")};
+  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.attention.head_dim) * c.req<double>("partial_rotary_factor"));
+  const bool qkv_bias = c.get<bool>("use_qkv_bias", false);
+  set_biases(s.attention, qkv_bias, qkv_bias, qkv_bias, false);
+  const bool parallel = c.get<bool>("use_parallel_residual", false);
+  if (parallel) s.residual = Residual::parallel;
+  if (c.get<bool>("qk_layernorm", false)) {
+    // StableLmLayerNormPerHead: one bias-free LayerNorm per head, stored as norms.<h>.
+    s.attention.qk_norm = QkNorm::per_head;
+    s.attention.qk_norm_weights = QkNormWeights::per_head;
+    s.attention.qk_norm_spec = NormSpec{NormKind::layer, NormWeight::plain, false, s.norm.eps};
+  }
+  // Parallel blocks share the input norm.
+  name_tensors(s, llama_names().with({{"q_norm", "self_attn.q_layernorm.norms.{h}.weight"},
+                                      {"k_norm", "self_attn.k_layernorm.norms.{h}.weight"}},
+                                     parallel ? std::vector<std::string>{"ffn_norm", "ffn_norm_bias"}
+                                              : std::vector<std::string>{}));
+}
+
+void import_olmo(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.norm = {NormKind::layer, NormWeight::none, false, 1e-5};  // OLMo's LayerNorm has no weights
+  s.attention.clip_qkv = c.get<double>("clip_qkv", 0.0);
+  name_tensors(s, llama_names());
+}
+
+void import_internlm2(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  if (c.get<bool>("bias", false)) c.fail("bias", "InternLM2 with biases is not supported");
+  s.attention.qkv = QkvLayout::fused_per_kv_group;
+  name_tensors(s, internlm2_names());
+}
+
+void import_falcon(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(c.get<int64_t>("max_position_embeddings", 2048), o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  const int64_t heads = c.req<int64_t>("num_attention_heads");
+  const bool new_arch = c.get<bool>("new_decoder_architecture", false);
+  const bool multi_query = c.get<bool>("multi_query", true);
+  const int64_t kv = new_arch ? c.req<int64_t>("num_kv_heads") : multi_query ? 1 : heads;
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), kv);
+  s.attention.head_dim = s.hidden_size / heads;
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = new_arch ? QkvLayout::fused_per_kv_group : multi_query ? QkvLayout::fused : QkvLayout::fused_per_head;
+  const bool bias = c.get<bool>("bias", false);
+  set_biases(s.attention, bias, bias, bias, bias);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+  if (c.get<bool>("alibi", false)) {
+    s.positions = PositionKind::alibi;
+    // Hugging Face Falcon adds the bias twice, both times scaled: FalconAttention computes
+    // (q·k + alibi)·inv_norm_factor and FalconModel._update_causal_mask folds alibi/√head_dim into the mask.
+    s.alibi_slope_scale = 2.0 / std::sqrt(static_cast<double>(s.hidden_size / heads));
+  } else {
+    s.positions = PositionKind::rope;
+    s.rope.theta = c.get<double>("rope_theta", 10000.0);
+    s.rope.pairing = RopePairing::half;
+    s.rope.rotary_dim = s.attention.head_dim;
+  }
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.activation = activation_from(c, "activation", c.get<std::string>("activation", "gelu"));
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.get<int64_t>("ffn_hidden_size", 4 * s.hidden_size));
+  s.mlp.bias = bias;
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  const bool parallel = c.get<bool>("parallel_attn", true);
+  s.residual = parallel || new_arch ? Residual::parallel : Residual::sequential;
+  // The new architecture has a norm per branch (unless num_ln_in_parallel_attn is 1); parallel blocks of the old
+  // one share the input norm.
+  if (new_arch && c.get<int64_t>("num_ln_in_parallel_attn", 2) == 2)
+    name_tensors(s, falcon_names().with({{"attn_norm", "ln_attn.weight"}, {"attn_norm_bias", "ln_attn.bias"},
+                                         {"ffn_norm", "ln_mlp.weight"}, {"ffn_norm_bias", "ln_mlp.bias"}}));
+  else if (s.residual == Residual::parallel)
+    name_tensors(s, falcon_names().with({}, {"ffn_norm", "ffn_norm_bias"}));
+  else
+    name_tensors(s, falcon_names());
+}
+
+void import_gpt2(const Config& c, Spec& s, const ImportOptions& o) {
+  NameTable names = gpt_conv1d(c, s, o, "wte.weight", "wpe.weight");
+  if (!c.get<bool>("tie_word_embeddings", true)) c.fail("tie_word_embeddings", "GPT-2 checkpoints have no separate lm_head");
+  if (c.get<bool>("scale_attn_by_inverse_layer_idx", false))
+    c.fail("scale_attn_by_inverse_layer_idx", "per-layer attention scaling is not supported");
+  if (!c.get<bool>("scale_attn_weights", true)) s.attention.scale = 1.0;
+  s.mlp.activation = activation_from(c, "activation_function", c.get<std::string>("activation_function", "gelu_new"));
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers),
+                            c.has("n_inner") ? c.req<int64_t>("n_inner") : 4 * s.hidden_size);
+  // Older checkpoints also store this causal mask buffer.
+  names.unused.push_back(names.layer_prefix + "attn.masked_bias");
+  name_tensors(s, names);
+}
+
+void import_openai_gpt(const Config& c, Spec& s, const ImportOptions& o) {
+  // GPT-1 (modeling_openai.py): Post-LN blocks n = ln_1(x + attn(x)); h = ln_2(n + mlp(n)); no final norm.
+  const NameTable names = gpt_conv1d(c, s, o, "tokens_embed.weight", "positions_embed.weight");
+  s.residual = Residual::post_ln;
+  // ACT_FNS in modeling_openai.py: "gelu" is gelu_new (tanh), "swish"/"silu" SiLU, "relu".
+  const std::string afn = c.get<std::string>("afn", "gelu");
+  s.mlp.activation = afn == "gelu" ? Activation::gelu_tanh : activation_from(c, "afn", afn);
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 4 * s.hidden_size);
+  name_tensors(s, names);
+}
+
+void import_baichuan(const Config& c, Spec& s, const ImportOptions& o) {
+  // Baichuan 1/2 7B use RoPE and name max_position_embeddings; the 13B models use ALiBi and only name
+  // model_max_length (their modeling code has no rotary embedding at all).
+  const bool alibi = !c.has("max_position_embeddings");
+  Config with_context = c;
+  if (alibi) with_context.set("max_position_embeddings", c.req<int64_t>("model_max_length"));
+  llama_like(with_context, s, o);
+  s.attention.qkv = QkvLayout::fused;
+  if (alibi) s.positions = PositionKind::alibi;
+  // Baichuan 2 (NormHead) configs carry z_loss_weight; Baichuan 1 configs do not.
+  s.norm_head = c.has("z_loss_weight");
+  s.add_bos = false;
+  name_tensors(s, llama_names().with({{"qkv", "self_attn.W_pack.weight"}}));
+}
+
+void import_chatglm(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("padded_vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_layers");
+  s.max_context = context_for(c.req<int64_t>("seq_length"), o);
+  s.tied_embeddings = false;
+  if (c.get<bool>("apply_residual_connection_post_layernorm", false))
+    c.fail("apply_residual_connection_post_layernorm", "residuals taken after the norm are not supported");
+  if (!c.get<bool>("post_layer_norm", true)) c.fail("post_layer_norm", "a model without final norm is not supported");
+  if (!c.get<bool>("original_rope", true)) c.fail("original_rope", "only original_rope: true is supported");
+  if (c.has("pre_seq_len")) c.fail("pre_seq_len", "P-tuning prefixes are not supported");
+  const int64_t heads = c.req<int64_t>("num_attention_heads");
+  const int64_t kv = c.get<bool>("multi_query_attention", false) ? c.req<int64_t>("multi_query_group_num") : heads;
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), kv);
+  s.attention.head_dim = c.get<int64_t>("kv_channels", s.hidden_size / heads);
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused;
+  const bool qkv_bias = c.get<bool>("add_qkv_bias", false), bias = c.get<bool>("add_bias_linear", false);
+  set_biases(s.attention, qkv_bias || bias, qkv_bias || bias, qkv_bias || bias, bias);
+  const bool rms = c.get<bool>("rmsnorm", true);
+  s.norm = {rms ? NormKind::rms : NormKind::layer, NormWeight::plain, !rms, c.get<double>("layernorm_epsilon", 1e-5)};
+  // RotaryEmbedding(kv_channels // 2): the first half of each head rotates, adjacent pairs.
+  s.positions = PositionKind::rope;
+  s.rope.theta = 10000.0 * c.get<double>("rope_ratio", 1.0);
+  s.rope.pairing = RopePairing::interleaved;
+  s.rope.rotary_dim = s.attention.head_dim / 2;
+  s.mlp.kind = MlpKind::gated;
+  s.mlp.activation = Activation::silu;
+  s.mlp.fused_gate_up = true;  // dense_h_to_4h = [gate; up] (swiglu chunks it in two)
+  s.mlp.bias = bias;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("ffn_hidden_size"));
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;  // the tokenizer's [gMASK]<sop> prefix is part of the prompt
+  name_tensors(s, chatglm_names());
+}
+
+void import_cohere(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  s.norm = {NormKind::layer, NormWeight::plain, false, c.req<double>("layer_norm_eps")};
+  s.residual = Residual::parallel;
+  s.rope.pairing = RopePairing::interleaved;
+  s.logit_scale = c.req<double>("logit_scale");
+  if (c.get<bool>("use_qk_norm", false)) {
+    // CohereLayerNorm over head_dim with a [heads, head_dim] weight: every head has its own.
+    s.attention.qk_norm = QkNorm::per_head;
+    s.attention.qk_norm_weights = QkNormWeights::per_head;
+    s.attention.qk_norm_spec = s.norm;
+  }
+  name_tensors(s, llama_names().with({}, {"ffn_norm"}));  // both branches read the input norm
+}
+
+// make_divisible from configuration_openelm.py.
+int64_t make_divisible(double v, int64_t k) {
+  int64_t n = std::max<int64_t>(k, static_cast<int64_t>(v + static_cast<double>(k) / 2) / k * k);
+  if (static_cast<double>(n) < 0.9 * v) n += k;
+  return n;
+}
+
+// An OpenELM per-layer setting: a number, two ends of np.linspace rounded to 2 decimals, or one value per layer.
+std::vector<double> openelm_per_layer(const Config& c, const std::string& key, int64_t layers) {
+  std::vector<double> v;
+  const json& j = c.raw(key);
+  if (j.is_number()) {
+    v.assign(static_cast<size_t>(layers), j.get<double>());
+  } else if (j.is_array() && static_cast<int64_t>(j.size()) == layers) {
+    v = j.get<std::vector<double>>();
+  } else if (j.is_array() && j.size() == 2) {
+    const double a = j[0].get<double>(), b = j[1].get<double>();
+    for (int64_t i = 0; i < layers; ++i) {
+      const double x = layers == 1 ? a : a + (b - a) * static_cast<double>(i) / static_cast<double>(layers - 1);
+      v.push_back(std::round(x * 100.0) / 100.0);
+    }
+  } else {
+    c.fail(key, fmt::format("expected a number, two numbers or {} numbers", layers));
+  }
+  return v;
+}
+
+void import_openelm(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("model_dim");
+  s.num_layers = c.req<int64_t>("num_transformer_layers");
+  s.max_context = context_for(c.get<int64_t>("max_context_length", 2048), o);
+  s.tied_embeddings = c.get<bool>("share_input_output_layers", false);
+  const int64_t layers = s.num_layers, d = s.hidden_size;
+  const int64_t head_dim = c.req<int64_t>("head_dim");
+  const int64_t groups = c.get<int64_t>("num_gqa_groups", 1);
+  if (c.has("num_query_heads") && c.raw("num_query_heads").is_array()) {
+    s.attention.heads = c.req<std::vector<int64_t>>("num_query_heads");
+    s.attention.kv_heads = c.has("num_kv_heads") ? c.req<std::vector<int64_t>>("num_kv_heads") : std::vector<int64_t>();
+    if (s.attention.kv_heads.empty())
+      for (int64_t h : s.attention.heads) s.attention.kv_heads.push_back(h / groups);
+  } else {
+    for (double m : openelm_per_layer(c, "qkv_multipliers", layers)) {
+      const int64_t q_dim = make_divisible(static_cast<double>(d) * m, head_dim * groups);
+      s.attention.heads.push_back(q_dim / head_dim);
+      s.attention.kv_heads.push_back(q_dim / head_dim / groups);
+    }
+  }
+  if (static_cast<int64_t>(s.attention.heads.size()) != layers || static_cast<int64_t>(s.attention.kv_heads.size()) != layers)
+    c.fail("num_query_heads", fmt::format("expected {} values (one per layer)", layers));
+  const int64_t divisor = c.get<int64_t>("ffn_dim_divisor", 256);
+  for (double m : openelm_per_layer(c, "ffn_multipliers", layers))
+    s.mlp.intermediate.push_back(make_divisible(m * static_cast<double>(d), divisor));
+  s.attention.head_dim = head_dim;
+  s.attention.window.assign(static_cast<size_t>(layers), 0);
+  s.attention.qkv = QkvLayout::fused;
+  if (c.get<std::string>("normalization_layer_name", "rms_norm") != "rms_norm")
+    c.fail("normalization_layer_name", "only rms_norm is supported");
+  s.norm = {NormKind::rms, NormWeight::plain, false, 1e-6};  // OpenELMRMSNorm's default eps
+  if (c.get<bool>("normalize_qk_projections", false)) {
+    s.attention.qk_norm = QkNorm::per_head;
+    s.attention.qk_norm_spec = s.norm;
+  }
+  s.positions = PositionKind::rope;
+  s.rope.theta = c.get<double>("rope_freq_constant", 10000.0);
+  s.rope.pairing = RopePairing::half;
+  s.rope.rotary_dim = head_dim;
+  if (!c.get<bool>("ffn_with_glu", true)) c.fail("ffn_with_glu", "only the GLU feed-forward is supported");
+  s.mlp.kind = MlpKind::gated;
+  s.mlp.fused_gate_up = true;  // proj_1 = [gate; up]
+  s.mlp.activation = activation_from(c, "activation_fn_name", c.get<std::string>("activation_fn_name", "swish"));
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = s.bos >= 0;
+  name_tensors(s, openelm_names());
+}
+
+void import_minicpm(const Config& c, Spec& s, const ImportOptions& o) {
+  // openbmb MiniCPM remote code: µP scales on embeddings, residual branches and the classifier input.
+  llama_like(c, s, o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  // Later MiniCPM configs can switch the scales off (use_mup: false); the 2B remote code always applies them.
+  if (c.get<bool>("use_mup", true)) {
+    s.embedding_scale = c.req<double>("scale_emb");
+    s.residual_scale = c.req<double>("scale_depth") / std::sqrt(static_cast<double>(s.num_layers));
+    // lm_head(h / (hidden_size / dim_model_base)) is the logits × dim_model_base / hidden_size.
+    s.logit_scale = c.req<double>("dim_model_base") / static_cast<double>(s.hidden_size);
+  }
+  name_tensors(s, llama_names());
+}
+
+void import_olmo2(const Config& c, Spec& s, const ImportOptions& o) {
+  // OLMo 2: no input norms; a norm on each branch output; RMSNorm over the whole q and k projections.
+  llama_like(c, s, o);
+  s.pre_norms = false;
+  s.post_norms = true;
+  s.attention.qk_norm = QkNorm::whole;
+  s.attention.qk_norm_spec = s.norm;
+  name_tensors(s, llama_names().with({{"post_attn_norm", "post_attention_layernorm.weight"},
+                                      {"post_ffn_norm", "post_feedforward_layernorm.weight"}}));
+}
+
+void import_qwen(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  const int64_t trained = c.req<int64_t>("seq_length");
+  s.max_context = context_for(trained, o);
+  // Beyond seq_length the reference switches on dynamic NTK RoPE and log-n attention scaling.
+  if (s.max_context > trained && (c.get<bool>("use_dynamic_ntk", false) || c.get<bool>("use_logn_attn", false)))
+    c.fail("seq_length", fmt::format("a context of {} needs dynamic NTK / log-n scaling, which is not supported",
+                                     s.max_context));
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+  const int64_t heads = c.req<int64_t>("num_attention_heads");
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.head_dim = c.get<int64_t>("kv_channels", s.hidden_size / heads);
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused;
+  const bool bias = !c.get<bool>("no_bias", true);
+  set_biases(s.attention, true, true, true, bias);  // c_attn always has a bias
+  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-6)};
+  s.positions = PositionKind::rope;
+  s.rope.theta = c.get<double>("rotary_emb_base", 10000.0);
+  s.rope.pairing = RopePairing::half;
+  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.attention.head_dim) * c.get<double>("rotary_pct", 1.0));
+  s.mlp.kind = MlpKind::gated;
+  s.mlp.activation = Activation::silu;
+  s.mlp.bias = bias;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("intermediate_size") / 2);
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  name_tensors(s, qwen_names());
+}
+
+void import_gpt_neox(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(c.req<int64_t>("max_position_embeddings"), o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+  const int64_t heads = c.req<int64_t>("num_attention_heads");
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.head_dim = s.hidden_size / heads;
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused_per_head;
+  const bool bias = c.get<bool>("attention_bias", true);
+  set_biases(s.attention, bias, bias, bias, bias);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("layer_norm_eps")};
+  s.positions = PositionKind::rope;
+  s.rope.theta = c.get<double>("rope_theta", c.get<double>("rotary_emb_base", 10000.0));
+  s.rope.pairing = RopePairing::half;
+  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.attention.head_dim) *
+                                           c.get<double>("partial_rotary_factor", c.get<double>("rotary_pct", 1.0)));
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.activation = activation_from(c, "hidden_act", c.req<std::string>("hidden_act"));
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("intermediate_size"));
+  s.mlp.bias = true;
+  s.residual = c.get<bool>("use_parallel_residual", true) ? Residual::parallel : Residual::sequential;
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  name_tensors(s, gpt_neox_names());  // parallel blocks with a norm per branch
+}
+
+// The MoE block of Mixtral-style configs: num_local_experts (or num_experts) experts of intermediate_size (or
+// moe_intermediate_size), num_experts_per_tok of them per token.
+void moe_like(const Config& c, Spec& s, Routing routing, bool renormalize) {
+  MlpSpec& m = s.mlp;
+  MoeSpec& e = m.moe;
+  m.kind = MlpKind::moe;
+  e.experts = c.req_any<int64_t>({"num_local_experts", "num_experts"});
+  e.top_k = c.req<int64_t>("num_experts_per_tok");
+  if (e.top_k <= 0 || e.top_k > e.experts)
+    c.fail("num_experts_per_tok", fmt::format("{} experts per token is not between 1 and the {} experts", e.top_k,
+                                              e.experts));
+  e.routing = routing;
+  e.renormalize = renormalize;
+  if (c.has("moe_intermediate_size"))
+    m.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("moe_intermediate_size"));
+}
+
+// Mixtral's names for its experts.
+const NameTable& mixtral_names() {
+  static const NameTable t = llama_names().with({{"router", "block_sparse_moe.gate.weight"},
+                                                 {"expert_gate", "block_sparse_moe.experts.{e}.w1.weight"},
+                                                 {"expert_up", "block_sparse_moe.experts.{e}.w3.weight"},
+                                                 {"expert_down", "block_sparse_moe.experts.{e}.w2.weight"}});
+  return t;
+}
+
+// Qwen-MoE / OLMoE names: experts under mlp, as Llama's MLP names.
+const NameTable& qwen_moe_names() {
+  static const NameTable t = llama_names().with({{"router", "mlp.gate.weight"},
+                                                 {"expert_gate", "mlp.experts.{e}.gate_proj.weight"},
+                                                 {"expert_up", "mlp.experts.{e}.up_proj.weight"},
+                                                 {"expert_down", "mlp.experts.{e}.down_proj.weight"},
+                                                 {"shared_gate", "mlp.shared_expert.gate_proj.weight"},
+                                                 {"shared_up", "mlp.shared_expert.up_proj.weight"},
+                                                 {"shared_down", "mlp.shared_expert.down_proj.weight"},
+                                                 {"shared_expert_gate", "mlp.shared_expert_gate.weight"}});
+  return t;
+}
+
+void import_mixtral(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  window_everywhere(c, s, "sliding_window");
+  moe_like(c, s, Routing::softmax_topk, true);  // MixtralSparseMoeBlock always renormalises the top k
+  name_tensors(s, mixtral_names());
+}
+
+// Qwen2-MoE and Qwen3-MoE: layers are sparse unless listed in mlp_only_layers or off the decoder_sparse_step
+// grid; those keep a dense MLP of intermediate_size.
+void qwen_moe_layers(const Config& c, Spec& s) {
+  MoeSpec& e = s.mlp.moe;
+  const int64_t step = c.get<int64_t>("decoder_sparse_step", 1);
+  if (step <= 0) c.fail("decoder_sparse_step", fmt::format("expected a positive step, found {}", step));
+  const std::vector<int64_t> only_mlp = c.get<std::vector<int64_t>>("mlp_only_layers", {});
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    if (std::find(only_mlp.begin(), only_mlp.end(), i) != only_mlp.end() || (i + 1) % step != 0)
+      e.dense_layers.push_back(i);
+  if (!e.dense_layers.empty()) e.dense_intermediate = c.req<int64_t>("intermediate_size");
+}
+
+void import_qwen2_moe(const Config& c, Spec& s, const ImportOptions& o) {
+  import_qwen2(c, s, o);
+  moe_like(c, s, Routing::softmax_topk, c.get<bool>("norm_topk_prob", false));
+  qwen_moe_layers(c, s);
+  // One shared expert, gated by sigmoid(shared_expert_gate · x).
+  s.mlp.moe.shared_intermediate = c.req<int64_t>("shared_expert_intermediate_size");
+  s.mlp.moe.shared_gate = true;
+  name_tensors(s, qwen_moe_names());
+}
+
+void import_qwen3_moe(const Config& c, Spec& s, const ImportOptions& o) {
+  import_qwen3(c, s, o);
+  moe_like(c, s, Routing::softmax_topk, c.get<bool>("norm_topk_prob", false));
+  qwen_moe_layers(c, s);
+  name_tensors(s, qwen_moe_names());
+}
+
+void import_olmoe(const Config& c, Spec& s, const ImportOptions& o) {
+  // OLMoE: RMSNorm over the whole q and k projections (as OLMo 2), pre-norm layers, Qwen-MoE's expert names.
+  llama_like(c, s, o);
+  s.attention.qk_norm = QkNorm::whole;
+  s.attention.qk_norm_spec = s.norm;
+  s.attention.clip_qkv = c.get<double>("clip_qkv", 0.0);
+  moe_like(c, s, Routing::softmax_topk, c.get<bool>("norm_topk_prob", false));
+  name_tensors(s, qwen_moe_names());
+}
+
+void import_granitemoe(const Config& c, Spec& s, const ImportOptions& o) {
+  // GraniteMoE: Granite's µP multipliers; experts stored stacked ([experts, 2·width, hidden] = [gate; up]) and
+  // routed by a softmax over the top k logits.
+  import_granite(c, s, o);
+  moe_like(c, s, Routing::topk_softmax, false);
+  s.mlp.fused_gate_up = true;
+  name_tensors(s, llama_names().with({{"router", "block_sparse_moe.router.layer.weight"},
+                                      {"expert_gate_up", "block_sparse_moe.input_linear.weight"},
+                                      {"expert_down", "block_sparse_moe.output_linear.weight"}}));
+}
+
+void import_phimoe(const Config& c, Spec& s, const ImportOptions& o) {
+  // PhiMoE: Mixtral's layout with LayerNorms (eps from rms_norm_eps), attention biases, a classifier bias and
+  // sparsemixer routing.
+  llama_like(c, s, o);
+  window_everywhere(c, s, "sliding_window");
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("rms_norm_eps", 1e-5)};
+  const bool attention_bias = c.get<bool>("attention_bias", false);
+  set_biases(s.attention, attention_bias, attention_bias, attention_bias, attention_bias);
+  s.logit_bias = c.get<bool>("lm_head_bias", false);
+  moe_like(c, s, Routing::sparsemixer, false);
+  s.mlp.moe.jitter_eps = c.get<double>("router_jitter_noise", 0.01);
+  NameTable names = mixtral_names();
+  names.global["lm_head_bias"] = "lm_head.bias";
+  name_tensors(s, names);
+}
+
+// Grok-1, as keyfan's PyTorch port (the golden reference): Mixtral's MoE with GELU experts and unrenormalised
+// weights, four RMSNorms per layer (sandwich), attention logits scaled by attn_output_multiplier and capped at
+// 30·tanh(x/30), embeddings × embedding_multiplier_scale and logits × output_multiplier_scale.
+void import_grok(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  s.post_norms = true;
+  s.attention.scale = c.req<double>("attn_output_multiplier");
+  s.attention.softcap = c.get<double>("max_attn_value", 30.0);
+  s.embedding_scale = c.req<double>("embedding_multiplier_scale");
+  s.logit_scale = c.req<double>("output_multiplier_scale");
+  s.mlp.activation = activation_from(c, "hidden_act", c.get<std::string>("hidden_act", "gelu"));
+  moe_like(c, s, Routing::softmax_topk, false);
+  static const NameTable names{{{"embed", "transformer.in_out_embed.weight"},
+                                {"final_norm", "transformer.rms_norm.weight"},
+                                {"lm_head", "lm_head.weight"}},
+                               "transformer.decoder_layer.{i}.",
+                               {{"attn_norm", "rms_norm.weight"},
+                                {"q", "multi_head_attention.query.weight"},
+                                {"k", "multi_head_attention.key.weight"},
+                                {"v", "multi_head_attention.value.weight"},
+                                {"o", "multi_head_attention.linear.weight"},
+                                {"post_attn_norm", "rms_norm_1.weight"},
+                                {"ffn_norm", "rms_norm_2.weight"},
+                                {"router", "router.weight"},
+                                {"expert_gate", "moe.{e}.linear.weight"},
+                                {"expert_up", "moe.{e}.linear_v.weight"},
+                                {"expert_down", "moe.{e}.linear_1.weight"},
+                                {"post_ffn_norm", "rms_norm_3.weight"}},
+                               {}};
+  name_tensors(s, names);
+}
+
+}  // namespace
+
+const std::map<std::string, FamilyImporter>& family_importers() {
+  static const std::map<std::string, FamilyImporter> table = {
+      {"baichuan", import_baichuan}, {"chatglm", import_chatglm},     {"cohere", import_cohere},
+      {"falcon", import_falcon},     {"gemma", import_gemma},         {"gemma2", import_gemma2},
+      {"gpt2", import_gpt2},         {"gpt_neox", import_gpt_neox},   {"granite", import_granite},
+      {"internlm2", import_internlm2}, {"llama", import_llama},       {"minicpm", import_minicpm},
+      {"mistral", import_mistral},   {"olmo", import_olmo},           {"olmo2", import_olmo2},
+      {"openai-gpt", import_openai_gpt}, {"openelm", import_openelm}, {"phi3", import_phi3},
+      {"qwen", import_qwen},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},
+      {"stablelm", import_stablelm}, {"starcoder2", import_starcoder2},
+      // Mixtures of experts.
+      {"grok", import_grok},         {"granitemoe", import_granitemoe}, {"mixtral", import_mixtral},
+      {"olmoe", import_olmoe},       {"phimoe", import_phimoe},       {"qwen2_moe", import_qwen2_moe},
+      {"qwen3_moe", import_qwen3_moe},
+  };
+  return table;
+}
+
+// The llama2.c reader names its tensors as Hugging Face's Llama does.
+void name_llama_tensors(Spec& s) { name_tensors(s, llama_names()); }
+
+}  // namespace llmc::import_detail
