@@ -385,6 +385,8 @@ def import_bad_gguf(ctx):
     out = "out.yaml"
     good = gguf([("token_embd.weight", [4, 8], b"\0" * 128)], kvs=[("general.architecture", "llama")])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("cut.gguf", good[:40]), "-o", ctx.path(out)], "cut.gguf",
+                    "larger than the file allows", absent=[out])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("cut2.gguf", good[:-1]), "-o", ctx.path(out)], "cut2.gguf",
                     "truncated", absent=[out])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("nosizes.gguf", good), "-o", ctx.path(out)], "nosizes.gguf",
                     "llama.embedding_length", absent=[out])
