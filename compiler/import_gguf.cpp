@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -71,7 +69,7 @@ class GgufMeta {
     if (!v->is_integer() || v->i < 0) fail(k, "must be a non-negative integer");
     return v->i;
   }
-  // Per-layer counts: one integer for every layer, or an array of one per layer.
+  // Per-layer counts: one integer for every layer (a per-layer array is refused for now).
   std::vector<int64_t> per_layer(const std::string& key, int64_t layers, std::optional<int64_t> fallback) const {
     const std::string k = arch_ + "." + key;
     const gguf::Value* v = find(k);
