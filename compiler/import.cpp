@@ -13,6 +13,7 @@
 
 #include "import_config.hpp"
 #include "llmc/error.hpp"
+#include "llmc/gguf.hpp"
 #include "plan.hpp"
 
 namespace llmc {
@@ -206,6 +207,7 @@ Spec import_any(const std::string& path, const ImportOptions& options) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path + ": no such file or folder");
   if (fs::is_directory(path, ec) || fs::path(path).extension() == ".json") return import_hf(path, options);
+  if (gguf::is_gguf_file(path)) return import_gguf(path, options);
   return import_llama2c(path, options);
 }
 

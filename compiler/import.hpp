@@ -18,7 +18,11 @@ Spec import_llama2c(const std::string& path, const ImportOptions& options);
 // A spec from a Hugging Face model folder or its config.json.
 Spec import_hf(const std::string& path, const ImportOptions& options);
 
-// Chooses by what `path` is: a folder or .json → Hugging Face, else a llama2.c checkpoint.
+// A spec from a GGUF file's metadata and tensor directory (compiler/import_gguf.cpp).
+Spec import_gguf(const std::string& path, const ImportOptions& options);
+
+// Chooses by what `path` is: a folder or .json → Hugging Face, a file starting "GGUF" → GGUF, else a
+// llama2.c checkpoint.
 Spec import_any(const std::string& path, const ImportOptions& options);
 
 std::vector<std::string> supported_model_types();

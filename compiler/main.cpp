@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
 
   std::string import_source, import_output;
   llmc::ImportOptions import_options;
-  auto* im = app.add_subcommand("import", "write an arch YAML for a Hugging Face model folder or a llama2.c .bin");
-  im->add_option("source", import_source, "HF folder / config.json, or llama2.c checkpoint")->required();
+  auto* im = app.add_subcommand("import", "write an arch YAML for a Hugging Face model folder, a GGUF file or a llama2.c .bin");
+  im->add_option("source", import_source, "HF folder / config.json, GGUF file, or llama2.c checkpoint")->required();
   im->add_option("-o,--output", import_output, "output YAML")->required();
   im->add_option("--max-context", import_options.max_context,
                  fmt::format("context to compile for (default: the model's, at most {})", llmc::kDefaultContextCap));

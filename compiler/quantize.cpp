@@ -1,7 +1,8 @@
 // llmc quantize: a checkpoint rewritten as the safetensors file a model's binary maps without conversion.
 // The matrices the model binds with get_matrix are stored in their grouped format (q8_0 / q4_0, or
 // f32/f16/bf16 grouped), as U8 tensors described in the metadata (weights_loader.hpp: grouped_entries);
-// every other tensor the model reads is copied as stored. Tensors the model does not read are left out.
+// every other tensor the model reads is copied as stored (a GGUF block-quantised one as F32, dequantised).
+// Tensors the model does not read are left out.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -27,7 +29,7 @@ MatrixStorage storage_of(const std::string& dtype) {
   throw Error(fmt::format("--dtype {}: expected as-stored, f32, q8_0 or q4_0", dtype));
 }
 
-// One tensor of the output: a stored tensor copied as it is, or a matrix written grouped.
+// One tensor of the output: a stored tensor copied as it is (or dequantised to F32), or a matrix written grouped.
 struct OutputTensor {
   std::string name;
   const TensorInfo* source = nullptr;
@@ -38,6 +40,12 @@ struct OutputTensor {
 constexpr size_t kAlign = 64;  // the binary maps grouped matrices in place when they are 64-byte aligned
 
 size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+size_t element_count(const std::vector<int64_t>& shape) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
 
 }  // namespace
 
@@ -69,7 +77,7 @@ void run_quantize(const QuantizeOptions& o) {
       e.format = WeightStore::grouped_format(t, storage);
       e.bytes = WeightStore::grouped_bytes(t, e.format);
     } else {
-      e.bytes = t.bytes;
+      e.bytes = t.block_quantised() ? element_count(t.shape) * 4 : t.bytes;
     }
     out.push_back(e);
   };
@@ -90,7 +98,8 @@ void run_quantize(const QuantizeOptions& o) {
   for (auto& e : out) {
     e.offset = offset;
     const bool grouped = is_grouped(e.format);
-    header[e.name] = {{"dtype", grouped ? "U8" : dtype_name(e.source->dtype)},
+    const char* dtype = e.source->block_quantised() ? "F32" : dtype_name(e.source->dtype);
+    header[e.name] = {{"dtype", grouped ? "U8" : dtype},
                       {"shape", grouped ? std::vector<int64_t>{static_cast<int64_t>(e.bytes)} : e.source->shape},
                       {"data_offsets", {offset, offset + e.bytes}}};
     if (grouped)
@@ -117,6 +126,10 @@ void run_quantize(const QuantizeOptions& o) {
         const AlignedBytes buffer = aligned_bytes(e.bytes);
         WeightStore::to_grouped(*e.source, e.format, buffer.get());
         file.write(reinterpret_cast<const char*>(buffer.get()), static_cast<std::streamsize>(e.bytes));
+      } else if (e.source->block_quantised()) {
+        std::vector<float> values(e.bytes / 4);
+        ggml_dequantize(e.source->blocks, e.source->data, values.size(), values.data());
+        file.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(e.bytes));
       } else {
         file.write(reinterpret_cast<const char*>(e.source->data), static_cast<std::streamsize>(e.bytes));
       }

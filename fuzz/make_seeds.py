@@ -162,6 +162,72 @@ for i, p in enumerate(pieces):
 proto += ld(2, varint(3 << 3) + varint(2))  # trainer_spec { model_type: BPE }
 put("tokenizer_load", "small.model", proto)
 
+# ---------------------------------------------------------------- gguf: small models (tensor directory + data)
+# GGUF block sizes (values, bytes) by ggml type id, for the types llmc reads.
+GBLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+          20: (32, 18), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
+def gguf_model(kvs, tensors, align=32):
+    """tensors: (name, ne, type); data bytes patterned so that scales are finite halves."""
+    infos, data = b"", b""
+    for name, ne, typ in tensors:
+        vals, size = GBLOCK[typ]
+        n = 1
+        for d in ne:
+            n *= d
+        data += b"\0" * (-len(data) % align)
+        infos += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        infos += struct.pack("<IQ", typ, len(data))
+        data += bytes((i * 37 + 11) % 251 & 0x3b for i in range(n // vals * size))
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + infos
+    return head + b"\0" * (-len(head) % align) + data
+for typ in GBLOCK:
+    vals = GBLOCK[typ][0]
+    put("gguf", "type%d.gguf" % typ, gguf_model([gkv("general.architecture", 8, gstr("llama"))],
+                                                 [("m", [max(vals, 8), 2], typ), ("v", [vals], typ)]))
+# A Q4_K_M-like llama directory: Q4_K / Q6_K matrices, F32 norms, llama.cpp's tensor names.
+llama_kvs = [gkv("general.architecture", 8, gstr("llama")), gkv("general.file_type", 4, struct.pack("<I", 15)),
+             gkv("llama.block_count", 4, struct.pack("<I", 1)), gkv("llama.embedding_length", 4, struct.pack("<I", 256)),
+             gkv("llama.attention.head_count", 4, struct.pack("<I", 4)),
+             gkv("llama.rope.freq_base", 6, struct.pack("<f", 10000.0)), gkv("general.alignment", 4, struct.pack("<I", 64))]
+put("gguf", "q4_k_m.gguf", gguf_model(llama_kvs, [
+    ("token_embd.weight", [256, 4], 12), ("blk.0.attn_norm.weight", [256], 0), ("blk.0.attn_q.weight", [256, 2], 12),
+    ("blk.0.attn_v.weight", [256, 2], 14), ("blk.0.ffn_down.weight", [256, 2], 14), ("output_norm.weight", [256], 0),
+    ("output.weight", [256, 4], 14)], align=64))
+# Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
+def gguf_scalar_kvs(path):
+    b = open(path, "rb").read()
+    n_kv = struct.unpack_from("<Q", b, 16)[0]
+    at, out = 24, []
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    def string(at):
+        n = struct.unpack_from("<Q", b, at)[0]
+        return at + 8 + n
+    for _ in range(n_kv):
+        k0 = at
+        at = string(at)
+        typ = struct.unpack_from("<I", b, at)[0]
+        at += 4
+        if typ == 8:
+            at = string(at)
+            out.append(b[k0:at])
+        elif typ == 9:
+            it, n = struct.unpack_from("<IQ", b, at)
+            items_at = at = at + 12
+            kept = None
+            for i in range(n):
+                at = string(at) if it == 8 else at + sizes[it]
+                if i == 3:
+                    kept = at
+            out.append(b[k0:items_at - 8] + struct.pack("<Q", min(n, 4)) + b[items_at:kept if kept else at])
+        else:
+            at += sizes[typ]
+            out.append(b[k0:at])
+    return out
+for v in ["llama-spm", "gpt-2", "phi-3", "falcon"]:
+    path = os.path.join(ROOT, "tests", "data", "tokenizers", "gguf", "ggml-vocab-%s.gguf" % v)
+    if os.path.exists(path):
+        put("gguf", "vocab-%s.gguf" % v, gguf_model(gguf_scalar_kvs(path), [("output_norm.weight", [8], 0)]))
+
 # ---------------------------------------------------------------- encode: [selector byte] + text
 for i, text in enumerate(["Once upon a time", "Hello world! 123 ab abc", "<s>the</s> é ü 中文 🦙",
                           "  leading\tand\r\nnewlines  ", "<|endoftext|><|begin_of_text|>x"]):

@@ -185,6 +185,13 @@ inline void run_chat(const RunOptions& o, const Tokenizer& tokenizer, Session& s
   }
 }
 
+// Whether path is a GGUF file with a vocabulary (tokenizer.ggml.tokens).
+inline bool gguf_has_vocabulary(const std::string& path) {
+  if (!gguf::is_gguf_file(path)) return false;
+  const MappedFile file(path);
+  return gguf::find(gguf::parse(path, file.data(), file.size()), "tokenizer.ggml.tokens") != nullptr;
+}
+
 inline int run_model(const RunOptions& o) {
   const ModelInfo& info = model_info();
   using Clock = std::chrono::steady_clock;
@@ -206,18 +213,20 @@ inline int run_model(const RunOptions& o) {
   set_threads(o.threads);
 
   std::unique_ptr<Tokenizer> tokenizer;
-  if (!o.tokenizer.empty()) {
-    tokenizer = Tokenizer::load(o.tokenizer);
+  // Without --tokenizer, a GGUF checkpoint's own vocabulary.
+  const std::string tokenizer_file = o.tokenizer.empty() && gguf_has_vocabulary(o.weights) ? o.weights : o.tokenizer;
+  if (!tokenizer_file.empty()) {
+    tokenizer = Tokenizer::load(tokenizer_file);
     if (tokenizer->vocab_size() > info.vocab)
-      throw Error(o.tokenizer + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+      throw Error(tokenizer_file + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
                   " tokens but the model's vocabulary has " + std::to_string(info.vocab));
   }
-  if (o.chat && !tokenizer) throw Error("--chat needs --tokenizer FILE");
+  if (o.chat && !tokenizer) throw Error("--chat needs --tokenizer FILE (or GGUF weights)");
   std::vector<int> tokens;
   if (!o.tokens.empty()) {
     tokens = parse_token_list(o.tokens, info.vocab);
   } else if (!o.chat) {
-    if (!tokenizer) throw Error("--prompt needs --tokenizer FILE (or give ids with --tokens)");
+    if (!tokenizer) throw Error("--prompt needs --tokenizer FILE or GGUF weights (or give ids with --tokens)");
     tokens = tokenizer->encode(o.prompt, info.add_bos && !o.no_bos);
     drop_double_bos(tokens, info.bos);
     if (tokens.empty()) throw Error("--prompt: the prompt encodes to no tokens");

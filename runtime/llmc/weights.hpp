@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "llmc/error.hpp"
+#include "llmc/ggml_blocks.hpp"
 #include "llmc/threads.hpp"
 
 namespace llmc {
@@ -259,6 +261,12 @@ inline float matrix_value(WFormat f, const uint8_t* m, size_t cols, size_t r, si
   return f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
+// x truncated to an integer as x86's cvttss2si does: out of range or NaN (a block holding inf or NaN, e.g.
+// from a corrupt checkpoint) gives INT32_MIN, where a plain cast is undefined behaviour.
+inline int32_t truncate_to_int(float x) {
+  return std::fabs(x) < 2147483648.0f ? static_cast<int32_t>(x) : std::numeric_limits<int32_t>::min();
+}
+
 // GGUF's quantize_row_q8_0_ref / quantize_row_q4_0_ref on one block of 32 values: its scale d and the
 // stored integers q (q8_0: q + 128; q4_0: 0..15).
 inline void quantize_block_ref(WFormat f, const float* v, float* d, int* q) {
@@ -267,7 +275,7 @@ inline void quantize_block_ref(WFormat f, const float* v, float* d, int* q) {
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
     *d = amax / 127.0f;
     const float id = *d != 0.0f ? 1.0f / *d : 0.0f;
-    for (int j = 0; j < 32; ++j) q[j] = static_cast<int>(std::round(v[j] * id)) + 128;
+    for (int j = 0; j < 32; ++j) q[j] = truncate_to_int(std::round(v[j] * id)) + 128;
     return;
   }
   float amax = 0.0f, max = 0.0f;
@@ -283,7 +291,7 @@ inline void quantize_block_ref(WFormat f, const float* v, float* d, int* q) {
     // from fusing the two into one FMA (C++ allows it), which would quantise ties differently in
     // llmc quantize and in a -march=native binary.
     volatile float scaled = v[j] * id;
-    q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(scaled + 8.5f)));
+    q[j] = std::min(15, static_cast<int>(static_cast<int8_t>(truncate_to_int(scaled + 8.5f))));
   }
 }
 
@@ -364,6 +372,26 @@ inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, 
   }
 }
 
+// One group of q8_0 / q4_0 from `rows` (≤ 16) rows of GGUF Q8_0 / Q4_0 blocks (cols values a row, any
+// alignment): the same quants and f16 scales, moved into the grouped layout (a GGUF Q4_0 block's byte j
+// already holds values j and 16 + j as the grouped layout's does). Padding rows are zero.
+inline void repack_gguf_group(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
+  const size_t blocks = cols / kQuantBlock, src_block = f == WFormat::q8_0 ? 34 : 18;
+  uint8_t* scales = group + blocks * quant_block_bytes(f);
+  std::memset(group, f == WFormat::q8_0 ? 0x80 : 0x88, blocks * quant_block_bytes(f));
+  std::memset(scales, 0, blocks * kQuantRows * 2);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < blocks; ++b) {
+      const uint8_t* in = src + (r * blocks + b) * src_block;
+      uint8_t* block = group + b * quant_block_bytes(f);
+      if (f == WFormat::q8_0)
+        for (int j = 0; j < 32; ++j) block[j / 4 * 64 + r * 4 + j % 4] = static_cast<uint8_t>(in[2 + j] ^ 0x80);
+      else
+        for (int j = 0; j < 16; ++j) block[j / 4 * 64 + r * 4 + j % 4] = in[2 + j];
+      std::memcpy(scales + (b * kQuantRows + r) * 2, in, 2);
+    }
+}
+
 // One group of f16_g16 / bf16_g16 from `rows` (≤ 16) rows of stored values of that type (cols 2-byte values
 // apart, any alignment; zero padding rows): the bits are copied, not converted.
 inline void write_group_bits16(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
@@ -440,6 +468,17 @@ struct TensorInfo {
   size_t bytes = 0;
   std::string file;
   WFormat grouped = WFormat::f32;  // a grouped format: a matrix written by `llmc quantize`, dtype unused
+  // A GGUF tensor of a block-quantised type (Q8_0, Q4_K, ...): rows of whole blocks, dtype unused. F32, F16
+  // and BF16 GGUF tensors are plain dtypes (blocks stays f32).
+  GgmlType blocks = GgmlType::f32;
+
+  bool block_quantised() const { return blocks != GgmlType::f32; }
+  // Bytes of `values` values (whole rows) as stored.
+  size_t stored_bytes(size_t values) const {
+    if (!block_quantised()) return values * dtype_size(dtype);
+    const GgmlTypeInfo& b = *ggml_type_info(static_cast<uint32_t>(blocks));
+    return values / b.block_values * b.block_bytes;
+  }
 };
 
 inline std::string shape_str(const std::vector<int64_t>& shape) {
@@ -477,10 +516,11 @@ struct TensorRef {
 
 class WeightStore {
  public:
-  // path: a .safetensors file, a model.safetensors.index.json, a folder holding either, or a llama2.c .bin.
+  // path: a .safetensors file, a model.safetensors.index.json, a folder holding either, a GGUF file (by its
+  // magic), or a llama2.c .bin.
   static WeightStore open(const std::string& path);
   // The same parsers on bytes in memory; `name` picks the format as a path does (".safetensors" or a
-  // llama2.c checkpoint). For tests and fuzzing.
+  // llama2.c checkpoint; GGUF by its magic). For tests and fuzzing.
   static WeightStore from_bytes(const std::string& name, std::string bytes);
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
@@ -515,17 +555,19 @@ class WeightStore {
                   ", by llmc quantize), but this model reads it as a plain tensor: use the original checkpoint");
     if (transpose && shape.size() != 2) throw Error(t.file + ": tensor '" + name + "' must be 2-D to be transposed");
     used_.insert(name);
-    const size_t n = t.bytes / dtype_size(t.dtype);
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
     const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
     const MappedFile* file = t.bytes < kSmallTensorBytes ? file_of(t) : nullptr;
-    if (t.dtype == DType::f32 && aligned && !transpose && !file) return reinterpret_cast<const float*>(t.data);
+    const bool plain_f32 = t.dtype == DType::f32 && !t.block_quantised();
+    if (plain_f32 && aligned && !transpose && !file) return reinterpret_cast<const float*>(t.data);
     std::vector<float>& out = owned_.emplace_back(n);
     if (file) {  // norms, biases: copied (see MappedFile::read), so the map stays untouched
       std::vector<uint8_t> bytes(t.bytes);
       file->read(t.data, t.bytes, bytes.data());
-      read_as_f32(t.dtype, bytes.data(), n, out.data());
+      read_as_f32(t, bytes.data(), n, out.data());
     } else {
-      read_as_f32(t.dtype, t.data, n, out.data());
+      read_as_f32(t, t.data, n, out.data());
     }
     if (transpose) {
       std::vector<float> tr(n);
@@ -618,11 +660,17 @@ class WeightStore {
 
  public:
   // The grouped format get_matrix keeps a stored 2-D tensor in, and its size in bytes.
+  // A GGUF Q8_0 / Q4_0 matrix kept as stored (or as the same format) is repacked, its values unchanged;
+  // other block types are dequantised to fp32 (exact) unless asked to be quantised to q8_0 / q4_0.
   static WFormat grouped_format(const TensorInfo& t, MatrixStorage storage) {
     const size_t cols = static_cast<size_t>(t.shape[1]);
+    if (t.blocks == GgmlType::q8_0 && (storage == MatrixStorage::as_stored || storage == MatrixStorage::q8_0))
+      return WFormat::q8_0;
+    if (t.blocks == GgmlType::q4_0 && (storage == MatrixStorage::as_stored || storage == MatrixStorage::q4_0))
+      return WFormat::q4_0;
     if ((storage == MatrixStorage::q8_0 || storage == MatrixStorage::q4_0) && cols % kQuantBlock == 0)
       return storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
-    if (storage == MatrixStorage::as_stored && t.dtype != DType::f32)
+    if (storage == MatrixStorage::as_stored && t.dtype != DType::f32 && !t.block_quantised())
       return t.dtype == DType::f16 ? WFormat::f16_g16 : WFormat::bf16_g16;
     return WFormat::f32_g16;
   }
@@ -638,23 +686,30 @@ class WeightStore {
     const size_t gbytes = group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
     const uint8_t* src = t.data;
     const DType dtype = t.dtype;
-    const size_t src_group = kQuantRows * cols * dtype_size(dtype);
+    const size_t row_bytes = t.stored_bytes(cols), src_group = kQuantRows * row_bytes;
+    const bool repack = (t.blocks == GgmlType::q8_0 && format == WFormat::q8_0) ||  // GGUF blocks as they are
+                        (t.blocks == GgmlType::q4_0 && format == WFormat::q4_0);
     const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / std::max<size_t>(src_group, 1));
     for (size_t g0 = 0; g0 < groups; g0 += batch) {
       const size_t g1 = std::min(groups, g0 + batch);
       parallel_for(static_cast<int>(g1 - g0), static_cast<int64_t>((g1 - g0) * kQuantRows * cols) * 16,
                    [&](int begin, int end) {
-                     const bool same_bits = (dtype == DType::f16 && format == WFormat::f16_g16) ||
-                                            (dtype == DType::bf16 && format == WFormat::bf16_g16);
-                     std::vector<float> x(same_bits ? 0 : kQuantRows * cols);
+                     const bool same_bits = !t.block_quantised() &&
+                                            ((dtype == DType::f16 && format == WFormat::f16_g16) ||
+                                             (dtype == DType::bf16 && format == WFormat::bf16_g16));
+                     std::vector<float> x(same_bits || repack ? 0 : kQuantRows * cols);
                      for (size_t g = g0 + static_cast<size_t>(begin); g < g0 + static_cast<size_t>(end); ++g) {
                        const size_t r0 = g * kQuantRows, n = std::min(kQuantRows, rows - r0);
-                       const uint8_t* rows_src = src + r0 * cols * dtype_size(dtype);
+                       const uint8_t* rows_src = src + r0 * row_bytes;
                        if (same_bits) {  // copied, not converted
                          write_group_bits16(format, rows_src, n, cols, out + g * gbytes);
                          continue;
                        }
-                       read_as_f32(dtype, rows_src, n * cols, x.data());
+                       if (repack) {
+                         repack_gguf_group(format, rows_src, n, cols, out + g * gbytes);
+                         continue;
+                       }
+                       read_as_f32(t, rows_src, n * cols, x.data());
                        write_group(format, x.data(), n, cols, out + g * gbytes);
                      }
                    });
@@ -665,9 +720,11 @@ class WeightStore {
   }
 
  private:
-  // n values of a stored tensor (any alignment) as fp32.
-  static void read_as_f32(DType dtype, const uint8_t* data, size_t n, float* out) {
+  // n values (whole rows) of stored tensor t, at data (any alignment), as fp32.
+  static void read_as_f32(const TensorInfo& t, const uint8_t* data, size_t n, float* out) {
     if (n == 0) return;  // an empty tensor may have no data pointer
+    if (t.block_quantised()) return ggml_dequantize(t.blocks, data, n, out);
+    const DType dtype = t.dtype;
     if (dtype == DType::f32) return static_cast<void>(std::memcpy(out, data, 4 * n));
     for (size_t i = 0; i < n; ++i) {
       uint16_t h;
@@ -692,6 +749,7 @@ class WeightStore {
     if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   }
   void add_llama2c(std::unique_ptr<MappedFile> file);
+  void add_gguf(std::unique_ptr<MappedFile> file);
 
   std::string source_;
   std::vector<std::unique_ptr<MappedFile>> files_;

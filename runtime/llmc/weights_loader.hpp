@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "llmc/gguf.hpp"
 #include "llmc/weights.hpp"
 
 namespace llmc {
@@ -222,6 +223,28 @@ inline void WeightStore::add_llama2c(std::unique_ptr<MappedFile> owned) {
   implicit_unused_ = {"rope.freq_cis_real", "rope.freq_cis_imag"};
 }
 
+// GGUF: tensors under their GGUF names, shapes in row-major order (ne reversed: a matrix is [rows, cols]).
+inline void WeightStore::add_gguf(std::unique_ptr<MappedFile> owned) {
+  auto& file = files_.emplace_back(std::move(owned));
+  const gguf::File g = gguf::parse(file->path(), file->data(), file->size());
+  for (const gguf::Tensor& gt : g.tensors) {
+    TensorInfo t;
+    t.file = file->path();
+    switch (gt.type) {
+      case GgmlType::f32: t.dtype = DType::f32; break;
+      case GgmlType::f16: t.dtype = DType::f16; break;
+      case GgmlType::bf16: t.dtype = DType::bf16; break;
+      default: t.blocks = gt.type;
+    }
+    t.shape.assign(gt.ne.rbegin(), gt.ne.rend());
+    t.data = gt.data;
+    t.bytes = gt.bytes;
+    tensors_.emplace(gt.name, std::move(t));
+  }
+}
+
+inline bool is_gguf(const MappedFile& f) { return f.size() >= 4 && std::memcmp(f.data(), "GGUF", 4) == 0; }
+
 inline WeightStore WeightStore::open(const std::string& path) {
   namespace fs = std::filesystem;
   WeightStore store;
@@ -265,7 +288,9 @@ inline WeightStore WeightStore::open(const std::string& path) {
     store.add_safetensors(std::make_unique<MappedFile>(p.string()));
     return store;
   }
-  store.add_llama2c(std::make_unique<MappedFile>(p.string()));
+  auto file = std::make_unique<MappedFile>(p.string());
+  if (is_gguf(*file)) store.add_gguf(std::move(file));
+  else store.add_llama2c(std::move(file));
   return store;
 }
 
@@ -274,6 +299,7 @@ inline WeightStore WeightStore::from_bytes(const std::string& name, std::string 
   store.source_ = name;
   auto file = std::make_unique<MappedFile>(name, std::move(bytes));
   if (name.size() >= 12 && name.substr(name.size() - 12) == ".safetensors") store.add_safetensors(std::move(file));
+  else if (is_gguf(*file)) store.add_gguf(std::move(file));
   else store.add_llama2c(std::move(file));
   return store;
 }

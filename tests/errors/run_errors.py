@@ -348,6 +348,53 @@ def gen_refuses_other_models_weights(ctx):
     ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "small.bin", "shape", "another model")
 
 
+def gguf(tensors, types=None, offsets=None, kvs=()):
+    """A GGUF v3 file of (name, shape, bytes) tensors (row-major shapes, written as GGUF's reversed ne),
+    F32 unless types[name] says otherwise; offsets[name] overrides where a tensor's data is."""
+    def gstr(x):
+        return struct.pack("<Q", len(x.encode())) + x.encode()
+    meta = b"".join(gstr(k) + struct.pack("<I", 8) + gstr(v) for k, v in kvs)
+    infos, blob = b"", b""
+    for name, shape, data in tensors:
+        blob += b"\0" * (-len(blob) % 32)
+        at = (offsets or {}).get(name, len(blob))
+        infos += gstr(name) + struct.pack("<I", len(shape)) + b"".join(struct.pack("<Q", d) for d in reversed(shape))
+        infos += struct.pack("<IQ", (types or {}).get(name, 0), at)
+        blob += data
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + meta + infos
+    return head + b"\0" * (-len(head) % 32) + blob
+
+
+@case
+def gen_gguf_errors(ctx):
+    """A GGUF of stories260K's tensors runs; cut, overlapping or of an unsupported type, it fails naming why."""
+    tensors = stories_tensors(ctx)
+    ctx.expect_ok(gen(ctx, "--weights", ctx.write("ok.gguf", gguf(tensors)), "--prompt", "Once upon a time"))
+    full = gguf(tensors)
+    for cut in (3, 24, 1000, len(full) // 2, len(full) - 1):
+        ctx.expect_fail(gen(ctx, "--weights", ctx.write("cut%d.gguf" % cut, full[:cut]), "--prompt", "hi"),
+                        "cut%d.gguf" % cut)
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("iq4xs.gguf", gguf(tensors, types={"model.norm.weight": 23})),
+                        "--prompt", "hi"), "iq4xs.gguf", "tensor 'model.norm.weight' has tensor type IQ4_XS")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("overlap.gguf", gguf(tensors, offsets={"model.norm.weight": 0})),
+                        "--prompt", "hi"), "overlap.gguf", "overlap")
+
+
+@case
+def import_bad_gguf(ctx):
+    out = "out.yaml"
+    good = gguf([("token_embd.weight", [4, 8], b"\0" * 128)], kvs=[("general.architecture", "llama")])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("cut.gguf", good[:40]), "-o", ctx.path(out)], "cut.gguf",
+                    "larger than the file allows", absent=[out])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("cut2.gguf", good[:-1]), "-o", ctx.path(out)], "cut2.gguf",
+                    "truncated", absent=[out])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("nosizes.gguf", good), "-o", ctx.path(out)], "nosizes.gguf",
+                    "llama.embedding_length", absent=[out])
+    other = gguf([], kvs=[("general.architecture", "mamba")])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("mamba.gguf", other), "-o", ctx.path(out)], "mamba", "not supported",
+                    absent=[out])
+
+
 @case
 def gen_safetensors_truncated(ctx):
     full = safetensors(stories_tensors(ctx))

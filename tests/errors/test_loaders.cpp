@@ -215,11 +215,11 @@ TEST_CASE("files: missing, folders, index.json") {
 TEST_CASE("fuzz corpora replay: loaders end in a result or an llmc::Error") {
   namespace fs = std::filesystem;
   size_t n = 0;
-  for (const char* target : {"safetensors", "llama2c"}) {
+  for (const char* target : {"safetensors", "llama2c", "gguf"}) {
     const fs::path dir = fs::path(LLMC_FUZZ_CORPUS) / target;
     if (!fs::exists(dir)) continue;
     for (const auto& e : fs::directory_iterator(dir)) {
-      const std::string name = std::string(target) == "safetensors" ? "f.safetensors" : "f.bin";
+      const std::string name = std::string(target) == "safetensors" ? "f.safetensors" : "f.bin";  // GGUF: by magic
       try {
         WeightStore s = WeightStore::from_bytes(name, slurp(e.path().string()));
         for (const auto& [tn, t] : s.tensors()) s.get(tn, t.shape);

@@ -3,6 +3,10 @@
 //   golden_runner hf CASE_DIR WORK_DIR          Hugging Face case (config.json, model.safetensors, logits.bin,
 //                                               greedy.json, greedy_logits.npy)
 //   golden_runner stories260k DATA_DIR WORK_DIR llama2.c stories260K (arch from archs/, text/ids/logits goldens)
+//   golden_runner gguf CASE_DIR WORK_DIR        the Hugging Face case written as GGUF files here (F32 and Q8_0,
+//                                               llama.cpp's names and layout), imported from the F32 one: the
+//                                               F32 file against the reference, the Q8_0 file (matrices
+//                                               repacked) against the F32 one quantised at load (--dtype q8_0)
 //
 // Checks: greedy tokens identical; per-position logits NMSE = Σ(a−b)²/Σa² ≤ 1e-6 and max|a−b| ≤ 1e-3·max|a|.
 // Prints the worst NMSE per case; exits non-zero on any failure.
@@ -14,9 +18,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "../common/gguf_writer.hpp"
+#include "llmc/weights.hpp"
 
 namespace fs = std::filesystem;
 
@@ -166,6 +175,148 @@ int hf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work) {
   return failures ? 1 : 0;
 }
 
+// The safetensors tensors of a case (F32 only: the golden cases are fp32).
+struct StTensor {
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+std::map<std::string, StTensor> read_safetensors(const fs::path& p) {
+  const std::string bytes = read_text(p);
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+  std::map<std::string, StTensor> out;
+  for (const auto& [name, e] : header.items()) {
+    if (name == "__metadata__") continue;
+    if (e.at("dtype") != "F32") throw std::runtime_error(name + ": golden cases are F32");
+    StTensor t{e.at("shape").get<std::vector<int64_t>>(), {}};
+    const auto off = e.at("data_offsets").get<std::vector<size_t>>();
+    t.values.resize((off[1] - off[0]) / 4);
+    std::memcpy(t.values.data(), bytes.data() + 8 + n + off[0], off[1] - off[0]);
+    out.emplace(name, std::move(t));
+  }
+  return out;
+}
+
+// convert_hf_to_gguf.py's q / k row permutation for llama: within each head, the rows of the first half
+// (rotated with the second half in Hugging Face's rotate_half) and of the second half interleaved, so that
+// rotary pairs are adjacent rows.
+std::vector<float> permute_rows(const StTensor& t, int64_t heads) {
+  const int64_t rows = t.shape[0], cols = t.shape[1], head = rows / heads;
+  std::vector<float> out(t.values.size());
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < head / 2; ++i)
+      for (int64_t j = 0; j < 2; ++j) {
+        const float* src = &t.values[static_cast<size_t>((h * head + j * head / 2 + i) * cols)];
+        std::copy(src, src + cols, &out[static_cast<size_t>((h * head + 2 * i + j) * cols)]);
+      }
+  return out;
+}
+
+// GGUF Q8_0 blocks of rows of 32-value blocks, as ggml's quantize_row_q8_0_ref.
+std::string q8_0_blocks(const std::vector<float>& v) {
+  std::string out;
+  for (size_t b = 0; b < v.size() / 32; ++b) {
+    float d;
+    int qs[32];
+    llmc::quantize_block_ref(llmc::WFormat::q8_0, &v[b * 32], &d, qs);
+    const uint16_t h = llmc::f32_to_f16(d);
+    out.append(reinterpret_cast<const char*>(&h), 2);
+    for (int q : qs) out.push_back(static_cast<char>(q - 128));
+  }
+  return out;
+}
+
+// A Hugging Face llama / qwen2 / qwen3 case as a GGUF file: llama.cpp's tensor names and metadata keys,
+// llama's q / k rows permuted, matrices F32 or Q8_0 (ggml type 0 or 8), norms, biases and the token
+// embeddings F32 (the model reads those as fp32, so a q8_0 binary reads the same values from either file).
+void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_type) {
+  const nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
+  const std::string arch = c.at("model_type");
+  const int64_t heads = c.at("num_attention_heads"), kv = c.value("num_key_value_heads", heads);
+  const auto tensors = read_safetensors(dir / "model.safetensors");
+  llmc_test::GgufWriter w;
+  w.str("general.architecture", arch);
+  w.u32(arch + ".block_count", c.at("num_hidden_layers"));
+  w.u32(arch + ".context_length", c.at("max_position_embeddings"));
+  w.u32(arch + ".embedding_length", c.at("hidden_size"));
+  w.u32(arch + ".feed_forward_length", c.at("intermediate_size"));
+  w.u32(arch + ".attention.head_count", static_cast<uint32_t>(heads));
+  w.u32(arch + ".attention.head_count_kv", static_cast<uint32_t>(kv));
+  if (c.contains("head_dim")) w.u32(arch + ".attention.key_length", c.at("head_dim"));
+  w.f32(arch + ".attention.layer_norm_rms_epsilon", c.at("rms_norm_eps").get<float>());
+  w.f32(arch + ".rope.freq_base", c.value("rope_theta", 10000.0f));
+  if (c.contains("bos_token_id") && c["bos_token_id"].is_number()) w.u32("tokenizer.ggml.bos_token_id", c["bos_token_id"]);
+  if (c.contains("eos_token_id") && c["eos_token_id"].is_number()) w.u32("tokenizer.ggml.eos_token_id", c["eos_token_id"]);
+  w.boolean("tokenizer.ggml.add_bos_token", false);
+  const std::vector<std::pair<std::string, std::string>> names = {
+      {"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"},               {"input_layernorm.weight", "attn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},          {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},          {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"}};
+  for (const auto& [name, t] : tensors) {
+    std::string gname, role = name;
+    std::string prefix;
+    if (name.rfind("model.layers.", 0) == 0) {
+      const size_t dot = name.find('.', 13);
+      prefix = "blk." + name.substr(13, dot - 13) + ".";
+      role = name.substr(dot + 1);
+    }
+    for (const auto& [hf, gg] : names)
+      if (hf == role) gname = prefix + gg;
+    if (gname.empty()) throw std::runtime_error(name + ": no GGUF name for it");
+    std::vector<float> v = t.values;
+    if (arch == "llama" && role == "self_attn.q_proj.weight") v = permute_rows(t, heads);
+    if (arch == "llama" && role == "self_attn.k_proj.weight") v = permute_rows(t, kv);
+    std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
+    const bool quantise =
+        matrix_type == 8 && t.shape.size() == 2 && t.shape[1] % 32 == 0 && gname != "token_embd.weight";
+    if (quantise) w.tensor(gname, ne, 8, q8_0_blocks(v));
+    else w.tensor(gname, ne, 0, std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
+  }
+  std::ofstream(out, std::ios::binary) << w.bytes();
+}
+
+int gguf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work) {
+  const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
+  const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
+  const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
+  const std::vector<int> expected = greedy.at("new_tokens").get<std::vector<int>>();
+  const std::vector<float> ref = read_f32(dir / "logits.bin");
+  const size_t vocab = ref.size() / prompt.size();
+  fs::create_directories(work);
+  write_gguf_case(dir, work / "model-f32.gguf", 0);
+  write_gguf_case(dir, work / "model-q8_0.gguf", 8);
+  if (run(q(llmc) + " import " + q(work / "model-f32.gguf") + " -o " + q(work / "arch.yaml")) != 0 ||
+      run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0 ||
+      run(q(llmc) + " build " + q(work / "arch.yaml") + " --dtype q8_0 -o " + q(work / "model-q8_0")) != 0) {
+    check(false, "import and build");
+    return 1;
+  }
+  auto logits = [&](const char* binary, const char* weights, const fs::path& out) {
+    check(run(q(work / binary) + " --weights " + q(work / weights) + " --tokens " + join(prompt, ",") +
+              " --threads 2 -n 0 --logits " + q(out)) == 0,
+          std::string(binary) + " on " + weights);
+    return read_f32(out);
+  };
+  compare_logits(logits("model", "model-f32.gguf", work / "f32.bin"), 0, ref, prompt.size(), vocab,
+                 "F32 GGUF: prompt logits vs logits.bin");
+  check(run(q(work / "model") + " --weights " + q(work / "model-f32.gguf") + " --tokens " + join(prompt, ",") +
+            " --threads 2 -n " + std::to_string(expected.size()) + " --ignore-eos --ids > " + q(work / "ids.txt")) == 0,
+        "greedy run");
+  const std::vector<int> got = parse_ids(read_text(work / "ids.txt"));
+  check(got == expected, "greedy tokens: expected " + join(expected, " ") + ", got " + join(got, " "));
+  compare_logits(logits("model-q8_0", "model-q8_0.gguf", work / "q8_0-repacked.bin"), 0,
+                 logits("model-q8_0", "model-f32.gguf", work / "q8_0-at-load.bin"), prompt.size(), vocab,
+                 "Q8_0 GGUF (repacked) vs F32 GGUF quantised to q8_0 at load");
+  return failures ? 1 : 0;
+}
+
 int stories_case(const fs::path& llmc, const fs::path& arch, const fs::path& data, const fs::path& work) {
   fs::create_directories(work);
   if (run(q(llmc) + " build " + q(arch) + " -o " + q(work / "stories")) != 0) {
@@ -199,8 +350,10 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "hf" && argc == 5) return hf_case(argv[2], argv[3], argv[4]);
   if (mode == "stories260k" && argc == 6) return stories_case(argv[2], argv[3], argv[4], argv[5]);
+  if (mode == "gguf" && argc == 5) return gguf_case(argv[2], argv[3], argv[4]);
   std::fprintf(stderr,
                "usage: golden_runner hf LLMC CASE_DIR WORK_DIR\n"
-               "       golden_runner stories260k LLMC ARCH_YAML DATA_DIR WORK_DIR\n");
+               "       golden_runner stories260k LLMC ARCH_YAML DATA_DIR WORK_DIR\n"
+               "       golden_runner gguf LLMC CASE_DIR WORK_DIR\n");
   return 2;
 }

@@ -1,0 +1,307 @@
+// GGUF checkpoints: the block types' dequantisation against ggml's own output (tests/data/ggml_dequant),
+// files written here read back through WeightStore (plain, grouped, repacked), and the loader's refusals.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "../common/gguf_writer.hpp"
+#include "import.hpp"
+#include "llmc/weights_loader.hpp"
+
+using namespace llmc;
+using llmc_test::GgufWriter;
+
+namespace {
+
+// tests/data/ggml_dequant/blocks.bin: per type, u32 ggml type, u32 block count, the blocks, then the values
+// ggml's dequantize_row_* made of them (see the README there).
+struct RefBlocks {
+  GgmlType type;
+  uint32_t blocks;
+  std::string bytes;
+  std::vector<float> values;
+};
+
+std::vector<RefBlocks> reference_blocks() {
+  std::ifstream in(std::string(LLMC_SOURCE_DIR) + "/tests/data/ggml_dequant/blocks.bin", std::ios::binary);
+  REQUIRE(in);
+  const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<RefBlocks> out;
+  for (size_t at = 0; at < all.size();) {
+    uint32_t head[2];
+    REQUIRE(at + 8 <= all.size());
+    std::memcpy(head, all.data() + at, 8);
+    const GgmlTypeInfo* info = ggml_type_info(head[0]);
+    REQUIRE(info != nullptr);
+    RefBlocks r{static_cast<GgmlType>(head[0]), head[1], {}, {}};
+    const size_t bytes = size_t{head[1]} * info->block_bytes, values = size_t{head[1]} * info->block_values;
+    REQUIRE(at + 8 + bytes + 4 * values <= all.size());
+    r.bytes = all.substr(at + 8, bytes);
+    r.values.resize(values);
+    std::memcpy(r.values.data(), all.data() + at + 8 + bytes, 4 * values);
+    out.push_back(std::move(r));
+    at += 8 + bytes + 4 * values;
+  }
+  return out;
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+
+size_t bit_mismatches(const float* got, const std::vector<float>& want) {
+  size_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) bad += !same_bits(got[i], want[i]);
+  return bad;
+}
+
+std::string f32_bytes(const std::vector<float>& v) { return std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()); }
+
+WeightStore load(const GgufWriter& w) { return WeightStore::from_bytes("test.gguf", w.bytes()); }
+
+std::string error_of(const std::string& bytes) {
+  try {
+    WeightStore s = WeightStore::from_bytes("bad.gguf", bytes);
+    for (const auto& [name, t] : s.tensors()) s.get(name, t.shape);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_SUITE("gguf") {
+  TEST_CASE("every block type dequantises bit for bit as ggml's dequantize_row_*") {
+    const auto refs = reference_blocks();
+    CHECK(refs.size() == 11);
+    for (const RefBlocks& r : refs) {
+      CAPTURE(ggml_type_info(static_cast<uint32_t>(r.type))->name);
+      std::vector<float> got(r.values.size());
+      ggml_dequantize(r.type, reinterpret_cast<const uint8_t*>(r.bytes.data()), got.size(), got.data());
+      CHECK(bit_mismatches(got.data(), r.values) == 0);
+    }
+  }
+
+  TEST_CASE("block tensors in a GGUF file read back as ggml's values: plain, grouped and repacked") {
+    for (const RefBlocks& r : reference_blocks()) {
+      const GgmlTypeInfo& info = *ggml_type_info(static_cast<uint32_t>(r.type));
+      CAPTURE(info.name);
+      // Two rows of half the blocks each: GGUF ne = {cols, rows}, the store's shape {rows, cols}.
+      const int64_t cols = static_cast<int64_t>(r.values.size() / 2);
+      GgufWriter w;
+      w.str("general.architecture", "llama");
+      w.tensor("m", {static_cast<uint64_t>(cols), 2}, static_cast<uint32_t>(r.type), r.bytes);
+      WeightStore s = load(w);
+      REQUIRE(s.tensors().at("m").shape == std::vector<int64_t>{2, cols});
+      CHECK(bit_mismatches(s.get("m", {2, cols}), r.values) == 0);
+      const Matrix m = s.get_matrix("m", {2, cols}, MatrixStorage::as_stored);
+      // Q8_0 and Q4_0 keep their quants and scales (llmc's q8_0 / q4_0 are GGUF's numerics); the others
+      // are held as fp32.
+      const WFormat want = r.type == GgmlType::q8_0   ? WFormat::q8_0
+                           : r.type == GgmlType::q4_0 ? WFormat::q4_0
+                                                      : WFormat::f32_g16;
+      CHECK(m.format == want);
+      std::vector<float> back(r.values.size());
+      for (int64_t row = 0; row < 2; ++row)
+        for (int64_t i = 0; i < cols; ++i)
+          back[static_cast<size_t>(row * cols + i)] =
+              matrix_value(m.format, static_cast<const uint8_t*>(m.data), static_cast<size_t>(cols), row, i);
+      CHECK(bit_mismatches(back.data(), r.values) == 0);
+      s.finish({});
+    }
+  }
+
+  TEST_CASE("F32, F16 and BF16 tensors, shapes reversed from GGUF's ne, metadata alignment honoured") {
+    GgufWriter w;
+    w.alignment = 64;
+    w.u32("general.alignment", 64);
+    const std::vector<float> a = {1, 2, 3, 4, 5, 6};
+    const std::vector<uint16_t> h = {0x3c00, 0xc000}, b = {0x3f80, 0x4040};
+    w.tensor("a", {3, 2}, 0, f32_bytes(a));
+    w.tensor("h", {2}, 1, std::string(reinterpret_cast<const char*>(h.data()), 4));
+    w.tensor("b", {1, 1, 2}, 30, std::string(reinterpret_cast<const char*>(b.data()), 4));
+    WeightStore s = load(w);
+    CHECK(s.tensors().at("a").shape == std::vector<int64_t>{2, 3});
+    CHECK(s.tensors().at("b").shape == std::vector<int64_t>{2, 1, 1});
+    const float* pa = s.get("a", {2, 3});
+    CHECK(std::vector<float>(pa, pa + 6) == a);
+    const float* ph = s.get("h", {2});
+    CHECK(ph[0] == 1.0f);
+    CHECK(ph[1] == -2.0f);
+    const float* pb = s.get("b", {2, 1, 1});
+    CHECK(pb[1] == 3.0f);
+    const std::string bytes = w.bytes();
+    const gguf::File f = gguf::parse("a.gguf", reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    CHECK(f.alignment == 64);
+    CHECK(f.data_offset % 64 == 0);
+    CHECK(f.tensors[1].offset == 64);
+  }
+
+  TEST_CASE("a Q4_0 matrix asked for as q8_0 is dequantised and requantised; as f32 it is exact") {
+    const auto refs = reference_blocks();
+    const RefBlocks& q4 = refs[0];
+    REQUIRE(q4.type == GgmlType::q4_0);
+    GgufWriter w;
+    w.tensor("m", {256, 2}, 2, q4.bytes);
+    WeightStore s = load(w);
+    const Matrix f = s.get_matrix("m", {2, 256}, MatrixStorage::f32);
+    CHECK(f.format == WFormat::f32_g16);
+    CHECK(same_bits(matrix_value(f.format, static_cast<const uint8_t*>(f.data), 256, 1, 7), q4.values[256 + 7]));
+    const Matrix q = s.get_matrix("m", {2, 256}, MatrixStorage::q8_0);
+    CHECK(q.format == WFormat::q8_0);
+    for (int i = 0; i < 256; ++i) {
+      const float v = matrix_value(q.format, static_cast<const uint8_t*>(q.data), 256, 0, i);
+      CHECK(std::fabs(v - q4.values[i]) <= std::fabs(quant_scale(q.format, static_cast<const uint8_t*>(q.data), 256, 0, i)));
+    }
+  }
+
+  TEST_CASE("malformed files are refused with the tensor, field and numbers named") {
+    const std::string q4k(144, '\0');
+    auto with = [](auto edit) {
+      GgufWriter w;
+      edit(w);
+      return w.bytes();
+    };
+    // An unsupported type names tensor and type.
+    CHECK(error_of(with([&](GgufWriter& w) { w.tensor("blk.0.ffn_down.weight", {256}, 23, std::string(136, '\0')); }))
+              .find("tensor 'blk.0.ffn_down.weight' has tensor type IQ4_XS, which llmc does not read") != std::string::npos);
+    CHECK(error_of(with([&](GgufWriter& w) { w.tensor("t", {256}, 99, ""); })).find("tensor 't' has unknown tensor type 99") !=
+          std::string::npos);
+    // Rows that are not whole blocks.
+    CHECK(error_of(with([&](GgufWriter& w) { w.tensor("t", {100, 2}, 12, q4k); }))
+              .find("rows of 100 values are not whole Q4_K blocks of 256") != std::string::npos);
+    // Overlapping tensors.
+    CHECK(error_of(with([&](GgufWriter& w) {
+            w.tensor("a", {256}, 12, q4k, 0);
+            w.tensor("b", {256}, 12, q4k, 128);
+          })).find("tensors 'a' and 'b' overlap") != std::string::npos);
+    // Misaligned offset, duplicate names, data past the end.
+    CHECK(error_of(with([&](GgufWriter& w) { w.tensor("a", {4}, 0, std::string(16, '\0'), 8); }))
+              .find("offset 8 is not a multiple of the alignment 32") != std::string::npos);
+    CHECK(error_of(with([&](GgufWriter& w) {
+            w.tensor("a", {4}, 0, std::string(16, '\0'));
+            w.tensor("a", {4}, 0, std::string(16, '\0'));
+          })).find("tensor 'a' appears twice") != std::string::npos);
+    std::string truncated = with([&](GgufWriter& w) { w.tensor("a", {1024}, 0, std::string(4096, '\0')); });
+    truncated.resize(truncated.size() - 1);
+    CHECK(error_of(truncated).find("truncated: tensor 'a' needs bytes [0, 4096) of a data section of 4095 bytes") !=
+          std::string::npos);
+    // Absurd counts and sizes.
+    std::string counts = with([](GgufWriter& w) { w.str("k", "v"); });
+    const uint64_t huge = uint64_t{1} << 60;
+    std::memcpy(counts.data() + 8, &huge, 8);
+    CHECK(error_of(counts).find("tensor count 1152921504606846976 is larger than the file allows") != std::string::npos);
+    counts = with([](GgufWriter& w) { w.str("k", "v"); });
+    std::memcpy(counts.data() + 16, &huge, 8);
+    CHECK(error_of(counts).find("metadata count") != std::string::npos);
+    CHECK(error_of(with([](GgufWriter& w) { w.tensor("a", {uint64_t{1} << 40, uint64_t{1} << 20}, 0, ""); }))
+              .find("dimension 1 is 1048576, too large") != std::string::npos);
+    CHECK(error_of(with([](GgufWriter& w) { w.tensor("a", {0}, 0, ""); })).find("(empty tensor)") != std::string::npos);
+    CHECK(error_of(with([](GgufWriter& w) { w.u32("general.alignment", 24); })).find("general.alignment") !=
+          std::string::npos);
+    CHECK(error_of(with([](GgufWriter& w) { w.str("k", "v"), w.str("k", "w"); })).find("metadata key 'k' appears twice") !=
+          std::string::npos);
+    // Every prefix of a valid file is refused cleanly (the loader never reads past the end).
+    const std::string whole = with([&](GgufWriter& w) {
+      w.strs("tokenizer.ggml.tokens", {"a", "bc"});
+      w.f32s("s", {1, 2});
+      w.tensor("t", {256}, 14, std::string(210, '\x11'));
+    });
+    for (size_t n = 0; n < whole.size(); ++n) CHECK(error_of(whole.substr(0, n)) != "");
+    CHECK(error_of(whole) == "");
+  }
+
+  TEST_CASE("metadata values of every kind are parsed; arrays kept only when asked") {
+    GgufWriter w;
+    w.str("general.architecture", "llama");
+    w.u32("llama.block_count", 12);
+    w.i32("i", -5);
+    w.f32("llama.rope.freq_base", 10000.0f);
+    w.boolean("b", true);
+    w.strs("tokenizer.ggml.tokens", {"<s>", "x"});
+    w.i32s("n", {3, -4});
+    const std::string bytes = w.bytes();
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+    const gguf::File f = gguf::parse("m.gguf", p, bytes.size(), [](const std::string& k) { return k != "n"; });
+    CHECK(f.meta.at("general.architecture").s == "llama");
+    CHECK(f.meta.at("llama.block_count").i == 12);
+    CHECK(f.meta.at("i").i == -5);
+    CHECK(f.meta.at("llama.rope.freq_base").f == 10000.0);
+    CHECK(f.meta.at("b").i == 1);
+    CHECK(f.meta.at("tokenizer.ggml.tokens").strs == std::vector<std::string>{"<s>", "x"});
+    CHECK(f.meta.at("n").length == 2);
+    CHECK(f.meta.at("n").nums.empty());
+  }
+
+  TEST_CASE("import: a spec from GGUF metadata, llama.cpp's names, llama's rope pairs adjacent") {
+    auto write = [](const std::string& arch, bool biases, bool qk_norm, bool tied, const std::string& drop = "") {
+      GgufWriter w;
+      w.str("general.architecture", arch);
+      for (const auto& [k, v] : std::vector<std::pair<std::string, uint32_t>>{
+               {"block_count", 2}, {"context_length", 8192}, {"embedding_length", 64}, {"feed_forward_length", 96},
+               {"attention.head_count", 4}, {"attention.head_count_kv", 2}})
+        if (k != drop) w.u32(arch + "." + k, v);
+      w.f32(arch + ".attention.layer_norm_rms_epsilon", 1e-6f);
+      w.f32(arch + ".rope.freq_base", 500000.0f);
+      w.u32("tokenizer.ggml.bos_token_id", 1);
+      w.u32("tokenizer.ggml.eos_token_id", 2);
+      w.str("tokenizer.ggml.model", "llama");
+      const std::string f32(4, '\0');
+      w.tensor("token_embd.weight", {64, 100}, 0, std::string(64 * 100 * 4, '\0'));
+      if (!tied) w.tensor("output.weight", {64, 100}, 0, std::string(64 * 100 * 4, '\0'));
+      for (const char* t : {"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+                            "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"})
+        w.tensor(std::string("blk.0.") + t, {1}, 0, f32);
+      if (biases)
+        for (const char* t : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) w.tensor(std::string("blk.0.") + t, {1}, 0, f32);
+      if (qk_norm)
+        for (const char* t : {"attn_q_norm.weight", "attn_k_norm.weight"}) w.tensor(std::string("blk.0.") + t, {1}, 0, f32);
+      const std::string path = (std::filesystem::temp_directory_path() / ("llmc_unit_" + arch + ".gguf")).string();
+      std::ofstream(path, std::ios::binary) << w.bytes();
+      return path;
+    };
+    const Spec llama = import_any(write("llama", false, false, false), {});
+    CHECK(llama.family == "llama");
+    CHECK(llama.vocab_size == 100);
+    CHECK(llama.hidden_size == 64);
+    CHECK(llama.num_layers == 2);
+    CHECK(llama.max_context == kDefaultContextCap);
+    CHECK(llama.attention.head_dim == 16);
+    CHECK(llama.attention.kv_heads == std::vector<int64_t>{2, 2});
+    CHECK(llama.mlp.intermediate == std::vector<int64_t>{96, 96});
+    CHECK(llama.rope.pairing == RopePairing::interleaved);
+    CHECK(llama.rope.theta == 500000.0);
+    CHECK(llama.norm.eps == 1e-6);  // the f32 value's shortest decimal
+    CHECK(!llama.tied_embeddings);
+    CHECK(llama.weights.lm_head == "output.weight");
+    CHECK(llama.weights.layer.at("o") == "blk.{i}.attn_output.weight");
+    CHECK(llama.add_bos);
+    CHECK(!llama.attention.bias_q);
+    const Spec qwen2 = import_any(write("qwen2", true, false, true), {});
+    CHECK(qwen2.rope.pairing == RopePairing::half);
+    CHECK(qwen2.tied_embeddings);
+    CHECK(qwen2.attention.bias_q);
+    CHECK(!qwen2.attention.bias_o);
+    CHECK(qwen2.weights.layer.at("k_bias") == "blk.{i}.attn_k.bias");
+    const Spec qwen3 = import_any(write("qwen3", false, true, true), {});
+    CHECK(qwen3.attention.qk_norm == QkNorm::per_head);
+    CHECK(qwen3.weights.layer.at("q_norm") == "blk.{i}.attn_q_norm.weight");
+    auto error = [](const std::string& path) {
+      try {
+        import_any(path, {});
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string();
+    };
+    CHECK(error(write("llama", false, false, false, "block_count")).find("GGUF metadata 'llama.block_count' is missing") !=
+          std::string::npos);
+    CHECK(error(write("mamba", false, false, false)).find("GGUF architecture 'mamba' is not supported for import") !=
+          std::string::npos);
+  }
+}
