@@ -74,6 +74,12 @@ struct WeightNames {
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
 };
 
+// The model's chat format: its Jinja chat template (tokenizer_config.json chat_template, GGUF
+// tokenizer.chat_template) and the bos/eos text the template is rendered with.
+struct ChatSpec {
+  std::string template_text, bos_token, eos_token;  // template_text empty: none recorded
+};
+
 struct Spec {
   std::string file;     // where it was read from
   std::string text;     // the YAML text, for the hash
@@ -96,6 +102,7 @@ struct Spec {
   bool norm_head = false;         // lm_head rows L2-normalised (Baichuan 2)
   int64_t bos = -1, eos = -1;
   bool add_bos = false;
+  ChatSpec chat;
   WeightNames weights;
 };
 
