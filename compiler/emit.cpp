@@ -164,13 +164,14 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.blank();
   c.line("// Buffer sizes, fixed by the plan.");
   const bool kv_f16 = options.kv_cache == "f16";
-  const size_t kv_bytes = p.kv_cache_floats * (kv_f16 ? 2 : 4);
   c.line("using KvElement = {};  // llmc --kv-cache {}", kv_f16 ? "uint16_t" : "float",
          kv_f16 ? "f16: IEEE half, rounded as stored" : "f32");
-  c.line("constexpr size_t kKvCacheBytes = {};  // {:.1f} MiB", kv_bytes, static_cast<double>(kv_bytes) / (1 << 20));
-  c.line("// The cache holds one row per position: every layer's keys and then values for it, so a short context");
-  c.line("// touches little memory, in few pages.");
+  c.line("// A sequence's state (llmc::State, owned by the caller) holds one row per position: every layer's keys and");
+  c.line("// then values for it, so a short context touches little memory, in few pages.");
   c.line("constexpr int kKvRow = {};", p.kv_row);
+  c.line("constexpr size_t kStateRowBytes = kKvRow * sizeof(KvElement);  // {:.1f} MiB for kContext rows",
+         static_cast<double>(p.kv_cache_floats * (kv_f16 ? 2 : 4)) / (1 << 20));
+  c.line("constexpr size_t kStateFixedBytes = 0;");
   c.line("// This chunk's keys and values in fp32, before they are stored (rounded, for an f16 cache) into their rows.");
   c.line("constexpr size_t kKvStagingFloats = {};", 2 * p.chunk * p.max_kv_dim);
   c.line("constexpr size_t kAttentionScratchFloats = llmc::attention_scratch_floats({}, {}, kContext);  // per thread",
@@ -216,9 +217,7 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
   c.line("constexpr int kHeads = {}, kKvHeads = {}, kHeadDim = {};", l.heads, l.kv_heads, l.head_dim);
   c.line("constexpr int kQDim = kHeads * kHeadDim, kKvDim = kKvHeads * kHeadDim, kFfn = {};", l.ffn);
   c.line("const LayerWeights& w = w_.layer[{}];", l.index);
-  c.line("// This layer's keys and values in each cache row (kKvRow apart); this step's in fp32 first.");
-  c.line("KvElement* const k_cache = reinterpret_cast<KvElement*>(kv_cache_.get()) + {};", l.kv_offset);
-  c.line("KvElement* const v_cache = k_cache + kKvDim;");
+  c.line("// This step's keys and values in fp32, before they are stored into each sequence's state.");
   c.line("float* const k_new = kv_staging_.get();");
   c.line("float* const v_new = kv_staging_.get() + kChunk * kKvDim;");
   c.blank();
@@ -252,17 +251,27 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
     c.line("{}", norm_call(*a.qk_norm_spec, "q_", "q_", "w", "q_norm", "kQDim", "kQkNormEps", "T"));
     c.line("{}", norm_call(*a.qk_norm_spec, "k_new", "k_new", "w", "k_norm", "kKvDim", "kQkNormEps", "T"));
   }
+  c.line("for (const Sequence& s : sequences) {{");
+  c.line("  // Its rows of this step, and this layer's keys and values in each row of its state (kKvRow apart).");
+  c.line("  float* const q = q_ + static_cast<size_t>(s.first) * kQDim;");
+  c.line("  float* const k = k_new + static_cast<size_t>(s.first) * kKvDim;");
+  c.line("  const float* const v = v_new + static_cast<size_t>(s.first) * kKvDim;");
+  c.line("  KvElement* const k_cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.kv_offset);
+  c.line("  KvElement* const v_cache = k_cache + kKvDim;");
   if (s.positions == PositionKind::rope) {
     const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
-    c.line("llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q_, kQDim, T, pos, rope_cos_.get(), rope_sin_.get());", pairing);
-    c.line("llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k_new, kKvDim, T, pos, rope_cos_.get(), rope_sin_.get());",
+    c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
+           pairing);
+    c.line("  llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k, kKvDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
            pairing);
   }
-  c.line("llmc::store_kv<kKvDim, kKvRow>(k_cache, pos, k_new, T);");
-  c.line("llmc::store_kv<kKvDim, kKvRow>(v_cache, pos, v_new, T);");
-  c.line("llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_, q_, kQDim, k_cache, v_cache, T, pos,");
-  c.line("    {{kAttentionScale, {}, {}, {}}}, scratch_.get());", a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f",
-         l.window, s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
+  c.line("  llmc::store_kv<kKvDim, kKvRow>(k_cache, s.pos, k, s.count);");
+  c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");
+  c.line("  llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_ + static_cast<size_t>(s.first) * kQDim, q,");
+  c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}}}, scratch_.get());",
+         a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window,
+         s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
+  c.line("}}");
   c.line("llmc::matmul<kHidden, kQDim>(branch_, att_, w.o, {}, T);", bias_of(l, "o"));
   if (s.post_norms) c.line("{}", norm_call(s.norm, "branch_", "branch_", "w", "post_attn_norm", "kHidden", eps, "T"));
   if (s.residual != Residual::parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
@@ -291,22 +300,24 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
   if (post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", "ffn_norm", "kHidden", eps, "T"));
 
   std::string window = l.window ? fmt::format(", sliding window {}", l.window) : "";
-  return fmt::format("// Layer {}: {} query heads, {} kv heads of {}, FFN {}{}.\nvoid Model::layer_{}(int T, int pos) {{\n{}\n}}\n",
+  return fmt::format("// Layer {}: {} query heads, {} kv heads of {}, FFN {}{}.\nvoid Model::layer_{}(int T, std::span<const Sequence> sequences) {{\n{}\n}}\n",
                      l.index, l.heads, l.kv_heads, l.head_dim, l.ffn, window, l.index, c.str());
 }
 
 std::string forward_body(const Plan& p) {
   const Spec& s = *p.spec;
-  Code c(6);
-  c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens + done, T);");
+  Code c(4);
+  c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
   if (s.positions == PositionKind::learned) {
-    c.line("for (int t = 0; t < T; ++t) {{");
-    c.line("  const float* position = w_.pos_embed + static_cast<size_t>(pos + done + t) * kHidden;");
-    c.line("  llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(t) * kHidden, position, 1.0f, 1);");
+    c.line("for (const Sequence& s : sequences) {{");
+    c.line("  for (int t = 0; t < s.count; ++t) {{");
+    c.line("    const float* position = w_.pos_embed + static_cast<size_t>(s.pos + t) * kHidden;");
+    c.line("    llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(s.first + t) * kHidden, position, 1.0f, 1);");
+    c.line("  }}");
     c.line("}}");
   }
   if (s.embedding_scale != 1.0) c.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
-  for (const auto& l : p.layers) c.line("layer_{}(T, pos + done);", l.index);
+  for (const auto& l : p.layers) c.line("layer_{}(T, sequences);", l.index);
   return c.str();
 }
 
@@ -378,7 +389,7 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   };
   for (const auto& role : p.layer_roles) layer_members.line("{}", member(role));
   for (const auto& t : p.globals) global_members.line("{}", member(t.role));
-  for (const auto& l : p.layers) decls.line("void layer_{}(int T, int pos);", l.index);
+  for (const auto& l : p.layers) decls.line("void layer_{}(int T, std::span<const Sequence> sequences);", l.index);
   if (s.positions == PositionKind::rope) {
     tables.line("// cos and sin of every position × frequency, [kContext][kRotaryDim / 2].");
     tables.line("std::unique_ptr<float[]> rope_cos_{{new float[kContext * kRotaryDim / 2]}};");

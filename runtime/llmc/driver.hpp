@@ -91,13 +91,13 @@ struct RunOptions {
   ServeOptions server;
 };
 
-// A model with its KV cache position, the tokens fed so far and the sampler.
+// One sequence of a model: its state (KV cache) and position, the tokens fed so far and the sampler.
 class Session {
  public:
   enum class Stop { length, eos, stop_string, context_full };
 
   Session(Model& model, const ModelInfo& info, const SamplerConfig& sampler, AtomicFile* logits_out)
-      : model_(model), info_(info), sampler_(sampler, info.vocab), logits_out_(logits_out),
+      : model_(model), info_(info), state_(model.new_state()), sampler_(sampler, info.vocab), logits_out_(logits_out),
         last_(static_cast<size_t>(info.vocab)) {
     on_logits_ = [this](const float* row) {
       if (logits_out_) logits_out_->write(row, sizeof(float) * info_.vocab);
@@ -115,7 +115,7 @@ class Session {
     if (pos_ + static_cast<int64_t>(ids.size()) > info_.context)
       throw Error("the input needs " + std::to_string(pos_ + ids.size()) + " positions, more than the model's context of " +
                   std::to_string(info_.context));
-    model_.forward(ids.data(), static_cast<int>(ids.size()), pos_, logits_out_ != nullptr, on_logits_);
+    model_.forward(*state_, ids.data(), static_cast<int>(ids.size()), pos_, logits_out_ != nullptr, on_logits_);
     pos_ += static_cast<int>(ids.size());
     history_.insert(history_.end(), ids.begin(), ids.end());
   }
@@ -138,6 +138,7 @@ class Session {
  private:
   Model& model_;
   const ModelInfo& info_;
+  std::unique_ptr<State> state_;
   Sampler sampler_;
   AtomicFile* logits_out_;
   std::vector<float> last_;

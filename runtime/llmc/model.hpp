@@ -1,11 +1,15 @@
 // What a generated model provides to the driver (runtime/llmc/main.cpp). The generated source
 // defines model_info() and make_model(); the driver, compiled once, does everything else.
 #pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "llmc/error.hpp"
 #include "llmc/weights.hpp"
 
 namespace llmc {
@@ -22,13 +26,78 @@ struct ModelInfo {
   const char* chat_eos_token = "";
 };
 
+// The per-sequence state a model needs, as its plan sizes it (kStateRowBytes, kContext, kStateFixedBytes in the
+// generated source): a row per context position (every layer's keys and values) and a fixed part (recurrent
+// state of the layers that have one).
+struct StateLayout {
+  size_t row_bytes = 0;
+  int rows = 0;  // context positions
+  size_t fixed_bytes = 0;
+};
+
+// One sequence's state, owned by the caller (a session, a server slot): the model reads and writes it in
+// forward() and decode() and keeps none of its own. Rows fill in position order; memory is not zero-filled, so
+// pages past the last position written stay unmapped. Large states are in 2 MB pages (fewer TLB misses over a
+// long context).
+class State {
+ public:
+  explicit State(const StateLayout& layout)
+      : layout_(layout), rows_(allocate(layout.row_bytes * static_cast<size_t>(layout.rows))),
+        fixed_(allocate(layout.fixed_bytes)) {
+    reset();
+  }
+
+  const StateLayout& layout() const { return layout_; }
+  uint8_t* rows() { return rows_.get(); }
+  const uint8_t* rows() const { return rows_.get(); }
+  uint8_t* fixed() { return fixed_.get(); }
+  const uint8_t* fixed() const { return fixed_.get(); }
+
+  // An empty sequence: the fixed part zeroed. Rows need no clearing: a position is written before it is read.
+  void reset() {
+    if (layout_.fixed_bytes) std::memset(fixed_.get(), 0, layout_.fixed_bytes);
+  }
+
+  // This sequence becomes other's first `positions` positions (e.g. a shared prompt prefix): rows
+  // [0, positions) and the fixed part are copied. The fixed part is other's state after all its positions, so a
+  // model with one (a recurrent state) can only share a whole prefix: positions is then other's length.
+  void copy_prefix_from(const State& other, int positions) {
+    if (other.layout_.row_bytes != layout_.row_bytes || other.layout_.rows != layout_.rows ||
+        other.layout_.fixed_bytes != layout_.fixed_bytes)
+      throw Error("State::copy_prefix_from: the states belong to models of different shapes");
+    if (positions < 0 || positions > layout_.rows)
+      throw Error("State::copy_prefix_from: " + std::to_string(positions) + " positions is outside 0.." +
+                  std::to_string(layout_.rows));
+    if (&other == this) return;
+    std::memcpy(rows_.get(), other.rows_.get(), layout_.row_bytes * static_cast<size_t>(positions));
+    if (layout_.fixed_bytes) std::memcpy(fixed_.get(), other.fixed_.get(), layout_.fixed_bytes);
+  }
+
+ private:
+  static AlignedBytes allocate(size_t bytes) { return bytes >= kHugePage ? huge_page_bytes(bytes) : aligned_bytes(bytes); }
+
+  StateLayout layout_;
+  AlignedBytes rows_, fixed_;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
-  // Feeds n tokens at positions pos..pos+n-1. Calls on_logits(row) for every position when
-  // all_rows, else for the last one only. The row is valid until the next call.
-  virtual void forward(const int* tokens, int n, int pos, bool all_rows,
+
+  // The state one sequence needs; new_state() allocates one.
+  virtual StateLayout state_layout() const = 0;
+  std::unique_ptr<State> new_state() const { return std::make_unique<State>(state_layout()); }
+
+  // Feeds n tokens of one sequence at positions pos..pos+n-1 of state s. Calls on_logits(row) for every
+  // position when all_rows, else for the last one only. The row is valid until the next call.
+  virtual void forward(State& s, const int* tokens, int n, int pos, bool all_rows,
                        const std::function<void(const float*)>& on_logits) = 0;
+
+  // One decode step of n sequences at once: tokens[i] goes to position pos[i] of *states[i]. Every matmul runs
+  // once over the n rows (the weights are read once per step); attention runs per sequence over its own state.
+  // Calls on_logits(i, row) for each i; the row is valid until the next call. The states must be distinct.
+  virtual void decode(State* const* states, const int* tokens, const int* pos, int n,
+                      const std::function<void(int, const float*)>& on_logits) = 0;
 };
 
 // Defined by the generated source.

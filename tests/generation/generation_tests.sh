@@ -14,6 +14,14 @@ build)
   "$llmc" import "$data/stories260K.bin" --max-context 16 -o "$work/ctx16.yaml" || fail "import"
   grep -q "max_context: 16" "$work/ctx16.yaml" || fail "import --max-context"
   "$llmc" build "$work/ctx16.yaml" -o "$small" || fail "build ctx16"
+  # The model source again, linked with a check of Model::decode() instead of the driver.
+  "$llmc" compile "$(dirname "$0")/../../archs/stories260k.yaml" -o "$work/stories.cpp" || fail "compile"
+  runtime=$(cd "$(dirname "$0")/../../runtime" && pwd)
+  ${CXX:-c++} -std=c++20 -O2 -march=native -fopenmp -I"$runtime" "$work/stories.cpp" "$(dirname "$0")/decode_check.cpp" \
+    -o "$work/decode_check" || fail "build decode_check"
+  ;;
+decode)
+  "$work/decode_check" "$data/stories260K.bin" || fail "decode_check"
   ;;
 stop_string)
   full=$(run --prompt "Once upon a time" -n 60 --temp 0 2>/dev/null)

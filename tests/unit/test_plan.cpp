@@ -88,7 +88,7 @@ TEST_SUITE("emit") {
     const Spec spec = load_spec(LLMC_SOURCE_DIR "/archs/stories260k.yaml");
     const std::string src = emit_model(make_plan(spec), {"llmc compile test"});
     CHECK(src.find("constexpr int kHidden = 64;") != std::string::npos);
-    CHECK(src.find("void Model::layer_4(int T, int pos)") != std::string::npos);
+    CHECK(src.find("void Model::layer_4(int T, std::span<const Sequence> sequences)") != std::string::npos);
     CHECK(src.find("Command: llmc compile test") != std::string::npos);
     CHECK(src.find("spec hash " + spec_hash(spec)) != std::string::npos);
     CHECK(src.find("store.get_matrix(\"model.layers.4.mlp.down_proj.weight\", {64, 172}, kMatrixStorage)") !=
