@@ -120,8 +120,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (!s.chat.template_text.empty()) {
     line("chat:");
     line("  template: " + quoted(s.chat.template_text));
-    line("  bos_token: " + quoted(s.chat.bos_token));
-    line("  eos_token: " + quoted(s.chat.eos_token));
+    if (!s.chat.bos_token.empty()) line("  bos_token: " + quoted(s.chat.bos_token));
+    if (!s.chat.eos_token.empty()) line("  eos_token: " + quoted(s.chat.eos_token));
   }
   const WeightNames& w = s.weights;
   line("weights:");

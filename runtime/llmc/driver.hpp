@@ -188,21 +188,27 @@ inline void run_chat(const RunOptions& o, const Tokenizer& tokenizer, Session& s
   }
 }
 
-// The server's sequences over the model: one per slot, decoded together.
+// The server's sequences: one State per slot; a step decodes all of them in one Model::decode().
 class ModelSequences : public Sequences {
  public:
-  explicit ModelSequences(Model& model) : model_(model) {}
-  int count() const override { return 1; }
-  void prefill(int, const int* tokens, int n, int pos, const std::function<void(const float*)>& on_last) override {
-    model_.forward(tokens, n, pos, false, on_last);
+  ModelSequences(Model& model, int slots) : model_(model) {
+    for (int i = 0; i < slots; ++i) states_.push_back(model.new_state());
   }
-  void decode(const int*, const int* tokens, const int* pos, int n,
+  int count() const override { return static_cast<int>(states_.size()); }
+  void prefill(int seq, const int* tokens, int n, int pos, const std::function<void(const float*)>& on_last) override {
+    model_.forward(*states_[static_cast<size_t>(seq)], tokens, n, pos, false, on_last);
+  }
+  void decode(const int* seqs, const int* tokens, const int* pos, int n,
               const std::function<void(int, const float*)>& on_logits) override {
-    for (int i = 0; i < n; ++i) model_.forward(tokens + i, 1, pos[i], false, [&](const float* row) { on_logits(i, row); });
+    step_.clear();
+    for (int i = 0; i < n; ++i) step_.push_back(states_[static_cast<size_t>(seqs[i])].get());
+    model_.decode(step_.data(), tokens, pos, n, on_logits);
   }
 
  private:
   Model& model_;
+  std::vector<std::unique_ptr<State>> states_;
+  std::vector<State*> step_;
 };
 
 // --serve: loads the model and tokenizer, then answers OpenAI API requests until SIGINT/SIGTERM.
@@ -210,7 +216,6 @@ inline int run_server(const RunOptions& o, const ModelInfo& info) {
   if (o.tokenizer.empty()) throw Error("--serve needs --tokenizer FILE");
   if (o.server.parallel < 1 || o.server.parallel > 256)
     throw Error("--parallel: expected 1..256 slots, found " + std::to_string(o.server.parallel));
-  if (o.server.parallel > 1) throw Error("--parallel: this runtime decodes one sequence at a time; use --parallel 1");
   if (o.server.port < 0 || o.server.port > 65535) throw Error("--port: expected 0..65535, found " + std::to_string(o.server.port));
   set_threads(o.threads);
   std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(o.tokenizer);
@@ -229,7 +234,7 @@ inline int run_server(const RunOptions& o, const ModelInfo& info) {
   ServeOptions so = o.server;
   so.tokenizer_path = o.tokenizer;
   so.chat_template = o.chat_template;
-  ModelSequences sequences(*model);
+  ModelSequences sequences(*model, o.server.parallel);
   Scheduler scheduler(sequences, *tokenizer, info.vocab, info.context);
   OpenAiServer server(scheduler, *tokenizer, info, so);
   return server.run();

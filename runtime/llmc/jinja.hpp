@@ -79,7 +79,11 @@ class Value {
   bool is_number() const { return kind_ == Kind::integer || kind_ == Kind::floating; }
   bool is_namespace() const { return namespace_; }
   bool boolean() const { return kind_ == Kind::boolean && i_; }
-  int64_t integer() const { return kind_ == Kind::floating ? static_cast<int64_t>(f_) : i_; }
+  int64_t integer() const {  // floats truncate, saturating (NaN: 0)
+    if (kind_ != Kind::floating) return i_;
+    if (!(f_ == f_)) return 0;
+    return f_ >= 9.2e18 ? INT64_MAX : f_ <= -9.2e18 ? INT64_MIN : static_cast<int64_t>(f_);
+  }
   double number() const { return kind_ == Kind::floating ? f_ : static_cast<double>(i_); }
   const Str& str() const { return *s_; }
   const List& list() const { return *l_; }
@@ -575,6 +579,12 @@ class Context {
  public:
   Scope* scope;
   int depth = 0;
+  // Loop iterations and output a render may make: a template is trusted, but the data it loops over
+  // is not, and nothing should run for minutes or fill memory.
+  long steps_left = 10'000'000;
+  void step(int line) {
+    if (--steps_left < 0) fail(line, "the template runs too long (over 10,000,000 loop steps)");
+  }
   [[noreturn]] void fail(int line, const std::string& what) const {
     throw Error("template line " + std::to_string(line) + ": " + what);
   }
@@ -582,6 +592,7 @@ class Context {
 
 inline void render_body(const Body& body, Context& cx, Str& out, LoopSignal& sig) {
   for (const auto& n : body) {
+    if (out.text.size() > (64u << 20)) cx.fail(n->line, "the output is over 64 MB");
     n->render(cx, out, sig);
     if (sig.what != LoopSignal::none) return;
   }
@@ -636,7 +647,7 @@ inline Value attribute(Context& cx, int line, const Value& obj, const std::strin
   return Value();
 }
 
-inline int64_t python_index(int64_t i, int64_t n) { return i < 0 ? i + n : i; }
+inline int64_t python_index(int64_t i, int64_t n) { return i < 0 ? (i < -n ? -1 : i + n) : i; }
 
 inline Value subscript(Context& cx, int line, const Value& obj, const Value& key, const std::string& what) {
   if (obj.is_undefined()) cx.fail(line, "'" + what + "' is undefined (indexing it)");
@@ -701,7 +712,10 @@ struct SliceExpr : Expr {
     const int64_t b = start ? clamp(get(start, 0), true) : (st > 0 ? 0 : n - 1);
     const int64_t e = stop ? clamp(get(stop, 0), false) : (st > 0 ? n : -1);
     std::vector<int64_t> idx;
-    for (int64_t i = b; st > 0 ? i < e : i > e; i += st) idx.push_back(i);
+    for (int64_t i = b; st > 0 ? i < e : i > e;) {
+      idx.push_back(i);
+      if (__builtin_add_overflow(i, st, &i)) break;
+    }
     if (o.is_list()) {
       List l;
       for (int64_t i : idx) l.push_back(o.list()[static_cast<size_t>(i)]);
@@ -791,6 +805,7 @@ struct Neg : Expr {
     const Value v = e->eval(cx);
     if (!v.is_number()) cx.fail(line, "unary minus needs a number");
     if (!negate) return v;
+    if (v.kind() == Value::Kind::integer && v.integer() == INT64_MIN) cx.fail(line, "integer overflow");
     return v.kind() == Value::Kind::integer ? Value(-v.integer()) : Value(-v.number());
   }
 };
@@ -868,6 +883,8 @@ inline Value arithmetic(Context& cx, int line, const std::string& op, const Valu
     }
   }
   if (op == "*" && a.is_string() && b.kind() == Value::Kind::integer) {
+    if (static_cast<double>(a.str().text.size()) * static_cast<double>(b.integer()) > (16 << 20))
+      cx.fail(line, "string repetition over 16 MB");
     Str s;
     for (int64_t i = 0; i < b.integer(); ++i) s.append(a.str());
     return Value(std::move(s));
@@ -887,6 +904,7 @@ inline Value arithmetic(Context& cx, int line, const std::string& op, const Valu
   if (op == "//" || op == "%") {
     if (y == 0) cx.fail(line, "division by zero");
     if (ints) {
+      if (i == INT64_MIN && j == -1) cx.fail(line, "integer overflow");
       int64_t q = i / j, r = i % j;
       if (r != 0 && ((r < 0) != (j < 0))) {
         --q;
@@ -900,12 +918,24 @@ inline Value arithmetic(Context& cx, int line, const std::string& op, const Valu
   if (op == "**") {
     if (ints && j >= 0) {
       int64_t r = 1;
-      for (int64_t k = 0; k < j; ++k) r *= i;
+      for (int64_t k = 0; k < j && r != 0; ++k) {
+        if (__builtin_mul_overflow(r, i, &r)) cx.fail(line, "integer overflow");
+        if (i == 1 || i == -1) {  // the sign alternates or stays: no need to loop j times
+          r = (i == -1 && (j - k - 1) % 2) ? -r : r;
+          break;
+        }
+      }
       return Value(r);
     }
     return Value(std::pow(x, y));
   }
-  if (ints) return op == "+" ? Value(i + j) : op == "-" ? Value(i - j) : Value(i * j);
+  if (ints) {
+    int64_t r;
+    const bool over = op == "+" ? __builtin_add_overflow(i, j, &r) : op == "-" ? __builtin_sub_overflow(i, j, &r)
+                                                                               : __builtin_mul_overflow(i, j, &r);
+    if (over) cx.fail(line, "integer overflow");  // Python would grow the integer; templates never need to
+    return Value(r);
+  }
   return op == "+" ? Value(x + y) : op == "-" ? Value(x - y) : Value(x * y);
 }
 
@@ -990,6 +1020,7 @@ struct ForNode : Node {
     }
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
+      cx.step(line);
       Scope s(outer);  // jinja2: assignments in the body last one iteration
       cx.scope = &s;
       Value loop{Dict{{"index", Value(i + 1)},
@@ -1110,6 +1141,16 @@ class Parser {
   size_t at_ = 0;
   const std::vector<Token>* toks_ = nullptr;
   size_t tk_ = 0;
+  int depth_ = 0;  // expression and block nesting, bounded so that no input can exhaust the stack
+
+  struct Nest {
+    explicit Nest(Parser& p) : p_(p) {
+      if (++p_.depth_ > 200) fail(p_.line(), "nesting is deeper than 200 levels");
+    }
+    ~Nest() { --p_.depth_; }
+    Parser& p_;
+  };
+  int line() const { return toks_ && !toks_->empty() ? peek().line : 0; }
 
   [[noreturn]] static void fail(int line, const std::string& what) {
     throw Error("template line " + std::to_string(line) + ": " + what);
@@ -1197,6 +1238,7 @@ class Parser {
   }
 
   NodePtr parse_statement(const std::string& kw) {
+    Nest nest(*this);
     const int line = pieces_[at_].line;
     ++tk_;
     NodePtr node;
@@ -1454,6 +1496,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    Nest nest(*this);
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       const Token& t = next();
@@ -1479,12 +1522,12 @@ class Parser {
       }
       case Token::integer: {
         auto l = make<Literal>(t.line);
-        l->v = Value(static_cast<int64_t>(std::stoll(t.text)));
+        l->v = Value(integer_literal(t));
         return l;
       }
       case Token::floating: {
         auto l = make<Literal>(t.line);
-        l->v = Value(std::stod(t.text));
+        l->v = Value(std::strtod(t.text.c_str(), nullptr));
         return l;
       }
       case Token::name: {
@@ -1529,6 +1572,14 @@ class Parser {
     fail(t.line, "unexpected " + describe(t) + " in expression");
   }
 
+  static int64_t integer_literal(const Token& t) {
+    int64_t v = 0;
+    const auto r = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
+    if (r.ec != std::errc() || r.ptr != t.text.data() + t.text.size())
+      fail(t.line, "integer literal " + t.text + " is out of range");
+    return v;
+  }
+
   CallArgs parse_call_args() {  // after '('
     CallArgs a;
     while (!accept_op(")")) {
@@ -1553,7 +1604,7 @@ class Parser {
         if (peek().kind == Token::integer) {  // foo.0
           auto it = make<Item>(line);
           auto k = make<Literal>(line);
-          k->v = Value(static_cast<int64_t>(std::stoll(next().text)));
+          k->v = Value(integer_literal(next()));
           it->obj = std::move(a->obj);
           it->key = std::move(k);
           e = std::move(it);
@@ -1903,6 +1954,7 @@ inline Value apply_filter(Context& cx, int line, const std::string& name, const 
   if (name == "float") return v.is_number() ? Value(v.number()) : a.get(0, "default", Value(0.0));
   if (name == "abs") {
     if (!v.is_number()) cx.fail(line, "filter 'abs' needs a number");
+    if (v.kind() == Value::Kind::integer && v.integer() == INT64_MIN) cx.fail(line, "integer overflow");
     return v.kind() == Value::Kind::integer ? Value(v.integer() < 0 ? -v.integer() : v.integer()) : Value(std::fabs(v.number()));
   }
   if (name == "items") return call_method(cx, line, v, "items", a);
@@ -2080,9 +2132,10 @@ class Template {
       }
       if (step == 0) throw Error("range() step cannot be zero");
       List l;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
         l.push_back(Value(i));
         if (l.size() > 100000) throw Error("range() is too long");
+        if (__builtin_add_overflow(i, step, &i)) break;
       }
       return Value(std::move(l));
     })));
