@@ -14,12 +14,12 @@ namespace fs = std::filesystem;
 namespace {
 
 // tokenizer_config.json writes a special token as "text" or as {"content": "text", ...}.
-std::string token_text(const nlohmann::json& cfg, const char* key) {
+std::string token_text(const nlohmann::json& cfg, const char* key, const std::string& file) {
   const auto it = cfg.find(key);
   if (it == cfg.end() || it->is_null()) return "";
   if (it->is_string()) return it->get<std::string>();
   if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) return (*it)["content"].get<std::string>();
-  throw Error(std::string("tokenizer_config.json: ") + key + " is neither a string nor {\"content\": ...}");
+  throw Error(file + ": " + key + " is neither a string nor {\"content\": ...}");
 }
 
 // "chat_template": "..." or [{"name": "default", "template": "..."}, {"name": "tool_use", ...}].
@@ -50,8 +50,8 @@ ChatSpec import_chat_template(const std::string& model_folder) {
       throw Error(config.string() + ": not valid JSON: " + e.what());
     }
     chat.template_text = template_from_config(cfg, config.string());
-    chat.bos_token = token_text(cfg, "bos_token");
-    chat.eos_token = token_text(cfg, "eos_token");
+    chat.bos_token = token_text(cfg, "bos_token", config.string());
+    chat.eos_token = token_text(cfg, "eos_token", config.string());
   }
   // Newer transformers save the template beside the config; it takes precedence there too.
   const fs::path jinja = fs::path(model_folder) / "chat_template.jinja";

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "llmc/error.hpp"
+#include "llmc/jinja.hpp"
 
 namespace llmc {
 namespace {
@@ -356,6 +357,11 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
     chat->only_keys({"template", "bos_token", "eos_token"});
     spec.chat.template_text = chat->get<std::string>("template");
     if (spec.chat.template_text.empty()) chat->fail(chat->node()["template"], chat->field("template"), "is empty");
+    try {  // the binary renders it: a template its Jinja engine cannot read is refused now, not at serve time
+      jinja::Template check(spec.chat.template_text);
+    } catch (const jinja::Error& e) {
+      chat->fail(chat->node()["template"], chat->field("template"), std::string("is not a template llmc can render: ") + e.what());
+    }
     spec.chat.bos_token = chat->get_or<std::string>("bos_token", "");
     spec.chat.eos_token = chat->get_or<std::string>("eos_token", "");
   }

@@ -188,6 +188,18 @@ inline void run_chat(const RunOptions& o, const Tokenizer& tokenizer, Session& s
   }
 }
 
+// Binds the weights; names, shapes and the set of tensors are checked against what this model needs.
+inline std::unique_ptr<Model> load_model(WeightStore& store, const ModelInfo& info) {
+  try {
+    std::unique_ptr<Model> model = make_model(store);
+    store.finish(info.unused_weights);
+    return model;
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "\n(this binary is " + info.name + ": " + info.description +
+                "; are these the weights of another model?)");
+  }
+}
+
 // The server's sequences: one State per slot; a step decodes all of them in one Model::decode().
 class ModelSequences : public Sequences {
  public:
@@ -223,14 +235,7 @@ inline int run_server(const RunOptions& o, const ModelInfo& info) {
     throw Error(o.tokenizer + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
                 " tokens but the model's vocabulary has " + std::to_string(info.vocab));
   WeightStore store = WeightStore::open(o.weights);
-  std::unique_ptr<Model> model;
-  try {
-    model = make_model(store);
-    store.finish(info.unused_weights);
-  } catch (const Error& e) {
-    throw Error(std::string(e.what()) + "\n(this binary is " + info.name + ": " + info.description +
-                "; are these the weights of another model?)");
-  }
+  std::unique_ptr<Model> model = load_model(store, info);
   ServeOptions so = o.server;
   so.tokenizer_path = o.tokenizer;
   so.chat_template = o.chat_template;
@@ -284,14 +289,7 @@ inline int run_model(const RunOptions& o) {
 
   const auto t_load = Clock::now();
   WeightStore store = WeightStore::open(o.weights);
-  std::unique_ptr<Model> model;
-  try {
-    model = make_model(store);
-    store.finish(info.unused_weights);
-  } catch (const Error& e) {  // names, shapes and the set of tensors are checked against what this model needs
-    throw Error(std::string(e.what()) + "\n(this binary is " + info.name + ": " + info.description +
-                "; are these the weights of another model?)");
-  }
+  std::unique_ptr<Model> model = load_model(store, info);
 
   std::optional<AtomicFile> logits_out;
   if (!o.logits_file.empty()) logits_out.emplace(o.logits_file);

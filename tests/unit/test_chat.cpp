@@ -37,6 +37,7 @@ TEST_SUITE("chat") {
 }
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "import.hpp"
@@ -62,6 +63,18 @@ TEST_SUITE("chat") {
     CHECK(back.chat.template_text == spec.chat.template_text);
     CHECK(back.chat.bos_token == spec.chat.bos_token);
     CHECK(back.chat.eos_token == spec.chat.eos_token);
+  }
+
+  TEST_CASE("a spec's chat template that llmc cannot render is refused when the spec is read") {
+    std::ifstream in(std::string(LLMC_SOURCE_DIR) + "/archs/stories260k.yaml");
+    std::stringstream yaml;
+    yaml << in.rdbuf();
+    CHECK_THROWS_WITH_AS(parse_spec(yaml.str() + "chat:\n  template: \"{% for m in messages %}\"\n", "t.yaml"),
+                         doctest::Contains("chat.template"), Error);
+    CHECK_THROWS_WITH_AS(parse_spec(yaml.str() + "chat:\n  template: \"{% for m in messages %}\"\n", "t.yaml"),
+                         doctest::Contains("endfor"), Error);
+    CHECK(parse_spec(yaml.str() + "chat:\n  template: \"{{ messages[0].content }}\"\n", "t.yaml").chat.template_text ==
+          "{{ messages[0].content }}");
   }
 
   TEST_CASE("request text is never read as special tokens; the template's are") {
