@@ -281,10 +281,10 @@ class Scheduler {
 
   void finish(Slot& s, const char* reason) {
     publish(s, s.produced.size());
-    end(*s.g, reason);
-    s.g.reset();
-    --busy_;
+    const std::shared_ptr<Generation> g = std::move(s.g);  // the slot is free before the client hears the end
     s.pending = -1;
+    --busy_;
+    end(*g, reason);
   }
 
   static void end(Generation& g, const char* reason) {
