@@ -108,7 +108,8 @@ void build_binary(const BuildOptions& o) {
                                    .string();
   write_file_atomically(src_path, source);
   if (!o.keep_source.empty()) write_file_atomically(o.keep_source, source);
-  const bool ok = run_command(fmt::format("{} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic", compile_cmd,
+  // libcpp-httplib: the --serve HTTP layer (Debian ships cpp-httplib as a shared library, not header-only).
+  const bool ok = run_command(fmt::format("{} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic -lcpp-httplib", compile_cmd,
                                           shell_quote(src_path), shell_quote(driver), shell_quote(out_tmp)));
   std::remove(src_path.c_str());
   if (!ok) {

@@ -22,6 +22,21 @@ std::string c_escape(const std::string& text) {
   return out;
 }
 
+// The contents of a C++ string literal holding `text` exactly (newlines and control bytes escaped; octal
+// escapes have 3 digits so a following digit cannot extend them).
+std::string c_string(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') out += std::string("\\") + ch;
+    else if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += "\\t";
+    else if (u < 0x20 || u == 0x7f || ch == '?') out += fmt::format("\\{:03o}", u);  // '?': no trigraph-like text
+    else out += ch;
+  }
+  return out;
+}
+
 std::string summary(const Plan& p) {
   const Spec& s = *p.spec;
   const LayerPlan& l0 = p.layers.front();
@@ -236,6 +251,9 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["bos"] = std::to_string(s.bos);
   v["eos"] = std::to_string(s.eos);
   v["add_bos"] = s.add_bos ? "true" : "false";
+  v["chat_template"] = c_string(s.chat.template_text);
+  v["chat_bos_token"] = c_string(s.chat.bos_token);
+  v["chat_eos_token"] = c_string(s.chat.eos_token);
 
   Code layer_members(2), global_members(2), decls(2), tables(2), buffers(2), init(4);
   auto member = [](Role role) {

@@ -160,6 +160,7 @@ Spec import_hf(const std::string& path, const ImportOptions& options) {
   s.name = fs::path(path).filename().string();
   if (s.name.empty() || s.name == "config.json") s.name = fs::absolute(config_path).parent_path().filename().string();
   it->second(c, s, options);
+  s.chat = import_chat_template(config_path.parent_path().string());
   return s;
 }
 

@@ -27,6 +27,10 @@ Spec import_any(const std::string& path, const ImportOptions& options);
 
 std::vector<std::string> supported_model_types();
 
+// The chat template (and its bos/eos text) of a Hugging Face model folder: chat_template.jinja or
+// tokenizer_config.json chat_template; empty when it has none.
+ChatSpec import_chat_template(const std::string& model_folder);
+
 std::string spec_to_yaml(const Spec& spec, const std::string& comment);
 
 }  // namespace llmc

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "llmc/error.hpp"
+#include "llmc/jinja.hpp"
 
 namespace llmc {
 namespace {
@@ -353,7 +354,7 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   spec.file = file;
   Section top(root, "", file);
   top.only_keys({"llmc", "name", "family", "model", "norm", "block", "attention", "positions", "mlp", "logits",
-                 "tokens", "weights"});
+                 "tokens", "chat", "weights"});
   if (top.get<int>("llmc") != 1) top.fail(root["llmc"], "llmc", "this llmc reads schema version 1");
   spec.name = top.get<std::string>("name");
   spec.family = top.get<std::string>("family");
@@ -403,6 +404,18 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
                   fmt::format("expected -1 (none) or a token id below vocab_size {}, found {}", spec.vocab_size, id));
   if (spec.add_bos && spec.bos < 0) tokens.fail(tokens.node()["add_bos"], tokens.field("add_bos"), "no bos id is set");
 
+  if (auto chat = top.optional_section("chat")) {
+    chat->only_keys({"template", "bos_token", "eos_token"});
+    spec.chat.template_text = chat->get<std::string>("template");
+    if (spec.chat.template_text.empty()) chat->fail(chat->node()["template"], chat->field("template"), "is empty");
+    try {  // the binary renders it: a template its Jinja engine cannot read is refused now, not at serve time
+      jinja::Template check(spec.chat.template_text);
+    } catch (const jinja::Error& e) {
+      chat->fail(chat->node()["template"], chat->field("template"), std::string("is not a template llmc can render: ") + e.what());
+    }
+    spec.chat.bos_token = chat->get_or<std::string>("bos_token", "");
+    spec.chat.eos_token = chat->get_or<std::string>("eos_token", "");
+  }
   parse_weights(top.section("weights"), spec);
   if ((spec.positions == PositionKind::learned) != !spec.weights.pos_embed.empty())
     top.fail(root["weights"], "weights.positions",

@@ -103,6 +103,12 @@ struct WeightNames {
   const std::string& global(const std::string& role) const { return const_cast<WeightNames*>(this)->global(role); }
 };
 
+// The model's chat format: its Jinja chat template (tokenizer_config.json chat_template, GGUF
+// tokenizer.chat_template) and the bos/eos text the template is rendered with.
+struct ChatSpec {
+  std::string template_text, bos_token, eos_token;  // template_text empty: none recorded
+};
+
 struct Spec {
   std::string file;     // where it was read from
   std::string text;     // the YAML text, for the hash
@@ -126,6 +132,7 @@ struct Spec {
   bool logit_bias = false;        // the classifier has a bias (PhiMoE)
   int64_t bos = -1, eos = -1;
   bool add_bos = false;
+  ChatSpec chat;
   WeightNames weights;
 };
 

@@ -19,11 +19,15 @@ std::string per_layer(const std::vector<int64_t>& v) {
   return same ? std::to_string(v.front()) : fmt::format("[{}]", fmt::join(v, ", "));
 }
 
+// A YAML double-quoted scalar: control characters escaped (a raw newline would fold into a space).
 std::string quoted(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    else out += c;
   }
   return out + "\"";
 }
@@ -126,6 +130,12 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     if (s.logit_bias) line("  bias: true");
   }
   line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}}}", s.bos, s.eos, s.add_bos));
+  if (!s.chat.template_text.empty()) {
+    line("chat:");
+    line("  template: " + quoted(s.chat.template_text));
+    if (!s.chat.bos_token.empty()) line("  bos_token: " + quoted(s.chat.bos_token));
+    if (!s.chat.eos_token.empty()) line("  eos_token: " + quoted(s.chat.eos_token));
+  }
   const WeightNames& w = s.weights;
   line("weights:");
   if (w.layout == TensorLayout::conv1d) line("  layout: conv1d");

@@ -20,6 +20,7 @@
 #include "llmc/error.hpp"
 #include "llmc/model.hpp"
 #include "llmc/sampler.hpp"
+#include "llmc/server.hpp"
 #include "llmc/threads.hpp"
 #include "llmc/tokenizer.hpp"
 #include "llmc/weights_loader.hpp"
@@ -86,6 +87,8 @@ struct RunOptions {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool print_ids = false, ignore_eos = false, no_bos = false, chat = false;
   SamplerConfig sampler;
+  bool serve = false;
+  ServeOptions server;
 };
 
 // One sequence of a model: its state (KV cache) and position, the tokens fed so far and the sampler.
@@ -192,6 +195,63 @@ inline bool gguf_has_vocabulary(const std::string& path) {
   return gguf::find(gguf::parse(path, file.data(), file.size()), "tokenizer.ggml.tokens") != nullptr;
 }
 
+// Binds the weights; names, shapes and the set of tensors are checked against what this model needs.
+inline std::unique_ptr<Model> load_model(WeightStore& store, const ModelInfo& info) {
+  try {
+    std::unique_ptr<Model> model = make_model(store);
+    store.finish(info.unused_weights);
+    return model;
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "\n(this binary is " + info.name + ": " + info.description +
+                "; are these the weights of another model?)");
+  }
+}
+
+// The server's sequences: one State per slot; a step decodes all of them in one Model::decode().
+class ModelSequences : public Sequences {
+ public:
+  ModelSequences(Model& model, int slots) : model_(model) {
+    for (int i = 0; i < slots; ++i) states_.push_back(model.new_state());
+  }
+  int count() const override { return static_cast<int>(states_.size()); }
+  void prefill(int seq, const int* tokens, int n, int pos, const std::function<void(const float*)>& on_last) override {
+    model_.forward(*states_[static_cast<size_t>(seq)], tokens, n, pos, false, on_last);
+  }
+  void decode(const int* seqs, const int* tokens, const int* pos, int n,
+              const std::function<void(int, const float*)>& on_logits) override {
+    step_.clear();
+    for (int i = 0; i < n; ++i) step_.push_back(states_[static_cast<size_t>(seqs[i])].get());
+    model_.decode(step_.data(), tokens, pos, n, on_logits);
+  }
+
+ private:
+  Model& model_;
+  std::vector<std::unique_ptr<State>> states_;
+  std::vector<State*> step_;
+};
+
+// --serve: loads the model and tokenizer, then answers OpenAI API requests until SIGINT/SIGTERM.
+inline int run_server(const RunOptions& o, const ModelInfo& info) {
+  if (o.tokenizer.empty()) throw Error("--serve needs --tokenizer FILE");
+  if (o.server.parallel < 1 || o.server.parallel > 256)
+    throw Error("--parallel: expected 1..256 slots, found " + std::to_string(o.server.parallel));
+  if (o.server.port < 0 || o.server.port > 65535) throw Error("--port: expected 0..65535, found " + std::to_string(o.server.port));
+  set_threads(o.threads);
+  std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(o.tokenizer);
+  if (tokenizer->vocab_size() > info.vocab)
+    throw Error(o.tokenizer + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                " tokens but the model's vocabulary has " + std::to_string(info.vocab));
+  WeightStore store = WeightStore::open(o.weights);
+  std::unique_ptr<Model> model = load_model(store, info);
+  ServeOptions so = o.server;
+  so.tokenizer_path = o.tokenizer;
+  so.chat_template = o.chat_template;
+  ModelSequences sequences(*model, o.server.parallel);
+  Scheduler scheduler(sequences, *tokenizer, info.vocab, info.context);
+  OpenAiServer server(scheduler, *tokenizer, info, so);
+  return server.run();
+}
+
 inline int run_model(const RunOptions& o) {
   const ModelInfo& info = model_info();
   using Clock = std::chrono::steady_clock;
@@ -209,6 +269,7 @@ inline int run_model(const RunOptions& o) {
   if (!(sc.repeat_penalty > 0.0f && std::isfinite(sc.repeat_penalty)))
     throw bad_float("--repeat-penalty", sc.repeat_penalty, "a number > 0");
   if (sc.top_k < 0) throw Error("--top-k: expected a number >= 0, found " + std::to_string(sc.top_k));
+  if (o.serve) return run_server(o, info);
   if (!o.chat && o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
   set_threads(o.threads);
 
@@ -237,14 +298,7 @@ inline int run_model(const RunOptions& o) {
 
   const auto t_load = Clock::now();
   WeightStore store = WeightStore::open(o.weights);
-  std::unique_ptr<Model> model;
-  try {
-    model = make_model(store);
-    store.finish(info.unused_weights);
-  } catch (const Error& e) {  // names, shapes and the set of tensors are checked against what this model needs
-    throw Error(std::string(e.what()) + "\n(this binary is " + info.name + ": " + info.description +
-                "; are these the weights of another model?)");
-  }
+  std::unique_ptr<Model> model = load_model(store, info);
 
   std::optional<AtomicFile> logits_out;
   if (!o.logits_file.empty()) logits_out.emplace(o.logits_file);
@@ -318,8 +372,14 @@ inline int run_cli(int argc, char** argv) {
   app.add_flag("--ignore-eos", o.ignore_eos, "keep generating after the end-of-sequence token");
   app.add_flag("--no-bos", o.no_bos, "do not add the BOS token to the prompt");
   app.add_flag("--chat", o.chat, "interactive chat: one user message per line of standard input");
-  app.add_option("--chat-template", o.chat_template, "chat format: " + chat_template_names())
+  app.add_option("--chat-template", o.chat_template,
+                 "chat format: " + chat_template_names() + " (--serve: overrides the spec's template)")
       ->capture_default_str();
+  app.add_flag("--serve", o.serve, "serve the OpenAI API (/v1/completions, /v1/chat/completions) over HTTP");
+  app.add_option("--host", o.server.host, "--serve: address to listen on")->capture_default_str();
+  app.add_option("--port", o.server.port, "--serve: port to listen on")->capture_default_str();
+  app.add_option("--parallel", o.server.parallel, "--serve: sequences decoded together (slots)")->capture_default_str();
+  app.add_option("--api-key", o.server.api_key, "--serve: require 'Authorization: Bearer KEY'");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

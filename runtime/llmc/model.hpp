@@ -21,6 +21,9 @@ struct ModelInfo {
   int bos, eos;              // -1: none
   bool add_bos;
   std::vector<std::string> unused_weights;  // checkpoint tensors the spec declares unused (patterns)
+  const char* chat_template = "";          // Jinja chat template from the spec; "" if none
+  const char* chat_bos_token = "";         // the bos_token / eos_token text it is rendered with
+  const char* chat_eos_token = "";
 };
 
 // The per-sequence state a model needs, as its plan sizes it (kStateRowBytes, kContext, kStateFixedBytes in the

@@ -27,6 +27,13 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> load(const std::string& path);
   // Special/added tokens written literally in the text (e.g. "<|im_start|>") are recognised.
   virtual std::vector<int> encode(std::string_view text, bool add_bos) const = 0;
+  // As encode, but special tokens are read only from bytes whose from_data flag (one per byte of text)
+  // is 0: text a chat template wrote. Request text (flag 1) is always plain text. Tokenizers that
+  // never read special tokens from text keep this default.
+  virtual std::vector<int> encode_marked(std::string_view text, std::string_view from_data, bool add_bos) const {
+    (void)from_data;
+    return encode(text, add_bos);
+  }
   // The whole text: the concatenation of token_bytes over the ids.
   std::string decode(const std::vector<int>& ids) const {
     std::string out;
@@ -60,6 +67,8 @@ class TextStream {
   explicit TextStream(const Tokenizer& tok) : tok_(tok) {}
   std::string push(int id);  // text newly completed by this token
   std::string flush();       // whatever is left at the end
+  // The text continues one that ended with token `id` (a prompt): spacing is decided as after it.
+  void continue_after(int id) { prev_ = id; }
 
  private:
   const Tokenizer& tok_;

@@ -187,11 +187,13 @@ class BpeTokenizer final : public Tokenizer {
     return v_.tokens[id];
   }
 
-  std::vector<int> encode(std::string_view text, bool add_bos) const override {
+  std::vector<int> encode(std::string_view text, bool add_bos) const override { return encode_marked(text, {}, add_bos); }
+
+  std::vector<int> encode_marked(std::string_view text, std::string_view from_data, bool add_bos) const override {
     std::vector<int> out;
     if (add_bos && v_.bos >= 0) out.push_back(v_.bos);
     bool first = true;
-    for (const auto& frag : specials_.split(text)) {
+    for (const auto& frag : specials_.split(text, from_data)) {
       if (frag.id >= 0) {
         out.push_back(frag.id);
       } else {

@@ -191,15 +191,20 @@ struct SpecialMatcher {
     std::string_view text;
     int id;
   };
-  std::vector<Frag> split(std::string_view s) const {
+  // from_data (empty, or one flag per byte of s): a special string is recognised only where all its
+  // bytes are 0 there (text the caller's template wrote, not text from a request).
+  std::vector<Frag> split(std::string_view s, std::string_view from_data = {}) const {
     std::vector<Frag> out;
+    const auto allowed = [&](size_t at, size_t n) {
+      return from_data.empty() || from_data.substr(at, n).find_first_not_of('\0') == std::string_view::npos;
+    };
     size_t start = 0, i = 0;
     while (i < s.size()) {
       unsigned char c = static_cast<unsigned char>(s[i]);
       int hit = -1;
       for (int k = first_index[c]; k < first_index[c + 1]; ++k) {
         const auto& t = entries[k].text;
-        if (t.size() <= s.size() - i && s.compare(i, t.size(), t) == 0) {
+        if (t.size() <= s.size() - i && s.compare(i, t.size(), t) == 0 && allowed(i, t.size())) {
           hit = k;
           break;
         }
