@@ -1,6 +1,8 @@
 #include "commands.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,10 +14,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "emit.hpp"
+#include "llmc/embedded.hpp"
 #include "llmc/error.hpp"
 #include "verify.hpp"
 
@@ -89,8 +93,110 @@ std::string driver_object(const std::string& compile_cmd) {
 
 namespace {
 
+// Writes all of data to fd, or Error.
+void write_all(int fd, const std::string& data, const std::string& path) {
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t w = ::write(fd, data.data() + done, data.size() - done);
+    if (w <= 0) throw Error(fmt::format("{}: write failed ({})", path, std::strerror(errno)));
+    done += static_cast<size_t>(w);
+  }
+}
+
+// Appends the file `from` to fd (in the kernel, without passing through user memory where it can).
+void append_file(int fd, const std::string& from, const std::string& path) {
+  const int in = ::open(from.c_str(), O_RDONLY);
+  if (in < 0) throw Error(fmt::format("{}: cannot open ({})", from, std::strerror(errno)));
+  struct stat st {};
+  ::fstat(in, &st);
+  off_t left = st.st_size;
+  std::vector<char> buffer;
+  while (left > 0) {
+    ssize_t n = buffer.empty() ? ::copy_file_range(in, nullptr, fd, nullptr, static_cast<size_t>(left), 0) : -1;
+    if (n < 0 && (buffer.size() || errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+      buffer.resize(size_t{8} << 20);  // a file system without copy_file_range: through memory
+      n = ::read(in, buffer.data(), std::min<size_t>(buffer.size(), static_cast<size_t>(left)));
+      if (n > 0) write_all(fd, std::string(buffer.data(), static_cast<size_t>(n)), path);
+    }
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "unexpected end";
+      ::close(in);
+      throw Error(fmt::format("{}: cannot copy the weights into it ({})", path, why));
+    }
+    left -= n;
+  }
+  ::close(in);
+}
+
+// The tokenizer files to embed, checked against the model's vocabulary now rather than when the binary runs.
+Tokenizer::Files tokenizer_to_embed(const BuildOptions& o) {
+  Tokenizer::Files files = Tokenizer::collect_files(o.tokenizer);
+  const int vocab = load_spec(o.compile.spec_path).vocab_size;
+  const auto tok = Tokenizer::load(files);
+  if (tok->vocab_size() > vocab)
+    throw Error(fmt::format("{}: tokenizer has {} tokens but the model's vocabulary has {}", o.tokenizer,
+                            tok->vocab_size(), vocab));
+  return files;
+}
+
+// Appends the payload of a one-file binary (llmc/embedded.hpp) to the linked executable at `binary`: the
+// weights as `llmc quantize` writes them, aligned to kPayloadAlign, the tokenizer files and the trailer.
+void append_payload(const std::string& binary, const BuildOptions& o, const Tokenizer::Files* tokenizer) {
+  const std::string weights = binary + ".weights.safetensors";
+  struct Remove {
+    std::string path;
+    ~Remove() { std::remove(path.c_str()); }
+  } remove_weights{weights};
+  run_quantize(QuantizeOptions{o.compile.spec_path, o.weights, weights, o.compile.dtype});
+
+  const int fd = ::open(binary.c_str(), O_WRONLY);  // not O_APPEND, which copy_file_range refuses
+  if (fd < 0) throw Error(fmt::format("{}: cannot open ({})", binary, std::strerror(errno)));
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_fd{fd};
+  EmbeddedPayload p;
+  const uint64_t image = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END));  // writes go on from here
+  p.weights_offset = (image + kPayloadAlign - 1) / kPayloadAlign * kPayloadAlign;
+  write_all(fd, std::string(p.weights_offset - image, '\0'), binary);
+  append_file(fd, weights, binary);
+  p.weights_size = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END)) - p.weights_offset;
+  const std::string tok = encode_tokenizer_files(tokenizer ? *tokenizer : Tokenizer::Files{});
+  p.tokenizer_offset = p.weights_offset + p.weights_size;
+  p.tokenizer_size = tok.size();
+  write_all(fd, tok, binary);
+  p.file_size = p.tokenizer_offset + p.tokenizer_size + kTrailerBytes;
+  {
+    const int rd = ::open(binary.c_str(), O_RDONLY);
+    if (rd < 0) throw Error(fmt::format("{}: cannot reopen ({})", binary, std::strerror(errno)));
+    try {
+      p.checksum = embed_detail::payload_checksum(rd, p, binary);
+    } catch (...) {
+      ::close(rd);
+      throw;
+    }
+    ::close(rd);
+  }
+  write_all(fd, encode_trailer(p), binary);
+  std::fprintf(stderr, "llmc: embedded %.1f MiB of weights%s at offset %llu\n",
+               static_cast<double>(p.weights_size) / (1 << 20),
+               tokenizer ? fmt::format(" and the tokenizer {}", o.tokenizer).c_str() : "",
+               static_cast<unsigned long long>(p.weights_offset));
+}
+
 void build_binary(const BuildOptions& o) {
-  const std::string source = compile_to_source(o.compile);
+  if (o.embed && o.weights.empty()) throw Error("--embed needs --weights (the checkpoint to carry)");
+  if (!o.embed && (!o.weights.empty() || !o.tokenizer.empty()))
+    throw Error("--weights and --tokenizer are only for --embed (a binary without it takes them when it runs)");
+  std::optional<Tokenizer::Files> tokenizer;  // read first: a bad tokenizer fails before the long part
+  BuildOptions with_tokenizer = o;
+  if (o.embed && o.tokenizer.empty() && fs::is_directory(o.weights) &&
+      (fs::exists(fs::path(o.weights) / "tokenizer.json") || fs::exists(fs::path(o.weights) / "tokenizer.model")))
+    with_tokenizer.tokenizer = o.weights;  // an HF folder: its tokenizer comes along
+  if (o.embed && !with_tokenizer.tokenizer.empty()) tokenizer = tokenizer_to_embed(with_tokenizer);
+  std::string source = compile_to_source(o.compile);
+  if (o.embed)
+    source += "\n// Built with --embed: the weights and the tokenizer follow the executable (llmc/embedded.hpp).\n"
+              "extern \"C\" const char llmc_embedded_payload = 1;\n";
   std::string cxx = o.cxx;
   if (cxx.empty()) cxx = std::getenv("CXX") && *std::getenv("CXX") ? std::getenv("CXX") : "c++";
   const std::string compile_cmd = fmt::format("{} -std=c++20 {} -march={} -DNDEBUG{} -I{}", cxx, o.opt_level, o.march,
@@ -114,6 +220,14 @@ void build_binary(const BuildOptions& o) {
   if (!ok) {
     std::remove(out_tmp.c_str());
     throw Error(fmt::format("the C++ compiler failed; no binary was written to {}", o.output));
+  }
+  if (o.embed) {
+    try {
+      append_payload(out_tmp, with_tokenizer, tokenizer ? &*tokenizer : nullptr);
+    } catch (...) {
+      std::remove(out_tmp.c_str());
+      throw;
+    }
   }
   if (std::rename(out_tmp.c_str(), o.output.c_str()) != 0) {
     const std::string why = std::strerror(errno);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "llmc/chat.hpp"
+#include "llmc/embedded.hpp"
 #include "llmc/error.hpp"
 #include "llmc/model.hpp"
 #include "llmc/sampler.hpp"
@@ -204,13 +205,12 @@ inline int run_model(const RunOptions& o) {
   if (!o.chat && o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
   set_threads(o.threads);
 
-  std::unique_ptr<Tokenizer> tokenizer;
-  if (!o.tokenizer.empty()) {
-    tokenizer = Tokenizer::load(o.tokenizer);
-    if (tokenizer->vocab_size() > info.vocab)
-      throw Error(o.tokenizer + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
-                  " tokens but the model's vocabulary has " + std::to_string(info.vocab));
-  }
+  const OwnPayload own = o.weights.empty() || o.tokenizer.empty() ? OwnPayload::find() : OwnPayload{};
+  std::unique_ptr<Tokenizer> tokenizer = open_run_tokenizer(o.tokenizer, o.weights, own);
+  if (tokenizer && tokenizer->vocab_size() > info.vocab)
+    throw Error((o.tokenizer.empty() ? std::string("the tokenizer") : o.tokenizer) + ": tokenizer has " +
+                std::to_string(tokenizer->vocab_size()) + " tokens but the model's vocabulary has " +
+                std::to_string(info.vocab));
   if (o.chat && !tokenizer) throw Error("--chat needs --tokenizer FILE");
   std::vector<int> tokens;
   if (!o.tokens.empty()) {
@@ -226,7 +226,7 @@ inline int run_model(const RunOptions& o) {
                 std::to_string(info.context));
 
   const auto t_load = Clock::now();
-  WeightStore store = WeightStore::open(o.weights);
+  WeightStore store = open_run_weights(o.weights, own);
   std::unique_ptr<Model> model;
   try {
     model = make_model(store);
@@ -290,8 +290,12 @@ inline int run_cli(int argc, char** argv) {
   const ModelInfo& info = model_info();
   RunOptions o;
   CLI::App app{std::string(info.name) + ": " + info.description};
-  app.add_option("--weights", o.weights, "model.safetensors, its index.json, a folder, or a llama2.c .bin")->required();
-  app.add_option("--tokenizer", o.tokenizer, "tokenizer file (tokenizer.bin, tokenizer.json, ...)");
+  app.add_option("--weights", o.weights,
+                 "model.safetensors, its index.json, a folder, or a llama2.c .bin (a binary built with --embed: "
+                 "replaces the weights it carries)");
+  app.add_option("--tokenizer", o.tokenizer,
+                 "tokenizer file (tokenizer.bin, tokenizer.json, ...) or a folder holding tokenizer.json or "
+                 "tokenizer.model (default: the embedded one, else the one in the --weights folder)");
   app.add_option("--prompt", o.prompt, "prompt text (needs --tokenizer)");
   app.add_option("--tokens", o.tokens, "prompt as comma-separated token ids");
   app.add_option("-n", o.new_tokens, "number of new tokens to generate")->capture_default_str();
