@@ -206,7 +206,8 @@ inline int run_model(const RunOptions& o) {
   set_threads(o.threads);
 
   const OwnPayload own = o.weights.empty() || o.tokenizer.empty() ? OwnPayload::find() : OwnPayload{};
-  std::unique_ptr<Tokenizer> tokenizer = open_run_tokenizer(o.tokenizer, o.weights, own);
+  const bool has_text = !o.prompt.empty() || o.chat;
+  std::unique_ptr<Tokenizer> tokenizer = open_run_tokenizer(o.tokenizer, o.weights, own, has_text);
   if (tokenizer && tokenizer->vocab_size() > info.vocab)
     throw Error((o.tokenizer.empty() ? std::string("the tokenizer") : o.tokenizer) + ": tokenizer has " +
                 std::to_string(tokenizer->vocab_size()) + " tokens but the model's vocabulary has " +

@@ -238,15 +238,16 @@ inline WeightStore open_run_weights(const std::string& weights, const OwnPayload
                                 own.name + " (embedded weights)");
 }
 
-// The tokenizer a binary runs with: --tokenizer if given (a file or a folder), else its own, else the one in
-// the --weights folder (tokenizer.json, else tokenizer.model), else none.
+// The tokenizer a binary runs with: --tokenizer if given (a file or a folder), else its own, else, when the
+// run has text to encode (for_text), the one in the --weights folder (tokenizer.json, else tokenizer.model),
+// else none. (A --tokens run keeps working beside a tokenizer file llmc cannot read.)
 inline std::unique_ptr<Tokenizer> open_run_tokenizer(const std::string& tokenizer, const std::string& weights,
-                                                     const OwnPayload& own) {
+                                                     const OwnPayload& own, bool for_text) {
   if (!tokenizer.empty()) return Tokenizer::load(tokenizer);
   if (own.payload)
     if (auto files = payload_tokenizer(own.path, *own.payload, own.name)) return Tokenizer::load(*files);
   struct stat st {};
-  if (!weights.empty() && ::stat(weights.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (for_text && !weights.empty() && ::stat(weights.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     for (const char* name : {"/tokenizer.json", "/tokenizer.model"})
       if (::stat((weights + name).c_str(), &st) == 0) return Tokenizer::load(weights);
   }
