@@ -127,8 +127,15 @@ void append_file(int fd, const std::string& from, const std::string& path) {
   ::close(in);
 }
 
-// The tokenizer files to embed, checked against the model's vocabulary now rather than when the binary runs.
-Tokenizer::Files tokenizer_to_embed(const BuildOptions& o) {
+// The tokenizer files an --embed build carries (--tokenizer, else the --weights folder's, else none), read and
+// checked against the model's vocabulary before the long part of the build. Sets o.tokenizer to what it used.
+std::optional<Tokenizer::Files> tokenizer_to_embed(BuildOptions& o) {
+  if (o.weights.empty()) throw Error("--embed needs --weights (the checkpoint to carry)");
+  const fs::path folder(o.weights);
+  if (o.tokenizer.empty() && fs::is_directory(folder) &&
+      (fs::exists(folder / "tokenizer.json") || fs::exists(folder / "tokenizer.model")))
+    o.tokenizer = o.weights;  // an HF folder: its tokenizer comes along
+  if (o.tokenizer.empty()) return std::nullopt;
   Tokenizer::Files files = Tokenizer::collect_files(o.tokenizer);
   const int vocab = load_spec(o.compile.spec_path).vocab_size;
   const auto tok = Tokenizer::load(files);
@@ -183,16 +190,10 @@ void append_payload(const std::string& binary, const BuildOptions& o, const Toke
                static_cast<unsigned long long>(p.weights_offset));
 }
 
-void build_binary(const BuildOptions& o) {
-  if (o.embed && o.weights.empty()) throw Error("--embed needs --weights (the checkpoint to carry)");
+void build_binary(BuildOptions o) {
   if (!o.embed && (!o.weights.empty() || !o.tokenizer.empty()))
     throw Error("--weights and --tokenizer are only for --embed (a binary without it takes them when it runs)");
-  std::optional<Tokenizer::Files> tokenizer;  // read first: a bad tokenizer fails before the long part
-  BuildOptions with_tokenizer = o;
-  if (o.embed && o.tokenizer.empty() && fs::is_directory(o.weights) &&
-      (fs::exists(fs::path(o.weights) / "tokenizer.json") || fs::exists(fs::path(o.weights) / "tokenizer.model")))
-    with_tokenizer.tokenizer = o.weights;  // an HF folder: its tokenizer comes along
-  if (o.embed && !with_tokenizer.tokenizer.empty()) tokenizer = tokenizer_to_embed(with_tokenizer);
+  const std::optional<Tokenizer::Files> tokenizer = o.embed ? tokenizer_to_embed(o) : std::nullopt;
   std::string source = compile_to_source(o.compile);
   if (o.embed)
     source += "\n// Built with --embed: the weights and the tokenizer follow the executable (llmc/embedded.hpp).\n"
@@ -223,7 +224,7 @@ void build_binary(const BuildOptions& o) {
   }
   if (o.embed) {
     try {
-      append_payload(out_tmp, with_tokenizer, tokenizer ? &*tokenizer : nullptr);
+      append_payload(out_tmp, o, tokenizer ? &*tokenizer : nullptr);
     } catch (...) {
       std::remove(out_tmp.c_str());
       throw;
