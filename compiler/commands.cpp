@@ -1,6 +1,8 @@
 #include "commands.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,10 +14,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "emit.hpp"
+#include "llmc/embedded.hpp"
 #include "llmc/error.hpp"
 #include "verify.hpp"
 
@@ -89,8 +93,111 @@ std::string driver_object(const std::string& compile_cmd) {
 
 namespace {
 
-void build_binary(const BuildOptions& o) {
-  const std::string source = compile_to_source(o.compile);
+// Writes all of data to fd, or Error.
+void write_all(int fd, std::string_view data, const std::string& path) {
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t w = ::write(fd, data.data() + done, data.size() - done);
+    if (w <= 0) throw Error(fmt::format("{}: write failed ({})", path, std::strerror(errno)));
+    done += static_cast<size_t>(w);
+  }
+}
+
+// Appends the file `from` to fd, through memory in large writes: the page cache then holds the copy in large
+// folios, which the binary maps with few TLB entries (copy_file_range left 4 KB pages behind here, and the
+// first runs after a build prefilled TinyLlama 25% slower from them).
+void append_file(int fd, const std::string& from, const std::string& path) {
+  const int in = ::open(from.c_str(), O_RDONLY);
+  if (in < 0) throw Error(fmt::format("{}: cannot open ({})", from, std::strerror(errno)));
+  std::string buffer(size_t{16} << 20, '\0');
+  for (;;) {
+    const ssize_t n = ::read(in, buffer.data(), buffer.size());
+    if (n < 0) {
+      const std::string why = std::strerror(errno);
+      ::close(in);
+      throw Error(fmt::format("{}: cannot read ({})", from, why));
+    }
+    if (n == 0) break;
+    try {
+      write_all(fd, std::string_view(buffer.data(), static_cast<size_t>(n)), path);
+    } catch (...) {
+      ::close(in);
+      throw;
+    }
+  }
+  ::close(in);
+}
+
+// The tokenizer files an --embed build carries (--tokenizer, else the --weights folder's, else none), read and
+// checked against the model's vocabulary before the long part of the build. Sets o.tokenizer to what it used.
+std::optional<Tokenizer::Files> tokenizer_to_embed(BuildOptions& o) {
+  if (o.weights.empty()) throw Error("--embed needs --weights (the checkpoint to carry)");
+  const fs::path folder(o.weights);
+  if (o.tokenizer.empty() && fs::is_directory(folder) &&
+      (fs::exists(folder / "tokenizer.json") || fs::exists(folder / "tokenizer.model")))
+    o.tokenizer = o.weights;  // an HF folder: its tokenizer comes along
+  if (o.tokenizer.empty()) return std::nullopt;
+  Tokenizer::Files files = Tokenizer::collect_files(o.tokenizer);
+  const int vocab = load_spec(o.compile.spec_path).vocab_size;
+  const auto tok = Tokenizer::load(files);
+  if (tok->vocab_size() > vocab)
+    throw Error(fmt::format("{}: tokenizer has {} tokens but the model's vocabulary has {}", o.tokenizer,
+                            tok->vocab_size(), vocab));
+  return files;
+}
+
+// Appends the payload of a one-file binary (llmc/embedded.hpp) to the linked executable at `binary`: the
+// weights as `llmc quantize` writes them, aligned to kPayloadAlign, the tokenizer files and the trailer.
+void append_payload(const std::string& binary, const BuildOptions& o, const Tokenizer::Files* tokenizer) {
+  const std::string weights = binary + ".weights.safetensors";
+  struct Remove {
+    std::string path;
+    ~Remove() { std::remove(path.c_str()); }
+  } remove_weights{weights};
+  run_quantize(QuantizeOptions{o.compile.spec_path, o.weights, weights, o.compile.dtype});
+
+  const int fd = ::open(binary.c_str(), O_WRONLY | O_APPEND);
+  if (fd < 0) throw Error(fmt::format("{}: cannot open ({})", binary, std::strerror(errno)));
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_fd{fd};
+  EmbeddedPayload p;
+  const uint64_t image = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END));
+  p.weights_offset = (image + kPayloadAlign - 1) / kPayloadAlign * kPayloadAlign;
+  write_all(fd, std::string(p.weights_offset - image, '\0'), binary);
+  append_file(fd, weights, binary);
+  p.weights_size = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END)) - p.weights_offset;
+  const std::string tok = encode_tokenizer_files(tokenizer ? *tokenizer : Tokenizer::Files{});
+  p.tokenizer_offset = p.weights_offset + p.weights_size;
+  p.tokenizer_size = tok.size();
+  write_all(fd, tok, binary);
+  p.file_size = p.tokenizer_offset + p.tokenizer_size + kTrailerBytes;
+  {
+    const int rd = ::open(binary.c_str(), O_RDONLY);
+    if (rd < 0) throw Error(fmt::format("{}: cannot reopen ({})", binary, std::strerror(errno)));
+    try {
+      p.checksum = embed_detail::payload_checksum(rd, p, binary);
+    } catch (...) {
+      ::close(rd);
+      throw;
+    }
+    ::close(rd);
+  }
+  write_all(fd, encode_trailer(p), binary);
+  std::fprintf(stderr, "llmc: embedded %.1f MiB of weights%s at offset %llu\n",
+               static_cast<double>(p.weights_size) / (1 << 20),
+               tokenizer ? fmt::format(" and the tokenizer {}", o.tokenizer).c_str() : "",
+               static_cast<unsigned long long>(p.weights_offset));
+}
+
+void build_binary(BuildOptions o) {
+  if (!o.embed && (!o.weights.empty() || !o.tokenizer.empty()))
+    throw Error("--weights and --tokenizer are only for --embed (a binary without it takes them when it runs)");
+  const std::optional<Tokenizer::Files> tokenizer = o.embed ? tokenizer_to_embed(o) : std::nullopt;
+  std::string source = compile_to_source(o.compile);
+  if (o.embed)
+    source += "\n// Built with --embed: the weights and the tokenizer follow the executable (llmc/embedded.hpp).\n"
+              "extern \"C\" const char llmc_embedded_payload = 1;\n";
   std::string cxx = o.cxx;
   if (cxx.empty()) cxx = std::getenv("CXX") && *std::getenv("CXX") ? std::getenv("CXX") : "c++";
   const std::string compile_cmd = fmt::format("{} -std=c++20 {} -march={} -DNDEBUG{} -I{}", cxx, o.opt_level, o.march,
@@ -115,6 +222,14 @@ void build_binary(const BuildOptions& o) {
   if (!ok) {
     std::remove(out_tmp.c_str());
     throw Error(fmt::format("the C++ compiler failed; no binary was written to {}", o.output));
+  }
+  if (o.embed) {
+    try {
+      append_payload(out_tmp, o, tokenizer ? &*tokenizer : nullptr);
+    } catch (...) {
+      std::remove(out_tmp.c_str());
+      throw;
+    }
   }
   if (std::rename(out_tmp.c_str(), o.output.c_str()) != 0) {
     const std::string why = std::strerror(errno);

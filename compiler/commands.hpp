@@ -24,6 +24,10 @@ struct BuildOptions {
   std::string output, cxx, keep_source;
   std::string march = "native", opt_level = "-O2";
   bool no_openmp = false;
+  // --embed: one executable that carries its weights (grouped as `llmc quantize` writes them, for
+  // compile.dtype) and its tokenizer (optional; a file or a folder) after its ELF image (llmc/embedded.hpp).
+  bool embed = false;
+  std::string weights, tokenizer;
 };
 
 struct QuantizeOptions {

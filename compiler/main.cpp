@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
   b->add_option("--opt", build.opt_level, "optimisation flag")->capture_default_str();
   b->add_option("--keep-source", build.keep_source, "also write the generated source here");
   b->add_flag("--no-openmp", build.no_openmp, "single-threaded binary without the OpenMP runtime");
+  b->add_flag("--embed", build.embed,
+              "one executable that carries its weights (grouped / quantised for --dtype, as llmc quantize writes "
+              "them) and its tokenizer, and maps them from itself when it runs");
+  b->add_option("--weights", build.weights, "with --embed: the checkpoint (as for llmc quantize)");
+  b->add_option("--tokenizer", build.tokenizer, "with --embed: the tokenizer file, or a folder holding tokenizer.json "
+                                                "or tokenizer.model (default: the one in the --weights folder)");
   for (auto [cmd, dtype] : {std::pair{c, &compile.dtype}, std::pair{b, &build.compile.dtype}})
     cmd->add_option("--dtype", *dtype,
                     "weights of the matrices: as-stored (f32/f16/bf16 as in the checkpoint), f32, q8_0, q4_0 "

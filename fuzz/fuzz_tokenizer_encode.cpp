@@ -18,7 +18,7 @@ std::vector<std::unique_ptr<llmc::Tokenizer>>& tokenizers() {
     std::vector<std::unique_ptr<llmc::Tokenizer>> v;
     for (const char* f : {"llama2c/tok512.bin", "gguf/ggml-vocab-llama-spm.gguf", "gguf/ggml-vocab-gpt-2.gguf",
                           "hf/llama3/tokenizer.json", "llama2c/tokenizer.model", "gguf/ggml-vocab-deepseek-llm.gguf",
-                          "gguf/ggml-vocab-falcon.gguf", "hf/qwen3/tokenizer.json"})
+                          "gguf/ggml-vocab-falcon.gguf", "hf/qwen3/tokenizer.json", "hf/mistral/tokenizer.json"})
       v.push_back(llmc::Tokenizer::load(std::string(LLMC_FUZZ_DATA) + "/" + f));
     return v;
   }();

@@ -110,6 +110,10 @@ spm_json = {
     "model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": True,
               "vocab": {p: i for i, p in enumerate(pieces)}, "merges": [["a", "b"], ["\u2581", "a"], ["\u2581a", "b"]]}}
 put("tokenizer_load", "spm_style.json", json.dumps(spm_json))
+metaspace_json = dict(spm_json, normalizer=None,
+                      pre_tokenizer={"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True},
+                      decoder={"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True})
+put("tokenizer_load", "metaspace.json", json.dumps(metaspace_json))
 put("tokenizer_load", "encoder.json", json.dumps({"a": 0, "b": 1, "ab": 2, "\u0120": 3, "<|endoftext|>": 4}))
 
 # GGUF v3 with only tokenizer metadata
@@ -233,3 +237,32 @@ for i, text in enumerate(["Once upon a time", "Hello world! 123 ab abc", "<s>the
                           "  leading\tand\r\nnewlines  ", "<|endoftext|><|begin_of_text|>x"]):
     put("tokenizer_encode", "t%d" % i, bytes([i]) + text.encode())
 put("tokenizer_encode", "bad_utf8", b"\x02" + b"a\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x90\x28\xbcz")
+
+# ---------------------------------------------------------------- embedded: a one-file binary's payload
+# (llmc/embedded.hpp) with no executable before it (offset 0 is aligned): safetensors, tokenizer, trailer
+
+
+def fnv1a(data, h=1469598103934665603):
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def payload(weights, files):
+    tok = struct.pack("<I", len(files))
+    for name, data in files:
+        tok += struct.pack("<I", len(name)) + name.encode() + struct.pack("<Q", len(data)) + data
+    header_len = struct.unpack("<Q", weights[:8])[0]
+    checksum = fnv1a(tok, fnv1a(weights[:8 + header_len]))
+    size = len(weights) + len(tok) + 64
+    trailer = b"LLMCEMB1" + struct.pack("<6Q", 0, len(weights), len(weights), len(tok), size, checksum) + b"LLMCEND1"
+    return weights + tok + trailer
+
+
+st_header = json.dumps({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+st = struct.pack("<Q", len(st_header)) + st_header + struct.pack("<2f", 1.0, 2.0)
+put("embedded", "no_tokenizer", payload(st, []))
+put("embedded", "spm_json", payload(st, [("tokenizer.json", json.dumps(spm_json).encode())]))
+put("embedded", "tok512", payload(st, [("tok512.bin", open(os.path.join(C, "tokenizer_load", "tok512.bin"), "rb").read())]))
+put("embedded", "encoder", payload(st, [("encoder.json", json.dumps({"a": 0, "b": 1, "ab": 2}).encode()),
+                                        ("vocab.bpe", b"#version: 0.2\na b\n")]))

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "llmc/chat.hpp"
+#include "llmc/embedded.hpp"
 #include "llmc/error.hpp"
 #include "llmc/model.hpp"
 #include "llmc/sampler.hpp"
@@ -273,15 +274,15 @@ inline int run_model(const RunOptions& o) {
   if (!o.chat && o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
   set_threads(o.threads);
 
-  std::unique_ptr<Tokenizer> tokenizer;
+  const OwnPayload own = o.weights.empty() || o.tokenizer.empty() ? OwnPayload::find() : OwnPayload{};
+  const bool has_text = !o.prompt.empty() || o.chat;
   // Without --tokenizer, a GGUF checkpoint's own vocabulary.
   const std::string tokenizer_file = o.tokenizer.empty() && gguf_has_vocabulary(o.weights) ? o.weights : o.tokenizer;
-  if (!tokenizer_file.empty()) {
-    tokenizer = Tokenizer::load(tokenizer_file);
-    if (tokenizer->vocab_size() > info.vocab)
-      throw Error(tokenizer_file + ": tokenizer has " + std::to_string(tokenizer->vocab_size()) +
-                  " tokens but the model's vocabulary has " + std::to_string(info.vocab));
-  }
+  std::unique_ptr<Tokenizer> tokenizer = open_run_tokenizer(tokenizer_file, o.weights, own, has_text);
+  if (tokenizer && tokenizer->vocab_size() > info.vocab)
+    throw Error((tokenizer_file.empty() ? std::string("the tokenizer") : tokenizer_file) + ": tokenizer has " +
+                std::to_string(tokenizer->vocab_size()) + " tokens but the model's vocabulary has " +
+                std::to_string(info.vocab));
   if (o.chat && !tokenizer) throw Error("--chat needs --tokenizer FILE (or GGUF weights)");
   std::vector<int> tokens;
   if (!o.tokens.empty()) {
@@ -297,7 +298,7 @@ inline int run_model(const RunOptions& o) {
                 std::to_string(info.context));
 
   const auto t_load = Clock::now();
-  WeightStore store = WeightStore::open(o.weights);
+  WeightStore store = open_run_weights(o.weights, own);
   std::unique_ptr<Model> model = load_model(store, info);
 
   std::optional<AtomicFile> logits_out;
@@ -354,8 +355,12 @@ inline int run_cli(int argc, char** argv) {
   const ModelInfo& info = model_info();
   RunOptions o;
   CLI::App app{std::string(info.name) + ": " + info.description};
-  app.add_option("--weights", o.weights, "model.safetensors, its index.json, a folder, or a llama2.c .bin")->required();
-  app.add_option("--tokenizer", o.tokenizer, "tokenizer file (tokenizer.bin, tokenizer.json, ...)");
+  app.add_option("--weights", o.weights,
+                 "model.safetensors, its index.json, a folder, or a llama2.c .bin (a binary built with --embed: "
+                 "replaces the weights it carries)");
+  app.add_option("--tokenizer", o.tokenizer,
+                 "tokenizer file (tokenizer.bin, tokenizer.json, ...) or a folder holding tokenizer.json or "
+                 "tokenizer.model (default: the embedded one, else the one in the --weights folder)");
   app.add_option("--prompt", o.prompt, "prompt text (needs --tokenizer)");
   app.add_option("--tokens", o.tokens, "prompt as comma-separated token ids");
   app.add_option("-n", o.new_tokens, "number of new tokens to generate")->capture_default_str();

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,7 +25,21 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
   // Detects the format from the file (llama2.c tokenizer.bin, HF tokenizer.json, GGUF vocab,
   // SentencePiece tokenizer.model, GPT-2 encoder.json (vocab.bpe beside it)).
+  // A folder: its tokenizer.json, else its tokenizer.model.
   static std::unique_ptr<Tokenizer> load(const std::string& path);
+  // The tokenizer file `path` names (a folder: its tokenizer.json, else tokenizer.model); Error if none.
+  static std::string resolve(const std::string& path);
+
+  // A tokenizer's files held in memory by file name (what a one-file binary embeds): `main` is the one
+  // load() reads first, the others are what it reads beside it (tokenizer_config.json, vocab.bpe).
+  struct Files {
+    std::string main;
+    std::map<std::string, std::string> files;
+  };
+  // Loads `path` (checking it) and returns every file the loading read.
+  static Files collect_files(const std::string& path);
+  // Loads a tokenizer from files in memory; nothing is read from the file system.
+  static std::unique_ptr<Tokenizer> load(const Files& files);
   // Special/added tokens written literally in the text (e.g. "<|im_start|>") are recognised.
   virtual std::vector<int> encode(std::string_view text, bool add_bos) const = 0;
   // As encode, but special tokens are read only from bytes whose from_data flag (one per byte of text)

@@ -1,4 +1,5 @@
-// Part of llmc/tokenizer.hpp (include that one): byte-level BPE (GPT-2 style).
+// Part of llmc/tokenizer.hpp (include that one): BPE over merge ranks, byte-level (GPT-2 style) or
+// SentencePiece style (HF tokenizer.json of Llama 2, Mistral, TinyLlama, Gemma).
 //
 // Vocabularies from HF tokenizer.json, GPT-2 encoder.json + vocab.bpe, or GGUF (tokenizer.ggml.model =
 // "gpt2"). Encoding: the text is split at literal added/special tokens; each plain fragment is split by
@@ -6,6 +7,14 @@
 // the previous one produced, as HF's Split(..., "Isolated") and llama.cpp's regex lists); each piece is
 // mapped byte -> printable character (GPT-2 bytes_to_unicode) and merged by rank (lowest first, leftmost
 // on ties). Decoding maps the characters back to bytes.
+//
+// SentencePiece style (SpmStyle::on), as the Hugging Face tokenizers library runs such a tokenizer.json:
+// each plain fragment is normalised (Prepend "▁" to a non-empty fragment, Replace " " by "▁"), or the
+// Metaspace pre-tokenizer replaces the spaces and prepends "▁" (prepend_scheme always, first = only to
+// the fragment at the start of the text, never) and optionally splits before each "▁"; the symbols are
+// UTF-8 characters, and a character that is no token falls back to its <0xXX> byte tokens (byte_fallback)
+// or <unk>. Decoding replaces "▁" by a space, turns byte tokens back into bytes and strips the leading
+// space at the start of the text (Strip / Metaspace decoders).
 //
 // The generated binaries link PCRE2 statically (-Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic).
 #pragma once
@@ -117,6 +126,29 @@ struct PreTokenizerStep {
   bool invert = false;
 };
 
+// What makes a tokenizer.json SentencePiece-like (see the top of this file). Read from its normalizer,
+// pre_tokenizer, model and decoder.
+struct SpmStyle {
+  enum Prepend { never, first, always };
+  struct Edit {  // one normalizer step: Prepend (from empty) or Replace (from -> to)
+    std::string from, to;
+    bool prepend = false;
+  };
+  bool on = false;
+  std::vector<Edit> normalize;
+  bool metaspace = false;  // Metaspace pre-tokenizer
+  std::string replacement = "\xE2\x96\x81";
+  Prepend scheme = always;
+  bool byte_fallback = false, fuse_unk = false;
+  // decoding
+  std::vector<Edit> decode_replace;  // Replace decoders
+  bool decode_bytes = false;          // ByteFallback decoder
+  bool metaspace_decode = false;      // Metaspace decoder (its scheme in decode_scheme)
+  Prepend decode_scheme = always;
+  std::string strip;                  // Strip decoder: this character, up to strip_start times, at the start
+  int strip_start = 0;
+};
+
 struct BpeVocab {
   std::vector<std::string> tokens;  // byte-level form ("Ġthe"); added tokens: their literal text
   std::vector<TokenType> types;     // Normal, Control (special), UserDefined (added, not special), ...
@@ -127,6 +159,7 @@ struct BpeVocab {
   bool add_prefix_space = false;  // ByteLevel(add_prefix_space)
   bool add_bos = false;
   int bos = -1, eos = -1, unk = -1;
+  SpmStyle spm;  // off: byte-level
 };
 
 class BpeTokenizer final : public Tokenizer {
@@ -158,7 +191,7 @@ class BpeTokenizer final : public Tokenizer {
     }
     specials_.build(std::move(specials));
     for (int b = 0; b < 256; ++b) {
-      auto it = lookup_.find(bu.enc[b]);
+      auto it = lookup_.find(v_.spm.on ? tok_detail::byte_piece_name(static_cast<unsigned char>(b)) : bu.enc[b]);
       byte_tok_[b] = it == lookup_.end() ? -1 : it->second;
     }
     merges_.reserve(v_.merges.size() * 2);
@@ -196,6 +229,9 @@ class BpeTokenizer final : public Tokenizer {
     for (const auto& frag : specials_.split(text, from_data)) {
       if (frag.id >= 0) {
         out.push_back(frag.id);
+      } else if (v_.spm.on) {
+        const std::string marked = mark_spaces(frag.text, frag.text.data() == text.data());
+        for (const auto& piece : pre_tokenize(marked)) encode_word(piece, out);
       } else {
         std::string buf;
         std::string_view t = frag.text;
@@ -227,11 +263,11 @@ class BpeTokenizer final : public Tokenizer {
   }
 
   std::string token_bytes(int prev, int id) const override {
-    (void)prev;
     check(id);
     TokenType t = v_.types[id];
     if (t == TokenType::Control) return {};
     if (t == TokenType::UserDefined) return v_.tokens[id];
+    if (v_.spm.on) return spm_token_text(prev, id);
     const auto& dec = tok_detail::ByteUnicode::get().dec;
     const std::string& s = v_.tokens[id];
     std::string out;
@@ -253,6 +289,49 @@ class BpeTokenizer final : public Tokenizer {
   void check(int id) const {
     tok_detail::check_id(id, vocab_size(), source_);
     if (!v_.present[id]) throw Error("tokenizer '" + source_ + "': token id " + std::to_string(id) + " is not assigned");
+  }
+
+  static void replace_all(std::string& s, const std::string& from, const std::string& to) {
+    if (from.empty()) return;
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  }
+
+  // A plain fragment as the SentencePiece-style normalizer and Metaspace pre-tokenizer leave it (spaces
+  // marked with "▁", the dummy prefix prepended where the file says). at_text_start: the fragment begins
+  // the text (no special token before it), which is what Metaspace's prepend_scheme "first" asks.
+  std::string mark_spaces(std::string_view fragment, bool at_text_start) const {
+    const SpmStyle& st = v_.spm;
+    std::string s(fragment);
+    for (const auto& e : st.normalize) {
+      if (!e.prepend) replace_all(s, e.from, e.to);
+      else if (!s.empty()) s.insert(0, e.to);
+    }
+    if (st.metaspace) {
+      replace_all(s, " ", st.replacement);
+      const bool prefixed = s.compare(0, st.replacement.size(), st.replacement) == 0;
+      if (!prefixed && (st.scheme == SpmStyle::always || (st.scheme == SpmStyle::first && at_text_start)))
+        s.insert(0, st.replacement);
+    }
+    return s;
+  }
+
+  // The text of a SentencePiece-style token: byte tokens are their byte, "▁" is a space, and at the start of
+  // the text (nothing or only BOS before it) the decoders' Strip / Metaspace drop the dummy-prefix space.
+  std::string spm_token_text(int prev, int id) const {
+    const SpmStyle& st = v_.spm;
+    const std::string& piece = v_.tokens[id];
+    if (st.decode_bytes) {
+      const int b = tok_detail::parse_byte_piece(piece);
+      if (b >= 0) return std::string(1, static_cast<char>(b));
+    }
+    const bool at_start = prev < 0 || prev == v_.bos;
+    std::string out = piece;
+    for (const auto& e : st.decode_replace) replace_all(out, e.from, e.to);
+    if (st.metaspace_decode)  // HF drops every "▁" of the first token, not only the leading one
+      replace_all(out, st.replacement, at_start && st.decode_scheme != SpmStyle::never ? "" : " ");
+    if (at_start && !st.strip.empty())
+      for (int k = 0; k < st.strip_start && out.compare(0, st.strip.size(), st.strip) == 0; ++k) out.erase(0, st.strip.size());
+    return out;
   }
 
   static void split(std::string_view s, const tok_detail::Regex& re, const PreTokenizerStep& step,
@@ -299,13 +378,14 @@ class BpeTokenizer final : public Tokenizer {
         break;
       }
       case B::MergedWithNext: {
+        // as HF: a delimiter joins the piece after it when that piece is not a delimiter itself
+        // ("▁a▁▁b" split at "▁" -> "▁a", "▁", "▁b")
         size_t start = 0;
         for (size_t k = 0; k < spans.size(); ++k) {
-          if (spans[k].m) continue;
+          if (spans[k].m && k + 1 < spans.size() && !spans[k + 1].m) continue;
           out.push_back(s.substr(start, spans[k].e - start));
           start = spans[k].e;
         }
-        if (start < s.size()) out.push_back(s.substr(start));
         break;
       }
       case B::Contiguous: {
@@ -321,23 +401,51 @@ class BpeTokenizer final : public Tokenizer {
     }
   }
 
+  // The symbols BPE starts from: one per byte (byte-level), or one per UTF-8 character, a character that is
+  // no token falling back to its byte tokens (SentencePiece style). -1: unknown.
+  std::vector<int> initial_symbols(std::string_view word) const {
+    std::vector<int> toks;
+    toks.reserve(word.size());
+    if (!v_.spm.on) {
+      for (unsigned char c : word) toks.push_back(byte_tok_[c]);
+      return toks;
+    }
+    for (std::string_view ch : tok_detail::utf8_chars(word)) {
+      auto it = lookup_.find(ch);
+      if (it != lookup_.end()) {
+        toks.push_back(it->second);
+        continue;
+      }
+      const bool bytes = v_.spm.byte_fallback &&
+                         std::all_of(ch.begin(), ch.end(), [&](char c) { return byte_tok_[static_cast<unsigned char>(c)] >= 0; });
+      if (!bytes) {
+        toks.push_back(-1);
+        continue;
+      }
+      for (unsigned char c : ch) toks.push_back(byte_tok_[c]);
+    }
+    return toks;
+  }
+
   void encode_word(std::string_view word, std::vector<int>& out) const {
     if (word.empty()) return;
     const auto& bu = tok_detail::ByteUnicode::get();
     if (v_.ignore_merges) {
       std::string mapped;
-      for (unsigned char c : word) mapped += bu.enc[c];
+      if (v_.spm.on) mapped = word;
+      else
+        for (unsigned char c : word) mapped += bu.enc[c];
       auto it = lookup_.find(mapped);
       if (it != lookup_.end()) {
         out.push_back(it->second);
         return;
       }
     }
-    const int n = static_cast<int>(word.size());
-    std::vector<int> toks(n), nxt(n), prv(n);
+    std::vector<int> toks = initial_symbols(word);
+    const int n = static_cast<int>(toks.size());
+    std::vector<int> nxt(n), prv(n);
     std::vector<char> alive(n, 1);
     for (int i = 0; i < n; ++i) {
-      toks[i] = byte_tok_[static_cast<unsigned char>(word[i])];
       prv[i] = i - 1;
       nxt[i] = i + 1 < n ? i + 1 : -1;
     }
@@ -372,12 +480,14 @@ class BpeTokenizer final : public Tokenizer {
       consider(prv[c.left]);
       consider(c.left);
     }
+    bool unk_before = false;
     for (int i = 0; i >= 0; i = nxt[i]) {
       if (toks[i] >= 0) {
         out.push_back(toks[i]);
-      } else if (v_.unk >= 0) {
+      } else if (v_.unk >= 0 && !(unk_before && v_.spm.fuse_unk)) {
         out.push_back(v_.unk);
       }  // else: a byte the vocabulary cannot express (e.g. 0xFE in Falcon) is dropped, as llama.cpp and HF do
+      unk_before = toks[i] < 0;
     }
   }
 

@@ -30,7 +30,7 @@ class GgufReader {
  public:
   explicit GgufReader(const std::string& path) : path_(path) {
     size_ = file_size(path);
-    f_ = std::fopen(path.c_str(), "rb");
+    f_ = open_file(path);
     if (!f_) throw Error("GGUF '" + path + "': cannot open");
   }
   ~GgufReader() {

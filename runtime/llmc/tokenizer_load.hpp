@@ -18,12 +18,6 @@ inline std::string dir_of(const std::string& path) {
   size_t k = path.find_last_of('/');
   return k == std::string::npos ? std::string(".") : path.substr(0, k);
 }
-inline bool exists(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  std::fclose(f);
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------- GGUF
 inline std::unique_ptr<Tokenizer> load_gguf(const std::string& path) {
@@ -131,6 +125,83 @@ inline PreTokenizerStep::Behavior parse_behavior(const nlohmann::json& j, const 
   throw Error("tokenizer.json '" + source + "': unknown split behavior '" + b + "'");
 }
 
+inline std::string metaspace_replacement(const nlohmann::json& j, const std::string& source) {
+  const std::string r = j.value("replacement", std::string("\xE2\x96\x81"));
+  if (r.empty() || utf8_chars(r).size() != 1)
+    throw Error("tokenizer.json '" + source + "': Metaspace replacement '" + r + "' is not one character");
+  return r;
+}
+
+// Metaspace's prepend_scheme; files written before it existed say add_prefix_space (false = never).
+inline SpmStyle::Prepend prepend_scheme(const nlohmann::json& j, const std::string& source) {
+  const std::string s = j.value("prepend_scheme", std::string("always"));
+  SpmStyle::Prepend p;
+  if (s == "always") p = SpmStyle::always;
+  else if (s == "first") p = SpmStyle::first;
+  else if (s == "never") p = SpmStyle::never;
+  else throw Error("tokenizer.json '" + source + "': unknown Metaspace prepend_scheme '" + s + "' (always, first, never)");
+  if (j.contains("add_prefix_space") && j["add_prefix_space"] == false) {
+    if (p != SpmStyle::never && j.contains("prepend_scheme"))
+      throw Error("tokenizer.json '" + source + "': Metaspace add_prefix_space false contradicts prepend_scheme '" + s + "'");
+    p = SpmStyle::never;
+  }
+  return p;
+}
+
+// A Replace normalizer or decoder: only literal (String) patterns.
+inline SpmStyle::Edit parse_replace(const nlohmann::json& j, const char* what, const std::string& source) {
+  const auto& pat = j.at("pattern");
+  if (!pat.is_object() || !pat.contains("String") || !pat["String"].is_string())
+    throw Error("tokenizer.json '" + source + "': " + what + " Replace with a regex pattern is not supported (only String)");
+  SpmStyle::Edit e{pat["String"].get<std::string>(), j.at("content").get<std::string>()};
+  if (e.from.empty()) throw Error("tokenizer.json '" + source + "': " + what + " Replace of an empty string");
+  return e;
+}
+
+// Normalizers: NFC is accepted but not applied (input text is assumed to be NFC already); Prepend and
+// Replace are the SentencePiece-style ones (Llama 2, Mistral: Prepend "▁" then Replace " " -> "▁").
+inline void parse_normalizer(const nlohmann::json& j, SpmStyle& st, const std::string& source) {
+  if (j.is_null()) return;
+  if (!j.is_object()) throw Error("tokenizer.json '" + source + "': bad normalizer");
+  const std::string type = j.value("type", std::string());
+  if (type == "Sequence") {
+    for (const auto& n : j.at("normalizers")) parse_normalizer(n, st, source);
+  } else if (type == "Prepend") {
+    st.normalize.push_back({"", j.at("prepend").get<std::string>(), true});
+  } else if (type == "Replace") {
+    st.normalize.push_back(parse_replace(j, "normalizer", source));
+  } else if (type != "NFC") {
+    throw Error("tokenizer.json '" + source + "': normalizer '" + type + "' is not supported");
+  }
+}
+
+// Decoders of a SentencePiece-style file (Fuse only joins the pieces, which decoding does anyway).
+inline void parse_decoder(const nlohmann::json& j, SpmStyle& st, const std::string& source) {
+  if (j.is_null()) return;
+  if (!j.is_object()) throw Error("tokenizer.json '" + source + "': bad decoder");
+  const std::string type = j.value("type", std::string());
+  if (type == "Sequence") {
+    for (const auto& d : j.at("decoders")) parse_decoder(d, st, source);
+  } else if (type == "Replace") {
+    st.decode_replace.push_back(parse_replace(j, "decoder", source));
+  } else if (type == "ByteFallback") {
+    st.decode_bytes = true;
+  } else if (type == "Metaspace") {
+    st.metaspace_decode = true;
+    st.replacement = metaspace_replacement(j, source);
+    st.decode_scheme = prepend_scheme(j, source);
+  } else if (type == "Strip") {
+    st.strip = j.value("content", std::string(" "));
+    const int64_t start = j.value("start", int64_t{0}), stop = j.value("stop", int64_t{0});
+    if (start < 0 || start > 64 || stop != 0)
+      throw Error("tokenizer.json '" + source + "': Strip decoder with start " + std::to_string(start) + ", stop " +
+                  std::to_string(stop) + " is not supported (only stop 0)");
+    st.strip_start = static_cast<int>(start);
+  } else if (type != "Fuse") {
+    throw Error("tokenizer.json '" + source + "': decoder '" + type + "' is not supported");
+  }
+}
+
 inline void parse_pre_tokenizer(const nlohmann::json& j, BpeVocab& v, bool& byte_level, const std::string& source) {
   if (j.is_null()) return;
   if (!j.is_object() || !j.contains("type")) throw Error("tokenizer.json '" + source + "': bad pre_tokenizer");
@@ -149,6 +220,14 @@ inline void parse_pre_tokenizer(const nlohmann::json& j, BpeVocab& v, bool& byte
     s.behavior = parse_behavior(j.value("behavior", nlohmann::json("Isolated")), source);
     s.invert = j.value("invert", false);
     v.pre.push_back(s);
+  } else if (type == "Metaspace") {
+    // replaces the spaces before any other step runs (mark_spaces), so it must come first
+    if (!v.pre.empty() || v.spm.metaspace)
+      throw Error("tokenizer.json '" + source + "': a Metaspace pre-tokenizer after another one is not supported");
+    v.spm.on = v.spm.metaspace = true;
+    v.spm.replacement = metaspace_replacement(j, source);
+    v.spm.scheme = prepend_scheme(j, source);
+    if (j.value("split", true)) v.pre.push_back({regex_quote(v.spm.replacement), PreTokenizerStep::MergedWithNext});
   } else if (type == "ByteLevel") {
     byte_level = true;
     if (j.value("add_prefix_space", false)) v.add_prefix_space = true;
@@ -177,16 +256,22 @@ inline std::unique_ptr<Tokenizer> load_hf_json(const std::string& path, const nl
   BpeVocab v;
   bool byte_level = false;
   parse_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()), v, byte_level, path);
-  if (j.contains("decoder") && j["decoder"].is_object() && j["decoder"].value("type", std::string()) == "ByteLevel")
-    byte_level = true;
-  if (!byte_level)
-    throw Error("tokenizer.json '" + path +
-                "': only byte-level BPE tokenizer.json files are supported (this one has no ByteLevel "
-                "pre-tokenizer/decoder; for SentencePiece-style models use their tokenizer.model or GGUF instead)");
-  if (j.contains("normalizer") && !j["normalizer"].is_null()) {
-    std::string nt = j["normalizer"].value("type", std::string());
-    if (nt != "NFC")  // NFC is accepted but not applied: input text is assumed to be NFC already
-      throw Error("tokenizer.json '" + path + "': normalizer '" + nt + "' is not supported");
+  const nlohmann::json decoder = j.value("decoder", nlohmann::json());
+  if (decoder.is_object() && decoder.value("type", std::string()) == "ByteLevel") byte_level = true;
+  if (byte_level && v.spm.metaspace)
+    throw Error("tokenizer.json '" + path + "': both ByteLevel and Metaspace: not a layout llmc knows");
+  // not byte-level: SentencePiece style (characters, "▁" for spaces, byte fallback)
+  v.spm.on = !byte_level;
+  parse_normalizer(j.value("normalizer", nlohmann::json()), v.spm, path);
+  if (byte_level && !v.spm.normalize.empty())
+    throw Error("tokenizer.json '" + path + "': a Prepend/Replace normalizer in a byte-level tokenizer is not supported");
+  if (v.spm.on) {
+    parse_decoder(decoder, v.spm, path);
+    v.spm.byte_fallback = model.value("byte_fallback", false);
+    v.spm.fuse_unk = model.value("fuse_unk", false);
+    for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"})
+      if (model.contains(affix) && model[affix].is_string() && !model[affix].get<std::string>().empty())
+        throw Error("tokenizer.json '" + path + "': BPE with a " + affix + " is not supported");
   }
   const auto& vocab = model.at("vocab");
   if (!vocab.is_object()) throw Error("tokenizer.json '" + path + "': model.vocab is not an object");
@@ -330,7 +415,61 @@ inline std::unique_ptr<Tokenizer> load_gpt2_encoder(const std::string& path, con
 
 }  // namespace tok_detail
 
-inline std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
+inline std::string Tokenizer::resolve(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return path;
+  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
+    const std::string file = path + (path.empty() || path.back() == '/' ? "" : "/") + name;
+    if (tok_detail::exists(file)) return file;
+  }
+  throw Error("tokenizer: folder '" + path + "' has neither tokenizer.json nor tokenizer.model");
+}
+
+inline Tokenizer::Files Tokenizer::collect_files(const std::string& path) {
+  const std::string file = resolve(path);
+  std::set<std::string> read;
+  auto& hooks = tok_detail::FileHooks::get();
+  hooks.log = &read;
+  try {
+    load(file);
+  } catch (...) {
+    hooks.log = nullptr;
+    throw;
+  }
+  hooks.log = nullptr;
+  Files out;
+  const std::string dir = tok_detail::dir_of(file);
+  auto base = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
+  out.main = base(file);
+  for (const auto& p : read) {
+    if (tok_detail::dir_of(p) != dir)  // the loaders only read beside the main file
+      throw Error("tokenizer '" + file + "': reads '" + p + "', which is not in its folder");
+    out.files[base(p)] = tok_detail::read_file(p);
+  }
+  if (!out.files.count(out.main)) throw Error("tokenizer '" + file + "': the loader did not read it");
+  return out;
+}
+
+inline std::unique_ptr<Tokenizer> Tokenizer::load(const Files& files) {
+  // served under a folder of their own, so the loaders' "beside the main file" finds the others
+  const std::string dir = "/llmc-embedded-tokenizer/";
+  std::map<std::string, std::string> memory;
+  for (const auto& [name, data] : files.files) memory[dir + name] = data;
+  auto& hooks = tok_detail::FileHooks::get();
+  const auto* before = hooks.memory;
+  hooks.memory = &memory;
+  try {
+    auto tok = load(dir + files.main);
+    hooks.memory = before;
+    return tok;
+  } catch (...) {
+    hooks.memory = before;
+    throw;
+  }
+}
+
+inline std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& given) {
+  const std::string path = resolve(given);
   std::string head = tok_detail::read_head(path, 64);
   if (head.size() >= 4 && head.compare(0, 4, "GGUF") == 0) return tok_detail::load_gguf(path);
   size_t k = 0;

@@ -4,9 +4,14 @@
 #error "include llmc/tokenizer.hpp instead of its parts"
 #endif
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <set>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -16,25 +21,72 @@
 namespace llmc {
 namespace tok_detail {
 
+// Every file the tokenizer loaders open goes through open_file / file_size / exists below, so that
+// - a TokenizerFileLog can list the files a tokenizer is made of (llmc build --embed copies them), and
+// - TokenizerFiles can serve them from memory (the tokenizer embedded in a one-file binary).
+struct FileHooks {
+  const std::map<std::string, std::string>* memory = nullptr;  // path -> contents
+  std::set<std::string>* log = nullptr;                        // paths read
+  static FileHooks& get() {
+    static thread_local FileHooks h;
+    return h;
+  }
+};
+
+inline const std::string* memory_file(const std::string& path) {
+  const auto* m = FileHooks::get().memory;
+  if (!m) return nullptr;
+  auto it = m->find(path);
+  return it == m->end() ? nullptr : &it->second;
+}
+
+inline void log_read(const std::string& path) {
+  if (auto* log = FileHooks::get().log) log->insert(path);
+}
+
+// Whether path is a file the loaders can read (in memory, while TokenizerFiles are served, only those).
+inline bool exists(const std::string& path) {
+  if (FileHooks::get().memory) return memory_file(path) != nullptr;
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 // Size of a regular file, or Error.
 inline std::uint64_t file_size(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error("tokenizer: cannot open '" + path + "'");
-  if (std::fseek(f, 0, SEEK_END) != 0) {
-    std::fclose(f);
-    throw Error("tokenizer: cannot seek in '" + path + "' (not a regular file?)");
+  if (FileHooks::get().memory) {
+    if (const std::string* m = memory_file(path)) return m->size();
+    throw Error("tokenizer: cannot open '" + path + "' (not among the embedded tokenizer files)");
   }
-  long n = std::ftell(f);
-  std::fclose(f);
-  if (n < 0) throw Error("tokenizer: cannot get the size of '" + path + "'");
-  return static_cast<std::uint64_t>(n);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw Error("tokenizer: cannot open '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw Error("tokenizer: '" + path + "' is not a regular file");
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+// The file for reading ("rb"), from memory while TokenizerFiles are served.
+inline std::FILE* open_file(const std::string& path) {
+  if (FileHooks::get().memory) {
+    const std::string* m = memory_file(path);
+    if (!m) return nullptr;
+    log_read(path);
+    // fmemopen refuses a size of 0; an empty file reads as one that ends at once
+    static char empty = 0;
+    return m->empty() ? ::fmemopen(&empty, 1, "rb") : ::fmemopen(const_cast<char*>(m->data()), m->size(), "rb");
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f) log_read(path);
+  return f;
 }
 
 // Whole file into memory (only for files that are entirely tokenizer data).
 inline std::string read_file(const std::string& path, std::uint64_t max_bytes = (1ull << 31)) {
   std::uint64_t n = file_size(path);
   if (n > max_bytes) throw Error("tokenizer: '" + path + "' is too large (" + std::to_string(n) + " bytes)");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (const std::string* m = memory_file(path)) {
+    log_read(path);
+    return *m;
+  }
+  std::FILE* f = open_file(path);
   if (!f) throw Error("tokenizer: cannot open '" + path + "'");
   std::string data(static_cast<size_t>(n), '\0');
   size_t got = n ? std::fread(data.data(), 1, data.size(), f) : 0;
@@ -45,7 +97,9 @@ inline std::string read_file(const std::string& path, std::uint64_t max_bytes = 
 
 // First `n` bytes of a file (fewer if it is shorter).
 inline std::string read_head(const std::string& path, size_t n) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  file_size(path);  // a folder or a device is refused here, with its name
+  if (const std::string* m = memory_file(path)) return m->substr(0, n);
+  std::FILE* f = open_file(path);
   if (!f) throw Error("tokenizer: cannot open '" + path + "'");
   std::string data(n, '\0');
   size_t got = std::fread(data.data(), 1, n, f);

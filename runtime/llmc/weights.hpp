@@ -35,20 +35,30 @@ namespace llmc {
 // A read-only memory map of a whole file.
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path) : path_(path) {
+  explicit MappedFile(const std::string& path) : MappedFile(path, 0, ~uint64_t{0}, path) {}
+  // `length` bytes at `offset` (a multiple of the page size) of the file at `path`, called `name` in
+  // messages: the weights a one-file binary carries in its own executable (llmc/embedded.hpp).
+  MappedFile(const std::string& path, uint64_t offset, uint64_t length, std::string name)
+      : path_(std::move(name)), offset_(static_cast<off_t>(offset)) {
     fd_ = ::open(path.c_str(), O_RDONLY);
-    if (fd_ < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+    if (fd_ < 0) throw Error(path_ + ": cannot open: " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd_);
-      throw Error(path + ": not a regular file");
+      throw Error(path_ + ": not a regular file");
     }
-    size_ = static_cast<size_t>(st.st_size);
+    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    if (offset > file_size || (length != ~uint64_t{0} && length > file_size - offset)) {
+      ::close(fd_);
+      throw Error(path_ + ": " + std::to_string(length) + " bytes at offset " + std::to_string(offset) +
+                  " are past the end of the file (" + std::to_string(file_size) + " bytes)");
+    }
+    size_ = static_cast<size_t>(length == ~uint64_t{0} ? file_size - offset : length);
     if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, offset_);
       if (p == MAP_FAILED) {
         ::close(fd_);
-        throw Error(path + ": cannot mmap: " + std::strerror(errno));
+        throw Error(path_ + ": cannot mmap: " + std::strerror(errno));
       }
       data_ = static_cast<const uint8_t*>(p);
       // Where the file system allows, pages read from here on come in 2 MB folios, each mapped by one TLB
@@ -84,7 +94,7 @@ class MappedFile {
       return;
     }
     for (size_t done = 0; done < n;) {
-      const off_t at = static_cast<off_t>(p - data_) + static_cast<off_t>(done);
+      const off_t at = offset_ + static_cast<off_t>(p - data_) + static_cast<off_t>(done);
       const ssize_t r = ::pread(fd_, static_cast<uint8_t*>(out) + done, n - done, at);
       if (r <= 0) throw Error(path_ + ": cannot read " + std::to_string(n) + " bytes at offset " +
                               std::to_string(p - data_) + (r < 0 ? std::string(": ") + std::strerror(errno) : ""));
@@ -95,6 +105,7 @@ class MappedFile {
  private:
   std::string path_;
   std::string owned_;  // in-memory contents (fd_ < 0)
+  off_t offset_ = 0;   // of data() in the file
   int fd_ = -1;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
@@ -522,6 +533,9 @@ class WeightStore {
   // The same parsers on bytes in memory; `name` picks the format as a path does (".safetensors" or a
   // llama2.c checkpoint; GGUF by its magic). For tests and fuzzing.
   static WeightStore from_bytes(const std::string& name, std::string bytes);
+  // A safetensors file that is `size` bytes at `offset` (page-aligned) of the file at `path`: the weights a
+  // one-file binary carries (llmc/embedded.hpp). `name` is what messages call it.
+  static WeightStore open_part(const std::string& path, uint64_t offset, uint64_t size, const std::string& name);
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
 

@@ -294,6 +294,14 @@ inline WeightStore WeightStore::open(const std::string& path) {
   return store;
 }
 
+inline WeightStore WeightStore::open_part(const std::string& path, uint64_t offset, uint64_t size,
+                                         const std::string& name) {
+  WeightStore store;
+  store.source_ = name;
+  store.add_safetensors(std::make_unique<MappedFile>(path, offset, size, name));
+  return store;
+}
+
 inline WeightStore WeightStore::from_bytes(const std::string& name, std::string bytes) {
   WeightStore store;
   store.source_ = name;
