@@ -6,6 +6,8 @@
 //   - GGUF vocab metadata            (tokenizer.ggml.model = llama -> SpmTokenizer, gpt2 -> BpeTokenizer)
 //   - HF tokenizer.json              (BpeTokenizer: byte-level BPE, pre-tokenizer regexes run by PCRE2)
 //   - GPT-2 encoder.json + vocab.bpe (BpeTokenizer)
+//   - BERT vocab.txt, tokenizer.json WordPiece, GGUF bert (WordPieceTokenizer)
+//   - SentencePiece unigram .model, tokenizer.json Unigram, GGUF t5 (UnigramTokenizer)
 // Every bad input throws llmc::Error naming the file and what was wrong.
 #pragma once
 
@@ -75,5 +77,7 @@ class TextStream {
 #include "llmc/tokenizer_spm.hpp"
 #include "llmc/tokenizer_bpe.hpp"
 #include "llmc/tokenizer_gguf.hpp"
+#include "llmc/tokenizer_wordpiece.hpp"
+#include "llmc/tokenizer_unigram.hpp"
 #include "llmc/tokenizer_load.hpp"
 #undef LLMC_TOKENIZER_INTERNAL

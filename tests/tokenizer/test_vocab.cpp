@@ -126,3 +126,21 @@ TEST_CASE("vocab: llama-bpe (Llama 3 tokenizer.json)") {
 TEST_CASE("vocab: qwen2 (Qwen3 tokenizer.json)") {
   run_vectors("qwen2", "hf/qwen3/tokenizer.json", "gguf/ggml-vocab-qwen2.gguf", "bpe");
 }
+
+// BERT (WordPiece): lower-cased and accent-stripped, so decode cannot give the input back; what it gives is
+// checked below instead.
+TEST_CASE("vocab: bert-bge (GGUF)") {
+  run_vectors("bert-bge", "gguf/ggml-vocab-bert-bge.gguf", "gguf/ggml-vocab-bert-bge.gguf", "wordpiece", false);
+  auto tok = llmc::Tokenizer::load(data_path("gguf/ggml-vocab-bert-bge.gguf"));
+  CHECK(tok->decode(tok->encode(" Hello, world!", false)) == "hello, world!");
+  CHECK(tok->decode(tok->encode("Cửa Việt", false)) == "cua viet");
+  CHECK(tok->decode(tok->encode("w048 7tuijk dsdfhu", false)) == "w048 7tuijk dsdfhu");
+  // [CLS] text [SEP] with add_bos; the special tokens decode to nothing
+  auto ids = tok->encode("Hello world", true);
+  CHECK(show(ids) == "101 7592 2088 102");
+  CHECK(tok->bos_id() == 101);
+  CHECK(tok->eos_id() == 102);
+  CHECK(tok->decode(ids) == "hello world");
+  // special tokens written in the text are recognised
+  CHECK(show(tok->encode("a [SEP] b", false)) == "1037 102 1038");
+}
