@@ -86,6 +86,7 @@ inline std::unique_ptr<Tokenizer> load_gguf(const std::string& path) {
     v.add_bos = flag("tokenizer.ggml.add_bos_token", true);
     return std::make_unique<SpmTokenizer>(std::move(v), path);
   }
+  if (model == "t5") return load_unigram_gguf(r, kv, path);
   if (model == "bert")
     return load_wordpiece_gguf(path, std::move(kv["tokenizer.ggml.tokens"].strs), std::move(types),
                                id("tokenizer.ggml.unknown_token_id"), id("tokenizer.ggml.cls_token_id"),
@@ -112,7 +113,8 @@ inline std::unique_ptr<Tokenizer> load_gguf(const std::string& path) {
     v.add_bos = flag("tokenizer.ggml.add_bos_token", false);
     return std::make_unique<BpeTokenizer>(std::move(v), path);
   }
-  r.fail("tokenizer model '" + model + "' is not supported (supported: llama = SentencePiece BPE, gpt2 = byte-level BPE)");
+  r.fail("tokenizer model '" + model + "' is not supported (supported: llama = SentencePiece BPE, gpt2 = byte-level BPE, "
+         "bert = WordPiece, t5 = SentencePiece Unigram)");
 }
 
 // ------------------------------------------------------------------------------------ HF tokenizer.json
@@ -178,7 +180,8 @@ inline std::unique_ptr<Tokenizer> load_hf_json(const std::string& path, const nl
   const auto& model = j.at("model");
   std::string mtype = model.value("type", std::string("BPE"));
   if (mtype == "WordPiece") return load_wordpiece_json(path, j);
-  if (mtype != "BPE") throw Error("tokenizer.json '" + path + "': model type '" + mtype + "' is not supported (only BPE)");
+  if (mtype == "Unigram") return load_unigram_json(path, j);
+  if (mtype != "BPE") throw Error("tokenizer.json '" + path + "': model type '" + mtype + "' is not supported (only BPE, WordPiece, Unigram)");
   BpeVocab v;
   bool byte_level = false;
   parse_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()), v, byte_level, path);

@@ -23,6 +23,8 @@
 
 #include <cfloat>
 #include <cmath>
+#include <functional>
+#include <map>
 
 namespace llmc {
 namespace tok_detail {
@@ -441,4 +443,156 @@ inline std::unique_ptr<UnigramTokenizer> UnigramTokenizer::from_model_proto(cons
   return std::make_unique<UnigramTokenizer>(std::move(v), source);
 }
 
+namespace tok_detail {
+
+inline std::string base64_decode(std::string_view in, const std::string& what) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    int v = val(c);
+    if (v < 0) throw Error(what + ": invalid base64 character");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+// GGUF tokenizer.ggml.model = "t5" (llama.cpp's conversion of a SentencePiece unigram model).
+inline std::unique_ptr<Tokenizer> load_unigram_gguf(GgufReader& r, std::map<std::string, GgufValue>& kv,
+                                                    const std::string& path) {
+  auto get = [&](const char* k) -> GgufValue* {
+    auto it = kv.find(k);
+    return it == kv.end() ? nullptr : &it->second;
+  };
+  auto numbers = [&](const char* k, size_t n) -> const std::vector<double>& {
+    auto* v = get(k);
+    if (!v || v->type != 9 || v->item_type == 8 || v->nums.size() != n)
+      r.fail(std::string(k) + " missing or not " + std::to_string(n) + " numbers");
+    return v->nums;
+  };
+  auto flag = [&](const char* k, bool dflt) {
+    auto* v = get(k);
+    if (v && v->type != 7) r.fail(std::string(k) + " is not a bool");
+    return v ? v->b : dflt;
+  };
+  auto id = [&](const char* k) {
+    auto* v = get(k);
+    return v && v->type != 8 && v->type != 9 && v->i >= 0 && v->i < (1 << 30) ? static_cast<int>(v->i) : -1;
+  };
+  UnigramVocab v;
+  v.pieces = std::move(get("tokenizer.ggml.tokens")->strs);
+  const size_t n = v.pieces.size();
+  for (double d : numbers("tokenizer.ggml.scores", n)) {
+    if (!(std::fabs(d) <= FLT_MAX)) r.fail("tokenizer.ggml.scores holds a value that is not a finite float");
+    v.scores.push_back(static_cast<float>(d));
+  }
+  for (double d : numbers("tokenizer.ggml.token_type", n)) {
+    if (!(d >= 1 && d <= 6)) r.fail("tokenizer.ggml.token_type holds " + std::to_string(d) + " (types are 1..6)");
+    v.types.push_back(static_cast<TokenType>(static_cast<int>(d)));
+    v.byte_fallback = v.byte_fallback || v.types.back() == TokenType::Byte;  // byte pieces exist only with it
+  }
+  if (auto* m = get("tokenizer.ggml.precompiled_charsmap")) {
+    if (m->type != 9 || m->item_type == 8) r.fail("tokenizer.ggml.precompiled_charsmap is not a byte array");
+    v.precompiled_charsmap.reserve(m->nums.size());
+    for (double d : m->nums) {
+      if (!(d >= -128 && d <= 255)) r.fail("tokenizer.ggml.precompiled_charsmap holds " + std::to_string(d) + ", not a byte");
+      v.precompiled_charsmap += static_cast<char>(static_cast<int>(d) & 0xFF);
+    }
+  }
+  v.add_dummy_prefix = flag("tokenizer.ggml.add_space_prefix", true);
+  v.remove_extra_whitespaces = flag("tokenizer.ggml.remove_extra_whitespaces", true);
+  v.bos = flag("tokenizer.ggml.add_bos_token", false) ? id("tokenizer.ggml.bos_token_id") : -1;
+  v.eos = id("tokenizer.ggml.eos_token_id");
+  return std::make_unique<UnigramTokenizer>(std::move(v), path);
+}
+
+// tokenizer.json with model.type = "Unigram" (HF's conversion of a SentencePiece unigram model). Its
+// normaliser and pre-tokeniser are mapped onto SentencePiece's settings: Precompiled -> the charsmap;
+// WhitespaceSplit, Strip or Replace(" {2,}") -> extra whitespace removed; Metaspace -> the "▁" dummy
+// prefix unless prepend_scheme is "never" (add_prefix_space = false). Anything else is refused.
+inline std::unique_ptr<Tokenizer> load_unigram_json(const std::string& path, const nlohmann::json& j) {
+  auto fail = [&](const std::string& what) -> Error { return Error("tokenizer.json '" + path + "': " + what); };
+  const auto& model = j.at("model");
+  const auto& vocab = model.at("vocab");
+  if (!vocab.is_array() || vocab.empty() || vocab.size() > (1u << 24)) throw fail("model.vocab is not a non-empty list");
+  UnigramVocab v;
+  for (const auto& e : vocab) {
+    if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+      throw fail("model.vocab entry " + std::to_string(v.pieces.size()) + " is not [piece, score]");
+    v.pieces.push_back(e[0].get<std::string>());
+    v.scores.push_back(e[1].get<float>());
+    v.types.push_back(TokenType::Normal);
+  }
+  const size_t n = v.pieces.size();
+  v.byte_fallback = model.value("byte_fallback", false);
+  if (v.byte_fallback)
+    for (size_t i = 0; i < n; ++i)
+      if (parse_byte_piece(v.pieces[i]) >= 0) v.types[i] = TokenType::Byte;
+  for (const auto& a : j.value("added_tokens", nlohmann::json::array())) {
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer())
+      throw fail("an added_tokens entry has no integer id");
+    int64_t id = a["id"].get<int64_t>();
+    if (id < 0 || static_cast<uint64_t>(id) >= n) throw fail("added token id " + std::to_string(id) + " is not in model.vocab");
+    v.types[id] = a.value("special", false) ? TokenType::Control : TokenType::UserDefined;
+  }
+  if (!model.contains("unk_id") || !model["unk_id"].is_number_integer() || model["unk_id"].get<int64_t>() < 0 ||
+      model["unk_id"].get<uint64_t>() >= n)
+    throw fail("model.unk_id missing or not one of the " + std::to_string(n) + " pieces");
+  v.types[model["unk_id"].get<size_t>()] = TokenType::Unknown;
+  v.add_dummy_prefix = false;
+  v.remove_extra_whitespaces = false;
+  std::function<void(const nlohmann::json&)> normalizer = [&](const nlohmann::json& x) {
+    if (x.is_null()) return;
+    const std::string t = x.is_object() ? x.value("type", std::string()) : std::string();
+    if (t == "Sequence") {
+      for (const auto& y : x.at("normalizers")) normalizer(y);
+    } else if (t == "Precompiled") {
+      const auto& cm = x.value("precompiled_charsmap", nlohmann::json());
+      if (cm.is_string()) v.precompiled_charsmap = base64_decode(cm.get<std::string>(), "tokenizer.json '" + path + "': precompiled_charsmap");
+    } else if (t == "Strip" || (t == "Replace" && x.value("pattern", nlohmann::json()).value("Regex", std::string()) == " {2,}")) {
+      v.remove_extra_whitespaces = true;
+    } else {
+      throw fail("Unigram with normalizer '" + (t.empty() ? x.dump() : t) + "' is not supported");
+    }
+  };
+  normalizer(j.value("normalizer", nlohmann::json()));
+  std::function<void(const nlohmann::json&)> pre = [&](const nlohmann::json& x) {
+    if (x.is_null()) return;
+    const std::string t = x.is_object() ? x.value("type", std::string()) : std::string();
+    if (t == "Sequence") {
+      for (const auto& y : x.at("pretokenizers")) pre(y);
+    } else if (t == "WhitespaceSplit") {
+      v.remove_extra_whitespaces = true;
+    } else if (t == "Metaspace") {
+      if (x.value("replacement", std::string("\xE2\x96\x81")) != "\xE2\x96\x81") throw fail("Metaspace replacement is not U+2581");
+      v.add_dummy_prefix = x.contains("prepend_scheme") ? x["prepend_scheme"] != "never" : x.value("add_prefix_space", true);
+    } else {
+      throw fail("Unigram with pre_tokenizer '" + (t.empty() ? x.dump() : t) + "' is not supported");
+    }
+  };
+  pre(j.value("pre_tokenizer", nlohmann::json()));
+  for (size_t i = 0; i < n; ++i) {
+    if (v.types[i] != TokenType::Control) continue;
+    if (v.pieces[i] == "<s>") v.bos = static_cast<int>(i);
+    if (v.pieces[i] == "</s>") v.eos = static_cast<int>(i);
+  }
+  v.match_control_literally = true;
+  return std::make_unique<UnigramTokenizer>(std::move(v), path);
+}
+
+}  // namespace tok_detail
 }  // namespace llmc

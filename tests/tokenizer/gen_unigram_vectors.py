@@ -9,11 +9,16 @@
   plain.model       unigram, 300 pieces, identity normaliser, no dummy prefix, extra whitespace kept, no byte
                     fallback (unknown characters -> <unk>), character_coverage 0.98
   <model>.json      per model: test strings, the ids sentencepiece encodes them to, and its decode of those ids
+  <model>.tokenizer.json, <model>.gguf
+                    the same model converted as HF's T5 converter lays out a tokenizer.json (Precompiled
+                    normaliser, WhitespaceSplit + Metaspace) and as llama.cpp writes a T5 GGUF vocabulary
+                    (tokenizer.ggml.model = "t5"); converted here, by reading the .model protobuf, since
+                    neither library is installed. They are tested against the same expected ids.
 
 The C++ test (tests/tokenizer/test_unigram.cpp) reads the .json files: no python at test time. Re-running
 retrains (sentencepiece training is deterministic for a fixed corpus and settings on one thread).
 """
-import json, os, random
+import base64, json, os, random, struct
 import sentencepiece as spm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,6 +87,89 @@ MODELS = {
 }
 
 
+def read_model(path):
+    """The fields of a SentencePiece ModelProto the converters need (protobuf parsed by hand)."""
+    def varint(b, i):
+        v = shift = 0
+        while True:
+            c = b[i]; i += 1
+            v |= (c & 0x7F) << shift; shift += 7
+            if not c & 0x80:
+                return v, i
+
+    def fields(b):
+        i = 0
+        while i < len(b):
+            key, i = varint(b, i)
+            f, w = key >> 3, key & 7
+            if w == 0:
+                v, i = varint(b, i)
+            elif w == 2:
+                n, i = varint(b, i); v = b[i:i + n]; i += n
+            elif w == 5:
+                v = b[i:i + 4]; i += 4
+            elif w == 1:
+                v = b[i:i + 8]; i += 8
+            yield f, w, v
+
+    data = open(path, "rb").read()
+    pieces, norm = [], {"charsmap": b"", "add_dummy_prefix": 1, "remove_extra_whitespaces": 1}
+    for f, w, v in fields(data):
+        if f == 1:
+            p = {"piece": "", "score": 0.0, "type": 1}
+            for g, _, x in fields(v):
+                if g == 1: p["piece"] = x.decode()
+                elif g == 2: p["score"] = struct.unpack("<f", x)[0]
+                elif g == 3: p["type"] = x
+            pieces.append(p)
+        elif f == 3:
+            for g, _, x in fields(v):
+                if g == 2: norm["charsmap"] = x
+                elif g == 3: norm["add_dummy_prefix"] = x
+                elif g == 4: norm["remove_extra_whitespaces"] = x
+    return pieces, norm
+
+
+def to_tokenizer_json(pieces, norm, byte_fallback):
+    added = [{"id": i, "content": p["piece"], "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": p["type"] == 3} for i, p in enumerate(pieces) if p["type"] in (2, 3, 4)]
+    normalizer = None
+    if norm["charsmap"]:
+        normalizer = {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(norm["charsmap"]).decode()}
+    meta = {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": bool(norm["add_dummy_prefix"])}
+    pre = {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, meta]} if norm["remove_extra_whitespaces"] else meta
+    unk = next(i for i, p in enumerate(pieces) if p["type"] == 2)
+    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": normalizer,
+            "pre_tokenizer": pre, "post_processor": None, "decoder": dict(meta),
+            "model": {"type": "Unigram", "unk_id": unk, "vocab": [[p["piece"], p["score"]] for p in pieces],
+                      "byte_fallback": byte_fallback}}
+
+
+def to_gguf(pieces, norm):
+    def s(x):
+        b = x.encode()
+        return struct.pack("<Q", len(b)) + b
+
+    def kv(key, typ, payload):
+        return s(key) + struct.pack("<I", typ) + payload
+
+    def arr(typ, items):
+        return struct.pack("<IQ", typ, len(items)) + b"".join(items)
+
+    kvs = [kv("tokenizer.ggml.model", 8, s("t5")),
+           kv("tokenizer.ggml.tokens", 9, arr(8, [s(p["piece"]) for p in pieces])),
+           kv("tokenizer.ggml.scores", 9, arr(6, [struct.pack("<f", p["score"]) for p in pieces])),
+           kv("tokenizer.ggml.token_type", 9, arr(5, [struct.pack("<i", p["type"]) for p in pieces])),
+           kv("tokenizer.ggml.add_space_prefix", 7, bytes([norm["add_dummy_prefix"]])),
+           kv("tokenizer.ggml.remove_extra_whitespaces", 7, bytes([norm["remove_extra_whitespaces"]])),
+           kv("tokenizer.ggml.unknown_token_id", 4, struct.pack("<I", 0)),
+           kv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 2)),
+           kv("tokenizer.ggml.add_bos_token", 7, b"\x00")]
+    if norm["charsmap"]:
+        kvs.append(kv("tokenizer.ggml.precompiled_charsmap", 9, arr(0, [bytes([c]) for c in norm["charsmap"]])))
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs)) + b"".join(kvs)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     corpus_path = os.path.join(OUT, "corpus.txt")
@@ -99,6 +187,11 @@ def main():
         with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
             json.dump({"model": name + ".model", "settings": opts, "sentencepiece": spm.__version__, "cases": cases},
                       f, ensure_ascii=False, indent=0)
+        pieces, norm = read_model(os.path.join(OUT, name + ".model"))
+        with open(os.path.join(OUT, name + ".tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(to_tokenizer_json(pieces, norm, opts["byte_fallback"]), f, ensure_ascii=False)
+        with open(os.path.join(OUT, name + ".gguf"), "wb") as f:
+            f.write(to_gguf(pieces, norm))
         print(name, len(cases), "cases,", sp.get_piece_size(), "pieces")
 
 
