@@ -25,7 +25,7 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
   // Detects the format from the file (llama2.c tokenizer.bin, HF tokenizer.json, GGUF vocab,
-  // SentencePiece tokenizer.model, GPT-2 encoder.json (vocab.bpe beside it)).
+  // SentencePiece tokenizer.model, GPT-2 encoder.json (vocab.bpe beside it), BERT vocab.txt (by its name)).
   static std::unique_ptr<Tokenizer> load(const std::string& path);
   // Special/added tokens written literally in the text (e.g. "<|im_start|>") are recognised.
   virtual std::vector<int> encode(std::string_view text, bool add_bos) const = 0;
@@ -49,7 +49,7 @@ class Tokenizer {
   virtual std::string token_bytes(int prev, int id) const = 0;
   // The stored piece of a token (for diagnostics), e.g. "▁the" or "Ġthe".
   virtual std::string piece(int id) const = 0;
-  // Name of the detected format ("llama2c", "spm", "bpe").
+  // Name of the detected format ("llama2c", "spm", "bpe", "wordpiece", "unigram").
   virtual std::string kind() const = 0;
   // Whether the model expects a BOS at the start of a prompt (GGUF tokenizer.ggml.add_bos_token,
   // tokenizer_config.json add_bos_token / bos_token; llama2.c and SentencePiece: yes).

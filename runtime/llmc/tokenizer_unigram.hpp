@@ -148,7 +148,7 @@ class UnigramTokenizer final : public Tokenizer {
     v_.eos = control(v_.eos);
     byte_tok_.fill(-1);
     tok_detail::StrMap<int> seen;
-    std::vector<tok_detail::SpecialMatcher::Entry> literal;
+    std::vector<tok_detail::SpecialMatcher::Entry> literal, control_literal;
     for (size_t i = 0; i < n; ++i) {
       const std::string& p = v_.pieces[i];
       const TokenType t = v_.types[i];
@@ -164,15 +164,14 @@ class UnigramTokenizer final : public Tokenizer {
       }
       if (t == TokenType::Normal || t == TokenType::UserDefined) pieces_.insert(p, id);
       if (t == TokenType::UserDefined) literal.push_back({p, id});
-      if (t == TokenType::Control && v_.match_control_literally) control_.push_back({p, id});
+      if (t == TokenType::Control && v_.match_control_literally) control_literal.push_back({p, id});
       if (t == TokenType::Unknown && unk_ < 0) unk_ = id;
       int b = tok_detail::parse_byte_piece(p);
       if (t == TokenType::Byte && b >= 0) byte_tok_[b] = id;
     }
     if (unk_ < 0) throw Error("Unigram vocabulary '" + source + "': no piece of type UNKNOWN (<unk>)");
     user_defined_.build(std::move(literal));
-    std::vector<tok_detail::SpecialMatcher::Entry> specials = control_;
-    specials_.build(std::move(specials));
+    specials_.build(std::move(control_literal));
   }
 
   // Parses a SentencePiece ModelProto of unigram type; nullptr if its model type is another one.
@@ -355,7 +354,6 @@ class UnigramTokenizer final : public Tokenizer {
   tok_detail::PrecompiledCharsmap charsmap_;
   tok_detail::PieceTrie pieces_;
   tok_detail::SpecialMatcher user_defined_;  // kept as they are by the normaliser
-  std::vector<tok_detail::SpecialMatcher::Entry> control_;
   tok_detail::SpecialMatcher specials_;       // control pieces matched in the text (tokenizer.json only)
   std::array<int, 256> byte_tok_;
   int unk_ = -1;
@@ -371,6 +369,7 @@ inline std::unique_ptr<UnigramTokenizer> UnigramTokenizer::from_model_proto(cons
   v.eos = 2;
   int model_type = 1;  // UNIGRAM is the protobuf default
   bool ws_as_suffix = false;
+  std::string bad_type;  // reported only for a unigram model (the BPE reader has its own rules)
   auto str = [](Pb s) { return std::string(reinterpret_cast<const char*>(s.p), static_cast<size_t>(s.end - s.p)); };
   while (!top.done()) {
     const uint64_t key = top.varint();
@@ -390,7 +389,7 @@ inline std::unique_ptr<UnigramTokenizer> UnigramTokenizer::from_model_proto(cons
         } else if (f == 3 && w == 0) type = static_cast<int>(m.varint());
         else m.skip(w);
       }
-      if (type < 1 || type > 6) m.fail("piece '" + piece + "' has type " + std::to_string(type));
+      if ((type < 1 || type > 6) && bad_type.empty()) bad_type = "piece '" + piece + "' has type " + std::to_string(type);
       v.pieces.push_back(std::move(piece));
       v.scores.push_back(score);
       v.types.push_back(static_cast<TokenType>(type));
@@ -437,6 +436,7 @@ inline std::unique_ptr<UnigramTokenizer> UnigramTokenizer::from_model_proto(cons
     }
   }
   if (model_type != 1) return nullptr;
+  if (!bad_type.empty()) throw Error("SentencePiece model '" + source + "': " + bad_type + " (types are 1..6)");
   if (v.pieces.empty()) throw Error("SentencePiece model '" + source + "': no pieces (not a tokenizer.model?)");
   if (ws_as_suffix)
     throw Error("SentencePiece model '" + source + "': treat_whitespace_as_suffix is not supported");
