@@ -15,7 +15,7 @@
 // encode(text, add_bos) with add_bos wraps the ids as BERT's template does: [CLS] ... [SEP].
 // Decoding (HF's WordPiece decoder): words joined by spaces, "##" continuations glued to the previous
 // token, " ." " ," " !" " ?" (and the other cleanup rules) lose their space; special tokens give no text.
-// (GGUF vocabularies mark [UNK] as a control token, so it decodes to nothing there.)
+// ([UNK] is one of BERT's special tokens, so it decodes to nothing, as HF with skip_special_tokens.)
 #pragma once
 #ifndef LLMC_TOKENIZER_INTERNAL
 #error "include llmc/tokenizer.hpp instead of its parts"
