@@ -41,7 +41,8 @@ void add_tokenizer_commands(CLI::App& app) {
   auto topt = std::make_shared<TokenizeOptions>();
   auto* tok = app.add_subcommand("tokenize", "Print the token ids of a text (space-separated, one line)");
   tok->add_option("--tokenizer,-t", topt->tokenizer,
-                  "tokenizer file: llama2.c tokenizer.bin, tokenizer.model, tokenizer.json, encoder.json, GGUF")
+                  "tokenizer file: llama2.c tokenizer.bin, tokenizer.model / spiece.model, tokenizer.json, encoder.json, "
+                  "BERT vocab.txt, GGUF")
       ->required();
   auto* bos = tok->add_flag("--bos", topt->bos, "prepend the BOS token (default: as the model does)");
   tok->add_flag("--no-bos", topt->no_bos, "do not prepend the BOS token")->excludes(bos);

@@ -1,6 +1,7 @@
 // Fuzz target: every tokenizer loader behind Tokenizer::load (format detected from the bytes: GGUF vocab,
 // HF tokenizer.json, GPT-2 encoder.json (+ a fixed vocab.bpe beside it), llama2.c tokenizer.bin,
-// SentencePiece .model), then encode / decode / token_bytes on what loaded.
+// SentencePiece .model (BPE and unigram), BERT vocab.txt (inputs starting with '['), then encode / decode /
+// token_bytes on what loaded.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,14 +19,12 @@ const std::string& vocab_bpe() {
 }
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  vocab_bpe();
-  const std::string path = llmc_fuzz::write_scratch("tok", data, size);
+static void exercise(const std::string& path) {
   std::unique_ptr<llmc::Tokenizer> tok;
   try {
     tok = llmc::Tokenizer::load(path);
   } catch (const llmc::Error&) {
-    return 0;
+    return;
   }
   const int n = tok->vocab_size();
   llmc_fuzz::check(n > 0, "a tokenizer without tokens was accepted");
@@ -62,5 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const llmc::Error&) {
     }
   }
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  vocab_bpe();
+  exercise(llmc_fuzz::write_scratch("tok", data, size));
+  // BERT vocab.txt is recognised by its name; its files start with "[PAD]"
+  if (size > 0 && data[0] == '[') exercise(llmc_fuzz::write_scratch("vocab.txt", data, size));
   return 0;
 }

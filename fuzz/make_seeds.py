@@ -231,6 +231,47 @@ for v in ["llama-spm", "gpt-2", "phi-3", "falcon"]:
     path = os.path.join(ROOT, "tests", "data", "tokenizers", "gguf", "ggml-vocab-%s.gguf" % v)
     if os.path.exists(path):
         put("gguf", "vocab-%s.gguf" % v, gguf_model(gguf_scalar_kvs(path), [("output_norm.weight", [8], 0)]))
+# WordPiece: vocab.txt (the target also loads inputs starting with '[' as a vocab.txt), tokenizer.json, GGUF bert
+wp = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "ab", "##b", "##ab", "!", "\u00e9", "\u4e2d"]
+put("tokenizer_load", "vocab.txt", "\n".join(wp) + "\n")
+put("tokenizer_load", "wordpiece.json", json.dumps({
+    "added_tokens": [{"id": i, "content": t, "special": True} for i, t in enumerate(wp[:5])],
+    "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True, "strip_accents": None,
+                   "lowercase": True},
+    "pre_tokenizer": {"type": "BertPreTokenizer"},
+    "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+    "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+              "max_input_chars_per_word": 100, "vocab": {t: i for i, t in enumerate(wp)}}}))
+put("tokenizer_load", "bert.gguf", gguf([
+    gkv("tokenizer.ggml.model", 8, gstr("bert")),
+    gkv("tokenizer.ggml.tokens", 9, garr(8, [gstr(t if t.startswith("[") else t[2:] if t.startswith("##") else
+                                                  "\u2581" + t) for t in wp])),
+    gkv("tokenizer.ggml.token_type", 9, garr(5, [struct.pack("<i", 3 if t.startswith("[") else 1) for t in wp])),
+    gkv("tokenizer.ggml.unknown_token_id", 4, struct.pack("<I", 1)),
+    gkv("tokenizer.ggml.cls_token_id", 4, struct.pack("<I", 2)),
+    gkv("tokenizer.ggml.seperator_token_id", 4, struct.pack("<I", 3))]))
+# SentencePiece Unigram: the 4 KB .model trained for the tests (no charsmap; the nmt_nfkc one is 250 KB and is
+# fed by the tokenizer_encode target instead), tokenizer.json Unigram, GGUF t5
+shutil.copy(os.path.join(ROOT, "tests/data/tokenizers/unigram/plain.model"), os.path.join(C, "tokenizer_load", "unigram.model"))
+uni = ["<unk>", "<s>", "</s>", "<0x61>", "<0xC3>", "<0xA9>", "\u2581", "a", "b", "\u2581a", "ab", "\u2581ab", "<sep>"]
+uni_type = [2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 4]
+put("tokenizer_load", "unigram.json", json.dumps({
+    "added_tokens": [{"id": 0, "content": "<unk>", "special": True}, {"id": 1, "content": "<s>", "special": True},
+                     {"id": 2, "content": "</s>", "special": True}, {"id": 12, "content": "<sep>", "special": False}],
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "Precompiled", "precompiled_charsmap": ""},
+                                                        {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]},
+    "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+    "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": True,
+              "vocab": [[p, -float(i) / 2] for i, p in enumerate(uni)]}}))
+put("tokenizer_load", "t5.gguf", gguf([
+    gkv("tokenizer.ggml.model", 8, gstr("t5")),
+    gkv("tokenizer.ggml.tokens", 9, garr(8, [gstr(p) for p in uni])),
+    gkv("tokenizer.ggml.scores", 9, garr(6, [struct.pack("<f", -float(i) / 2) for i in range(len(uni))])),
+    gkv("tokenizer.ggml.token_type", 9, garr(5, [struct.pack("<i", t) for t in uni_type])),
+    gkv("tokenizer.ggml.add_space_prefix", 7, b"\x01"),
+    gkv("tokenizer.ggml.remove_extra_whitespaces", 7, b"\x01"),
+    gkv("tokenizer.ggml.precompiled_charsmap", 9, garr(0, [])),
+    gkv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 2))]))
 
 # ---------------------------------------------------------------- encode: [selector byte] + text
 for i, text in enumerate(["Once upon a time", "Hello world! 123 ab abc", "<s>the</s> é ü 中文 🦙",

@@ -21,7 +21,7 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS
   -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN" \
   -DLLMC_ERRORS_CXX="$CXX_BIN $SAN -g" >/dev/null
 targets=(tokenizer_tests errors_unit)
-tests='^(tokenizer\.(llama2c|vocab|errors|stream)|errors\.unit)'
+tests='^(tokenizer\.(llama2c|vocab|unigram|errors|stream)|errors\.unit)'
 if [ "${LLMC_SANITIZE_LLMC:-1}" != 0 ]; then
   targets+=(llmc)
   tests='^(tokenizer\.|errors\.)'

@@ -6,6 +6,8 @@
 //   - GGUF vocab metadata            (tokenizer.ggml.model = llama -> SpmTokenizer, gpt2 -> BpeTokenizer)
 //   - HF tokenizer.json              (BpeTokenizer: byte-level BPE, pre-tokenizer regexes run by PCRE2)
 //   - GPT-2 encoder.json + vocab.bpe (BpeTokenizer)
+//   - BERT vocab.txt, tokenizer.json WordPiece, GGUF bert (WordPieceTokenizer)
+//   - SentencePiece unigram .model, tokenizer.json Unigram, GGUF t5 (UnigramTokenizer)
 // Every bad input throws llmc::Error naming the file and what was wrong.
 #pragma once
 
@@ -24,7 +26,7 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
   // Detects the format from the file (llama2.c tokenizer.bin, HF tokenizer.json, GGUF vocab,
-  // SentencePiece tokenizer.model, GPT-2 encoder.json (vocab.bpe beside it)).
+  // SentencePiece tokenizer.model, GPT-2 encoder.json (vocab.bpe beside it), BERT vocab.txt (by its name)).
   // A folder: its tokenizer.json, else its tokenizer.model.
   static std::unique_ptr<Tokenizer> load(const std::string& path);
   // The tokenizer file `path` names (a folder: its tokenizer.json, else tokenizer.model); Error if none.
@@ -69,7 +71,7 @@ class Tokenizer {
   virtual std::string token_bytes(int prev, int id) const = 0;
   // The stored piece of a token (for diagnostics), e.g. "▁the" or "Ġthe".
   virtual std::string piece(int id) const = 0;
-  // Name of the detected format ("llama2c", "spm", "bpe").
+  // Name of the detected format ("llama2c", "spm", "bpe", "wordpiece", "unigram").
   virtual std::string kind() const = 0;
   // Whether the model expects a BOS at the start of a prompt (GGUF tokenizer.ggml.add_bos_token,
   // tokenizer_config.json add_bos_token / bos_token; llama2.c and SentencePiece: yes).
@@ -99,5 +101,7 @@ class TextStream {
 #include "llmc/tokenizer_spm.hpp"
 #include "llmc/tokenizer_bpe.hpp"
 #include "llmc/tokenizer_gguf.hpp"
+#include "llmc/tokenizer_wordpiece.hpp"
+#include "llmc/tokenizer_unigram.hpp"
 #include "llmc/tokenizer_load.hpp"
 #undef LLMC_TOKENIZER_INTERNAL

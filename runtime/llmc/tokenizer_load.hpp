@@ -80,6 +80,11 @@ inline std::unique_ptr<Tokenizer> load_gguf(const std::string& path) {
     v.add_bos = flag("tokenizer.ggml.add_bos_token", true);
     return std::make_unique<SpmTokenizer>(std::move(v), path);
   }
+  if (model == "t5") return load_unigram_gguf(r, kv, path);
+  if (model == "bert")
+    return load_wordpiece_gguf(path, std::move(kv["tokenizer.ggml.tokens"].strs), std::move(types),
+                               id("tokenizer.ggml.unknown_token_id"), id("tokenizer.ggml.cls_token_id"),
+                               id("tokenizer.ggml.seperator_token_id"));
   if (model == "gpt2") {
     BpeVocab v;
     v.tokens = std::move(kv["tokenizer.ggml.tokens"].strs);
@@ -102,7 +107,8 @@ inline std::unique_ptr<Tokenizer> load_gguf(const std::string& path) {
     v.add_bos = flag("tokenizer.ggml.add_bos_token", false);
     return std::make_unique<BpeTokenizer>(std::move(v), path);
   }
-  r.fail("tokenizer model '" + model + "' is not supported (supported: llama = SentencePiece BPE, gpt2 = byte-level BPE)");
+  r.fail("tokenizer model '" + model + "' is not supported (supported: llama = SentencePiece BPE, gpt2 = byte-level BPE, "
+         "bert = WordPiece, t5 = SentencePiece Unigram)");
 }
 
 // ------------------------------------------------------------------------------------ HF tokenizer.json
@@ -252,7 +258,9 @@ inline std::string token_content(const nlohmann::json& j) {
 inline std::unique_ptr<Tokenizer> load_hf_json(const std::string& path, const nlohmann::json& j) {
   const auto& model = j.at("model");
   std::string mtype = model.value("type", std::string("BPE"));
-  if (mtype != "BPE") throw Error("tokenizer.json '" + path + "': model type '" + mtype + "' is not supported (only BPE)");
+  if (mtype == "WordPiece") return load_wordpiece_json(path, j);
+  if (mtype == "Unigram") return load_unigram_json(path, j);
+  if (mtype != "BPE") throw Error("tokenizer.json '" + path + "': model type '" + mtype + "' is not supported (only BPE, WordPiece, Unigram)");
   BpeVocab v;
   bool byte_level = false;
   parse_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()), v, byte_level, path);
@@ -491,6 +499,8 @@ inline std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& given) {
     throw Error("tokenizer '" + path + "': JSON is neither a tokenizer.json nor a GPT-2 encoder.json");
   }
   std::string data = tok_detail::read_file(path);
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".txt") == 0)  // BERT vocab.txt
+    return tok_detail::load_wordpiece_vocab_txt(path, data);
   // llama2.c tokenizer.bin: int32 max_token_length then {float, int32 len, bytes}* exactly to the end
   std::string bin_error;
   try {
@@ -499,7 +509,10 @@ inline std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& given) {
     bin_error = e.what();
   }
   // SentencePiece ModelProto: starts with field 1 (pieces), length-delimited
-  if (!data.empty() && static_cast<unsigned char>(data[0]) == 0x0A) return SpmTokenizer::from_model_proto(data, path);
+  if (!data.empty() && static_cast<unsigned char>(data[0]) == 0x0A) {
+    if (auto unigram = UnigramTokenizer::from_model_proto(data, path)) return unigram;
+    return SpmTokenizer::from_model_proto(data, path);
+  }
   throw Error("tokenizer '" + path + "': unknown format (not GGUF, JSON or SentencePiece; as llama2.c tokenizer.bin: " +
               bin_error + ")");
 }

@@ -29,6 +29,20 @@ void expect_load_error(const std::string& name, const std::string& data) {
   CHECK_THROWS_AS(llmc::Tokenizer::load(t.path), llmc::Error);
 }
 
+// The error must name the file it is about.
+void expect_named_error(const std::string& name, const std::string& data) {
+  TempFile t(name, data);
+  CAPTURE(name);
+  try {
+    auto tok = llmc::Tokenizer::load(t.path);
+    (void)tok->encode("Hello world", false);
+    FAIL("loaded and encoded without an error");
+  } catch (const llmc::Error& e) {
+    CAPTURE(std::string(e.what()));
+    CHECK(std::string(e.what()).find(t.path) != std::string::npos);
+  }
+}
+
 std::string random_text(std::mt19937& rng, bool valid_utf8) {
   static const char* pieces[] = {"a", "b", "the", " ", "  ", "\n", "\t", "Hello", "'s", "'LL", "123", "4567", "!",
                                  "...", "é", "ü", "ß", "Ж", "ж", "中", "文", "日本", "한", "🦙", "😀", "\xE2\x80\x8D",
@@ -82,8 +96,8 @@ TEST_CASE("errors: truncated and corrupt GGUF files") {
   REQUIRE(at != std::string::npos);
   at += std::strlen("tokenizer.ggml.model") + 4 + 8;  // key, u32 type, u64 string length
   REQUIRE(data.compare(at, 4, "gpt2") == 0);
-  data.replace(at, 4, "bert");
-  expect_load_error("bert.gguf", data);
+  data.replace(at, 4, "rwkv");
+  expect_load_error("rwkv.gguf", data);
 }
 
 TEST_CASE("errors: corrupt tokenizer.model, tokenizer.bin and JSON") {
@@ -238,4 +252,124 @@ TEST_CASE("stream: special tokens in text, BOS/EOS and add_bos") {
   CHECK(model->eos_id() == 2);
   for (const char* s : {"I believe the meaning of life is", "Simply put, the theory of relativity states that "})
     CHECK(show(model->encode(s, true)) == show(bin->encode(s, true)));
+}
+
+TEST_CASE("errors: WordPiece and Unigram files") {
+  // SentencePiece unigram .model cut inside a piece, the trainer spec or the charsmap
+  for (const char* name : {"unigram/nfkc.model", "unigram/plain.model"}) {
+    std::string model = slurp(data_path(name));
+    CAPTURE(std::string(name));
+    for (size_t cut : {size_t(1), size_t(2), size_t(5), size_t(9), model.size() - 1, model.size() - 3, model.size() - 700})
+      expect_named_error("cut" + std::to_string(cut) + ".model", model.substr(0, cut));
+  }
+  // GGUF t5 / bert vocabularies cut anywhere
+  for (const char* name : {"unigram/nfkc.gguf", "unigram/plain.gguf", "gguf/ggml-vocab-bert-bge.gguf"}) {
+    std::string data = slurp(data_path(name));
+    CAPTURE(std::string(name));
+    for (size_t k = 0; k < 60; ++k) expect_named_error("cut" + std::to_string(k) + ".gguf", data.substr(0, k));
+    for (size_t k = 60; k < data.size(); k += data.size() / 37 + 1)
+      expect_named_error("cut" + std::to_string(k) + ".gguf", data.substr(0, k));
+  }
+  // a precompiled_charsmap whose trie size does not fit; one that is not base64
+  std::string js = slurp(data_path("unigram/nfkc.tokenizer.json"));
+  const std::string key = "\"precompiled_charsmap\": \"";
+  size_t at = js.find(key);
+  REQUIRE(at != std::string::npos);
+  at += key.size();
+  std::string bad = js;
+  bad.replace(at, 8, "/////w==");  // trie size 0xFFFFFFFF
+  expect_named_error("bigtrie.json", bad);
+  bad = js;
+  bad[at + 3] = '*';
+  expect_named_error("base64.json", bad);
+  // random damage in the charsmap's trie: load and encode either work or throw llmc::Error
+  std::mt19937 rng(7);
+  int threw = 0;
+  for (int k = 0; k < 100; ++k) {
+    bad = js;
+    for (int m = 0; m < 4; ++m) {
+      size_t pos = at + 8 + std::uniform_int_distribution<size_t>(0, 4000)(rng);
+      bad[pos] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rng() % 64];
+    }
+    TempFile t("damaged.json", bad);
+    try {
+      auto tok = llmc::Tokenizer::load(t.path);
+      for (const char* s : {"Hello world", "\xEF\xBC\xA1\xEF\xAC\x81 \xE2\x91\xA0", "caf\xC3\xA9 \xE3\x82\xAB"})
+        (void)tok->decode(tok->encode(s, false));
+    } catch (const llmc::Error& e) {
+      ++threw;
+      CHECK(std::string(e.what()).find(t.path) != std::string::npos);
+    }
+  }
+  MESSAGE("damaged charsmaps: " << threw << "/100 rejected, the others loaded and encoded");
+  expect_named_error("nounk.json", R"({"model": {"type": "Unigram", "vocab": [["a", -1.0]]}})");
+  expect_named_error("badunk.json", R"({"model": {"type": "Unigram", "unk_id": 5, "vocab": [["a", -1.0]]}})");
+  expect_named_error("badentry.json", R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [["a"]]}})");
+  expect_named_error("twice.json", R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0], ["a", -1], ["a", -2]]}})");
+  expect_named_error("nfkc.json", R"({"normalizer": {"type": "NFKC"},
+                                      "model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0], ["a", -1]]}})");
+  // WordPiece
+  expect_named_error("nounk_vocab.txt", "[PAD]\n[CLS]\n[SEP]\nhello\n##s\n");
+  expect_named_error("nul_vocab.txt", std::string("[UNK]\nhel\0lo\n", 13));
+  const std::string pre = R"("pre_tokenizer": {"type": "BertPreTokenizer"}, )";
+  expect_named_error("wp_ids.json", "{" + pre + R"("model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 7}}})");
+  expect_named_error("wp_dup.json", "{" + pre + R"("model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 0}}})");
+  expect_named_error("wp_nounk.json", "{" + pre + R"("model": {"type": "WordPiece", "vocab": {"b": 0, "a": 1}}})");
+  expect_named_error("wp_norm.json", "{" + pre + R"("normalizer": {"type": "NFKD"},
+                                                    "model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}}})");
+  expect_named_error("wp_pre.json", R"({"pre_tokenizer": {"type": "ByteLevel"},
+                                        "model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}}})");
+  // unknown ids
+  for (const char* name : {"unigram/nfkc.model", "gguf/ggml-vocab-bert-bge.gguf"}) {
+    auto tok = llmc::Tokenizer::load(data_path(name));
+    CHECK_THROWS_AS(tok->decode({tok->vocab_size()}), llmc::Error);
+    CHECK_THROWS_AS(tok->decode({-1}), llmc::Error);
+  }
+}
+
+TEST_CASE("stream: Unigram and WordPiece random texts") {
+  // Unigram with byte fallback and no normalisation loss: valid UTF-8 in NFKC comes back after decode
+  // when it has no leading/trailing/double spaces; here: the decode of the ids equals the normalised text
+  auto uni = llmc::Tokenizer::load(data_path("unigram/nfkc.model"));
+  const auto& u = dynamic_cast<const llmc::UnigramTokenizer&>(*uni);
+  std::mt19937 rng(99);
+  for (int k = 0; k < 300; ++k) {
+    std::string s = random_text(rng, k % 2 == 0);
+    auto ids = uni->encode(s, false);
+    std::string norm = u.normalize(s);
+    std::string expect;
+    for (size_t i = 0; i < norm.size(); ++i) {
+      if (norm.compare(i, 3, "\xE2\x96\x81") == 0) {
+        if (i > 0) expect += ' ';
+        i += 2;
+      } else {
+        expect += norm[i];
+      }
+    }
+    llmc::TextStream ts(*uni);
+    std::string streamed;
+    for (int id : ids) {
+      std::string part = ts.push(id);
+      CHECK(llmc::tok_detail::utf8_incomplete_tail(part) == 0);
+      streamed += part;
+    }
+    streamed += ts.flush();
+    CAPTURE(s);
+    CHECK(uni->decode(ids) == expect);
+    CHECK(streamed == expect);
+  }
+  auto bert = llmc::Tokenizer::load(data_path("gguf/ggml-vocab-bert-bge.gguf"));
+  for (int k = 0; k < 300; ++k) {
+    std::string s = random_text(rng, k % 2 == 0);
+    auto ids = bert->encode(s, true);
+    REQUIRE(ids.size() >= 2);
+    CHECK(ids.front() == 101);
+    CHECK(ids.back() == 102);
+    for (int id : ids) CHECK((id >= 0 && id < bert->vocab_size()));
+    llmc::TextStream ts(*bert);
+    std::string streamed;
+    for (int id : ids) streamed += ts.push(id);
+    streamed += ts.flush();
+    CHECK(streamed == bert->decode(ids));
+  }
 }

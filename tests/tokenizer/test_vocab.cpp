@@ -2,8 +2,15 @@
 // encode (no BOS) to the ids on its line of the .out file, and decode(encode(s)) must give s back.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "llmc/tokenizer.hpp"
 #include "test_util.hpp"
+
+#include <unistd.h>
 
 using namespace tok_test;
 
@@ -48,7 +55,7 @@ std::string escaped(const std::string& s) {
 // Runs the vectors; returns (encode passes, round-trip passes, cases).
 void run_vectors(const char* name, const std::string& tokenizer, const std::string& vectors, const char* expect_kind,
                  bool roundtrip = true) {
-  auto tok = llmc::Tokenizer::load(data_path(tokenizer));
+  auto tok = llmc::Tokenizer::load(tokenizer[0] == '/' ? tokenizer : data_path(tokenizer));
   CHECK(tok->kind() == expect_kind);
   auto inputs = split_inputs(slurp(data_path(vectors + ".inp")));
   auto outputs = read_outputs(slurp(data_path(vectors + ".out")));
@@ -125,4 +132,63 @@ TEST_CASE("vocab: llama-bpe (Llama 3 tokenizer.json)") {
 }
 TEST_CASE("vocab: qwen2 (Qwen3 tokenizer.json)") {
   run_vectors("qwen2", "hf/qwen3/tokenizer.json", "gguf/ggml-vocab-qwen2.gguf", "bpe");
+}
+
+// BERT (WordPiece): lower-cased and accent-stripped, so decode cannot give the input back; what it gives is
+// checked below instead.
+TEST_CASE("vocab: bert-bge (GGUF)") {
+  run_vectors("bert-bge", "gguf/ggml-vocab-bert-bge.gguf", "gguf/ggml-vocab-bert-bge.gguf", "wordpiece", false);
+  auto tok = llmc::Tokenizer::load(data_path("gguf/ggml-vocab-bert-bge.gguf"));
+  CHECK(tok->decode(tok->encode(" Hello, world!", false)) == "hello, world!");
+  CHECK(tok->decode(tok->encode("Cửa Việt", false)) == "cua viet");
+  CHECK(tok->decode(tok->encode("w048 7tuijk dsdfhu", false)) == "w048 7tuijk dsdfhu");
+  // [CLS] text [SEP] with add_bos; the special tokens decode to nothing
+  auto ids = tok->encode("Hello world", true);
+  CHECK(show(ids) == "101 7592 2088 102");
+  CHECK(tok->bos_id() == 101);
+  CHECK(tok->eos_id() == 102);
+  CHECK(tok->decode(ids) == "hello world");
+  // special tokens written in the text are recognised
+  CHECK(show(tok->encode("a [SEP] b", false)) == "1037 102 1038");
+}
+
+// The same BERT vocabulary as vocab.txt and as a tokenizer.json (WordPiece, BertNormalizer,
+// BertPreTokenizer), written from the GGUF's tokens the way HF stores them ("##" continuations).
+TEST_CASE("vocab: bert-bge (vocab.txt, tokenizer.json)") {
+  auto gguf = llmc::Tokenizer::load(data_path("gguf/ggml-vocab-bert-bge.gguf"));
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("llmc_wordpiece_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string txt;
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int i = 0; i < gguf->vocab_size(); ++i) {
+    txt += gguf->piece(i) + "\n";
+    vocab[gguf->piece(i)] = i;
+  }
+  std::ofstream(dir / "vocab.txt") << txt;
+  nlohmann::json added = nlohmann::json::array();
+  for (const char* s : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"})
+    added.push_back({{"id", vocab[s]}, {"content", s}, {"special", true}});
+  nlohmann::json j = {
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"normalizer", {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
+                      {"strip_accents", nullptr}, {"lowercase", true}}},
+      {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+      {"post_processor", {{"type", "BertProcessing"}, {"sep", {"[SEP]", 102}}, {"cls", {"[CLS]", 101}}}},
+      {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
+      {"model", {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
+                 {"max_input_chars_per_word", 100}, {"vocab", vocab}}}};
+  std::ofstream(dir / "tokenizer.json") << j.dump();
+  run_vectors("bert-bge/vocab.txt", (dir / "vocab.txt").string(), "gguf/ggml-vocab-bert-bge.gguf", "wordpiece", false);
+  run_vectors("bert-bge/tokenizer.json", (dir / "tokenizer.json").string(), "gguf/ggml-vocab-bert-bge.gguf", "wordpiece",
+              false);
+  auto from_json = llmc::Tokenizer::load((dir / "tokenizer.json").string());
+  CHECK(show(from_json->encode("Hello world", true)) == "101 7592 2088 102");
+  // a cased model (tokenizer_config.json do_lower_case = false) keeps "Hello", which this uncased
+  // vocabulary does not have: [UNK]
+  std::ofstream(dir / "tokenizer_config.json") << R"({"do_lower_case": false})";
+  auto cased = llmc::Tokenizer::load((dir / "vocab.txt").string());
+  CHECK(show(cased->encode("Hello world", false)) == "100 2088");
+  fs::remove_all(dir);
 }
