@@ -15,9 +15,10 @@ build)
   "$llmc" import "$data/stories260K.bin" --max-context 16 -o "$work/ctx16.yaml" || fail "import"
   grep -q "max_context: 16" "$work/ctx16.yaml" || fail "import --max-context"
   "$llmc" build "$work/ctx16.yaml" -o "$small" || fail "build ctx16"
-  # stories260K never emits its tokenizer's EOS (2): TinyStories were tokenised without it, each story starting
-  # with BOS (1) instead, and llama2.c's run.c ends a story when the model emits BOS. A spec declaring that
-  # (eos: 1) gives the eos test an input known to reach the end token.
+  # stories260K does not emit its tokenizer's EOS (2; none in 400 greedy steps from BOS, nor in 200 from BOS + any
+  # one token): llama2.c's TinyStories pretokenisation starts each story with BOS (1) and adds no EOS, and run.c
+  # ends a story when the model emits BOS. A spec declaring that (eos: 1) gives the eos test an input known to
+  # reach the end token.
   sed 's/^tokens: {bos: 1, eos: 2, add_bos: true}$/tokens: {bos: 1, eos: 1, add_bos: true}/' \
     "$(dirname "$0")/../../archs/stories260k.yaml" > "$work/story_end.yaml"
   grep -q "eos: 1," "$work/story_end.yaml" || fail "story_end.yaml: could not set eos: 1"
