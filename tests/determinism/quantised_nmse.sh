@@ -3,7 +3,10 @@
 # The real stories260K model built as stored (f32) and quantised (q8_0, q4_0), all fed the same 200 tokens
 # (prompt + the f32 build's greedy continuation, teacher-forced): NMSE of the quantised logits vs the f32
 # ones and top-1 agreement, printed and bounded (q8_0: NMSE < 1e-3; q4_0: NMSE < 5e-2). The same for an f32
-# build with an f16 KV cache (--kv-cache f16: NMSE < 1e-6).
+# build with an f16 KV cache (--kv-cache f16: NMSE < 1e-6), and for the as-stored build reading the checkpoint
+# converted to f16 and to bf16 safetensors (f16: NMSE < 1e-6, measured 1.1e-7; bf16: NMSE < 1e-4, measured
+# 1.0e-5: a bf16-precise path reading f16 weights would fail the f16 bound).
+# The f16 KV cache build is also run with 1, 2 and 3 threads: its logits must be bitwise identical.
 # Also: the files `llmc quantize` writes (mapped without conversion) give bitwise the logits of quantising at
 # load, whatever --dtype the binary that reads them was built with, and so does such a file whose data a
 # foreign writer left unaligned (copied at load).
@@ -19,6 +22,18 @@ continuation=$(./m-as-stored --weights "$data/stories260K.bin" --tokens "$prompt
 for q in as-stored q8_0 q4_0 kv-f16; do
   ./m-$q --weights "$data/stories260K.bin" --tokens "$prompt,$continuation" -n 0 --logits "tf-$q.bin" >/dev/null 2>&1
 done
+for dtype in F16 BF16; do
+  python3 "$src/tests/determinism/llama2c_to_safetensors.py" "$data/stories260K.bin" "stories260K-$dtype.safetensors" "$dtype"
+  ./m-as-stored --weights "stories260K-$dtype.safetensors" --tokens "$prompt,$continuation" -n 0 \
+    --logits "tf-$dtype.bin" >/dev/null 2>&1
+done
+for threads in 1 2 3; do
+  ./m-kv-f16 --weights "$data/stories260K.bin" --tokens "$prompt" -n 60 --temp 0 --ignore-eos --threads "$threads" \
+    --logits "kv-f16-t$threads.bin" >/dev/null 2>&1
+done
+[ -s kv-f16-t1.bin ] && cmp kv-f16-t1.bin kv-f16-t2.bin && cmp kv-f16-t1.bin kv-f16-t3.bin \
+  || { echo "FAIL: stories260K with an f16 KV cache: logits differ between 1, 2 and 3 threads"; exit 1; }
+echo "ok: stories260K with an f16 KV cache: logits bitwise identical with 1, 2 and 3 threads"
 for q in as-stored q8_0 q4_0; do
   "$llmc" quantize "$src/archs/stories260k.yaml" --weights "$data/stories260K.bin" --dtype "$q" -o "pre-$q.safetensors"
   ./m-as-stored --weights "pre-$q.safetensors" --tokens "$prompt,$continuation" -n 0 --logits "pre-$q.bin" >/dev/null 2>&1
@@ -45,7 +60,7 @@ vocab = 512
 ref = read("tf-as-stored.bin")
 rows = len(ref) // vocab
 status = 0
-for name, bound in (("q8_0", 1e-3), ("q4_0", 5e-2), ("kv-f16", 1e-6)):
+for name, bound in (("q8_0", 1e-3), ("q4_0", 5e-2), ("kv-f16", 1e-6), ("F16", 1e-6), ("BF16", 1e-4)):
     got = read(f"tf-{name}.bin")
     if len(got) != len(ref):
         print(f"FAIL: {name}: {len(got) // vocab} rows of logits, expected {rows}")

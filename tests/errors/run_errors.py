@@ -48,7 +48,12 @@ class Ctx:
 
     def expect_fail(self, argv, *needles, absent=()):
         """argv must fail cleanly, its stderr must contain every needle (case-insensitive), and the
-        files in `absent` (names in the work folder) must not exist afterwards."""
+        files in `absent` (names in the work folder) must not exist afterwards. The needles name both what
+        was wrong (the file, option, field or tensor) and the problem (what was expected or found): at least
+        two, none empty."""
+        if len(needles) < 2 or not all(needles):
+            raise AssertionError("test error: %s checks %r; give the input and the problem the message must name"
+                                 % (" ".join(argv), needles))
         rc, out, err = self.run(argv)
         shown = " ".join(argv)
         problems = []
@@ -92,7 +97,7 @@ def spec_case(ctx, text, *needles):
 
 @case
 def spec_malformed_yaml(ctx):
-    spec_case(ctx, "llmc: 1\nname: x\nmodel: {vocab_size: 5\n  hidden: [1, 2\n", "yaml")
+    spec_case(ctx, "llmc: 1\nname: x\nmodel: {vocab_size: 5\n  hidden: [1, 2\n", "malformed YAML", "end of map flow")
 
 
 @case
@@ -102,12 +107,12 @@ def spec_not_a_mapping(ctx):
 
 @case
 def spec_empty_file(ctx):
-    spec_case(ctx, "", "")
+    spec_case(ctx, "", "expected a YAML mapping")
 
 
 @case
 def spec_binary_garbage(ctx):
-    spec_case(ctx, bytes(range(256)) * 4, "")
+    spec_case(ctx, bytes(range(256)) * 4, "expected a YAML mapping")
 
 
 @case
@@ -127,12 +132,14 @@ def spec_missing_required(ctx):
 
 @case
 def spec_wrong_type(ctx):
-    spec_case(ctx, arch_text(ctx).replace("num_layers: 5", "num_layers: five"), "num_layers")
+    spec_case(ctx, arch_text(ctx).replace("num_layers: 5", "num_layers: five"), "num_layers", "expected an integer",
+              "five")
 
 
 @case
 def spec_negative_size(ctx):
-    spec_case(ctx, arch_text(ctx).replace("num_layers: 5", "num_layers: -5"), "num_layers")
+    spec_case(ctx, arch_text(ctx).replace("num_layers: 5", "num_layers: -5"), "num_layers",
+              "expected a positive integer, found -5")
 
 
 def hf_config(ctx, **changes):
@@ -151,28 +158,29 @@ def spec_heads_not_dividing_hidden(ctx):
     # a spec gives head_dim explicitly (heads × head_dim may differ from hidden, as in Gemma); without it:
     spec_case(ctx, arch_text(ctx).replace("  head_dim: 8\n", "").replace("heads: 8", "heads: 7", 1), "head_dim",
               "missing")
-    spec_case(ctx, arch_text(ctx).replace("heads: 8", "heads: 0", 1), "heads")
+    spec_case(ctx, arch_text(ctx).replace("heads: 8", "heads: 0", 1), "attention.heads", "expected values >= 1, found 0")
     # where the sizes are derived (llama2.c header, config.json without head_dim), heads must divide hidden
     hdr = bytearray(ctx.read("stories260k/stories260K.bin")[:28])
     struct.pack_into("<i", hdr, 12, 7)
     ctx.expect_fail([ctx.llmc, "import", ctx.write("heads.bin", bytes(hdr)), "-o", ctx.path("o.yaml")], "heads.bin",
                     "7 heads", "dim 64", absent=["o.yaml"])
     ctx.write("hf/config.json", hf_config(ctx, num_attention_heads=7, num_key_value_heads=7, head_dim=None))
-    ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "hf", "head_dim", absent=["o.yaml"])
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "hf/config.json", "num_attention_heads",
+                    "7 heads do not divide hidden_size 64", absent=["o.yaml"])
 
 
 @case
 def spec_kv_heads_not_dividing_heads(ctx):
     spec_case(ctx, arch_text(ctx).replace("kv_heads: 4", "kv_heads: 3"), "kv_heads", "3 kv heads do not divide 8")
     ctx.write("hf/config.json", hf_config(ctx, num_key_value_heads=3))
-    ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "hf", "3 kv heads",
-                    absent=["o.yaml"])
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "hf/config.json",
+                    "3 kv heads do not divide 4 attention heads", absent=["o.yaml"])
 
 
 @case
 def spec_per_layer_list_length(ctx):
     spec_case(ctx, arch_text(ctx).replace("intermediate_size: 172", "intermediate_size: [172, 172]"),
-              "intermediate_size")
+              "intermediate_size", "expected 5 values (one per layer), found 2")
 
 
 @case
@@ -182,7 +190,7 @@ def spec_unknown_family(ctx):
     ctx.write("hf/config.json", hf_config(ctx, model_type="llamaa"))
     ctx.expect_fail([ctx.llmc, "import", ctx.path("hf"), "-o", ctx.path("o.yaml")], "config.json", "llamaa",
                     "not supported", absent=["o.yaml"])
-    spec_case(ctx, arch_text(ctx).replace("family: llama", "family: [llama]"), "family")
+    spec_case(ctx, arch_text(ctx).replace("family: llama", "family: [llama]"), "family", "expected a string")
 
 
 @case
@@ -191,36 +199,40 @@ def spec_unknown_feature(ctx):
     spec_case(ctx, arch_text(ctx).replace("kind: rope", "kind: ropes"), "kind", "ropes")
     spec_case(ctx, arch_text(ctx).replace("qkv: separate", "qkv: interleaved"), "qkv", "interleaved")
     spec_case(ctx, arch_text(ctx).replace("kind: gated", "kind: mixture"), "mlp.kind", "mixture")
-    spec_case(ctx, arch_text(ctx).replace("llmc: 1", "llmc: 2"), "llmc")
+    spec_case(ctx, arch_text(ctx).replace("llmc: 1", "llmc: 2"), "'llmc'", "reads schema version 1")
 
 
 @case
 def spec_missing_file(ctx):
     ctx.expect_fail([ctx.llmc, "compile", ctx.path("nope.yaml"), "-o", ctx.path("out.cpp")], "nope.yaml",
-                    absent=["out.cpp"])
+                    "cannot open the spec file", absent=["out.cpp"])
 
 
 @case
 def compile_unwritable_output(ctx):
     blocker = ctx.write("file", "x")  # a path below a regular file cannot be created, even by root
-    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "-o", os.path.join(blocker, "out.cpp")], "file/out.cpp")
-    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "-o", ctx.path("missing_dir/out.cpp")], "missing_dir/out.cpp")
+    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "-o", os.path.join(blocker, "out.cpp")], "file/out.cpp",
+                    "cannot write (Not a directory)")
+    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "-o", ctx.path("missing_dir/out.cpp")], "missing_dir/out.cpp",
+                    "cannot write (No such file or directory)")
 
 
 @case
 def build_unwritable_output(ctx):
     blocker = ctx.write("file", "x")
-    ctx.expect_fail([ctx.llmc, "build", ctx.arch, "-o", os.path.join(blocker, "bin")], "file/bin")
+    ctx.expect_fail([ctx.llmc, "build", ctx.arch, "-o", os.path.join(blocker, "bin")], "file/bin",
+                    "cannot write (Not a directory)")
 
 
 @case
 def build_failure_removes_stale_binary(ctx):
     ctx.write("stale", "#!/bin/sh\necho stale\n")
     bad = ctx.write("bad.yaml", arch_text(ctx).replace("kv_heads: 4", "kv_heads: 3"))
-    ctx.expect_fail([ctx.llmc, "build", bad, "-o", ctx.path("stale")], "kv_heads", absent=["stale"])
+    ctx.expect_fail([ctx.llmc, "build", bad, "-o", ctx.path("stale")], "kv_heads", "3 kv heads do not divide 8",
+                    "removed the older", absent=["stale"])
     ctx.write("stale", "#!/bin/sh\necho stale\n")
-    ctx.expect_fail([ctx.llmc, "build", ctx.arch, "-o", ctx.path("stale"), "--cxx", "false"], "compiler",
-                    absent=["stale"])
+    ctx.expect_fail([ctx.llmc, "build", ctx.arch, "-o", ctx.path("stale"), "--cxx", "false"],
+                    "the C++ compiler failed", "runtime/llmc/main.cpp", absent=["stale"])
 
 
 @case
@@ -228,28 +240,29 @@ def import_bad_sources(ctx):
     out = "out.yaml"
     stories = ctx.read("stories260k/stories260K.bin")
     ctx.expect_fail([ctx.llmc, "import", ctx.write("short.bin", stories[:20]), "-o", ctx.path(out)], "short.bin",
-                    absent=[out])
+                    "truncated llama2.c checkpoint (no header)", absent=[out])
     hdr = bytearray(stories[:28])
     struct.pack_into("<i", hdr, 12, 7)  # n_heads 7 does not divide dim 64
     ctx.expect_fail([ctx.llmc, "import", ctx.write("heads.bin", bytes(hdr)), "-o", ctx.path(out)], "heads.bin",
-                    absent=[out])
+                    "7 heads / 4 kv heads do not divide dim 64", absent=[out])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("hf/config.json", "{\"model_type\": \"llama\", "), "-o",
-                     ctx.path(out)], "config.json", absent=[out])
+                     ctx.path(out)], "config.json", "not valid JSON", absent=[out])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("hf2/config.json", json.dumps({"model_type": "no_such_model"})),
-                     "-o", ctx.path(out)], "no_such_model", absent=[out])
+                     "-o", ctx.path(out)], "model_type", "'no_such_model' is not supported", absent=[out])
     ctx.expect_fail([ctx.llmc, "import", ctx.path("nothing_here.bin"), "-o", ctx.path(out)], "nothing_here.bin",
-                    absent=[out])
+                    "no such file", absent=[out])
     blocker = ctx.write("file", "x")
     ctx.expect_fail([ctx.llmc, "import", os.path.join(ctx.data, "stories260k/stories260K.bin"), "-o",
-                     os.path.join(blocker, "out.yaml")], "file/out.yaml")
+                     os.path.join(blocker, "out.yaml")], "file/out.yaml", "cannot write (Not a directory)")
 
 
 @case
 def tokenize_corrupt_tokenizer(ctx):
     tok = ctx.read("stories260k/tok512.bin")
-    ctx.expect_fail([ctx.llmc, "tokenize", "--tokenizer", ctx.write("cut.bin", tok[:1000]), "hello"], "cut.bin")
+    ctx.expect_fail([ctx.llmc, "tokenize", "--tokenizer", ctx.write("cut.bin", tok[:1000]), "hello"], "cut.bin",
+                    "truncated at byte 1000")
     ctx.expect_fail([ctx.llmc, "detokenize", "--tokenizer", os.path.join(ctx.data, "stories260k/tok512.bin"),
-                     "512"], "512")
+                     "512"], "tok512.bin", "unknown token id 512 (vocabulary has 512 tokens)")
 
 
 # ------------------------------------------------------------------------------------ generated binary
@@ -313,33 +326,40 @@ def gen_good_runs(ctx):
 @case
 def gen_llama2c_truncated(ctx):
     raw = ctx.read("stories260k/stories260K.bin")
-    for cut in (0, 27, 28, 1000, len(raw) - 4):
+    for cut, needle in ((0, "no 28-byte header"), (27, "no 28-byte header"), (28, "but the file has 28"),
+                        (1000, "but the file has 1000"), (len(raw) - 4, "but the file has %d" % (len(raw) - 4))):
         p = ctx.write("cut%d.bin" % cut, raw[:cut])
-        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "cut%d.bin" % cut)
+        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "cut%d.bin" % cut, "truncated llama2.c checkpoint",
+                        needle)
 
 
 @case
 def gen_llama2c_wrong_sizes(ctx):
     raw = ctx.read("stories260k/stories260K.bin")
-    for field, value, needle in ((0, 32, ""), (1, 100, ""), (2, 4, "bytes beyond"), (3, 7, "n_heads"),
-                                 (4, 3, "n_kv_heads"), (5, 0, "vocab_size"), (6, -1, "seq_len"), (0, 1 << 30, "dim")):
+    beyond = "bytes beyond the tensors its header describes"  # sizes that fit, but describe less than the file
+    for field, value, needle in ((0, 32, beyond), (1, 100, beyond), (2, 4, beyond),
+                                 (3, 7, "n_heads is 7, expected a divisor of dim 64"),
+                                 (4, 3, "n_kv_heads is 3, expected a divisor of n_heads 8"),
+                                 (5, 0, "vocab_size is 0, expected"), (6, -1, "seq_len is -1, expected 1.."),
+                                 (0, 1 << 30, "dim is 1073741824, expected 1..65536")):
         b = bytearray(raw)
         struct.pack_into("<i", b, 4 * field, value)
         p = ctx.write("f%d_%d.bin" % (field, value), bytes(b))
         ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "f%d_%d.bin" % (field, value), needle)
     b = bytearray(raw)
     struct.pack_into("<i", b, 4 * 5, 256)  # a smaller vocabulary: the file is now longer than the header says
-    ctx.expect_fail(gen(ctx, "--weights", ctx.write("vocab256.bin", bytes(b)), "--prompt", "hi"), "vocab256.bin")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.write("vocab256.bin", bytes(b)), "--prompt", "hi"), "vocab256.bin",
+                    "65536 " + beyond)
     ctx.expect_fail(gen(ctx, "--weights", ctx.write("extra.bin", raw + b"\0" * 8), "--prompt", "hi"), "extra.bin",
-                    "beyond")
+                    "8 " + beyond)
 
 
 @case
 def gen_refuses_other_models_weights(ctx):
     for name in ("llama", "qwen2", "gpt2"):
-        st = os.path.join(ctx.data, "golden", name, "model.safetensors")
-        if os.path.exists(st):
-            ctx.expect_fail(gen(ctx, "--weights", st, "--prompt", "hi"), "model.safetensors", "tensor", "this binary is stories260k")
+        st = os.path.join(ctx.data, "golden", name, "model.safetensors")  # missing: the test fails
+        ctx.expect_fail(gen(ctx, "--weights", st, "--prompt", "hi"), "model.safetensors", "tensor",
+                        "this binary is stories260k")
     # a llama2.c checkpoint of another shape (dim 8, 1 layer)
     d, hd, L, H, KV, V, S = 8, 12, 1, 2, 1, 512, 16
     head = d // H
@@ -398,9 +418,12 @@ def import_bad_gguf(ctx):
 @case
 def gen_safetensors_truncated(ctx):
     full = safetensors(stories_tensors(ctx))
-    for cut in (0, 7, 8, 100, len(full) // 2, len(full) - 1):
+    for cut, needle in ((0, "truncated safetensors file (0 bytes, no header)"),
+                        (7, "truncated safetensors file (7 bytes, no header)"),
+                        (8, "but the file has 0 after the length field"), (100, "but the file has 92 after"),
+                        (len(full) // 2, "lie outside"), (len(full) - 1, "lie outside")):
         p = ctx.write("cut%d.safetensors" % cut, full[:cut])
-        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "cut%d.safetensors" % cut)
+        ctx.expect_fail(gen(ctx, "--weights", p, "--prompt", "hi"), "cut%d.safetensors" % cut, needle)
 
 
 @case
@@ -408,12 +431,12 @@ def gen_safetensors_header_longer_than_file(ctx):
     full = bytearray(safetensors(stories_tensors(ctx)))
     struct.pack_into("<Q", full, 0, len(full) + 1)
     ctx.expect_fail(gen(ctx, "--weights", ctx.write("long.safetensors", bytes(full)), "--prompt", "hi"),
-                    "long.safetensors", "header")
+                    "long.safetensors", "header claims %d bytes but the file has" % (len(full) + 1))
     struct.pack_into("<Q", full, 0, 1 << 62)
     ctx.expect_fail(gen(ctx, "--weights", ctx.write("huge.safetensors", bytes(full)), "--prompt", "hi"),
-                    "huge.safetensors", "header")
+                    "huge.safetensors", "more than the format's limit")
     ctx.expect_fail(gen(ctx, "--weights", ctx.write("notjson.safetensors", struct.pack("<Q", 4) + b"{{{{"),
-                        "--prompt", "hi"), "notjson.safetensors", "JSON")
+                        "--prompt", "hi"), "notjson.safetensors", "header is not valid JSON")
 
 
 def edited(ctx, name, edit, *needles):
@@ -428,11 +451,11 @@ def gen_safetensors_bad_offsets(ctx):
 
     def overlap(h):
         h[k]["data_offsets"] = [h[q]["data_offsets"][0] + 4, h[q]["data_offsets"][0] + 4 + 32 * 64 * 4]
-    edited(ctx, "overlap.safetensors", overlap, "overlap")
+    edited(ctx, "overlap.safetensors", overlap, "tensors overlap in the data section")
 
     def out_of_range(h):
         h[q]["data_offsets"] = [10 ** 9, 10 ** 9 + 64 * 64 * 4]
-    edited(ctx, "range.safetensors", out_of_range, q, "data_offsets")
+    edited(ctx, "range.safetensors", out_of_range, q, "[1000000000, 1000016384] lie outside")
 
     def reversed_(h):
         a, b = h[q]["data_offsets"]
@@ -441,11 +464,11 @@ def gen_safetensors_bad_offsets(ctx):
 
     def negative(h):
         h[q]["data_offsets"] = [-4, 64 * 64 * 4 - 4]
-    edited(ctx, "negative.safetensors", negative, q, "data_offsets")
+    edited(ctx, "negative.safetensors", negative, q, "data_offsets must be two non-negative integers")
 
     def size_mismatch(h):
         h[q]["data_offsets"][1] -= 4
-    edited(ctx, "size.safetensors", size_mismatch, q, "bytes")
+    edited(ctx, "size.safetensors", size_mismatch, q, "holds 16380 bytes but F32 [64, 64] needs 16384")
 
 
 @case
@@ -454,15 +477,15 @@ def gen_safetensors_wrong_dtype(ctx):
 
     def i8(h):
         h[q]["dtype"] = "I8"
-    edited(ctx, "i8.safetensors", i8, q, "dtype", "I8")
+    edited(ctx, "i8.safetensors", i8, q, "dtype I8 is not supported")
 
     def f64(h):
         h[q]["dtype"] = "F64"
-    edited(ctx, "f64.safetensors", f64, q, "F64")
+    edited(ctx, "f64.safetensors", f64, q, "dtype F64 is not supported")
 
     def not_string(h):
         h[q]["dtype"] = 5
-    edited(ctx, "dtype5.safetensors", not_string, q, "dtype")
+    edited(ctx, "dtype5.safetensors", not_string, q, "dtype is not a string")
 
 
 @case
@@ -475,11 +498,11 @@ def gen_safetensors_wrong_shape(ctx):
 
     def bad(h):
         h[q]["shape"] = [64, -64]
-    edited(ctx, "neg.safetensors", bad, q, "shape")
+    edited(ctx, "neg.safetensors", bad, q, "shape has a value that is not a non-negative integer")
 
     def huge(h):
         h[q]["shape"] = [2 ** 40, 2 ** 40]
-    edited(ctx, "huge.safetensors", huge, q, "shape")
+    edited(ctx, "huge.safetensors", huge, q, "shape [1099511627776,1099511627776] is too large")
 
 
 @case
@@ -495,7 +518,7 @@ def gen_safetensors_missing_and_extra_tensors(ctx):
 
     def entry(h):
         h["model.norm.weight"] = {"dtype": "F32"}
-    edited(ctx, "entry.safetensors", entry, "model.norm.weight", "data_offsets")
+    edited(ctx, "entry.safetensors", entry, "model.norm.weight", "entry needs dtype, shape and data_offsets")
 
 
 @case
@@ -507,15 +530,19 @@ def gen_safetensors_index(ctx):
     ctx.write("sharded/model.safetensors.index.json", json.dumps({"weight_map": wm}))
     ctx.expect_ok(gen(ctx, "--weights", ctx.path("sharded"), "--prompt", "hi"))
     os.remove(ctx.path("sharded/b.safetensors"))
-    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded"), "--prompt", "hi"), "b.safetensors")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded"), "--prompt", "hi"), "b.safetensors",
+                    "cannot open: No such file")
     wm2 = dict(wm, **{"model.norm.weight": "../../etc/passwd"})
     ctx.write("sharded2/model.safetensors.index.json", json.dumps({"weight_map": wm2}))
-    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded2"), "--prompt", "hi"), "plain file name")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded2"), "--prompt", "hi"), "'../../etc/passwd'",
+                    "must be a plain file name")
     ctx.write("sharded3/model.safetensors.index.json", "{\"weight_map\": [")
-    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded3"), "--prompt", "hi"), "index.json", "JSON")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("sharded3"), "--prompt", "hi"), "index.json", "not valid JSON")
     os.makedirs(ctx.path("empty_dir"))
-    ctx.expect_fail(gen(ctx, "--weights", ctx.path("empty_dir"), "--prompt", "hi"), "empty_dir", "model.safetensors")
-    ctx.expect_fail(gen(ctx, "--weights", ctx.path("no_such_file.bin"), "--prompt", "hi"), "no_such_file.bin")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("empty_dir"), "--prompt", "hi"), "empty_dir",
+                    "neither model.safetensors nor model.safetensors.index.json")
+    ctx.expect_fail(gen(ctx, "--weights", ctx.path("no_such_file.bin"), "--prompt", "hi"), "no_such_file.bin",
+                    "cannot open: No such file")
 
 
 def quantize(ctx, weights_path, out, dtype="q4_0"):
@@ -526,17 +553,18 @@ def quantize(ctx, weights_path, out, dtype="q4_0"):
 def quantize_bad_inputs(ctx):
     """llmc quantize: another model's checkpoint, a broken one, a bad output path; no output left behind."""
     ctx.expect_ok(quantize(ctx, weights(ctx), "ok.safetensors"))
-    st = os.path.join(ctx.data, "golden", "llama", "model.safetensors")
-    if os.path.exists(st):
-        ctx.expect_fail(quantize(ctx, st, "other.safetensors"), "model.safetensors", "tensor", absent=["other.safetensors"])
+    st = os.path.join(ctx.data, "golden", "llama", "model.safetensors")  # missing: the test fails
+    ctx.expect_fail(quantize(ctx, st, "other.safetensors"), "model.safetensors", "has shape [256, 64], expected [512, 64]",
+                    absent=["other.safetensors"])
     raw = ctx.read("stories260k/stories260K.bin")
     ctx.expect_fail(quantize(ctx, ctx.write("cut.bin", raw[:1000]), "cut.safetensors"), "cut.bin", "truncated",
                     absent=["cut.safetensors"])
     ctx.expect_fail(quantize(ctx, weights(ctx), "out.bin"), "out.bin", ".safetensors", absent=["out.bin"])
     ctx.expect_fail(quantize(ctx, weights(ctx), "no_dir/out.safetensors"), "no_dir/out.safetensors", "cannot write")
-    ctx.expect_fail(quantize(ctx, ctx.path("ok.safetensors"), "again.safetensors"), "already grouped",
-                    absent=["again.safetensors"])
-    ctx.expect_fail(quantize(ctx, weights(ctx), "x.safetensors", dtype="q5_0"), "--dtype", absent=["x.safetensors"])
+    ctx.expect_fail(quantize(ctx, ctx.path("ok.safetensors"), "again.safetensors"), "ok.safetensors",
+                    "already grouped", absent=["again.safetensors"])
+    ctx.expect_fail(quantize(ctx, weights(ctx), "x.safetensors", dtype="q5_0"), "--dtype", "q5_0 not in",
+                    absent=["x.safetensors"])
 
 
 def rewrite_header(data, edit):
@@ -590,29 +618,34 @@ def gen_quantized_file_bad(ctx):
 def gen_corrupt_tokenizer(ctx):
     tok = ctx.read("stories260k/tok512.bin")
     w = weights(ctx)
-    for name, data in (("cut.bin", tok[:3001]), ("empty.bin", b""), ("garbage.bin", bytes(range(256)) * 8),
-                       ("len.bin", tok[:4] + struct.pack("<fi", 0.0, 1 << 30) + tok[12:]),
-                       ("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, "),
-                       ("bad.gguf", b"GGUF" + struct.pack("<IQQ", 3, 0, 1 << 40))):
+    for name, data, needle in (
+            ("cut.bin", tok[:3001], "truncated at byte 2998"), ("empty.bin", b"", "file too short for the header"),
+            ("garbage.bin", bytes(range(256)) * 8, "bad max_token_length"),
+            ("len.bin", tok[:4] + struct.pack("<fi", 0.0, 1 << 30) + tok[12:], "claims length 1073741824"),
+            ("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, ", "invalid JSON"),
+            ("bad.gguf", b"GGUF" + struct.pack("<IQQ", 3, 0, 1 << 40), "metadata count 1099511627776 is larger")):
         p = ctx.write(name, data)
-        ctx.expect_fail([ctx.bin, "--weights", w, "--tokenizer", p, "--prompt", "hi"], name)
+        ctx.expect_fail([ctx.bin, "--weights", w, "--tokenizer", p, "--prompt", "hi"], name, needle)
 
 
 @case
 def gen_token_ids_out_of_range(ctx):
     w = weights(ctx)
     ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,512"), "512", "out of range")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,-3"), "-3")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,99999999999999999999"), "99999999999999999999")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,x"), "'x'")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", ","), "token")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,-3"), "token id -3", "out of range")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,99999999999999999999"), "'99999999999999999999'",
+                    "is not a token id")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", "1,x"), "'x'", "is not a token id")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", ","), "--tokens", "'' is not a token id")
 
 
 @case
 def gen_prompt_longer_than_context(ctx):
     w = weights(ctx)
-    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", ",".join(["1"] * 513)), "513", "context")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "Once upon a time there was a dog. " * 80), "context")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", ",".join(["1"] * 513)), "the prompt has 513 tokens",
+                    "more than the model's context of 512")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "Once upon a time there was a dog. " * 80), "the prompt has",
+                    "more than the model's context of 512")
     # exactly the context: runs, and stops at once because the context is full
     rc, out, err = ctx.run(gen(ctx, "--weights", w, "--tokens", ",".join(["1"] * 512)))
     assert rc == 0 and "context" in err, (rc, err)
@@ -621,29 +654,38 @@ def gen_prompt_longer_than_context(ctx):
 @case
 def gen_bad_options(ctx):
     w = weights(ctx)
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "-n", "-1"), "-n")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "-n", "abc"), "-n")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--threads", "0"), "--threads")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--temp", "-1"), "--temp")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--temp", "nan"), "--temp")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--top-p", "1.5"), "--top-p")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--top-k", "-2"), "--top-k")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--min-p", "2"), "--min-p")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--repeat-penalty", "0"), "--repeat-penalty")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--no-such-flag"), "--no-such-flag")
-    ctx.expect_fail([ctx.bin, "--weights", w, "--prompt", "hi"], "--tokenizer")
-    ctx.expect_fail(gen(ctx, "--weights", w), "--prompt")
+    # -n given once (gen() adds -n 4: a second -n would be refused for being repeated, not for its value)
+    tok = ["--tokenizer", os.path.join(ctx.data, "stories260k/tok512.bin")]
+    ctx.expect_fail([ctx.bin, "--weights", w, "--prompt", "hi", "-n", "-1"] + tok, "-n",
+                    "expected a number of new tokens >= 0, found -1")
+    ctx.expect_fail([ctx.bin, "--weights", w, "--prompt", "hi", "-n", "abc"] + tok, "-n", "abc")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--threads", "0"), "--threads", "expected 1..4096, found 0")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--temp", "-1"), "--temp", "expected a number >= 0, found -1")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--temp", "nan"), "--temp", "found nan")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--top-p", "1.5"), "--top-p",
+                    "expected a number in (0, 1], found 1.5")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--top-k", "-2"), "--top-k", "found -2")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--min-p", "2"), "--min-p",
+                    "expected a number in [0, 1], found 2")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--repeat-penalty", "0"), "--repeat-penalty",
+                    "expected a number > 0, found 0")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--no-such-flag"), "--no-such-flag", "not expected")
+    ctx.expect_fail([ctx.bin, "--weights", w, "--prompt", "hi"], "--prompt needs --tokenizer", "--tokens")
+    ctx.expect_fail(gen(ctx, "--weights", w), "--prompt", "give exactly one of")
 
 
 @case
 def gen_unwritable_logits(ctx):
     w = weights(ctx)
     blocker = ctx.write("file", "x")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--logits", os.path.join(blocker, "l.f32")), "l.f32")
-    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--logits", ctx.path("nodir/l.f32")), "l.f32")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--logits", os.path.join(blocker, "l.f32")), "file/l.f32",
+                    "cannot write (Not a directory)")
+    ctx.expect_fail(gen(ctx, "--weights", w, "--prompt", "hi", "--logits", ctx.path("nodir/l.f32")), "nodir/l.f32",
+                    "cannot write (No such file or directory)")
     # a failing run leaves no logits file (nor a temporary) behind
     ctx.expect_fail(gen(ctx, "--weights", ctx.write("cut.bin", ctx.read("stories260k/stories260K.bin")[:5000]),
-                        "--prompt", "hi", "--logits", ctx.path("l.f32")), "cut.bin", absent=["l.f32"])
+                        "--prompt", "hi", "--logits", ctx.path("l.f32")), "cut.bin", "truncated llama2.c checkpoint",
+                    absent=["l.f32"])
 
 
 def main():

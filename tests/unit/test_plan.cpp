@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include <unistd.h>
+
 #include "emit.hpp"
 #include "llmc/error.hpp"
 #include "plan.hpp"
@@ -160,7 +162,8 @@ TEST_SUITE("verify") {
 
   TEST_CASE("a precompiled prelude made stale by a header's new date is dropped and built anew") {
     namespace fs = std::filesystem;
-    const fs::path dir = fs::temp_directory_path() / "llmc_unit_stale_pch";
+    // Per process: another run of this test (a second ctest, another checkout on the machine) must not share it.
+    const fs::path dir = fs::temp_directory_path() / ("llmc_unit_stale_pch_" + std::to_string(::getpid()));
     const fs::path runtime = dir / "runtime", cache = dir / "cache";
     fs::remove_all(dir);
     fs::create_directories(dir);

@@ -30,22 +30,37 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def rope_cos_sin(dim, base, n):
+def rope_cos_sin(dim, base, n, pos0=0):
+    """cos and sin for positions pos0 .. pos0 + n - 1."""
     inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
-    t = torch.arange(n, dtype=torch.float32)
+    t = torch.arange(pos0 + n, dtype=torch.float32)
     freqs = torch.outer(t, inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos(), emb.sin()
+    return emb.cos()[pos0:], emb.sin()[pos0:]
+
+
+def with_cache(cache, layer, k, v):
+    """The keys and values of every position so far: cache[layer] (earlier calls) followed by k, v [kv, T, d].
+    cache None: no cache (the whole sequence is recomputed every step)."""
+    if cache is None:
+        return k, v
+    if layer < len(cache):
+        k = torch.cat((cache[layer][0], k), dim=1)
+        v = torch.cat((cache[layer][1], v), dim=1)
+        cache[layer] = (k, v)
+    else:
+        cache.append((k, v))
+    return k, v
 
 
 def causal_attention(q, k, v, scale):
-    """q [h, T, d], k/v [kv, T, d] (GQA: repeat_interleave as repeat_kv)."""
+    """q [h, T, d] for the last T of the S positions of k/v [kv, S, d] (GQA: repeat_interleave as repeat_kv)."""
     groups = q.shape[0] // k.shape[0]
     k = k.repeat_interleave(groups, dim=0)
     v = v.repeat_interleave(groups, dim=0)
     scores = q @ k.transpose(-1, -2) * scale
-    T = q.shape[1]
-    mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+    T, S = q.shape[1], k.shape[1]
+    mask = torch.full((T, S), torch.finfo(torch.float32).min).triu(S - T + 1)
     probs = F.softmax(scores + mask, dim=-1, dtype=torch.float32)
     return probs @ v
 
@@ -90,12 +105,12 @@ def minicpm_rms(x, w, eps):  # rms_layernorm: (x * rsqrt(mean(x²) + eps)) * wei
     return (x * torch.rsqrt(variance + eps)) * w
 
 
-def minicpm_forward(c, W, ids):
+def minicpm_forward(c, W, ids, pos0=0, cache=None, off=()):
     T = len(ids)
-    cos, sin = rope_cos_sin(HEAD_DIM, c["rope_theta"], T)
-    x = W["model.embed_tokens.weight"][ids] * c["scale_emb"]
+    cos, sin = rope_cos_sin(HEAD_DIM, c["rope_theta"], T, pos0)
+    x = W["model.embed_tokens.weight"][ids] * (1.0 if "scale_emb" in off else c["scale_emb"])
     hidden = [x]
-    depth = c["scale_depth"] / math.sqrt(c["num_hidden_layers"])
+    depth = 1.0 if "scale_depth" in off else c["scale_depth"] / math.sqrt(c["num_hidden_layers"])
     for i in range(LAYERS):
         L = f"model.layers.{i}."
         h = minicpm_rms(x, W[L + "input_layernorm.weight"], c["rms_norm_eps"])
@@ -104,6 +119,7 @@ def minicpm_forward(c, W, ids):
         v = linear(h, W[L + "self_attn.v_proj.weight"]).view(T, KV_HEADS, HEAD_DIM).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        k, v = with_cache(cache, i, k, v)
         a = causal_attention(q, k, v, 1.0 / math.sqrt(HEAD_DIM)).transpose(0, 1).reshape(T, HIDDEN)
         x = x + linear(a, W[L + "self_attn.o_proj.weight"]) * depth
         h = minicpm_rms(x, W[L + "post_attention_layernorm.weight"], c["rms_norm_eps"])
@@ -113,7 +129,8 @@ def minicpm_forward(c, W, ids):
         hidden.append(x)
     x = minicpm_rms(x, W["model.norm.weight"], c["rms_norm_eps"])
     hidden[-1] = x
-    logits = linear(x / (c["hidden_size"] / c["dim_model_base"]), W["model.embed_tokens.weight"])
+    width = 1.0 if "dim_model_base" in off else c["hidden_size"] / c["dim_model_base"]
+    logits = linear(x / width, W["model.embed_tokens.weight"])
     return logits, hidden
 
 
@@ -144,27 +161,34 @@ def olmo2_shapes(c):
     return s
 
 
-def olmo2_forward(c, W, ids):
+def olmo2_forward(c, W, ids, pos0=0, cache=None, off=()):
     T = len(ids)
     eps = c["rms_norm_eps"]
-    cos, sin = rope_cos_sin(HEAD_DIM, c["rope_theta"], T)
+    cos, sin = rope_cos_sin(HEAD_DIM, c["rope_theta"], T, pos0)
     x = W["model.embed_tokens.weight"][ids]
     hidden = [x]
+
+    def qk_norm(t, w):
+        return t if "qk_norm" in off else rms_norm_hf(t, w, eps)
+
+    def post_norm(t, w):
+        return t if "post_norms" in off else rms_norm_hf(t, w, eps)
     for i in range(LAYERS):
         L = f"model.layers.{i}."
-        q = rms_norm_hf(linear(x, W[L + "self_attn.q_proj.weight"]), W[L + "self_attn.q_norm.weight"], eps)
-        k = rms_norm_hf(linear(x, W[L + "self_attn.k_proj.weight"]), W[L + "self_attn.k_norm.weight"], eps)
+        q = qk_norm(linear(x, W[L + "self_attn.q_proj.weight"]), W[L + "self_attn.q_norm.weight"])
+        k = qk_norm(linear(x, W[L + "self_attn.k_proj.weight"]), W[L + "self_attn.k_norm.weight"])
         v = linear(x, W[L + "self_attn.v_proj.weight"])
         q = q.view(T, HEADS, HEAD_DIM).transpose(0, 1)
         k = k.view(T, KV_HEADS, HEAD_DIM).transpose(0, 1)
         v = v.view(T, KV_HEADS, HEAD_DIM).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        k, v = with_cache(cache, i, k, v)
         a = causal_attention(q, k, v, 1.0 / math.sqrt(HEAD_DIM)).transpose(0, 1).reshape(T, HIDDEN)
-        x = x + rms_norm_hf(linear(a, W[L + "self_attn.o_proj.weight"]), W[L + "post_attention_layernorm.weight"], eps)
+        x = x + post_norm(linear(a, W[L + "self_attn.o_proj.weight"]), W[L + "post_attention_layernorm.weight"])
         m = linear(F.silu(linear(x, W[L + "mlp.gate_proj.weight"])) * linear(x, W[L + "mlp.up_proj.weight"]),
                    W[L + "mlp.down_proj.weight"])
-        x = x + rms_norm_hf(m, W[L + "post_feedforward_layernorm.weight"], eps)
+        x = x + post_norm(m, W[L + "post_feedforward_layernorm.weight"])
         hidden.append(x)
     x = rms_norm_hf(x, W["model.norm.weight"], eps)
     hidden[-1] = x
@@ -201,13 +225,13 @@ def qwen_rms(x, w, eps):  # RMSNorm._norm(x.float()).type_as(x) * weight
     return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)) * w
 
 
-def qwen_forward(c, W, ids):
+def qwen_forward(c, W, ids, pos0=0, cache=None, off=()):
     T = len(ids)
     eps = c["layer_norm_epsilon"]
-    rot = int(HEAD_DIM * c["rotary_pct"])
+    rot = HEAD_DIM if "rotary_pct" in off else int(HEAD_DIM * c["rotary_pct"])
     # RotaryEmbedding(dim=rot): inv_freq = 1 / base^(arange(0, dim, 2) / dim); ntk alpha 1 within seq_length.
     inv_freq = 1.0 / (c["rotary_emb_base"] ** (torch.arange(0, rot, 2).float() / rot))
-    freqs = torch.outer(torch.arange(T, dtype=torch.float32), inv_freq)
+    freqs = torch.outer(torch.arange(pos0 + T, dtype=torch.float32), inv_freq)[pos0:]
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()
 
@@ -220,16 +244,17 @@ def qwen_forward(c, W, ids):
     for i in range(LAYERS):
         L = f"transformer.h.{i}."
         h = qwen_rms(x, W[L + "ln_1.weight"], eps)
-        mixed = linear(h, W[L + "attn.c_attn.weight"], W[L + "attn.c_attn.bias"])
+        mixed = linear(h, W[L + "attn.c_attn.weight"], None if "qkv_bias" in off else W[L + "attn.c_attn.bias"])
         q, k, v = mixed.split(HIDDEN, dim=-1)
         q = rope(q.view(T, HEADS, HEAD_DIM).transpose(0, 1))
         k = rope(k.view(T, HEADS, HEAD_DIM).transpose(0, 1))
         v = v.view(T, HEADS, HEAD_DIM).transpose(0, 1)
+        k, v = with_cache(cache, i, k, v)
         a = causal_attention(q, k, v, 1.0 / math.sqrt(HEAD_DIM)).transpose(0, 1).reshape(T, HIDDEN)
         x = x + linear(a, W[L + "attn.c_proj.weight"])
         h = qwen_rms(x, W[L + "ln_2.weight"], eps)
-        m = linear(linear(h, W[L + "mlp.w1.weight"]) * F.silu(linear(h, W[L + "mlp.w2.weight"])),
-                   W[L + "mlp.c_proj.weight"])
+        up, gate = ("mlp.w2.weight", "mlp.w1.weight") if "mlp_order" in off else ("mlp.w1.weight", "mlp.w2.weight")
+        m = linear(linear(h, W[L + up]) * F.silu(linear(h, W[L + gate])), W[L + "mlp.c_proj.weight"])
         x = x + m
         hidden.append(x)
     x = qwen_rms(x, W["transformer.ln_f.weight"], eps)
@@ -268,28 +293,43 @@ def conv1d(x, w, b):  # transformers Conv1D: addmm(bias, x, weight) with weight 
     return torch.addmm(b, x, w)
 
 
-def openai_gpt_forward(c, W, ids):
+def openai_gpt_forward(c, W, ids, pos0=0, cache=None, off=()):
     T = len(ids)
     eps = c["layer_norm_epsilon"]
-    x = W["transformer.tokens_embed.weight"][ids] + W["transformer.positions_embed.weight"][torch.arange(T)]
+    x = W["transformer.tokens_embed.weight"][ids]
+    if "learned_positions" not in off:
+        x = x + W["transformer.positions_embed.weight"][torch.arange(pos0, pos0 + T)]
     hidden = [x]
-    b = torch.tril(torch.ones(T, T))
+    S = pos0 + T
+    b = torch.tril(torch.ones(T, S), diagonal=S - T)
+    act = (lambda t: F.gelu(t)) if "gelu_new" in off else gelu_new
+
+    pre_ln = "post_ln" in off  # Post-LN switched off: GPT-2's Pre-LN order, same weights, still no final norm
+
+    def ln(t, name):
+        return F.layer_norm(t, (HIDDEN,), W[name + ".weight"], W[name + ".bias"], eps)
+
+    def mlp(t, L):
+        return conv1d(act(conv1d(t, W[L + "mlp.c_fc.weight"], W[L + "mlp.c_fc.bias"])),
+                      W[L + "mlp.c_proj.weight"], W[L + "mlp.c_proj.bias"])
     for i in range(LAYERS):
         L = f"transformer.h.{i}."
-        qkv = conv1d(x, W[L + "attn.c_attn.weight"], W[L + "attn.c_attn.bias"])
+        qkv = conv1d(ln(x, L + "ln_1") if pre_ln else x, W[L + "attn.c_attn.weight"], W[L + "attn.c_attn.bias"])
         q, k, v = qkv.split(HIDDEN, dim=-1)
         q = q.view(T, HEADS, HEAD_DIM).transpose(0, 1)
-        k = k.view(T, HEADS, HEAD_DIM).permute(1, 2, 0)
-        v = v.view(T, HEADS, HEAD_DIM).transpose(0, 1)
+        k, v = with_cache(cache, i, k.view(T, HEADS, HEAD_DIM).transpose(0, 1), v.view(T, HEADS, HEAD_DIM).transpose(0, 1))
+        k = k.transpose(-1, -2)
         w = torch.matmul(q, k) / math.sqrt(v.size(-1))
         w = w * b + -1e4 * (1 - b)
         w = F.softmax(w, dim=-1)
         a = torch.matmul(w, v).transpose(0, 1).reshape(T, HIDDEN)
         a = conv1d(a, W[L + "attn.c_proj.weight"], W[L + "attn.c_proj.bias"])
-        n = F.layer_norm(x + a, (HIDDEN,), W[L + "ln_1.weight"], W[L + "ln_1.bias"], eps)
-        m = conv1d(gelu_new(conv1d(n, W[L + "mlp.c_fc.weight"], W[L + "mlp.c_fc.bias"])),
-                   W[L + "mlp.c_proj.weight"], W[L + "mlp.c_proj.bias"])
-        x = F.layer_norm(n + m, (HIDDEN,), W[L + "ln_2.weight"], W[L + "ln_2.bias"], eps)
+        if pre_ln:
+            x = x + a
+            x = x + mlp(ln(x, L + "ln_2"), L)
+        else:
+            n = F.layer_norm(x + a, (HIDDEN,), W[L + "ln_1.weight"], W[L + "ln_1.bias"], eps)
+            x = F.layer_norm(n + mlp(n, L), (HIDDEN,), W[L + "ln_2.weight"], W[L + "ln_2.bias"], eps)
         hidden.append(x)
     return linear(x, W["transformer.tokens_embed.weight"]), hidden
 
@@ -337,6 +377,32 @@ def init_weights(shapes, seed):
 CURRENT = ""
 
 
+# Each case's distinctive features, by the name its forward's `off` argument switches them off with.
+FEATURES_OFF = {
+    "minicpm": {"scale_emb": "embeddings not scaled", "scale_depth": "residual branches not scaled",
+                "dim_model_base": "hidden not divided before the lm_head"},
+    "olmo2": {"qk_norm": "no q_norm / k_norm", "post_norms": "no norm on the branch outputs"},
+    "qwen": {"qkv_bias": "c_attn without its bias", "rotary_pct": "RoPE over the whole head",
+             "mlp_order": "w1 and w2 swapped: c_proj(w2(x) * silu(w1(x)))"},
+    "openai_gpt": {"post_ln": "Pre-LN blocks", "learned_positions": "no position embeddings",
+                   "gelu_new": "exact-erf GELU instead of the tanh approximation"},
+}
+
+
+def greedy_cached(c, W, forward):
+    """Greedy decoding as the reference's generate() does it with use_cache: the prompt once, then one token per
+    step against the keys and values kept from earlier steps. Returns the tokens and each step's logits."""
+    cache = []
+    logits, _ = forward(c, W, torch.tensor(PROMPT), 0, cache)
+    ids, steps = list(PROMPT), []
+    for _ in range(NEW_TOKENS):
+        last = logits[-1]
+        steps.append(last.clone())
+        ids.append(int(torch.argmax(last)))
+        logits, _ = forward(c, W, torch.tensor(ids[-1:]), len(ids) - 1, cache)
+    return ids[len(PROMPT):], torch.stack(steps)
+
+
 def greedy(c, W, forward):
     ids = list(PROMPT)
     steps, gaps = [], []
@@ -382,6 +448,21 @@ def make(case, out_root):
             if ok:
                 break
         logits, hidden = forward(c, W, torch.tensor(PROMPT))
+        cached_tokens, cached_logits = greedy_cached(c, W, forward)
+        if cached_tokens != tokens:
+            sys.exit(f"{case}: cached greedy tokens {cached_tokens} differ from uncached {tokens}")
+        feature_off = {}
+        for key, what in FEATURES_OFF[case].items():
+            off_logits = forward(c, W, torch.tensor(PROMPT), off=(key,))[0]
+            diff = float((off_logits - logits).abs().max())
+            nmse = float(((off_logits.double() - logits.double()) ** 2).sum() / (logits.double() ** 2).sum())
+            # 10x llmc's golden gate (NMSE 1e-9): a build without the feature cannot pass the golden test.
+            if nmse < 1e-8:
+                sys.exit(f"{case}: switching off {key} ({what}) changes the logits by only NMSE {nmse:.3g}")
+            feature_off[f"{key}: {what}"] = {"max_abs_logit_diff": round(diff, 4), "nmse": float(f"{nmse:.3g}")}
+    checks = {"greedy_cache_vs_nocache_tokens_equal": True,
+              "greedy_cache_vs_nocache_max_abs_logit_diff": float((cached_logits - step_logits).abs().max()),
+              "feature_off (each distinctive feature switched off: prompt logits vs the golden ones)": feature_off}
     out = os.path.join(out_root, case)
     os.makedirs(out, exist_ok=True)
     json.dump(c, open(os.path.join(out, "config.json"), "w"), indent=1)
@@ -396,8 +477,11 @@ def make(case, out_root):
         "arch": case, "model_type": c["model_type"], "kind": "causal",
         "reference_code": reference,
         "how": "PyTorch transcription of the reference forward pass (this file: tests/golden/reference/make_cases.py), "
-               "run without the transformers package, which this machine does not have; greedy decoding recomputes "
-               "the whole sequence every step (no cache). Not produced with llmc.",
+               "run with Debian's python3-torch, without the transformers package (not packaged for Debian, and no "
+               "network here besides Debian packages): the reference code itself was read, not run. The golden greedy "
+               "tokens and logits recompute the whole sequence every step (no cache); the same transcription with a "
+               "KV cache is checked against them (checks). Not produced with llmc.",
+        "checks": checks,
         "torch_version": torch.__version__, "dtype": "float32", "features": features,
         "seed": tried[-1]["seed"], "seed_search": {"rule": "first seed from 1234 with min greedy top1-top2 gap >= 0.02 "
                                                            "and >= 4 distinct greedy tokens", "tried": tried},
