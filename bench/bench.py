@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -287,6 +288,49 @@ def measure_llama(a, gguf, threads):
     return res
 
 
+def ensure_weights(a, tools, shape_name, file_dtype):
+    """The bench's checkpoint of this shape and file type (gen_weights, fixed seed), written once."""
+    path = os.path.join(a.work, f"{shape_name}-{file_dtype}.safetensors")
+    if not os.path.exists(path):
+        log(f"generating {path}")
+        sh([tools["gen_weights"], path + ".tmp", file_dtype, *map(str, SHAPES[shape_name][:6])])
+        os.rename(path + ".tmp", path)
+    return path
+
+
+def build_binary(a, yaml_path, shape_name, typ):
+    binary = os.path.join(a.work, f"{shape_name}-{typ}")
+    log(f"building {binary}")
+    cmd = [a.llmc, "build", yaml_path, "-o", binary, "--dtype", dtype_arg(typ)]
+    if a.kv_cache != "f32":
+        cmd += ["--kv-cache", a.kv_cache]
+    sh(cmd)
+    return binary
+
+
+def merge_llama_runs(runs):
+    """llama-bench's samples of several runs, per load mode and test: {"mmap1": {"decode1": [all samples]}}."""
+    merged = {}
+    for run in runs:
+        for mode, tests in run.items():
+            for key, samples in tests.items():
+                merged.setdefault(mode, {}).setdefault(key, []).extend(samples)
+    return merged
+
+
+def measure_window(a, shape, binary, weights, gguf, threads):
+    """One pass over one shape and type: llama.cpp (if any) before and after llmc. Returns the window and llmc's
+    output tokens."""
+    window = {"start": now(), "load": [load_average()]}
+    llama_runs = [measure_llama(a, gguf, threads)] if gguf else []
+    window["llmc"], ids = measure_llmc(a, binary, weights, shape, threads)
+    if gguf:
+        llama_runs.append(measure_llama(a, gguf, threads))
+        window["llama"] = merge_llama_runs(llama_runs)
+    window["load"].append(load_average())
+    return window, ids
+
+
 def measure(a):
     os.makedirs(a.work, exist_ok=True)
     tools = compile_tools(a)
@@ -307,38 +351,18 @@ def measure(a):
             with open(yaml_path, "w") as f:
                 f.write(arch_yaml(shape_name, shape))
             for typ in a.types.split(","):
-                weights = os.path.join(a.work, f"{shape_name}-{FILE_DTYPE[typ]}.safetensors")
-                if not os.path.exists(weights):
-                    log(f"generating {weights}")
-                    sh([tools["gen_weights"], weights + ".tmp", FILE_DTYPE[typ], *map(str, shape[:6])])
-                    os.rename(weights + ".tmp", weights)
+                weights = ensure_weights(a, tools, shape_name, FILE_DTYPE[typ])
                 gguf = None
                 if a.llama_cpp:
-                    f32_weights = os.path.join(a.work, f"{shape_name}-F32.safetensors")
-                    if not os.path.exists(f32_weights):
-                        sh([tools["gen_weights"], f32_weights + ".tmp", "F32", *map(str, shape[:6])])
-                        os.rename(f32_weights + ".tmp", f32_weights)
-                    gguf = ensure_gguf(a, shape_name, typ, f32_weights)
+                    gguf = ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32"))
                 binary = os.path.join(a.work, f"{shape_name}-{typ}")
-                row = rows.setdefault((shape_name, typ), {"shape": shape_name, "type": typ, "windows": []})
                 if p == 0:
-                    log(f"building {binary}")
-                    cmd = [a.llmc, "build", yaml_path, "-o", binary, "--dtype", dtype_arg(typ)]
-                    if a.kv_cache != "f32":
-                        cmd += ["--kv-cache", a.kv_cache]
-                    sh(cmd)
+                    build_binary(a, yaml_path, shape_name, typ)
+                row = rows.setdefault((shape_name, typ), {"shape": shape_name, "type": typ, "windows": []})
                 log(f"pass {p + 1}/{a.passes}: {shape_name} {typ} (load average {load_average():.2f})")
-                window = {"start": now(), "load": [load_average()]}
-                llama_runs = [measure_llama(a, gguf, threads)] if gguf else []
-                window["llmc"], ids = measure_llmc(a, binary, weights, shape, threads)
-                if gguf:
-                    llama_runs.append(measure_llama(a, gguf, threads))
-                    window["llama"] = {m: {k: sum((run.get(m, {}).get(k, []) for run in llama_runs), [])
-                                           for k in llama_runs[0][m]} for m in llama_runs[0]}
-                window["load"].append(load_average())
-                if "ids" in row and row["ids"] != ids:
+                window, ids = measure_window(a, shape, binary, weights, gguf, threads)
+                if row.setdefault("ids", ids) != ids:
                     raise RuntimeError(f"{binary}: output differs between passes")
-                row["ids"] = ids
                 if p == 0 and has_quantize:
                     row["mapped"] = measure_mapped(a, binary, yaml_path, weights, shape, typ, threads, ids)
                     log(f"    from llmc quantize file: load {row['mapped']['load_ms']:.1f} ms, RSS "
@@ -350,7 +374,7 @@ def measure(a):
                             capture_output=True).stdout.strip()
     header = {"commit": commit, "prompt": a.prompt, "new": a.new, "reps": a.reps, "passes": a.passes,
               "kv_cache": a.kv_cache, "decode_prompt": a.decode_prompt, "llama_cpp": a.llama_cpp_name,
-              "command": " ".join(["bench/run.sh"] + sys.argv[1:]), "cpu": cpu_name(), "cores": os.cpu_count(),
+              "command": shlex.join(["bench/run.sh"] + sys.argv[1:]), "cpu": cpu_name(), "cores": os.cpu_count(),
               "drop_caches": a.drop_caches}
     for row in rows.values():
         row.pop("ids", None)
@@ -470,7 +494,8 @@ def render(a, run):
     lines.append(text + ".")
     if measured:
         lines.append("")
-        lines.append(f"{ref_name} ran side by side: {h.get('passes', 1)} passes; in each, for each shape and type, "
+        passes = h.get("passes", 1)
+        lines.append(f"{ref_name} ran side by side: {passes} pass{'es' if passes > 1 else ''}; in each, for each shape and type, "
                      f"`llama-bench -p {h['prompt']} -n {h['new'] - 1} -r {h['reps']} -mmp 0,1` right before and right "
                      f"after llmc's runs ({h['reps']} per thread count){', the page cache dropped and memory compacted before every run' if h.get('drop_caches') else ''}. "
                      "In a pass each engine counts the median of its runs (llama.cpp: of the better of its two load "
