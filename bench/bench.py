@@ -27,6 +27,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -70,8 +71,17 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def load_average():
-    return float(open("/proc/loadavg").read().split()[0])
+def load_average(which=0):
+    """The 1-minute (which=0) or 5-minute (1) load average."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[which])
+
+
+def wait_for_quiet(limit):
+    """Waits until the 5-minute load average is under `limit` (other work on the machine done)."""
+    while load_average(1) >= limit:
+        log(f"waiting: 5-minute load average {load_average(1):.2f} >= {limit} (--wait-load)")
+        time.sleep(60)
 
 
 def arch_yaml(name, shape):
@@ -331,10 +341,28 @@ def measure_window(a, shape, binary, weights, gguf, threads):
     return window, ids
 
 
+def prepare(a, tools):
+    """Everything the runs need, made before any is timed: per shape and type the checkpoint, llama.cpp's GGUF
+    (with --llama-cpp) and llmc's binary. Returns [(shape name, type, yaml, weights, gguf or None, binary)]."""
+    cases = []
+    for shape_name in a.shapes.split(","):
+        yaml_path = os.path.join(a.work, f"{shape_name}.yaml")
+        with open(yaml_path, "w") as f:
+            f.write(arch_yaml(shape_name, SHAPES[shape_name]))
+        for typ in a.types.split(","):
+            weights = ensure_weights(a, tools, shape_name, FILE_DTYPE[typ])
+            gguf = ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32")) if a.llama_cpp else None
+            cases.append((shape_name, typ, yaml_path, weights, gguf, build_binary(a, yaml_path, shape_name, typ)))
+    return cases
+
+
 def measure(a):
     os.makedirs(a.work, exist_ok=True)
     tools = compile_tools(a)
     threads = [int(t) for t in a.threads.split(",")]
+    cases = prepare(a, tools)
+    if a.wait_load:
+        wait_for_quiet(a.wait_load)
     if a.drop_caches:
         try:
             drop_caches()
@@ -345,29 +373,18 @@ def measure(a):
     has_quantize = "quantize" in sh([a.llmc, "--help"]).stdout
     rows = {}
     for p in range(a.passes):
-        for shape_name in a.shapes.split(","):
+        for shape_name, typ, yaml_path, weights, gguf, binary in cases:
             shape = SHAPES[shape_name]
-            yaml_path = os.path.join(a.work, f"{shape_name}.yaml")
-            with open(yaml_path, "w") as f:
-                f.write(arch_yaml(shape_name, shape))
-            for typ in a.types.split(","):
-                weights = ensure_weights(a, tools, shape_name, FILE_DTYPE[typ])
-                gguf = None
-                if a.llama_cpp:
-                    gguf = ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32"))
-                binary = os.path.join(a.work, f"{shape_name}-{typ}")
-                if p == 0:
-                    build_binary(a, yaml_path, shape_name, typ)
-                row = rows.setdefault((shape_name, typ), {"shape": shape_name, "type": typ, "windows": []})
-                log(f"pass {p + 1}/{a.passes}: {shape_name} {typ} (load average {load_average():.2f})")
-                window, ids = measure_window(a, shape, binary, weights, gguf, threads)
-                if row.setdefault("ids", ids) != ids:
-                    raise RuntimeError(f"{binary}: output differs between passes")
-                if p == 0 and has_quantize:
-                    row["mapped"] = measure_mapped(a, binary, yaml_path, weights, shape, typ, threads, ids)
-                    log(f"    from llmc quantize file: load {row['mapped']['load_ms']:.1f} ms, RSS "
-                        f"{row['mapped']['rss_mb']:.0f} MB")
-                row["windows"].append(window)
+            row = rows.setdefault((shape_name, typ), {"shape": shape_name, "type": typ, "windows": []})
+            log(f"pass {p + 1}/{a.passes}: {shape_name} {typ} (load average {load_average():.2f})")
+            window, ids = measure_window(a, shape, binary, weights, gguf, threads)
+            if row.setdefault("ids", ids) != ids:
+                raise RuntimeError(f"{binary}: output differs between passes")
+            if p == 0 and has_quantize:
+                row["mapped"] = measure_mapped(a, binary, yaml_path, weights, shape, typ, threads, ids)
+                log(f"    from llmc quantize file: load {row['mapped']['load_ms']:.1f} ms, RSS "
+                    f"{row['mapped']['rss_mb']:.0f} MB")
+            row["windows"].append(window)
     log("measuring the read-bandwidth ceiling again")
     bandwidth.append(measure_bandwidth(tools["bandwidth"], threads))
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], text=True,
@@ -495,9 +512,10 @@ def render(a, run):
     if measured:
         lines.append("")
         passes = h.get("passes", 1)
-        lines.append(f"{ref_name} ran side by side: {passes} pass{'es' if passes > 1 else ''}; in each, for each shape and type, "
-                     f"`llama-bench -p {h['prompt']} -n {h['new'] - 1} -r {h['reps']} -mmp 0,1` right before and right "
-                     f"after llmc's runs ({h['reps']} per thread count){', the page cache dropped and memory compacted before every run' if h.get('drop_caches') else ''}. "
+        dropped = ", the page cache dropped and memory compacted before every run" if h.get("drop_caches") else ""
+        lines.append(f"{ref_name} ran side by side: {passes} pass{'es' if passes > 1 else ''}; in each, for each "
+                     f"shape and type, `llama-bench -p {h['prompt']} -n {h['new'] - 1} -r {h['reps']} -mmp 0,1` right "
+                     f"before and right after llmc's runs ({h['reps']} per thread count){dropped}. "
                      "In a pass each engine counts the median of its runs (llama.cpp: of the better of its two load "
                      "modes, -mmp 0 or 1); the table gives the median over the passes of those numbers and of each "
                      "pass's ratio, and the targets are judged on them. Command: `" + h.get("command", "") + "`.")
@@ -589,12 +607,21 @@ def render(a, run):
         update_readme(a.readme, "\n".join(lines[2:]))
 
 
-def update_readme(path, block):
-    with open(path) as f:
-        text = f.read()
+def readme_block(path):
+    """The text of the file at `path` and where its bench block begins and ends; exits if it has none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise SystemExit(f"bench: --readme {path}: {e.strerror}")
     begin, end = text.find(MARK_BEGIN), text.find(MARK_END)
     if begin < 0 or end < begin:
-        raise SystemExit(f"bench: {path} has no {MARK_BEGIN} ... {MARK_END} block to replace")
+        raise SystemExit(f"bench: --readme {path} has no {MARK_BEGIN} ... {MARK_END} block to replace")
+    return text, begin, end
+
+
+def update_readme(path, block):
+    text, begin, end = readme_block(path)
     text = text[:begin + len(MARK_BEGIN)] + "\n" + block + "\n" + text[end:]
     with open(path + ".tmp", "w") as f:
         f.write(text)
@@ -628,6 +655,8 @@ def main():
     ap.add_argument("--llama-cpp-name", default="", help="its name in the table, e.g. 'llama.cpp 1fd6dfe9f'")
     ap.add_argument("--drop-caches", action="store_true", help="drop the page cache and compact memory before "
                     "every run (root)")
+    ap.add_argument("--wait-load", type=float, default=0, help="before measuring, wait until the 5-minute load "
+                    "average is under this (e.g. 1.2 on a machine others are still building on)")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--readme", default="", help="also write the table into this file between the bench markers")
     ap.add_argument("--note", default="", help="extra line for the results file")
@@ -642,10 +671,12 @@ def main():
     for typ in a.types.split(","):
         if typ not in BYTES:
             ap.error(f"--types: unknown type {typ} (known: {', '.join(BYTES)})")
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    if a.readme:
+        readme_block(a.readme)  # before hours of measuring, not after
     if a.render:
         with open(a.render) as f:
             return render(a, json.load(f))
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     if a.llama_cpp:
         a.kv_cache, a.decode_prompt = "f16", 1
         a.llama_cpp_name = a.llama_cpp_name or "llama.cpp"
