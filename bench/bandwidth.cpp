@@ -105,7 +105,8 @@ float* huge_buffer(size_t bytes, std::string& how) {
     std::exit(1);
   }
   auto* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + huge - 1) / huge * huge);
-  how = madvise(aligned, bytes, MADV_HUGEPAGE) == 0 ? "transparent huge pages (madvise)" : "4 KB pages (madvise failed)";
+  how = madvise(aligned, bytes, MADV_HUGEPAGE) == 0 ? "transparent huge pages (madvise)"
+                                                    : "4 KB pages (madvise failed)";
   return reinterpret_cast<float*>(aligned);
 }
 
