@@ -1,18 +1,33 @@
 #!/usr/bin/env python3
 """llmc speed bench: random-weight Llama models (stories110M shape, optionally TinyLlama-1.1B shape),
 prefill (64-token prompt) and decode tok/s with 1 and 2 threads, peak RSS, start-up time, and the
-machine's measured read bandwidth with the bandwidth limit (bandwidth / weight bytes per token).
-Prints a markdown table and writes it to bench/results.md (or --out). Stdlib only.
-By default decode follows the prompt (in the same run) over an fp32 KV cache, llmc's default. To run what
-llama.cpp's `llama-bench -p 64 -n 64` runs, use --kv-cache f16 --decode-prompt 1: its default f16 cache,
-and decode from an empty context (a 1-token prompt), each rep then one run for prefill and one for decode."""
+machine's read-bandwidth ceiling (bench/bandwidth.cpp) with the bandwidth limit (ceiling / weight bytes per
+token). Stdlib only.
+
+With --llama-cpp BUILD_DIR it runs llama.cpp side by side on the same weights (GGUF files written from the
+bench's checkpoints by bench/write_gguf.py, other types by `llama-quantize --pure`), interleaved: in each of
+--passes windows, for each shape and type, llama-bench right before and right after llmc's runs, with
+`-mmp 0,1` (its better mode counts); llmc then measures what llama-bench measures (f16 KV cache, decode from
+an empty context). Within a window each engine's number is the median of its runs; the table shows the
+median over the windows of those numbers and of the per-window ratios, and the targets are judged on those
+medians. --drop-caches (root) drops the page cache and compacts memory before every run.
+
+Writes the table to bench/results.md (or --out), every sample to the run's .json beside it, and with
+--readme FILE the same table and verdicts into FILE between the markers <!-- bench:begin --> and
+<!-- bench:end -->. --render RUN.json redraws them from a run's .json without measuring.
+Without --llama-cpp, decode follows the prompt (in the same run) over llmc's default fp32 KV cache unless
+--kv-cache f16 --decode-prompt 1 is given, and --engines FILE.json (bench/engines/README.md) supplies other
+engines' numbers measured earlier."""
 import argparse
 import datetime
 import json
 import os
 import re
+import shlex
+import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -22,9 +37,8 @@ SHAPES = {
     "stories110M": (768, 12, 12, 12, 2048, 32000, 1024),
     "tinyllama1.1B": (2048, 22, 32, 4, 5632, 32000, 2048),
 }
-# Fallback when no --engines file is given: the engine numbers quoted in issue 6 (measured on another
-# 2-core machine without AVX-512). Ratios against them are indicative only; pass --engines with numbers
-# measured side by side on the bench machine (format: bench/engines/README.md).
+# Fallback when neither --llama-cpp nor --engines is given: the engine numbers quoted in issue 6 (measured on
+# another 2-core machine without AVX-512). Ratios against them are indicative only.
 ISSUE_ENGINES = {
     "stories110M": {
         "f32": [{"engine": "llama.cpp (issue 6)", "decode1": 51, "decode2": 82, "prefill2": 517},
@@ -39,6 +53,10 @@ ISSUE_ENGINES = {
 # Weight bytes per value as stored for each type (q8_0: 32 int8 + f16 scale per block; q4_0: 16 bytes + scale).
 BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 FILE_DTYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "F32", "q4_0": "F32"}
+GGUF_TYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+# The targets (issue 27): every cell at least this ratio to llama.cpp, or decode at this share of the ceiling.
+TARGET_RATIO, TARGET_CEILING = 1.2, 0.90
+MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 def sh(cmd, **kw):
@@ -47,6 +65,23 @@ def sh(cmd, **kw):
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def load_average(which=0):
+    """The 1-minute (which=0) or 5-minute (1) load average."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[which])
+
+
+def wait_for_quiet(limit):
+    """Waits until the 5-minute load average is under `limit` (other work on the machine done)."""
+    while load_average(1) >= limit:
+        log(f"waiting: 5-minute load average {load_average(1):.2f} >= {limit} (--wait-load)")
+        time.sleep(60)
 
 
 def arch_yaml(name, shape):
@@ -115,17 +150,48 @@ def kv_cache_bytes(shape, kv_cache="f32"):
     return 2 * layers * ctx * (dim // heads * kv) * (2 if kv_cache == "f16" else 4)
 
 
-def best_engine(engines, key):
-    """The best value of `key` over the engines that report it, and that engine's name."""
-    have = [e for e in engines if e.get(key)]
-    if not have:
-        return None, None
-    e = max(have, key=lambda e: e[key])
-    return e[key], e["engine"]
-
-
 def tokens_for(shape, n):
     return ",".join(str(1 + (i * 7919) % (shape[5] - 1)) for i in range(n))
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+
+
+def drop_caches():
+    """Page cache dropped and memory compacted, so each run starts from the same state (needs root)."""
+    os.sync()
+    for path, value in (("/proc/sys/vm/drop_caches", "3"), ("/proc/sys/vm/compact_memory", "1")):
+        with open(path, "w") as f:
+            f.write(value)
+
+
+def compile_tools(a):
+    cxx = os.environ.get("CXX", "c++")
+    tools = {}
+    for tool, flags in (("gen_weights", ["-O2", "-march=native"]), ("bandwidth", ["-O2", "-march=native", "-fopenmp"])):
+        exe = os.path.join(a.work, tool)
+        src = os.path.join(HERE, tool + ".cpp")
+        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+            log(f"compiling {tool}")
+            sh([cxx, "-std=c++17", *flags, src, "-o", exe])
+        tools[tool] = exe
+    return tools
+
+
+def measure_bandwidth(exe, threads):
+    """One reading of the ceiling: {threads: GB/s}."""
+    out = sh([exe, "1024", str(max(threads))])
+    reading = {}
+    for line in out.stdout.split("\n"):
+        if line.strip():
+            t, g = line.split()
+            reading[int(t)] = float(g)
+    log("  " + ", ".join(f"{g:.1f} GB/s ({t}t)" for t, g in reading.items()))
+    return {"stamp": now(), "gbs": reading}
 
 
 def run_once(binary, weights, tokens, new, threads):
@@ -143,190 +209,423 @@ def run_once(binary, weights, tokens, new, threads):
             "first_ms": float(m.group(6)), "rss_mb": int(rss.group(1)) / 1024, "ids": r.stdout.strip()}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--llmc", default=os.environ.get("LLMC", os.path.join(ROOT, "build-perf", "llmc")))
-    ap.add_argument("--work", default=os.path.join(HERE, "work"), help="weights, binaries (not committed)")
-    ap.add_argument("--types", default="f32,f16,bf16,q8_0,q4_0")
-    ap.add_argument("--shapes", default="stories110M", help="comma list of: " + ", ".join(SHAPES))
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--reps", type=int, default=3, help="runs per setting; the best is reported")
-    ap.add_argument("--prompt", type=int, default=64)
-    ap.add_argument("--new", type=int, default=65, help="tokens generated (decode rate over n-1)")
-    ap.add_argument("--kv-cache", choices=["f32", "f16"], default="f32", help="KV cache type the binaries are built "
-                    "with (llmc's default f32; llama.cpp's default is f16)")
-    ap.add_argument("--decode-prompt", type=int, default=0, help="measure decode in a run of its own after this many "
-                    "prompt tokens (1: from an empty context, as llama-bench's tg); 0: after the prefill prompt")
-    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
-    ap.add_argument("--note", default="", help="extra line for the results file")
-    ap.add_argument("--engines", default="", help="JSON file of engine numbers measured on this machine "
-                    "(bench/engines/README.md); default: the numbers quoted in issue 6")
-    ap.add_argument("--render", default="", help="no measuring: print the table of a run's .json (written next to "
-                    "--out by every run) against --engines, e.g. with engine numbers measured after that run")
-    a = ap.parse_args()
-    if a.render:
-        with open(a.render) as f:
-            run = json.load(f)
-        rows = [(r[0], r[1], {int(t): v for t, v in r[2].items()}, r[3]) for r in run["rows"]]
-        return render(a, rows, {int(t): v for t, v in run["bw"].items()}, [int(t) for t in run["threads"]],
-                      run["header"])
-    os.makedirs(a.work, exist_ok=True)
-    cxx = os.environ.get("CXX", "c++")
+def measure_llmc(a, binary, weights, shape, threads):
+    """{threads: {"prefill": [...], "decode": [...], "load_ms": [...], "first_ms": [...], "rss_mb": [...]}}, one
+    value per run; checks every run produced the same tokens."""
+    tokens = tokens_for(shape, a.prompt)
+    res, ids = {}, None
+    for t in threads:
+        s = {k: [] for k in ("prefill", "decode", "load_ms", "first_ms", "rss_mb")}
+        for _ in range(a.reps):
+            if a.drop_caches:
+                drop_caches()
+            # With decode in runs of its own, the prefill run stops after 2 tokens (the rate needs 1 decode step).
+            r = run_once(binary, weights, tokens, 2 if a.decode_prompt else a.new, t)
+            if a.decode_prompt:
+                d = run_once(binary, weights, tokens_for(shape, a.decode_prompt), a.new, t)
+                r["decode"], r["rss_mb"], r["ids"] = d["decode"], max(r["rss_mb"], d["rss_mb"]), (r["ids"], d["ids"])
+            if ids is not None and r["ids"] != ids:
+                raise RuntimeError(f"{binary}: output differs between runs ({t} threads)")
+            ids = r["ids"]
+            for k in s:
+                s[k].append(r[k])
+        res[t] = s
+        log(f"    llmc {t}t: prefill {median(s['prefill']):.1f} decode {median(s['decode']):.1f} tok/s (medians of "
+            f"{a.reps}), RSS {max(s['rss_mb']):.0f} MB, load {min(s['load_ms']):.0f} ms")
+    return res, ids
 
-    tools = {}
-    for tool, flags in (("gen_weights", ["-O2", "-march=native"]), ("bandwidth", ["-O2", "-march=native", "-fopenmp"])):
-        exe = os.path.join(a.work, tool)
-        src = os.path.join(HERE, tool + ".cpp")
-        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-            log(f"compiling {tool}")
-            sh([cxx, "-std=c++17", *flags, src, "-o", exe])
-        tools[tool] = exe
 
-    threads = [int(t) for t in a.threads.split(",")]
-    log("measuring read bandwidth")
-    bw = {}
-    for _ in range(2):
-        out = sh([tools["bandwidth"], "1024", str(max(threads))]).stdout
-        for line in out.split("\n"):
-            if line.strip():
-                t, g = line.split()
-                bw[int(t)] = max(bw.get(int(t), 0.0), float(g))
+def measure_mapped(a, binary, yaml_path, weights, shape, typ, threads, ids):
+    """Start-up from the file `llmc quantize` wrote (matrices mapped, not converted)."""
+    pre = os.path.join(a.work, f"{os.path.basename(binary)}.llmc.safetensors")
+    sh([a.llmc, "quantize", yaml_path, "--weights", weights, "-o", pre, "--dtype", dtype_arg(typ)])
+    try:
+        runs = [run_once(binary, pre, tokens_for(shape, a.prompt), 2 if a.decode_prompt else a.new, min(threads))
+                for _ in range(a.reps)]
+    finally:
+        os.remove(pre)
+    if any(r["ids"] != (ids[0] if a.decode_prompt else ids) for r in runs):
+        raise RuntimeError(f"{binary}: output from the llmc quantize file differs from the checkpoint's")
+    return {"load_ms": min(r["load_ms"] for r in runs), "first_ms": min(r["first_ms"] for r in runs),
+            "rss_mb": max(r["rss_mb"] for r in runs)}
 
-    help_text = sh([a.llmc, "build", "--help"]).stdout
-    has_dtype = "--dtype" in help_text
-    has_quantize = "quantize" in sh([a.llmc, "--help"]).stdout
-    rows = []
+
+def dtype_arg(typ):
+    return typ if typ in ("q8_0", "q4_0") else "as-stored"
+
+
+def llama_tool(a, name):
+    exe = os.path.join(a.llama_cpp, "bin", name)
+    if not os.access(exe, os.X_OK):
+        raise SystemExit(f"bench: {exe} not found (build llama.cpp as bench/engines/README.md says)")
+    return exe
+
+
+def ensure_gguf(a, shape_name, typ, f32_weights):
+    """The GGUF of the bench's weights for llama.cpp: F32 written by write_gguf.py, the rest llama-quantize --pure."""
+    shape = SHAPES[shape_name]
+    f32 = os.path.join(a.work, f"{shape_name}-F32.gguf")
+    if not os.path.exists(f32):
+        log(f"writing {f32}")
+        sh([sys.executable, os.path.join(HERE, "write_gguf.py"), f32_weights, f32, "--heads", str(shape[2]),
+            "--context", str(shape[6])])
+    if typ == "f32":
+        return f32
+    out = os.path.join(a.work, f"{shape_name}-{GGUF_TYPE[typ]}-pure.gguf")
+    if not os.path.exists(out):
+        log(f"writing {out}")
+        sh([llama_tool(a, "llama-quantize"), "--pure", f32, out + ".tmp", GGUF_TYPE[typ]])
+        os.rename(out + ".tmp", out)
+    return out
+
+
+def measure_llama(a, gguf, threads):
+    """One llama-bench run over both load modes: {"mmap0"|"mmap1": {"decode1": [samples], "prefill1": ...}}."""
+    if a.drop_caches:
+        drop_caches()
+    cmd = [llama_tool(a, "llama-bench"), "-m", gguf, "-p", str(a.prompt), "-n", str(a.new - 1),
+           "-t", ",".join(map(str, threads)), "-r", str(a.reps), "-mmp", "0,1", "-o", "json"]
+    r = subprocess.run(cmd, text=True, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+    res = {}
+    for test in json.loads(r.stdout):
+        kind = "decode" if test["n_gen"] > 0 else "prefill"
+        mode = f"mmap{int(bool(test['use_mmap']))}"
+        res.setdefault(mode, {})[f"{kind}{test['n_threads']}"] = test.get("samples_ts") or [test["avg_ts"]]
+    log("    llama.cpp: " + "; ".join(f"{m} " + " ".join(f"{k} {median(v):.1f}" for k, v in sorted(d.items()))
+                                     for m, d in sorted(res.items())))
+    return res
+
+
+def ensure_weights(a, tools, shape_name, file_dtype):
+    """The bench's checkpoint of this shape and file type (gen_weights, fixed seed), written once."""
+    path = os.path.join(a.work, f"{shape_name}-{file_dtype}.safetensors")
+    if not os.path.exists(path):
+        log(f"generating {path}")
+        sh([tools["gen_weights"], path + ".tmp", file_dtype, *map(str, SHAPES[shape_name][:6])])
+        os.rename(path + ".tmp", path)
+    return path
+
+
+def build_binary(a, yaml_path, shape_name, typ):
+    binary = os.path.join(a.work, f"{shape_name}-{typ}")
+    log(f"building {binary}")
+    cmd = [a.llmc, "build", yaml_path, "-o", binary, "--dtype", dtype_arg(typ)]
+    if a.kv_cache != "f32":
+        cmd += ["--kv-cache", a.kv_cache]
+    sh(cmd)
+    return binary
+
+
+def merge_llama_runs(runs):
+    """llama-bench's samples of several runs, per load mode and test: {"mmap1": {"decode1": [all samples]}}."""
+    merged = {}
+    for run in runs:
+        for mode, tests in run.items():
+            for key, samples in tests.items():
+                merged.setdefault(mode, {}).setdefault(key, []).extend(samples)
+    return merged
+
+
+def measure_window(a, shape, binary, weights, gguf, threads):
+    """One pass over one shape and type: llama.cpp (if any) before and after llmc. Returns the window and llmc's
+    output tokens."""
+    window = {"start": now(), "load": [load_average()]}
+    llama_runs = [measure_llama(a, gguf, threads)] if gguf else []
+    window["llmc"], ids = measure_llmc(a, binary, weights, shape, threads)
+    if gguf:
+        llama_runs.append(measure_llama(a, gguf, threads))
+        window["llama"] = merge_llama_runs(llama_runs)
+    window["load"].append(load_average())
+    return window, ids
+
+
+def prepare(a, tools):
+    """Everything the runs need, made before any is timed: per shape and type the checkpoint, llama.cpp's GGUF
+    (with --llama-cpp) and llmc's binary. Returns [(shape name, type, yaml, weights, gguf or None, binary)]."""
+    cases = []
     for shape_name in a.shapes.split(","):
-        shape = SHAPES[shape_name]
         yaml_path = os.path.join(a.work, f"{shape_name}.yaml")
         with open(yaml_path, "w") as f:
-            f.write(arch_yaml(shape_name, shape))
-        tokens = tokens_for(shape, a.prompt)
+            f.write(arch_yaml(shape_name, SHAPES[shape_name]))
         for typ in a.types.split(","):
-            if typ in ("q8_0", "q4_0") and not has_dtype:
-                log(f"skipping {typ}: this llmc has no build --dtype")
-                continue
-            fdt = FILE_DTYPE[typ]
-            weights = os.path.join(a.work, f"{shape_name}-{fdt}.safetensors")
-            if not os.path.exists(weights):
-                log(f"generating {weights}")
-                sh([tools["gen_weights"], weights + ".tmp", fdt, *map(str, shape[:6])])
-                os.rename(weights + ".tmp", weights)
-            binary = os.path.join(a.work, f"{shape_name}-{typ}")
-            log(f"building {binary}")
-            cmd = [a.llmc, "build", yaml_path, "-o", binary]
-            if has_dtype:
-                cmd += ["--dtype", typ if typ in ("q8_0", "q4_0") else "as-stored"]
-            if a.kv_cache != "f32":
-                cmd += ["--kv-cache", a.kv_cache]
-            sh(cmd)
-            res = {}
-            for t in threads:
-                best = None
-                for _ in range(a.reps):
-                    r = run_once(binary, weights, tokens, a.new, t)
-                    if a.decode_prompt:
-                        r["decode"] = run_once(binary, weights, tokens_for(shape, a.decode_prompt), a.new, t)["decode"]
-                    if best is None:
-                        best = r
-                    else:
-                        best["prefill"] = max(best["prefill"], r["prefill"])
-                        best["decode"] = max(best["decode"], r["decode"])
-                        best["load_ms"] = min(best["load_ms"], r["load_ms"])
-                        best["first_ms"] = min(best["first_ms"], r["first_ms"])
-                        best["rss_mb"] = max(best["rss_mb"], r["rss_mb"])
-                        if r["ids"] != best["ids"]:
-                            raise RuntimeError(f"{binary}: output differs between runs with {t} threads")
-                res[t] = best
-                log(f"  {typ} {t} thread(s): prefill {best['prefill']:.1f} decode {best['decode']:.1f} tok/s, "
-                    f"RSS {best['rss_mb']:.0f} MB, load {best['load_ms']:.0f} ms")
-            mapped = None
-            if has_quantize:  # start-up from a file `llmc quantize` wrote: matrices mapped, not converted
-                pre = os.path.join(a.work, f"{shape_name}-{typ}.llmc.safetensors")
-                sh([a.llmc, "quantize", yaml_path, "--weights", weights, "-o", pre,
-                    "--dtype", typ if typ in ("q8_0", "q4_0") else "as-stored"])
-                try:
-                    runs = [run_once(binary, pre, tokens, a.new, min(threads)) for _ in range(a.reps)]
-                finally:
-                    os.remove(pre)
-                if any(r["ids"] != res[min(threads)]["ids"] for r in runs):
-                    raise RuntimeError(f"{binary}: output from the llmc quantize file differs from the checkpoint's")
-                mapped = {"load_ms": min(r["load_ms"] for r in runs), "first_ms": min(r["first_ms"] for r in runs),
-                          "rss_mb": max(r["rss_mb"] for r in runs)}
-                log(f"  {typ} from llmc quantize file: load {mapped['load_ms']:.1f} ms, first token "
-                    f"{mapped['first_ms']:.0f} ms, RSS {mapped['rss_mb']:.0f} MB")
-            rows.append((shape_name, typ, res, mapped))
+            weights = ensure_weights(a, tools, shape_name, FILE_DTYPE[typ])
+            gguf = ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32")) if a.llama_cpp else None
+            cases.append((shape_name, typ, yaml_path, weights, gguf, build_binary(a, yaml_path, shape_name, typ)))
+    return cases
 
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+def measure(a):
+    os.makedirs(a.work, exist_ok=True)
+    tools = compile_tools(a)
+    threads = [int(t) for t in a.threads.split(",")]
+    cases = prepare(a, tools)
+    if a.wait_load:
+        wait_for_quiet(a.wait_load)
+    if a.drop_caches:
+        try:
+            drop_caches()
+        except OSError as e:
+            raise SystemExit(f"bench: --drop-caches: {e} (run as root)")
+    log("measuring the read-bandwidth ceiling")
+    bandwidth = [measure_bandwidth(tools["bandwidth"], threads)]
+    has_quantize = "quantize" in sh([a.llmc, "--help"]).stdout
+    rows = {}
+    for p in range(a.passes):
+        for shape_name, typ, yaml_path, weights, gguf, binary in cases:
+            shape = SHAPES[shape_name]
+            row = rows.setdefault((shape_name, typ), {"shape": shape_name, "type": typ, "windows": []})
+            log(f"pass {p + 1}/{a.passes}: {shape_name} {typ} (load average {load_average():.2f})")
+            window, ids = measure_window(a, shape, binary, weights, gguf, threads)
+            if row.setdefault("ids", ids) != ids:
+                raise RuntimeError(f"{binary}: output differs between passes")
+            if p == 0 and has_quantize:
+                row["mapped"] = measure_mapped(a, binary, yaml_path, weights, shape, typ, threads, ids)
+                log(f"    from llmc quantize file: load {row['mapped']['load_ms']:.1f} ms, RSS "
+                    f"{row['mapped']['rss_mb']:.0f} MB")
+            row["windows"].append(window)
+    log("measuring the read-bandwidth ceiling again")
+    bandwidth.append(measure_bandwidth(tools["bandwidth"], threads))
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], text=True,
                             capture_output=True).stdout.strip()
-    load = open("/proc/loadavg").read().split()[:3]
-    header = {"stamp": stamp, "commit": commit, "load": load, "prompt": a.prompt, "new": a.new, "reps": a.reps,
-              "kv_cache": a.kv_cache, "decode_prompt": a.decode_prompt}
-    with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
-        json.dump({"rows": rows, "bw": bw, "threads": threads, "header": header}, f)
-    render(a, rows, bw, threads, header)
+    header = {"commit": commit, "prompt": a.prompt, "new": a.new, "reps": a.reps, "passes": a.passes,
+              "kv_cache": a.kv_cache, "decode_prompt": a.decode_prompt, "llama_cpp": a.llama_cpp_name,
+              "command": shlex.join(["bench/run.sh"] + sys.argv[1:]), "cpu": cpu_name(), "cores": os.cpu_count(),
+              "drop_caches": a.drop_caches}
+    for row in rows.values():
+        row.pop("ids", None)
+    return {"format": 2, "header": header, "threads": threads, "bandwidth": bandwidth, "rows": list(rows.values())}
 
 
-def render(a, rows, bw, threads, header):
-    engines, engines_note = ISSUE_ENGINES, "issue 6 (measured on another machine; indicative only)"
-    if a.engines:
-        with open(a.engines) as f:
-            data = json.load(f)
-        engines, engines_note = data["shapes"], data.get("note", a.engines)
-    lines = [f"# llmc bench ({header['stamp']}, commit {header['commit']})", ""]
-    kv_cache, decode_prompt = header.get("kv_cache", "f32"), header.get("decode_prompt", 0)
+# ---------------------------------------------------------------------------------------------- rendering
+
+
+def upgrade(run):
+    """A run .json of the first format (best values only, one window) in the current form."""
+    if run.get("format") == 2:
+        return run
+    rows = []
+    for shape_name, typ, res, mapped in run["rows"]:
+        llmc = {int(t): {k: [v] for k, v in r.items() if k != "ids"} for t, r in res.items()}
+        rows.append({"shape": shape_name, "type": typ, "windows": [{"llmc": llmc}], "mapped": mapped})
+    h = run["header"]
+    header = dict(h, passes=1, command="", cpu=cpu_name(), cores=os.cpu_count(), llama_cpp="", legacy=True)
+    return {"format": 2, "header": header, "threads": run["threads"],
+            "bandwidth": [{"stamp": h["stamp"], "gbs": run["bw"]}], "rows": rows}
+
+
+def static_references(engines, shape_name, typ, threads):
+    """Per-window reference numbers from an --engines file: the best engine for decode, llama.cpp for prefill."""
+    eng = engines.get(shape_name, {}).get(typ, [])
+    ref = {}
+    for t in threads:
+        have = [e for e in eng if e.get(f"decode{t}")]
+        if have:
+            ref[f"decode{t}"] = max(e[f"decode{t}"] for e in have)
+        pre = [e[f"prefill{t}"] for e in eng if e["engine"].startswith("llama.cpp") and e.get(f"prefill{t}")]
+        if pre:
+            ref[f"prefill{t}"] = max(pre)
+    return ref
+
+
+def window_numbers(window, threads, ref_static):
+    """llmc's medians and the reference's in one window: ({key: llmc}, {key: reference}, {key: load mode})."""
+    mine, ref, mode = {}, {}, {}
+    for t in threads:
+        for kind in ("decode", "prefill"):
+            key = f"{kind}{t}"
+            mine[key] = median(window["llmc"][t][kind]) if t in window["llmc"] else None
+            if "llama" in window:
+                best = None
+                for m, d in window["llama"].items():
+                    v = median(d.get(key, []))
+                    if v is not None and (best is None or v > best):
+                        best, mode[key] = v, m
+                ref[key] = best
+            else:
+                ref[key] = ref_static.get(key)
+    return mine, ref, mode
+
+
+def row_summary(row, threads, ref_static):
+    """Medians over the windows: llmc, reference, ratio (each window's ratio, then their median)."""
+    per_window = [window_numbers(w, threads, ref_static) for w in row["windows"]]
+    out = {}
+    for t in threads:
+        for kind in ("decode", "prefill"):
+            key = f"{kind}{t}"
+            mine = [m[key] for m, _, _ in per_window if m[key] is not None]
+            ref = [r[key] for _, r, _ in per_window if r.get(key)]
+            ratios = [m[key] / r[key] for m, r, _ in per_window if m[key] is not None and r.get(key)]
+            modes = [md[key] for _, _, md in per_window if key in md]
+            out[key] = {"llmc": median(mine), "ref": median(ref), "ratio": median(ratios), "ratios": ratios,
+                        "modes": modes}
+    return out
+
+
+def fmt(v, digits=1):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def fmt_rate(v):
+    return "-" if v is None else f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def render(a, run):
+    run = upgrade(run)
+    threads = [int(t) for t in run["threads"]]
+    for row in run["rows"]:
+        for w in row["windows"]:
+            w["llmc"] = {int(t): v for t, v in w["llmc"].items()}
+    h = run["header"]
+    for b in run["bandwidth"]:
+        b["gbs"] = {int(t): g for t, g in b["gbs"].items()}
+    ceiling = {t: max(b["gbs"][t] for b in run["bandwidth"]) for t in threads}
+    measured = any("llama" in w for row in run["rows"] for w in row["windows"])
+    engines, engines_note = {}, ""
+    if not measured:
+        engines, engines_note = ISSUE_ENGINES, "issue 6 (measured on another machine; indicative only)"
+        if a.engines:
+            with open(a.engines) as f:
+                data = json.load(f)
+            engines, engines_note = data["shapes"], data.get("note", a.engines)
+    ref_name = (h.get("llama_cpp") or "llama.cpp") if measured else "best engine"
+    kv_cache, decode_prompt = h.get("kv_cache", "f32"), h.get("decode_prompt", 0)
     decode_after = ("after the prompt" if not decode_prompt else "from an empty context (a 1-token prompt)"
                     if decode_prompt == 1 else f"after a {decode_prompt}-token prompt, in runs of their own")
-    lines.append(f"Random-weight Llama models, {header['prompt']}-token prompt, {header['new'] - 1} decode steps "
-                 f"{decode_after}, {kv_cache} KV cache, greedy; best of {header['reps']} runs. Machine: "
-                 f"{os.cpu_count()} cores ({cpu_name()}), measured read bandwidth "
-                 + ", ".join(f"{bw[t]:.1f} GB/s ({t} thread{'s' if t > 1 else ''})" for t in threads)
-                 + f"; load average at the end {' '.join(header['load'])}.")
+    starts = [w["start"] for row in run["rows"] for w in row["windows"] if "start" in w]
+    loads = [x for row in run["rows"] for w in row["windows"] for x in w.get("load", [])]
+    lines = [f"# llmc bench ({min(starts) + ' - ' + max(starts) if starts else h.get('stamp', '')}, "
+             f"commit {h['commit']})", ""]
+    text = (f"Random-weight Llama models, {h['prompt']}-token prompt, {h['new'] - 1} decode steps {decode_after}, "
+            f"{kv_cache} KV cache, greedy. Machine: {h['cores']} cores ({h['cpu']}); "
+            + ("measured read bandwidth (the best of the runs' readings) " if h.get("legacy") else
+               "read-bandwidth ceiling (bench/bandwidth.cpp: huge pages, AVX-512 loads, 1-8 streams per thread; the "
+               f"best of {len(run['bandwidth'])} readings, before and after the runs) ")
+            + ", ".join(f"{ceiling[t]:.1f} GB/s ({t} thread{'s' if t > 1 else ''})" for t in threads)
+            + " (readings: " + "; ".join(" / ".join(f"{b['gbs'][t]:.1f}" for t in threads)
+                                         for b in run["bandwidth"]) + " GB/s)")
+    if loads:
+        text += f"; load average {min(loads):.2f}-{max(loads):.2f} during the runs"
+    lines.append(text + ".")
+    if measured:
+        lines.append("")
+        passes = h.get("passes", 1)
+        dropped = ", the page cache dropped and memory compacted before every run" if h.get("drop_caches") else ""
+        lines.append(f"{ref_name} ran side by side: {passes} pass{'es' if passes > 1 else ''}; in each, for each "
+                     f"shape and type, `llama-bench -p {h['prompt']} -n {h['new'] - 1} -r {h['reps']} -mmp 0,1` right "
+                     f"before and right after llmc's runs ({h['reps']} per thread count){dropped}. "
+                     "In a pass each engine counts the median of its runs (llama.cpp: of the better of its two load "
+                     "modes, -mmp 0 or 1); the table gives the median over the passes of those numbers and of each "
+                     "pass's ratio, and the targets are judged on them. Command: `" + h.get("command", "") + "`.")
+    elif engines_note:
+        lines += ["", f"Engine numbers: {engines_note}. Decode ratios against the best engine, prefill against "
+                      "llama.cpp; each llmc number is the median of its runs."]
     if a.note:
-        lines.append(a.note)
+        lines += ["", a.note]
     lines.append("")
-    lines.append("Limit = bandwidth / weight bytes read per decoded token (at the type's storage size). Engine "
-                 f"numbers: {engines_note}. Decode ratios are against the best engine at that thread count, "
-                 "prefill ratios against llama.cpp. Memory: peak RSS against weights (as stored) + the whole "
-                 "KV cache + 5 MB; first token = the prompt's prefill time. Load = from the checkpoint (matrices "
-                 "converted at load) / from the file `llmc quantize` wrote (matrices mapped in place; its peak RSS "
-                 "in brackets).")
+    lines.append(f"% of ceiling = decode tok/s × weight bytes read per token ÷ the ceiling. Targets: every cell "
+                 f"≥ {TARGET_RATIO}× {ref_name}, or decode at ≥ {TARGET_CEILING:.0%} of the ceiling. Memory: peak "
+                 "RSS against weights (as stored) + the whole KV cache + 5 MB. Load: from the checkpoint (matrices "
+                 "converted) / from the file `llmc quantize` wrote (mapped).")
     lines.append("")
-    hdr = ["shape", "type", "MB/token"]
-    for t in threads:
-        hdr += [f"prefill {t}t", f"decode {t}t", f"% limit {t}t"]
-    hdr += ["best engine decode (1t / 2t)", "decode ratio (1t / 2t)", "llama.cpp prefill 2t", "prefill ratio 2t",
-            "peak RSS MB", "weights + KV + 5 MB", "first token ms (1t)", "load ms (checkpoint / llmc quantize file)"]
+    tt = " / ".join(f"{t}t" for t in threads)
+    hdr = ["shape", "type", f"decode tok/s {tt}", f"{ref_name} decode", "decode ratio", "% of ceiling",
+           f"prefill tok/s {tt}", f"{ref_name} prefill", "prefill ratio", "targets", "peak RSS MB (bound)",
+           "first token ms", "load ms"]
     lines.append("| " + " | ".join(hdr) + " |")
     lines.append("|" + "---|" * len(hdr))
-    for shape_name, typ, res, mapped in rows:
+    verdicts, over_ceiling = [], {}
+    for row in run["rows"]:
+        shape_name, typ = row["shape"], row["type"]
         shape = SHAPES[shape_name]
         wb = weight_bytes_per_token(shape, typ)
-        cells = [shape_name, typ, f"{wb / 1e6:.0f}"]
+        ref_static = static_references(engines, shape_name, typ, threads)
+        s = row_summary(row, threads, ref_static)
+        pct = {t: (s[f"decode{t}"]["llmc"] * wb / (ceiling[t] * 1e9) if s[f"decode{t}"]["llmc"] else None)
+               for t in threads}
+        over_ceiling[id(row)] = [p for p in pct.values() if p is not None]
+        unmet = []
         for t in threads:
-            lim = bw[t] * 1e9 / wb
-            cells += [f"{res[t]['prefill']:.0f}", f"{res[t]['decode']:.1f}", f"{100 * res[t]['decode'] / lim:.0f}%"]
-        eng = engines.get(shape_name, {}).get(typ, [])
-        e1, n1 = best_engine(eng, "decode1")
-        e2, n2 = best_engine(eng, "decode2")
-        p2, _ = best_engine([e for e in eng if e["engine"].startswith("llama.cpp")], "prefill2")
-        if e1 and e2 and 1 in res and 2 in res:
-            cells += [f"{e1:.0f} / {e2:.0f} ({n1}{'' if n1 == n2 else ' / ' + n2})",
-                      f"{res[1]['decode'] / e1:.2f}× / {res[2]['decode'] / e2:.2f}×"]
-        else:
-            cells += ["-", "-"]
-        cells += [f"{p2:.0f}", f"{res[2]['prefill'] / p2:.2f}×"] if p2 and 2 in res else ["-", "-"]
+            d, p = s[f"decode{t}"], s[f"prefill{t}"]
+            if d["ratio"] is not None and d["ratio"] < TARGET_RATIO and (pct[t] or 0) < TARGET_CEILING:
+                unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
+            if p["ratio"] is not None and p["ratio"] < TARGET_RATIO:
+                unmet.append(f"prefill {t}t ({p['ratio']:.2f}×)")
+        target = "met" if not unmet else "not met: " + ", ".join(unmet)
+        if all(s[f"{k}{t}"]["ratio"] is None for k in ("decode", "prefill") for t in threads):
+            target = "-"
+        verdicts.append((shape_name, typ, unmet))
+
+        def cell(kind, field, f):
+            return " / ".join(f(s[f"{kind}{t}"][field]) for t in threads)
+
+        first = [w["llmc"][min(threads)]["first_ms"] for w in row["windows"] if min(threads) in w["llmc"]]
+        load_ms = [x for w in row["windows"] for r in w["llmc"].values() for x in r["load_ms"]]
+        rss = max(x for w in row["windows"] for r in w["llmc"].values() for x in r["rss_mb"])
         bound = params(shape) * BYTES[typ] / 1e6 + kv_cache_bytes(shape, kv_cache) / 1e6 + 5
-        rss = max(r["rss_mb"] for r in res.values())
-        cells += [f"{rss:.0f}", f"{bound:.0f} ({'ok' if rss <= bound else 'OVER'})",
-                  f"{res[min(res)]['first_ms']:.0f}", f"{min(r['load_ms'] for r in res.values()):.0f}"
-                  + (f" / {mapped['load_ms']:.1f} ({mapped['rss_mb']:.0f} MB)" if mapped else "")]
+        mapped = row.get("mapped")
+        cells = [shape_name, typ, cell("decode", "llmc", fmt_rate), cell("decode", "ref", fmt_rate),
+                 cell("decode", "ratio", lambda v: "-" if v is None else f"{v:.2f}×"),
+                 " / ".join("-" if pct[t] is None else f"{pct[t]:.0%}" for t in threads),
+                 cell("prefill", "llmc", fmt_rate), cell("prefill", "ref", fmt_rate),
+                 cell("prefill", "ratio", lambda v: "-" if v is None else f"{v:.2f}×"), target,
+                 f"{rss:.0f} ({bound:.0f}{'' if rss <= bound else ', OVER'})",
+                 f"{median([x for f in first for x in f]):.0f}",
+                 f"{min(load_ms):.0f}" + (f" / {mapped['load_ms']:.1f}" if mapped else "")]
         lines.append("| " + " | ".join(cells) + " |")
+    if measured:
+        lines += ["", "Each pass's ratios (decode, prefill) and llama.cpp's better load mode per pass (decode; "
+                      "mmap1 = its default):", ""]
+        hdr = ["shape", "type"] + [f"decode {t}t" for t in threads] + [f"prefill {t}t" for t in threads] + \
+              [f"llama.cpp mode, decode {tt}"]
+        lines.append("| " + " | ".join(hdr) + " |")
+        lines.append("|" + "---|" * len(hdr))
+        for row in run["rows"]:
+            s = row_summary(row, threads, {})
+            cells = [row["shape"], row["type"]]
+            cells += [", ".join(f"{r:.2f}" for r in s[f"decode{t}"]["ratios"]) for t in threads]
+            cells += [", ".join(f"{r:.2f}" for r in s[f"prefill{t}"]["ratios"]) for t in threads]
+            cells += [" / ".join(",".join(m.replace("mmap", "") for m in s[f"decode{t}"]["modes"]) for t in threads)]
+            lines.append("| " + " | ".join(cells) + " |")
+    over = [f"{r['shape']} {r['type']}" for r in run["rows"] if any(p > 1 for p in over_ceiling.get(id(r), []))]
+    if over:
+        lines += ["", f"Decode read faster than the ceiling ({', '.join(over)}): the bandwidth test is not the "
+                      "ceiling on this run; the % column is not meaningful."]
+    met = [f"{sh_} {ty}" for sh_, ty, u in verdicts if not u]
+    unmet = [f"{sh_} {ty}: {', '.join(u)}" for sh_, ty, u in verdicts if u]
+    if measured:
+        lines += ["", f"Targets (≥ {TARGET_RATIO}× {ref_name} or ≥ {TARGET_CEILING:.0%} of the ceiling, on the "
+                      f"medians): met in every cell for {len(met)} of {len(verdicts)} rows"
+                      + (f"; not met: {'; '.join(unmet)}." if unmet else ".")]
     text = "\n".join(lines) + "\n"
     print(text)
     with open(a.out, "w") as f:
         f.write(text)
+    if a.readme:
+        update_readme(a.readme, "\n".join(lines[2:]))
+
+
+def readme_block(path):
+    """The text of the file at `path` and where its bench block begins and ends; exits if it has none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise SystemExit(f"bench: --readme {path}: {e.strerror}")
+    begin, end = text.find(MARK_BEGIN), text.find(MARK_END)
+    if begin < 0 or end < begin:
+        raise SystemExit(f"bench: --readme {path} has no {MARK_BEGIN} ... {MARK_END} block to replace")
+    return text, begin, end
+
+
+def update_readme(path, block):
+    text, begin, end = readme_block(path)
+    text = text[:begin + len(MARK_BEGIN)] + "\n" + block + "\n" + text[end:]
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def cpu_name():
@@ -334,6 +633,58 @@ def cpu_name():
     name = re.search(r"model name\s*:\s*(.*)", flags)
     isa = "AVX-512 VNNI" if "avx512_vnni" in flags else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
     return f"{name.group(1).strip() if name else 'unknown'}, {isa}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--llmc", default=os.environ.get("LLMC", os.path.join(ROOT, "build-perf", "llmc")))
+    ap.add_argument("--work", default=os.path.join(HERE, "work"), help="weights, binaries (not committed)")
+    ap.add_argument("--types", default="f32,f16,bf16,q8_0,q4_0")
+    ap.add_argument("--shapes", default="stories110M", help="comma list of: " + ", ".join(SHAPES))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=3, help="runs per setting and pass (llama-bench -r)")
+    ap.add_argument("--passes", type=int, default=1, help="windows: every shape and type measured again")
+    ap.add_argument("--prompt", type=int, default=64)
+    ap.add_argument("--new", type=int, default=65, help="tokens generated (decode rate over n-1)")
+    ap.add_argument("--kv-cache", choices=["f32", "f16"], default="f32", help="KV cache type the binaries are built "
+                    "with (llmc's default f32; llama.cpp's default is f16)")
+    ap.add_argument("--decode-prompt", type=int, default=0, help="measure decode in a run of its own after this many "
+                    "prompt tokens (1: from an empty context, as llama-bench's tg); 0: after the prefill prompt")
+    ap.add_argument("--llama-cpp", default="", help="llama.cpp build folder (with bin/llama-bench and "
+                    "bin/llama-quantize): run it side by side (implies --kv-cache f16 --decode-prompt 1)")
+    ap.add_argument("--llama-cpp-name", default="", help="its name in the table, e.g. 'llama.cpp 1fd6dfe9f'")
+    ap.add_argument("--drop-caches", action="store_true", help="drop the page cache and compact memory before "
+                    "every run (root)")
+    ap.add_argument("--wait-load", type=float, default=0, help="before measuring, wait until the 5-minute load "
+                    "average is under this (e.g. 1.2 on a machine others are still building on)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    ap.add_argument("--readme", default="", help="also write the table into this file between the bench markers")
+    ap.add_argument("--note", default="", help="extra line for the results file")
+    ap.add_argument("--engines", default="", help="without --llama-cpp: JSON file of engine numbers measured "
+                    "earlier on this machine (bench/engines/README.md); default: the numbers quoted in issue 6")
+    ap.add_argument("--render", default="", help="no measuring: draw the table of a run's .json (written next to "
+                    "--out by every run)")
+    a = ap.parse_args()
+    for name in a.shapes.split(","):
+        if name not in SHAPES:
+            ap.error(f"--shapes: unknown shape {name} (known: {', '.join(SHAPES)})")
+    for typ in a.types.split(","):
+        if typ not in BYTES:
+            ap.error(f"--types: unknown type {typ} (known: {', '.join(BYTES)})")
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    if a.readme:
+        readme_block(a.readme)  # before hours of measuring, not after
+    if a.render:
+        with open(a.render) as f:
+            return render(a, json.load(f))
+    if a.llama_cpp:
+        a.kv_cache, a.decode_prompt = "f16", 1
+        a.llama_cpp_name = a.llama_cpp_name or "llama.cpp"
+    run = measure(a)
+    with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
+        json.dump(run, f, indent=None)
+        f.write("\n")
+    render(a, run)
 
 
 if __name__ == "__main__":
