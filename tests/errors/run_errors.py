@@ -391,9 +391,13 @@ def gen_gguf_errors(ctx):
     tensors = stories_tensors(ctx)
     ctx.expect_ok(gen(ctx, "--weights", ctx.write("ok.gguf", gguf(tensors)), "--prompt", "Once upon a time"))
     full = gguf(tensors)
-    for cut in (3, 24, 1000, len(full) // 2, len(full) - 1):
+    # 3 bytes are too few for GGUF's magic, so the file reads as a (truncated) llama2.c checkpoint.
+    for cut, needle in ((3, "truncated"), (24, "tensor count 47 is larger than the file allows"),
+                        (1000, "tensor count 47 is larger than the file allows"),
+                        (len(full) // 2, "truncated: tensor 'model.layers.3.mlp.gate_proj.weight' needs bytes"),
+                        (len(full) - 1, "truncated: tensor 'model.norm.weight' needs bytes")):
         ctx.expect_fail(gen(ctx, "--weights", ctx.write("cut%d.gguf" % cut, full[:cut]), "--prompt", "hi"),
-                        "cut%d.gguf" % cut)
+                        "cut%d.gguf" % cut, needle)
     ctx.expect_fail(gen(ctx, "--weights", ctx.write("iq4xs.gguf", gguf(tensors, types={"model.norm.weight": 23})),
                         "--prompt", "hi"), "iq4xs.gguf", "tensor 'model.norm.weight' has tensor type IQ4_XS")
     ctx.expect_fail(gen(ctx, "--weights", ctx.write("overlap.gguf", gguf(tensors, offsets={"model.norm.weight": 0})),
