@@ -30,12 +30,18 @@ const TensorPlan& LayerPlan::tensor(Role role) const {
 
 namespace {
 
-std::string substitute_layer(const std::string& pattern, int64_t layer) {
-  std::string out = pattern;
-  const std::string key = "{i}";
-  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at))
-    out.replace(at, key.size(), std::to_string(layer));
-  return out;
+// pattern with every `key` ("{i}", "{e}", "{h}") replaced by value.
+std::string substitute(std::string pattern, const std::string& key, int64_t value) {
+  for (size_t at = pattern.find(key); at != std::string::npos; at = pattern.find(key, at))
+    pattern.replace(at, key.size(), std::to_string(value));
+  return pattern;
+}
+
+// The names of the tensors one stacked tensor is made of: `key` replaced by 0 .. count-1.
+std::vector<std::string> part_names(const std::string& name, const std::string& key, int64_t count) {
+  std::vector<std::string> parts;
+  for (int64_t i = 0; i < count; ++i) parts.push_back(substitute(name, key, i));
+  return parts;
 }
 
 // The tensor of `role` in layer `layer`, named by the spec's pattern, shape [out, in] or [n] as the model reads it.
@@ -43,18 +49,14 @@ TensorPlan tensor_plan(const Spec& s, Role role, const std::string& pattern, con
                        int64_t layer) {
   TensorPlan t;
   t.role = role;
-  t.name = substitute_layer(pattern, layer);
+  t.name = substitute(pattern, "{i}", layer);
   if (t.name.find("{e}") != std::string::npos) {
     // One tensor per expert, of shape[1:] each.
     if (shape.size() != 3 || !is_expert_role(role))
       throw Error(fmt::format("{}: field 'weights.layer.{}': '{{e}}' (one tensor per expert) is only allowed for "
                               "expert tensors",
                               s.file, role_name(role)));
-    for (int64_t e = 0; e < shape[0]; ++e) {
-      std::string part = t.name;
-      part.replace(part.find("{e}"), 3, std::to_string(e));
-      t.parts.push_back(part);
-    }
+    t.parts = part_names(t.name, "{e}", shape[0]);
     t.shape = shape;
     return t;
   }
@@ -65,11 +67,7 @@ TensorPlan tensor_plan(const Spec& s, Role role, const std::string& pattern, con
       throw Error(fmt::format("{}: field 'weights.layer.{}': '{{h}}' (one tensor per head) is only allowed for "
                               "per-head q/k norm weights (attention.qk_norm.weights: per_head)",
                               s.file, role_name(role)));
-    for (int64_t h = 0; h < shape[0]; ++h) {
-      std::string part = t.name;
-      part.replace(part.find("{h}"), 3, std::to_string(h));
-      t.parts.push_back(part);
-    }
+    t.parts = part_names(t.name, "{h}", shape[0]);
     t.shape = shape;
     return t;
   }
