@@ -89,6 +89,7 @@ std::string constants(const Plan& p, const EmitOptions& options) {
     c.line("// ALiBi slope per head (× {}).", s.alibi_slope_scale);
     c.line("constexpr float kAlibiSlopes[{}] = {{{}}};", p.alibi_slopes.size(), floats(p.alibi_slopes));
   }
+  for (const Block* block : blocks_of(s)) block->emit_model_constants(c, p);
   c.blank();
   c.line("// Buffer sizes, fixed by the plan.");
   const bool kv_f16 = options.kv_cache == "f16";
@@ -133,15 +134,29 @@ std::string stacked_value(const TensorPlan& t) {
   return fmt::format("stack({{{}}}, {})", fmt::join(parts, ", "), t.shape[1]);
 }
 
-// The roles every layer binds from a table (all but stacked ones). Every layer reads the same roles.
-std::vector<Role> table_roles(const Plan& p) {
-  std::vector<Role> roles;
+// How the layers bind a role's tensors: from a table of TensorRefs indexed by layer (experts: by layer and
+// expert when stored one tensor per expert), with gaps where a layer has no such tensor (a dense layer of a
+// mixture of experts). Per-head tensors stacked from parts (StableLM's norms) are bound one line each.
+struct RoleTable {
+  Role role;
+  bool every_layer = true;   // no gaps
+  bool expert_parts = false; // [kLayers][kExperts], one tensor per expert
+};
+
+std::vector<RoleTable> role_tables(const Plan& p) {
+  std::vector<RoleTable> tables;
   for (Role role : p.layer_roles) {
-    for (const auto& l : p.layers)
-      if (!l.has(role)) throw Error(fmt::format("internal error: layer {} has no '{}' tensor", l.index, role_name(role)));
-    if (p.layers.front().tensor(role).parts.empty()) roles.push_back(role);
+    RoleTable t{role};
+    const TensorPlan* first = nullptr;
+    for (const auto& l : p.layers) {
+      if (!l.has(role)) t.every_layer = false;
+      else if (!first) first = &l.tensor(role);
+    }
+    if (!first->parts.empty() && !is_expert_role(role)) continue;
+    t.expert_parts = !first->parts.empty();
+    tables.push_back(t);
   }
-  return roles;
+  return tables;
 }
 
 // The checkpoint names and shapes of the layers' tensors: a constexpr table per role, indexed by layer.
@@ -149,13 +164,35 @@ std::string tensor_tables(const Plan& p) {
   Code c(0);
   c.line("// The layers' checkpoint tensors (names and shapes as stored), a table per role indexed by layer.");
   c.line("namespace layer_tensors {{");
-  for (Role role : table_roles(p)) {
-    c.line("constexpr llmc::TensorRef {}[kLayers] = {{", role_name(role));
-    for (const auto& l : p.layers) c.line("    {},", tensor_ref(l.tensor(role)));
+  for (const RoleTable& table : role_tables(p)) {
+    const char* name = role_name(table.role);
+    if (!table.expert_parts) {
+      c.line("constexpr llmc::TensorRef {}[kLayers] = {{", name);
+      for (const auto& l : p.layers) c.line("    {},", l.has(table.role) ? tensor_ref(l.tensor(table.role)) : "{}");
+      c.line("}};");
+      continue;
+    }
+    c.line("constexpr llmc::TensorRef {}[kLayers][kExperts] = {{", name);
+    for (const auto& l : p.layers) {
+      if (!l.has(table.role)) {
+        c.line("    {{}},");
+        continue;
+      }
+      const TensorPlan& t = l.tensor(table.role);
+      c.line("    {{");
+      for (const auto& part : t.parts) c.line("        {{\"{}\", {{{}, {}}}, 2}},", part, t.shape[1], t.shape[2]);
+      c.line("    }},");
+    }
     c.line("}};");
   }
   c.line("}}  // namespace layer_tensors");
   return c.str();
+}
+
+// The call that binds expert e of a layer's table entry `ref`.
+std::string bind_expert_call(const RoleTable& table, const std::string& ref) {
+  if (table.expert_parts) return fmt::format("store.get_matrix({}[e], kMatrixStorage)", ref);
+  return fmt::format("store.get_expert_matrix({}, e, kMatrixStorage)", ref);
 }
 
 std::string bind_weights(const Plan& p) {
@@ -164,13 +201,25 @@ std::string bind_weights(const Plan& p) {
     c.line("w_.{} = {};", role_name(t.role), bind_call(t, fmt::format("\"{}\", {{{}}}", t.name, fmt::join(t.shape, ", "))));
   c.line("for (int i = 0; i < kLayers; ++i) {{");
   c.line("  LayerWeights& w = w_.layer[i];");
-  const LayerPlan& first = p.layers.front();
-  for (Role role : table_roles(p))
-    c.line("  w.{} = {};", role_name(role), bind_call(first.tensor(role), fmt::format("layer_tensors::{}[i]", role_name(role))));
+  for (const RoleTable& table : role_tables(p)) {
+    const char* name = role_name(table.role);
+    const std::string ref = fmt::format("layer_tensors::{}[i]", name);
+    const std::string guard =
+        table.every_layer ? "" : fmt::format("if ({}{}.name) ", ref, table.expert_parts ? "[0]" : "");
+    if (is_expert_role(table.role)) {
+      c.line("  {}for (int e = 0; e < kExperts; ++e) w.{}[e] = {};", guard, name, bind_expert_call(table, ref));
+      continue;
+    }
+    const TensorPlan* first = nullptr;
+    for (const auto& l : p.layers)
+      if (!first && l.has(table.role)) first = &l.tensor(table.role);
+    c.line("  {}w.{} = {};", guard, name, bind_call(*first, ref));
+  }
   c.line("}}");
   for (const auto& l : p.layers)
     for (const auto& t : l.tensors)
-      if (!t.parts.empty()) c.line("w_.layer[{}].{} = {};", l.index, role_name(t.role), stacked_value(t));
+      if (!t.parts.empty() && !is_expert_role(t.role))
+        c.line("w_.layer[{}].{} = {};", l.index, role_name(t.role), stacked_value(t));
   return c.str();
 }
 
@@ -231,8 +280,6 @@ std::string render_template(std::string_view text, const std::map<std::string, s
 
 std::string emit_model(const Plan& p, const EmitOptions& options) {
   const Spec& s = *p.spec;
-  if (s.mlp.kind == MlpKind::moe)
-    throw Error(fmt::format("{}: mlp.kind: moe: the emitter cannot generate a mixture of experts yet", s.file));
   if (options.dtype != "f32" && options.dtype != "as-stored" && options.dtype != "q8_0" && options.dtype != "q4_0")
     throw Error(fmt::format("--dtype: '{}' is not one of: f32, as-stored, q8_0, q4_0", options.dtype));
   std::map<std::string, std::string> v;
@@ -257,6 +304,7 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
 
   Code layer_members(2), global_members(2), decls(2), tables(2), buffers(2), init(4);
   auto member = [](Role role) {
+    if (is_expert_role(role)) return fmt::format("llmc::Matrix {}[kExperts];", role_name(role));
     return is_matrix_role(role) ? fmt::format("llmc::Matrix {};", role_name(role))
                                 : fmt::format("const float* {} = nullptr;", role_name(role));
   };
@@ -278,6 +326,7 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
     init.line("  }}");
     init.line("}}");
   }
+  for (const Block* block : blocks_of(s)) block->emit_members(tables, p);
   int64_t offset = 0;
   for (const BufferPlan& b : p.buffers) {
     buffers.line("float* const {} = activations_.get() + {};  // [kChunk][{}]", b.name, offset, b.row_floats);

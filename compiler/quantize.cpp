@@ -83,7 +83,10 @@ void run_quantize(const QuantizeOptions& o) {
   };
   auto add_plan = [&](const TensorPlan& t) {
     if (t.parts.empty()) return add(t.name, t.shape, binds_as_matrix(t));
-    for (const auto& part : t.parts) add(part, {t.shape[1]}, false);
+    for (const auto& part : t.parts) {
+      if (is_expert_role(t.role)) add(part, {t.shape[1], t.shape[2]}, true);  // one matrix per expert
+      else add(part, {t.shape[1]}, false);                                   // a head's norm weights
+    }
   };
   for (const auto& t : plan.globals) add_plan(t);
   for (const auto& l : plan.layers)

@@ -42,6 +42,9 @@ class Block {
   virtual std::string describe(const LayerPlan& l) const = 0;
   // The constants at the top of a layer's function.
   virtual void emit_constants(Code& c, const LayerPlan& l) const = 0;
+  // Model-wide constants and Model members its layers share (emitted once however many layers use the block).
+  virtual void emit_model_constants(Code&, const Plan&) const {}
+  virtual void emit_members(Code&, const Plan&) const {}
   // The code of one layer over the step's T rows: reads rows of `in`, writes rows of `out` (kHidden floats each).
   virtual void emit(Code& c, const Plan& p, const LayerPlan& l, const std::string& in, const std::string& out) const = 0;
 };
@@ -53,5 +56,7 @@ const Block& moe_block();
 // The blocks of a spec's layers.
 const Block& mixer_of(const Spec& s);
 const Block& feed_forward_of(const Spec& s, int64_t layer);
+// Every block kind a spec's layers use, each once, mixer first.
+std::vector<const Block*> blocks_of(const Spec& s);
 
 }  // namespace llmc

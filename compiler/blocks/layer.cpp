@@ -29,6 +29,14 @@ void add_norm(std::vector<RoleShape>& roles, Role role, const NormSpec& n, int64
 
 }  // namespace
 
+std::vector<const Block*> blocks_of(const Spec& s) {
+  std::vector<const Block*> blocks = {&mixer_of(s)};
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    if (std::find(blocks.begin(), blocks.end(), &feed_forward_of(s, i)) == blocks.end())
+      blocks.push_back(&feed_forward_of(s, i));
+  return blocks;
+}
+
 void check_layers(const Spec& s) {
   mixer_of(s).check(s);
   for (int64_t i = 0; i < s.num_layers; ++i) feed_forward_of(s, i).check(s);

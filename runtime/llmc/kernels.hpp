@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "llmc/matmul.hpp"
+#include "llmc/moe.hpp"
 #include "llmc/threads.hpp"
 
 namespace llmc {

@@ -517,10 +517,10 @@ inline bool name_matches(std::string_view pattern, std::string_view name) {
 }
 
 // A tensor a generated model binds, as its tables list them: the checkpoint name and the shape as stored
-// (1-D or 2-D).
+// (1-D, 2-D, or 3-D for experts stacked in one tensor). A table's gap (a layer without the tensor) has no name.
 struct TensorRef {
   const char* name;
-  int64_t dims[2];
+  int64_t dims[3];
   int rank;
   std::vector<int64_t> shape() const { return std::vector<int64_t>(dims, dims + rank); }
 };
@@ -548,6 +548,21 @@ class WeightStore {
   }
 
   Matrix get_matrix(const TensorRef& t, MatrixStorage storage) { return get_matrix(t.name, t.shape(), storage); }
+
+  // Matrix e of the experts stacked in tensor t ([experts, out, in] as stored), kept as get_matrix keeps one.
+  Matrix get_expert_matrix(const TensorRef& t, int e, MatrixStorage storage) {
+    const TensorInfo& stacked = checked(t.name, t.shape());
+    if (t.rank != 3 || e < 0 || e >= t.dims[0]) throw Error(std::string("internal error: expert of tensor ") + t.name);
+    if (is_grouped(stacked.grouped))
+      throw Error(stacked.file + ": tensor '" + t.name + "' is stored grouped, but this model reads it as stacked " +
+                  "experts: use the original checkpoint");
+    used_.insert(t.name);
+    TensorInfo expert = stacked;
+    expert.shape = {t.dims[1], t.dims[2]};
+    expert.bytes = stacked.stored_bytes(static_cast<size_t>(t.dims[1] * t.dims[2]));
+    expert.data = stacked.data + static_cast<size_t>(e) * expert.bytes;
+    return grouped_copy(expert, storage);
+  }
 
   // The stored tensor `name`, which must exist with exactly `shape` (grouped ones: their matrix shape).
   const TensorInfo& checked(const std::string& name, const std::vector<int64_t>& shape) const {
@@ -645,6 +660,11 @@ class WeightStore {
       std::memcpy(copy, t.data, t.bytes);
       return {t.grouped, copy};
     }
+    return grouped_copy(t, storage);
+  }
+
+  // Stored 2-D tensor t converted to the grouped format `storage` gives.
+  Matrix grouped_copy(const TensorInfo& t, MatrixStorage storage) {
     const WFormat format = grouped_format(t, storage);
     uint8_t* const out = matrix_bytes(grouped_bytes(t, format));
     to_grouped(t, format, out);
