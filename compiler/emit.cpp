@@ -141,6 +141,7 @@ struct RoleTable {
   Role role;
   bool every_layer = true;   // no gaps
   bool expert_parts = false; // [kLayers][kExperts], one tensor per expert
+  bool transposed = false;   // stored [in, out]
 };
 
 std::vector<RoleTable> role_tables(const Plan& p) {
@@ -154,6 +155,7 @@ std::vector<RoleTable> role_tables(const Plan& p) {
     }
     if (!first->parts.empty() && !is_expert_role(role)) continue;
     t.expert_parts = !first->parts.empty();
+    t.transposed = first->transpose;
     tables.push_back(t);
   }
   return tables;
@@ -192,7 +194,7 @@ std::string tensor_tables(const Plan& p) {
 // The call that binds expert e of a layer's table entry `ref`.
 std::string bind_expert_call(const RoleTable& table, const std::string& ref) {
   if (table.expert_parts) return fmt::format("store.get_matrix({}[e], kMatrixStorage)", ref);
-  return fmt::format("store.get_expert_matrix({}, e, kMatrixStorage)", ref);
+  return fmt::format("store.get_expert_matrix({}, e, kMatrixStorage{})", ref, table.transposed ? ", true" : "");
 }
 
 std::string bind_weights(const Plan& p) {

@@ -842,6 +842,58 @@ void import_grok(const Config& c, Spec& s, const ImportOptions& o) {
   name_tensors(s, names);
 }
 
+// Llama 4 (text), as transformers v4.51: Llama's layout, RoPE on interleaved pairs. Layers flagged 1 in
+// no_rope_layers rotate q and k, then L2-normalise them (use_qk_norm; eps 1e-6, not rms_norm_eps) and attend
+// within chunks of attention_chunk_size; the others (NoPE) attend globally with q scaled by the attention
+// temperature. Layers in moe_layers are MoE: a top-k sigmoid router whose weight scales the expert's input,
+// experts stacked [count, in, out] ([gate | up] in one tensor) and a shared expert; the rest are dense MLPs of
+// intermediate_size_mlp.
+void import_llama4(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  s.rope.pairing = RopePairing::interleaved;
+  std::vector<int64_t> rotates;  // 1: the layer uses RoPE
+  for (int64_t i = 0; i < s.num_layers; ++i) rotates.push_back((i + 1) % 4 != 0);
+  rotates = c.get<std::vector<int64_t>>("no_rope_layers", rotates);
+  if (static_cast<int64_t>(rotates.size()) != s.num_layers)
+    c.fail("no_rope_layers", fmt::format("expected {} flags (one per layer), found {}", s.num_layers, rotates.size()));
+  const int64_t chunk = c.get<int64_t>("attention_chunk_size", 0);
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    if (rotates[static_cast<size_t>(i)]) s.attention.chunk.push_back(chunk);
+    else s.rope.nope_layers.push_back(i), s.attention.chunk.push_back(0);
+  }
+  if (c.get<bool>("use_qk_norm", false)) {
+    s.attention.qk_norm = QkNorm::head;
+    s.attention.qk_norm_spec = NormSpec{NormKind::rmsnorm, NormWeight::none, false, 1e-6};
+    s.attention.qk_norm_after_rope = true;
+  }
+  if (c.get<int64_t>("attn_temperature_tuning", 0) != 0)
+    s.attention.temperature_tuning = TemperatureTuning{c.req<double>("floor_scale"), c.req<double>("attn_scale")};
+
+  moe_like(c, s, Routing::topk_sigmoid, false);
+  MoeSpec& e = s.mlp.moe;
+  e.weighted_input = true;
+  e.shared_intermediate = c.req<int64_t>("intermediate_size");
+  s.mlp.fused_gate_up = true;
+  s.weights.expert_layout = TensorLayout::conv1d;
+  const int64_t step = c.get<int64_t>("interleave_moe_layer_step", 1);
+  if (step <= 0) c.fail("interleave_moe_layer_step", fmt::format("expected a positive step, found {}", step));
+  std::vector<int64_t> sparse;
+  for (int64_t i = step - 1; i < s.num_layers; i += step) sparse.push_back(i);
+  sparse = c.get<std::vector<int64_t>>("moe_layers", sparse);
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    if (std::find(sparse.begin(), sparse.end(), i) == sparse.end()) e.dense_layers.push_back(i);
+  if (!e.dense_layers.empty()) e.dense_intermediate = c.req<int64_t>("intermediate_size_mlp");
+  name_tensors(s, llama_names().with({{"gate", "feed_forward.gate_proj.weight"},
+                                      {"up", "feed_forward.up_proj.weight"},
+                                      {"down", "feed_forward.down_proj.weight"},
+                                      {"router", "feed_forward.router.weight"},
+                                      {"expert_gate_up", "feed_forward.experts.gate_up_proj"},
+                                      {"expert_down", "feed_forward.experts.down_proj"},
+                                      {"shared_gate", "feed_forward.shared_expert.gate_proj.weight"},
+                                      {"shared_up", "feed_forward.shared_expert.up_proj.weight"},
+                                      {"shared_down", "feed_forward.shared_expert.down_proj.weight"}}));
+}
+
 }  // namespace
 
 const std::map<std::string, FamilyImporter>& family_importers() {
@@ -857,7 +909,7 @@ const std::map<std::string, FamilyImporter>& family_importers() {
       // Mixtures of experts.
       {"grok", import_grok},         {"granitemoe", import_granitemoe}, {"mixtral", import_mixtral},
       {"olmoe", import_olmoe},       {"phimoe", import_phimoe},       {"qwen2_moe", import_qwen2_moe},
-      {"qwen3_moe", import_qwen3_moe},
+      {"qwen3_moe", import_qwen3_moe}, {"llama4_text", import_llama4},
   };
   return table;
 }

@@ -56,6 +56,10 @@ TensorPlan tensor_plan(const Spec& s, Role role, const std::string& pattern, con
       throw Error(fmt::format("{}: field 'weights.layer.{}': '{{e}}' (one tensor per expert) is only allowed for "
                               "expert tensors",
                               s.file, role_name(role)));
+    if (s.weights.expert_layout == TensorLayout::conv1d)
+      throw Error(fmt::format("{}: field 'weights.expert_layout': conv1d ([count, in, out]) needs the experts stacked "
+                              "in one tensor, but weights.layer.{} names one per expert",
+                              s.file, role_name(role)));
     t.parts = part_names(t.name, "{e}", shape[0]);
     t.shape = shape;
     return t;
@@ -69,6 +73,11 @@ TensorPlan tensor_plan(const Spec& s, Role role, const std::string& pattern, con
                               s.file, role_name(role)));
     t.parts = part_names(t.name, "{h}", shape[0]);
     t.shape = shape;
+    return t;
+  }
+  if (shape.size() == 3) {  // stacked experts, [count, out, in] or transposed per expert
+    t.transpose = s.weights.expert_layout == TensorLayout::conv1d;
+    t.shape = t.transpose ? std::vector<int64_t>{shape[0], shape[2], shape[1]} : shape;
     return t;
   }
   t.transpose = shape.size() == 2 && s.weights.layout == TensorLayout::conv1d;

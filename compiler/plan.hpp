@@ -32,6 +32,8 @@ struct LayerPlan {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
   int64_t window = 0;                          // 0: global attention
+  int64_t chunk = 0;                           // 0: none; else attention within chunks of this many positions
+  bool nope = false;                           // rotates nothing, though the model uses RoPE (Llama 4)
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).

@@ -162,8 +162,25 @@ NormSpec parse_norm(const Section& s) {
   return n;
 }
 
+// A list of distinct layer indices of the model under `key`.
+std::vector<int64_t> layer_indices(const Section& s, const std::string& key, int64_t num_layers) {
+  const YAML::Node layers = s.required_node(key);
+  if (!layers.IsSequence()) s.fail(layers, s.field(key), "expected a list of layer indices");
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const int64_t layer = s.element<int64_t>(layers[i], key, i);
+    if (layer < 0 || layer >= num_layers)
+      s.fail(layers[i], s.field(key), fmt::format("layer {} is not one of the model's {} layers", layer, num_layers));
+    if (std::find(out.begin(), out.end(), layer) != out.end())
+      s.fail(layers[i], s.field(key), fmt::format("layer {} is listed twice", layer));
+    out.push_back(layer);
+  }
+  return out;
+}
+
 void parse_attention(const Section& s, Spec& spec) {
-  s.only_keys({"heads", "kv_heads", "head_dim", "qkv", "bias", "scale", "softcap", "window", "qk_norm", "clip_qkv"});
+  s.only_keys({"heads", "kv_heads", "head_dim", "qkv", "bias", "scale", "softcap", "window", "chunk", "qk_norm",
+               "temperature_tuning", "clip_qkv"});
   AttentionSpec& a = spec.attention;
   a.heads = s.per_layer("heads", spec.num_layers, 1);
   a.kv_heads = s.per_layer("kv_heads", spec.num_layers, 1);
@@ -187,8 +204,20 @@ void parse_attention(const Section& s, Spec& spec) {
   a.softcap = s.get_or<double>("softcap", 0.0);
   a.window = s.has("window") ? s.per_layer("window", spec.num_layers, 0)
                              : std::vector<int64_t>(static_cast<size_t>(spec.num_layers), 0);
+  a.chunk = s.has("chunk") ? s.per_layer("chunk", spec.num_layers, 0)
+                           : std::vector<int64_t>(static_cast<size_t>(spec.num_layers), 0);
+  for (int64_t i = 0; i < spec.num_layers; ++i)
+    if (a.chunk[i] != 0 && a.window[i] != 0)
+      s.fail(s.node()["chunk"], s.field("chunk"), fmt::format("layer {} has both a window and a chunk", i));
+  if (auto t = s.optional_section("temperature_tuning")) {
+    t->only_keys({"floor_scale", "scale"});
+    a.temperature_tuning = TemperatureTuning{t->get<double>("floor_scale"), t->get<double>("scale")};
+    if (!(a.temperature_tuning->floor_scale > 0))
+      t->fail(t->node()["floor_scale"], t->field("floor_scale"), "expected a positive number");
+  }
   if (auto q = s.optional_section("qk_norm")) {
-    q->only_keys({"over", "norm", "weights"});
+    q->only_keys({"over", "norm", "weights", "after_rope"});
+    a.qk_norm_after_rope = q->get_or<bool>("after_rope", false);
     a.qk_norm = q->choice<QkNorm>("over", {{"head", QkNorm::head}, {"projection", QkNorm::projection}});
     a.qk_norm_spec = parse_norm(q->section("norm"));
     a.qk_norm_weights = q->choice_or<QkNormWeights>("weights", QkNormWeights::shared,
@@ -196,16 +225,18 @@ void parse_attention(const Section& s, Spec& spec) {
                                                      {"per_head", QkNormWeights::per_head}});
     if (a.qk_norm_weights == QkNormWeights::per_head && a.qk_norm != QkNorm::head)
       q->fail(q->node()["weights"], q->field("weights"), "per_head weights need over: head");
+    if (a.qk_norm_after_rope && (a.qk_norm != QkNorm::head || a.qk_norm_weights == QkNormWeights::per_head))
+      q->fail(q->node()["after_rope"], q->field("after_rope"), "only with over: head and shared weights");
   }
   a.clip_qkv = s.get_or<double>("clip_qkv", 0.0);
 }
 
 void parse_positions(const Section& s, Spec& spec) {
-  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "max_positions", "slope_scale"});
+  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "nope_layers", "max_positions", "slope_scale"});
   spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
                                                    {"learned", PositionKind::learned}, {"none", PositionKind::none}});
   if (spec.positions != PositionKind::rope)
-    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling"})
+    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling", "nope_layers"})
       if (s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: rope");
   if (spec.positions != PositionKind::learned && s.has("max_positions"))
     s.fail(s.node()["max_positions"], s.field("max_positions"), "only used with kind: learned");
@@ -224,6 +255,7 @@ void parse_positions(const Section& s, Spec& spec) {
   r.theta = s.get<double>("theta");
   r.pairing = s.choice<RopePairing>("pairing", {{"half", RopePairing::half}, {"interleaved", RopePairing::interleaved}});
   r.rotary_dim = s.positive("rotary_dim");
+  if (s.has("nope_layers")) r.nope_layers = layer_indices(s, "nope_layers", spec.num_layers);
   if (r.rotary_dim % 2 != 0 || r.rotary_dim > spec.attention.head_dim)
     s.fail(s.node()["rotary_dim"], s.field("rotary_dim"),
            fmt::format("expected an even number <= head_dim ({}), found {}", spec.attention.head_dim, r.rotary_dim));
@@ -283,16 +315,7 @@ void parse_moe(const Section& s, Spec& spec) {
   }
   if (auto dense = s.optional_section("dense_layers")) {
     dense->only_keys({"layers", "intermediate_size"});
-    const YAML::Node layers = dense->required_node("layers");
-    if (!layers.IsSequence()) dense->fail(layers, dense->field("layers"), "expected a list of layer indices");
-    for (size_t i = 0; i < layers.size(); ++i) {
-      const int64_t layer = dense->element<int64_t>(layers, "layers", i);
-      if (layer < 0 || layer >= spec.num_layers)
-        dense->fail(layers[i], dense->field("layers"),
-                    fmt::format("layer {} is not one of the model's {} layers", layer, spec.num_layers));
-      if (m.is_dense(layer)) dense->fail(layers[i], dense->field("layers"), fmt::format("layer {} is listed twice", layer));
-      m.dense_layers.push_back(layer);
-    }
+    m.dense_layers = layer_indices(*dense, "layers", spec.num_layers);
     m.dense_intermediate = dense->positive("intermediate_size");
   }
 }
@@ -319,11 +342,15 @@ void parse_mlp(const Section& s, Spec& spec) {
 }
 
 void parse_weights(const Section& s, Spec& spec) {
-  s.only_keys({"layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head", "lm_head_bias", "layer",
-               "unused"});
+  s.only_keys({"layout", "expert_layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head",
+               "lm_head_bias", "layer", "unused"});
   WeightNames& w = spec.weights;
   w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::linear,
                                        {{"linear", TensorLayout::linear}, {"conv1d", TensorLayout::conv1d}});
+  w.expert_layout = s.choice_or<TensorLayout>("expert_layout", TensorLayout::linear,
+                                              {{"linear", TensorLayout::linear}, {"conv1d", TensorLayout::conv1d}});
+  if (s.has("expert_layout") && spec.mlp.kind != MlpKind::moe)
+    s.fail(s.node()["expert_layout"], s.field("expert_layout"), "only used with mlp.kind: moe");
   w.embed = s.get<std::string>("embed");
   w.pos_embed = s.get_or<std::string>("positions", "");
   w.final_norm = s.get_or<std::string>("final_norm", "");
@@ -493,6 +520,10 @@ const char* to_string(Routing r) {
   for (const auto& [name, value] : kRoutings)
     if (value == r) return name;
   return "?";
+}
+
+bool RopeSpec::rotates(int64_t layer) const {
+  return std::find(nope_layers.begin(), nope_layers.end(), layer) == nope_layers.end();
 }
 
 bool MoeSpec::is_dense(int64_t layer) const {

@@ -45,6 +45,14 @@ struct RopeSpec {
   RopePairing pairing = RopePairing::half;
   int64_t rotary_dim = 0;
   RopeScaling scaling;
+  std::vector<int64_t> nope_layers;  // layers that rotate nothing (Llama 4's NoPE layers)
+  bool rotates(int64_t layer) const;
+};
+
+// Llama 4's attention temperature tuning (arXiv 2501.19399) on layers without RoPE: q × (log(⌊(pos + 1) /
+// floor_scale⌋ + 1) · scale + 1).
+struct TemperatureTuning {
+  double floor_scale = 0.0, scale = 0.0;
 };
 
 struct AttentionSpec {
@@ -55,9 +63,12 @@ struct AttentionSpec {
   std::optional<double> scale;     // absent: 1/sqrt(head_dim)
   double softcap = 0.0;            // 0: off
   std::vector<int64_t> window;     // per layer, 0: global
+  std::vector<int64_t> chunk;      // per layer, 0: none; else keys of the query's own chunk only (Llama 4)
   QkNorm qk_norm = QkNorm::none;
   std::optional<NormSpec> qk_norm_spec;
   QkNormWeights qk_norm_weights = QkNormWeights::shared;
+  bool qk_norm_after_rope = false;  // norm the rotated q and k, in layers that rotate only (Llama 4)
+  std::optional<TemperatureTuning> temperature_tuning;
   double clip_qkv = 0.0;           // 0: off
 };
 
@@ -94,6 +105,7 @@ struct WeightNames {
   std::string embed, pos_embed, final_norm, final_norm_bias, lm_head;  // lm_head empty: tied
   std::string lm_head_bias;
   TensorLayout layout = TensorLayout::linear;
+  TensorLayout expert_layout = TensorLayout::linear;  // conv1d: stacked experts stored [count, in, out] (Llama 4)
   std::map<std::string, std::string> layer;  // role -> pattern
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
 

@@ -75,10 +75,17 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   bool windowed = false;
   for (int64_t w : a.window) windowed = windowed || w != 0;
   if (windowed) line("  window: " + per_layer(a.window));
+  bool chunked = false;
+  for (int64_t c : a.chunk) chunked = chunked || c != 0;
+  if (chunked) line("  chunk: " + per_layer(a.chunk));
   if (a.qk_norm != QkNorm::none)
-    line(fmt::format("  qk_norm: {{over: {}, norm: {}{}}}", a.qk_norm == QkNorm::head ? "head" : "projection",
+    line(fmt::format("  qk_norm: {{over: {}, norm: {}{}{}}}", a.qk_norm == QkNorm::head ? "head" : "projection",
                      norm(*a.qk_norm_spec),
-                     a.qk_norm_weights == QkNormWeights::per_head ? ", weights: per_head" : ""));
+                     a.qk_norm_weights == QkNormWeights::per_head ? ", weights: per_head" : "",
+                     a.qk_norm_after_rope ? ", after_rope: true" : ""));
+  if (a.temperature_tuning)
+    line(fmt::format("  temperature_tuning: {{floor_scale: {}, scale: {}}}", num(a.temperature_tuning->floor_scale),
+                     num(a.temperature_tuning->scale)));
   if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
@@ -90,6 +97,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     line("  theta: " + num(r.theta));
     line(fmt::format("  pairing: {}", to_string(r.pairing)));
     line(fmt::format("  rotary_dim: {}", r.rotary_dim));
+    if (!r.nope_layers.empty()) line(fmt::format("  nope_layers: [{}]", fmt::join(r.nope_layers, ", ")));
     const RopeScaling& x = r.scaling;
     if (x.type == "linear") line(fmt::format("  scaling: {{type: linear, factor: {}}}", num(x.factor)));
     if (x.type == "llama3")
@@ -139,6 +147,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   const WeightNames& w = s.weights;
   line("weights:");
   if (w.layout == TensorLayout::conv1d) line("  layout: conv1d");
+  if (w.expert_layout == TensorLayout::conv1d) line("  expert_layout: conv1d");
   line("  embed: " + quoted(w.embed));
   if (!w.pos_embed.empty()) line("  positions: " + quoted(w.pos_embed));
   if (!w.final_norm.empty()) line("  final_norm: " + quoted(w.final_norm));

@@ -36,6 +36,8 @@ class Attention final : public Block {
     l.kv_dim = size_mul(s, l.kv_heads, l.head_dim);
     l.qkv_dim = size_add(s, l.q_dim, size_mul(s, 2, l.kv_dim));
     l.window = a.window[l.index];
+    l.chunk = l.index < static_cast<int64_t>(a.chunk.size()) ? a.chunk[l.index] : 0;  // importers may leave it empty
+    l.nope = s.positions == PositionKind::rope && !s.rope.rotates(l.index);
   }
 
   std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
@@ -83,8 +85,17 @@ class Attention final : public Block {
   const char* title() const override { return "Attention"; }
 
   std::string describe(const LayerPlan& l) const override {
-    std::string window = l.window ? fmt::format(", sliding window {}", l.window) : "";
-    return fmt::format("{} query heads, {} kv heads of {}{}", l.heads, l.kv_heads, l.head_dim, window);
+    std::string extra = l.window ? fmt::format(", sliding window {}", l.window) : "";
+    if (l.chunk) extra += fmt::format(", attention within chunks of {}", l.chunk);
+    if (l.nope) extra += ", no RoPE";
+    return fmt::format("{} query heads, {} kv heads of {}{}", l.heads, l.kv_heads, l.head_dim, extra);
+  }
+
+  void emit_model_constants(Code& c, const Plan& p) const override {
+    const auto& t = p.spec->attention.temperature_tuning;
+    if (!t) return;
+    c.line("// Attention temperature tuning of the layers without RoPE: q × (log(⌊(pos + 1) / floor_scale⌋ + 1) · scale + 1).");
+    c.line("constexpr float kTemperatureFloorScale = {}, kTemperatureScale = {};", flt(t->floor_scale), flt(t->scale));
   }
 
   void emit_constants(Code& c, const LayerPlan& l) const override {
@@ -99,7 +110,7 @@ class Attention final : public Block {
     c.line("float* const k_new = kv_staging_;");
     c.line("float* const v_new = kv_staging_ + kChunk * kKvDim;");
     emit_projections(c, a, l, in);
-    emit_qk_norms(c, a);
+    if (!a.qk_norm_after_rope) emit_qk_norms(c, a);
     c.line("for (const Sequence& s : sequences) {{");
     c.line("  // Its rows of this step, and this layer's keys and values in each row of its state (kKvRow apart).");
     c.line("  float* const q = q_ + static_cast<size_t>(s.first) * kQDim;");
@@ -107,19 +118,25 @@ class Attention final : public Block {
     c.line("  const float* const v = v_new + static_cast<size_t>(s.first) * kKvDim;");
     c.line("  KvElement* const k_cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.state_offset);
     c.line("  KvElement* const v_cache = k_cache + kKvDim;");
-    if (s.positions == PositionKind::rope) {
+    if (s.positions == PositionKind::rope && !l.nope) {
       const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
       c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
              pairing);
       c.line("  llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k, kKvDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
              pairing);
+      if (a.qk_norm_after_rope) {
+        c.line("  {}", norm_call(*a.qk_norm_spec, "q", "q", "w", Role::q_norm, "kHeadDim", "kQkNormEps", "s.count * kHeads"));
+        c.line("  {}", norm_call(*a.qk_norm_spec, "k", "k", "w", Role::k_norm, "kHeadDim", "kQkNormEps", "s.count * kKvHeads"));
+      }
     }
+    if (a.temperature_tuning && (s.positions != PositionKind::rope || l.nope))
+      c.line("  llmc::temperature_tune<kQDim>(q, kQDim, s.count, s.pos, kTemperatureFloorScale, kTemperatureScale);");
     c.line("  llmc::store_kv<kKvDim, kKvRow>(k_cache, s.pos, k, s.count);");
     c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");
     c.line("  llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_ + static_cast<size_t>(s.first) * kQDim, q,");
-    c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}}}, scratch_.get());",
+    c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}{}}}, scratch_.get());",
            a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window,
-           s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr");
+           s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr", l.chunk ? fmt::format(", {}", l.chunk) : "");
     c.line("}}");
     c.line("llmc::matmul<kHidden, kQDim>({}, att_, w.o, {}, T);", out, bias_of(l, Role::o));
   }

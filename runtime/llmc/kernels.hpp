@@ -163,6 +163,17 @@ inline float* normalize_rows(float* w, int64_t rows, int64_t cols) {
   return w;
 }
 
+// Attention temperature tuning (Llama 4's NoPE layers, arXiv 2501.19399): row t of T (rows `stride` apart, N values
+// each), at position pos + t, × (log(⌊(pos + t + 1) / floor_scale⌋ + 1) · scale + 1), in fp32 as the reference.
+template <int N>
+inline void temperature_tune(float* v, int stride, int T, int pos, float floor_scale, float scale) {
+  for (int t = 0; t < T; ++t) {
+    const float f = std::log(std::floor((static_cast<float>(pos + t) + 1.0f) / floor_scale) + 1.0f) * scale + 1.0f;
+    float* row = v + static_cast<size_t>(t) * stride;
+    for (int i = 0; i < N; ++i) row[i] *= f;
+  }
+}
+
 // Rotates the first RotaryDim values of each head. v rows are Stride apart; heads HeadDim apart.
 // cos/sin tables are [position][RotaryDim/2].
 template <int Heads, int HeadDim, int RotaryDim, Pairing P>
@@ -189,7 +200,14 @@ struct AttentionParams {
   float softcap;        // 0: off; else cap·tanh(s/cap)
   int window;           // 0: global; else key kept iff q_pos − k_pos < window
   const float* alibi;   // per-head slopes, or null
+  int chunk = 0;        // 0: off; else key kept iff it is in q_pos's chunk: ⌊k_pos / chunk⌋ = ⌊q_pos / chunk⌋
 };
+
+// The first key position a query at q_pos sees (the last is q_pos itself).
+inline int first_key(const AttentionParams& p, int q_pos) {
+  if (p.chunk > 0) return q_pos / p.chunk * p.chunk;
+  return p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
+}
 
 // Cached key/value rows are KvStride apart (other heads' and layers' between them), so one head's rows are
 // in different pages, which the hardware prefetchers do not follow: rows kAhead ahead are prefetched by hand
@@ -267,7 +285,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
   // Heads [h0, h1) of token t.
   auto run = [&](int t, int h0, int h1, float* scores) {
     const int q_pos = pos + t;
-    const int first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
+    const int first = first_key(p, q_pos);
     auto head_scores = [&](int h) { return scores + static_cast<size_t>(h - h0) * (Context + kScoresPad); };
     auto head_query = [&](int h) { return q + static_cast<size_t>(t) * q_stride + h * HeadDim; };
     auto kv_offset = [&](int h) { return (h / kGroup) * HeadDim; };
@@ -414,7 +432,7 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
         heads[l] = g * kGroup + r % kGroup;
         const int q_pos = pos + tokens[l];
         lane_pos[l] = static_cast<float>(q_pos);
-        lane_first[l] = static_cast<float>(p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0);
+        lane_first[l] = static_cast<float>(first_key(p, q_pos));
         lane_slope[l] = p.alibi ? p.alibi[heads[l]] : 0.0f;
         const float* qr = q + static_cast<size_t>(tokens[l]) * q_stride + heads[l] * HeadDim;
         for (int d = 0; d < HeadDim; ++d) qt[d * kWidth + l] = qr[d];

@@ -549,8 +549,9 @@ class WeightStore {
 
   Matrix get_matrix(const TensorRef& t, MatrixStorage storage) { return get_matrix(t.name, t.shape(), storage); }
 
-  // Matrix e of the experts stacked in tensor t ([experts, out, in] as stored), kept as get_matrix keeps one.
-  Matrix get_expert_matrix(const TensorRef& t, int e, MatrixStorage storage) {
+  // Matrix e of the experts stacked in tensor t ([experts, out, in] as stored, or [experts, in, out] when
+  // transposed: each expert's matrix is transposed at load), kept as get_matrix keeps one.
+  Matrix get_expert_matrix(const TensorRef& t, int e, MatrixStorage storage, bool transposed = false) {
     const TensorInfo& stacked = checked(t.name, t.shape());
     if (t.rank != 3 || e < 0 || e >= t.dims[0]) throw Error(std::string("internal error: expert of tensor ") + t.name);
     if (is_grouped(stacked.grouped))
@@ -561,6 +562,17 @@ class WeightStore {
     expert.shape = {t.dims[1], t.dims[2]};
     expert.bytes = stacked.stored_bytes(static_cast<size_t>(t.dims[1] * t.dims[2]));
     expert.data = stacked.data + static_cast<size_t>(e) * expert.bytes;
+    if (!transposed) return grouped_copy(expert, storage);
+    if (expert.block_quantised())
+      throw Error(stacked.file + ": tensor '" + t.name + "' holds block-quantised experts stored [in, out], which " +
+                  "cannot be transposed");
+    const size_t size = dtype_size(expert.dtype), rows = static_cast<size_t>(t.dims[1]),
+                 cols = static_cast<size_t>(t.dims[2]);
+    std::vector<uint8_t> copy(expert.bytes);  // the same values [out, in], then grouped as any matrix
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t c = 0; c < cols; ++c) std::memcpy(&copy[(c * rows + r) * size], expert.data + (r * cols + c) * size, size);
+    expert.data = copy.data();
+    expert.shape = {t.dims[2], t.dims[1]};
     return grouped_copy(expert, storage);
   }
 

@@ -211,8 +211,11 @@ void check_attention(int pos, int T) {
     float softcap;
     int window;
     const float* alibi;
+    int chunk;
   };
-  for (const Case& c : {Case{0, 0, nullptr}, Case{0, 3, nullptr}, Case{2.0f, 0, nullptr}, Case{0, 0, slopes}}) {
+  // Chunks of 7 and 256 (the blocked kernel's own key chunk): a query sees only keys of its own chunk.
+  for (const Case& c : {Case{0, 0, nullptr, 0}, Case{0, 3, nullptr, 0}, Case{2.0f, 0, nullptr, 0},
+                        Case{0, 0, slopes, 0}, Case{0, 0, nullptr, 7}, Case{0, 0, nullptr, 256}}) {
     std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(max_threads() * attention_scratch_floats(Heads, D, Ctx));
     const float scale = 0.3f;
     for (int t = 0; t < T; ++t)
@@ -222,6 +225,7 @@ void check_attention(int pos, int T) {
         std::vector<int> keys;
         for (int j = 0; j <= qp; ++j) {
           if (c.window && qp - j >= c.window) continue;
+          if (c.chunk && j / c.chunk != qp / c.chunk) continue;
           double d = 0;
           for (int i = 0; i < D; ++i) d += double(q[(t * Heads + h) * D + i]) * k[(j * KvHeads + g) * D + i];
           d *= scale;
@@ -240,7 +244,7 @@ void check_attention(int pos, int T) {
         }
       }
     attention<Heads, KvHeads, D, Ctx, Stride>(got.data(), q.data(), Heads * D, k_cache.data(), v_cache.data(), T, pos,
-                                              {scale, c.softcap, c.window, c.alibi}, scratch.data());
+                                              {scale, c.softcap, c.window, c.alibi, c.chunk}, scratch.data());
     CHECK(nmse(ref, got) < 1e-10);
   }
 }
@@ -575,6 +579,19 @@ TEST_SUITE("kernels") {
     CHECK(nmse(ref, got) < 1e-12);
   }
 
+  TEST_CASE("temperature_tune: q × (log(floor((pos + 1) / floor_scale) + 1) · scale + 1) per row") {
+    constexpr int N = 5, T = 12;
+    std::vector<float> v(T * 8, 2.0f);
+    temperature_tune<N>(v.data(), 8, T, 1, 4.0f, 0.5f);  // positions 1..12
+    for (int t = 0; t < T; ++t) {
+      const int pos = 1 + t;
+      const double f = std::log(std::floor((pos + 1) / 4.0) + 1.0) * 0.5 + 1.0;
+      for (int i = 0; i < N; ++i) CHECK(v[t * 8 + i] == doctest::Approx(2.0 * f).epsilon(1e-6));
+      for (int i = N; i < 8; ++i) CHECK(v[t * 8 + i] == 2.0f);  // past N: untouched
+      if (pos < 3) CHECK(v[t * 8] == 2.0f);                     // ⌊(pos + 1) / 4⌋ = 0: no change
+    }
+  }
+
   TEST_CASE("rope: half and interleaved pairing, partial rotary") {
     constexpr int Heads = 2, HeadDim = 8, Rot = 4, T = 3, pos = 5;
     const auto v = random_vector(T * Heads * HeadDim, 9);
@@ -606,7 +623,7 @@ TEST_SUITE("kernels") {
     }
   }
 
-  TEST_CASE("attention: GQA, causal, sliding window, soft-cap, ALiBi") {
+  TEST_CASE("attention: GQA, causal, sliding window, chunks, soft-cap, ALiBi") {
     check_attention<4, 2, 8, 32>(6, 5);     // head_dim below the vector width
     check_attention<4, 2, 64, 96>(40, 5);   // vectorised exp and value sums, and their tails
     check_attention<4, 4, 32, 64>(0, 37);   // prefill from position 0
