@@ -256,6 +256,74 @@ def import_bad_sources(ctx):
                      os.path.join(blocker, "out.yaml")], "file/out.yaml", "cannot write (Not a directory)")
 
 
+# ------------------------------------------------------------------------------------------- mixtures of experts
+def golden_case(ctx, name):
+    return os.path.join(ctx.data, "golden", name)
+
+
+def imported(ctx, case):
+    """The spec `llmc import` writes for golden case `case`."""
+    out = ctx.path(case + ".imported.yaml")
+    ctx.expect_ok([ctx.llmc, "import", golden_case(ctx, case), "-o", out])
+    with open(out) as f:
+        return f.read()
+
+
+def read_safetensors(path):
+    """[(name, shape, bytes)] of a safetensors file, in file order."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack_from("<Q", raw)[0]
+    header = json.loads(raw[8:8 + n])
+    header.pop("__metadata__", None)
+    out = [(k, v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in header.items()]
+    return sorted(out, key=lambda t: header[t[0]]["data_offsets"][0])
+
+
+@case
+def moe_spec_and_import_errors(ctx):
+    mixtral = imported(ctx, "mixtral")
+    spec_case(ctx, mixtral.replace("top_k: 2", "top_k: 5"), "mlp.experts.top_k", "expected at most 4, found 5")
+    spec_case(ctx, mixtral.replace("routing: softmax_topk", "routing: best"), "mlp.experts.routing",
+              "'best' is not one of")
+    with open(os.path.join(golden_case(ctx, "mixtral"), "config.json")) as f:
+        config = json.load(f)
+    config["num_experts_per_tok"] = 9
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("hf/config.json", json.dumps(config)), "-o", ctx.path("out.yaml")],
+                    "num_experts_per_tok", "9 experts per token is not between 1 and the 4 experts",
+                    absent=["out.yaml"])
+
+
+@case
+def gen_moe_checkpoint_disagrees(ctx):
+    """Binaries of MoE specs refuse checkpoints whose experts are not what the spec says, naming the tensor."""
+    def built(case, edit, name):
+        text = imported(ctx, case)
+        edited_text = edit(text)
+        assert edited_text != text, "test error: the edit of %s changed nothing" % case
+        spec = ctx.write(name + ".yaml", edited_text)
+        ctx.expect_ok([ctx.llmc, "build", spec, "-o", ctx.path(name)])
+        return ctx.path(name)
+
+    def run(binary, weights_path, *needles):
+        ctx.expect_fail([binary, "--weights", weights_path, "--tokens", "1,2,3", "-n", "1"], *needles)
+
+    mixtral_weights = os.path.join(golden_case(ctx, "mixtral"), "model.safetensors")
+    more = built("mixtral", lambda t: t.replace("count: 4", "count: 5"), "five_experts")
+    run(more, mixtral_weights, "model.layers.0.block_sparse_moe.gate.weight", "has shape [4, 64], expected [5, 64]")
+    narrow = built("mixtral", lambda t: t.replace("intermediate_size: 96", "intermediate_size: 80"), "narrow")
+    run(narrow, mixtral_weights, "model.layers.0.block_sparse_moe.experts.0.w1.weight", "has shape [96, 64]",
+        "expected [80, 64]")
+    stacked = built("granitemoe", lambda t: t.replace("intermediate_size: 64", "intermediate_size: 48"), "stacked")
+    run(stacked, os.path.join(golden_case(ctx, "granitemoe"), "model.safetensors"),
+        "model.layers.0.block_sparse_moe.input_linear.weight", "has shape [8, 128, 64]", "expected [8, 96, 64]")
+    exact = built("mixtral", lambda t: t.replace("# Written", "# Unchanged; written"), "exact")
+    lacking = [t for t in read_safetensors(mixtral_weights)
+               if t[0] != "model.layers.1.block_sparse_moe.experts.2.w3.weight"]
+    run(exact, ctx.write("lacking.safetensors", safetensors(lacking)),
+        "model.layers.1.block_sparse_moe.experts.2.w3.weight", "is missing")
+
+
 @case
 def tokenize_corrupt_tokenizer(ctx):
     tok = ctx.read("stories260k/tok512.bin")
