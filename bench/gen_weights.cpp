@@ -1,5 +1,6 @@
-// Writes a random-weight Llama checkpoint (Hugging Face tensor names) as one .safetensors file.
-// usage: gen_weights OUT DTYPE(F32|F16|BF16) DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED]
+// Writes a random-weight Llama checkpoint (Hugging Face tensor names) as one .safetensors file; with EXPERTS > 0
+// a Mixtral one (a router and EXPERTS experts of width FFN per layer, Mixtral's names).
+// usage: gen_weights OUT DTYPE(F32|F16|BF16) DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED [EXPERTS]]
 // Values are uniform in ±1/sqrt(fan_in) (norm weights 1), so activations stay finite.
 #include <immintrin.h>
 
@@ -36,13 +37,14 @@ uint16_t to_bf16(float f) {
 
 int main(int argc, char** argv) {
   if (argc < 9) {
-    std::fprintf(stderr, "usage: %s OUT F32|F16|BF16 DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s OUT F32|F16|BF16 DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED [EXPERTS]]\n", argv[0]);
     return 2;
   }
   const std::string out = argv[1], dtype = argv[2];
   const int64_t dim = std::atoll(argv[3]), layers = std::atoll(argv[4]), heads = std::atoll(argv[5]),
                 kv_heads = std::atoll(argv[6]), ffn = std::atoll(argv[7]), vocab = std::atoll(argv[8]);
   if (argc > 9) rng_state = std::strtoull(argv[9], nullptr, 10) * 2654435761ull + 1;
+  const int64_t experts = argc > 10 ? std::atoll(argv[10]) : 0;
   const int64_t kv_dim = dim / heads * kv_heads;
   const size_t esize = dtype == "F32" ? 4 : 2;
   if (dtype != "F32" && dtype != "F16" && dtype != "BF16") {
@@ -58,6 +60,16 @@ int main(int argc, char** argv) {
     ts.push_back({p + "self_attn.v_proj.weight", {kv_dim, dim}, false});
     ts.push_back({p + "self_attn.o_proj.weight", {dim, dim}, false});
     ts.push_back({p + "post_attention_layernorm.weight", {dim}, true});
+    if (experts > 0) {
+      ts.push_back({p + "block_sparse_moe.gate.weight", {experts, dim}, false});
+      for (int64_t e = 0; e < experts; ++e) {
+        const std::string x = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+        ts.push_back({x + "w1.weight", {ffn, dim}, false});
+        ts.push_back({x + "w2.weight", {dim, ffn}, false});
+        ts.push_back({x + "w3.weight", {ffn, dim}, false});
+      }
+      continue;
+    }
     ts.push_back({p + "mlp.gate_proj.weight", {ffn, dim}, false});
     ts.push_back({p + "mlp.up_proj.weight", {ffn, dim}, false});
     ts.push_back({p + "mlp.down_proj.weight", {dim, ffn}, false});

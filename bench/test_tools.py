@@ -35,8 +35,9 @@ def write_safetensors(path, tensors, dtype="F32"):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def tiny_model(dim=8, layers=2, heads=2, kv_heads=1, ffn=12, vocab=300):
-    """A Llama checkpoint whose every value says where it is: tensor number * 1e4 + index."""
+def tiny_model(dim=8, layers=2, heads=2, kv_heads=1, ffn=12, vocab=300, experts=0):
+    """A Llama checkpoint (a Mixtral one with experts) whose every value says where it is: tensor number * 1e4 +
+    index."""
     hd = dim // heads
     shapes = [("model.embed_tokens.weight", [vocab, dim])]
     for i in range(layers):
@@ -44,8 +45,15 @@ def tiny_model(dim=8, layers=2, heads=2, kv_heads=1, ffn=12, vocab=300):
         shapes += [(p + "input_layernorm.weight", [dim]), (p + "self_attn.q_proj.weight", [dim, dim]),
                    (p + "self_attn.k_proj.weight", [kv_heads * hd, dim]),
                    (p + "self_attn.v_proj.weight", [kv_heads * hd, dim]), (p + "self_attn.o_proj.weight", [dim, dim]),
-                   (p + "post_attention_layernorm.weight", [dim]), (p + "mlp.gate_proj.weight", [ffn, dim]),
-                   (p + "mlp.up_proj.weight", [ffn, dim]), (p + "mlp.down_proj.weight", [dim, ffn])]
+                   (p + "post_attention_layernorm.weight", [dim])]
+        if experts:
+            shapes += [(p + "block_sparse_moe.gate.weight", [experts, dim])]
+            for e in range(experts):
+                x = f"{p}block_sparse_moe.experts.{e}."
+                shapes += [(x + "w1.weight", [ffn, dim]), (x + "w2.weight", [dim, ffn]), (x + "w3.weight", [ffn, dim])]
+        else:
+            shapes += [(p + "mlp.gate_proj.weight", [ffn, dim]), (p + "mlp.up_proj.weight", [ffn, dim]),
+                       (p + "mlp.down_proj.weight", [dim, ffn])]
     shapes += [("model.norm.weight", [dim]), ("lm_head.weight", [vocab, dim])]
     out = []
     for k, (name, shape) in enumerate(shapes):
@@ -153,6 +161,23 @@ class WriteGGUF(unittest.TestCase):
         rows = [k[r * 8:(r + 1) * 8] for r in range(4)]
         self.assertEqual(g.floats("blk.1.attn_k.weight"), [x for r in (0, 2, 1, 3) for x in rows[r]])
         self.assertEqual(g.floats("blk.1.attn_v.weight"), by_name["model.layers.1.self_attn.v_proj.weight"][1])
+
+    def test_experts_stacked(self):
+        model = tiny_model(experts=3)
+        src, out = os.path.join(self.dir, "m.safetensors"), os.path.join(self.dir, "m.gguf")
+        write_safetensors(src, model)
+        r = self.run_tool(src, out, "--heads", "2", "--experts-per-token", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        g = GGUFReader(out)
+        self.assertEqual((g.kv["llama.expert_count"], g.kv["llama.expert_used_count"]), (3, 2))
+        self.assertEqual(len(g.tensors), 1 + 2 * 10 + 2)
+        by_name = {n: v for n, _, v in model}
+        self.assertEqual(g.tensors["blk.1.ffn_down_exps.weight"][0], [12, 8, 3])  # [experts, out, in] reversed
+        for gguf, hf in (("gate", "w1"), ("down", "w2"), ("up", "w3")):
+            stacked = [x for e in range(3) for x in by_name[f"model.layers.1.block_sparse_moe.experts.{e}.{hf}.weight"]]
+            self.assertEqual(g.floats(f"blk.1.ffn_{gguf}_exps.weight"), stacked)
+        self.assertEqual(g.floats("blk.0.ffn_gate_inp.weight"), by_name["model.layers.0.block_sparse_moe.gate.weight"])
+        self.check_error(src, ["--experts-per-token 4", "3 experts"], "--heads", "2", "--experts-per-token", "4")
 
     def check_error(self, src, words, *args):
         out = os.path.join(self.dir, "bad.gguf")

@@ -3,9 +3,11 @@
 runs the very weights llmc runs. Stdlib only (no numpy, no gguf-py).
 
   write_gguf.py IN.safetensors OUT.gguf --heads N [--context N] [--rope-theta X] [--rms-eps X]
+               [--experts-per-token K]
 
 IN is an F32 .safetensors with Hugging Face Llama tensor names, as bench/gen_weights.cpp writes it (untied
-lm_head). The model's sizes are read from its tensor shapes; --heads gives the attention heads (the head size
+lm_head), or Mixtral names (a router and experts per layer): its experts are stacked into one tensor per layer
+and projection as llama.cpp's Mixtral files hold them (architecture "llama" with llama.expert_count). The model's sizes are read from its tensor shapes; --heads gives the attention heads (the head size
 is not in the shapes), the KV heads follow from k_proj. As convert_hf_to_gguf.py does for Llama, the rows of
 q_proj and k_proj are permuted from the half-split rotary layout of Hugging Face to llama.cpp's interleaved one.
 The vocabulary is synthetic, the size of the embedding: <unk> <s> </s>, the 256 byte tokens <0x00>..<0xFF>
@@ -104,29 +106,46 @@ def model_tensors(tensors, path, heads):
     if kv_dim % head_dim:
         raise InputError(f"{path}: tensor model.layers.0.self_attn.k_proj.weight has {kv_dim} rows, not a multiple "
                          f"of the head size {head_dim}")
-    ffn = shape_of("model.layers.0.mlp.gate_proj.weight", None)[0]
+    moe = "model.layers.0.block_sparse_moe.gate.weight" in tensors
+    experts = shape_of("model.layers.0.block_sparse_moe.gate.weight", None)[0] if moe else 0
+    expert = "model.layers.0.block_sparse_moe.experts.0."
+    ffn = shape_of(expert + "w1.weight" if moe else "model.layers.0.mlp.gate_proj.weight", None)[0]
     kv_heads = kv_dim // head_dim
-    order = [("token_embd.weight", "model.embed_tokens.weight", [vocab, dim], None)]
+    # (gguf name, the safetensors tensors it is made of (stacked in order), expected shape of each, rows
+    # permuted for this many heads or None)
+    order = [("token_embd.weight", ["model.embed_tokens.weight"], [vocab, dim], None)]
     for i in range(layers):
         p = f"model.layers.{i}."
         order += [
-            (f"blk.{i}.attn_norm.weight", p + "input_layernorm.weight", [dim], None),
-            (f"blk.{i}.attn_q.weight", p + "self_attn.q_proj.weight", [dim, dim], heads),
-            (f"blk.{i}.attn_k.weight", p + "self_attn.k_proj.weight", [kv_dim, dim], kv_heads),
-            (f"blk.{i}.attn_v.weight", p + "self_attn.v_proj.weight", [kv_dim, dim], None),
-            (f"blk.{i}.attn_output.weight", p + "self_attn.o_proj.weight", [dim, dim], None),
-            (f"blk.{i}.ffn_norm.weight", p + "post_attention_layernorm.weight", [dim], None),
-            (f"blk.{i}.ffn_gate.weight", p + "mlp.gate_proj.weight", [ffn, dim], None),
-            (f"blk.{i}.ffn_up.weight", p + "mlp.up_proj.weight", [ffn, dim], None),
-            (f"blk.{i}.ffn_down.weight", p + "mlp.down_proj.weight", [dim, ffn], None),
+            (f"blk.{i}.attn_norm.weight", [p + "input_layernorm.weight"], [dim], None),
+            (f"blk.{i}.attn_q.weight", [p + "self_attn.q_proj.weight"], [dim, dim], heads),
+            (f"blk.{i}.attn_k.weight", [p + "self_attn.k_proj.weight"], [kv_dim, dim], kv_heads),
+            (f"blk.{i}.attn_v.weight", [p + "self_attn.v_proj.weight"], [kv_dim, dim], None),
+            (f"blk.{i}.attn_output.weight", [p + "self_attn.o_proj.weight"], [dim, dim], None),
+            (f"blk.{i}.ffn_norm.weight", [p + "post_attention_layernorm.weight"], [dim], None),
         ]
-    order += [("output_norm.weight", "model.norm.weight", [dim], None),
-              ("output.weight", "lm_head.weight", [vocab, dim], None)]
-    for _, name, expected, _ in order:
-        shape_of(name, expected)
+        if moe:
+            each = [f"{p}block_sparse_moe.experts.{e}." for e in range(experts)]
+            order += [
+                (f"blk.{i}.ffn_gate_inp.weight", [p + "block_sparse_moe.gate.weight"], [experts, dim], None),
+                (f"blk.{i}.ffn_gate_exps.weight", [x + "w1.weight" for x in each], [ffn, dim], None),
+                (f"blk.{i}.ffn_down_exps.weight", [x + "w2.weight" for x in each], [dim, ffn], None),
+                (f"blk.{i}.ffn_up_exps.weight", [x + "w3.weight" for x in each], [ffn, dim], None),
+            ]
+        else:
+            order += [
+                (f"blk.{i}.ffn_gate.weight", [p + "mlp.gate_proj.weight"], [ffn, dim], None),
+                (f"blk.{i}.ffn_up.weight", [p + "mlp.up_proj.weight"], [ffn, dim], None),
+                (f"blk.{i}.ffn_down.weight", [p + "mlp.down_proj.weight"], [dim, ffn], None),
+            ]
+    order += [("output_norm.weight", ["model.norm.weight"], [dim], None),
+              ("output.weight", ["lm_head.weight"], [vocab, dim], None)]
+    for _, names, expected, _ in order:
+        for name in names:
+            shape_of(name, expected)
     hparams = {"vocab": vocab, "dim": dim, "layers": layers, "heads": heads, "kv_heads": kv_heads, "ffn": ffn,
-               "head_dim": head_dim}
-    return [(g, s, h) for g, s, _, h in order], hparams
+               "head_dim": head_dim, "experts": experts}
+    return [(g, names, ([len(names)] if len(names) > 1 else []) + expected, h) for g, names, expected, h in order], hparams
 
 
 def rope_row_order(rows, heads):
@@ -181,6 +200,10 @@ def metadata(hp, context, rope_theta, rms_eps, name):
         ("llama.rope.dimension_count", U32, hp["head_dim"]),
         ("llama.rope.freq_base", F32_VALUE, rope_theta),
         ("llama.attention.layer_norm_rms_epsilon", F32_VALUE, rms_eps),
+    ]
+    if hp["experts"]:  # Mixtral's routing: softmax over the experts, the top 2 (here top_k) renormalised
+        kvs += [("llama.expert_count", U32, hp["experts"]), ("llama.expert_used_count", U32, hp["top_k"])]
+    kvs += [
         ("tokenizer.ggml.model", STRING, "llama"),
         ("tokenizer.ggml.tokens", ARRAY, (STRING, tokens)),
         ("tokenizer.ggml.scores", ARRAY, (F32_VALUE, scores)),
@@ -196,32 +219,37 @@ def pad(n):
     return (ALIGNMENT - n % ALIGNMENT) % ALIGNMENT
 
 
-def write_gguf(src, out, heads, context, rope_theta, rms_eps):
+def write_gguf(src, out, heads, context, rope_theta, rms_eps, top_k):
     data, tensors = read_safetensors(src)
     order, hp = model_tensors(tensors, src, heads)
+    if hp["experts"] and not 1 <= top_k <= hp["experts"]:
+        raise InputError(f"--experts-per-token {top_k}: the model has {hp['experts']} experts per layer")
+    hp["top_k"] = top_k
     kvs = metadata(hp, context, rope_theta, rms_eps, os.path.splitext(os.path.basename(src))[0])
     head = b"GGUF" + struct.pack("<IQQ", 3, len(order), len(kvs)) + b"".join(gguf_kv(*kv) for kv in kvs)
     offset = 0
-    for gguf_name, st_name, _ in order:
-        shape = tensors[st_name][0]
+    for gguf_name, names, shape, _ in order:
         head += gguf_string(gguf_name) + struct.pack("<I", len(shape))
         head += b"".join(struct.pack("<Q", d) for d in reversed(shape))  # GGUF lists the fastest dimension first
         head += struct.pack("<IQ", GGUF_F32, offset)
-        offset += tensors[st_name][2] - tensors[st_name][1]
+        offset += sum(tensors[n][2] - tensors[n][1] for n in names)
         offset += pad(offset)
     tmp = out + ".tmp"
     try:
         with open(tmp, "wb") as f:
             f.write(head + b"\0" * pad(len(head)))
-            for _, st_name, permute_heads in order:
-                shape, begin, end = tensors[st_name]
-                if permute_heads is None:
-                    f.write(data[begin:end])
-                else:
-                    row = 4 * shape[1]
-                    for r in rope_row_order(shape[0], permute_heads):
-                        f.write(data[begin + r * row:begin + (r + 1) * row])
-                f.write(b"\0" * pad(end - begin))
+            for _, names, _, permute_heads in order:
+                size = 0
+                for st_name in names:
+                    shape, begin, end = tensors[st_name]
+                    size += end - begin
+                    if permute_heads is None:
+                        f.write(data[begin:end])
+                    else:
+                        row = 4 * shape[1]
+                        for r in rope_row_order(shape[0], permute_heads):
+                            f.write(data[begin + r * row:begin + (r + 1) * row])
+                f.write(b"\0" * pad(size))
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):
@@ -238,9 +266,10 @@ def main():
     ap.add_argument("--context", type=int, default=2048, help="llama.context_length (default 2048)")
     ap.add_argument("--rope-theta", type=float, default=10000.0)
     ap.add_argument("--rms-eps", type=float, default=1e-5)
+    ap.add_argument("--experts-per-token", type=int, default=2, help="llama.expert_used_count of a Mixtral (default 2)")
     a = ap.parse_args()
     try:
-        hp = write_gguf(a.src, a.out, a.heads, a.context, a.rope_theta, a.rms_eps)
+        hp = write_gguf(a.src, a.out, a.heads, a.context, a.rope_theta, a.rms_eps, a.experts_per_token)
     except InputError as e:
         print(f"write_gguf: {e}", file=sys.stderr)
         return 1
