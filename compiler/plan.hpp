@@ -32,6 +32,8 @@ struct LayerPlan {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
   int64_t window = 0;                          // 0: global attention
+  // Multi-head latent attention (blocks/mla.cpp): head_dim is the q/k head width, rope_dim its rotated part.
+  int64_t q_lora = 0, kv_lora = 0, rope_dim = 0, v_head_dim = 0;
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).
