@@ -910,6 +910,10 @@ void deepseek_moe(const Config& c, Spec& s, bool v2_weights) {
   if (e.routing != Routing::softmax_topk) {
     e.groups = c.req<int64_t>("n_group");
     e.top_groups = c.req<int64_t>("topk_group");
+    if (e.groups <= 0 || e.experts % e.groups != 0)
+      c.fail("n_group", fmt::format("{} groups do not divide the {} routed experts", e.groups, e.experts));
+    if (e.top_groups <= 0 || e.top_groups > e.groups)
+      c.fail("topk_group", fmt::format("{} groups kept, expected 1 to n_group ({})", e.top_groups, e.groups));
   }
   // V2: `if top_k > 1 and norm_topk_prob: w /= sum else: w *= routed_scaling_factor`; V3 renormalises, then scales.
   e.renormalize = c.get<bool>("norm_topk_prob", false) && (!v2_weights || e.top_k > 1);

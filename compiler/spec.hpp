@@ -34,15 +34,15 @@ struct NormSpec {
 struct RopeScaling {
   std::string type = "none";  // none | linear | llama3 | longrope | yarn
   double factor = 1.0;
-  // yarn: frequencies blended between interpolated and original by a ramp over the dims whose rotations in
-  // original_max_positions lie between beta_slow and beta_fast; cos and sin × m(mscale) / m(mscale_all_dim) and
-  // the softmax scale × m(mscale_all_dim)², where m(x) = 0.1·x·ln(factor) + 1 (1 for x = 0 or factor ≤ 1).
-  double beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0;
   double low_freq_factor = 1.0, high_freq_factor = 1.0;
   int64_t original_max_positions = 0;
   std::vector<double> short_factor, long_factor;  // longrope: short below original_max_positions, long from there
   int64_t max_positions = 0;                       // longrope: the extended context the factors were fitted for
   std::optional<double> attention_factor;          // longrope: cos/sin × this; absent: from the context ratio
+  // yarn: frequencies blended between interpolated and original by a ramp over the dims whose rotations in
+  // original_max_positions lie between beta_slow and beta_fast; cos and sin × m(mscale) / m(mscale_all_dim) and
+  // the softmax scale × m(mscale_all_dim)², where m(x) = 0.1·x·ln(factor) + 1 (1 for x = 0 or factor ≤ 1).
+  double beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0;
 };
 
 struct RopeSpec {

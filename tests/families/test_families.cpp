@@ -197,3 +197,34 @@ TEST_CASE("published sizes of mixtures of experts: total and active parameters")
   // Mixtral's count from its config, pinned exactly (46.7B as published; any change in how experts count shows).
   CHECK(llmc::make_plan(llmc::load_spec(arch_path("mixtral-8x7b"))).parameter_count == 46702792704);
 }
+
+// DeepSeek counts activated parameters without the embedding table (a lookup): DeepSeek-V2-Lite "15.7B total,
+// 2.4B activated", DeepSeek-V2 "236B, 21B", DeepSeek-V3 "671B, 37B" (model cards; V3's 671B leaves out its 14B
+// multi-token-prediction layer, which the spec lists as unused). The figures are rounded to their last digit,
+// hence 2.5%. Multi-head latent attention caches kv_lora_rank + rope values per layer and position: 576 for all
+// three, V3's 70,272 bytes per token at f16 ("70 KB").
+TEST_CASE("published sizes of DeepSeek-V2 / V3: total, activated, latent cache per token") {
+  const PublishedMoe deepseek[] = {
+      {"deepseek-v2-lite", 15.7e9, 2.4e9, 0.025},
+      {"deepseek-v2", 236e9, 21e9, 0.025},
+      {"deepseek-v3", 671e9, 37e9, 0.025},
+  };
+  for (const PublishedMoe& p : deepseek) {
+    const std::string arch = p.arch;
+    CAPTURE(arch);
+    const llmc::Spec spec = llmc::load_spec(arch_path(p.arch));
+    const llmc::Plan plan = llmc::make_plan(spec);
+    const double total = static_cast<double>(plan.parameter_count);
+    const double activated = static_cast<double>(plan.active_parameter_count - spec.vocab_size * spec.hidden_size);
+    CAPTURE(total);
+    CAPTURE(activated);
+    CHECK(std::fabs(total - p.total) <= p.tolerance * p.total);
+    CHECK(std::fabs(activated - p.active) <= p.tolerance * p.active);
+    CHECK(plan.state_row == spec.num_layers * (512 + 64));
+    const llmc::Spec again = llmc::parse_spec(llmc::spec_to_yaml(spec, "round trip"), "round-trip.yaml");
+    CHECK(llmc::make_plan(again).parameter_count == plan.parameter_count);
+    CHECK(llmc::make_plan(again).attention_scale == plan.attention_scale);
+  }
+  // V2-Lite's count from its config, pinned exactly.
+  CHECK(llmc::make_plan(llmc::load_spec(arch_path("deepseek-v2-lite"))).parameter_count == 15706484224);
+}
