@@ -158,6 +158,28 @@ TEST_CASE("plan: ALiBi slopes and LongRoPE tables") {
   }
 }
 
+TEST_CASE("plan: YaRN frequencies, cos/sin factor and softmax scale") {
+  // rotary_dim 8, original context 32: the correction range is [⌊-0.80⌋ → 0, ⌈0.71⌉ = 1], so frequency 0 keeps
+  // theta^0 and frequencies 1..3 are divided by the factor 4 (DeepSeek-V2-Lite's golden case).
+  const auto plan = [](const std::string& mscales) {
+    return llmc::make_plan(llmc::parse_spec(
+        tiny_spec("{kind: rope, theta: 10000, pairing: half, rotary_dim: 8, scaling: {type: yarn, factor: 4, "
+                  "original_max_positions: 32" + mscales + "}}"),
+        "yarn.yaml"));
+  };
+  const llmc::Plan y = plan(", mscale: 0.707, mscale_all_dim: 0.707");
+  REQUIRE(y.rope_inv_freq.size() == 4);
+  CHECK(y.rope_inv_freq[0] == doctest::Approx(1.0));
+  for (size_t i = 1; i < 4; ++i) CHECK(y.rope_inv_freq[i] == doctest::Approx(std::pow(10000.0, -2.0 * i / 8) / 4));
+  const double m = 0.1 * 0.707 * std::log(4.0) + 1.0;
+  CHECK(y.rope_attention_factor == doctest::Approx(1.0));
+  CHECK(y.attention_scale == doctest::Approx(m * m / std::sqrt(8.0)));
+  // Without mscale_all_dim: cos and sin × m(mscale = 1), the softmax scale unchanged.
+  const llmc::Plan d = plan("");
+  CHECK(d.rope_attention_factor == doctest::Approx(0.1 * std::log(4.0) + 1.0));
+  CHECK(d.attention_scale == doctest::Approx(1.0 / std::sqrt(8.0)));
+}
+
 namespace {
 
 struct PublishedMoe {
