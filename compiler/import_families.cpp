@@ -190,6 +190,8 @@ RopeScaling rope_scaling_from(const Config& c) {
     x.beta_slow = number("beta_slow", 1.0);
     x.mscale = number("mscale", 1.0);
     x.mscale_all_dim = number("mscale_all_dim", 0.0);
+    if (r.contains("attention_factor") && !r["attention_factor"].is_null())
+      c.fail("rope_scaling", "yarn with an explicit attention_factor is not supported (mscale / mscale_all_dim are)");
   } else if (type != "default" && type != "none") {
     c.fail("rope_scaling", fmt::format("rope type '{}' is not supported (linear, llama3, longrope, yarn)", type));
   } else {

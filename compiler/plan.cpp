@@ -263,8 +263,9 @@ Plan make_plan(const Spec& s) {
     // As DeepSeek's attention: cos and sin × m(mscale) / m(mscale_all_dim), the softmax scale × m(mscale_all_dim)²
     // when mscale_all_dim is set.
     const RopeScaling& x = s.rope.scaling;
-    p.rope_attention_factor = static_cast<float>(yarn_mscale(x.factor, x.mscale) / yarn_mscale(x.factor, x.mscale_all_dim));
-    if (x.mscale_all_dim != 0.0) attention_scale *= std::pow(yarn_mscale(x.factor, x.mscale_all_dim), 2.0);
+    const double all_dims = yarn_mscale(x.factor, x.mscale_all_dim);
+    p.rope_attention_factor = static_cast<float>(yarn_mscale(x.factor, x.mscale) / all_dims);
+    if (x.mscale_all_dim != 0.0) attention_scale *= all_dims * all_dims;
   }
   p.attention_scale = static_cast<float>(attention_scale);
   if (s.positions == PositionKind::alibi) {

@@ -18,7 +18,8 @@ enum class Role {
   // Dense MLP.
   gate, up, gate_up, gate_bias, up_bias, gate_up_bias, down, down_bias,
   // Mixture of experts: the router (and its selection bias), the experts ([experts, out, in]) and the shared expert.
-  router, router_bias, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down, shared_expert_gate,
+  router, router_bias, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down,
+  shared_expert_gate,
   // Global.
   embed, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
 };

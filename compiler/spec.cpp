@@ -307,7 +307,8 @@ void parse_expert_groups(const Section& e, MoeSpec& m) {
            fmt::format("expected 1 to groups ({}) groups kept, found {}", m.groups, m.top_groups));
   if (m.routing == Routing::noaux_tc && m.experts / m.groups < 2)
     e.fail(e.node()["groups"], e.field("groups"),
-           fmt::format("noaux_tc scores a group by its two best experts, but {} groups of {} experts leave {} per group",
+           fmt::format("noaux_tc scores a group by its two best experts, but {} groups of {} experts leave {} per "
+                       "group",
                        m.groups, m.experts, m.experts / m.groups));
   if (m.top_k > m.top_groups * (m.experts / m.groups))
     e.fail(e.node()["top_k"], e.field("top_k"),

@@ -17,7 +17,8 @@ enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, o
 enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };
 enum class MlpKind { gated, plain, moe };
-enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer, group_limited_greedy, noaux_tc };  // MoeSpec
+// See MoeSpec.
+enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer, group_limited_greedy, noaux_tc };
 enum class AttentionKind { standard, mla };  // mla: multi-head latent attention (DeepSeek-V2/V3)
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
 enum class QkNorm { none, head, projection, per_head = head, whole = projection };  // over: head | projection

@@ -97,7 +97,8 @@ class Mla final : public Block {
   void emit_constants(Code& c, const LayerPlan& l) const override {
     c.line("constexpr int kHeads = {}, kNope = {}, kVDim = {};", l.heads, l.head_dim - l.rope_dim, l.v_head_dim);
     c.line("constexpr int kQkDim = kNope + kRotaryDim, kQDim = kHeads * kQkDim;");
-    c.line("constexpr int kLatent = {}, kLatentRow = kLatent + kRotaryDim;  // a cached row: latent, k_rope", l.kv_lora);
+    c.line("constexpr int kLatent = {};  // a cached row: latent, then k_rope", l.kv_lora);
+    c.line("constexpr int kLatentRow = kLatent + kRotaryDim;");
     if (l.q_lora > 0) c.line("constexpr int kQLora = {};", l.q_lora);
   }
 
@@ -109,13 +110,13 @@ class Mla final : public Block {
     const Spec& s = *p.spec;
     const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
     if (l.q_lora > 0) {
-      c.line("llmc::matmuls<kHidden, kQLora, kLatentRow>({}, T, {{{{q_lora_, w.q_a, nullptr}}, {{latent_new_, w.kv_a, nullptr}}}});",
-             in);
+      c.line("llmc::matmuls<kHidden, kQLora, kLatentRow>({}, T,", in);
+      c.line("    {{{{q_lora_, w.q_a, nullptr}}, {{latent_new_, w.kv_a, nullptr}}}});");
       c.line("llmc::rms_norm<kQLora, llmc::Weighting::plain>(q_lora_, q_lora_, w.q_a_norm, kLatentNormEps, T);");
       c.line("llmc::matmul<kQDim, kQLora>(q_, q_lora_, w.q_b, nullptr, T);");
     } else {
-      c.line("llmc::matmuls<kHidden, kQDim, kLatentRow>({}, T, {{{{q_, w.q, nullptr}}, {{latent_new_, w.kv_a, nullptr}}}});",
-             in);
+      c.line("llmc::matmuls<kHidden, kQDim, kLatentRow>({}, T,", in);
+      c.line("    {{{{q_, w.q, nullptr}}, {{latent_new_, w.kv_a, nullptr}}}});");
     }
     c.line("for (int t = 0; t < T; ++t) {{  // normalise the latent part of each row");
     c.line("  float* const row = latent_new_ + static_cast<size_t>(t) * kLatentRow;");
@@ -134,10 +135,12 @@ class Mla final : public Block {
     c.line("}}");
     c.line("llmc::mla_absorb_queries<kHeads, kNope, kRotaryDim, kVDim, kLatent>(q_latent_, q_, w.kv_b, T);");
     c.line("for (const Sequence& s : sequences) {{  // one key/value head: the cached rows, keys and values alike");
-    c.line("  const KvElement* const cache = reinterpret_cast<const KvElement*>(s.state->rows()) + {};", l.state_offset);
+    c.line("  const KvElement* const cache =");
+    c.line("      reinterpret_cast<const KvElement*>(s.state->rows()) + {};", l.state_offset);
     c.line("  const size_t first = static_cast<size_t>(s.first) * kHeads * kLatentRow;");
     c.line("  llmc::attention<kHeads, 1, kLatentRow, kContext, kKvRow>(att_latent_ + first, q_latent_ + first,");
-    c.line("      kHeads * kLatentRow, cache, cache, s.count, s.pos, {{kAttentionScale, 0.0f, 0, nullptr}}, scratch_.get());");
+    c.line("      kHeads * kLatentRow, cache, cache, s.count, s.pos, {{kAttentionScale, 0.0f, 0, nullptr}},");
+    c.line("      scratch_.get());");
     c.line("}}");
     c.line("llmc::mla_expand_values<kHeads, kNope, kVDim, kLatent, kLatentRow>(att_, att_latent_, w.kv_b, T);");
     c.line("llmc::matmul<kHidden, kHeads * kVDim>({}, att_, w.o, nullptr, T);", out);

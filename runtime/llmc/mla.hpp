@@ -44,7 +44,8 @@ inline void mla_expand_values(float* out, const float* att, const float* kv_b, i
       const int t = job / Heads, h = job % Heads;
       const float* a = att + (static_cast<size_t>(t) * Heads + h) * Row;
       float* o = out + (static_cast<size_t>(t) * Heads + h) * V;
-      for (int i = 0; i < V; ++i) o[i] = dot<Latent>(kv_b + (static_cast<size_t>(h) * (Nope + V) + Nope + i) * Latent, a);
+      const float* v_rows = kv_b + (static_cast<size_t>(h) * (Nope + V) + Nope) * Latent;  // the head's v part
+      for (int i = 0; i < V; ++i) o[i] = dot<Latent>(v_rows + static_cast<size_t>(i) * Latent, a);
     }
   });
 }
