@@ -278,8 +278,10 @@ void run_inspect(const std::string& spec_path, std::ostream& out) {
                      mib(plan.weight_bytes / 2.0));
   out << fmt::format("decode reads: {:.1f} MiB of weights per token as fp32, {:.1f} MiB as bf16/f16\n",
                      mib(plan.decode_read_parameters * 4.0), mib(plan.decode_read_parameters * 2.0));
-  out << fmt::format("KV cache:     {:.1f} MiB per sequence ({} positions, fp32; {:.1f} MiB with --kv-cache f16)\n",
-                     mib(plan.state_elements() * 4.0), spec.max_context, mib(plan.state_elements() * 2.0));
+  out << fmt::format("KV cache:     {:.1f} MiB per sequence ({} positions, fp32; {:.1f} MiB with --kv-cache f16), "
+                     "{} bytes per position (fp32)\n",
+                     mib(plan.state_elements() * 4.0), spec.max_context, mib(plan.state_elements() * 2.0),
+                     plan.state_row * 4);
   out << fmt::format("activations:  {:.1f} MiB ({} tokens per prefill chunk) + {:.1f} MiB logits and rope tables\n",
                      mib(plan.activation_floats * 4.0), plan.chunk,
                      mib(4.0 * (spec.vocab_size + static_cast<double>(spec.max_context) * spec.rope.rotary_dim)));

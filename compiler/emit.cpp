@@ -83,6 +83,8 @@ std::string constants(const Plan& p, const EmitOptions& options) {
       c.line("constexpr int kRopeOriginalContext = {};", s.rope.scaling.original_max_positions);
       c.line("constexpr float kRopeInvFreqLong[kRotaryDim / 2] = {{{}}};", floats(p.rope_inv_freq_long));
       c.line("constexpr float kRopeFactor = {};", flt(p.rope_attention_factor));
+    } else if (p.rope_attention_factor != 1.0f) {
+      c.line("constexpr float kRopeFactor = {};  // cos and sin × this (YaRN)", flt(p.rope_attention_factor));
     }
   }
   if (s.positions == PositionKind::alibi) {
@@ -322,7 +324,7 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
     if (longrope) init.line("  const float* inv_freq = p < kRopeOriginalContext ? kRopeInvFreq : kRopeInvFreqLong;");
     init.line("  for (int i = 0; i < kRotaryDim / 2; ++i) {{");
     init.line("    const float angle = static_cast<float>(p) * {}[i];", longrope ? "inv_freq" : "kRopeInvFreq");
-    const char* factor = longrope ? " * kRopeFactor" : "";
+    const char* factor = longrope || p.rope_attention_factor != 1.0f ? " * kRopeFactor" : "";
     init.line("    rope_cos_[p * kRotaryDim / 2 + i] = static_cast<float>(std::cos(static_cast<double>(angle))){};", factor);
     init.line("    rope_sin_[p * kRotaryDim / 2 + i] = static_cast<float>(std::sin(static_cast<double>(angle))){};", factor);
     init.line("  }}");

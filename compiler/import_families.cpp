@@ -180,8 +180,20 @@ RopeScaling rope_scaling_from(const Config& c) {
     x.max_positions = c.req<int64_t>("max_position_embeddings");
     if (r.contains("attention_factor") && !r["attention_factor"].is_null())
       x.attention_factor = r["attention_factor"].get<double>();
+  } else if (type == "yarn") {
+    x.factor = r.at("factor").get<double>();
+    x.original_max_positions = r.at("original_max_position_embeddings").get<int64_t>();
+    auto number = [&](const char* key, double fallback) {
+      return r.contains(key) && !r[key].is_null() ? r[key].get<double>() : fallback;
+    };
+    x.beta_fast = number("beta_fast", 32.0);
+    x.beta_slow = number("beta_slow", 1.0);
+    x.mscale = number("mscale", 1.0);
+    x.mscale_all_dim = number("mscale_all_dim", 0.0);
+    if (r.contains("attention_factor") && !r["attention_factor"].is_null())
+      c.fail("rope_scaling", "yarn with an explicit attention_factor is not supported (mscale / mscale_all_dim are)");
   } else if (type != "default" && type != "none") {
-    c.fail("rope_scaling", fmt::format("rope type '{}' is not supported (linear, llama3, longrope)", type));
+    c.fail("rope_scaling", fmt::format("rope type '{}' is not supported (linear, llama3, longrope, yarn)", type));
   } else {
     x.type = "none";
   }
@@ -894,11 +906,99 @@ void import_llama4(const Config& c, Spec& s, const ImportOptions& o) {
                                       {"shared_down", "feed_forward.shared_expert.down_proj.weight"}}));
 }
 
+// DeepSeek-V2 / V3 names (modeling_deepseek.py; transformers' deepseek_v3): MLA projections under self_attn,
+// experts and shared experts under mlp.
+const NameTable& deepseek_names() {
+  static const NameTable t = llama_names().with({{"q_a", "self_attn.q_a_proj.weight"},
+                                                 {"q_a_norm", "self_attn.q_a_layernorm.weight"},
+                                                 {"q_b", "self_attn.q_b_proj.weight"},
+                                                 {"kv_a", "self_attn.kv_a_proj_with_mqa.weight"},
+                                                 {"kv_a_norm", "self_attn.kv_a_layernorm.weight"},
+                                                 {"kv_b", "self_attn.kv_b_proj.weight"},
+                                                 {"router", "mlp.gate.weight"},
+                                                 {"router_bias", "mlp.gate.e_score_correction_bias"},
+                                                 {"expert_gate", "mlp.experts.{e}.gate_proj.weight"},
+                                                 {"expert_up", "mlp.experts.{e}.up_proj.weight"},
+                                                 {"expert_down", "mlp.experts.{e}.down_proj.weight"},
+                                                 {"shared_gate", "mlp.shared_experts.gate_proj.weight"},
+                                                 {"shared_up", "mlp.shared_experts.up_proj.weight"},
+                                                 {"shared_down", "mlp.shared_experts.down_proj.weight"}});
+  return t;
+}
+
+// Multi-head latent attention from a DeepSeek config: q/k heads of nope + rope, the rope part rotated with its
+// pairs interleaved (the reference permutes them to rotate_half order in q and k alike, which leaves q·k as is).
+void deepseek_attention(const Config& c, Spec& s) {
+  AttentionSpec& a = s.attention;
+  a.kind = AttentionKind::mla;
+  const int64_t nope = c.req<int64_t>("qk_nope_head_dim"), rope = c.req<int64_t>("qk_rope_head_dim");
+  a.head_dim = nope + rope;
+  a.kv_heads = a.heads;
+  a.mla.q_lora_rank = c.get<int64_t>("q_lora_rank", 0);
+  a.mla.kv_lora_rank = c.req<int64_t>("kv_lora_rank");
+  a.mla.v_head_dim = c.req<int64_t>("v_head_dim");
+  a.mla.norm_eps = 1e-6;  // DeepseekV2RMSNorm(q_lora_rank / kv_lora_rank): the default eps, not rms_norm_eps
+  s.rope.rotary_dim = rope;
+  s.rope.pairing = c.get<bool>("rope_interleave", true) ? RopePairing::interleaved : RopePairing::half;
+}
+
+// DeepSeekMoE: n_routed_experts fine-grained experts of moe_intermediate_size and n_shared_experts of them fused
+// into one shared expert; layers below first_k_dense_replace and off the moe_layer_freq grid are dense.
+// v2_weights: V2's remote code scales the weights by routed_scaling_factor only when it does not renormalise.
+void deepseek_moe(const Config& c, Spec& s, bool v2_weights) {
+  if (!c.has("n_routed_experts")) return;  // a dense model
+  MlpSpec& m = s.mlp;
+  MoeSpec& e = m.moe;
+  m.kind = MlpKind::moe;
+  e.experts = c.req<int64_t>("n_routed_experts");
+  e.top_k = c.req<int64_t>("num_experts_per_tok");
+  m.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("moe_intermediate_size"));
+  e.shared_intermediate = c.get<int64_t>("n_shared_experts", 0) * c.req<int64_t>("moe_intermediate_size");
+  const std::string method = c.get<std::string>("topk_method", v2_weights ? "greedy" : "noaux_tc");
+  const std::string scoring = c.get<std::string>("scoring_func", method == "noaux_tc" ? "sigmoid" : "softmax");
+  if (method == "greedy" && scoring == "softmax") e.routing = Routing::softmax_topk;
+  else if (method == "group_limited_greedy" && scoring == "softmax") e.routing = Routing::group_limited_greedy;
+  else if (method == "noaux_tc" && scoring == "sigmoid") e.routing = Routing::noaux_tc;
+  else c.fail("topk_method", fmt::format("'{}' with scoring_func '{}' is not supported (greedy or group_limited_greedy "
+                                         "with softmax, noaux_tc with sigmoid)", method, scoring));
+  if (e.routing != Routing::softmax_topk) {
+    e.groups = c.req<int64_t>("n_group");
+    e.top_groups = c.req<int64_t>("topk_group");
+    if (e.groups <= 0 || e.experts % e.groups != 0)
+      c.fail("n_group", fmt::format("{} groups do not divide the {} routed experts", e.groups, e.experts));
+    if (e.top_groups <= 0 || e.top_groups > e.groups)
+      c.fail("topk_group", fmt::format("{} groups kept, expected 1 to n_group ({})", e.top_groups, e.groups));
+  }
+  // V2: `if top_k > 1 and norm_topk_prob: w /= sum else: w *= routed_scaling_factor`; V3 renormalises, then scales.
+  e.renormalize = c.get<bool>("norm_topk_prob", false) && (!v2_weights || e.top_k > 1);
+  e.scale = v2_weights && e.renormalize ? 1.0 : c.get<double>("routed_scaling_factor", 1.0);
+  const int64_t first_sparse = c.get<int64_t>("first_k_dense_replace", 0), freq = c.get<int64_t>("moe_layer_freq", 1);
+  if (freq <= 0) c.fail("moe_layer_freq", fmt::format("expected a positive step, found {}", freq));
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    if (i < first_sparse || i % freq != 0) e.dense_layers.push_back(i);
+  if (!e.dense_layers.empty()) e.dense_intermediate = c.req<int64_t>("intermediate_size");
+}
+
+void import_deepseek_v2(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  deepseek_attention(c, s);
+  deepseek_moe(c, s, true);
+  name_tensors(s, deepseek_names());
+}
+
+void import_deepseek_v3(const Config& c, Spec& s, const ImportOptions& o) {
+  llama_like(c, s, o);
+  deepseek_attention(c, s);
+  deepseek_moe(c, s, false);
+  name_tensors(s, deepseek_names());
+}
+
 }  // namespace
 
 const std::map<std::string, FamilyImporter>& family_importers() {
   static const std::map<std::string, FamilyImporter> table = {
       {"baichuan", import_baichuan}, {"chatglm", import_chatglm},     {"cohere", import_cohere},
+      {"deepseek_v2", import_deepseek_v2}, {"deepseek_v3", import_deepseek_v3},
       {"falcon", import_falcon},     {"gemma", import_gemma},         {"gemma2", import_gemma2},
       {"gpt2", import_gpt2},         {"gpt_neox", import_gpt_neox},   {"granite", import_granite},
       {"internlm2", import_internlm2}, {"llama", import_llama},       {"minicpm", import_minicpm},

@@ -123,9 +123,38 @@ std::vector<float> longrope_frequencies(const RopeSpec& r, const std::vector<dou
   return inv;
 }
 
+// YaRN's m(x) = 0.1·x·ln(factor) + 1 (1 when the context is not extended).
+double yarn_mscale(double factor, double x) { return factor <= 1.0 ? 1.0 : 0.1 * x * std::log(factor) + 1.0; }
+
+// YaRN frequencies as DeepSeek's remote code and Hugging Face compute them (fp32 tensors, the correction range in
+// double): each frequency blends theta^(-2i/d) (extrapolated) and that / factor (interpolated) by a linear ramp
+// over i between the dims that turn beta_fast and beta_slow times in original_max_positions.
+std::vector<float> yarn_frequencies(const RopeSpec& r) {
+  const RopeScaling& x = r.scaling;
+  const double dim = static_cast<double>(r.rotary_dim);
+  const double old_len = static_cast<double>(x.original_max_positions);
+  auto correction_dim = [&](double rotations) {
+    return dim * std::log(old_len / (rotations * 2.0 * M_PI)) / (2.0 * std::log(r.theta));
+  };
+  const double low = std::max(std::floor(correction_dim(x.beta_fast)), 0.0);
+  const double high = std::min(std::ceil(correction_dim(x.beta_slow)), dim - 1.0);
+  const float span = static_cast<float>(low == high ? high + 0.001 - low : high - low);
+  std::vector<float> inv;
+  for (int64_t i = 0; i < r.rotary_dim / 2; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(r.rotary_dim);
+    const float power = static_cast<float>(std::pow(r.theta, static_cast<double>(exponent)));
+    const float extrapolated = 1.0f / power, interpolated = 1.0f / (static_cast<float>(x.factor) * power);
+    const float ramp = std::clamp((static_cast<float>(i) - static_cast<float>(low)) / span, 0.0f, 1.0f);
+    const float keep = 1.0f - ramp;  // the share of the extrapolated frequency
+    inv.push_back(interpolated * (1.0f - keep) + extrapolated * keep);
+  }
+  return inv;
+}
+
 std::vector<float> rope_frequencies(const Spec& s) {
   const RopeSpec& r = s.rope;
   if (r.scaling.type == "longrope") return longrope_frequencies(r, r.scaling.short_factor);
+  if (r.scaling.type == "yarn") return yarn_frequencies(r);
   const int64_t half = r.rotary_dim / 2;
   std::vector<float> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
@@ -238,7 +267,16 @@ Plan make_plan(const Spec& s) {
                                                                    std::log(static_cast<double>(x.original_max_positions)));
     p.rope_attention_factor = static_cast<float>(factor);
   }
-  p.attention_scale = static_cast<float>(a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim)));
+  double attention_scale = a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim));
+  if (s.positions == PositionKind::rope && s.rope.scaling.type == "yarn") {
+    // As DeepSeek's attention: cos and sin × m(mscale) / m(mscale_all_dim), the softmax scale × m(mscale_all_dim)²
+    // when mscale_all_dim is set.
+    const RopeScaling& x = s.rope.scaling;
+    const double all_dims = yarn_mscale(x.factor, x.mscale_all_dim);
+    p.rope_attention_factor = static_cast<float>(yarn_mscale(x.factor, x.mscale) / all_dims);
+    if (x.mscale_all_dim != 0.0) attention_scale *= all_dims * all_dims;
+  }
+  p.attention_scale = static_cast<float>(attention_scale);
   if (s.positions == PositionKind::alibi) {
     p.alibi_slopes = alibi_slopes(a.heads[0]);
     for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);

@@ -34,6 +34,8 @@ struct LayerPlan {
   int64_t window = 0;                          // 0: global attention
   int64_t chunk = 0;                           // 0: none; else attention within chunks of this many positions
   bool nope = false;                           // rotates nothing, though the model uses RoPE (Llama 4)
+  // Multi-head latent attention (blocks/mla.cpp): head_dim is the q/k head width, rope_dim its rotated part.
+  int64_t q_lora = 0, kv_lora = 0, rope_dim = 0, v_head_dim = 0;
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).

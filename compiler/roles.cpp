@@ -29,6 +29,12 @@ constexpr std::array kNames = {
     std::pair{Role::k_norm_bias, "k_norm_bias"},
     std::pair{Role::o, "o"},
     std::pair{Role::o_bias, "o_bias"},
+    std::pair{Role::q_a, "q_a"},
+    std::pair{Role::q_a_norm, "q_a_norm"},
+    std::pair{Role::q_b, "q_b"},
+    std::pair{Role::kv_a, "kv_a"},
+    std::pair{Role::kv_a_norm, "kv_a_norm"},
+    std::pair{Role::kv_b, "kv_b"},
     std::pair{Role::gate, "gate"},
     std::pair{Role::up, "up"},
     std::pair{Role::gate_up, "gate_up"},
@@ -44,6 +50,7 @@ constexpr std::array kNames = {
     std::pair{Role::lm_head, "lm_head"},
     std::pair{Role::lm_head_bias, "lm_head_bias"},
     std::pair{Role::router, "router"},
+    std::pair{Role::router_bias, "router_bias"},
     std::pair{Role::expert_gate, "expert_gate"},
     std::pair{Role::expert_up, "expert_up"},
     std::pair{Role::expert_gate_up, "expert_gate_up"},
@@ -95,7 +102,7 @@ bool is_matrix_role(Role role) {
     case Role::q: case Role::k: case Role::v: case Role::o: case Role::qkv: case Role::gate: case Role::up:
     case Role::gate_up: case Role::down: case Role::embed: case Role::lm_head: case Role::expert_gate:
     case Role::expert_up: case Role::expert_gate_up: case Role::expert_down: case Role::shared_gate:
-    case Role::shared_up: case Role::shared_down:
+    case Role::shared_up: case Role::shared_down: case Role::q_a: case Role::q_b: case Role::kv_a:
       return true;
     default:
       return false;

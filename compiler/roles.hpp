@@ -12,10 +12,14 @@ enum class Role {
   ffn_norm, ffn_norm_bias, post_ffn_norm, post_ffn_norm_bias,
   // Attention.
   q, k, v, qkv, q_bias, k_bias, v_bias, qkv_bias, q_norm, q_norm_bias, k_norm, k_norm_bias, o, o_bias,
+  // Multi-head latent attention: low-rank queries (q_a, its norm, q_b), the latent ([latent | k_rope]) and its
+  // norm, and kv_b (latent → per head [k_nope | v]).
+  q_a, q_a_norm, q_b, kv_a, kv_a_norm, kv_b,
   // Dense MLP.
   gate, up, gate_up, gate_bias, up_bias, gate_up_bias, down, down_bias,
-  // Mixture of experts: the router, the experts ([experts, out, in]) and the shared expert.
-  router, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down, shared_expert_gate,
+  // Mixture of experts: the router (and its selection bias), the experts ([experts, out, in]) and the shared expert.
+  router, router_bias, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down,
+  shared_expert_gate,
   // Global.
   embed, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
 };

@@ -179,9 +179,22 @@ std::vector<int64_t> layer_indices(const Section& s, const std::string& key, int
 }
 
 void parse_attention(const Section& s, Spec& spec) {
-  s.only_keys({"heads", "kv_heads", "head_dim", "qkv", "bias", "scale", "softcap", "window", "chunk", "qk_norm",
-               "temperature_tuning", "clip_qkv"});
+  s.only_keys({"kind", "mla", "heads", "kv_heads", "head_dim", "qkv", "bias", "scale", "softcap", "window", "chunk",
+               "qk_norm", "temperature_tuning", "clip_qkv"});
   AttentionSpec& a = spec.attention;
+  a.kind = s.choice_or<AttentionKind>("kind", AttentionKind::standard,
+                                      {{"standard", AttentionKind::standard}, {"mla", AttentionKind::mla}});
+  if (a.kind == AttentionKind::mla) {
+    Section m = s.section("mla");
+    m.only_keys({"q_lora_rank", "kv_lora_rank", "v_head_dim", "norm_eps"});
+    a.mla.q_lora_rank = m.has("q_lora_rank") ? m.positive("q_lora_rank") : 0;
+    a.mla.kv_lora_rank = m.positive("kv_lora_rank");
+    a.mla.v_head_dim = m.positive("v_head_dim");
+    a.mla.norm_eps = m.get_or<double>("norm_eps", 1e-6);
+    if (a.mla.norm_eps <= 0) m.fail(m.node()["norm_eps"], m.field("norm_eps"), "expected a positive number");
+  } else if (s.has("mla")) {
+    s.fail(s.node()["mla"], s.field("mla"), "only used with kind: mla");
+  }
   a.heads = s.per_layer("heads", spec.num_layers, 1);
   a.kv_heads = s.per_layer("kv_heads", spec.num_layers, 1);
   a.head_dim = s.positive("head_dim");
@@ -283,25 +296,67 @@ void parse_positions(const Section& s, Spec& spec) {
           sc->fail(n, sc->field(key), fmt::format("expected a list of rotary_dim/2 = {} numbers", r.rotary_dim / 2));
         for (size_t i = 0; i < n.size(); ++i) out->push_back(sc->element<double>(n[i], key, i));
       }
+    } else if (x.type == "yarn") {
+      sc->only_keys({"type", "factor", "original_max_positions", "beta_fast", "beta_slow", "mscale", "mscale_all_dim"});
+      x.factor = sc->get<double>("factor");
+      if (x.factor <= 0) sc->fail(sc->node()["factor"], sc->field("factor"), "expected a positive number");
+      x.original_max_positions = sc->positive("original_max_positions");
+      x.beta_fast = sc->get_or<double>("beta_fast", 32.0);
+      x.beta_slow = sc->get_or<double>("beta_slow", 1.0);
+      if (x.beta_slow <= 0 || x.beta_fast <= x.beta_slow)
+        sc->fail(sc->node()["beta_fast"], sc->field("beta_fast"),
+                 fmt::format("expected beta_fast > beta_slow > 0, found {} and {}", x.beta_fast, x.beta_slow));
+      x.mscale = sc->get_or<double>("mscale", 1.0);
+      x.mscale_all_dim = sc->get_or<double>("mscale_all_dim", 0.0);
     } else if (x.type != "none") {
       sc->fail(sc->node()["type"], sc->field("type"),
-               fmt::format("'{}' is not one of: none, linear, llama3, longrope", x.type));
+               fmt::format("'{}' is not one of: none, linear, llama3, longrope, yarn", x.type));
     }
   }
 }
 
 constexpr std::initializer_list<std::pair<const char*, Routing>> kRoutings = {
     {"softmax_topk", Routing::softmax_topk}, {"topk_softmax", Routing::topk_softmax},
-    {"topk_sigmoid", Routing::topk_sigmoid}, {"sparsemixer", Routing::sparsemixer}};
+    {"topk_sigmoid", Routing::topk_sigmoid}, {"sparsemixer", Routing::sparsemixer},
+    {"group_limited_greedy", Routing::group_limited_greedy}, {"noaux_tc", Routing::noaux_tc}};
+
+// experts.groups / top_groups of DeepSeek's group-limited routings.
+void parse_expert_groups(const Section& e, MoeSpec& m) {
+  const bool grouped = m.routing == Routing::group_limited_greedy || m.routing == Routing::noaux_tc;
+  if (!grouped) {
+    for (const char* key : {"groups", "top_groups"})
+      if (e.has(key)) e.fail(e.node()[key], e.field(key), "only used with routing: group_limited_greedy or noaux_tc");
+    return;
+  }
+  m.groups = e.get_or<int64_t>("groups", 1);
+  if (m.groups <= 0 || m.experts % m.groups != 0)
+    e.fail(e.node()["groups"], e.field("groups"),
+           fmt::format("{} groups do not divide the {} experts into equal groups", m.groups, m.experts));
+  m.top_groups = e.get_or<int64_t>("top_groups", m.groups);
+  if (m.top_groups <= 0 || m.top_groups > m.groups)
+    e.fail(e.node()["top_groups"], e.field("top_groups"),
+           fmt::format("expected 1 to groups ({}) groups kept, found {}", m.groups, m.top_groups));
+  if (m.routing == Routing::noaux_tc && m.experts / m.groups < 2)
+    e.fail(e.node()["groups"], e.field("groups"),
+           fmt::format("noaux_tc scores a group by its two best experts, but {} groups of {} experts leave {} per "
+                       "group",
+                       m.groups, m.experts, m.experts / m.groups));
+  if (m.top_k > m.top_groups * (m.experts / m.groups))
+    e.fail(e.node()["top_k"], e.field("top_k"),
+           fmt::format("{} experts per token, but the {} kept groups hold only {}", m.top_k, m.top_groups,
+                       m.top_groups * (m.experts / m.groups)));
+}
 
 // mlp.experts, mlp.shared_expert and mlp.dense_layers of a mixture of experts.
 void parse_moe(const Section& s, Spec& spec) {
   MoeSpec& m = spec.mlp.moe;
   Section e = s.section("experts");
-  e.only_keys({"count", "top_k", "routing", "renormalize", "scale", "jitter_eps", "weighted_input"});
+  e.only_keys({"count", "top_k", "routing", "renormalize", "scale", "jitter_eps", "weighted_input", "groups",
+               "top_groups"});
   m.experts = e.positive("count", 1 << 16);
   m.top_k = e.positive("top_k", m.experts);
   m.routing = e.choice<Routing>("routing", kRoutings);
+  parse_expert_groups(e, m);
   m.renormalize = e.get_or<bool>("renormalize", false);
   m.scale = e.get_or<double>("scale", 1.0);
   m.jitter_eps = e.get_or<double>("jitter_eps", 0.0);

@@ -17,7 +17,9 @@ enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, o
 enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };
 enum class MlpKind { gated, plain, moe };
-enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer };  // see MoeSpec
+// See MoeSpec.
+enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer, group_limited_greedy, noaux_tc };
+enum class AttentionKind { standard, mla };  // mla: multi-head latent attention (DeepSeek-V2/V3)
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
 enum class QkNorm { none, head, projection, per_head = head, whole = projection };  // over: head | projection
 enum class QkNormWeights { shared, per_head };      // per-head norm: one [head_dim] weight, or [heads, head_dim]
@@ -31,13 +33,17 @@ struct NormSpec {
 };
 
 struct RopeScaling {
-  std::string type = "none";  // none | linear | llama3 | longrope
+  std::string type = "none";  // none | linear | llama3 | longrope | yarn
   double factor = 1.0;
   double low_freq_factor = 1.0, high_freq_factor = 1.0;
   int64_t original_max_positions = 0;
   std::vector<double> short_factor, long_factor;  // longrope: short below original_max_positions, long from there
   int64_t max_positions = 0;                       // longrope: the extended context the factors were fitted for
   std::optional<double> attention_factor;          // longrope: cos/sin × this; absent: from the context ratio
+  // yarn: frequencies blended between interpolated and original by a ramp over the dims whose rotations in
+  // original_max_positions lie between beta_slow and beta_fast; cos and sin × m(mscale) / m(mscale_all_dim) and
+  // the softmax scale × m(mscale_all_dim)², where m(x) = 0.1·x·ln(factor) + 1 (1 for x = 0 or factor ≤ 1).
+  double beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0;
 };
 
 struct RopeSpec {
@@ -55,7 +61,19 @@ struct TemperatureTuning {
   double floor_scale = 0.0, scale = 0.0;
 };
 
+// Multi-head latent attention (attention.kind: mla): keys and values come from one compressed latent per position
+// (kv_a → [latent | k_rope], latent normalised, kv_b → per head [k_nope | v]); head_dim is the q/k head width
+// (nope + rope), positions.rotary_dim the rope part, whose key is shared by all heads.
+struct MlaSpec {
+  int64_t q_lora_rank = 0;   // 0: queries straight from the hidden state (q); else q_a → q_a_norm → q_b
+  int64_t kv_lora_rank = 0;  // latent width
+  int64_t v_head_dim = 0;
+  double norm_eps = 1e-6;    // of q_a_norm and kv_a_norm (RMSNorm)
+};
+
 struct AttentionSpec {
+  AttentionKind kind = AttentionKind::standard;
+  MlaSpec mla;                           // kind: mla
   std::vector<int64_t> heads, kv_heads;  // one entry per layer
   int64_t head_dim = 0;
   bool bias_q = false, bias_k = false, bias_v = false, bias_o = false;
@@ -78,8 +96,12 @@ struct MoeSpec {
   int64_t experts = 0, top_k = 0;
   // softmax_topk: softmax over all experts, then the top k (Mixtral, Qwen-MoE, OLMoE, Grok-1); topk_softmax: the
   // top k logits, softmax over those (GraniteMoE); topk_sigmoid: sigmoid of the top k logits (Llama 4);
-  // sparsemixer: PhiMoE's eval-mode routing.
+  // sparsemixer: PhiMoE's eval-mode routing; group_limited_greedy (DeepSeek-V2): softmax, the top_groups of
+  // `groups` expert groups by their best score, then the top k inside them; noaux_tc (DeepSeek-V3): sigmoid,
+  // groups ranked by the sum of their two best scores + router_bias, top k by score + router_bias, weights from
+  // the unbiased scores.
   Routing routing = Routing::softmax_topk;
+  int64_t groups = 1, top_groups = 1;  // group_limited_greedy, noaux_tc
   bool renormalize = false;      // the k weights divided by their sum (norm_topk_prob)
   double scale = 1.0;            // every routing weight × this (routed_scaling_factor)
   double jitter_eps = 0.0;       // sparsemixer: how near the best logit (relative) still shares the softmax

@@ -65,6 +65,12 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   }
   const AttentionSpec& a = s.attention;
   line("attention:");
+  if (a.kind == AttentionKind::mla) {
+    line("  kind: mla");
+    line(fmt::format("  mla: {{{}kv_lora_rank: {}, v_head_dim: {}, norm_eps: {}}}",
+                     a.mla.q_lora_rank ? fmt::format("q_lora_rank: {}, ", a.mla.q_lora_rank) : "",
+                     a.mla.kv_lora_rank, a.mla.v_head_dim, num(a.mla.norm_eps)));
+  }
   line("  heads: " + per_layer(a.heads));
   line("  kv_heads: " + per_layer(a.kv_heads));
   line(fmt::format("  head_dim: {}", a.head_dim));
@@ -104,6 +110,11 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
       line(fmt::format("  scaling: {{type: llama3, factor: {}, low_freq_factor: {}, high_freq_factor: {}, "
                        "original_max_positions: {}}}",
                        num(x.factor), num(x.low_freq_factor), num(x.high_freq_factor), x.original_max_positions));
+    if (x.type == "yarn")
+      line(fmt::format("  scaling: {{type: yarn, factor: {}, original_max_positions: {}, beta_fast: {}, beta_slow: {}, "
+                       "mscale: {}, mscale_all_dim: {}}}",
+                       num(x.factor), x.original_max_positions, num(x.beta_fast), num(x.beta_slow), num(x.mscale),
+                       num(x.mscale_all_dim)));
     if (x.type == "longrope")
       line(fmt::format("  scaling: {{type: longrope, original_max_positions: {}, max_positions: {}{}, "
                        "short_factor: [{}], long_factor: [{}]}}",
@@ -120,8 +131,11 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (m.fused_gate_up) line("  fused_gate_up: true");
   if (m.kind == MlpKind::moe) {
     const MoeSpec& e = m.moe;
-    line(fmt::format("  experts: {{count: {}, top_k: {}, routing: {}, renormalize: {}{}{}{}}}", e.experts, e.top_k,
-                     to_string(e.routing), e.renormalize, e.scale != 1.0 ? ", scale: " + num(e.scale) : "",
+    const bool grouped = e.routing == Routing::group_limited_greedy || e.routing == Routing::noaux_tc;
+    line(fmt::format("  experts: {{count: {}, top_k: {}, routing: {}, renormalize: {}{}{}{}{}}}", e.experts, e.top_k,
+                     to_string(e.routing), e.renormalize,
+                     grouped ? fmt::format(", groups: {}, top_groups: {}", e.groups, e.top_groups) : "",
+                     e.scale != 1.0 ? ", scale: " + num(e.scale) : "",
                      e.routing == Routing::sparsemixer ? ", jitter_eps: " + num(e.jitter_eps) : "",
                      e.weighted_input ? ", weighted_input: true" : ""));
     if (e.shared_intermediate)

@@ -40,6 +40,9 @@ put("spec", "bad_heads.yaml", stories.replace("heads: 8", "heads: 7"))
 put("spec", "unknown_key.yaml", stories.replace("family: llama", "family: llama\nfoo: 1"))
 put("spec", "rope_scaling.yaml", stories.replace("rotary_dim: 8", "rotary_dim: 8\n  scaling: {type: llama3, factor: 8.0, "
     "low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_positions: 256}"))
+# multi-head latent attention, YaRN and DeepSeek's group-limited routings
+for arch in ("deepseek-v2", "deepseek-v3"):
+    put("spec", arch + ".yaml", open(os.path.join(ROOT, "archs", arch + ".yaml")).read())
 
 # ---------------------------------------------------------------- safetensors
 def safetensors(tensors, meta=None, pad=0):

@@ -182,6 +182,8 @@ const Block& attention_block() {
   return block;
 }
 
-const Block& mixer_of(const Spec&) { return attention_block(); }
+const Block& mixer_of(const Spec& s) {
+  return s.attention.kind == AttentionKind::mla ? mla_block() : attention_block();
+}
 
 }  // namespace llmc

@@ -50,6 +50,7 @@ class Block {
 };
 
 const Block& attention_block();
+const Block& mla_block();
 const Block& dense_mlp_block();
 const Block& moe_block();
 

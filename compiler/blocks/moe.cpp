@@ -43,6 +43,7 @@ class Moe final : public Block {
     const MoeSpec& m = s.mlp.moe;
     const int64_t E = m.experts, F = l.ffn, S = m.shared_intermediate, H = s.hidden_size;
     std::vector<RoleShape> roles = {{Role::router, {E, H}}};
+    if (m.routing == Routing::noaux_tc) roles.push_back({Role::router_bias, {E}});
     if (s.mlp.fused_gate_up) {
       roles.push_back({Role::expert_gate_up, {E, 2 * F, H}});
     } else {
@@ -79,13 +80,14 @@ class Moe final : public Block {
 
   void emit_model_constants(Code& c, const Plan& p) const override {
     const MoeSpec& m = p.spec->mlp.moe;
-    c.line("// Mixture of experts: {} experts, {} per token ({}{}{}){}.", m.experts, m.top_k, to_string(m.routing),
+    c.line("// Mixture of experts: {} experts, {} per token ({}{}{}{}){}.", m.experts, m.top_k, to_string(m.routing),
+           m.groups > 1 ? fmt::format(" in the best {} of {} groups", m.top_groups, m.groups) : "",
            m.renormalize ? ", renormalised" : "", m.scale != 1.0 ? fmt::format(", × {}", m.scale) : "",
            m.weighted_input ? "; the weight scales the expert's input" : "");
     c.line("constexpr int kExperts = {};", m.experts);
     c.line("constexpr int kTopK = {};", m.top_k);
-    c.line("constexpr llmc::RoutingParams kRouting{{llmc::Routing::{}, {}, {}, {}}};", to_string(m.routing),
-           m.renormalize ? "true" : "false", flt(m.scale), flt(m.jitter_eps));
+    c.line("constexpr llmc::RoutingParams kRouting{{llmc::Routing::{}, {}, {}, {}, {}, {}}};", to_string(m.routing),
+           m.renormalize ? "true" : "false", flt(m.scale), flt(m.jitter_eps), m.groups, m.top_groups);
     if (m.shared_intermediate > 0) c.line("constexpr int kSharedFfn = {};", m.shared_intermediate);
   }
 
@@ -99,7 +101,8 @@ class Moe final : public Block {
     const MoeSpec& m = mlp.moe;
     const char* act = act_name(mlp.activation);
     c.line("llmc::matmul<kExperts, kHidden>(router_logits_, {}, w.router, nullptr, T);", in);
-    c.line("llmc::route<kExperts, kTopK>(router_logits_, T, kRouting, routes_.ids, routes_.weights);");
+    c.line("llmc::route<kExperts, kTopK>(router_logits_, T, kRouting, routes_.ids, routes_.weights{});",
+           m.routing == Routing::noaux_tc ? ", w.router_bias" : "");
     c.line("routes_.visits.group(routes_.ids, T);");
     c.line("for (int e = 0; e < kExperts; ++e) {{  // each expert once, over the rows that visit it");
     c.line("  const int n = routes_.visits.count(e);");

@@ -15,6 +15,11 @@ enum class Routing {
   topk_softmax,   // the top k logits, then softmax over those k (GraniteMoE, JetMoE)
   topk_sigmoid,   // the top k logits, each through a sigmoid (Llama 4)
   sparsemixer,    // PhiMoE's eval-mode sparsemixer (top 2, each a softmax over the logits near the best left)
+  // DeepSeek: experts in `groups` equal groups; only the best top_groups groups are open, then the top k of
+  // the open experts (closed ones count as score 0, as the reference masks them).
+  group_limited_greedy,  // softmax scores; a group's score is its best (DeepSeek-V2)
+  noaux_tc,              // sigmoid scores; choice by score + bias, a group's score the sum of its best two;
+                         // weights the unbiased scores (DeepSeek-V3)
 };
 
 struct RoutingParams {
@@ -22,6 +27,7 @@ struct RoutingParams {
   bool renormalize = false;  // divide the k weights by their sum (Mixtral; norm_topk_prob)
   float scale = 1.0f;        // every weight × this (routed_scaling_factor)
   float jitter_eps = 0.0f;   // sparsemixer: the relative distance from the best logit that still counts
+  int groups = 1, top_groups = 1;  // group_limited_greedy, noaux_tc
 };
 
 namespace moe_detail {
@@ -67,12 +73,48 @@ inline int sparsemixer_pick(const float* scores, const float* open, float eps, f
   return best;
 }
 
+// Indices of the k largest of v[0..n) (n at run time), largest first; ties to the lower index.
+inline void top_k_of(const float* v, int n, int k, int* ids) {
+  for (int j = 0; j < k; ++j) {
+    int best = -1;
+    for (int e = 0; e < n; ++e) {
+      bool taken = false;
+      for (int i = 0; i < j; ++i) taken = taken || ids[i] == e;
+      if (!taken && (best < 0 || v[e] > v[best])) best = e;
+    }
+    ids[j] = best;
+  }
+}
+
+// DeepSeek's group-limited choice over E experts in p.groups groups: a group's score is its best choice score
+// (or the sum of its best two: noaux_tc); the choice scores outside the best p.top_groups groups become 0; ids
+// are the top K of what remains.
+template <int E, int K>
+inline void group_limited_top_k(const float* choice, const RoutingParams& p, int* ids) {
+  const int per_group = E / p.groups;
+  float group_score[E];
+  for (int g = 0; g < p.groups; ++g) {
+    const float* c = choice + g * per_group;
+    int best[2];
+    const int n = p.rule == Routing::noaux_tc ? 2 : 1;
+    top_k_of(c, per_group, n, best);
+    group_score[g] = n == 2 ? c[best[0]] + c[best[1]] : c[best[0]];
+  }
+  int open_groups[E];
+  top_k_of(group_score, p.groups, p.top_groups, open_groups);
+  float masked[E] = {};
+  for (int i = 0; i < p.top_groups; ++i)
+    std::copy_n(choice + open_groups[i] * per_group, per_group, masked + open_groups[i] * per_group);
+  top_k<E, K>(masked, ids);
+}
+
 }  // namespace moe_detail
 
 // For each of T tokens, the K experts it visits (ids[t·K + j], best first) and their weights, from router
-// logits [T][E] (fp32).
+// logits [T][E] (fp32). bias: noaux_tc's per-expert selection bias [E].
 template <int E, int K>
-inline void route(const float* logits, int T, const RoutingParams& p, int* ids, float* weights) {
+inline void route(const float* logits, int T, const RoutingParams& p, int* ids, float* weights,
+                  const float* bias = nullptr) {
   static_assert(K >= 1 && K <= E, "top-k needs 1 ≤ k ≤ experts");
   for (int t = 0; t < T; ++t) {
     const float* l = logits + static_cast<size_t>(t) * E;
@@ -85,6 +127,17 @@ inline void route(const float* logits, int T, const RoutingParams& p, int* ids, 
         id[j] = moe_detail::sparsemixer_pick<E>(l, open, p.jitter_eps, &w[j]);
         open[id[j]] = -std::numeric_limits<float>::infinity();
       }
+    } else if (p.rule == Routing::group_limited_greedy || p.rule == Routing::noaux_tc) {
+      float scores[E], choice[E];
+      std::copy(l, l + E, scores);
+      if (p.rule == Routing::noaux_tc) {
+        for (int e = 0; e < E; ++e) scores[e] = 1.0f / (1.0f + std::exp(-scores[e]));
+      } else {
+        moe_detail::softmax(scores, E);
+      }
+      for (int e = 0; e < E; ++e) choice[e] = bias ? scores[e] + bias[e] : scores[e];
+      moe_detail::group_limited_top_k<E, K>(choice, p, id);
+      for (int j = 0; j < K; ++j) w[j] = scores[id[j]];
     } else if (p.rule == Routing::softmax_topk) {
       float probs[E];
       std::copy(l, l + E, probs);

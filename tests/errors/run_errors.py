@@ -208,6 +208,68 @@ def spec_missing_file(ctx):
                     "cannot open the spec file", absent=["out.cpp"])
 
 
+def deepseek_spec(ctx, case, *edits):
+    """The spec `llmc import` writes for a DeepSeek golden case, with (old, new) text edits applied."""
+    out = ctx.path(case + ".yaml")
+    ctx.expect_ok([ctx.llmc, "import", os.path.join(ctx.data, "golden", case), "-o", out])
+    with open(out) as f:
+        text = f.read()
+    for old, new in edits:
+        assert old in text, (case, old)
+        text = text.replace(old, new)
+    return text
+
+
+@case
+def spec_deepseek_groups(ctx):
+    # V2's 8 routed experts in 4 groups, 2 kept: groups must divide the experts, at most all of them kept
+    spec_case(ctx, deepseek_spec(ctx, "deepseek_v2", ("groups: 4,", "groups: 3,")), "mlp.experts.groups",
+              "3 groups do not divide the 8 experts")
+    spec_case(ctx, deepseek_spec(ctx, "deepseek_v2", ("top_groups: 2", "top_groups: 5")), "mlp.experts.top_groups",
+              "expected 1 to groups (4) groups kept, found 5")
+    spec_case(ctx, deepseek_spec(ctx, "deepseek_v3", ("groups: 4,", "groups: 8,"), ("top_groups: 2", "top_groups: 8")),
+              "mlp.experts.groups", "noaux_tc scores a group by its two best experts")
+    spec_case(ctx, deepseek_spec(ctx, "deepseek_v2", ("top_k: 2", "top_k: 5"), ("top_groups: 2", "top_groups: 1")),
+              "mlp.experts.top_k", "5 experts per token, but the 1 kept groups hold only 2")
+    cfg = os.path.join(ctx.data, "golden", "deepseek_v2", "config.json")
+    with open(cfg) as f:
+        c = json.load(f)
+    c["n_group"] = 3
+    ctx.write("ds/config.json", json.dumps(c))
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("ds"), "-o", ctx.path("o.yaml")], "ds/config.json", "n_group",
+                    "3 groups do not divide the 8 routed experts", absent=["o.yaml"])
+    c["n_group"], c["topk_group"] = 4, 6
+    ctx.write("ds/config.json", json.dumps(c))
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("ds"), "-o", ctx.path("o.yaml")], "ds/config.json", "topk_group",
+                    "6 groups kept, expected 1 to n_group (4)", absent=["o.yaml"])
+
+
+@case
+def spec_deepseek_mla_sizes(ctx):
+    lite = ("deepseek_v2_lite",)
+    spec_case(ctx, deepseek_spec(ctx, *lite, ("rotary_dim: 8", "rotary_dim: 24")), "positions.rotary_dim",
+              "must be narrower than the q/k head_dim (24)")
+    spec_case(ctx, deepseek_spec(ctx, *lite, ("  kind: mla\n", "")), "attention.mla", "only used with kind: mla")
+    spec_case(ctx, deepseek_spec(ctx, *lite, ("kv_lora_rank: 32", "kv_lora_rank: 0")), "kv_lora_rank",
+              "expected a positive integer, found 0")
+
+
+@case
+def quantize_deepseek_sizes_disagree_with_checkpoint(ctx):
+    """Latent or rope sizes that disagree with the checkpoint: the tensors' shapes are checked as the binary
+    checks them (llmc quantize reads every tensor the plan names, without compiling)."""
+    weights = os.path.join(ctx.data, "golden", "deepseek_v2_lite", "model.safetensors")
+    for name, edit, needles in (
+            ("latent", ("kv_lora_rank: 32", "kv_lora_rank: 24"), ("kv_a_proj_with_mqa", "[32, 64]", "[40, 64]")),
+            ("rope", ("rotary_dim: 8", "rotary_dim: 6"), ("kv_a_proj_with_mqa", "[38, 64]", "[40, 64]")),
+            ("v", ("v_head_dim: 16", "v_head_dim: 8"), ("kv_b_proj", "[96, 32]", "[128, 32]"))):
+        spec = ctx.write(name + ".yaml", deepseek_spec(ctx, "deepseek_v2_lite", edit))
+        ctx.expect_fail([ctx.llmc, "quantize", spec, "--weights", weights, "--dtype", "q8_0", "-o",
+                         ctx.path(name + ".safetensors")], *needles, absent=[name + ".safetensors"])
+    spec = ctx.write("ok.yaml", deepseek_spec(ctx, "deepseek_v2_lite"))  # positive control
+    ctx.expect_ok([ctx.llmc, "quantize", spec, "--weights", weights, "--dtype", "q8_0", "-o", ctx.path("ok.safetensors")])
+
+
 @case
 def compile_unwritable_output(ctx):
     blocker = ctx.write("file", "x")  # a path below a regular file cannot be created, even by root

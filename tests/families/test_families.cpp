@@ -158,6 +158,28 @@ TEST_CASE("plan: ALiBi slopes and LongRoPE tables") {
   }
 }
 
+TEST_CASE("plan: YaRN frequencies, cos/sin factor and softmax scale") {
+  // rotary_dim 8, original context 32: the correction range is [⌊-0.80⌋ → 0, ⌈0.71⌉ = 1], so frequency 0 keeps
+  // theta^0 and frequencies 1..3 are divided by the factor 4 (DeepSeek-V2-Lite's golden case).
+  const auto plan = [](const std::string& mscales) {
+    return llmc::make_plan(llmc::parse_spec(
+        tiny_spec("{kind: rope, theta: 10000, pairing: half, rotary_dim: 8, scaling: {type: yarn, factor: 4, "
+                  "original_max_positions: 32" + mscales + "}}"),
+        "yarn.yaml"));
+  };
+  const llmc::Plan y = plan(", mscale: 0.707, mscale_all_dim: 0.707");
+  REQUIRE(y.rope_inv_freq.size() == 4);
+  CHECK(y.rope_inv_freq[0] == doctest::Approx(1.0));
+  for (size_t i = 1; i < 4; ++i) CHECK(y.rope_inv_freq[i] == doctest::Approx(std::pow(10000.0, -2.0 * i / 8) / 4));
+  const double m = 0.1 * 0.707 * std::log(4.0) + 1.0;
+  CHECK(y.rope_attention_factor == doctest::Approx(1.0));
+  CHECK(y.attention_scale == doctest::Approx(m * m / std::sqrt(8.0)));
+  // Without mscale_all_dim: cos and sin × m(mscale = 1), the softmax scale unchanged.
+  const llmc::Plan d = plan("");
+  CHECK(d.rope_attention_factor == doctest::Approx(0.1 * std::log(4.0) + 1.0));
+  CHECK(d.attention_scale == doctest::Approx(1.0 / std::sqrt(8.0)));
+}
+
 namespace {
 
 struct PublishedMoe {
@@ -196,4 +218,35 @@ TEST_CASE("published sizes of mixtures of experts: total and active parameters")
   }
   // Mixtral's count from its config, pinned exactly (46.7B as published; any change in how experts count shows).
   CHECK(llmc::make_plan(llmc::load_spec(arch_path("mixtral-8x7b"))).parameter_count == 46702792704);
+}
+
+// DeepSeek counts activated parameters without the embedding table (a lookup): DeepSeek-V2-Lite "15.7B total,
+// 2.4B activated", DeepSeek-V2 "236B, 21B", DeepSeek-V3 "671B, 37B" (model cards; V3's 671B leaves out its 14B
+// multi-token-prediction layer, which the spec lists as unused). The figures are rounded to their last digit,
+// hence 2.5%. Multi-head latent attention caches kv_lora_rank + rope values per layer and position: 576 for all
+// three, V3's 70,272 bytes per token at f16 ("70 KB").
+TEST_CASE("published sizes of DeepSeek-V2 / V3: total, activated, latent cache per token") {
+  const PublishedMoe deepseek[] = {
+      {"deepseek-v2-lite", 15.7e9, 2.4e9, 0.025},
+      {"deepseek-v2", 236e9, 21e9, 0.025},
+      {"deepseek-v3", 671e9, 37e9, 0.025},
+  };
+  for (const PublishedMoe& p : deepseek) {
+    const std::string arch = p.arch;
+    CAPTURE(arch);
+    const llmc::Spec spec = llmc::load_spec(arch_path(p.arch));
+    const llmc::Plan plan = llmc::make_plan(spec);
+    const double total = static_cast<double>(plan.parameter_count);
+    const double activated = static_cast<double>(plan.active_parameter_count - spec.vocab_size * spec.hidden_size);
+    CAPTURE(total);
+    CAPTURE(activated);
+    CHECK(std::fabs(total - p.total) <= p.tolerance * p.total);
+    CHECK(std::fabs(activated - p.active) <= p.tolerance * p.active);
+    CHECK(plan.state_row == spec.num_layers * (512 + 64));
+    const llmc::Spec again = llmc::parse_spec(llmc::spec_to_yaml(spec, "round trip"), "round-trip.yaml");
+    CHECK(llmc::make_plan(again).parameter_count == plan.parameter_count);
+    CHECK(llmc::make_plan(again).attention_scale == plan.attention_scale);
+  }
+  // V2-Lite's count from its config, pinned exactly.
+  CHECK(llmc::make_plan(llmc::load_spec(arch_path("deepseek-v2-lite"))).parameter_count == 15706484224);
 }

@@ -66,6 +66,49 @@ TEST_SUITE("moe") {
     CHECK(w[1] == doctest::Approx(1.0));
   }
 
+  TEST_CASE("group_limited_greedy: softmax, the best groups by their best expert, then the top k inside them") {
+    // 8 experts in 4 groups of 2. Plain top-2 would take experts 0 and 2; with one group open (group 0, whose
+    // best is the best) the second pick is expert 1, however small its score.
+    const std::vector<float> logits = {3.0f, -1.0f, 2.9f, 2.8f, 0.0f, 0.0f, 0.5f, 0.0f};
+    double z = 0;
+    for (float l : logits) z += std::exp(static_cast<double>(l));
+    int ids[2];
+    float w[2];
+    RoutingParams p{Routing::group_limited_greedy, false, 1.0f, 0.0f, 4, 1};
+    route_one<8, 2>(logits, p, ids, w);
+    CHECK(ids[0] == 0);
+    CHECK(ids[1] == 1);
+    CHECK(w[0] == doctest::Approx(std::exp(3.0) / z).epsilon(1e-6));  // the softmax over all 8 experts
+    CHECK(w[1] == doctest::Approx(std::exp(-1.0) / z).epsilon(1e-6));
+    p.top_groups = 2;  // groups 0 and 1 open: experts 0 and 2; scaled by routed_scaling_factor
+    p.scale = 2.0f;
+    route_one<8, 2>(logits, p, ids, w);
+    CHECK(ids[0] == 0);
+    CHECK(ids[1] == 2);
+    CHECK(w[1] == doctest::Approx(2.0 * std::exp(2.9) / z).epsilon(1e-6));
+  }
+
+  TEST_CASE("noaux_tc: sigmoid, groups by the sum of their best two, the bias choosing but not weighting") {
+    // Groups of 2: group 0 holds the best expert but sums lowest of the first three; groups 1 and 2 stay open.
+    const std::vector<float> logits = {4.0f, -4.0f, 1.0f, 1.0f, 0.5f, 0.5f, -2.0f, -2.0f};
+    const auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+    int ids[2];
+    float w[2];
+    route_one<8, 2>(logits, {Routing::noaux_tc, true, 2.5f, 0.0f, 4, 2}, ids, w);
+    CHECK(ids[0] == 2);  // a tie: the lower index first
+    CHECK(ids[1] == 3);
+    CHECK(w[0] == doctest::Approx(1.25).epsilon(1e-6));  // renormalised to 1/2 each, × 2.5
+    CHECK(w[1] == doctest::Approx(1.25).epsilon(1e-6));
+    // A bias of 0.5 on expert 4 lifts group 2 above group 1 and expert 4 to the top; the weights stay the
+    // unbiased sigmoids.
+    const float bias[8] = {0, 0, 0, 0, 0.5f, 0, 0, 0};
+    route<8, 2>(logits.data(), 1, {Routing::noaux_tc, false, 1.0f, 0.0f, 4, 2}, ids, w, bias);
+    CHECK(ids[0] == 4);
+    CHECK(ids[1] == 2);
+    CHECK(w[0] == doctest::Approx(sigmoid(0.5)).epsilon(1e-6));
+    CHECK(w[1] == doctest::Approx(sigmoid(1.0)).epsilon(1e-6));
+  }
+
   TEST_CASE("visits are grouped by expert in token order, and combined in expert order") {
     // 3 tokens, top 2 of 4 experts.
     const int ids[6] = {2, 0, 0, 3, 2, 1};
