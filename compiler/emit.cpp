@@ -78,6 +78,10 @@ std::string constants(const Plan& p, const EmitOptions& options) {
     c.line("constexpr int kRotaryDim = {};", s.rope.rotary_dim);
     c.line("// RoPE inverse frequencies: theta {}, scaling {}.", s.rope.theta, s.rope.scaling.type);
     c.line("constexpr float kRopeInvFreq[kRotaryDim / 2] = {{{}}};", floats(p.rope_inv_freq));
+    if (!p.rope_inv_freq_local.empty()) {
+      c.line("// The sliding-window layers' RoPE: theta {}, scaling {}.", s.local_rope->theta, s.local_rope->scaling.type);
+      c.line("constexpr float kRopeInvFreqLocal[kRotaryDim / 2] = {{{}}};", floats(p.rope_inv_freq_local));
+    }
     if (!p.rope_inv_freq_long.empty()) {
       c.line("// LongRoPE: positions from kRopeOriginalContext on use the long factors; cos and sin × kRopeFactor.");
       c.line("constexpr int kRopeOriginalContext = {};", s.rope.scaling.original_max_positions);
@@ -223,6 +227,22 @@ std::string bind_weights(const Plan& p) {
   return c.str();
 }
 
+// The members <prefix>cos_ and <prefix>sin_ and the code that fills them from the frequencies `inv_freq`
+// (longrope: kRopeInvFreqLong from kRopeOriginalContext on, × kRopeFactor).
+void emit_rope_table(Code& tables, Code& init, const std::string& prefix, const std::string& inv_freq, bool longrope) {
+  tables.line("std::unique_ptr<float[]> {}cos_{{new float[kContext * kRotaryDim / 2]}};", prefix);
+  tables.line("std::unique_ptr<float[]> {}sin_{{new float[kContext * kRotaryDim / 2]}};", prefix);
+  init.line("for (int p = 0; p < kContext; ++p) {{");
+  if (longrope) init.line("  const float* inv_freq = p < kRopeOriginalContext ? {} : kRopeInvFreqLong;", inv_freq);
+  init.line("  for (int i = 0; i < kRotaryDim / 2; ++i) {{");
+  init.line("    const float angle = static_cast<float>(p) * {}[i];", longrope ? "inv_freq" : inv_freq);
+  const char* factor = longrope ? " * kRopeFactor" : "";
+  init.line("    {}cos_[p * kRotaryDim / 2 + i] = static_cast<float>(std::cos(static_cast<double>(angle))){};", prefix, factor);
+  init.line("    {}sin_[p * kRotaryDim / 2 + i] = static_cast<float>(std::sin(static_cast<double>(angle))){};", prefix, factor);
+  init.line("  }}");
+  init.line("}}");
+}
+
 std::string forward_body(const Plan& p) {
   const Spec& s = *p.spec;
   Code c(4);
@@ -236,6 +256,7 @@ std::string forward_body(const Plan& p) {
     c.line("}}");
   }
   if (s.embedding_scale != 1.0) c.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
+  if (s.embedding_norm) c.line("{}", norm_call(s.norm, "x_", "x_", "w_", Role::embed_norm, "kHidden", "kNormEps", "T"));
   for (const auto& l : p.layers) c.line("layer_{}(T, sequences);", l.index);
   return c.str();
 }
@@ -313,18 +334,8 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   for (const auto& l : p.layers) decls.line("void layer_{}(int T, std::span<const Sequence> sequences);", l.index);
   if (s.positions == PositionKind::rope) {
     tables.line("// cos and sin of every position × frequency, [kContext][kRotaryDim / 2].");
-    tables.line("std::unique_ptr<float[]> rope_cos_{{new float[kContext * kRotaryDim / 2]}};");
-    tables.line("std::unique_ptr<float[]> rope_sin_{{new float[kContext * kRotaryDim / 2]}};");
-    const bool longrope = !p.rope_inv_freq_long.empty();
-    init.line("for (int p = 0; p < kContext; ++p) {{");
-    if (longrope) init.line("  const float* inv_freq = p < kRopeOriginalContext ? kRopeInvFreq : kRopeInvFreqLong;");
-    init.line("  for (int i = 0; i < kRotaryDim / 2; ++i) {{");
-    init.line("    const float angle = static_cast<float>(p) * {}[i];", longrope ? "inv_freq" : "kRopeInvFreq");
-    const char* factor = longrope ? " * kRopeFactor" : "";
-    init.line("    rope_cos_[p * kRotaryDim / 2 + i] = static_cast<float>(std::cos(static_cast<double>(angle))){};", factor);
-    init.line("    rope_sin_[p * kRotaryDim / 2 + i] = static_cast<float>(std::sin(static_cast<double>(angle))){};", factor);
-    init.line("  }}");
-    init.line("}}");
+    emit_rope_table(tables, init, "rope_", "kRopeInvFreq", !p.rope_inv_freq_long.empty());
+    if (!p.rope_inv_freq_local.empty()) emit_rope_table(tables, init, "rope_local_", "kRopeInvFreqLocal", false);
   }
   for (const Block* block : blocks_of(s)) block->emit_members(tables, p);
   int64_t offset = 0;

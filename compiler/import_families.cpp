@@ -320,6 +320,32 @@ void import_gemma2(const Config& c, Spec& s, const ImportOptions& o) {
                                       {"post_ffn_norm", "post_feedforward_layernorm.weight"}}));
 }
 
+// Gemma 3 text (modeling_gemma3.py): Gemma 2's sandwich norms with q/k norms instead of soft-caps; every
+// sliding_window_pattern-th layer is global (rope_theta, rope_scaling), the others slide over sliding_window with
+// RoPE base rope_local_base_freq and no scaling.
+void import_gemma3(const Config& c, Spec& s, const ImportOptions& o) {
+  gemma_like(c, s, o);
+  s.post_norms = true;
+  s.attention.scale = 1.0 / std::sqrt(c.req<double>("query_pre_attn_scalar"));
+  if (c.has("attn_logit_softcapping")) c.fail("attn_logit_softcapping", "Gemma 3 has no attention soft-cap");
+  s.logit_softcap = c.get<double>("final_logit_softcapping", 0.0);
+  s.attention.qk_norm = QkNorm::head;
+  s.attention.qk_norm_spec = s.norm;
+  const int64_t pattern = c.get<int64_t>("sliding_window_pattern", 6);
+  if (pattern <= 0) c.fail("sliding_window_pattern", fmt::format("expected a positive number, found {}", pattern));
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    if ((i + 1) % pattern != 0) s.attention.window[static_cast<size_t>(i)] = c.req<int64_t>("sliding_window");
+  if (pattern > 1 && s.num_layers > 0) {
+    RopeSpec local = s.rope;
+    local.theta = c.get<double>("rope_local_base_freq", 10000.0);
+    local.scaling = RopeScaling{};
+    s.local_rope = local;
+  }
+  name_tensors(s, llama_names().with({{"post_attn_norm", "post_attention_layernorm.weight"},
+                                      {"ffn_norm", "pre_feedforward_layernorm.weight"},
+                                      {"post_ffn_norm", "post_feedforward_layernorm.weight"}}));
+}
+
 void import_granite(const Config& c, Spec& s, const ImportOptions& o) {
   llama_like(c, s, o);
   s.embedding_scale = c.req<double>("embedding_multiplier");
@@ -458,6 +484,50 @@ void import_openai_gpt(const Config& c, Spec& s, const ImportOptions& o) {
   s.mlp.activation = afn == "gelu" ? Activation::gelu_tanh : activation_from(c, "afn", afn);
   s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 4 * s.hidden_size);
   name_tensors(s, names);
+}
+
+// BLOOM (modeling_bloom.py): ALiBi, a LayerNorm on the embeddings, query_key_value fused per head ([q; k; v] of
+// each head in turn), biases everywhere, a tanh-GELU MLP 4× wide, tied classifier.
+void import_bloom(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req_any<int64_t>({"hidden_size", "n_embed"});
+  s.num_layers = c.req_any<int64_t>({"n_layer", "num_hidden_layers"});
+  // ALiBi has no position table: the context is the training length (2048 for the released models).
+  s.max_context = context_for(c.get<int64_t>("seq_length", 2048), o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  if (c.get<bool>("apply_residual_connection_post_layernorm", false))
+    c.fail("apply_residual_connection_post_layernorm", "residuals taken after the norm are not supported");
+  const int64_t heads = c.req_any<int64_t>({"n_head", "num_attention_heads"});
+  if (heads <= 0 || s.hidden_size % heads != 0)
+    c.fail("n_head", fmt::format("{} heads do not divide hidden_size {}", heads, s.hidden_size));
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.head_dim = s.hidden_size / heads;
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused_per_head;
+  set_biases(s.attention, true, true, true, true);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.embedding_norm = true;
+  // BloomAttention adds the bias unscaled (baddbmm beta 1) to the scaled scores: slope_scale 1.
+  s.positions = PositionKind::alibi;
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.activation = Activation::gelu_tanh;  // bloom_gelu_forward
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 4 * s.hidden_size);
+  s.mlp.bias = true;
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  // Released checkpoints use BloomModel's names ("h.0...."); save_pretrained of BloomForCausalLM "transformer.h.0....".
+  const std::string prefix = transformer_prefix(c, "word_embeddings.weight");
+  name_tensors(s, NameTable{{{"embed", prefix + "word_embeddings.weight"},
+                             {"embed_norm", prefix + "word_embeddings_layernorm.weight"},
+                             {"embed_norm_bias", prefix + "word_embeddings_layernorm.bias"},
+                             {"final_norm", prefix + "ln_f.weight"},
+                             {"final_norm_bias", prefix + "ln_f.bias"},
+                             {"lm_head", "lm_head.weight"}},
+                            prefix + "h.{i}.",
+                            falcon_names().layer,
+                            {"lm_head.weight"}});
 }
 
 void import_baichuan(const Config& c, Spec& s, const ImportOptions& o) {
@@ -846,8 +916,9 @@ void import_grok(const Config& c, Spec& s, const ImportOptions& o) {
 
 const std::map<std::string, FamilyImporter>& family_importers() {
   static const std::map<std::string, FamilyImporter> table = {
-      {"baichuan", import_baichuan}, {"chatglm", import_chatglm},     {"cohere", import_cohere},
+      {"baichuan", import_baichuan}, {"bloom", import_bloom},         {"chatglm", import_chatglm},     {"cohere", import_cohere},
       {"falcon", import_falcon},     {"gemma", import_gemma},         {"gemma2", import_gemma2},
+      {"gemma3_text", import_gemma3},
       {"gpt2", import_gpt2},         {"gpt_neox", import_gpt_neox},   {"granite", import_granite},
       {"internlm2", import_internlm2}, {"llama", import_llama},       {"minicpm", import_minicpm},
       {"mistral", import_mistral},   {"olmo", import_olmo},           {"olmo2", import_olmo2},

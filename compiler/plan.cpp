@@ -80,6 +80,8 @@ TensorPlan tensor_plan(const Spec& s, Role role, const std::string& pattern, con
 std::vector<RoleShape> global_roles(const Spec& s) {
   const int64_t H = s.hidden_size;
   std::vector<RoleShape> roles = {{Role::embed, {s.vocab_size, H}}};
+  if (s.embedding_norm && s.norm.weight != NormWeight::none) roles.push_back({Role::embed_norm, {H}});
+  if (s.embedding_norm && s.norm.bias) roles.push_back({Role::embed_norm_bias, {H}});
   if (s.positions == PositionKind::learned) roles.push_back({Role::pos_embed, {s.max_positions, H}});
   const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
   if (final_norm && s.norm.weight != NormWeight::none) roles.push_back({Role::final_norm, {H}});
@@ -114,8 +116,7 @@ std::vector<float> longrope_frequencies(const RopeSpec& r, const std::vector<dou
   return inv;
 }
 
-std::vector<float> rope_frequencies(const Spec& s) {
-  const RopeSpec& r = s.rope;
+std::vector<float> rope_frequencies(const RopeSpec& r) {
   if (r.scaling.type == "longrope") return longrope_frequencies(r, r.scaling.short_factor);
   const int64_t half = r.rotary_dim / 2;
   std::vector<float> inv(static_cast<size_t>(half));
@@ -217,7 +218,8 @@ Plan make_plan(const Spec& s) {
     p.globals.push_back(t);
   }
 
-  if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s);
+  if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s.rope);
+  if (s.positions == PositionKind::rope && s.local_rope) p.rope_inv_freq_local = rope_frequencies(*s.local_rope);
   if (s.positions == PositionKind::rope && s.rope.scaling.type == "longrope") {
     const RopeScaling& x = s.rope.scaling;
     p.rope_inv_freq_long = longrope_frequencies(s.rope, x.long_factor);

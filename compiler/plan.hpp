@@ -32,6 +32,7 @@ struct LayerPlan {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
   int64_t window = 0;                          // 0: global attention
+  bool local_rope = false;                     // rotates with positions.local (a sliding-window layer)
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).
@@ -57,6 +58,7 @@ struct Plan {
   std::vector<Role> layer_roles;         // union of the roles layers use, for the LayerWeights struct
   std::vector<float> rope_inv_freq;      // rotary_dim/2 frequencies, scaling applied
   std::vector<float> rope_inv_freq_long; // LongRoPE: frequencies from original_max_positions on
+  std::vector<float> rope_inv_freq_local; // positions.local: the sliding-window layers' frequencies
   float rope_attention_factor = 1.0f;    // multiplies cos and sin (LongRoPE)
   std::vector<float> alibi_slopes;       // per head (ALiBi models have the same heads in every layer)
   float attention_scale = 0.0f;

@@ -38,6 +38,8 @@ constexpr std::array kNames = {
     std::pair{Role::down, "down"},
     std::pair{Role::down_bias, "down_bias"},
     std::pair{Role::embed, "embed"},
+    std::pair{Role::embed_norm, "embed_norm"},
+    std::pair{Role::embed_norm_bias, "embed_norm_bias"},
     std::pair{Role::pos_embed, "pos_embed"},
     std::pair{Role::final_norm, "final_norm"},
     std::pair{Role::final_norm_bias, "final_norm_bias"},
@@ -86,6 +88,7 @@ std::optional<Role> bias_role(Role weight) {
     case Role::gate_up: return Role::gate_up_bias;
     case Role::down: return Role::down_bias;
     case Role::final_norm: return Role::final_norm_bias;
+    case Role::embed_norm: return Role::embed_norm_bias;
     default: return std::nullopt;
   }
 }

@@ -17,7 +17,7 @@ enum class Role {
   // Mixture of experts: the router, the experts ([experts, out, in]) and the shared expert.
   router, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down, shared_expert_gate,
   // Global.
-  embed, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
+  embed, embed_norm, embed_norm_bias, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
 };
 
 const char* role_name(Role role);

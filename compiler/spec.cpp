@@ -200,12 +200,14 @@ void parse_attention(const Section& s, Spec& spec) {
   a.clip_qkv = s.get_or<double>("clip_qkv", 0.0);
 }
 
+RopeScaling parse_rope_scaling(const Section& s, int64_t rotary_dim);
+
 void parse_positions(const Section& s, Spec& spec) {
-  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "max_positions", "slope_scale"});
+  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "max_positions", "slope_scale", "local"});
   spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
                                                    {"learned", PositionKind::learned}, {"none", PositionKind::none}});
   if (spec.positions != PositionKind::rope)
-    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling"})
+    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling", "local"})
       if (s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: rope");
   if (spec.positions != PositionKind::learned && s.has("max_positions"))
     s.fail(s.node()["max_positions"], s.field("max_positions"), "only used with kind: learned");
@@ -227,8 +229,26 @@ void parse_positions(const Section& s, Spec& spec) {
   if (r.rotary_dim % 2 != 0 || r.rotary_dim > spec.attention.head_dim)
     s.fail(s.node()["rotary_dim"], s.field("rotary_dim"),
            fmt::format("expected an even number <= head_dim ({}), found {}", spec.attention.head_dim, r.rotary_dim));
+  r.scaling = parse_rope_scaling(s, r.rotary_dim);
+  if (auto local = s.optional_section("local")) {
+    local->only_keys({"theta", "scaling"});
+    RopeSpec l = r;
+    l.theta = local->get<double>("theta");
+    l.scaling = parse_rope_scaling(*local, r.rotary_dim);
+    if (l.scaling.type == "longrope")
+      local->fail(local->node()["scaling"], local->field("scaling"), "longrope is not supported for the local RoPE");
+    bool windowed = false;
+    for (int64_t w : spec.attention.window) windowed = windowed || w > 0;
+    if (!windowed)
+      s.fail(local->node(), s.field("local"), "is the RoPE of sliding-window layers, but attention.window sets none");
+    spec.local_rope = l;
+  }
+}
+
+// `scaling` of a RoPE section (positions, or positions.local): absent means none.
+RopeScaling parse_rope_scaling(const Section& s, int64_t rotary_dim) {
+  RopeScaling x;
   if (auto sc = s.optional_section("scaling")) {
-    RopeScaling& x = r.scaling;
     x.type = sc->get<std::string>("type");
     if (x.type == "linear") {
       sc->only_keys({"type", "factor"});
@@ -247,8 +267,8 @@ void parse_positions(const Section& s, Spec& spec) {
       if (sc->has("attention_factor")) x.attention_factor = sc->get<double>("attention_factor");
       for (auto [key, out] : {std::pair{"short_factor", &x.short_factor}, std::pair{"long_factor", &x.long_factor}}) {
         YAML::Node n = sc->required_node(key);
-        if (!n.IsSequence() || static_cast<int64_t>(n.size()) != r.rotary_dim / 2)
-          sc->fail(n, sc->field(key), fmt::format("expected a list of rotary_dim/2 = {} numbers", r.rotary_dim / 2));
+        if (!n.IsSequence() || static_cast<int64_t>(n.size()) != rotary_dim / 2)
+          sc->fail(n, sc->field(key), fmt::format("expected a list of rotary_dim/2 = {} numbers", rotary_dim / 2));
         for (size_t i = 0; i < n.size(); ++i) out->push_back(sc->element<double>(n[i], key, i));
       }
     } else if (x.type != "none") {
@@ -256,6 +276,7 @@ void parse_positions(const Section& s, Spec& spec) {
                fmt::format("'{}' is not one of: none, linear, llama3, longrope", x.type));
     }
   }
+  return x;
 }
 
 constexpr std::initializer_list<std::pair<const char*, Routing>> kRoutings = {
@@ -319,12 +340,14 @@ void parse_mlp(const Section& s, Spec& spec) {
 }
 
 void parse_weights(const Section& s, Spec& spec) {
-  s.only_keys({"layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head", "lm_head_bias", "layer",
-               "unused"});
+  s.only_keys({"layout", "embed", "embed_norm", "embed_norm_bias", "positions", "final_norm", "final_norm_bias",
+               "lm_head", "lm_head_bias", "layer", "unused"});
   WeightNames& w = spec.weights;
   w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::linear,
                                        {{"linear", TensorLayout::linear}, {"conv1d", TensorLayout::conv1d}});
   w.embed = s.get<std::string>("embed");
+  w.embed_norm = s.get_or<std::string>("embed_norm", "");
+  w.embed_norm_bias = s.get_or<std::string>("embed_norm_bias", "");
   w.pos_embed = s.get_or<std::string>("positions", "");
   w.final_norm = s.get_or<std::string>("final_norm", "");
   w.final_norm_bias = s.get_or<std::string>("final_norm_bias", "");
@@ -360,13 +383,15 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   spec.family = top.get<std::string>("family");
 
   Section model = top.section("model");
-  model.only_keys({"vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings", "embedding_scale"});
+  model.only_keys({"vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings", "embedding_scale",
+                    "embedding_norm"});
   spec.vocab_size = model.positive("vocab_size");
   spec.hidden_size = model.positive("hidden_size");
   spec.num_layers = model.positive("num_layers", 4096);
   spec.max_context = model.positive("max_context");
   spec.tied_embeddings = model.get<bool>("tied_embeddings");
   spec.embedding_scale = model.get_or<double>("embedding_scale", 1.0);
+  spec.embedding_norm = model.get_or<bool>("embedding_norm", false);
 
   spec.norm = parse_norm(top.section("norm"));
   if (auto b = top.optional_section("block")) {
@@ -501,6 +526,8 @@ bool MoeSpec::is_dense(int64_t layer) const {
 
 std::string& WeightNames::global(const std::string& role) {
   if (role == "embed") return embed;
+  if (role == "embed_norm") return embed_norm;
+  if (role == "embed_norm_bias") return embed_norm_bias;
   if (role == "pos_embed") return pos_embed;
   if (role == "final_norm") return final_norm;
   if (role == "final_norm_bias") return final_norm_bias;

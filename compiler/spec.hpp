@@ -92,13 +92,14 @@ struct MlpSpec {
 // Weight names; "{i}" stands for the layer index. Empty: the model has no such tensor.
 struct WeightNames {
   std::string embed, pos_embed, final_norm, final_norm_bias, lm_head;  // lm_head empty: tied
+  std::string embed_norm, embed_norm_bias;  // model.embedding_norm (BLOOM)
   std::string lm_head_bias;
   TensorLayout layout = TensorLayout::linear;
   std::map<std::string, std::string> layer;  // role -> pattern
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
 
-  // The name of a model-wide role: "embed", "pos_embed", "final_norm", "final_norm_bias", "lm_head" or
-  // "lm_head_bias".
+  // The name of a model-wide role: "embed", "embed_norm", "embed_norm_bias", "pos_embed", "final_norm",
+  // "final_norm_bias", "lm_head" or "lm_head_bias".
   std::string& global(const std::string& role);
   const std::string& global(const std::string& role) const { return const_cast<WeightNames*>(this)->global(role); }
 };
@@ -116,6 +117,7 @@ struct Spec {
   int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, max_context = 0;
   bool tied_embeddings = false;
   double embedding_scale = 1.0;
+  bool embedding_norm = false;    // the embeddings pass through a norm of kind `norm` (BLOOM)
   NormSpec norm;
   Residual residual = Residual::sequential;
   bool pre_norms = true;          // a norm on each branch's input (false: OLMo 2 norms only the outputs)
@@ -124,6 +126,9 @@ struct Spec {
   AttentionSpec attention;
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;
+  // positions.local: the RoPE of the sliding-window layers (Gemma 3 rope_local_base_freq): its own theta and
+  // scaling, the rest as `rope`. Absent: every layer uses `rope`.
+  std::optional<RopeSpec> local_rope;
   int64_t max_positions = 0;      // learned: rows of the position table
   double alibi_slope_scale = 1.0;  // alibi: slopes × this (Falcon in Hugging Face: 2/√head_dim, see import.cpp)
   MlpSpec mlp;

@@ -37,6 +37,19 @@ std::string norm(const NormSpec& n) {
   return fmt::format("{{kind: {}, weight: {}, bias: {}, eps: {}}}", to_string(n.kind), weight, n.bias, num(n.eps));
 }
 
+// A RoPE scaling as a YAML flow mapping.
+std::string rope_scaling(const RopeScaling& x) {
+  if (x.type == "linear") return fmt::format("{{type: linear, factor: {}}}", num(x.factor));
+  if (x.type == "llama3")
+    return fmt::format("{{type: llama3, factor: {}, low_freq_factor: {}, high_freq_factor: {}, original_max_positions: {}}}",
+                       num(x.factor), num(x.low_freq_factor), num(x.high_freq_factor), x.original_max_positions);
+  return fmt::format("{{type: longrope, original_max_positions: {}, max_positions: {}{}, short_factor: [{}], "
+                     "long_factor: [{}]}}",
+                     x.original_max_positions, x.max_positions,
+                     x.attention_factor ? ", attention_factor: " + num(*x.attention_factor) : "",
+                     fmt::join(x.short_factor, ", "), fmt::join(x.long_factor, ", "));
+}
+
 }  // namespace
 
 std::string spec_to_yaml(const Spec& s, const std::string& comment) {
@@ -53,6 +66,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line(fmt::format("  max_context: {}", s.max_context));
   line(fmt::format("  tied_embeddings: {}", s.tied_embeddings));
   if (s.embedding_scale != 1.0) line("  embedding_scale: " + num(s.embedding_scale));
+  if (s.embedding_norm) line("  embedding_norm: true");
   line("norm: " + norm(s.norm));
   if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0) {
     line("block:");
@@ -90,18 +104,12 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     line("  theta: " + num(r.theta));
     line(fmt::format("  pairing: {}", to_string(r.pairing)));
     line(fmt::format("  rotary_dim: {}", r.rotary_dim));
-    const RopeScaling& x = r.scaling;
-    if (x.type == "linear") line(fmt::format("  scaling: {{type: linear, factor: {}}}", num(x.factor)));
-    if (x.type == "llama3")
-      line(fmt::format("  scaling: {{type: llama3, factor: {}, low_freq_factor: {}, high_freq_factor: {}, "
-                       "original_max_positions: {}}}",
-                       num(x.factor), num(x.low_freq_factor), num(x.high_freq_factor), x.original_max_positions));
-    if (x.type == "longrope")
-      line(fmt::format("  scaling: {{type: longrope, original_max_positions: {}, max_positions: {}{}, "
-                       "short_factor: [{}], long_factor: [{}]}}",
-                       x.original_max_positions, x.max_positions,
-                       x.attention_factor ? ", attention_factor: " + num(*x.attention_factor) : "",
-                       fmt::join(x.short_factor, ", "), fmt::join(x.long_factor, ", ")));
+    if (r.scaling.type != "none") line("  scaling: " + rope_scaling(r.scaling));
+    if (s.local_rope) {
+      const RopeSpec& l = *s.local_rope;
+      line(fmt::format("  local: {{theta: {}{}}}", num(l.theta),
+                       l.scaling.type != "none" ? ", scaling: " + rope_scaling(l.scaling) : ""));
+    }
   }
   const MlpSpec& m = s.mlp;
   line("mlp:");
@@ -140,6 +148,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line("weights:");
   if (w.layout == TensorLayout::conv1d) line("  layout: conv1d");
   line("  embed: " + quoted(w.embed));
+  if (!w.embed_norm.empty()) line("  embed_norm: " + quoted(w.embed_norm));
+  if (!w.embed_norm_bias.empty()) line("  embed_norm_bias: " + quoted(w.embed_norm_bias));
   if (!w.pos_embed.empty()) line("  positions: " + quoted(w.pos_embed));
   if (!w.final_norm.empty()) line("  final_norm: " + quoted(w.final_norm));
   if (!w.final_norm_bias.empty()) line("  final_norm_bias: " + quoted(w.final_norm_bias));

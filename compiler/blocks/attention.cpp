@@ -36,6 +36,7 @@ class Attention final : public Block {
     l.kv_dim = size_mul(s, l.kv_heads, l.head_dim);
     l.qkv_dim = size_add(s, l.q_dim, size_mul(s, 2, l.kv_dim));
     l.window = a.window[l.index];
+    l.local_rope = s.local_rope && l.window > 0;
   }
 
   std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
@@ -109,10 +110,11 @@ class Attention final : public Block {
     c.line("  KvElement* const v_cache = k_cache + kKvDim;");
     if (s.positions == PositionKind::rope) {
       const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
-      c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
-             pairing);
-      c.line("  llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k, kKvDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
-             pairing);
+      const char* table = l.local_rope ? "rope_local_" : "rope_";  // positions.local in sliding-window layers
+      c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, {}cos_.get(), {}sin_.get());",
+             pairing, table, table);
+      c.line("  llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k, kKvDim, s.count, s.pos, {}cos_.get(), {}sin_.get());",
+             pairing, table, table);
     }
     c.line("  llmc::store_kv<kKvDim, kKvRow>(k_cache, s.pos, k, s.count);");
     c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");

@@ -149,6 +149,35 @@ TEST_SUITE("spec") {
     CHECK(b.weights.layer == a.weights.layer);
   }
 
+  TEST_CASE("a local RoPE needs sliding-window layers, and round-trips with them") {
+    const std::string local = replace(kValid, "rotary_dim: 4}", "rotary_dim: 4, local: {theta: 500.0}}");
+    CHECK(error_of(local).find("positions.local': is the RoPE of sliding-window layers") != std::string::npos);
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/gemma3", {});
+    REQUIRE(a.local_rope);
+    const Spec b = parse_spec(spec_to_yaml(a, "round trip"), "rt.yaml");
+    REQUIRE(b.local_rope);
+    CHECK(b.local_rope->theta == a.local_rope->theta);
+    CHECK(b.local_rope->scaling.type == "none");
+    CHECK(b.rope.scaling.type == "linear");
+    const Plan p = make_plan(b);
+    CHECK(p.layers[0].local_rope);   // sliding_window_pattern 2: layer 0 slides, layer 1 is global
+    CHECK_FALSE(p.layers[1].local_rope);
+    CHECK(p.rope_inv_freq_local[1] != p.rope_inv_freq[1]);
+  }
+
+  TEST_CASE("an embedding norm names its tensors; without the flag they are an error") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/bloom", {});
+    CHECK(a.embedding_norm);
+    CHECK(a.weights.embed_norm == "transformer.word_embeddings_layernorm.weight");
+    CHECK(a.weights.embed_norm_bias == "transformer.word_embeddings_layernorm.bias");
+    const Spec b = parse_spec(spec_to_yaml(a, "round trip"), "rt.yaml");
+    CHECK(b.embedding_norm);
+    CHECK(make_plan(b).parameter_count == 116608);  // meta.json n_params_saved
+    CHECK(error_of(replace(kValid, "max_context: 64,", "max_context: 64, embedding_norm: true,")).empty());
+    CHECK_THROWS_WITH_AS(make_plan(parse_spec(replace(kValid, "max_context: 64,", "max_context: 64, embedding_norm: true,"), "t.yaml")),
+                         doctest::Contains("weights.embed_norm': missing"), Error);
+  }
+
   TEST_CASE("import rejects unknown model types with the supported list") {
     std::string e;
     try {
