@@ -43,10 +43,12 @@ std::string summary(const Plan& p) {
   bool uniform = true;
   for (const auto& l : p.layers)
     uniform = uniform && l.heads == l0.heads && l.kv_heads == l0.kv_heads && l.ffn == l0.ffn;
-  std::string shape = uniform ? fmt::format("{} heads ({} kv) of {}, FFN {}", l0.heads, l0.kv_heads, l0.head_dim, l0.ffn)
+  std::string shape = s.mixer == MixerKind::rwkv4 ? fmt::format("RWKV-4 time mixing {}, FFN {}", l0.time_mix, l0.ffn)
+                      : uniform ? fmt::format("{} heads ({} kv) of {}, FFN {}", l0.heads, l0.kv_heads, l0.head_dim, l0.ffn)
                               : "per-layer heads and FFN widths";
-  return fmt::format("{} layers, hidden {}, {}, vocab {}, context {}, {:.2f}M parameters", s.num_layers, s.hidden_size,
-                     shape, s.vocab_size, s.max_context, static_cast<double>(p.parameter_count) / 1e6);
+  const std::string context = p.unbounded_positions() ? "context unbounded" : fmt::format("context {}", s.max_context);
+  return fmt::format("{} layers, hidden {}, {}, vocab {}, {}, {:.2f}M parameters", s.num_layers, s.hidden_size, shape,
+                     s.vocab_size, context, static_cast<double>(p.parameter_count) / 1e6);
 }
 
 std::string constants(const Plan& p, const EmitOptions& options) {
@@ -58,6 +60,10 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("constexpr int kLayers = {};", s.num_layers);
   c.line("constexpr int kContext = {};", s.max_context);
   c.line("constexpr int kChunk = {};  // tokens per forward pass during prefill", p.chunk);
+  if (p.unbounded_positions())
+    c.line("constexpr int kPositionLimit = 2147483647;  // no per-position state: a sequence may grow without limit");
+  else
+    c.line("constexpr int kPositionLimit = kContext;  // positions a sequence may reach");
   c.line("constexpr llmc::MatrixStorage kMatrixStorage = llmc::MatrixStorage::{};  // llmc --dtype {}",
          dtype == "as-stored" ? "as_stored" : dtype, dtype);
   c.line("constexpr float kNormEps = {};", flt(s.norm.eps));

@@ -530,6 +530,58 @@ void import_bloom(const Config& c, Spec& s, const ImportOptions& o) {
                             {"lm_head.weight"}});
 }
 
+// RWKV-4 (modeling_rwkv.py): embeddings, block 0's pre_ln (an embedding norm), then per block
+// x += time_mix(ln1(x)); x += channel_mix(ln2(x)); ln_out and an untied head. No positions, no attention.
+// rescale_every: in eval mode Hugging Face halves the residual stream every rescale_every blocks and divides the
+// output weights to match; that is the same model up to the LayerNorms' eps, which llmc does not reproduce.
+void import_rwkv(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(c.get<int64_t>("context_length", 1024), o);  // sizes only the prefill chunk
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.embedding_norm = true;
+  s.mixer = MixerKind::rwkv4;
+  s.time_mix_size = c.get<int64_t>("attention_hidden_size", s.hidden_size);
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.window = s.attention.heads;
+  s.positions = PositionKind::none;
+  s.mlp.kind = MlpKind::channel_mix;
+  s.mlp.activation = Activation::relu;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.get<int64_t>("intermediate_size", 4 * s.hidden_size));
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  name_tensors(s, NameTable{{{"embed", "rwkv.embeddings.weight"},
+                             {"embed_norm", "rwkv.blocks.0.pre_ln.weight"},
+                             {"embed_norm_bias", "rwkv.blocks.0.pre_ln.bias"},
+                             {"final_norm", "rwkv.ln_out.weight"},
+                             {"final_norm_bias", "rwkv.ln_out.bias"},
+                             {"lm_head", "head.weight"}},
+                            "rwkv.blocks.{i}.",
+                            {{"attn_norm", "ln1.weight"},
+                             {"attn_norm_bias", "ln1.bias"},
+                             {"time_mix_k", "attention.time_mix_key"},
+                             {"time_mix_v", "attention.time_mix_value"},
+                             {"time_mix_r", "attention.time_mix_receptance"},
+                             {"k", "attention.key.weight"},
+                             {"v", "attention.value.weight"},
+                             {"receptance", "attention.receptance.weight"},
+                             {"time_decay", "attention.time_decay"},
+                             {"time_first", "attention.time_first"},
+                             {"o", "attention.output.weight"},
+                             {"ffn_norm", "ln2.weight"},
+                             {"ffn_norm_bias", "ln2.bias"},
+                             {"ffn_time_mix_k", "feed_forward.time_mix_key"},
+                             {"ffn_time_mix_r", "feed_forward.time_mix_receptance"},
+                             {"up", "feed_forward.key.weight"},
+                             {"down", "feed_forward.value.weight"},
+                             {"ffn_receptance", "feed_forward.receptance.weight"}},
+                            {}});
+}
+
 void import_baichuan(const Config& c, Spec& s, const ImportOptions& o) {
   // Baichuan 1/2 7B use RoPE and name max_position_embeddings; the 13B models use ALiBi and only name
   // model_max_length (their modeling code has no rotary embedding at all).
@@ -923,7 +975,7 @@ const std::map<std::string, FamilyImporter>& family_importers() {
       {"internlm2", import_internlm2}, {"llama", import_llama},       {"minicpm", import_minicpm},
       {"mistral", import_mistral},   {"olmo", import_olmo},           {"olmo2", import_olmo2},
       {"openai-gpt", import_openai_gpt}, {"openelm", import_openelm}, {"phi3", import_phi3},
-      {"qwen", import_qwen},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},
+      {"qwen", import_qwen},         {"rwkv", import_rwkv},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},
       {"stablelm", import_stablelm}, {"starcoder2", import_starcoder2},
       // Mixtures of experts.
       {"grok", import_grok},         {"granitemoe", import_granitemoe}, {"mixtral", import_mixtral},

@@ -231,7 +231,8 @@ Plan make_plan(const Spec& s) {
                                                                    std::log(static_cast<double>(x.original_max_positions)));
     p.rope_attention_factor = static_cast<float>(factor);
   }
-  p.attention_scale = static_cast<float>(a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim)));
+  if (s.mixer == MixerKind::attention)
+    p.attention_scale = static_cast<float>(a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim)));
   if (s.positions == PositionKind::alibi) {
     p.alibi_slopes = alibi_slopes(a.heads[0]);
     for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);

@@ -33,6 +33,8 @@ struct LayerPlan {
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
   int64_t window = 0;                          // 0: global attention
   bool local_rope = false;                     // rotates with positions.local (a sliding-window layer)
+  // RWKV-4 (blocks/rwkv.cpp): time-mixing width, and the hidden size its token shift keeps.
+  int64_t time_mix = 0, hidden = 0;
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).
@@ -68,6 +70,8 @@ struct Plan {
   // every layer's keys, then values), and state_fixed_bytes of fixed state.
   int64_t state_row = 0, state_fixed_bytes = 0;
   int64_t state_elements() const { return state_row * spec->max_context; }
+  // Nothing a sequence keeps grows with its length (no KV cache, no position tables): positions are unbounded.
+  bool unbounded_positions() const { return state_row == 0 && spec->positions == PositionKind::none; }
   // The buffers the generated code allocates once at start, in allocation order, and their floats in all.
   std::vector<BufferPlan> buffers;
   int64_t activation_floats = 0;

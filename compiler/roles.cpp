@@ -37,6 +37,15 @@ constexpr std::array kNames = {
     std::pair{Role::gate_up_bias, "gate_up_bias"},
     std::pair{Role::down, "down"},
     std::pair{Role::down_bias, "down_bias"},
+    std::pair{Role::receptance, "receptance"},
+    std::pair{Role::time_mix_k, "time_mix_k"},
+    std::pair{Role::time_mix_v, "time_mix_v"},
+    std::pair{Role::time_mix_r, "time_mix_r"},
+    std::pair{Role::time_decay, "time_decay"},
+    std::pair{Role::time_first, "time_first"},
+    std::pair{Role::ffn_receptance, "ffn_receptance"},
+    std::pair{Role::ffn_time_mix_k, "ffn_time_mix_k"},
+    std::pair{Role::ffn_time_mix_r, "ffn_time_mix_r"},
     std::pair{Role::embed, "embed"},
     std::pair{Role::embed_norm, "embed_norm"},
     std::pair{Role::embed_norm_bias, "embed_norm_bias"},
@@ -98,7 +107,7 @@ bool is_matrix_role(Role role) {
     case Role::q: case Role::k: case Role::v: case Role::o: case Role::qkv: case Role::gate: case Role::up:
     case Role::gate_up: case Role::down: case Role::embed: case Role::lm_head: case Role::expert_gate:
     case Role::expert_up: case Role::expert_gate_up: case Role::expert_down: case Role::shared_gate:
-    case Role::shared_up: case Role::shared_down:
+    case Role::shared_up: case Role::shared_down: case Role::receptance: case Role::ffn_receptance:
       return true;
     default:
       return false;

@@ -16,6 +16,9 @@ enum class Role {
   gate, up, gate_up, gate_bias, up_bias, gate_up_bias, down, down_bias,
   // Mixture of experts: the router, the experts ([experts, out, in]) and the shared expert.
   router, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down, shared_expert_gate,
+  // RWKV-4 time mixing (k, v, o are its key, value and output) and channel mixing (up, down are its key and value).
+  receptance, time_mix_k, time_mix_v, time_mix_r, time_decay, time_first, ffn_receptance, ffn_time_mix_k,
+  ffn_time_mix_r,
   // Global.
   embed, embed_norm, embed_norm_bias, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
 };

@@ -322,7 +322,8 @@ void parse_mlp(const Section& s, Spec& spec) {
   s.only_keys({"kind", "activation", "intermediate_size", "bias", "fused_gate_up", "experts", "shared_expert",
                "dense_layers"});
   MlpSpec& m = spec.mlp;
-  m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}, {"moe", MlpKind::moe}});
+  m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}, {"moe", MlpKind::moe},
+                                      {"channel_mix", MlpKind::channel_mix}});
   if (m.kind == MlpKind::moe) {
     parse_moe(s, spec);
   } else {
@@ -334,6 +335,9 @@ void parse_mlp(const Section& s, Spec& spec) {
   m.intermediate = s.per_layer("intermediate_size", spec.num_layers, 1);
   m.bias = s.get_or<bool>("bias", false);
   m.fused_gate_up = s.get_or<bool>("fused_gate_up", false);
+  if (m.kind == MlpKind::channel_mix && (m.activation != Activation::relu || m.bias || m.fused_gate_up))
+    s.fail(s.node()["kind"], s.field("kind"), "channel_mix squares a relu and has no biases or fused projections: "
+                                              "expected activation relu, bias false, fused_gate_up false");
   if (m.fused_gate_up && m.kind == MlpKind::plain)
     s.fail(s.node()["fused_gate_up"], s.field("fused_gate_up"), "only a gated MLP has a gate and an up projection");
   if (m.bias && m.kind == MlpKind::moe) s.fail(s.node()["bias"], s.field("bias"), "experts with biases are not supported");
@@ -376,8 +380,8 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   Spec spec;
   spec.file = file;
   Section top(root, "", file);
-  top.only_keys({"llmc", "name", "family", "model", "norm", "block", "attention", "positions", "mlp", "logits",
-                 "tokens", "chat", "weights"});
+  top.only_keys({"llmc", "name", "family", "model", "norm", "block", "mixer", "attention", "positions", "mlp",
+                 "logits", "tokens", "chat", "weights"});
   if (top.get<int>("llmc") != 1) top.fail(root["llmc"], "llmc", "this llmc reads schema version 1");
   spec.name = top.get<std::string>("name");
   spec.family = top.get<std::string>("family");
@@ -408,8 +412,23 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
               "post_ln places the block's two norms itself; leave pre_norms and post_norms at their defaults");
     spec.residual_scale = b->get_or<double>("residual_scale", 1.0);
   }
-  parse_attention(top.section("attention"), spec);
+  if (auto m = top.optional_section("mixer")) {
+    m->only_keys({"kind", "size"});
+    spec.mixer = m->choice<MixerKind>("kind", {{"attention", MixerKind::attention}, {"rwkv4", MixerKind::rwkv4}});
+    if (spec.mixer == MixerKind::rwkv4) spec.time_mix_size = m->positive("size");
+    else if (m->has("size")) m->fail(m->node()["size"], m->field("size"), "only used with kind: rwkv4");
+  }
+  if (spec.mixer == MixerKind::attention) {
+    parse_attention(top.section("attention"), spec);
+  } else {
+    if (top.has("attention")) top.fail(root["attention"], "attention", "not used with mixer.kind: rwkv4 (no attention)");
+    spec.attention.heads.assign(static_cast<size_t>(spec.num_layers), 0);
+    spec.attention.kv_heads = spec.attention.heads;
+    spec.attention.window = spec.attention.heads;
+  }
   parse_positions(top.section("positions"), spec);
+  if (spec.mixer == MixerKind::rwkv4 && spec.positions != PositionKind::none)
+    top.fail(root["positions"], "positions.kind", "mixer.kind rwkv4 has no positional encoding: expected none");
   parse_mlp(top.section("mlp"), spec);
   if (auto l = top.optional_section("logits")) {
     l->only_keys({"scale", "softcap", "norm_head", "bias"});

@@ -16,7 +16,8 @@ enum class Residual { sequential, parallel, post_ln };  // post_ln: x = norm(x +
 enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, or (2i, 2i+1)
 enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };
-enum class MlpKind { gated, plain, moe };
+enum class MlpKind { gated, plain, moe, channel_mix };  // channel_mix: RWKV-4's feed-forward (blocks/rwkv.cpp)
+enum class MixerKind { attention, rwkv4 };            // rwkv4: RWKV-4 time mixing, a recurrence without positions
 enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer };  // see MoeSpec
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
 enum class QkNorm { none, head, projection, per_head = head, whole = projection };  // over: head | projection
@@ -123,7 +124,9 @@ struct Spec {
   bool pre_norms = true;          // a norm on each branch's input (false: OLMo 2 norms only the outputs)
   bool post_norms = false;        // a norm on each branch's output (Gemma 2 sandwich)
   double residual_scale = 1.0;    // each branch output × this before it is added
-  AttentionSpec attention;
+  MixerKind mixer = MixerKind::attention;
+  int64_t time_mix_size = 0;      // rwkv4: width of the time-mixing key / value / receptance (attention_hidden_size)
+  AttentionSpec attention;        // mixer attention only
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;
   // positions.local: the RoPE of the sliding-window layers (Gemma 3 rope_local_base_freq): its own theta and

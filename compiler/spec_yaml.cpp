@@ -78,6 +78,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     if (s.residual_scale != 1.0) line("  residual_scale: " + num(s.residual_scale));
   }
   const AttentionSpec& a = s.attention;
+  if (s.mixer == MixerKind::rwkv4) line(fmt::format("mixer: {{kind: rwkv4, size: {}}}", s.time_mix_size));
+  if (s.mixer == MixerKind::attention) {
   line("attention:");
   line("  heads: " + per_layer(a.heads));
   line("  kv_heads: " + per_layer(a.kv_heads));
@@ -94,6 +96,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
                      norm(*a.qk_norm_spec),
                      a.qk_norm_weights == QkNormWeights::per_head ? ", weights: per_head" : ""));
   if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
+  }
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
   if (s.positions == PositionKind::learned) line(fmt::format("  max_positions: {}", s.max_positions));
@@ -113,7 +116,10 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   }
   const MlpSpec& m = s.mlp;
   line("mlp:");
-  line(fmt::format("  kind: {}", m.kind == MlpKind::gated ? "gated" : m.kind == MlpKind::plain ? "plain" : "moe"));
+  line(fmt::format("  kind: {}", m.kind == MlpKind::gated   ? "gated"
+                                 : m.kind == MlpKind::plain ? "plain"
+                                 : m.kind == MlpKind::moe   ? "moe"
+                                                            : "channel_mix"));
   line(fmt::format("  activation: {}", to_string(m.activation)));
   line("  intermediate_size: " + per_layer(m.intermediate));
   line(fmt::format("  bias: {}", m.bias));

@@ -167,6 +167,6 @@ const Block& attention_block() {
   return block;
 }
 
-const Block& mixer_of(const Spec&) { return attention_block(); }
+const Block& mixer_of(const Spec& s) { return s.mixer == MixerKind::rwkv4 ? time_mix_block() : attention_block(); }
 
 }  // namespace llmc

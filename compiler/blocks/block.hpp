@@ -52,6 +52,8 @@ class Block {
 const Block& attention_block();
 const Block& dense_mlp_block();
 const Block& moe_block();
+const Block& time_mix_block();     // RWKV-4 (blocks/rwkv.cpp)
+const Block& channel_mix_block();
 
 // The blocks of a spec's layers.
 const Block& mixer_of(const Spec& s);

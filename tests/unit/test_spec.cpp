@@ -178,6 +178,23 @@ TEST_SUITE("spec") {
                          doctest::Contains("weights.embed_norm': missing"), Error);
   }
 
+  TEST_CASE("an RWKV-4 mixer: no attention, no positions, a channel-mix feed-forward; state fixed per layer") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/rwkv", {});
+    CHECK(a.mixer == MixerKind::rwkv4);
+    const std::string text = spec_to_yaml(a, "round trip");
+    const Plan p = make_plan(parse_spec(text, "rt.yaml"));
+    CHECK(p.state_row == 0);
+    CHECK(p.state_fixed_bytes == 2 * 4 * (64 + 3 * 64 + 64));  // per layer: two shifted rows, num/den/max
+    CHECK(p.unbounded_positions());
+    CHECK(p.parameter_count == 140'928);  // meta.json n_params_saved
+    CHECK(error_of(replace(text, "positions:\n  kind: none", "attention: {heads: 1, kv_heads: 1, head_dim: 64}\n"
+                                                              "positions:\n  kind: none"))
+              .find("not used with mixer.kind: rwkv4") != std::string::npos);
+    CHECK(error_of(replace(text, "kind: none", "kind: alibi")).find("expected none") != std::string::npos);
+    CHECK(error_of(replace(text, "activation: relu", "activation: silu")).find("expected activation relu") !=
+          std::string::npos);
+  }
+
   TEST_CASE("import rejects unknown model types with the supported list") {
     std::string e;
     try {

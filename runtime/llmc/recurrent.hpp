@@ -1,0 +1,79 @@
+// Kernels of recurrent mixers (RWKV-4): token shift and the WKV recurrence. They run over one sequence's rows
+// of a step and carry what the next step needs in that sequence's fixed state, so a sequence has no per-position
+// state and no length limit.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+namespace llmc {
+
+// The exponent offset of a channel's WKV state before any token (Hugging Face's RwkvModel starts at -1e30).
+inline constexpr float kWkvEmptyMax = -1e30f;
+
+// Token shift: out[t] = x[t]·mix + x[t−1]·(1 − mix) for the `count` rows of one sequence, x[−1] being `last` (the
+// sequence's last row of the previous step, zeros for a new sequence).
+template <int N>
+inline void token_shift_mix(float* out, const float* x, const float* last, const float* mix, int count) {
+  for (int t = 0; t < count; ++t) {
+    const float* cur = x + static_cast<size_t>(t) * N;
+    const float* prev = t == 0 ? last : cur - N;
+    float* o = out + static_cast<size_t>(t) * N;
+    for (int i = 0; i < N; ++i) o[i] = cur[i] * mix[i] + prev[i] * (1.0f - mix[i]);
+  }
+}
+
+// Keeps the last of a sequence's `count` rows of x as the token-shift state of its next step.
+template <int N>
+inline void save_last_row(float* last, const float* x, int count) {
+  std::copy(x + static_cast<size_t>(count - 1) * N, x + static_cast<size_t>(count) * N, last);
+}
+
+// RWKV-4's WKV over one sequence's `count` rows, as Hugging Face's rwkv_linear_attention_cpu computes it: per
+// channel, wkv_t = (Σ_{i<t} e^{w(t−1−i)+k_i} v_i + e^{u+k_t} v_t) / (same without v), w = −exp(time_decay),
+// u = time_first, kept as num·e^max and den·e^max so that no exponent overflows. state: num, den, max ([N] each),
+// updated to after the last row.
+template <int N>
+inline void rwkv4_wkv(float* out, const float* k, const float* v, const float* time_decay, const float* time_first,
+                      float* state, int count) {
+  float* const num = state;
+  float* const den = state + N;
+  float* const max = state + 2 * N;
+  for (int i = 0; i < N; ++i) {
+    const float w = -std::exp(time_decay[i]);
+    const float u = time_first[i];
+    // A new sequence's state is all zeros (State::reset); den is at least 1 after any token, so 0 marks it empty.
+    float n = num[i], d = den[i], m = d == 0.0f ? kWkvEmptyMax : max[i];
+    for (int t = 0; t < count; ++t) {
+      const float kt = k[static_cast<size_t>(t) * N + i], vt = v[static_cast<size_t>(t) * N + i];
+      const float m_out = std::max(m, kt + u);
+      const float a = std::exp(m - m_out), b = std::exp(kt + u - m_out);
+      out[static_cast<size_t>(t) * N + i] = (a * n + b * vt) / (a * d + b);
+      const float m_next = std::max(m + w, kt);
+      const float c = std::exp(m + w - m_next), e = std::exp(kt - m_next);
+      n = c * n + e * vt;
+      d = c * d + e;
+      m = m_next;
+    }
+    num[i] = n;
+    den[i] = d;
+    max[i] = m;
+  }
+}
+
+// y[i] = sigmoid(gate[i]) · y[i] over T rows of N.
+template <int N>
+inline void sigmoid_gate(float* y, const float* gate, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(T) * N; ++i) y[i] = y[i] / (1.0f + std::exp(-gate[i]));
+}
+
+// x = relu(x)² over T rows of N (RWKV's channel-mix key).
+template <int N>
+inline void relu_squared(float* x, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(T) * N; ++i) {
+    const float r = std::max(x[i], 0.0f);
+    x[i] = r * r;
+  }
+}
+
+}  // namespace llmc
