@@ -43,7 +43,7 @@ std::string summary(const Plan& p) {
   bool uniform = true;
   for (const auto& l : p.layers)
     uniform = uniform && l.heads == l0.heads && l.kv_heads == l0.kv_heads && l.ffn == l0.ffn;
-  std::string shape = s.mixer == MixerKind::rwkv4 ? fmt::format("RWKV-4 time mixing {}, FFN {}", l0.time_mix, l0.ffn)
+  std::string shape = s.mixer == MixerKind::rwkv4 ? fmt::format("RWKV-4 time mixing {}, FFN {}", l0.mixer_size, l0.ffn)
                       : uniform ? fmt::format("{} heads ({} kv) of {}, FFN {}", l0.heads, l0.kv_heads, l0.head_dim, l0.ffn)
                               : "per-layer heads and FFN widths";
   const std::string context = p.unbounded_positions() ? "context unbounded" : fmt::format("context {}", s.max_context);

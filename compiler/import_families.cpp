@@ -543,7 +543,7 @@ void import_rwkv(const Config& c, Spec& s, const ImportOptions& o) {
   s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
   s.embedding_norm = true;
   s.mixer = MixerKind::rwkv4;
-  s.time_mix_size = c.get<int64_t>("attention_hidden_size", s.hidden_size);
+  s.mixer_size = c.get<int64_t>("attention_hidden_size", s.hidden_size);
   s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
   s.attention.kv_heads = s.attention.heads;
   s.attention.window = s.attention.heads;
@@ -580,6 +580,51 @@ void import_rwkv(const Config& c, Spec& s, const ImportOptions& o) {
                              {"down", "feed_forward.value.weight"},
                              {"ffn_receptance", "feed_forward.receptance.weight"}},
                             {}});
+}
+
+// Mamba (modeling_mamba.py): embeddings, then per layer x += mixer(rmsnorm(x)) (no feed-forward), norm_f and a
+// classifier (tied unless the config says otherwise).
+void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(2048, o);  // no positions: this sizes only the prefill chunk
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  if (c.get<bool>("use_bias", false)) c.fail("use_bias", "in_proj / out_proj biases are not supported");
+  if (!c.get<bool>("use_conv_bias", true)) c.fail("use_conv_bias", "a convolution without bias is not supported");
+  const std::string act = c.get<std::string>("hidden_act", "silu");
+  if (act != "silu") c.fail("hidden_act", fmt::format("'{}': the mixer supports silu only", act));
+  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.mixer = MixerKind::mamba;
+  s.mixer_size = c.req<int64_t>("intermediate_size");
+  s.ssm_state = c.req<int64_t>("state_size");
+  s.conv_kernel = c.req<int64_t>("conv_kernel");
+  const json& rank = c.raw("time_step_rank");  // "auto": ceil(hidden / 16)
+  s.dt_rank = rank.is_string() ? (s.hidden_size + 15) / 16 : c.req<int64_t>("time_step_rank");
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.window = s.attention.heads;
+  s.positions = PositionKind::none;
+  s.mlp.kind = MlpKind::none;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 0);
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  name_tensors(s, NameTable{{{"embed", "backbone.embeddings.weight"},
+                             {"final_norm", "backbone.norm_f.weight"},
+                             {"lm_head", "lm_head.weight"}},
+                            "backbone.layers.{i}.",
+                            {{"attn_norm", "norm.weight"},
+                             {"in_proj", "mixer.in_proj.weight"},
+                             {"conv", "mixer.conv1d.weight"},
+                             {"conv_bias", "mixer.conv1d.bias"},
+                             {"x_proj", "mixer.x_proj.weight"},
+                             {"dt_proj", "mixer.dt_proj.weight"},
+                             {"dt_bias", "mixer.dt_proj.bias"},
+                             {"a_log", "mixer.A_log"},
+                             {"d_skip", "mixer.D"},
+                             {"o", "mixer.out_proj.weight"}},
+                            s.tied_embeddings ? std::vector<std::string>{"lm_head.weight"} : std::vector<std::string>{}});
 }
 
 void import_baichuan(const Config& c, Spec& s, const ImportOptions& o) {
@@ -972,7 +1017,7 @@ const std::map<std::string, FamilyImporter>& family_importers() {
       {"falcon", import_falcon},     {"gemma", import_gemma},         {"gemma2", import_gemma2},
       {"gemma3_text", import_gemma3},
       {"gpt2", import_gpt2},         {"gpt_neox", import_gpt_neox},   {"granite", import_granite},
-      {"internlm2", import_internlm2}, {"llama", import_llama},       {"minicpm", import_minicpm},
+      {"internlm2", import_internlm2}, {"mamba", import_mamba}, {"llama", import_llama},       {"minicpm", import_minicpm},
       {"mistral", import_mistral},   {"olmo", import_olmo},           {"olmo2", import_olmo2},
       {"openai-gpt", import_openai_gpt}, {"openelm", import_openelm}, {"phi3", import_phi3},
       {"qwen", import_qwen},         {"rwkv", import_rwkv},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},

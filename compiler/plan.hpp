@@ -33,8 +33,9 @@ struct LayerPlan {
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
   int64_t window = 0;                          // 0: global attention
   bool local_rope = false;                     // rotates with positions.local (a sliding-window layer)
-  // RWKV-4 (blocks/rwkv.cpp): time-mixing width, and the hidden size its token shift keeps.
-  int64_t time_mix = 0, hidden = 0;
+  // Recurrent mixers (blocks/rwkv.cpp, blocks/mamba.cpp): mixer.size, the hidden size a token shift keeps, and
+  // Mamba's state size, convolution width and dt rank.
+  int64_t mixer_size = 0, hidden = 0, ssm_state = 0, conv_kernel = 0, dt_rank = 0;
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).

@@ -46,6 +46,14 @@ constexpr std::array kNames = {
     std::pair{Role::ffn_receptance, "ffn_receptance"},
     std::pair{Role::ffn_time_mix_k, "ffn_time_mix_k"},
     std::pair{Role::ffn_time_mix_r, "ffn_time_mix_r"},
+    std::pair{Role::in_proj, "in_proj"},
+    std::pair{Role::conv, "conv"},
+    std::pair{Role::conv_bias, "conv_bias"},
+    std::pair{Role::x_proj, "x_proj"},
+    std::pair{Role::dt_proj, "dt_proj"},
+    std::pair{Role::dt_bias, "dt_bias"},
+    std::pair{Role::a_log, "a_log"},
+    std::pair{Role::d_skip, "d_skip"},
     std::pair{Role::embed, "embed"},
     std::pair{Role::embed_norm, "embed_norm"},
     std::pair{Role::embed_norm_bias, "embed_norm_bias"},
@@ -108,6 +116,7 @@ bool is_matrix_role(Role role) {
     case Role::gate_up: case Role::down: case Role::embed: case Role::lm_head: case Role::expert_gate:
     case Role::expert_up: case Role::expert_gate_up: case Role::expert_down: case Role::shared_gate:
     case Role::shared_up: case Role::shared_down: case Role::receptance: case Role::ffn_receptance:
+    case Role::in_proj: case Role::x_proj:
       return true;
     default:
       return false;

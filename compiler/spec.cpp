@@ -323,7 +323,12 @@ void parse_mlp(const Section& s, Spec& spec) {
                "dense_layers"});
   MlpSpec& m = spec.mlp;
   m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}, {"moe", MlpKind::moe},
-                                      {"channel_mix", MlpKind::channel_mix}});
+                                      {"channel_mix", MlpKind::channel_mix}, {"none", MlpKind::none}});
+  if (m.kind == MlpKind::none) {  // a layer of the mixer alone (Mamba)
+    s.only_keys({"kind"});
+    m.intermediate.assign(static_cast<size_t>(spec.num_layers), 0);
+    return;
+  }
   if (m.kind == MlpKind::moe) {
     parse_moe(s, spec);
   } else {
@@ -413,22 +418,28 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
     spec.residual_scale = b->get_or<double>("residual_scale", 1.0);
   }
   if (auto m = top.optional_section("mixer")) {
-    m->only_keys({"kind", "size"});
-    spec.mixer = m->choice<MixerKind>("kind", {{"attention", MixerKind::attention}, {"rwkv4", MixerKind::rwkv4}});
-    if (spec.mixer == MixerKind::rwkv4) spec.time_mix_size = m->positive("size");
-    else if (m->has("size")) m->fail(m->node()["size"], m->field("size"), "only used with kind: rwkv4");
+    m->only_keys({"kind", "size", "state_size", "conv_kernel", "dt_rank"});
+    spec.mixer = m->choice<MixerKind>("kind", {{"attention", MixerKind::attention}, {"rwkv4", MixerKind::rwkv4},
+                                               {"mamba", MixerKind::mamba}});
+    if (spec.mixer != MixerKind::attention) spec.mixer_size = m->positive("size");
+    else if (m->has("size")) m->fail(m->node()["size"], m->field("size"), "only used with a recurrent mixer");
+    for (auto [key, value] : {std::pair{"state_size", &spec.ssm_state}, std::pair{"conv_kernel", &spec.conv_kernel},
+                              std::pair{"dt_rank", &spec.dt_rank}}) {
+      if (spec.mixer == MixerKind::mamba) *value = m->positive(key, 4096);
+      else if (m->has(key)) m->fail(m->node()[key], m->field(key), "only used with kind: mamba");
+    }
   }
   if (spec.mixer == MixerKind::attention) {
     parse_attention(top.section("attention"), spec);
   } else {
-    if (top.has("attention")) top.fail(root["attention"], "attention", "not used with mixer.kind: rwkv4 (no attention)");
+    if (top.has("attention")) top.fail(root["attention"], "attention", "not used with a recurrent mixer (no attention)");
     spec.attention.heads.assign(static_cast<size_t>(spec.num_layers), 0);
     spec.attention.kv_heads = spec.attention.heads;
     spec.attention.window = spec.attention.heads;
   }
   parse_positions(top.section("positions"), spec);
-  if (spec.mixer == MixerKind::rwkv4 && spec.positions != PositionKind::none)
-    top.fail(root["positions"], "positions.kind", "mixer.kind rwkv4 has no positional encoding: expected none");
+  if (spec.mixer != MixerKind::attention && spec.positions != PositionKind::none)
+    top.fail(root["positions"], "positions.kind", "a recurrent mixer has no positional encoding: expected none");
   parse_mlp(top.section("mlp"), spec);
   if (auto l = top.optional_section("logits")) {
     l->only_keys({"scale", "softcap", "norm_head", "bias"});

@@ -16,8 +16,10 @@ enum class Residual { sequential, parallel, post_ln };  // post_ln: x = norm(x +
 enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, or (2i, 2i+1)
 enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };
-enum class MlpKind { gated, plain, moe, channel_mix };  // channel_mix: RWKV-4's feed-forward (blocks/rwkv.cpp)
-enum class MixerKind { attention, rwkv4 };            // rwkv4: RWKV-4 time mixing, a recurrence without positions
+// channel_mix: RWKV-4's feed-forward (blocks/rwkv.cpp); none: a layer without one (Mamba).
+enum class MlpKind { gated, plain, moe, channel_mix, none };
+// rwkv4: RWKV-4 time mixing; mamba: Mamba's selective scan (blocks/mamba.cpp). Both recurrences without positions.
+enum class MixerKind { attention, rwkv4, mamba };
 enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer };  // see MoeSpec
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
 enum class QkNorm { none, head, projection, per_head = head, whole = projection };  // over: head | projection
@@ -125,7 +127,9 @@ struct Spec {
   bool post_norms = false;        // a norm on each branch's output (Gemma 2 sandwich)
   double residual_scale = 1.0;    // each branch output × this before it is added
   MixerKind mixer = MixerKind::attention;
-  int64_t time_mix_size = 0;      // rwkv4: width of the time-mixing key / value / receptance (attention_hidden_size)
+  // mixer.size: rwkv4: width of the time-mixing key / value / receptance (attention_hidden_size); mamba: the
+  // inner width (intermediate_size). Mamba: state_size, conv_kernel, dt_rank.
+  int64_t mixer_size = 0, ssm_state = 0, conv_kernel = 0, dt_rank = 0;
   AttentionSpec attention;        // mixer attention only
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;

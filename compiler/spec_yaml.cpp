@@ -78,7 +78,10 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     if (s.residual_scale != 1.0) line("  residual_scale: " + num(s.residual_scale));
   }
   const AttentionSpec& a = s.attention;
-  if (s.mixer == MixerKind::rwkv4) line(fmt::format("mixer: {{kind: rwkv4, size: {}}}", s.time_mix_size));
+  if (s.mixer == MixerKind::rwkv4) line(fmt::format("mixer: {{kind: rwkv4, size: {}}}", s.mixer_size));
+  if (s.mixer == MixerKind::mamba)
+    line(fmt::format("mixer: {{kind: mamba, size: {}, state_size: {}, conv_kernel: {}, dt_rank: {}}}", s.mixer_size,
+                     s.ssm_state, s.conv_kernel, s.dt_rank));
   if (s.mixer == MixerKind::attention) {
   line("attention:");
   line("  heads: " + per_layer(a.heads));
@@ -115,26 +118,30 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     }
   }
   const MlpSpec& m = s.mlp;
-  line("mlp:");
-  line(fmt::format("  kind: {}", m.kind == MlpKind::gated   ? "gated"
-                                 : m.kind == MlpKind::plain ? "plain"
-                                 : m.kind == MlpKind::moe   ? "moe"
-                                                            : "channel_mix"));
-  line(fmt::format("  activation: {}", to_string(m.activation)));
-  line("  intermediate_size: " + per_layer(m.intermediate));
-  line(fmt::format("  bias: {}", m.bias));
-  if (m.fused_gate_up) line("  fused_gate_up: true");
-  if (m.kind == MlpKind::moe) {
-    const MoeSpec& e = m.moe;
-    line(fmt::format("  experts: {{count: {}, top_k: {}, routing: {}, renormalize: {}{}{}{}}}", e.experts, e.top_k,
-                     to_string(e.routing), e.renormalize, e.scale != 1.0 ? ", scale: " + num(e.scale) : "",
-                     e.routing == Routing::sparsemixer ? ", jitter_eps: " + num(e.jitter_eps) : "",
-                     e.weighted_input ? ", weighted_input: true" : ""));
-    if (e.shared_intermediate)
-      line(fmt::format("  shared_expert: {{intermediate_size: {}, gate: {}}}", e.shared_intermediate, e.shared_gate));
-    if (!e.dense_layers.empty())
-      line(fmt::format("  dense_layers: {{layers: [{}], intermediate_size: {}}}", fmt::join(e.dense_layers, ", "),
-                       e.dense_intermediate));
+  if (m.kind == MlpKind::none) {
+    line("mlp: {kind: none}");
+  } else {
+    line("mlp:");
+    line(fmt::format("  kind: {}", m.kind == MlpKind::gated   ? "gated"
+                                   : m.kind == MlpKind::plain ? "plain"
+                                   : m.kind == MlpKind::moe   ? "moe"
+                                                              : "channel_mix"));
+    line(fmt::format("  activation: {}", to_string(m.activation)));
+    line("  intermediate_size: " + per_layer(m.intermediate));
+    line(fmt::format("  bias: {}", m.bias));
+    if (m.fused_gate_up) line("  fused_gate_up: true");
+    if (m.kind == MlpKind::moe) {
+      const MoeSpec& e = m.moe;
+      line(fmt::format("  experts: {{count: {}, top_k: {}, routing: {}, renormalize: {}{}{}{}}}", e.experts, e.top_k,
+                       to_string(e.routing), e.renormalize, e.scale != 1.0 ? ", scale: " + num(e.scale) : "",
+                       e.routing == Routing::sparsemixer ? ", jitter_eps: " + num(e.jitter_eps) : "",
+                       e.weighted_input ? ", weighted_input: true" : ""));
+      if (e.shared_intermediate)
+        line(fmt::format("  shared_expert: {{intermediate_size: {}, gate: {}}}", e.shared_intermediate, e.shared_gate));
+      if (!e.dense_layers.empty())
+        line(fmt::format("  dense_layers: {{layers: [{}], intermediate_size: {}}}", fmt::join(e.dense_layers, ", "),
+                         e.dense_intermediate));
+    }
   }
   if (s.logit_scale != 1.0 || s.logit_softcap != 0.0 || s.norm_head || s.logit_bias) {
     line("logits:");

@@ -167,6 +167,13 @@ const Block& attention_block() {
   return block;
 }
 
-const Block& mixer_of(const Spec& s) { return s.mixer == MixerKind::rwkv4 ? time_mix_block() : attention_block(); }
+const Block& mixer_of(const Spec& s) {
+  switch (s.mixer) {
+    case MixerKind::rwkv4: return time_mix_block();
+    case MixerKind::mamba: return mamba_block();
+    case MixerKind::attention: break;
+  }
+  return attention_block();
+}
 
 }  // namespace llmc

@@ -23,12 +23,12 @@ class TimeMix final : public Block {
   }
 
   void size(const Spec& s, LayerPlan& l) const override {
-    l.time_mix = s.time_mix_size;
+    l.mixer_size = s.mixer_size;
     l.hidden = s.hidden_size;
   }
 
   std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
-    const int64_t H = s.hidden_size, A = l.time_mix;
+    const int64_t H = s.hidden_size, A = l.mixer_size;
     return {{Role::time_mix_k, {1, 1, H}}, {Role::time_mix_v, {1, 1, H}}, {Role::time_mix_r, {1, 1, H}},
             {Role::k, {A, H}},           {Role::v, {A, H}},           {Role::receptance, {A, H}},
             {Role::time_decay, {A}},     {Role::time_first, {A}},     {Role::o, {H, A}}};
@@ -36,16 +36,16 @@ class TimeMix final : public Block {
 
   // The token-shifted inputs of key, value and receptance; their projections; the WKV output.
   std::vector<BufferPlan> buffers(const Plan& p) const override {
-    const int64_t H = p.spec->hidden_size, A = p.spec->time_mix_size;
+    const int64_t H = p.spec->hidden_size, A = p.spec->mixer_size;
     return {{"mix_k_", H}, {"mix_v_", H}, {"mix_r_", H}, {"key_", A}, {"value_", A}, {"receptance_", A}, {"wkv_", A}};
   }
 
   // The previous row (hidden), then the WKV numerator, denominator and exponent offset (time_mix each).
-  int64_t state_fixed_bytes(const LayerPlan& l) const override { return 4 * (l.hidden + 3 * l.time_mix); }
+  int64_t state_fixed_bytes(const LayerPlan& l) const override { return 4 * (l.hidden + 3 * l.mixer_size); }
 
   const char* title() const override { return "Time mixing (RWKV-4)"; }
-  std::string describe(const LayerPlan& l) const override { return fmt::format("RWKV-4 time mixing of {}", l.time_mix); }
-  void emit_constants(Code& c, const LayerPlan& l) const override { c.line("constexpr int kTimeMix = {};", l.time_mix); }
+  std::string describe(const LayerPlan& l) const override { return fmt::format("RWKV-4 time mixing of {}", l.mixer_size); }
+  void emit_constants(Code& c, const LayerPlan& l) const override { c.line("constexpr int kTimeMix = {};", l.mixer_size); }
 
   void emit(Code& c, const Plan&, const LayerPlan& l, const std::string& in, const std::string& out) const override {
     c.line("for (const Sequence& s : sequences) {{");

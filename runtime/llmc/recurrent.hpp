@@ -76,4 +76,58 @@ inline void relu_squared(float* x, int T) {
   }
 }
 
+// Mamba's causal depthwise convolution over one sequence's `count` rows of x (row stride `stride`), then SiLU:
+// out[t][c] = silu(bias[c] + Σ_j w[c][j] · x[t − (K − 1) + j][c]), rows before the step read from `window` (the
+// sequence's last K − 1 rows, oldest first; zeros for a new sequence), which is then moved on by `count` rows.
+template <int N, int K>
+inline void causal_conv_silu(float* out, const float* x, int stride, float* window, const float* w, const float* bias,
+                             int count) {
+  auto input = [&](int t, int c) {  // row t of the step, t < 0 from the window
+    return t >= 0 ? x[static_cast<size_t>(t) * stride + c] : window[static_cast<size_t>(K - 1 + t) * N + c];
+  };
+  for (int t = 0; t < count; ++t)
+    for (int c = 0; c < N; ++c) {
+      float sum = 0.0f;
+      for (int j = 0; j < K; ++j) sum += w[c * K + j] * input(t - (K - 1) + j, c);
+      sum += bias ? bias[c] : 0.0f;
+      out[static_cast<size_t>(t) * N + c] = sum / (1.0f + std::exp(-sum));
+    }
+  float next[(K - 1) * N > 0 ? (K - 1) * N : 1];
+  for (int r = 0; r < K - 1; ++r)
+    for (int c = 0; c < N; ++c) next[r * N + c] = input(count - (K - 1) + r, c);
+  std::copy(next, next + (K - 1) * N, window);
+}
+
+// PyTorch's softplus (beta 1, threshold 20).
+inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+
+// Mamba's selective scan over one sequence's `count` rows, as Hugging Face's MambaMixer.slow_forward: per row,
+// dt = softplus(dt_bias + dt_proj · dt_low) per channel; state[c][n] = exp(−exp(a_log[c][n])·dt)·state[c][n] +
+// (dt·B[n])·x[c]; y[c] = (Σ_n state[c][n]·C[n] + D[c]·x[c]) · silu(z[c]). proj: the x_proj rows [dt_low (R) | B (S) |
+// C (S)]; x: the convolved input; z: the gate (row stride z_stride); state: [N][S], updated.
+template <int N, int S, int R>
+inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, const float* proj, const float* dt_proj,
+                       const float* dt_bias, const float* a_log, const float* d, float* state, int count) {
+  for (int t = 0; t < count; ++t) {
+    const float* p = proj + static_cast<size_t>(t) * (R + 2 * S);
+    const float* B = p + R;
+    const float* C = p + R + S;
+    for (int c = 0; c < N; ++c) {
+      float dt = dt_bias[c];
+      for (int r = 0; r < R; ++r) dt += dt_proj[c * R + r] * p[r];
+      dt = softplus(dt);
+      const float xc = x[static_cast<size_t>(t) * N + c];
+      float* s = state + static_cast<size_t>(c) * S;
+      float out = 0.0f;
+      for (int n = 0; n < S; ++n) {
+        const float A = -std::exp(a_log[c * S + n]);
+        s[n] = std::exp(A * dt) * s[n] + (dt * B[n]) * xc;
+        out += s[n] * C[n];
+      }
+      const float g = z[static_cast<size_t>(t) * z_stride + c];
+      y[static_cast<size_t>(t) * N + c] = (out + xc * d[c]) * (g / (1.0f + std::exp(-g)));
+    }
+  }
+}
+
 }  // namespace llmc

@@ -454,6 +454,17 @@ def recurrent_wrong_state_sizes(ctx):
     ctx.expect_ok([ctx.llmc, "build", ctx.path("narrow.yaml"), "-o", ctx.path("narrow_bin")])
     ctx.expect_fail([ctx.path("narrow_bin"), "--weights", os.path.join(golden, "model.safetensors"), "--tokens", "1",
                      "-n", "1"], "rwkv.blocks.0.attention.key.weight", "[48, 64]", "[64, 64]")
+    # Mamba: a scan state one narrower (A_log [128, 7]) and a convolution one shorter than the binary's.
+    golden = os.path.join(ctx.data, "golden", "mamba")
+    ctx.expect_ok([ctx.llmc, "import", golden, "-o", ctx.path("mamba.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("mamba.yaml"), "-o", ctx.path("mamba")])
+    tensors = read_safetensors(os.path.join(golden, "model.safetensors"))
+    a_log, conv = "backbone.layers.1.mixer.A_log", "backbone.layers.0.mixer.conv1d.weight"
+    small = [(n, [128, 7] if n == a_log else s, d[:128 * 7 * 4] if n == a_log else d) for n, s, d in tensors]
+    run = lambda st: [ctx.path("mamba"), "--weights", st, "--tokens", "1,2,3", "-n", "2"]
+    ctx.expect_fail(run(ctx.write("alog.safetensors", safetensors(small))), a_log, "[128, 7]", "[128, 8]")
+    short = [(n, [128, 1, 3] if n == conv else s, d[:128 * 3 * 4] if n == conv else d) for n, s, d in tensors]
+    ctx.expect_fail(run(ctx.write("conv.safetensors", safetensors(short))), conv, "[128, 1, 3]", "[128, 1, 4]")
 
 
 @case

@@ -189,10 +189,28 @@ TEST_SUITE("spec") {
     CHECK(p.parameter_count == 140'928);  // meta.json n_params_saved
     CHECK(error_of(replace(text, "positions:\n  kind: none", "attention: {heads: 1, kv_heads: 1, head_dim: 64}\n"
                                                               "positions:\n  kind: none"))
-              .find("not used with mixer.kind: rwkv4") != std::string::npos);
+              .find("not used with a recurrent mixer") != std::string::npos);
     CHECK(error_of(replace(text, "kind: none", "kind: alibi")).find("expected none") != std::string::npos);
     CHECK(error_of(replace(text, "activation: relu", "activation: silu")).find("expected activation relu") !=
           std::string::npos);
+  }
+
+  TEST_CASE("a Mamba mixer: layers without a feed-forward, conv and scan state fixed per layer") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/mamba", {});
+    CHECK(a.mixer == MixerKind::mamba);
+    CHECK(a.dt_rank == 4);
+    const std::string text = spec_to_yaml(a, "round trip");
+    const Plan p = make_plan(parse_spec(text, "rt.yaml"));
+    CHECK(p.state_row == 0);
+    CHECK(p.state_fixed_bytes == 2 * 4 * (128 * 3 + 128 * 8));  // per layer: 3 conv inputs, the [128][8] scan state
+    CHECK(p.unbounded_positions());
+    CHECK(p.parameter_count == 75'712);  // meta.json n_params_saved
+    CHECK(error_of(replace(text, "mlp: {kind: none}", "mlp: {kind: none, intermediate_size: 4}")).find("unknown key") !=
+          std::string::npos);
+    CHECK_THROWS_WITH_AS(make_plan(parse_spec(replace(text, "mlp: {kind: none}", "mlp: {kind: plain, activation: relu, "
+                                                                                 "intermediate_size: 8}"),
+                                              "t.yaml")),
+                         doctest::Contains("expected none"), Error);
   }
 
   TEST_CASE("import rejects unknown model types with the supported list") {
