@@ -43,7 +43,9 @@ std::string summary(const Plan& p) {
   bool uniform = true;
   for (const auto& l : p.layers)
     uniform = uniform && l.heads == l0.heads && l.kv_heads == l0.kv_heads && l.ffn == l0.ffn;
-  std::string shape = s.mixer == MixerKind::rwkv4 ? fmt::format("RWKV-4 time mixing {}, FFN {}", l0.mixer_size, l0.ffn)
+  // A recurrent mixer's layers are all alike: their blocks say what they are.
+  std::string shape = s.mixer != MixerKind::attention
+                          ? fmt::format("{}, {}", mixer_of(s).describe(l0), feed_forward_of(s, 0).describe(l0))
                       : uniform ? fmt::format("{} heads ({} kv) of {}, FFN {}", l0.heads, l0.kv_heads, l0.head_dim, l0.ffn)
                               : "per-layer heads and FFN widths";
   const std::string context = p.unbounded_positions() ? "context unbounded" : fmt::format("context {}", s.max_context);
