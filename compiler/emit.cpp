@@ -43,10 +43,14 @@ std::string summary(const Plan& p) {
   bool uniform = true;
   for (const auto& l : p.layers)
     uniform = uniform && l.heads == l0.heads && l.kv_heads == l0.kv_heads && l.ffn == l0.ffn;
-  std::string shape = uniform ? fmt::format("{} heads ({} kv) of {}, FFN {}", l0.heads, l0.kv_heads, l0.head_dim, l0.ffn)
+  // A recurrent mixer's layers are all alike: their blocks say what they are.
+  std::string shape = s.mixer != MixerKind::attention
+                          ? fmt::format("{}, {}", mixer_of(s).describe(l0), feed_forward_of(s, 0).describe(l0))
+                      : uniform ? fmt::format("{} heads ({} kv) of {}, FFN {}", l0.heads, l0.kv_heads, l0.head_dim, l0.ffn)
                               : "per-layer heads and FFN widths";
-  return fmt::format("{} layers, hidden {}, {}, vocab {}, context {}, {:.2f}M parameters", s.num_layers, s.hidden_size,
-                     shape, s.vocab_size, s.max_context, static_cast<double>(p.parameter_count) / 1e6);
+  const std::string context = p.unbounded_positions() ? "context unbounded" : fmt::format("context {}", s.max_context);
+  return fmt::format("{} layers, hidden {}, {}, vocab {}, {}, {:.2f}M parameters", s.num_layers, s.hidden_size, shape,
+                     s.vocab_size, context, static_cast<double>(p.parameter_count) / 1e6);
 }
 
 std::string constants(const Plan& p, const EmitOptions& options) {
@@ -58,6 +62,10 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("constexpr int kLayers = {};", s.num_layers);
   c.line("constexpr int kContext = {};", s.max_context);
   c.line("constexpr int kChunk = {};  // tokens per forward pass during prefill", p.chunk);
+  if (p.unbounded_positions())
+    c.line("constexpr int kPositionLimit = 2147483647;  // no per-position state: a sequence may grow without limit");
+  else
+    c.line("constexpr int kPositionLimit = kContext;  // positions a sequence may reach");
   c.line("constexpr llmc::MatrixStorage kMatrixStorage = llmc::MatrixStorage::{};  // llmc --dtype {}",
          dtype == "as-stored" ? "as_stored" : dtype, dtype);
   c.line("constexpr float kNormEps = {};", flt(s.norm.eps));
@@ -78,6 +86,10 @@ std::string constants(const Plan& p, const EmitOptions& options) {
     c.line("constexpr int kRotaryDim = {};", s.rope.rotary_dim);
     c.line("// RoPE inverse frequencies: theta {}, scaling {}.", s.rope.theta, s.rope.scaling.type);
     c.line("constexpr float kRopeInvFreq[kRotaryDim / 2] = {{{}}};", floats(p.rope_inv_freq));
+    if (!p.rope_inv_freq_local.empty()) {
+      c.line("// The sliding-window layers' RoPE: theta {}, scaling {}.", s.local_rope->theta, s.local_rope->scaling.type);
+      c.line("constexpr float kRopeInvFreqLocal[kRotaryDim / 2] = {{{}}};", floats(p.rope_inv_freq_local));
+    }
     if (!p.rope_inv_freq_long.empty()) {
       c.line("// LongRoPE: positions from kRopeOriginalContext on use the long factors; cos and sin × kRopeFactor.");
       c.line("constexpr int kRopeOriginalContext = {};", s.rope.scaling.original_max_positions);
@@ -227,6 +239,24 @@ std::string bind_weights(const Plan& p) {
   return c.str();
 }
 
+// The members <prefix>cos_ and <prefix>sin_ and the code that fills them from the frequencies `inv_freq`
+// (longrope: kRopeInvFreqLong from kRopeOriginalContext on).
+// scaled: cos and sin × kRopeFactor (LongRoPE's attention factor, YaRN's mscale ratio).
+void emit_rope_table(Code& tables, Code& init, const std::string& prefix, const std::string& inv_freq, bool longrope,
+                     bool scaled) {
+  tables.line("std::unique_ptr<float[]> {}cos_{{new float[kContext * kRotaryDim / 2]}};", prefix);
+  tables.line("std::unique_ptr<float[]> {}sin_{{new float[kContext * kRotaryDim / 2]}};", prefix);
+  init.line("for (int p = 0; p < kContext; ++p) {{");
+  if (longrope) init.line("  const float* inv_freq = p < kRopeOriginalContext ? {} : kRopeInvFreqLong;", inv_freq);
+  init.line("  for (int i = 0; i < kRotaryDim / 2; ++i) {{");
+  init.line("    const float angle = static_cast<float>(p) * {}[i];", longrope ? "inv_freq" : inv_freq);
+  const char* factor = scaled ? " * kRopeFactor" : "";
+  init.line("    {}cos_[p * kRotaryDim / 2 + i] = static_cast<float>(std::cos(static_cast<double>(angle))){};", prefix, factor);
+  init.line("    {}sin_[p * kRotaryDim / 2 + i] = static_cast<float>(std::sin(static_cast<double>(angle))){};", prefix, factor);
+  init.line("  }}");
+  init.line("}}");
+}
+
 std::string forward_body(const Plan& p) {
   const Spec& s = *p.spec;
   Code c(4);
@@ -240,6 +270,7 @@ std::string forward_body(const Plan& p) {
     c.line("}}");
   }
   if (s.embedding_scale != 1.0) c.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
+  if (s.embedding_norm) c.line("{}", norm_call(s.norm, "x_", "x_", "w_", Role::embed_norm, "kHidden", "kNormEps", "T"));
   for (const auto& l : p.layers) c.line("layer_{}(T, sequences);", l.index);
   return c.str();
 }
@@ -317,18 +348,9 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   for (const auto& l : p.layers) decls.line("void layer_{}(int T, std::span<const Sequence> sequences);", l.index);
   if (s.positions == PositionKind::rope) {
     tables.line("// cos and sin of every position × frequency, [kContext][kRotaryDim / 2].");
-    tables.line("std::unique_ptr<float[]> rope_cos_{{new float[kContext * kRotaryDim / 2]}};");
-    tables.line("std::unique_ptr<float[]> rope_sin_{{new float[kContext * kRotaryDim / 2]}};");
     const bool longrope = !p.rope_inv_freq_long.empty();
-    init.line("for (int p = 0; p < kContext; ++p) {{");
-    if (longrope) init.line("  const float* inv_freq = p < kRopeOriginalContext ? kRopeInvFreq : kRopeInvFreqLong;");
-    init.line("  for (int i = 0; i < kRotaryDim / 2; ++i) {{");
-    init.line("    const float angle = static_cast<float>(p) * {}[i];", longrope ? "inv_freq" : "kRopeInvFreq");
-    const char* factor = longrope || p.rope_attention_factor != 1.0f ? " * kRopeFactor" : "";
-    init.line("    rope_cos_[p * kRotaryDim / 2 + i] = static_cast<float>(std::cos(static_cast<double>(angle))){};", factor);
-    init.line("    rope_sin_[p * kRotaryDim / 2 + i] = static_cast<float>(std::sin(static_cast<double>(angle))){};", factor);
-    init.line("  }}");
-    init.line("}}");
+    emit_rope_table(tables, init, "rope_", "kRopeInvFreq", longrope, longrope || p.rope_attention_factor != 1.0f);
+    if (!p.rope_inv_freq_local.empty()) emit_rope_table(tables, init, "rope_local_", "kRopeInvFreqLocal", false, false);
   }
   for (const Block* block : blocks_of(s)) block->emit_members(tables, p);
   int64_t offset = 0;

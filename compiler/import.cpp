@@ -84,7 +84,8 @@ void name_tensors(Spec& s, const NameTable& table) {
     used.insert(*it);
   }
   w.layer = std::move(used);
-  for (const char* role : {"embed", "pos_embed", "final_norm", "final_norm_bias", "lm_head", "lm_head_bias"})
+  for (const char* role :
+       {"embed", "embed_norm", "embed_norm_bias", "pos_embed", "final_norm", "final_norm_bias", "lm_head", "lm_head_bias"})
     w.global(role).clear();
   for (const auto& role : roles.global) {
     auto it = table.global.find(role);

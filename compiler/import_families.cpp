@@ -332,6 +332,32 @@ void import_gemma2(const Config& c, Spec& s, const ImportOptions& o) {
                                       {"post_ffn_norm", "post_feedforward_layernorm.weight"}}));
 }
 
+// Gemma 3 text (modeling_gemma3.py): Gemma 2's sandwich norms with q/k norms instead of soft-caps; every
+// sliding_window_pattern-th layer is global (rope_theta, rope_scaling), the others slide over sliding_window with
+// RoPE base rope_local_base_freq and no scaling.
+void import_gemma3(const Config& c, Spec& s, const ImportOptions& o) {
+  gemma_like(c, s, o);
+  s.post_norms = true;
+  s.attention.scale = 1.0 / std::sqrt(c.req<double>("query_pre_attn_scalar"));
+  if (c.has("attn_logit_softcapping")) c.fail("attn_logit_softcapping", "Gemma 3 has no attention soft-cap");
+  s.logit_softcap = c.get<double>("final_logit_softcapping", 0.0);
+  s.attention.qk_norm = QkNorm::head;
+  s.attention.qk_norm_spec = s.norm;
+  const int64_t pattern = c.get<int64_t>("sliding_window_pattern", 6);
+  if (pattern <= 0) c.fail("sliding_window_pattern", fmt::format("expected a positive number, found {}", pattern));
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    if ((i + 1) % pattern != 0) s.attention.window[static_cast<size_t>(i)] = c.req<int64_t>("sliding_window");
+  if (pattern > 1 && s.num_layers > 0) {
+    RopeSpec local = s.rope;
+    local.theta = c.get<double>("rope_local_base_freq", 10000.0);
+    local.scaling = RopeScaling{};
+    s.local_rope = local;
+  }
+  name_tensors(s, llama_names().with({{"post_attn_norm", "post_attention_layernorm.weight"},
+                                      {"ffn_norm", "pre_feedforward_layernorm.weight"},
+                                      {"post_ffn_norm", "post_feedforward_layernorm.weight"}}));
+}
+
 void import_granite(const Config& c, Spec& s, const ImportOptions& o) {
   llama_like(c, s, o);
   s.embedding_scale = c.req<double>("embedding_multiplier");
@@ -470,6 +496,147 @@ void import_openai_gpt(const Config& c, Spec& s, const ImportOptions& o) {
   s.mlp.activation = afn == "gelu" ? Activation::gelu_tanh : activation_from(c, "afn", afn);
   s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 4 * s.hidden_size);
   name_tensors(s, names);
+}
+
+// BLOOM (modeling_bloom.py): ALiBi, a LayerNorm on the embeddings, query_key_value fused per head ([q; k; v] of
+// each head in turn), biases everywhere, a tanh-GELU MLP 4× wide, tied classifier.
+void import_bloom(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req_any<int64_t>({"hidden_size", "n_embed"});
+  s.num_layers = c.req_any<int64_t>({"n_layer", "num_hidden_layers"});
+  // ALiBi has no position table: the context is the training length (2048 for the released models).
+  s.max_context = context_for(c.get<int64_t>("seq_length", 2048), o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  if (c.get<bool>("apply_residual_connection_post_layernorm", false))
+    c.fail("apply_residual_connection_post_layernorm", "residuals taken after the norm are not supported");
+  const int64_t heads = c.req_any<int64_t>({"n_head", "num_attention_heads"});
+  if (heads <= 0 || s.hidden_size % heads != 0)
+    c.fail("n_head", fmt::format("{} heads do not divide hidden_size {}", heads, s.hidden_size));
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.head_dim = s.hidden_size / heads;
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused_per_head;
+  set_biases(s.attention, true, true, true, true);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.embedding_norm = true;
+  // BloomAttention adds the bias unscaled (baddbmm beta 1) to the scaled scores: slope_scale 1.
+  s.positions = PositionKind::alibi;
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.activation = Activation::gelu_tanh;  // bloom_gelu_forward
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 4 * s.hidden_size);
+  s.mlp.bias = true;
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  // Released checkpoints use BloomModel's names ("h.0...."); save_pretrained of BloomForCausalLM "transformer.h.0....".
+  const std::string prefix = transformer_prefix(c, "word_embeddings.weight");
+  name_tensors(s, NameTable{{{"embed", prefix + "word_embeddings.weight"},
+                             {"embed_norm", prefix + "word_embeddings_layernorm.weight"},
+                             {"embed_norm_bias", prefix + "word_embeddings_layernorm.bias"},
+                             {"final_norm", prefix + "ln_f.weight"},
+                             {"final_norm_bias", prefix + "ln_f.bias"},
+                             {"lm_head", "lm_head.weight"}},
+                            prefix + "h.{i}.",
+                            falcon_names().layer,
+                            {"lm_head.weight"}});
+}
+
+// RWKV-4 (modeling_rwkv.py): embeddings, block 0's pre_ln (an embedding norm), then per block
+// x += time_mix(ln1(x)); x += channel_mix(ln2(x)); ln_out and an untied head. No positions, no attention.
+// rescale_every: in eval mode Hugging Face halves the residual stream every rescale_every blocks and divides the
+// output weights to match; that is the same model up to the LayerNorms' eps, which llmc does not reproduce.
+void import_rwkv(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(c.get<int64_t>("context_length", 1024), o);  // sizes only the prefill chunk
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", false);
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.embedding_norm = true;
+  s.mixer = MixerKind::rwkv4;
+  s.mixer_size = c.get<int64_t>("attention_hidden_size", s.hidden_size);
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.window = s.attention.heads;
+  s.positions = PositionKind::none;
+  s.mlp.kind = MlpKind::channel_mix;
+  s.mlp.activation = Activation::relu;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.get<int64_t>("intermediate_size", 4 * s.hidden_size));
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  name_tensors(s, NameTable{{{"embed", "rwkv.embeddings.weight"},
+                             {"embed_norm", "rwkv.blocks.0.pre_ln.weight"},
+                             {"embed_norm_bias", "rwkv.blocks.0.pre_ln.bias"},
+                             {"final_norm", "rwkv.ln_out.weight"},
+                             {"final_norm_bias", "rwkv.ln_out.bias"},
+                             {"lm_head", "head.weight"}},
+                            "rwkv.blocks.{i}.",
+                            {{"attn_norm", "ln1.weight"},
+                             {"attn_norm_bias", "ln1.bias"},
+                             {"time_mix_k", "attention.time_mix_key"},
+                             {"time_mix_v", "attention.time_mix_value"},
+                             {"time_mix_r", "attention.time_mix_receptance"},
+                             {"k", "attention.key.weight"},
+                             {"v", "attention.value.weight"},
+                             {"receptance", "attention.receptance.weight"},
+                             {"time_decay", "attention.time_decay"},
+                             {"time_first", "attention.time_first"},
+                             {"o", "attention.output.weight"},
+                             {"ffn_norm", "ln2.weight"},
+                             {"ffn_norm_bias", "ln2.bias"},
+                             {"ffn_time_mix_k", "feed_forward.time_mix_key"},
+                             {"ffn_time_mix_r", "feed_forward.time_mix_receptance"},
+                             {"up", "feed_forward.key.weight"},
+                             {"down", "feed_forward.value.weight"},
+                             {"ffn_receptance", "feed_forward.receptance.weight"}},
+                            {}});
+}
+
+// Mamba (modeling_mamba.py): embeddings, then per layer x += mixer(rmsnorm(x)) (no feed-forward), norm_f and a
+// classifier (tied unless the config says otherwise).
+void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(2048, o);  // no positions: this sizes only the prefill chunk
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  if (c.get<bool>("use_bias", false)) c.fail("use_bias", "in_proj / out_proj biases are not supported");
+  if (!c.get<bool>("use_conv_bias", true)) c.fail("use_conv_bias", "a convolution without bias is not supported");
+  const std::string act = c.get<std::string>("hidden_act", "silu");
+  if (act != "silu") c.fail("hidden_act", fmt::format("'{}': the mixer supports silu only", act));
+  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.mixer = MixerKind::mamba;
+  s.mixer_size = c.req<int64_t>("intermediate_size");
+  s.ssm_state = c.req<int64_t>("state_size");
+  s.conv_kernel = c.req<int64_t>("conv_kernel");
+  const json& rank = c.raw("time_step_rank");  // "auto": ceil(hidden / 16)
+  s.dt_rank = rank.is_string() ? (s.hidden_size + 15) / 16 : c.req<int64_t>("time_step_rank");
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.window = s.attention.heads;
+  s.positions = PositionKind::none;
+  s.mlp.kind = MlpKind::none;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 0);
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  name_tensors(s, NameTable{{{"embed", "backbone.embeddings.weight"},
+                             {"final_norm", "backbone.norm_f.weight"},
+                             {"lm_head", "lm_head.weight"}},
+                            "backbone.layers.{i}.",
+                            {{"attn_norm", "norm.weight"},
+                             {"in_proj", "mixer.in_proj.weight"},
+                             {"conv", "mixer.conv1d.weight"},
+                             {"conv_bias", "mixer.conv1d.bias"},
+                             {"x_proj", "mixer.x_proj.weight"},
+                             {"dt_proj", "mixer.dt_proj.weight"},
+                             {"dt_bias", "mixer.dt_proj.bias"},
+                             {"a_log", "mixer.A_log"},
+                             {"d_skip", "mixer.D"},
+                             {"o", "mixer.out_proj.weight"}},
+                            s.tied_embeddings ? std::vector<std::string>{"lm_head.weight"} : std::vector<std::string>{}});
 }
 
 void import_baichuan(const Config& c, Spec& s, const ImportOptions& o) {
@@ -997,14 +1164,15 @@ void import_deepseek_v3(const Config& c, Spec& s, const ImportOptions& o) {
 
 const std::map<std::string, FamilyImporter>& family_importers() {
   static const std::map<std::string, FamilyImporter> table = {
-      {"baichuan", import_baichuan}, {"chatglm", import_chatglm},     {"cohere", import_cohere},
-      {"deepseek_v2", import_deepseek_v2}, {"deepseek_v3", import_deepseek_v3},
+      {"baichuan", import_baichuan}, {"bloom", import_bloom},         {"chatglm", import_chatglm},
+      {"cohere", import_cohere},     {"deepseek_v2", import_deepseek_v2}, {"deepseek_v3", import_deepseek_v3},
       {"falcon", import_falcon},     {"gemma", import_gemma},         {"gemma2", import_gemma2},
+      {"gemma3_text", import_gemma3},
       {"gpt2", import_gpt2},         {"gpt_neox", import_gpt_neox},   {"granite", import_granite},
-      {"internlm2", import_internlm2}, {"llama", import_llama},       {"minicpm", import_minicpm},
+      {"internlm2", import_internlm2}, {"mamba", import_mamba}, {"llama", import_llama},       {"minicpm", import_minicpm},
       {"mistral", import_mistral},   {"olmo", import_olmo},           {"olmo2", import_olmo2},
       {"openai-gpt", import_openai_gpt}, {"openelm", import_openelm}, {"phi3", import_phi3},
-      {"qwen", import_qwen},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},
+      {"qwen", import_qwen},         {"rwkv", import_rwkv},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},
       {"stablelm", import_stablelm}, {"starcoder2", import_starcoder2},
       // Mixtures of experts.
       {"grok", import_grok},         {"granitemoe", import_granitemoe}, {"mixtral", import_mixtral},

@@ -89,6 +89,8 @@ TensorPlan tensor_plan(const Spec& s, Role role, const std::string& pattern, con
 std::vector<RoleShape> global_roles(const Spec& s) {
   const int64_t H = s.hidden_size;
   std::vector<RoleShape> roles = {{Role::embed, {s.vocab_size, H}}};
+  if (s.embedding_norm && s.norm.weight != NormWeight::none) roles.push_back({Role::embed_norm, {H}});
+  if (s.embedding_norm && s.norm.bias) roles.push_back({Role::embed_norm_bias, {H}});
   if (s.positions == PositionKind::learned) roles.push_back({Role::pos_embed, {s.max_positions, H}});
   const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
   if (final_norm && s.norm.weight != NormWeight::none) roles.push_back({Role::final_norm, {H}});
@@ -151,8 +153,7 @@ std::vector<float> yarn_frequencies(const RopeSpec& r) {
   return inv;
 }
 
-std::vector<float> rope_frequencies(const Spec& s) {
-  const RopeSpec& r = s.rope;
+std::vector<float> rope_frequencies(const RopeSpec& r) {
   if (r.scaling.type == "longrope") return longrope_frequencies(r, r.scaling.short_factor);
   if (r.scaling.type == "yarn") return yarn_frequencies(r);
   const int64_t half = r.rotary_dim / 2;
@@ -255,7 +256,8 @@ Plan make_plan(const Spec& s) {
     p.globals.push_back(t);
   }
 
-  if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s);
+  if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s.rope);
+  if (s.positions == PositionKind::rope && s.local_rope) p.rope_inv_freq_local = rope_frequencies(*s.local_rope);
   if (s.positions == PositionKind::rope && s.rope.scaling.type == "longrope") {
     const RopeScaling& x = s.rope.scaling;
     p.rope_inv_freq_long = longrope_frequencies(s.rope, x.long_factor);
@@ -267,16 +269,18 @@ Plan make_plan(const Spec& s) {
                                                                    std::log(static_cast<double>(x.original_max_positions)));
     p.rope_attention_factor = static_cast<float>(factor);
   }
-  double attention_scale = a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim));
-  if (s.positions == PositionKind::rope && s.rope.scaling.type == "yarn") {
-    // As DeepSeek's attention: cos and sin × m(mscale) / m(mscale_all_dim), the softmax scale × m(mscale_all_dim)²
-    // when mscale_all_dim is set.
-    const RopeScaling& x = s.rope.scaling;
-    const double all_dims = yarn_mscale(x.factor, x.mscale_all_dim);
-    p.rope_attention_factor = static_cast<float>(yarn_mscale(x.factor, x.mscale) / all_dims);
-    if (x.mscale_all_dim != 0.0) attention_scale *= all_dims * all_dims;
+  if (s.mixer == MixerKind::attention) {
+    double attention_scale = a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim));
+    if (s.positions == PositionKind::rope && s.rope.scaling.type == "yarn") {
+      // As DeepSeek's attention: cos and sin × m(mscale) / m(mscale_all_dim), the softmax scale × m(mscale_all_dim)²
+      // when mscale_all_dim is set.
+      const RopeScaling& x = s.rope.scaling;
+      const double all_dims = yarn_mscale(x.factor, x.mscale_all_dim);
+      p.rope_attention_factor = static_cast<float>(yarn_mscale(x.factor, x.mscale) / all_dims);
+      if (x.mscale_all_dim != 0.0) attention_scale *= all_dims * all_dims;
+    }
+    p.attention_scale = static_cast<float>(attention_scale);
   }
-  p.attention_scale = static_cast<float>(attention_scale);
   if (s.positions == PositionKind::alibi) {
     p.alibi_slopes = alibi_slopes(a.heads[0]);
     for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);

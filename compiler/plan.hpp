@@ -36,6 +36,10 @@ struct LayerPlan {
   bool nope = false;                           // rotates nothing, though the model uses RoPE (Llama 4)
   // Multi-head latent attention (blocks/mla.cpp): head_dim is the q/k head width, rope_dim its rotated part.
   int64_t q_lora = 0, kv_lora = 0, rope_dim = 0, v_head_dim = 0;
+  bool local_rope = false;                     // rotates with positions.local (a sliding-window layer)
+  // Recurrent mixers (blocks/rwkv.cpp, blocks/mamba.cpp): mixer.size, the hidden size a token shift keeps, and
+  // Mamba's state size, convolution width and dt rank.
+  int64_t mixer_size = 0, hidden = 0, ssm_state = 0, conv_kernel = 0, dt_rank = 0;
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).
@@ -61,6 +65,7 @@ struct Plan {
   std::vector<Role> layer_roles;         // union of the roles layers use, for the LayerWeights struct
   std::vector<float> rope_inv_freq;      // rotary_dim/2 frequencies, scaling applied
   std::vector<float> rope_inv_freq_long; // LongRoPE: frequencies from original_max_positions on
+  std::vector<float> rope_inv_freq_local; // positions.local: the sliding-window layers' frequencies
   float rope_attention_factor = 1.0f;    // multiplies cos and sin (LongRoPE)
   std::vector<float> alibi_slopes;       // per head (ALiBi models have the same heads in every layer)
   float attention_scale = 0.0f;
@@ -70,6 +75,8 @@ struct Plan {
   // every layer's keys, then values), and state_fixed_bytes of fixed state.
   int64_t state_row = 0, state_fixed_bytes = 0;
   int64_t state_elements() const { return state_row * spec->max_context; }
+  // Nothing a sequence keeps grows with its length (no KV cache, no position tables): positions are unbounded.
+  bool unbounded_positions() const { return state_row == 0 && spec->positions == PositionKind::none; }
   // The buffers the generated code allocates once at start, in allocation order, and their floats in all.
   std::vector<BufferPlan> buffers;
   int64_t activation_floats = 0;

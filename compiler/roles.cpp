@@ -43,7 +43,26 @@ constexpr std::array kNames = {
     std::pair{Role::gate_up_bias, "gate_up_bias"},
     std::pair{Role::down, "down"},
     std::pair{Role::down_bias, "down_bias"},
+    std::pair{Role::receptance, "receptance"},
+    std::pair{Role::time_mix_k, "time_mix_k"},
+    std::pair{Role::time_mix_v, "time_mix_v"},
+    std::pair{Role::time_mix_r, "time_mix_r"},
+    std::pair{Role::time_decay, "time_decay"},
+    std::pair{Role::time_first, "time_first"},
+    std::pair{Role::ffn_receptance, "ffn_receptance"},
+    std::pair{Role::ffn_time_mix_k, "ffn_time_mix_k"},
+    std::pair{Role::ffn_time_mix_r, "ffn_time_mix_r"},
+    std::pair{Role::in_proj, "in_proj"},
+    std::pair{Role::conv, "conv"},
+    std::pair{Role::conv_bias, "conv_bias"},
+    std::pair{Role::x_proj, "x_proj"},
+    std::pair{Role::dt_proj, "dt_proj"},
+    std::pair{Role::dt_bias, "dt_bias"},
+    std::pair{Role::a_log, "a_log"},
+    std::pair{Role::d_skip, "d_skip"},
     std::pair{Role::embed, "embed"},
+    std::pair{Role::embed_norm, "embed_norm"},
+    std::pair{Role::embed_norm_bias, "embed_norm_bias"},
     std::pair{Role::pos_embed, "pos_embed"},
     std::pair{Role::final_norm, "final_norm"},
     std::pair{Role::final_norm_bias, "final_norm_bias"},
@@ -93,6 +112,7 @@ std::optional<Role> bias_role(Role weight) {
     case Role::gate_up: return Role::gate_up_bias;
     case Role::down: return Role::down_bias;
     case Role::final_norm: return Role::final_norm_bias;
+    case Role::embed_norm: return Role::embed_norm_bias;
     default: return std::nullopt;
   }
 }
@@ -103,6 +123,7 @@ bool is_matrix_role(Role role) {
     case Role::gate_up: case Role::down: case Role::embed: case Role::lm_head: case Role::expert_gate:
     case Role::expert_up: case Role::expert_gate_up: case Role::expert_down: case Role::shared_gate:
     case Role::shared_up: case Role::shared_down: case Role::q_a: case Role::q_b: case Role::kv_a:
+    case Role::receptance: case Role::ffn_receptance: case Role::in_proj: case Role::x_proj:
       return true;
     default:
       return false;

@@ -20,8 +20,13 @@ enum class Role {
   // Mixture of experts: the router (and its selection bias), the experts ([experts, out, in]) and the shared expert.
   router, router_bias, expert_gate, expert_up, expert_gate_up, expert_down, shared_gate, shared_up, shared_down,
   shared_expert_gate,
+  // RWKV-4 time mixing (k, v, o are its key, value and output) and channel mixing (up, down are its key and value).
+  receptance, time_mix_k, time_mix_v, time_mix_r, time_decay, time_first, ffn_receptance, ffn_time_mix_k,
+  ffn_time_mix_r,
+  // Mamba (o is its out_proj).
+  in_proj, conv, conv_bias, x_proj, dt_proj, dt_bias, a_log, d_skip,
   // Global.
-  embed, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
+  embed, embed_norm, embed_norm_bias, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
 };
 
 const char* role_name(Role role);

@@ -244,12 +244,15 @@ void parse_attention(const Section& s, Spec& spec) {
   a.clip_qkv = s.get_or<double>("clip_qkv", 0.0);
 }
 
+RopeScaling parse_rope_scaling(const Section& s, int64_t rotary_dim);
+
 void parse_positions(const Section& s, Spec& spec) {
-  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "nope_layers", "max_positions", "slope_scale"});
+  s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "nope_layers", "max_positions", "slope_scale",
+               "local"});
   spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
                                                    {"learned", PositionKind::learned}, {"none", PositionKind::none}});
   if (spec.positions != PositionKind::rope)
-    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling", "nope_layers"})
+    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling", "nope_layers", "local"})
       if (s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: rope");
   if (spec.positions != PositionKind::learned && s.has("max_positions"))
     s.fail(s.node()["max_positions"], s.field("max_positions"), "only used with kind: learned");
@@ -272,8 +275,26 @@ void parse_positions(const Section& s, Spec& spec) {
   if (r.rotary_dim % 2 != 0 || r.rotary_dim > spec.attention.head_dim)
     s.fail(s.node()["rotary_dim"], s.field("rotary_dim"),
            fmt::format("expected an even number <= head_dim ({}), found {}", spec.attention.head_dim, r.rotary_dim));
+  r.scaling = parse_rope_scaling(s, r.rotary_dim);
+  if (auto local = s.optional_section("local")) {
+    local->only_keys({"theta", "scaling"});
+    RopeSpec l = r;
+    l.theta = local->get<double>("theta");
+    l.scaling = parse_rope_scaling(*local, r.rotary_dim);
+    if (l.scaling.type == "longrope")
+      local->fail(local->node()["scaling"], local->field("scaling"), "longrope is not supported for the local RoPE");
+    bool windowed = false;
+    for (int64_t w : spec.attention.window) windowed = windowed || w > 0;
+    if (!windowed)
+      s.fail(local->node(), s.field("local"), "is the RoPE of sliding-window layers, but attention.window sets none");
+    spec.local_rope = l;
+  }
+}
+
+// `scaling` of a RoPE section (positions, or positions.local): absent means none.
+RopeScaling parse_rope_scaling(const Section& s, int64_t rotary_dim) {
+  RopeScaling x;
   if (auto sc = s.optional_section("scaling")) {
-    RopeScaling& x = r.scaling;
     x.type = sc->get<std::string>("type");
     if (x.type == "linear") {
       sc->only_keys({"type", "factor"});
@@ -292,8 +313,8 @@ void parse_positions(const Section& s, Spec& spec) {
       if (sc->has("attention_factor")) x.attention_factor = sc->get<double>("attention_factor");
       for (auto [key, out] : {std::pair{"short_factor", &x.short_factor}, std::pair{"long_factor", &x.long_factor}}) {
         YAML::Node n = sc->required_node(key);
-        if (!n.IsSequence() || static_cast<int64_t>(n.size()) != r.rotary_dim / 2)
-          sc->fail(n, sc->field(key), fmt::format("expected a list of rotary_dim/2 = {} numbers", r.rotary_dim / 2));
+        if (!n.IsSequence() || static_cast<int64_t>(n.size()) != rotary_dim / 2)
+          sc->fail(n, sc->field(key), fmt::format("expected a list of rotary_dim/2 = {} numbers", rotary_dim / 2));
         for (size_t i = 0; i < n.size(); ++i) out->push_back(sc->element<double>(n[i], key, i));
       }
     } else if (x.type == "yarn") {
@@ -313,6 +334,7 @@ void parse_positions(const Section& s, Spec& spec) {
                fmt::format("'{}' is not one of: none, linear, llama3, longrope, yarn", x.type));
     }
   }
+  return x;
 }
 
 constexpr std::initializer_list<std::pair<const char*, Routing>> kRoutings = {
@@ -379,7 +401,13 @@ void parse_mlp(const Section& s, Spec& spec) {
   s.only_keys({"kind", "activation", "intermediate_size", "bias", "fused_gate_up", "experts", "shared_expert",
                "dense_layers"});
   MlpSpec& m = spec.mlp;
-  m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}, {"moe", MlpKind::moe}});
+  m.kind = s.choice<MlpKind>("kind", {{"gated", MlpKind::gated}, {"plain", MlpKind::plain}, {"moe", MlpKind::moe},
+                                      {"channel_mix", MlpKind::channel_mix}, {"none", MlpKind::none}});
+  if (m.kind == MlpKind::none) {  // a layer of the mixer alone (Mamba)
+    s.only_keys({"kind"});
+    m.intermediate.assign(static_cast<size_t>(spec.num_layers), 0);
+    return;
+  }
   if (m.kind == MlpKind::moe) {
     parse_moe(s, spec);
   } else {
@@ -391,14 +419,17 @@ void parse_mlp(const Section& s, Spec& spec) {
   m.intermediate = s.per_layer("intermediate_size", spec.num_layers, 1);
   m.bias = s.get_or<bool>("bias", false);
   m.fused_gate_up = s.get_or<bool>("fused_gate_up", false);
+  if (m.kind == MlpKind::channel_mix && (m.activation != Activation::relu || m.bias || m.fused_gate_up))
+    s.fail(s.node()["kind"], s.field("kind"), "channel_mix squares a relu and has no biases or fused projections: "
+                                              "expected activation relu, bias false, fused_gate_up false");
   if (m.fused_gate_up && m.kind == MlpKind::plain)
     s.fail(s.node()["fused_gate_up"], s.field("fused_gate_up"), "only a gated MLP has a gate and an up projection");
   if (m.bias && m.kind == MlpKind::moe) s.fail(s.node()["bias"], s.field("bias"), "experts with biases are not supported");
 }
 
 void parse_weights(const Section& s, Spec& spec) {
-  s.only_keys({"layout", "expert_layout", "embed", "positions", "final_norm", "final_norm_bias", "lm_head",
-               "lm_head_bias", "layer", "unused"});
+  s.only_keys({"layout", "expert_layout", "embed", "embed_norm", "embed_norm_bias", "positions", "final_norm",
+               "final_norm_bias", "lm_head", "lm_head_bias", "layer", "unused"});
   WeightNames& w = spec.weights;
   w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::linear,
                                        {{"linear", TensorLayout::linear}, {"conv1d", TensorLayout::conv1d}});
@@ -407,6 +438,8 @@ void parse_weights(const Section& s, Spec& spec) {
   if (s.has("expert_layout") && spec.mlp.kind != MlpKind::moe)
     s.fail(s.node()["expert_layout"], s.field("expert_layout"), "only used with mlp.kind: moe");
   w.embed = s.get<std::string>("embed");
+  w.embed_norm = s.get_or<std::string>("embed_norm", "");
+  w.embed_norm_bias = s.get_or<std::string>("embed_norm_bias", "");
   w.pos_embed = s.get_or<std::string>("positions", "");
   w.final_norm = s.get_or<std::string>("final_norm", "");
   w.final_norm_bias = s.get_or<std::string>("final_norm_bias", "");
@@ -435,20 +468,22 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   Spec spec;
   spec.file = file;
   Section top(root, "", file);
-  top.only_keys({"llmc", "name", "family", "model", "norm", "block", "attention", "positions", "mlp", "logits",
-                 "tokens", "chat", "weights"});
+  top.only_keys({"llmc", "name", "family", "model", "norm", "block", "mixer", "attention", "positions", "mlp",
+                 "logits", "tokens", "chat", "weights"});
   if (top.get<int>("llmc") != 1) top.fail(root["llmc"], "llmc", "this llmc reads schema version 1");
   spec.name = top.get<std::string>("name");
   spec.family = top.get<std::string>("family");
 
   Section model = top.section("model");
-  model.only_keys({"vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings", "embedding_scale"});
+  model.only_keys({"vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings", "embedding_scale",
+                    "embedding_norm"});
   spec.vocab_size = model.positive("vocab_size");
   spec.hidden_size = model.positive("hidden_size");
   spec.num_layers = model.positive("num_layers", 4096);
   spec.max_context = model.positive("max_context");
   spec.tied_embeddings = model.get<bool>("tied_embeddings");
   spec.embedding_scale = model.get_or<double>("embedding_scale", 1.0);
+  spec.embedding_norm = model.get_or<bool>("embedding_norm", false);
 
   spec.norm = parse_norm(top.section("norm"));
   if (auto b = top.optional_section("block")) {
@@ -465,8 +500,29 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
               "post_ln places the block's two norms itself; leave pre_norms and post_norms at their defaults");
     spec.residual_scale = b->get_or<double>("residual_scale", 1.0);
   }
-  parse_attention(top.section("attention"), spec);
+  if (auto m = top.optional_section("mixer")) {
+    m->only_keys({"kind", "size", "state_size", "conv_kernel", "dt_rank"});
+    spec.mixer = m->choice<MixerKind>("kind", {{"attention", MixerKind::attention}, {"rwkv4", MixerKind::rwkv4},
+                                               {"mamba", MixerKind::mamba}});
+    if (spec.mixer != MixerKind::attention) spec.mixer_size = m->positive("size");
+    else if (m->has("size")) m->fail(m->node()["size"], m->field("size"), "only used with a recurrent mixer");
+    for (auto [key, value] : {std::pair{"state_size", &spec.ssm_state}, std::pair{"conv_kernel", &spec.conv_kernel},
+                              std::pair{"dt_rank", &spec.dt_rank}}) {
+      if (spec.mixer == MixerKind::mamba) *value = m->positive(key, 4096);
+      else if (m->has(key)) m->fail(m->node()[key], m->field(key), "only used with kind: mamba");
+    }
+  }
+  if (spec.mixer == MixerKind::attention) {
+    parse_attention(top.section("attention"), spec);
+  } else {
+    if (top.has("attention")) top.fail(root["attention"], "attention", "not used with a recurrent mixer (no attention)");
+    spec.attention.heads.assign(static_cast<size_t>(spec.num_layers), 0);
+    spec.attention.kv_heads = spec.attention.heads;
+    spec.attention.window = spec.attention.heads;
+  }
   parse_positions(top.section("positions"), spec);
+  if (spec.mixer != MixerKind::attention && spec.positions != PositionKind::none)
+    top.fail(root["positions"], "positions.kind", "a recurrent mixer has no positional encoding: expected none");
   parse_mlp(top.section("mlp"), spec);
   if (auto l = top.optional_section("logits")) {
     l->only_keys({"scale", "softcap", "norm_head", "bias"});
@@ -587,6 +643,8 @@ bool MoeSpec::is_dense(int64_t layer) const {
 
 std::string& WeightNames::global(const std::string& role) {
   if (role == "embed") return embed;
+  if (role == "embed_norm") return embed_norm;
+  if (role == "embed_norm_bias") return embed_norm_bias;
   if (role == "pos_embed") return pos_embed;
   if (role == "final_norm") return final_norm;
   if (role == "final_norm_bias") return final_norm_bias;

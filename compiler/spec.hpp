@@ -16,7 +16,10 @@ enum class Residual { sequential, parallel, post_ln };  // post_ln: x = norm(x +
 enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, or (2i, 2i+1)
 enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };
-enum class MlpKind { gated, plain, moe };
+// channel_mix: RWKV-4's feed-forward (blocks/rwkv.cpp); none: a layer without one (Mamba).
+enum class MlpKind { gated, plain, moe, channel_mix, none };
+// rwkv4: RWKV-4 time mixing; mamba: Mamba's selective scan (blocks/mamba.cpp). Both recurrences without positions.
+enum class MixerKind { attention, rwkv4, mamba };
 // See MoeSpec.
 enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer, group_limited_greedy, noaux_tc };
 enum class AttentionKind { standard, mla };  // mla: multi-head latent attention (DeepSeek-V2/V3)
@@ -125,14 +128,15 @@ struct MlpSpec {
 // Weight names; "{i}" stands for the layer index. Empty: the model has no such tensor.
 struct WeightNames {
   std::string embed, pos_embed, final_norm, final_norm_bias, lm_head;  // lm_head empty: tied
+  std::string embed_norm, embed_norm_bias;  // model.embedding_norm (BLOOM)
   std::string lm_head_bias;
   TensorLayout layout = TensorLayout::linear;
   TensorLayout expert_layout = TensorLayout::linear;  // conv1d: stacked experts stored [count, in, out] (Llama 4)
   std::map<std::string, std::string> layer;  // role -> pattern
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
 
-  // The name of a model-wide role: "embed", "pos_embed", "final_norm", "final_norm_bias", "lm_head" or
-  // "lm_head_bias".
+  // The name of a model-wide role: "embed", "embed_norm", "embed_norm_bias", "pos_embed", "final_norm",
+  // "final_norm_bias", "lm_head" or "lm_head_bias".
   std::string& global(const std::string& role);
   const std::string& global(const std::string& role) const { return const_cast<WeightNames*>(this)->global(role); }
 };
@@ -150,14 +154,22 @@ struct Spec {
   int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, max_context = 0;
   bool tied_embeddings = false;
   double embedding_scale = 1.0;
+  bool embedding_norm = false;    // the embeddings pass through a norm of kind `norm` (BLOOM)
   NormSpec norm;
   Residual residual = Residual::sequential;
   bool pre_norms = true;          // a norm on each branch's input (false: OLMo 2 norms only the outputs)
   bool post_norms = false;        // a norm on each branch's output (Gemma 2 sandwich)
   double residual_scale = 1.0;    // each branch output × this before it is added
-  AttentionSpec attention;
+  MixerKind mixer = MixerKind::attention;
+  // mixer.size: rwkv4: width of the time-mixing key / value / receptance (attention_hidden_size); mamba: the
+  // inner width (intermediate_size). Mamba: state_size, conv_kernel, dt_rank.
+  int64_t mixer_size = 0, ssm_state = 0, conv_kernel = 0, dt_rank = 0;
+  AttentionSpec attention;        // mixer attention only
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;
+  // positions.local: the RoPE of the sliding-window layers (Gemma 3 rope_local_base_freq): its own theta and
+  // scaling, the rest as `rope`. Absent: every layer uses `rope`.
+  std::optional<RopeSpec> local_rope;
   int64_t max_positions = 0;      // learned: rows of the position table
   double alibi_slope_scale = 1.0;  // alibi: slopes × this (Falcon in Hugging Face: 2/√head_dim, see import.cpp)
   MlpSpec mlp;

@@ -37,6 +37,24 @@ std::string norm(const NormSpec& n) {
   return fmt::format("{{kind: {}, weight: {}, bias: {}, eps: {}}}", to_string(n.kind), weight, n.bias, num(n.eps));
 }
 
+// A RoPE scaling as a YAML flow mapping.
+std::string rope_scaling(const RopeScaling& x) {
+  if (x.type == "linear") return fmt::format("{{type: linear, factor: {}}}", num(x.factor));
+  if (x.type == "llama3")
+    return fmt::format("{{type: llama3, factor: {}, low_freq_factor: {}, high_freq_factor: {}, original_max_positions: {}}}",
+                       num(x.factor), num(x.low_freq_factor), num(x.high_freq_factor), x.original_max_positions);
+  if (x.type == "yarn")
+    return fmt::format("{{type: yarn, factor: {}, original_max_positions: {}, beta_fast: {}, beta_slow: {}, mscale: {}, "
+                       "mscale_all_dim: {}}}",
+                       num(x.factor), x.original_max_positions, num(x.beta_fast), num(x.beta_slow), num(x.mscale),
+                       num(x.mscale_all_dim));
+  return fmt::format("{{type: longrope, original_max_positions: {}, max_positions: {}{}, short_factor: [{}], "
+                     "long_factor: [{}]}}",
+                     x.original_max_positions, x.max_positions,
+                     x.attention_factor ? ", attention_factor: " + num(*x.attention_factor) : "",
+                     fmt::join(x.short_factor, ", "), fmt::join(x.long_factor, ", "));
+}
+
 }  // namespace
 
 std::string spec_to_yaml(const Spec& s, const std::string& comment) {
@@ -53,6 +71,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line(fmt::format("  max_context: {}", s.max_context));
   line(fmt::format("  tied_embeddings: {}", s.tied_embeddings));
   if (s.embedding_scale != 1.0) line("  embedding_scale: " + num(s.embedding_scale));
+  if (s.embedding_norm) line("  embedding_norm: true");
   line("norm: " + norm(s.norm));
   if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0) {
     line("block:");
@@ -64,6 +83,11 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     if (s.residual_scale != 1.0) line("  residual_scale: " + num(s.residual_scale));
   }
   const AttentionSpec& a = s.attention;
+  if (s.mixer == MixerKind::rwkv4) line(fmt::format("mixer: {{kind: rwkv4, size: {}}}", s.mixer_size));
+  if (s.mixer == MixerKind::mamba)
+    line(fmt::format("mixer: {{kind: mamba, size: {}, state_size: {}, conv_kernel: {}, dt_rank: {}}}", s.mixer_size,
+                     s.ssm_state, s.conv_kernel, s.dt_rank));
+  if (s.mixer == MixerKind::attention) {
   line("attention:");
   if (a.kind == AttentionKind::mla) {
     line("  kind: mla");
@@ -93,6 +117,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     line(fmt::format("  temperature_tuning: {{floor_scale: {}, scale: {}}}", num(a.temperature_tuning->floor_scale),
                      num(a.temperature_tuning->scale)));
   if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
+  }
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
   if (s.positions == PositionKind::learned) line(fmt::format("  max_positions: {}", s.max_positions));
@@ -104,45 +129,41 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     line(fmt::format("  pairing: {}", to_string(r.pairing)));
     line(fmt::format("  rotary_dim: {}", r.rotary_dim));
     if (!r.nope_layers.empty()) line(fmt::format("  nope_layers: [{}]", fmt::join(r.nope_layers, ", ")));
-    const RopeScaling& x = r.scaling;
-    if (x.type == "linear") line(fmt::format("  scaling: {{type: linear, factor: {}}}", num(x.factor)));
-    if (x.type == "llama3")
-      line(fmt::format("  scaling: {{type: llama3, factor: {}, low_freq_factor: {}, high_freq_factor: {}, "
-                       "original_max_positions: {}}}",
-                       num(x.factor), num(x.low_freq_factor), num(x.high_freq_factor), x.original_max_positions));
-    if (x.type == "yarn")
-      line(fmt::format("  scaling: {{type: yarn, factor: {}, original_max_positions: {}, beta_fast: {}, beta_slow: {}, "
-                       "mscale: {}, mscale_all_dim: {}}}",
-                       num(x.factor), x.original_max_positions, num(x.beta_fast), num(x.beta_slow), num(x.mscale),
-                       num(x.mscale_all_dim)));
-    if (x.type == "longrope")
-      line(fmt::format("  scaling: {{type: longrope, original_max_positions: {}, max_positions: {}{}, "
-                       "short_factor: [{}], long_factor: [{}]}}",
-                       x.original_max_positions, x.max_positions,
-                       x.attention_factor ? ", attention_factor: " + num(*x.attention_factor) : "",
-                       fmt::join(x.short_factor, ", "), fmt::join(x.long_factor, ", ")));
+    if (r.scaling.type != "none") line("  scaling: " + rope_scaling(r.scaling));
+    if (s.local_rope) {
+      const RopeSpec& l = *s.local_rope;
+      line(fmt::format("  local: {{theta: {}{}}}", num(l.theta),
+                       l.scaling.type != "none" ? ", scaling: " + rope_scaling(l.scaling) : ""));
+    }
   }
   const MlpSpec& m = s.mlp;
-  line("mlp:");
-  line(fmt::format("  kind: {}", m.kind == MlpKind::gated ? "gated" : m.kind == MlpKind::plain ? "plain" : "moe"));
-  line(fmt::format("  activation: {}", to_string(m.activation)));
-  line("  intermediate_size: " + per_layer(m.intermediate));
-  line(fmt::format("  bias: {}", m.bias));
-  if (m.fused_gate_up) line("  fused_gate_up: true");
-  if (m.kind == MlpKind::moe) {
-    const MoeSpec& e = m.moe;
-    const bool grouped = e.routing == Routing::group_limited_greedy || e.routing == Routing::noaux_tc;
-    line(fmt::format("  experts: {{count: {}, top_k: {}, routing: {}, renormalize: {}{}{}{}{}}}", e.experts, e.top_k,
-                     to_string(e.routing), e.renormalize,
-                     grouped ? fmt::format(", groups: {}, top_groups: {}", e.groups, e.top_groups) : "",
-                     e.scale != 1.0 ? ", scale: " + num(e.scale) : "",
-                     e.routing == Routing::sparsemixer ? ", jitter_eps: " + num(e.jitter_eps) : "",
-                     e.weighted_input ? ", weighted_input: true" : ""));
-    if (e.shared_intermediate)
-      line(fmt::format("  shared_expert: {{intermediate_size: {}, gate: {}}}", e.shared_intermediate, e.shared_gate));
-    if (!e.dense_layers.empty())
-      line(fmt::format("  dense_layers: {{layers: [{}], intermediate_size: {}}}", fmt::join(e.dense_layers, ", "),
-                       e.dense_intermediate));
+  if (m.kind == MlpKind::none) {
+    line("mlp: {kind: none}");
+  } else {
+    line("mlp:");
+    line(fmt::format("  kind: {}", m.kind == MlpKind::gated   ? "gated"
+                                   : m.kind == MlpKind::plain ? "plain"
+                                   : m.kind == MlpKind::moe   ? "moe"
+                                                              : "channel_mix"));
+    line(fmt::format("  activation: {}", to_string(m.activation)));
+    line("  intermediate_size: " + per_layer(m.intermediate));
+    line(fmt::format("  bias: {}", m.bias));
+    if (m.fused_gate_up) line("  fused_gate_up: true");
+    if (m.kind == MlpKind::moe) {
+      const MoeSpec& e = m.moe;
+      const bool grouped = e.routing == Routing::group_limited_greedy || e.routing == Routing::noaux_tc;
+      line(fmt::format("  experts: {{count: {}, top_k: {}, routing: {}, renormalize: {}{}{}{}{}}}", e.experts, e.top_k,
+                       to_string(e.routing), e.renormalize,
+                       grouped ? fmt::format(", groups: {}, top_groups: {}", e.groups, e.top_groups) : "",
+                       e.scale != 1.0 ? ", scale: " + num(e.scale) : "",
+                       e.routing == Routing::sparsemixer ? ", jitter_eps: " + num(e.jitter_eps) : "",
+                       e.weighted_input ? ", weighted_input: true" : ""));
+      if (e.shared_intermediate)
+        line(fmt::format("  shared_expert: {{intermediate_size: {}, gate: {}}}", e.shared_intermediate, e.shared_gate));
+      if (!e.dense_layers.empty())
+        line(fmt::format("  dense_layers: {{layers: [{}], intermediate_size: {}}}", fmt::join(e.dense_layers, ", "),
+                         e.dense_intermediate));
+    }
   }
   if (s.logit_scale != 1.0 || s.logit_softcap != 0.0 || s.norm_head || s.logit_bias) {
     line("logits:");
@@ -163,6 +184,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (w.layout == TensorLayout::conv1d) line("  layout: conv1d");
   if (w.expert_layout == TensorLayout::conv1d) line("  expert_layout: conv1d");
   line("  embed: " + quoted(w.embed));
+  if (!w.embed_norm.empty()) line("  embed_norm: " + quoted(w.embed_norm));
+  if (!w.embed_norm_bias.empty()) line("  embed_norm_bias: " + quoted(w.embed_norm_bias));
   if (!w.pos_embed.empty()) line("  positions: " + quoted(w.pos_embed));
   if (!w.final_norm.empty()) line("  final_norm: " + quoted(w.final_norm));
   if (!w.final_norm_bias.empty()) line("  final_norm_bias: " + quoted(w.final_norm_bias));

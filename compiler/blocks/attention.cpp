@@ -38,6 +38,7 @@ class Attention final : public Block {
     l.window = a.window[l.index];
     l.chunk = l.index < static_cast<int64_t>(a.chunk.size()) ? a.chunk[l.index] : 0;  // importers may leave it empty
     l.nope = s.positions == PositionKind::rope && !s.rope.rotates(l.index);
+    l.local_rope = s.local_rope && l.window > 0;
   }
 
   std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
@@ -120,10 +121,11 @@ class Attention final : public Block {
     c.line("  KvElement* const v_cache = k_cache + kKvDim;");
     if (s.positions == PositionKind::rope && !l.nope) {
       const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
-      c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
-             pairing);
-      c.line("  llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k, kKvDim, s.count, s.pos, rope_cos_.get(), rope_sin_.get());",
-             pairing);
+      const char* table = l.local_rope ? "rope_local_" : "rope_";  // positions.local in sliding-window layers
+      c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, {}cos_.get(), {}sin_.get());",
+             pairing, table, table);
+      c.line("  llmc::rope<kKvHeads, kHeadDim, kRotaryDim, {}>(k, kKvDim, s.count, s.pos, {}cos_.get(), {}sin_.get());",
+             pairing, table, table);
       if (a.qk_norm_after_rope) {
         c.line("  {}", norm_call(*a.qk_norm_spec, "q", "q", "w", Role::q_norm, "kHeadDim", "kQkNormEps", "s.count * kHeads"));
         c.line("  {}", norm_call(*a.qk_norm_spec, "k", "k", "w", Role::k_norm, "kHeadDim", "kQkNormEps", "s.count * kKvHeads"));
@@ -183,6 +185,11 @@ const Block& attention_block() {
 }
 
 const Block& mixer_of(const Spec& s) {
+  switch (s.mixer) {
+    case MixerKind::rwkv4: return time_mix_block();
+    case MixerKind::mamba: return mamba_block();
+    case MixerKind::attention: break;
+  }
   return s.attention.kind == AttentionKind::mla ? mla_block() : attention_block();
 }
 

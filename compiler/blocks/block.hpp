@@ -53,6 +53,10 @@ const Block& attention_block();
 const Block& mla_block();
 const Block& dense_mlp_block();
 const Block& moe_block();
+const Block& time_mix_block();     // RWKV-4 (blocks/rwkv.cpp)
+const Block& channel_mix_block();
+const Block& mamba_block();        // blocks/mamba.cpp
+const Block& no_feed_forward_block();  // mlp.kind none: the layer is its mixer alone
 
 // The blocks of a spec's layers.
 const Block& mixer_of(const Spec& s);

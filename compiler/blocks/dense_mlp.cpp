@@ -73,6 +73,8 @@ const Block& dense_mlp_block() {
 
 // A mixture-of-experts model's dense layers are gated MLPs of their own width (moe.dense_intermediate).
 const Block& feed_forward_of(const Spec& s, int64_t layer) {
+  if (s.mlp.kind == MlpKind::channel_mix) return channel_mix_block();
+  if (s.mlp.kind == MlpKind::none) return no_feed_forward_block();
   const bool sparse = s.mlp.kind == MlpKind::moe && !s.mlp.moe.is_dense(layer);
   return sparse ? moe_block() : dense_mlp_block();
 }

@@ -14,12 +14,14 @@ struct Skeleton {
   bool output_norms;  // post_attn_norm / post_ffn_norm on each branch's output (Gemma 2 sandwich)
   bool parallel;      // both branches read the same input; their outputs are added together
   bool ffn_norm;      // the feed-forward branch has a norm of its own (parallel blocks may share the mixer's)
+  bool ffn;           // the layer has a feed-forward branch (mlp.kind none: Mamba's layers are the mixer alone)
 };
 
 Skeleton skeleton(const Spec& s, const LayerPlan& l) {
   const bool post_ln = s.residual == Residual::post_ln;
+  const bool ffn = s.mlp.kind != MlpKind::none;
   return {s.pre_norms && !post_ln, post_ln, s.post_norms, s.residual == Residual::parallel,
-          s.pre_norms && l.separate_ffn_norm};
+          ffn && s.pre_norms && l.separate_ffn_norm, ffn};
 }
 
 void add_norm(std::vector<RoleShape>& roles, Role role, const NormSpec& n, int64_t size) {
@@ -58,7 +60,7 @@ std::vector<RoleShape> layer_roles(const Spec& s, const LayerPlan& l) {
   if (k.output_norms) add_norm(roles, Role::post_attn_norm, s.norm, H);
   if (k.ffn_norm) add_norm(roles, Role::ffn_norm, s.norm, H);
   append(feed_forward_of(s, l.index).roles(s, l));
-  if (k.output_norms) add_norm(roles, Role::post_ffn_norm, s.norm, H);
+  if (k.output_norms && k.ffn) add_norm(roles, Role::post_ffn_norm, s.norm, H);
   return roles;
 }
 
@@ -109,6 +111,9 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
     c.line("{}", norm_call(s.norm, "branch_", "branch_", "w", Role::post_attn_norm, "kHidden", eps, "T"));
   if (!k.parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
   if (k.post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", Role::attn_norm, "kHidden", eps, "T"));
+  if (!k.ffn)
+    return fmt::format("// Layer {}: {}.\nvoid Model::layer_{}(int T, std::span<const Sequence> sequences) {{\n{}\n}}\n",
+                       l.index, mixer.describe(l), l.index, c.str());
   c.blank();
   c.line("// {}", ffn.title());
   if (k.input_norms && k.ffn_norm)

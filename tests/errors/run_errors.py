@@ -549,6 +549,54 @@ def import_bad_gguf(ctx):
                     absent=[out])
 
 
+def read_safetensors(path):
+    """(name, shape, bytes) of every tensor of a safetensors file, in file order."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    header.pop("__metadata__", None)
+    items = sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0])
+    return [(k, v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in items]
+
+
+@case
+def recurrent_wrong_state_sizes(ctx):
+    """An RWKV-4 checkpoint whose recurrent state would not fit the binary's (time mixing one channel narrower, the
+    token-shift mix of another width): the binary refuses it naming the tensor and both shapes, and a config that
+    claims a state width its checkpoint does not have builds a binary that refuses the checkpoint."""
+    golden = os.path.join(ctx.data, "golden", "rwkv")
+    ctx.expect_ok([ctx.llmc, "import", golden, "-o", ctx.path("rwkv.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("rwkv.yaml"), "-o", ctx.path("rwkv")])
+    run = lambda st: [ctx.path("rwkv"), "--weights", st, "--tokens", "1,2,3", "-n", "2"]
+    tensors = read_safetensors(os.path.join(golden, "model.safetensors"))
+    ctx.expect_ok(run(ctx.write("ok.safetensors", safetensors(tensors))))  # positive control
+    decay = "rwkv.blocks.1.attention.time_decay"
+    narrow = [(n, [63] if n == decay else s, d[:-4] if n == decay else d) for n, s, d in tensors]
+    ctx.expect_fail(run(ctx.write("decay.safetensors", safetensors(narrow))), decay, "[63]", "[64]")
+    mix = "rwkv.blocks.0.feed_forward.time_mix_key"
+    wide = [(n, [1, 1, 65] if n == mix else s, d + d[:4] if n == mix else d) for n, s, d in tensors]
+    ctx.expect_fail(run(ctx.write("mix.safetensors", safetensors(wide))), mix, "[1, 1, 65]", "[1, 1, 64]")
+    config = json.load(open(os.path.join(golden, "config.json")))
+    config["attention_hidden_size"] = 48
+    ctx.write("narrow/config.json", json.dumps(config))
+    ctx.expect_ok([ctx.llmc, "import", ctx.path("narrow"), "-o", ctx.path("narrow.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("narrow.yaml"), "-o", ctx.path("narrow_bin")])
+    ctx.expect_fail([ctx.path("narrow_bin"), "--weights", os.path.join(golden, "model.safetensors"), "--tokens", "1",
+                     "-n", "1"], "rwkv.blocks.0.attention.key.weight", "[48, 64]", "[64, 64]")
+    # Mamba: a scan state one narrower (A_log [128, 7]) and a convolution one shorter than the binary's.
+    golden = os.path.join(ctx.data, "golden", "mamba")
+    ctx.expect_ok([ctx.llmc, "import", golden, "-o", ctx.path("mamba.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("mamba.yaml"), "-o", ctx.path("mamba")])
+    tensors = read_safetensors(os.path.join(golden, "model.safetensors"))
+    a_log, conv = "backbone.layers.1.mixer.A_log", "backbone.layers.0.mixer.conv1d.weight"
+    small = [(n, [128, 7] if n == a_log else s, d[:128 * 7 * 4] if n == a_log else d) for n, s, d in tensors]
+    run = lambda st: [ctx.path("mamba"), "--weights", st, "--tokens", "1,2,3", "-n", "2"]
+    ctx.expect_fail(run(ctx.write("alog.safetensors", safetensors(small))), a_log, "[128, 7]", "[128, 8]")
+    short = [(n, [128, 1, 3] if n == conv else s, d[:128 * 3 * 4] if n == conv else d) for n, s, d in tensors]
+    ctx.expect_fail(run(ctx.write("conv.safetensors", safetensors(short))), conv, "[128, 1, 3]", "[128, 1, 4]")
+
+
 @case
 def gen_safetensors_truncated(ctx):
     full = safetensors(stories_tensors(ctx))

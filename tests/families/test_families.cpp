@@ -28,7 +28,8 @@ const Published kPublished[] = {
     {"openelm-270m", 271'527'168},    {"gpt2", 124'439'808},             {"falcon-7b", 6'921'720'704},
     {"openai-gpt", 116'534'784},      {"chatglm3-6b", 6'243'584'000},    {"baichuan2-13b", 13'896'668'160},
     {"qwen-7b", 7'721'324'544},       {"minicpm-2b", 2'724'880'896},     {"olmo2-7b", 7'298'617'344},
-    {"command-r-v01", 34'980'831'232},
+    {"command-r-v01", 34'980'831'232}, {"bloom-560m", 559'214'592},      {"gemma-3-1b", 999'885'952},
+    {"rwkv-4-169m-pile", 169'342'464}, {"mamba-130m", 129'135'360},
 };
 
 std::string arch_path(const char* arch) { return std::string(LLMC_ARCHS_DIR) + "/" + arch + ".yaml"; }

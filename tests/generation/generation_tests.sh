@@ -79,6 +79,29 @@ chat)
   err=$(printf 'Hi\n' | run --chat --chat-template nope -n 5 2>&1) && fail "unknown template accepted"
   [[ "$err" == *"is not one of"* ]] || fail "unclear error: $err"
   ;;
+recurrent)
+  # A recurrent model (RWKV-4, the tiny golden case: spec context 128) keeps a fixed-size state per sequence, so
+  # the binary generates past its spec's context, in constant memory. A KV cache of this model's shape would
+  # grow by 1 KB per position: 9 MB between the two runs, far above the 1 MB allowed.
+  rwkv=$(dirname "$0")/../data/golden/rwkv
+  mkdir -p "$work"
+  "$llmc" import "$rwkv" -o "$work/rwkv.yaml" >/dev/null || fail "import rwkv"
+  grep -q "max_context: 128" "$work/rwkv.yaml" || fail "expected the golden rwkv spec's context of 128"
+  "$llmc" build "$work/rwkv.yaml" -o "$work/rwkv" >/dev/null || fail "build rwkv"
+  peak_rss_kb() {  # peak RSS of a run generating $1 tokens; its ids go to $work/rwkv_$1.ids
+    python3 -c 'import resource, subprocess, sys
+with open(sys.argv[2], "w") as out:
+    code = subprocess.run(sys.argv[3:], stdout=out, stderr=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if code == 0 else -1)' "$1" "$work/rwkv_$1.ids" \
+      "$work/rwkv" --weights "$rwkv/model.safetensors" --tokens 17,203,45 -n "$1" --ignore-eos --ids --threads 2
+  }
+  short=$(peak_rss_kb 1000) long=$(peak_rss_kb 10000)
+  [ "$short" -gt 0 ] && [ "$long" -gt 0 ] || fail "generation failed"
+  n=$(tr ',' '\n' < "$work/rwkv_10000.ids" | grep -c .)
+  [ "$n" = 10000 ] || fail "expected 10000 tokens past a spec context of 128, got $n"
+  [ "$long" -le $((short + 1024)) ] || fail "peak RSS grew from $short KB (1000 tokens) to $long KB (10000 tokens)"
+  echo "peak RSS: $short KB for 1000 tokens, $long KB for 10000"
+  ;;
 *) fail "unknown test $test" ;;
 esac
 echo "ok $test"

@@ -149,6 +149,70 @@ TEST_SUITE("spec") {
     CHECK(b.weights.layer == a.weights.layer);
   }
 
+  TEST_CASE("a local RoPE needs sliding-window layers, and round-trips with them") {
+    const std::string local = replace(kValid, "rotary_dim: 4}", "rotary_dim: 4, local: {theta: 500.0}}");
+    CHECK(error_of(local).find("positions.local': is the RoPE of sliding-window layers") != std::string::npos);
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/gemma3", {});
+    REQUIRE(a.local_rope);
+    const Spec b = parse_spec(spec_to_yaml(a, "round trip"), "rt.yaml");
+    REQUIRE(b.local_rope);
+    CHECK(b.local_rope->theta == a.local_rope->theta);
+    CHECK(b.local_rope->scaling.type == "none");
+    CHECK(b.rope.scaling.type == "linear");
+    const Plan p = make_plan(b);
+    CHECK(p.layers[0].local_rope);   // sliding_window_pattern 2: layer 0 slides, layer 1 is global
+    CHECK_FALSE(p.layers[1].local_rope);
+    CHECK(p.rope_inv_freq_local[1] != p.rope_inv_freq[1]);
+  }
+
+  TEST_CASE("an embedding norm names its tensors; without the flag they are an error") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/bloom", {});
+    CHECK(a.embedding_norm);
+    CHECK(a.weights.embed_norm == "transformer.word_embeddings_layernorm.weight");
+    CHECK(a.weights.embed_norm_bias == "transformer.word_embeddings_layernorm.bias");
+    const Spec b = parse_spec(spec_to_yaml(a, "round trip"), "rt.yaml");
+    CHECK(b.embedding_norm);
+    CHECK(make_plan(b).parameter_count == 116608);  // meta.json n_params_saved
+    CHECK(error_of(replace(kValid, "max_context: 64,", "max_context: 64, embedding_norm: true,")).empty());
+    CHECK_THROWS_WITH_AS(make_plan(parse_spec(replace(kValid, "max_context: 64,", "max_context: 64, embedding_norm: true,"), "t.yaml")),
+                         doctest::Contains("weights.embed_norm': missing"), Error);
+  }
+
+  TEST_CASE("an RWKV-4 mixer: no attention, no positions, a channel-mix feed-forward; state fixed per layer") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/rwkv", {});
+    CHECK(a.mixer == MixerKind::rwkv4);
+    const std::string text = spec_to_yaml(a, "round trip");
+    const Plan p = make_plan(parse_spec(text, "rt.yaml"));
+    CHECK(p.state_row == 0);
+    CHECK(p.state_fixed_bytes == 2 * 4 * (64 + 3 * 64 + 64));  // per layer: two shifted rows, num/den/max
+    CHECK(p.unbounded_positions());
+    CHECK(p.parameter_count == 140'928);  // meta.json n_params_saved
+    CHECK(error_of(replace(text, "positions:\n  kind: none", "attention: {heads: 1, kv_heads: 1, head_dim: 64}\n"
+                                                              "positions:\n  kind: none"))
+              .find("not used with a recurrent mixer") != std::string::npos);
+    CHECK(error_of(replace(text, "kind: none", "kind: alibi")).find("expected none") != std::string::npos);
+    CHECK(error_of(replace(text, "activation: relu", "activation: silu")).find("expected activation relu") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("a Mamba mixer: layers without a feed-forward, conv and scan state fixed per layer") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/mamba", {});
+    CHECK(a.mixer == MixerKind::mamba);
+    CHECK(a.dt_rank == 4);
+    const std::string text = spec_to_yaml(a, "round trip");
+    const Plan p = make_plan(parse_spec(text, "rt.yaml"));
+    CHECK(p.state_row == 0);
+    CHECK(p.state_fixed_bytes == 2 * 4 * (128 * 3 + 128 * 8));  // per layer: 3 conv inputs, the [128][8] scan state
+    CHECK(p.unbounded_positions());
+    CHECK(p.parameter_count == 75'712);  // meta.json n_params_saved
+    CHECK(error_of(replace(text, "mlp: {kind: none}", "mlp: {kind: none, intermediate_size: 4}")).find("unknown key") !=
+          std::string::npos);
+    CHECK_THROWS_WITH_AS(make_plan(parse_spec(replace(text, "mlp: {kind: none}", "mlp: {kind: plain, activation: relu, "
+                                                                                 "intermediate_size: 8}"),
+                                              "t.yaml")),
+                         doctest::Contains("expected none"), Error);
+  }
+
   TEST_CASE("import rejects unknown model types with the supported list") {
     std::string e;
     try {

@@ -1,0 +1,133 @@
+// Kernels of recurrent mixers (RWKV-4): token shift and the WKV recurrence. They run over one sequence's rows
+// of a step and carry what the next step needs in that sequence's fixed state, so a sequence has no per-position
+// state and no length limit.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+namespace llmc {
+
+// The exponent offset of a channel's WKV state before any token (Hugging Face's RwkvModel starts at -1e30).
+inline constexpr float kWkvEmptyMax = -1e30f;
+
+// Token shift: out[t] = x[t]·mix + x[t−1]·(1 − mix) for the `count` rows of one sequence, x[−1] being `last` (the
+// sequence's last row of the previous step, zeros for a new sequence).
+template <int N>
+inline void token_shift_mix(float* out, const float* x, const float* last, const float* mix, int count) {
+  for (int t = 0; t < count; ++t) {
+    const float* cur = x + static_cast<size_t>(t) * N;
+    const float* prev = t == 0 ? last : cur - N;
+    float* o = out + static_cast<size_t>(t) * N;
+    for (int i = 0; i < N; ++i) o[i] = cur[i] * mix[i] + prev[i] * (1.0f - mix[i]);
+  }
+}
+
+// Keeps the last of a sequence's `count` rows of x as the token-shift state of its next step.
+template <int N>
+inline void save_last_row(float* last, const float* x, int count) {
+  std::copy(x + static_cast<size_t>(count - 1) * N, x + static_cast<size_t>(count) * N, last);
+}
+
+// RWKV-4's WKV over one sequence's `count` rows, as Hugging Face's rwkv_linear_attention_cpu computes it: per
+// channel, wkv_t = (Σ_{i<t} e^{w(t−1−i)+k_i} v_i + e^{u+k_t} v_t) / (same without v), w = −exp(time_decay),
+// u = time_first, kept as num·e^max and den·e^max so that no exponent overflows. state: num, den, max ([N] each),
+// updated to after the last row.
+template <int N>
+inline void rwkv4_wkv(float* out, const float* k, const float* v, const float* time_decay, const float* time_first,
+                      float* state, int count) {
+  float* const num = state;
+  float* const den = state + N;
+  float* const max = state + 2 * N;
+  for (int i = 0; i < N; ++i) {
+    const float w = -std::exp(time_decay[i]);
+    const float u = time_first[i];
+    // A new sequence's state is all zeros (State::reset); den is at least 1 after any token, so 0 marks it empty.
+    float n = num[i], d = den[i], m = d == 0.0f ? kWkvEmptyMax : max[i];
+    for (int t = 0; t < count; ++t) {
+      const float kt = k[static_cast<size_t>(t) * N + i], vt = v[static_cast<size_t>(t) * N + i];
+      const float m_out = std::max(m, kt + u);
+      const float a = std::exp(m - m_out), b = std::exp(kt + u - m_out);
+      out[static_cast<size_t>(t) * N + i] = (a * n + b * vt) / (a * d + b);
+      const float m_next = std::max(m + w, kt);
+      const float c = std::exp(m + w - m_next), e = std::exp(kt - m_next);
+      n = c * n + e * vt;
+      d = c * d + e;
+      m = m_next;
+    }
+    num[i] = n;
+    den[i] = d;
+    max[i] = m;
+  }
+}
+
+// y[i] = sigmoid(gate[i]) · y[i] over T rows of N.
+template <int N>
+inline void sigmoid_gate(float* y, const float* gate, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(T) * N; ++i) y[i] = y[i] / (1.0f + std::exp(-gate[i]));
+}
+
+// x = relu(x)² over T rows of N (RWKV's channel-mix key).
+template <int N>
+inline void relu_squared(float* x, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(T) * N; ++i) {
+    const float r = std::max(x[i], 0.0f);
+    x[i] = r * r;
+  }
+}
+
+// Mamba's causal depthwise convolution over one sequence's `count` rows of x (row stride `stride`), then SiLU:
+// out[t][c] = silu(bias[c] + Σ_j w[c][j] · x[t − (K − 1) + j][c]), rows before the step read from `window` (the
+// sequence's last K − 1 rows, oldest first; zeros for a new sequence), which is then moved on by `count` rows.
+template <int N, int K>
+inline void causal_conv_silu(float* out, const float* x, int stride, float* window, const float* w, const float* bias,
+                             int count) {
+  auto input = [&](int t, int c) {  // row t of the step, t < 0 from the window
+    return t >= 0 ? x[static_cast<size_t>(t) * stride + c] : window[static_cast<size_t>(K - 1 + t) * N + c];
+  };
+  for (int t = 0; t < count; ++t)
+    for (int c = 0; c < N; ++c) {
+      float sum = 0.0f;
+      for (int j = 0; j < K; ++j) sum += w[c * K + j] * input(t - (K - 1) + j, c);
+      sum += bias ? bias[c] : 0.0f;
+      out[static_cast<size_t>(t) * N + c] = sum / (1.0f + std::exp(-sum));
+    }
+  float next[(K - 1) * N > 0 ? (K - 1) * N : 1];
+  for (int r = 0; r < K - 1; ++r)
+    for (int c = 0; c < N; ++c) next[r * N + c] = input(count - (K - 1) + r, c);
+  std::copy(next, next + (K - 1) * N, window);
+}
+
+// PyTorch's softplus (beta 1, threshold 20).
+inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+
+// Mamba's selective scan over one sequence's `count` rows, as Hugging Face's MambaMixer.slow_forward: per row,
+// dt = softplus(dt_bias + dt_proj · dt_low) per channel; state[c][n] = exp(−exp(a_log[c][n])·dt)·state[c][n] +
+// (dt·B[n])·x[c]; y[c] = (Σ_n state[c][n]·C[n] + D[c]·x[c]) · silu(z[c]). proj: the x_proj rows [dt_low (R) | B (S) |
+// C (S)]; x: the convolved input; z: the gate (row stride z_stride); state: [N][S], updated.
+template <int N, int S, int R>
+inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, const float* proj, const float* dt_proj,
+                       const float* dt_bias, const float* a_log, const float* d, float* state, int count) {
+  for (int t = 0; t < count; ++t) {
+    const float* p = proj + static_cast<size_t>(t) * (R + 2 * S);
+    const float* B = p + R;
+    const float* C = p + R + S;
+    for (int c = 0; c < N; ++c) {
+      float dt = dt_bias[c];
+      for (int r = 0; r < R; ++r) dt += dt_proj[c * R + r] * p[r];
+      dt = softplus(dt);
+      const float xc = x[static_cast<size_t>(t) * N + c];
+      float* s = state + static_cast<size_t>(c) * S;
+      float out = 0.0f;
+      for (int n = 0; n < S; ++n) {
+        const float A = -std::exp(a_log[c * S + n]);
+        s[n] = std::exp(A * dt) * s[n] + (dt * B[n]) * xc;
+        out += s[n] * C[n];
+      }
+      const float g = z[static_cast<size_t>(t) * z_stride + c];
+      y[static_cast<size_t>(t) * N + c] = (out + xc * d[c]) * (g / (1.0f + std::exp(-g)));
+    }
+  }
+}
+
+}  // namespace llmc
