@@ -173,9 +173,9 @@ inline float bf16_to_f32(uint16_t h) {
 // the suffix are plain row-major [out][in] (matrices the model derives itself: transposed, stacked,
 // row-normalised).
 //
-// K-quants (q4_k, q6_k: GGUF's Q4_K / Q6_K numerics, llmc's layout; llmc/kquant.hpp describes the bytes):
-// rows in groups of 16 as above, a group holding one super-block of 256 columns after another, each the
-// quants, sub-block scales (and mins) and f16 super-block scales of its 16 rows (the bytes: see kKBlock).
+// K-quants (q4_k, q6_k: GGUF's Q4_K / Q6_K numerics, llmc's layout): rows in groups of 16 as above, a group
+// holding one super-block of 256 columns after another, each the quants, sub-block scales (and mins) and f16
+// super-block scales of its 16 rows (the bytes: see kKBlock).
 enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16, q4_k, q6_k };
 inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
 // Version of the grouped byte layouts above, recorded in files written by `llmc quantize`: a binary refuses a
@@ -259,7 +259,7 @@ inline constexpr size_t kquant_block_bytes(WFormat f) { return f == WFormat::q4_
 inline constexpr size_t kQ4kScales = 2048, kQ4kMins = 2176, kQ4kD = 2304, kQ4kDmin = 2336;
 inline constexpr size_t kQ6kScales = 3072, kQ6kD = 3328;
 
-// The super-block holding column i of row r, and the byte offset of row r in a slice.
+// The super-block (of its group) holding column i of row r.
 inline const uint8_t* kquant_block(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
   return m + r / kQuantRows * (cols / kKBlock * kquant_block_bytes(f)) + i / kKBlock * kquant_block_bytes(f);
 }
@@ -296,7 +296,8 @@ inline float kquant_d(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t
 inline float kquant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
   const int q = kquant_q(f, m, cols, r, i);
   const float d = kquant_d(f, m, cols, r, i);
-  if (f == WFormat::q6_k) return d * static_cast<float>(kquant_scale(f, m, cols, r, i, i % kKBlock / 16)) * static_cast<float>(q - 32);
+  if (f == WFormat::q6_k)
+    return d * static_cast<float>(kquant_scale(f, m, cols, r, i, i % kKBlock / 16)) * static_cast<float>(q - 32);
   const size_t sub = i % kKBlock / 32;
   const float d1 = d * static_cast<float>(kquant_scale(f, m, cols, r, i, sub));
   const float m1 = kquant_d(f, m, cols, r, i, true) * static_cast<float>(kquant_min(m, cols, r, i, sub));
