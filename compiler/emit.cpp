@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <cctype>
+#include <set>
 
 #include "blocks/layer.hpp"
 #include "code.hpp"
@@ -315,8 +316,9 @@ std::string render_template(std::string_view text, const std::map<std::string, s
 
 std::string emit_model(const Plan& p, const EmitOptions& options) {
   const Spec& s = *p.spec;
-  if (options.dtype != "f32" && options.dtype != "as-stored" && options.dtype != "q8_0" && options.dtype != "q4_0")
-    throw Error(fmt::format("--dtype: '{}' is not one of: f32, as-stored, q8_0, q4_0", options.dtype));
+  static const std::set<std::string> kDtypes = {"f32", "as-stored", "q8_0", "q4_0", "q4_k", "q6_k"};
+  if (!kDtypes.count(options.dtype))
+    throw Error(fmt::format("--dtype: '{}' is not one of: f32, as-stored, q8_0, q4_0, q4_k, q6_k", options.dtype));
   std::map<std::string, std::string> v;
   v["version"] = LLMC_VERSION;
   v["spec_file"] = s.file;

@@ -5,9 +5,27 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace llmc {
+
+// Round to nearest even, as F16C's vcvtps2ph; overflow to infinity.
+inline uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
+  if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00);
+  if (ax < 0x38800000u) {  // half subnormal or zero: multiples of 2^-24
+    float v;
+    std::memcpy(&v, &ax, 4);
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(v * 16777216.0f)));
+  }
+  const uint32_t r = ax - (uint32_t{127 - 15} << 23) + 0xfff + ((ax >> 13) & 1);
+  return static_cast<uint16_t>(sign | (r >> 13));
+}
 
 // ggml_type ids as GGUF files store them.
 enum class GgmlType : uint32_t {
@@ -263,6 +281,202 @@ inline void ggml_dequantize(GgmlType t, const uint8_t* src, size_t n, float* y) 
   }
   const GgmlTypeInfo& info = *ggml_type_info(static_cast<uint32_t>(t));
   for (size_t b = 0; b < n / info.block_values; ++b) block(src + b * info.block_bytes, y + b * info.block_values);
+}
+
+// ggml's reference K-quantisers (quantize_row_q4_K_ref / quantize_row_q6_K_ref, which llama-quantize runs
+// without an importance matrix), one super-block of 256 values at a time, written from their numerics: the
+// same fp32 operations in the same order, every product rounded before it is added (no fused multiply-add,
+// as the C source reads; `rounded`), so that `llmc quantize` and a binary quantising at load agree.
+namespace ggml_detail {
+
+inline constexpr float kGroupMaxEps = 1e-15f;
+
+// Round to nearest even by adding 1.5·2^23 (|v| < 2^22), as ggml's nearest_int.
+inline int nearest_int(float v) {
+  const float f = rounded(v) + 12582912.0f;
+  int32_t i;
+  std::memcpy(&i, &f, 4);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+// make_qkx2_quants: scale and (negated) min of n values for quants 0..nmax, weighted least squares over
+// nstep + 1 candidate scales.
+inline float make_qkx2_quants(int n, int nmax, const float* x, const float* w, uint8_t* L, float* the_min,
+                              uint8_t* Laux, float rmin, float rdelta, int nstep) {
+  float min = x[0], max = x[0], sum_w = w[0], sum_x = rounded(w[0] * x[0]);
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    sum_w += w[i];
+    sum_x += rounded(w[i] * x[i]);
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    *the_min = -min;
+    return 0.0f;
+  }
+  float iscale = static_cast<float>(nmax) / (max - min), scale = 1.0f / iscale, best_error = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, nearest_int(iscale * (x[i] - min)))));
+    float diff = rounded(scale * static_cast<float>(L[i])) + min - x[i];
+    diff = diff * diff;
+    best_error += rounded(w[i] * diff);
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rounded(rdelta * static_cast<float>(is)) + static_cast<float>(nmax)) / (max - min);
+    float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::max(0, std::min(nmax, nearest_int(iscale * (x[i] - min))));
+      Laux[i] = static_cast<uint8_t>(l);
+      const float wl = rounded(w[i] * static_cast<float>(l));
+      sum_l += wl;
+      sum_l2 += rounded(wl * static_cast<float>(l));
+      sum_xl += rounded(wl * x[i]);
+    }
+    const float D = rounded(sum_w * sum_l2) - rounded(sum_l * sum_l);
+    if (D > 0) {
+      float this_scale = (rounded(sum_w * sum_xl) - rounded(sum_x * sum_l)) / D;
+      float this_min = (rounded(sum_l2 * sum_x) - rounded(sum_l * sum_xl)) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0.0f;
+      for (int i = 0; i < n; ++i) {
+        float diff = rounded(this_scale * static_cast<float>(Laux[i])) + this_min - x[i];
+        diff = diff * diff;
+        cur_error += rounded(w[i] * diff);
+      }
+      if (cur_error < best_error) {
+        for (int i = 0; i < n; ++i) L[i] = Laux[i];
+        best_error = cur_error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+// make_qx_quants with rmse_type 1 (weights x²) and no importance: the scale of n values for quants
+// −nmax..nmax−1, stored as L = q + nmax; 19 candidate scales around nmax / max.
+inline float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0.0f, amax = 0.0f;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.0f;
+  }
+  const auto quant = [&](float iscale, int i) { return std::max(-nmax, std::min(nmax - 1, nearest_int(iscale * x[i]))); };
+  const auto sums = [&](float iscale, float& sumlx, float& suml2) {
+    sumlx = suml2 = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const float l = static_cast<float>(quant(iscale, i)), w = x[i] * x[i];
+      sumlx += rounded(rounded(w * x[i]) * l);
+      suml2 += rounded(rounded(w * l) * l);
+    }
+  };
+  float iscale = static_cast<float>(-nmax) / max, sumlx, suml2;
+  sums(iscale, sumlx, suml2);
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(quant(iscale, i) + nmax);
+  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(static_cast<float>(nmax) + rounded(0.1f * static_cast<float>(is))) / max;
+    sums(iscale, sumlx, suml2);
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(quant(iscale, i) + nmax);
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+}  // namespace ggml_detail
+
+// 256 values → one GGUF Q4_K block (144 bytes), as quantize_row_q4_K_ref.
+inline void ggml_quantize_q4_k(const float* x, uint8_t* out) {
+  namespace g = ggml_detail;
+  uint8_t L[256], Laux[32], packed[12] = {};
+  float weights[32], mins[8], scales[8], max_scale = 0.0f, max_min = 0.0f;
+  for (int j = 0; j < 8; ++j) {
+    const float* xj = x + 32 * j;
+    float sum_x2 = 0.0f;
+    for (int l = 0; l < 32; ++l) sum_x2 += g::rounded(xj[l] * xj[l]);
+    const float av_x = std::sqrt(sum_x2 / 32.0f);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xj[l]);
+    scales[j] = g::make_qkx2_quants(32, 15, xj, weights, L + 32 * j, &mins[j], Laux, -1.0f, 0.1f, 20);
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f, inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+  for (int j = 0; j < 8; ++j) {
+    const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(g::nearest_int(inv_scale * scales[j])));
+    const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(g::nearest_int(inv_min * mins[j])));
+    if (j < 4) {
+      packed[j] = ls;
+      packed[j + 4] = lm;
+    } else {
+      packed[j + 4] = static_cast<uint8_t>((ls & 0x0f) | ((lm & 0x0f) << 4));
+      packed[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+      packed[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+    }
+  }
+  const uint16_t d = f32_to_f16(max_scale / 63.0f), dmin = f32_to_f16(max_min / 63.0f);
+  std::memcpy(out, &d, 2);
+  std::memcpy(out + 2, &dmin, 2);
+  std::memcpy(out + 4, packed, 12);
+  for (int j = 0; j < 8; ++j) {
+    int sc, m;
+    g::k4_scale_min(j, packed, sc, m);
+    const float dj = g::half(out) * static_cast<float>(sc);
+    if (dj == 0.0f) continue;
+    const float dm = g::half(out + 2) * static_cast<float>(m);
+    for (int i = 0; i < 32; ++i) L[32 * j + i] = static_cast<uint8_t>(std::max(0, std::min(15, g::nearest_int((x[32 * j + i] + dm) / dj))));
+  }
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) out[16 + 32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
+}
+
+// 256 values → one GGUF Q6_K block (210 bytes), as quantize_row_q6_K_ref.
+inline void ggml_quantize_q6_k(const float* x, uint8_t* out) {
+  namespace g = ggml_detail;
+  int8_t L[256];
+  float scales[16], max_scale = 0.0f, max_abs_scale = 0.0f;
+  for (int ib = 0; ib < 16; ++ib) {
+    scales[ib] = g::make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+    if (std::fabs(scales[ib]) > max_abs_scale) {
+      max_abs_scale = std::fabs(scales[ib]);
+      max_scale = scales[ib];
+    }
+  }
+  std::memset(out, 0, 210);
+  if (max_abs_scale < g::kGroupMaxEps) return;
+  const float iscale = -128.0f / max_scale;
+  const uint16_t d = f32_to_f16(1.0f / iscale);
+  std::memcpy(out + 208, &d, 2);
+  int8_t* sc = reinterpret_cast<int8_t*>(out + 192);
+  for (int ib = 0; ib < 16; ++ib) sc[ib] = static_cast<int8_t>(std::min(127, g::nearest_int(iscale * scales[ib])));
+  for (int j = 0; j < 16; ++j) {
+    const float dj = g::half(out + 208) * static_cast<float>(sc[j]);
+    if (dj == 0.0f) continue;
+    for (int i = 0; i < 16; ++i)
+      L[16 * j + i] = static_cast<int8_t>(std::max(-32, std::min(31, g::nearest_int(x[16 * j + i] / dj))) + 32);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const int q1 = L[128 * h + l], q2 = L[128 * h + l + 32], q3 = L[128 * h + l + 64], q4 = L[128 * h + l + 96];
+      out[64 * h + l] = static_cast<uint8_t>((q1 & 0x0f) | ((q3 & 0x0f) << 4));
+      out[64 * h + l + 32] = static_cast<uint8_t>((q2 & 0x0f) | ((q4 & 0x0f) << 4));
+      out[128 + 32 * h + l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+    }
 }
 
 }  // namespace llmc

@@ -1,6 +1,7 @@
 // Matrix-vector and matrix-matrix products for generated models: y[t] = W·x[t] over T tokens. Row-major
 // f32 / f16 / bf16 weights here (f16 / bf16 converted in registers; activations fp32, fp32 accumulators);
-// grouped weights (what get_matrix binds: f32_g16, f16_g16, bf16_g16, q8_0, q4_0) in llmc/matmul_grouped.hpp.
+// grouped weights (what get_matrix binds: f32_g16, f16_g16, bf16_g16, q8_0, q4_0, q4_k,
+// q6_k) in llmc/matmul_grouped.hpp.
 //
 // Register tiles of R weight rows × C tokens, each accumulator a SIMD vector along the input dimension,
 // reduced at the end. Every output element is computed by the same instruction sequence whatever the tile,
@@ -214,7 +215,7 @@ inline void matmul_scalar(float* y, int ys, const float* x, const void* Wv, cons
 
 template <WFormat F, int Out, int In>
 inline void matmul_typed(float* y, int ys, const float* x, const void* W, const float* bias, int T) {
-  if constexpr (is_quantised(F) || is_grouped_float(F)) {
+  if constexpr (is_grouped(F)) {
     matmul_grouped<F, Out, In>(y, ys, x, W, bias, T);
   } else {
 #ifdef LLMC_MM_SIMD
@@ -240,6 +241,12 @@ inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref
     case WFormat::q4_0:
       if constexpr (In % 32 == 0) return mm::matmul_typed<WFormat::q4_0, Out, In>(y, y_stride, x, ref.data, bias, T);
       break;
+    case WFormat::q4_k:
+      if constexpr (In % 256 == 0) return mm::matmul_typed<WFormat::q4_k, Out, In>(y, y_stride, x, ref.data, bias, T);
+      break;
+    case WFormat::q6_k:
+      if constexpr (In % 256 == 0) return mm::matmul_typed<WFormat::q6_k, Out, In>(y, y_stride, x, ref.data, bias, T);
+      break;
     case WFormat::f32_g16: return mm::matmul_typed<WFormat::f32_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
     case WFormat::f16_g16: return mm::matmul_typed<WFormat::f16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
     case WFormat::bf16_g16: return mm::matmul_typed<WFormat::bf16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
@@ -264,6 +271,12 @@ inline bool grouped_products_any(WFormat f, const float* x, int T, const Grouped
       return false;
     case WFormat::q4_0:
       if constexpr (In % 32 == 0) return grouped_products<WFormat::q4_0, In>(x, T, m, n), true;
+      return false;
+    case WFormat::q4_k:
+      if constexpr (In % 256 == 0) return grouped_products<WFormat::q4_k, In>(x, T, m, n), true;
+      return false;
+    case WFormat::q6_k:
+      if constexpr (In % 256 == 0) return grouped_products<WFormat::q6_k, In>(x, T, m, n), true;
       return false;
     case WFormat::f32_g16: return grouped_products<WFormat::f32_g16, In>(x, T, m, n), true;
     case WFormat::f16_g16: return grouped_products<WFormat::f16_g16, In>(x, T, m, n), true;

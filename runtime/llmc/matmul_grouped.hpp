@@ -9,7 +9,14 @@
 // and d_w·d_x scales it into an fp32 accumulator, blocks in order. One SIMD lane per weight row: a group
 // of 16 rows is one 512-bit register (two 256-bit halves without AVX-512), 4 values of a row per byte
 // quadruple, so vpdpbusd (VNNI; else vpmaddubsw + vpmaddwd) sums a slice of the block for 16 rows at
-// once against 4 broadcast activation bytes. Every output row is the same chain of fp32 operations
+// once against 4 broadcast activation bytes.
+// q4_k / q6_k: the activations are quantised per token like GGUF's q8_K (super-blocks of 256, d = max/−127
+// as an fp32, int8 quants, sums of the quants per sub-block). Per super-block and row, the exact integer
+// Σ_sub scale·Σ q·x: vpmaddubsw of a slice (unsigned quants × signed activations: pair sums, no saturation
+// for quants < 64), then vpdpwssd (else vpmaddwd + add) with the sub-block's scale in both halves of the
+// lane. The q6_k offset −32 and the q4_k mins are one vpdpwssd per pair of sub-blocks against the
+// activation sums. Then, as ggml, fp32: acc = fma(isum, d_w·d_x, acc) (q4_k: and fma(msum, −dmin·d_x, ·)),
+// super-blocks in order. Every output row is the same chain of fp32 operations
 // whatever the tile, token count or thread count: results are bitwise identical across them.
 #pragma once
 #include <immintrin.h>
@@ -64,6 +71,66 @@ inline float quant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
     int32_t dot = 0;
     for (int j = 0; j < 32; ++j) dot += quant_int(F, W, In, row, b * 32 + j) * q[b * 32 + j];
     s = std::fma(static_cast<float>(dot), quant_scale(F, W, In, row, b * 32) * dx[b], s);
+  }
+  return s;
+}
+
+// One token's q8_K activations for q4_k / q6_k: In int8 quants, In/256 fp32 d, then the int16 sums of the
+// quants per sub-block of the weights (q4_k: 32 values, q6_k: 16), padded to 64 bytes.
+template <WFormat F, int In>
+inline constexpr size_t kKActBytes =
+    (static_cast<size_t>(In) + In / 256 * 4 + (F == WFormat::q4_k ? In / 16 : In / 8) + 63) / 64 * 64;
+template <WFormat F>
+inline constexpr int kKSub = F == WFormat::q4_k ? 32 : 16;  // values per sub-block
+
+// GGUF's quantize_row_q8_K_ref for one token: per super-block, max the first value of greatest magnitude,
+// q = min(127, nearest_int(x·(−127/max))), d = 1/(−127/max); all zero for a block of zeros.
+template <WFormat F, int In>
+inline void quantize_acts_k_ref(const float* x, uint8_t* out) {
+  int8_t* q = reinterpret_cast<int8_t*>(out);
+  float* d = reinterpret_cast<float*>(out + In);
+  int16_t* bsum = reinterpret_cast<int16_t*>(out + In + In / 256 * 4);
+  for (int b = 0; b < In / 256; ++b) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 256; ++j)
+      if (std::fabs(x[b * 256 + j]) > amax) {
+        amax = std::fabs(x[b * 256 + j]);
+        max = x[b * 256 + j];
+      }
+    const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+    d[b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+    for (int j = 0; j < 256; ++j)
+      q[b * 256 + j] = static_cast<int8_t>(std::min(127, ggml_detail::nearest_int(iscale * x[b * 256 + j])));
+  }
+  for (int s = 0; s < In / kKSub<F>; ++s) {
+    int sum = 0;
+    for (int j = 0; j < kKSub<F>; ++j) sum += q[s * kKSub<F> + j];
+    bsum[s] = static_cast<int16_t>(sum);
+  }
+}
+
+// The q4_k / q6_k matmul's arithmetic for one output, in scalar code (see the top of this file).
+template <WFormat F, int In>
+inline float kquant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
+  const int8_t* q = reinterpret_cast<const int8_t*>(xq);
+  const float* dx = reinterpret_cast<const float*>(xq + In);
+  const int16_t* bsum = reinterpret_cast<const int16_t*>(xq + In + In / 256 * 4);
+  constexpr int kSub = kKSub<F>, kOffset = F == WFormat::q6_k ? 32 : 0;
+  float s = 0.0f;
+  for (int b = 0; b < In / 256; ++b) {
+    int32_t isum = 0, msum = 0;
+    for (int sub = 0; sub < 256 / kSub; ++sub) {
+      int32_t dot = 0;
+      for (int j = 0; j < kSub; ++j) {
+        const int i = b * 256 + sub * kSub + j;
+        dot += (kquant_q(F, W, In, row, i) - kOffset) * q[i];
+      }
+      isum += kquant_scale(F, W, In, row, b * 256, sub) * dot;
+      if constexpr (F == WFormat::q4_k) msum += kquant_min(W, In, row, b * 256, sub) * bsum[b * 256 / kSub + sub];
+    }
+    s = std::fma(static_cast<float>(isum), kquant_d(F, W, In, row, b * 256) * dx[b], s);
+    if constexpr (F == WFormat::q4_k)
+      s = std::fma(static_cast<float>(msum), -(kquant_d(F, W, In, row, b * 256, true) * dx[b]), s);
   }
   return s;
 }
@@ -142,7 +209,38 @@ struct QVec {
   static I high_nibbles(I v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f)); }
   static I high_nibbles_x16(I v) { return _mm512_and_si512(v, _mm512_set1_epi8(static_cast<char>(0xf0))); }
   static I add(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I sub(I a, I b) { return _mm512_sub_epi32(a, b); }
   static I shr4(I a) { return _mm512_srai_epi32(a, 4); }
+  // K-quants: bytes masked, 16-bit shifts (callers mask what crosses bytes), or.
+  static I mask8(I v, int m) { return _mm512_and_si512(v, _mm512_set1_epi8(static_cast<char>(m))); }
+  static I or_(I a, I b) { return _mm512_or_si512(a, b); }
+  template <int N>
+  static I shl16(I v) { return _mm512_slli_epi16(v, N); }
+  template <int N>
+  static I shr16(I v) { return _mm512_srli_epi16(v, N); }
+  template <int N>
+  static I shl32(I v) { return _mm512_slli_epi32(v, N); }
+  // Unsigned bytes w times signed bytes x, adjacent pairs summed to int16 (vpmaddubsw).
+  static I maddubs(I w, I x) { return _mm512_maddubs_epi16(w, x); }
+  // acc + Σ over each lane's two int16 of a·b (vpdpwssd).
+  static I dot16(I acc, I a, I b) {
+#ifdef __AVX512VNNI__
+    return _mm512_dpwssd_epi32(acc, a, b);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+  }
+  // 16 rows × 2 int8 (a pair of sub-block scales) → each lane the two as int16.
+  static I pairs16(const uint8_t* p) {
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  // Each lane's first (second) int16 in both halves of the lane.
+  static I dup16(I v, bool second) {
+    const __m128i lo = _mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m128i hi = _mm_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15);
+    return _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(second ? hi : lo));
+  }
+  static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
   // acc + Σ over each 4-byte quadruple of w (unsigned) · x (signed).
   template <WFormat Fm>
   static I dot(I acc, I w, I x) {
@@ -219,7 +317,35 @@ struct QVec {
   static I high_nibbles(I v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)); }
   static I high_nibbles_x16(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xf0))); }
   static I add(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
   static I shr4(I a) { return _mm256_srai_epi32(a, 4); }
+  static I mask8(I v, int m) { return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(m))); }
+  static I or_(I a, I b) { return _mm256_or_si256(a, b); }
+  template <int N>
+  static I shl16(I v) { return _mm256_slli_epi16(v, N); }
+  template <int N>
+  static I shr16(I v) { return _mm256_srli_epi16(v, N); }
+  template <int N>
+  static I shl32(I v) { return _mm256_slli_epi32(v, N); }
+  static I maddubs(I w, I x) { return _mm256_maddubs_epi16(w, x); }
+  static I dot16(I acc, I a, I b) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, a, b);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpwssd_avx_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+  }
+  static I pairs16(const uint8_t* p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I dup16(I v, bool second) {
+    const __m128i lo = _mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m128i hi = _mm_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15);
+    return _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(second ? hi : lo));
+  }
+  static F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
   template <WFormat Fm>
   static I dot(I acc, I w, I x) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
@@ -417,6 +543,149 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       }
 }
 
+// The integer sums of one super-block of q4_k weights (w: the super-block of one group, this half's rows
+// at byte h·kHalf of each slice) against C tokens' q8_K activations (token c's super-block at xb[c]):
+// isum = Σ_sub scale·Σ q·x, msum = Σ_sub min·Σ x.
+template <int H, int C>
+inline void q4k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
+                           typename QVec::I* isum, typename QVec::I* msum) {
+  using V = QVec;
+  constexpr size_t kHalf = 64 / H, kPairs = 32 / H;
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) isum[c] = msum[c] = V::set1(0);
+  for (int chunk = 0; chunk < 4; ++chunk) {
+    const typename V::I pair = V::pairs16(w + kQ4kScales + chunk * 32 + h * kPairs);
+    const typename V::I scale_lo = V::dup16(pair, false), scale_hi = V::dup16(pair, true);
+#pragma GCC unroll 8
+    for (int s = 0; s < 8; ++s) {
+      const typename V::I v = V::load(w + (chunk * 8 + s) * 64 + h * kHalf);
+      const typename V::I lo = V::mask8(v, 0x0f), hi = V::mask8(V::template shr16<4>(v), 0x0f);
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) {
+        const uint8_t* x = xb[c] + chunk * 64 + s * 4;
+        isum[c] = V::dot16(isum[c], V::maddubs(lo, V::bcast(x)), scale_lo);
+        isum[c] = V::dot16(isum[c], V::maddubs(hi, V::bcast(x + 32)), scale_hi);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const typename V::I mins = V::pairs16(w + kQ4kMins + k * 32 + h * kPairs);
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c)
+      msum[c] = V::dot16(msum[c], mins, V::bcast(reinterpret_cast<const uint8_t*>(bsum[c] + 2 * k)));
+  }
+}
+
+// The same for q6_k: isum = Σ_sub scale·Σ (q − 32)·x, as Σ_sub scale·Σ q·x − 32·Σ_sub scale·Σ x.
+template <int H, int C>
+inline void q6k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
+                           typename QVec::I* isum) {
+  using V = QVec;
+  constexpr size_t kHalf = 64 / H, kPairs = 32 / H;
+  typename V::I offset[C];
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) isum[c] = offset[c] = V::set1(0);
+  for (int half = 0; half < 2; ++half)
+    for (int second = 0; second < 2; ++second) {  // slices 0-3 take the first scale of each pair, 4-7 the second
+      typename V::I scale[4];
+#pragma GCC unroll 4
+      for (int p = 0; p < 4; ++p)
+        scale[p] = V::dup16(V::pairs16(w + kQ6kScales + (4 * half + p) * 32 + h * kPairs), second);
+#pragma GCC unroll 4
+      for (int s = 4 * second; s < 4 * second + 4; ++s) {
+        const uint8_t* slice = w + (half * 8 + s) * 192 + h * kHalf;
+        const typename V::I a = V::load(slice), b = V::load(slice + 64), hb = V::load(slice + 128);
+        const typename V::I q[4] = {
+            V::or_(V::mask8(a, 0x0f), V::mask8(V::template shl16<4>(hb), 0x30)),
+            V::or_(V::mask8(b, 0x0f), V::mask8(V::template shl16<2>(hb), 0x30)),
+            V::or_(V::mask8(V::template shr16<4>(a), 0x0f), V::mask8(hb, 0x30)),
+            V::or_(V::mask8(V::template shr16<4>(b), 0x0f), V::mask8(V::template shr16<2>(hb), 0x30))};
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const uint8_t* x = xb[c] + half * 128 + s * 4;
+#pragma GCC unroll 4
+          for (int p = 0; p < 4; ++p) isum[c] = V::dot16(isum[c], V::maddubs(q[p], V::bcast(x + 32 * p)), scale[p]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) {
+    const typename V::I scales = V::pairs16(w + kQ6kScales + k * 32 + h * kPairs);
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c)
+      offset[c] = V::dot16(offset[c], scales, V::bcast(reinterpret_cast<const uint8_t*>(bsum[c] + 2 * k)));
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) isum[c] = V::sub(isum[c], V::template shl32<5>(offset[c]));
+}
+
+// The tile of qtile for q4_k / q6_k weights (kquant_dot_ref's arithmetic). Groups are taken one after
+// another within each super-block, so a tile of G groups still reads G streams, each in bursts of a
+// super-block (2-3 KB): too short for the hardware prefetchers, so each burst prefetches its group's next
+// super-block into L2. Matrices streamed from DRAM at 1 thread (TinyLlama's 5632 x 2048 and 2048 x 5632,
+// 40 copies; a VM at load average 7, so ±20%): q4_k 4.0 / 6.8 -> 8.3 / 7.5 GB/s, q6_k 4.5 / 3.3 -> 6.6 / 6.6
+// (q4_0 meanwhile 9-12); two super-blocks ahead was no better.
+template <WFormat F, int In, int G, int C>
+inline void ktile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
+                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
+  using V = QVec;
+  constexpr int H = V::kHalves, kBlocks = In / 256, kSub = kKSub<F>;
+  constexpr size_t kBlockBytes = kquant_block_bytes(F);
+  typename V::F acc[G][H][C];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
+  for (int b = 0; b < kBlocks; ++b) {
+    prefetch_share<true>(prefetch, prefetch_bytes, kBlocks, b);  // decode: weights from DRAM
+    const uint8_t* xb[C];
+    const int16_t* bsum[C];
+    float dx[C];
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const uint8_t* xt = x + c * xs;
+      xb[c] = xt + b * 256;
+      dx[c] = reinterpret_cast<const float*>(xt + In)[b];
+      bsum[c] = reinterpret_cast<const int16_t*>(xt + In + kBlocks * 4) + b * (256 / kSub);
+    }
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        const uint8_t* w = W + g * gb + b * kBlockBytes;
+        if (h == 0)  // this group's next super-block into L2 (see above)
+          for (size_t o = kBlockBytes; o < 2 * kBlockBytes; o += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(w + o), _MM_HINT_T1);
+        typename V::I isum[C], msum[C];
+        if constexpr (F == WFormat::q4_k) q4k_block_sums<H, C>(w, h, xb, bsum, isum, msum);
+        else q6k_block_sums<H, C>(w, h, xb, bsum, isum);
+        const typename V::F d = V::scales(w + (F == WFormat::q4_k ? kQ4kD : kQ6kD) + h * (32 / H));
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const typename V::F dxc = V::fset1(dx[c]);
+          acc[g][h][c] = V::fma(V::to_float(isum[c]), V::mul(d, dxc), acc[g][h][c]);
+          if constexpr (F == WFormat::q4_k) {
+            const typename V::F dmin = V::scales(w + kQ4kDmin + h * (32 / H));
+            acc[g][h][c] = V::fnma(V::to_float(msum[c]), V::mul(dmin, dxc), acc[g][h][c]);
+          }
+        }
+      }
+  }
+  constexpr int kLanes = 16 / H;
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c)
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) {
+        const int r = g * 16 + h * kLanes;
+        if (r < rows) V::store(y + static_cast<size_t>(c) * ys + r, acc[g][h][c], bias ? bias + r : nullptr, rows - r);
+      }
+}
+
 // The same tile for f32_g16 / f16_g16 weights and fp32 activations (token c at x + c·xs bytes):
 // per column, one load (and conversion) per group, one broadcast per token, an FMA per group and token.
 template <WFormat F, int In, int G, int C>
@@ -512,6 +781,7 @@ template <WFormat F, int In, int G, int C>
 inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
                   int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
   if constexpr (is_quantised(F)) qtile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
+  else if constexpr (is_kquant(F)) ktile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
   else if constexpr (F == WFormat::bf16_g16) btile<In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
   else ftile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
 }
@@ -520,6 +790,7 @@ inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 // registers with AVX-512.
 template <WFormat F, int In>
 struct GroupTiles {
+  static constexpr bool kInt = is_quantised(F) || is_kquant(F);  // integer kernels on quantised activations
 #ifdef __AVX512F__
   // Float formats: 3 × 8 measured fastest on Zen 5 (bf16 with vdpbf16ps: 2 × 8 … 6 × 4 tried; f16 and f32:
   // 2 × 8, 2 × 12, 3 × 9, 4 × 6 tried, 3 × 8 about 4-8% ahead of 2 × 8).
@@ -532,17 +803,17 @@ struct GroupTiles {
   // q4_0 29.4 -> 32.2 / 65.7 -> 75.2, stories110M q8_0 191 -> 254 / 405 -> 467. Shorter groups (stories110M's
   // q4_0 q, k, v, o, gate and up: 7 KB) lost so (1 / 2 threads 314 -> 271 / 570 -> 562): they go one group
   // at a time, prefetching the next (see prefetch_share).
-  static constexpr bool kLongQuantGroups = is_quantised(F) && group_bytes(F, In) >= 12 * 1024;
-  static constexpr int decode = kLongQuantGroups || F == WFormat::f16_g16 ? 8 : is_quantised(F) ? 1 : 4;
-  static constexpr int prefill = is_quantised(F) ? 2 : 3, tokens = is_quantised(F) ? 4 : 8;
+  static constexpr bool kLongQuantGroups = kInt && group_bytes(F, In) >= 12 * 1024;
+  static constexpr int decode = kLongQuantGroups || F == WFormat::f16_g16 ? 8 : kInt ? 1 : 4;
+  static constexpr int prefill = kInt ? 2 : 3, tokens = kInt ? 4 : 8;
 #else
-  static constexpr int decode = is_quantised(F) ? 1 : 2, prefill = 1, tokens = is_quantised(F) ? 2 : 4;
+  static constexpr int decode = kInt ? 1 : 2, prefill = 1, tokens = kInt ? 2 : 4;
 #endif
   // Decode prefetches the next tile only for quantised groups read one at a time. f32 (49 KB streams) was
   // 12% slower with it and bf16 the same. f16 gained 13% with it on one Zen 5 host, but decoded 19-50%
   // faster without it on another (TinyLlama f16 13.2 vs 8.8 tok/s), where it then streams as bf16 does. Into
   // L2 (as the quantised tiles do) f32, f16 and bf16 were 25-45% slower there (1 thread: 16-25 GB/s, not 24-36).
-  static constexpr bool prefetch_next = is_quantised(F) && decode == 1;
+  static constexpr bool prefetch_next = kInt && decode == 1;
   // Groups per job of a matmul over T tokens.
   static constexpr int job_groups(int T) { return T == 1 ? decode : prefill; }
 };
@@ -650,8 +921,8 @@ inline void round_acts_bf16(const float* x, uint8_t* out) {
 }
 #endif  // LLMC_MMQ_SIMD
 
-// The activations as format F's kernels read them: fp32 as given, or quantised (q8_0 / q4_0) or rounded
-// (bf16) per token into the call's buffer. Sets xs, the bytes per token.
+// The activations as format F's kernels read them: fp32 as given, or quantised (q8_0 / q4_0; q8_K for
+// q4_k / q6_k) or rounded (bf16) per token into the call's buffer. Sets xs, the bytes per token.
 template <WFormat F, int In>
 inline const uint8_t* prepare_acts(const float* xf, int T, size_t& xs) {
   xs = static_cast<size_t>(In) * sizeof(float);
@@ -666,6 +937,14 @@ inline const uint8_t* prepare_acts(const float* xf, int T, size_t& xs) {
       quantize_acts_ref<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
 #endif
     }
+    return q;
+  } else if constexpr (is_kquant(F)) {
+    static_assert(In % 256 == 0, "q4_k / q6_k rows must be whole super-blocks of 256");
+    xs = kKActBytes<F, In>;
+    uint8_t* q = qact_buffer(xs * static_cast<size_t>(T));
+    parallel_for(T, static_cast<int64_t>(T) * In * 4, [&](int begin, int end) {  // a prompt's tokens in parallel
+      for (int t = begin; t < end; ++t) quantize_acts_k_ref<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
+    });
     return q;
   } else if constexpr (F == WFormat::bf16_g16) {
 #ifdef LLMC_MMQ_SIMD
@@ -754,6 +1033,8 @@ inline void grouped_products(const float* xf, int T, const GroupedProduct* m, in
           float s;
           if constexpr (is_quantised(F)) {
             s = quant_dot_ref<F, In>(p.W, o, x + t * xs);
+          } else if constexpr (is_kquant(F)) {
+            s = kquant_dot_ref<F, In>(p.W, o, x + t * xs);
           } else if constexpr (F == WFormat::bf16_g16) {
             s = bf16_dot_ref<In>(p.W, o, x + t * xs);
           } else {

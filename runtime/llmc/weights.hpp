@@ -153,22 +153,6 @@ inline float bf16_to_f32(uint16_t h) {
   return f;
 }
 
-// Round to nearest even, as F16C's vcvtps2ph; overflow to infinity.
-inline uint16_t f32_to_f16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
-  if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00);
-  if (ax < 0x38800000u) {  // half subnormal or zero: multiples of 2^-24
-    float v;
-    std::memcpy(&v, &ax, 4);
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(v * 16777216.0f)));
-  }
-  const uint32_t r = ax - (uint32_t{127 - 15} << 23) + 0xfff + ((ax >> 13) & 1);
-  return static_cast<uint16_t>(sign | (r >> 13));
-}
-
 // How matmul sees a weight matrix: fp32 (the default), kept as stored (f16 / bf16), or block-quantised
 // with GGUF's q8_0 / q4_0 numerics (blocks of 32 values along a row, value d·q resp. d·(q − 8), d an f16).
 //
@@ -188,7 +172,11 @@ inline uint16_t f32_to_f16(float f) {
 // column 2p+1 in the high half (an odd column count padded with a zero column). f32 / f16 / bf16 without
 // the suffix are plain row-major [out][in] (matrices the model derives itself: transposed, stacked,
 // row-normalised).
-enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16 };
+//
+// K-quants (q4_k, q6_k: GGUF's Q4_K / Q6_K numerics, llmc's layout): rows in groups of 16 as above, a group
+// holding one super-block of 256 columns after another, each the quants, sub-block scales (and mins) and f16
+// super-block scales of its 16 rows (the bytes: see kKBlock).
+enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16, q4_k, q6_k };
 inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
 // Version of the grouped byte layouts above, recorded in files written by `llmc quantize`: a binary refuses a
 // file of another version. Increment it whenever any grouped layout changes.
@@ -199,7 +187,8 @@ inline constexpr bool is_grouped_float(WFormat f) {
   return f == WFormat::f32_g16 || f == WFormat::f16_g16 || f == WFormat::bf16_g16;
 }
 
-inline constexpr bool is_grouped(WFormat f) { return is_quantised(f) || is_grouped_float(f); }
+inline constexpr bool is_kquant(WFormat f) { return f == WFormat::q4_k || f == WFormat::q6_k; }
+inline constexpr bool is_grouped(WFormat f) { return is_quantised(f) || is_kquant(f) || is_grouped_float(f); }
 
 // Names of the grouped formats as `llmc quantize` files record them.
 inline const char* grouped_format_name(WFormat f) {
@@ -209,11 +198,14 @@ inline const char* grouped_format_name(WFormat f) {
     case WFormat::f32_g16: return "f32_g16";
     case WFormat::f16_g16: return "f16_g16";
     case WFormat::bf16_g16: return "bf16_g16";
+    case WFormat::q4_k: return "q4_k";
+    case WFormat::q6_k: return "q6_k";
     default: return "?";
   }
 }
 inline bool grouped_format_from_name(std::string_view name, WFormat& f) {
-  for (WFormat g : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16})
+  for (WFormat g : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16, WFormat::q4_k,
+                    WFormat::q6_k})
     if (name == grouped_format_name(g)) return f = g, true;
   return false;
 }
@@ -244,9 +236,78 @@ inline float quant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, siz
   return quant_scale(f, m, cols, r, i) * static_cast<float>(quant_int(f, m, cols, r, i));
 }
 
+// K-quant layouts, per super-block of 256 columns of a group. As for q4_0, a "slice" is 64 bytes: 16 rows
+// side by side, 4 bytes (a row lane) each, so that one vector load is one slice of 16 rows.
+//   q4_k, 2368 bytes (GGUF's 144 a row, plus 4: the 6-bit scales and mins unpacked to bytes):
+//     quants   2048  chunk c < 4 of 64 values, slice s < 8: byte i of a row lane holds value 64c+4s+i in its
+//                    low nibble and 64c+32+4s+i in its high nibble (GGUF's qs[32c+4s+i]), q in 0..15
+//     scales    128  per chunk c, 16 rows × 2 bytes: the scales of sub-blocks 2c, 2c+1 (of 32 values)
+//     mins      128  the same for the mins
+//     d, dmin    64  16 f16 each, in row order
+//   value = d·scale·q − dmin·min.
+//   q6_k, 3360 bytes (GGUF's 210 a row):
+//     quants   3072  half h < 2 of 128 values, slice s < 8: three slices. Byte i of a row lane of the first
+//                    holds the low 4 bits of values 128h+4s+i (low nibble) and 128h+64+4s+i (high nibble),
+//                    of the second those of 128h+32+4s+i and 128h+96+4s+i, of the third the high 2 bits
+//                    of value 128h+32p+4s+i at bit 2p, p < 4 (GGUF's ql[64h+4s+i], ql[64h+32+4s+i],
+//                    qh[32h+4s+i]), q in 0..63
+//     scales    256  per pair of sub-blocks 2k, 2k+1 (of 16 values), 16 rows × 2 int8
+//     d          32  16 f16
+//   value = d·scale·(q − 32).
+inline constexpr size_t kKBlock = 256;
+inline constexpr size_t kquant_block_bytes(WFormat f) { return f == WFormat::q4_k ? 2368 : 3360; }
+inline constexpr size_t kQ4kScales = 2048, kQ4kMins = 2176, kQ4kD = 2304, kQ4kDmin = 2336;
+inline constexpr size_t kQ6kScales = 3072, kQ6kD = 3328;
+
+// The super-block (of its group) holding column i of row r.
+inline const uint8_t* kquant_block(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
+  return m + r / kQuantRows * (cols / kKBlock * kquant_block_bytes(f)) + i / kKBlock * kquant_block_bytes(f);
+}
+// Quant i of row r, unsigned (q4_k 0..15, q6_k 0..63).
+inline int kquant_q(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
+  const uint8_t* b = kquant_block(f, m, cols, r, i);
+  const size_t j = i % kKBlock, lane = (r % kQuantRows) * 4 + j % 4;
+  if (f == WFormat::q4_k) {
+    const uint8_t byte = b[(j / 64 * 8 + j % 32 / 4) * 64 + lane];
+    return j % 64 < 32 ? byte & 0x0f : byte >> 4;
+  }
+  const size_t h = j / 128, p = j % 128 / 32, s = j % 32 / 4;
+  const uint8_t* slice = b + (h * 8 + s) * 192;
+  const int low = (slice[(p % 2) * 64 + lane] >> (4 * (p / 2))) & 0x0f, high = (slice[128 + lane] >> (2 * p)) & 3;
+  return low | high << 4;
+}
+// Scale (q4_k: and min) of sub-block `sub` (q4_k: 32 values, q6_k: 16) of the super-block holding column i.
+inline int kquant_scale(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i, size_t sub) {
+  const uint8_t* b = kquant_block(f, m, cols, r, i);
+  const uint8_t v = b[(f == WFormat::q4_k ? kQ4kScales : kQ6kScales) + sub / 2 * 32 + (r % kQuantRows) * 2 + sub % 2];
+  return f == WFormat::q4_k ? v : static_cast<int8_t>(v);
+}
+inline int kquant_min(const uint8_t* m, size_t cols, size_t r, size_t i, size_t sub) {
+  return kquant_block(WFormat::q4_k, m, cols, r, i)[kQ4kMins + sub / 2 * 32 + (r % kQuantRows) * 2 + sub % 2];
+}
+// d (dmin: the q4_k mins' scale) of the super-block holding column i.
+inline float kquant_d(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i, bool dmin = false) {
+  const size_t at = f == WFormat::q4_k ? (dmin ? kQ4kDmin : kQ4kD) : kQ6kD;
+  uint16_t h;
+  std::memcpy(&h, kquant_block(f, m, cols, r, i) + at + (r % kQuantRows) * 2, 2);
+  return f16_to_f32(h);
+}
+// Value (r, i), bit for bit as ggml's dequantize_row_q4_K / q6_K.
+inline float kquant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
+  const int q = kquant_q(f, m, cols, r, i);
+  const float d = kquant_d(f, m, cols, r, i);
+  if (f == WFormat::q6_k)
+    return d * static_cast<float>(kquant_scale(f, m, cols, r, i, i % kKBlock / 16)) * static_cast<float>(q - 32);
+  const size_t sub = i % kKBlock / 32;
+  const float d1 = d * static_cast<float>(kquant_scale(f, m, cols, r, i, sub));
+  const float m1 = kquant_d(f, m, cols, r, i, true) * static_cast<float>(kquant_min(m, cols, r, i, sub));
+  return ggml_detail::rounded(d1 * static_cast<float>(q)) - m1;
+}
+
 // Bytes of one group of 16 rows of a grouped matrix (quantised or not), and of a whole matrix.
 inline constexpr size_t group_bytes(WFormat f, size_t cols) {
   if (f == WFormat::bf16_g16) cols += cols % 2;  // whole column pairs
+  if (is_kquant(f)) return cols / kKBlock * kquant_block_bytes(f);
   return is_quantised(f) ? quant_group_bytes(f, cols) : cols * kQuantRows * (f == WFormat::f32_g16 ? 4 : 2);
 }
 inline constexpr size_t grouped_matrix_bytes(WFormat f, size_t rows, size_t cols) {
@@ -256,6 +317,7 @@ inline constexpr size_t grouped_matrix_bytes(WFormat f, size_t rows, size_t cols
 // Value (r, i) of a matrix in any format (slow; for embedding lookups and tests).
 inline float matrix_value(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
   if (is_quantised(f)) return quant_value(f, m, cols, r, i);
+  if (is_kquant(f)) return kquant_value(f, m, cols, r, i);
   uint16_t h;
   float v;
   if (is_grouped_float(f)) {
@@ -403,6 +465,55 @@ inline void repack_gguf_group(WFormat f, const uint8_t* src, size_t rows, size_t
     }
 }
 
+// One group of q4_k / q6_k from `rows` (≤ 16) rows of GGUF Q4_K / Q6_K blocks (cols values a row, any
+// alignment): the same quants and scales moved into llmc's layout (see kquant_value); zero padding rows.
+inline void repack_gguf_kgroup(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
+  const size_t blocks = cols / kKBlock, src_block = f == WFormat::q4_k ? 144 : 210;
+  std::memset(group, 0, blocks * kquant_block_bytes(f));
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < blocks; ++b) {
+      const uint8_t* in = src + (r * blocks + b) * src_block;
+      uint8_t* out = group + b * kquant_block_bytes(f);
+      const size_t lane = r * 4;
+      if (f == WFormat::q4_k) {
+        for (size_t k = 0; k < 128; ++k) out[k / 4 * 64 + lane + k % 4] = in[16 + k];  // qs[32c + 4s + i]
+        for (int sub = 0; sub < 8; ++sub) {
+          int sc, m;
+          ggml_detail::k4_scale_min(sub, in + 4, sc, m);
+          out[kQ4kScales + sub / 2 * 32 + r * 2 + sub % 2] = static_cast<uint8_t>(sc);
+          out[kQ4kMins + sub / 2 * 32 + r * 2 + sub % 2] = static_cast<uint8_t>(m);
+        }
+        std::memcpy(out + kQ4kD + r * 2, in, 2);
+        std::memcpy(out + kQ4kDmin + r * 2, in + 2, 2);
+        continue;
+      }
+      for (size_t h = 0; h < 2; ++h)
+        for (size_t k = 0; k < 32; ++k) {
+          uint8_t* slice = out + (h * 8 + k / 4) * 192 + lane + k % 4;
+          slice[0] = in[64 * h + k];         // ql: values 128h + k, 128h + 64 + k
+          slice[64] = in[64 * h + 32 + k];   // ql: values 128h + 32 + k, 128h + 96 + k
+          slice[128] = in[128 + 32 * h + k];  // qh
+        }
+      for (size_t sub = 0; sub < 16; ++sub) out[kQ6kScales + sub / 2 * 32 + r * 2 + sub % 2] = in[192 + sub];
+      std::memcpy(out + kQ6kD + r * 2, in + 208, 2);
+    }
+}
+
+// `rows` (≤ 16) rows of x (cols apart, whole super-blocks) quantised with ggml's reference Q4_K / Q6_K
+// quantisers, as one group of q4_k / q6_k.
+inline void kquantize_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
+  const size_t src_block = f == WFormat::q4_k ? 144 : 210, blocks = cols / kKBlock;
+  std::vector<uint8_t> gguf(rows * blocks * src_block);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < blocks; ++b) {
+      const float* v = x + r * cols + b * kKBlock;
+      uint8_t* out = gguf.data() + (r * blocks + b) * src_block;
+      if (f == WFormat::q4_k) ggml_quantize_q4_k(v, out);
+      else ggml_quantize_q6_k(v, out);
+    }
+  repack_gguf_kgroup(f, gguf.data(), rows, cols, group);
+}
+
 // One group of f16_g16 / bf16_g16 from `rows` (≤ 16) rows of stored values of that type (cols 2-byte values
 // apart, any alignment; zero padding rows): the bits are copied, not converted.
 inline void write_group_bits16(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
@@ -422,6 +533,7 @@ inline void write_group_bits16(WFormat f, const uint8_t* src, size_t rows, size_
 // bf16_g16, x must hold values of that type (read from it), so the conversion back is exact.
 inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
   if (is_quantised(f)) return quantize_group(f, x, rows, cols, group);
+  if (is_kquant(f)) return kquantize_group(f, x, rows, cols, group);
   if (f == WFormat::f16_g16 || f == WFormat::bf16_g16) {
     std::vector<uint16_t> bits(rows * cols);
     for (size_t i = 0; i < bits.size(); ++i) {
@@ -469,8 +581,9 @@ struct Matrix {
 };
 
 // How a binary keeps its matrices (`llmc build --dtype`): all fp32, f16/bf16 as stored in the checkpoint
-// (fp32 ones stay fp32), or block-quantised at load with GGUF's q8_0 / q4_0 numerics; always grouped.
-enum class MatrixStorage { f32, as_stored, q8_0, q4_0 };
+// (fp32 ones stay fp32), or block-quantised at load with GGUF's q8_0 / q4_0 / Q4_K / Q6_K numerics; always
+// grouped.
+enum class MatrixStorage { f32, as_stored, q8_0, q4_0, q4_k, q6_k };
 
 struct TensorInfo {
   DType dtype = DType::f32;
@@ -706,14 +819,21 @@ class WeightStore {
 
  public:
   // The grouped format get_matrix keeps a stored 2-D tensor in, and its size in bytes.
-  // A GGUF Q8_0 / Q4_0 matrix kept as stored (or as the same format) is repacked, its values unchanged;
-  // other block types are dequantised to fp32 (exact) unless asked to be quantised to q8_0 / q4_0.
+  // A GGUF Q8_0 / Q4_0 / Q4_K / Q6_K matrix kept as stored (or as the same format) is repacked, its values
+  // unchanged; other block types are dequantised to fp32 (exact) unless asked to be quantised. Rows that
+  // are not whole blocks of the format asked for (256 columns for q4_k / q6_k, 32 for q8_0 / q4_0) are
+  // kept as q8_0 where they are whole blocks of 32 (as llama-quantize falls back to another type for
+  // them), else as fp32.
   static WFormat grouped_format(const TensorInfo& t, MatrixStorage storage) {
     const size_t cols = static_cast<size_t>(t.shape[1]);
-    if (t.blocks == GgmlType::q8_0 && (storage == MatrixStorage::as_stored || storage == MatrixStorage::q8_0))
-      return WFormat::q8_0;
-    if (t.blocks == GgmlType::q4_0 && (storage == MatrixStorage::as_stored || storage == MatrixStorage::q4_0))
-      return WFormat::q4_0;
+    const bool as_stored = storage == MatrixStorage::as_stored;
+    if (t.blocks == GgmlType::q8_0 && (as_stored || storage == MatrixStorage::q8_0)) return WFormat::q8_0;
+    if (t.blocks == GgmlType::q4_0 && (as_stored || storage == MatrixStorage::q4_0)) return WFormat::q4_0;
+    if (t.blocks == GgmlType::q4_k && (as_stored || storage == MatrixStorage::q4_k)) return WFormat::q4_k;
+    if (t.blocks == GgmlType::q6_k && (as_stored || storage == MatrixStorage::q6_k)) return WFormat::q6_k;
+    if ((storage == MatrixStorage::q4_k || storage == MatrixStorage::q6_k) && cols % kKBlock == 0)
+      return storage == MatrixStorage::q4_k ? WFormat::q4_k : WFormat::q6_k;
+    if (storage == MatrixStorage::q4_k || storage == MatrixStorage::q6_k) storage = MatrixStorage::q8_0;
     if ((storage == MatrixStorage::q8_0 || storage == MatrixStorage::q4_0) && cols % kQuantBlock == 0)
       return storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
     if (storage == MatrixStorage::as_stored && t.dtype != DType::f32 && !t.block_quantised())
@@ -734,7 +854,9 @@ class WeightStore {
     const DType dtype = t.dtype;
     const size_t row_bytes = t.stored_bytes(cols), src_group = kQuantRows * row_bytes;
     const bool repack = (t.blocks == GgmlType::q8_0 && format == WFormat::q8_0) ||  // GGUF blocks as they are
-                        (t.blocks == GgmlType::q4_0 && format == WFormat::q4_0);
+                        (t.blocks == GgmlType::q4_0 && format == WFormat::q4_0) ||
+                        (t.blocks == GgmlType::q4_k && format == WFormat::q4_k) ||
+                        (t.blocks == GgmlType::q6_k && format == WFormat::q6_k);
     const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / std::max<size_t>(src_group, 1));
     for (size_t g0 = 0; g0 < groups; g0 += batch) {
       const size_t g1 = std::min(groups, g0 + batch);
@@ -749,6 +871,10 @@ class WeightStore {
                        const uint8_t* rows_src = src + r0 * row_bytes;
                        if (same_bits) {  // copied, not converted
                          write_group_bits16(format, rows_src, n, cols, out + g * gbytes);
+                         continue;
+                       }
+                       if (repack && is_kquant(format)) {
+                         repack_gguf_kgroup(format, rows_src, n, cols, out + g * gbytes);
                          continue;
                        }
                        if (repack) {

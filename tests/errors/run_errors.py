@@ -787,6 +787,7 @@ def gen_quantized_file_bad(ctx):
             ("words.safetensors", meta(key, "q4_0 64"), (key, "<format> <rows> <cols>")),
             ("size.safetensors", meta(key, "q4_0 64 96"), (q, "bytes")),
             ("blocks.safetensors", meta(key, "q4_0 64 48"), (key, "blocks of 32")),
+            ("superblocks.safetensors", meta(key, "q4_k 64 64"), (key, "super-blocks of 256")),
             ("zero.safetensors", meta(key, "q4_0 0 64"), (key, "out of range")),
             ("nosuch.safetensors", meta("llmc.grouped.no.such.tensor", "q4_0 64 64"), ("no.such.tensor", "names no tensor")),
             ("u8.safetensors", meta(key, None), (q, "U8")),

@@ -1,5 +1,6 @@
 // GGUF checkpoints: the block types' dequantisation against ggml's own output (tests/data/ggml_dequant),
-// files written here read back through WeightStore (plain, grouped, repacked), and the loader's refusals.
+// ggml's K-quantisers against their output (tests/data/ggml_quant), files written here read back through
+// WeightStore (plain, grouped, repacked), and the loader's refusals.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include "../common/gguf_writer.hpp"
 #include "import.hpp"
+#include "llmc/matmul_grouped.hpp"
 #include "llmc/weights_loader.hpp"
 
 using namespace llmc;
@@ -87,6 +89,46 @@ TEST_SUITE("gguf") {
     }
   }
 
+  TEST_CASE("q4_k / q6_k / q8_K quantisation bit for bit as ggml's quantize_row_*_ref") {
+    std::ifstream in(std::string(LLMC_SOURCE_DIR) + "/tests/data/ggml_quant/kquants.bin", std::ios::binary);
+    REQUIRE(in);
+    const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    uint32_t head[2];
+    REQUIRE(all.size() >= 8);
+    std::memcpy(head, all.data(), 8);
+    constexpr int kCols = 512;
+    const size_t rows = head[0], blocks = kCols / 256;
+    REQUIRE(head[1] == kCols);
+    REQUIRE(all.size() == 8 + rows * kCols * 4 + rows * blocks * (144 + 210 + 292));
+    std::vector<float> x(rows * kCols);
+    std::memcpy(x.data(), all.data() + 8, x.size() * 4);
+    const char* q4 = all.data() + 8 + x.size() * 4;
+    const char* q6 = q4 + rows * blocks * 144;
+    const char* q8 = q6 + rows * blocks * 210;
+    int q4_bad = 0, q6_bad = 0, q8_bad = 0;
+    for (size_t r = 0; r < rows; ++r) {
+      for (size_t b = 0; b < blocks; ++b) {
+        uint8_t got4[144], got6[210];
+        ggml_quantize_q4_k(&x[r * kCols + b * 256], got4);
+        ggml_quantize_q6_k(&x[r * kCols + b * 256], got6);
+        q4_bad += std::memcmp(got4, q4 + (r * blocks + b) * 144, 144) != 0;
+        q6_bad += std::memcmp(got6, q6 + (r * blocks + b) * 210, 210) != 0;
+      }
+      // q8_K: fp32 d, 256 int8, 16 int16 sums a block; llmc keeps the quants, then the d's, then the sums.
+      std::vector<uint8_t> acts(mm::kKActBytes<WFormat::q6_k, kCols>);
+      mm::quantize_acts_k_ref<WFormat::q6_k, kCols>(&x[r * kCols], acts.data());
+      for (size_t b = 0; b < blocks; ++b) {
+        const char* want = q8 + (r * blocks + b) * 292;
+        q8_bad += std::memcmp(acts.data() + kCols + b * 4, want, 4) != 0;
+        q8_bad += std::memcmp(acts.data() + b * 256, want + 4, 256) != 0;
+        q8_bad += std::memcmp(acts.data() + kCols + blocks * 4 + b * 32, want + 260, 32) != 0;
+      }
+    }
+    CHECK(q4_bad == 0);
+    CHECK(q6_bad == 0);
+    CHECK(q8_bad == 0);
+  }
+
   TEST_CASE("block tensors in a GGUF file read back as ggml's values: plain, grouped and repacked") {
     for (const RefBlocks& r : reference_blocks()) {
       const GgmlTypeInfo& info = *ggml_type_info(static_cast<uint32_t>(r.type));
@@ -100,10 +142,12 @@ TEST_SUITE("gguf") {
       REQUIRE(s.tensors().at("m").shape == std::vector<int64_t>{2, cols});
       CHECK(bit_mismatches(s.get("m", {2, cols}), r.values) == 0);
       const Matrix m = s.get_matrix("m", {2, cols}, MatrixStorage::as_stored);
-      // Q8_0 and Q4_0 keep their quants and scales (llmc's q8_0 / q4_0 are GGUF's numerics); the others
-      // are held as fp32.
+      // Q8_0, Q4_0, Q4_K and Q6_K keep their quants and scales (llmc's q8_0 / q4_0 / q4_k / q6_k are GGUF's
+      // numerics, repacked); the others are held as fp32.
       const WFormat want = r.type == GgmlType::q8_0   ? WFormat::q8_0
                            : r.type == GgmlType::q4_0 ? WFormat::q4_0
+                           : r.type == GgmlType::q4_k ? WFormat::q4_k
+                           : r.type == GgmlType::q6_k ? WFormat::q6_k
                                                       : WFormat::f32_g16;
       CHECK(m.format == want);
       std::vector<float> back(r.values.size());
