@@ -157,20 +157,20 @@ struct RoleTable {
   bool every_layer = true;   // no gaps
   bool expert_parts = false; // [kLayers][kExperts], one tensor per expert
   bool transposed = false;   // stored [in, out]
+  const TensorPlan* first = nullptr;  // the tensor of the first layer that has the role
 };
 
 std::vector<RoleTable> role_tables(const Plan& p) {
   std::vector<RoleTable> tables;
   for (Role role : p.layer_roles) {
     RoleTable t{role};
-    const TensorPlan* first = nullptr;
     for (const auto& l : p.layers) {
       if (!l.has(role)) t.every_layer = false;
-      else if (!first) first = &l.tensor(role);
+      else if (!t.first) t.first = &l.tensor(role);
     }
-    if (!first->parts.empty() && !is_expert_role(role)) continue;
-    t.expert_parts = !first->parts.empty();
-    t.transposed = first->transpose;
+    if (!t.first->parts.empty() && !is_expert_role(role)) continue;
+    t.expert_parts = !t.first->parts.empty();
+    t.transposed = t.first->transpose;
     tables.push_back(t);
   }
   return tables;
@@ -227,10 +227,7 @@ std::string bind_weights(const Plan& p) {
       c.line("  {}for (int e = 0; e < kExperts; ++e) w.{}[e] = {};", guard, name, bind_expert_call(table, ref));
       continue;
     }
-    const TensorPlan* first = nullptr;
-    for (const auto& l : p.layers)
-      if (!first && l.has(table.role)) first = &l.tensor(table.role);
-    c.line("  {}w.{} = {};", guard, name, bind_call(*first, ref));
+    c.line("  {}w.{} = {};", guard, name, bind_call(*table.first, ref));
   }
   c.line("}}");
   for (const auto& l : p.layers)
