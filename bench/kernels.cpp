@@ -4,11 +4,16 @@
 //                                        TinyLlama's) matrix shapes, FORMAT one of f32_g16 f16_g16 bf16_g16 q8_0
 //                                        q4_0: GB/s of weights streamed through MB (default 500) of distinct
 //                                        matrices, more than the caches hold
+//   kernels peak                         one core's arithmetic peak: 512-bit fp32 FMAs and vdpbf16ps (bf16 pairs)
+//                                        in 12 independent chains, GFLOP/s (what bounds f32/f16 and bf16 prefill)
 //   kernels attention THREADS POS        one decode step's attention over POS cached positions for 12 layers of
 //                                        stories110M (12 heads of 64) and of TinyLlama (32 heads, 4 KV heads),
 //                                        fp32 cache laid out as the model's (a row per position), with the caches
 //                                        evicted before each layer, as in decode
 // Best of several passes; prints one line per case.
+#include <immintrin.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -97,8 +102,46 @@ void bench_attention(const char* name, int pos) {
               max_threads(), best / kLayers * 1e6, read / best / 1e9);
 }
 
+#ifdef __AVX512F__
+// GFLOP/s of one core running `op` (one 512-bit instruction, `flops` each) over 12 independent accumulators.
+template <typename Acc, typename Op>
+double peak_gflops(Acc zero, Op op, double flops) {
+  constexpr long kSteps = 20000000;
+  double best = 1e30;
+  Acc acc[12];
+  for (auto& a : acc) a = zero;
+  for (int pass = 0; pass < 5; ++pass) {
+    const auto t0 = Clock::now();
+    for (long k = 0; k < kSteps; ++k) {
+#pragma GCC unroll 12
+      for (auto& a : acc) a = op(a);
+    }
+    best = std::min(best, seconds_since(t0));
+  }
+  volatile float sink = 0;
+  for (auto& a : acc) sink = sink + _mm512_reduce_add_ps(a);
+  return 12.0 * kSteps * flops / best / 1e9;
+}
+#endif
+
+void bench_peak() {
+#ifdef __AVX512F__
+  const __m512 a = _mm512_set1_ps(0.9999f), b = _mm512_set1_ps(0.0001f);
+  std::printf("peak fp32 FMA (512-bit)   1 thread: %6.1f GFLOP/s\n",
+              peak_gflops(_mm512_set1_ps(0.5f), [&](__m512 x) { return _mm512_fmadd_ps(x, a, b); }, 32));
+#ifdef __AVX512BF16__
+  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3c00);
+  std::printf("peak vdpbf16ps (512-bit)  1 thread: %6.1f GFLOP/s\n",
+              peak_gflops(_mm512_setzero_ps(), [&](__m512 s) { return _mm512_dpbf16_ps(s, x, y); }, 64));
+#endif
+#else
+  std::printf("peak: built without AVX-512\n");
+#endif
+}
+
 int usage() {
   std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0 THREADS [MB [stories110M|tinyllama]]\n"
+                       "       kernels peak\n"
                        "       kernels attention THREADS POS\n");
   return 2;
 }
@@ -107,6 +150,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   using llmc::WFormat;
+  if (argc == 2 && std::string(argv[1]) == "peak") return bench_peak(), 0;
   if (argc < 4) return usage();
   const std::string what = argv[1];
   if (what == "matmul") {

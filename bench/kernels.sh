@@ -3,6 +3,7 @@
 # decode matmul GB/s per weight format and decode attention time, each with 1 and 2 threads.
 #   bench/kernels.sh                 everything
 #   bench/kernels.sh matmul q4_0 1   one case (arguments as bench/kernels.cpp's)
+#   bench/kernels.sh peak            one core's fp32 FMA and vdpbf16ps peak (GFLOP/s)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$here/work"
