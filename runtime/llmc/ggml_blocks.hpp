@@ -9,23 +9,9 @@
 #include <cmath>
 #include <cstring>
 
-namespace llmc {
+#include "llmc/half.hpp"
 
-// Round to nearest even, as F16C's vcvtps2ph; overflow to infinity.
-inline uint16_t f32_to_f16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
-  if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00);
-  if (ax < 0x38800000u) {  // half subnormal or zero: multiples of 2^-24
-    float v;
-    std::memcpy(&v, &ax, 4);
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(v * 16777216.0f)));
-  }
-  const uint32_t r = ax - (uint32_t{127 - 15} << 23) + 0xfff + ((ax >> 13) & 1);
-  return static_cast<uint16_t>(sign | (r >> 13));
-}
+namespace llmc {
 
 // ggml_type ids as GGUF files store them.
 enum class GgmlType : uint32_t {
@@ -79,25 +65,7 @@ inline float rounded(float v) {
 inline float half(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
-  // IEEE half → float (exact), as f16_to_f32 in weights.hpp; repeated here so this header stands alone.
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) mant <<= 1, --exp;
-      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000 | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return f16_to_f32(h);
 }
 
 // The 6-bit scale and min of sub-block j (0..7) packed in the 12 scale bytes of Q4_K / Q5_K.
