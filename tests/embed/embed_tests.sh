@@ -152,7 +152,8 @@ PY
   c=$("$work/llama" --weights "$hf/model.safetensors" --tokens 1,31,31 -n 4 --temp 0 --ids 2>/dev/null) || fail "--tokens"
   [ "$a" == "$c" ] && [ "$b" == "$c" ] || fail "a folder's tokenizer gave other ids: $a / $b / $c"
   want="has neither tokenizer.json nor tokenizer.model"
-  expect_error "$work/llama" --weights "$hf/model.safetensors" --tokenizer "$work/alone" --prompt "ab" -n 1
+  empty=$work/no_tokenizer && rm -rf "$empty" && mkdir -p "$empty"  # a folder of its own (runs_alone's may not exist yet)
+  expect_error "$work/llama" --weights "$hf/model.safetensors" --tokenizer "$empty" --prompt "ab" -n 1
   # and embedded: the folder's tokenizer comes along without --tokenizer
   "$llmc" build "$work/llama.yaml" -o "$work/llama_one" --embed --weights "$hf" >/dev/null 2>&1 || fail "embed from a folder"
   d=$("$work/llama_one" --prompt "ab ab" -n 4 --temp 0 --ids 2>/dev/null) || fail "embedded folder tokenizer"
