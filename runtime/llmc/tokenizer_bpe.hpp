@@ -28,7 +28,6 @@
 #include <pcre2.h>
 
 #include <array>
-#include <queue>
 #include <unordered_map>
 
 namespace llmc {
@@ -442,44 +441,14 @@ class BpeTokenizer final : public Tokenizer {
       }
     }
     std::vector<int> toks = initial_symbols(word);
-    const int n = static_cast<int>(toks.size());
-    std::vector<int> nxt(n), prv(n);
-    std::vector<char> alive(n, 1);
-    for (int i = 0; i < n; ++i) {
-      prv[i] = i - 1;
-      nxt[i] = i + 1 < n ? i + 1 : -1;
-    }
-    struct Cand {
-      int rank, left, right, left_tok, right_tok, merged;
-    };
-    auto worse = [](const Cand& a, const Cand& b) {
-      if (a.rank != b.rank) return a.rank > b.rank;
-      return a.left > b.left;
-    };
-    std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> pq(worse);
-    auto consider = [&](int l) {
-      if (l < 0) return;
-      int r = nxt[l];
-      if (r < 0 || toks[l] < 0 || toks[r] < 0) return;
-      uint64_t key = (static_cast<uint64_t>(toks[l]) << 32) | static_cast<uint32_t>(toks[r]);
-      auto it = merges_.find(key);
-      if (it == merges_.end()) return;
-      pq.push({it->second.first, l, r, toks[l], toks[r], it->second.second});
-    };
-    for (int i = 0; i + 1 < n; ++i) consider(i);
-    while (!pq.empty()) {
-      Cand c = pq.top();
-      pq.pop();
-      if (!alive[c.left] || !alive[c.right] || nxt[c.left] != c.right || toks[c.left] != c.left_tok ||
-          toks[c.right] != c.right_tok)
-        continue;
-      toks[c.left] = c.merged;
-      alive[c.right] = 0;
-      nxt[c.left] = nxt[c.right];
-      if (nxt[c.right] >= 0) prv[nxt[c.right]] = c.left;
-      consider(prv[c.left]);
-      consider(c.left);
-    }
+    const std::vector<int> nxt = tok_detail::merge_symbols(toks, [&](int l, int r, int& merged, double& priority) {
+      if (l < 0 || r < 0) return false;  // a byte the vocabulary cannot express never merges
+      const auto it = merges_.find((static_cast<uint64_t>(l) << 32) | static_cast<uint32_t>(r));
+      if (it == merges_.end()) return false;
+      priority = -static_cast<double>(it->second.first);  // the lowest rank merges first
+      merged = it->second.second;
+      return true;
+    });
     bool unk_before = false;
     for (int i = 0; i >= 0; i = nxt[i]) {
       if (toks[i] >= 0) {

@@ -14,7 +14,6 @@
 #endif
 
 #include <cctype>
-#include <queue>
 #include <unordered_map>
 
 namespace llmc {
@@ -156,48 +155,15 @@ class Llama2cTokenizer final : public Tokenizer {
   void merge(std::vector<int>& toks) const {
     const int n = static_cast<int>(toks.size());
     if (n < 2) return;
-    std::vector<int> prv(n), nxt(n);
-    std::vector<char> alive(n, 1);
-    for (int i = 0; i < n; ++i) {
-      prv[i] = i - 1;
-      nxt[i] = i + 1 < n ? i + 1 : -1;
-    }
-    struct Cand {
-      float score;
-      int left, right, left_tok, right_tok, merged;
-    };
-    auto worse = [](const Cand& a, const Cand& b) {
-      if (a.score != b.score) return a.score < b.score;
-      return a.left > b.left;
-    };
-    std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> pq(worse);
     std::string cat;
-    auto consider = [&](int l) {
-      if (l < 0) return;
-      int r = nxt[l];
-      if (r < 0) return;
-      cat = pieces_[toks[l]];
-      cat += pieces_[toks[r]];
-      int id = find(cat);
-      if (id < 0) return;
-      float s = scores_[id];
-      if (!(s > -1e10f)) return;
-      pq.push({s, l, r, toks[l], toks[r], id});
-    };
-    for (int i = 0; i + 1 < n; ++i) consider(i);
-    while (!pq.empty()) {
-      Cand c = pq.top();
-      pq.pop();
-      if (!alive[c.left] || !alive[c.right] || nxt[c.left] != c.right || toks[c.left] != c.left_tok ||
-          toks[c.right] != c.right_tok)
-        continue;
-      toks[c.left] = c.merged;
-      alive[c.right] = 0;
-      nxt[c.left] = nxt[c.right];
-      if (nxt[c.right] >= 0) prv[nxt[c.right]] = c.left;
-      consider(prv[c.left]);
-      consider(c.left);
-    }
+    const std::vector<int> nxt = tok_detail::merge_symbols(toks, [&](int l, int r, int& merged, double& priority) {
+      cat = pieces_[l];
+      cat += pieces_[r];
+      merged = find(cat);
+      if (merged < 0 || !(scores_[merged] > -1e10f)) return false;
+      priority = scores_[merged];
+      return true;
+    });
     std::vector<int> out;
     out.reserve(n);
     for (int i = 0; i >= 0; i = nxt[i]) out.push_back(toks[i]);

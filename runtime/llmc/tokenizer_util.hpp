@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <queue>
 #include <set>
 #include <fstream>
 #include <string>
@@ -289,6 +290,53 @@ inline void check_id(int id, int n, const std::string& source) {
   if (id < 0 || id >= n)
     throw Error("tokenizer '" + source + "': unknown token id " + std::to_string(id) + " (vocabulary has " +
                 std::to_string(n) + " tokens)");
+}
+
+// Merges adjacent symbols of toks, the best pair first (leftmost on ties), until no pair merges: both BPE
+// (best = lowest merge rank) and llama2.c / SentencePiece-BPE (best = highest score) tokenisers. A heap over a
+// linked list instead of rescanning: the sequence of merges is the rescanning one. pair(left, right, &merged,
+// &priority) says whether two symbols merge, into which one, and how good the merge is (higher first). Returns
+// the survivors' links: next[i] follows i, starting at position 0 (toks holds each survivor's symbol).
+template <typename Pair>
+std::vector<int> merge_symbols(std::vector<int>& toks, Pair pair) {
+  const int n = static_cast<int>(toks.size());
+  std::vector<int> nxt(n), prv(n);
+  std::vector<char> alive(n, 1);
+  for (int i = 0; i < n; ++i) {
+    prv[i] = i - 1;
+    nxt[i] = i + 1 < n ? i + 1 : -1;
+  }
+  struct Cand {
+    double priority;
+    int left, right, left_tok, right_tok, merged;
+  };
+  auto worse = [](const Cand& a, const Cand& b) {
+    if (a.priority != b.priority) return a.priority < b.priority;
+    return a.left > b.left;
+  };
+  std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> pq(worse);
+  auto consider = [&](int l) {
+    if (l < 0 || nxt[l] < 0) return;
+    const int r = nxt[l];
+    int merged = -1;
+    double priority = 0;
+    if (pair(toks[l], toks[r], merged, priority)) pq.push({priority, l, r, toks[l], toks[r], merged});
+  };
+  for (int i = 0; i + 1 < n; ++i) consider(i);
+  while (!pq.empty()) {
+    const Cand c = pq.top();
+    pq.pop();
+    if (!alive[c.left] || !alive[c.right] || nxt[c.left] != c.right || toks[c.left] != c.left_tok ||
+        toks[c.right] != c.right_tok)
+      continue;  // a stale candidate: one of its symbols has merged since
+    toks[c.left] = c.merged;
+    alive[c.right] = 0;
+    nxt[c.left] = nxt[c.right];
+    if (nxt[c.right] >= 0) prv[nxt[c.right]] = c.left;
+    consider(prv[c.left]);
+    consider(c.left);
+  }
+  return nxt;
 }
 
 }  // namespace tok_detail
