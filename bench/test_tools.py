@@ -392,7 +392,8 @@ class DeepSeekShape(unittest.TestCase):
         for line in ours.split("\n"):
             if '"model.' in line:
                 pattern = line.split('"')[1]
-                layer = 0 if pattern.endswith(("mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")) else 1
+                dense = pattern.endswith(("mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"))
+                layer = 0 if dense else 1
                 self.assertIn(pattern.format(i=layer, e=0), names)
 
 

@@ -226,9 +226,10 @@ def deepseek_tensors(shape_of, tensors, path, heads, layers, vocab, dim):
         order += [(f"blk.{i}.ffn_gate_inp.weight", [m + "gate.weight"], [experts, dim], None)]
         order += stacked_experts(i, [f"{m}experts.{e}." for e in range(experts)],
                                  {"gate": "gate_proj", "down": "down_proj", "up": "up_proj"}, dim, ffn)
-        order += [(f"blk.{i}.ffn_gate_shexp.weight", [m + "shared_experts.gate_proj.weight"], [shared * ffn, dim], None),
-                  (f"blk.{i}.ffn_down_shexp.weight", [m + "shared_experts.down_proj.weight"], [dim, shared * ffn], None),
-                  (f"blk.{i}.ffn_up_shexp.weight", [m + "shared_experts.up_proj.weight"], [shared * ffn, dim], None)]
+        width = shared * ffn  # the shared experts as one MLP
+        order += [(f"blk.{i}.ffn_gate_shexp.weight", [m + "shared_experts.gate_proj.weight"], [width, dim], None),
+                  (f"blk.{i}.ffn_down_shexp.weight", [m + "shared_experts.down_proj.weight"], [dim, width], None),
+                  (f"blk.{i}.ffn_up_shexp.weight", [m + "shared_experts.up_proj.weight"], [width, dim], None)]
     hparams = {"arch": "deepseek2", "vocab": vocab, "dim": dim, "layers": layers, "heads": heads, "kv_lora": kv_lora,
                "nope": nope, "rope": rope, "v": v, "dense": dense, "dense_ffn": dense_ffn, "experts": experts,
                "ffn": ffn, "shared": shared}
