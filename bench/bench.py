@@ -837,8 +837,10 @@ def render(a, run):
     met = [f"{sh_} {ty}" for sh_, ty, u in verdicts if not u]
     unmet = [f"{sh_} {ty}: {', '.join(u)}" for sh_, ty, u in verdicts if u]
     if measured:
-        lines += ["", f"Targets (≥ {TARGET_RATIO}× {ref_name} or ≥ {TARGET_CEILING:.0%} of the ceiling, on the "
-                      f"medians): met in every cell for {len(met)} of {len(verdicts)} rows"
+        rule = (f"≥ {TARGET_RATIO}× {ref_name} or ≥ {TARGET_CEILING:.0%} of the ceiling, on the medians"
+                + ("; DeepSeek rows by their rule above" if any(SHAPES[r["shape"]].deepseek for r in run["rows"])
+                   else ""))
+        lines += ["", f"Targets ({rule}): met in every cell for {len(met)} of {len(verdicts)} rows"
                       + (f"; not met: {'; '.join(unmet)}." if unmet else ".")]
     text = "\n".join(lines) + "\n"
     print(text)
