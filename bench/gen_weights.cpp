@@ -1,6 +1,12 @@
 // Writes a random-weight Llama checkpoint (Hugging Face tensor names) as one .safetensors file; with EXPERTS > 0
-// a Mixtral one (a router and EXPERTS experts of width FFN per layer, Mixtral's names).
-// usage: gen_weights OUT DTYPE(F32|F16|BF16) DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED [EXPERTS]]
+// a Mixtral one (a router and EXPERTS experts of width FFN per layer, Mixtral's names). With --deepseek a
+// DeepSeek-V2 one (modeling_deepseek.py's names): multi-head latent attention (q_proj to HEADS heads of
+// [NOPE | ROPE], kv_a_proj_with_mqa to [KV_LORA | ROPE], kv_a_layernorm, kv_b_proj to HEADS heads of
+// [NOPE | V_HEAD], o_proj from HEADS × V_HEAD; KV_HEADS is ignored), the first DENSE_LAYERS layers a dense MLP
+// of width DENSE_FFN, the others EXPERTS routed experts of width FFN and SHARED shared experts (one MLP of
+// width SHARED × FFN).
+// usage: gen_weights OUT DTYPE(F32|F16|BF16) DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED [EXPERTS
+//          [--deepseek KV_LORA NOPE ROPE V_HEAD SHARED DENSE_LAYERS DENSE_FFN]]]
 // Values are uniform in ±1/sqrt(fan_in) (norm weights 1), so activations stay finite.
 #include <immintrin.h>
 
@@ -33,11 +39,50 @@ uint16_t to_bf16(float f) {
   b += 0x7fff + ((b >> 16) & 1);  // round to nearest even
   return static_cast<uint16_t>(b >> 16);
 }
+
+// DeepSeek-V2's sizes beyond the Llama ones (--deepseek).
+struct DeepSeek {
+  int64_t kv_lora, nope, rope, v_head, shared, dense_layers, dense_ffn;
+};
+
+// The tensors of one DeepSeek-V2 layer (layer i, names prefixed p).
+void deepseek_layer(std::vector<Tensor>& ts, const std::string& p, int64_t i, const DeepSeek& d, int64_t dim,
+                    int64_t heads, int64_t ffn, int64_t experts) {
+  ts.push_back({p + "input_layernorm.weight", {dim}, true});
+  ts.push_back({p + "self_attn.q_proj.weight", {heads * (d.nope + d.rope), dim}, false});
+  ts.push_back({p + "self_attn.kv_a_proj_with_mqa.weight", {d.kv_lora + d.rope, dim}, false});
+  ts.push_back({p + "self_attn.kv_a_layernorm.weight", {d.kv_lora}, true});
+  ts.push_back({p + "self_attn.kv_b_proj.weight", {heads * (d.nope + d.v_head), d.kv_lora}, false});
+  ts.push_back({p + "self_attn.o_proj.weight", {dim, heads * d.v_head}, false});
+  ts.push_back({p + "post_attention_layernorm.weight", {dim}, true});
+  if (i < d.dense_layers) {
+    ts.push_back({p + "mlp.gate_proj.weight", {d.dense_ffn, dim}, false});
+    ts.push_back({p + "mlp.up_proj.weight", {d.dense_ffn, dim}, false});
+    ts.push_back({p + "mlp.down_proj.weight", {dim, d.dense_ffn}, false});
+    return;
+  }
+  ts.push_back({p + "mlp.gate.weight", {experts, dim}, false});
+  for (int64_t e = 0; e < experts; ++e) {
+    const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+    ts.push_back({x + "gate_proj.weight", {ffn, dim}, false});
+    ts.push_back({x + "up_proj.weight", {ffn, dim}, false});
+    ts.push_back({x + "down_proj.weight", {dim, ffn}, false});
+  }
+  if (d.shared == 0) return;
+  const int64_t shared = d.shared * ffn;
+  ts.push_back({p + "mlp.shared_experts.gate_proj.weight", {shared, dim}, false});
+  ts.push_back({p + "mlp.shared_experts.up_proj.weight", {shared, dim}, false});
+  ts.push_back({p + "mlp.shared_experts.down_proj.weight", {dim, shared}, false});
+}
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 9) {
-    std::fprintf(stderr, "usage: %s OUT F32|F16|BF16 DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED [EXPERTS]]\n", argv[0]);
+  const bool deepseek = argc == 19 && std::string(argv[11]) == "--deepseek";
+  if (argc < 9 || (argc > 11 && !deepseek)) {
+    std::fprintf(stderr,
+                 "usage: %s OUT F32|F16|BF16 DIM LAYERS HEADS KV_HEADS FFN VOCAB [SEED [EXPERTS\n"
+                 "         [--deepseek KV_LORA NOPE ROPE V_HEAD SHARED DENSE_LAYERS DENSE_FFN]]]\n",
+                 argv[0]);
     return 2;
   }
   const std::string out = argv[1], dtype = argv[2];
@@ -51,9 +96,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dtype must be F32, F16 or BF16\n");
     return 2;
   }
+  DeepSeek ds{};
+  if (deepseek) {
+    int64_t* fields[] = {&ds.kv_lora, &ds.nope, &ds.rope, &ds.v_head, &ds.shared, &ds.dense_layers, &ds.dense_ffn};
+    for (int k = 0; k < 7; ++k) *fields[k] = std::atoll(argv[12 + k]);
+    if (ds.kv_lora <= 0 || ds.nope <= 0 || ds.rope <= 0 || ds.v_head <= 0 || ds.shared < 0 || ds.dense_layers < 0 ||
+        ds.dense_ffn <= 0 || (experts <= 0 && ds.dense_layers < layers)) {
+      std::fprintf(stderr, "--deepseek: sizes must be positive (and EXPERTS > 0 unless every layer is dense)\n");
+      return 2;
+    }
+  }
   std::vector<Tensor> ts = {{"model.embed_tokens.weight", {vocab, dim}, false}};
   for (int64_t i = 0; i < layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
+    if (deepseek) {
+      deepseek_layer(ts, p, i, ds, dim, heads, ffn, experts);
+      continue;
+    }
     ts.push_back({p + "input_layernorm.weight", {dim}, true});
     ts.push_back({p + "self_attn.q_proj.weight", {dim, dim}, false});
     ts.push_back({p + "self_attn.k_proj.weight", {kv_dim, dim}, false});

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Checks of the bench's own tools, cheap enough for CI (ctest -R bench.tools): write_gguf.py against an
-independent reading of the GGUF it writes (metadata, tensor table, data, the q/k row permutation) and its
-errors on bad input; bench.py's medians, ratios, ceiling % and target verdicts on a made-up run, and its
-README block update. Stdlib only.  usage: test_tools.py [SCRATCH_DIR]"""
+independent reading of the GGUF it writes (metadata, tensor table, data, the q/k row permutation; for DeepSeek
+llama.cpp's deepseek2 keys, tensors and kv_b split) and its errors on bad input; bench.py's DeepSeek shape
+(parameter and byte counts against its tensor list, its arch spec against archs/deepseek-v2-lite.yaml); bench.py's
+medians, ratios, ceiling % and target verdicts on a made-up run (rows after a depth too), and its README block
+update. Stdlib only.  usage: test_tools.py [SCRATCH_DIR]"""
 import contextlib
 import io
 import json
@@ -55,6 +57,44 @@ def tiny_model(dim=8, layers=2, heads=2, kv_heads=1, ffn=12, vocab=300, experts=
             shapes += [(p + "mlp.gate_proj.weight", [ffn, dim]), (p + "mlp.up_proj.weight", [ffn, dim]),
                        (p + "mlp.down_proj.weight", [dim, ffn])]
     shapes += [("model.norm.weight", [dim]), ("lm_head.weight", [vocab, dim])]
+    out = []
+    for k, (name, shape) in enumerate(shapes):
+        n = 1
+        for d in shape:
+            n *= d
+        out.append((name, shape, [k * 1e4 + i for i in range(n)]))
+    return out
+
+
+def tiny_deepseek(dim=10, layers=3, heads=2, kv_lora=6, nope=4, rope=2, v=3, dense_layers=1, dense_ffn=6, experts=3,
+                  ffn=4, shared=1, vocab=300):
+    """The tensors [(name, shape)] of a DeepSeek-V2 checkpoint as bench/gen_weights.cpp --deepseek writes it."""
+    shapes = [("model.embed_tokens.weight", [vocab, dim])]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        a = p + "self_attn."
+        shapes += [(p + "input_layernorm.weight", [dim]), (a + "q_proj.weight", [heads * (nope + rope), dim]),
+                   (a + "kv_a_proj_with_mqa.weight", [kv_lora + rope, dim]), (a + "kv_a_layernorm.weight", [kv_lora]),
+                   (a + "kv_b_proj.weight", [heads * (nope + v), kv_lora]), (a + "o_proj.weight", [dim, heads * v]),
+                   (p + "post_attention_layernorm.weight", [dim])]
+        m = p + "mlp."
+        if i < dense_layers:
+            shapes += [(m + "gate_proj.weight", [dense_ffn, dim]), (m + "up_proj.weight", [dense_ffn, dim]),
+                       (m + "down_proj.weight", [dim, dense_ffn])]
+            continue
+        shapes += [(m + "gate.weight", [experts, dim])]
+        for e in range(experts):
+            x = f"{m}experts.{e}."
+            shapes += [(x + "gate_proj.weight", [ffn, dim]), (x + "up_proj.weight", [ffn, dim]),
+                       (x + "down_proj.weight", [dim, ffn])]
+        shapes += [(m + "shared_experts.gate_proj.weight", [shared * ffn, dim]),
+                   (m + "shared_experts.up_proj.weight", [shared * ffn, dim]),
+                   (m + "shared_experts.down_proj.weight", [dim, shared * ffn])]
+    return shapes + [("model.norm.weight", [dim]), ("lm_head.weight", [vocab, dim])]
+
+
+def with_values(shapes):
+    """Every value says where it is: tensor number * 1e4 + index."""
     out = []
     for k, (name, shape) in enumerate(shapes):
         n = 1
@@ -179,6 +219,66 @@ class WriteGGUF(unittest.TestCase):
         self.assertEqual(g.floats("blk.0.ffn_gate_inp.weight"), by_name["model.layers.0.block_sparse_moe.gate.weight"])
         self.check_error(src, ["--experts-per-token 4", "3 experts"], "--heads", "2", "--experts-per-token", "4")
 
+    def test_deepseek(self):
+        """As convert_hf_to_gguf.py's DeepseekV2Model writes a V2-Lite-like checkpoint (llama.cpp 1fd6dfe9f), checked
+        against llama-model.cpp's deepseek2 tensor list and shapes."""
+        model = with_values(tiny_deepseek())
+        src, out = os.path.join(self.dir, "m.safetensors"), os.path.join(self.dir, "m.gguf")
+        write_safetensors(src, model)
+        r = self.run_tool(src, out, "--heads", "2", "--experts-per-token", "2", "--context", "163840",
+                          "--rms-eps", "1e-6", "--yarn", "40", "4096", "0.707")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        g = GGUFReader(out)
+        kv = {k[len("deepseek2."):]: v for k, v in g.kv.items() if k.startswith("deepseek2.")}
+        self.assertEqual(g.kv["general.architecture"], "deepseek2")
+        want = {"block_count": 3, "context_length": 163840, "embedding_length": 10, "feed_forward_length": 6,
+                "attention.head_count": 2, "attention.head_count_kv": 1, "attention.q_lora_rank": 0,
+                "attention.kv_lora_rank": 6, "attention.key_length": 8, "attention.value_length": 6,
+                "attention.key_length_mla": 6, "attention.value_length_mla": 3, "leading_dense_block_count": 1,
+                "expert_count": 3, "expert_used_count": 2, "expert_shared_count": 1, "expert_feed_forward_length": 4,
+                "expert_group_count": 1, "expert_group_used_count": 1, "expert_gating_func": 1,
+                "rope.dimension_count": 2, "rope.scaling.type": "yarn", "rope.scaling.factor": 40.0,
+                "rope.scaling.original_context_length": 4096, "vocab_size": 300, "expert_weights_scale": 1.0}
+        self.assertEqual({k: kv.get(k) for k in want}, want)
+        self.assertAlmostEqual(kv["rope.scaling.yarn_log_multiplier"], 0.0707, places=6)
+        self.assertAlmostEqual(kv["attention.layer_norm_rms_epsilon"], 1e-6, places=12)
+        self.assertNotIn("expert_weights_norm", kv)  # norm_topk_prob false: not written
+        names = {"token_embd.weight", "output_norm.weight", "output.weight"}
+        for i in range(3):
+            names |= {f"blk.{i}.{t}.weight" for t in ("attn_norm", "attn_q", "attn_kv_a_mqa", "attn_kv_a_norm",
+                                                        "attn_k_b", "attn_v_b", "attn_output", "ffn_norm")}
+            names |= {f"blk.{i}.{t}.weight" for t in (("ffn_gate", "ffn_up", "ffn_down") if i == 0 else (
+                "ffn_gate_inp", "ffn_gate_exps", "ffn_down_exps", "ffn_up_exps", "ffn_gate_shexp", "ffn_down_shexp",
+                "ffn_up_shexp"))}
+        self.assertEqual(set(g.tensors), names)
+        # llama-model.cpp's create_tensor shapes (fastest dimension first)
+        dims = {"attn_q": [10, 12], "attn_kv_a_mqa": [10, 8], "attn_kv_a_norm": [6], "attn_k_b": [4, 6, 2],
+                "attn_v_b": [6, 3, 2], "attn_output": [6, 10], "ffn_gate_inp": [10, 3], "ffn_gate_exps": [10, 4, 3],
+                "ffn_down_exps": [4, 10, 3], "ffn_up_exps": [10, 4, 3], "ffn_gate_shexp": [10, 4],
+                "ffn_down_shexp": [4, 10], "ffn_up_shexp": [10, 4]}
+        for t, d in dims.items():
+            self.assertEqual(g.tensors[f"blk.1.{t}.weight"][0], d, t)
+        self.assertEqual(g.tensors["blk.0.ffn_gate.weight"][0], [10, 6])
+        by_name = {n: v for n, _, v in model}
+        a = "model.layers.1.self_attn."
+        self.assertEqual(g.floats("blk.1.attn_q.weight"), by_name[a + "q_proj.weight"])  # not permuted
+        self.assertEqual(g.floats("blk.1.attn_kv_a_mqa.weight"), by_name[a + "kv_a_proj_with_mqa.weight"])
+        kv_b = by_name[a + "kv_b_proj.weight"]  # [heads * (nope 4 + v 3)][kv_lora 6]
+        k_b = [kv_b[(h * 7 + i) * 6 + j] for h in range(2) for j in range(6) for i in range(4)]  # [h][j][i]
+        v_b = [kv_b[(h * 7 + 4 + r) * 6 + j] for h in range(2) for r in range(3) for j in range(6)]  # [h][r][j]
+        self.assertEqual(g.floats("blk.1.attn_k_b.weight"), k_b)
+        self.assertEqual(g.floats("blk.1.attn_v_b.weight"), v_b)
+        m = "model.layers.2.mlp."
+        self.assertEqual(g.floats("blk.2.ffn_down_exps.weight"),
+                         [x for e in range(3) for x in by_name[f"{m}experts.{e}.down_proj.weight"]])
+        self.assertEqual(g.floats("blk.2.ffn_up_shexp.weight"), by_name[m + "shared_experts.up_proj.weight"])
+        self.assertEqual(g.floats("blk.2.ffn_gate_inp.weight"), by_name[m + "gate.weight"])
+        self.assertEqual(g.floats("blk.0.ffn_down.weight"), by_name["model.layers.0.mlp.down_proj.weight"])
+        self.check_error(src, ["--heads 5", "q_proj"], "--heads", "5")
+        write_safetensors(src, [t if t[0] != a + "kv_b_proj.weight" else (t[0], [2 * 8, 6], [0.0] * 96)
+                                for t in model])
+        self.check_error(src, ["model.layers.1.self_attn.kv_b_proj.weight", "shape [16, 6]", "expected [14, 6]"])
+
     def check_error(self, src, words, *args):
         out = os.path.join(self.dir, "bad.gguf")
         r = self.run_tool(src, out, *(args or ("--heads", "2")))
@@ -230,6 +330,73 @@ def made_up_run():
                       "windows": [window(200.0, 100.0, 80.0), window(200.0, 90.0, 250.0)]}]}
 
 
+class DeepSeekShape(unittest.TestCase):
+    """bench.py's counts for a DeepSeek shape against the tensors gen_weights --deepseek writes, and its arch spec
+    against archs/deepseek-v2-lite.yaml (`llmc import` of the published config)."""
+
+    @staticmethod
+    def sizes(shape, top_k=None):
+        """Values in all (or read by one decode step: top_k of the routed experts, one embedding row), and of those
+        the ones llmc keeps fp32 (norms, routers, kv_b)."""
+        d = shape.deepseek
+        tensors = tiny_deepseek(shape.dim, shape.layers, shape.heads, d.kv_lora, d.nope, d.rope, d.v_head,
+                                d.dense_layers, d.dense_ffn, shape.experts, shape.ffn, d.shared, shape.vocab)
+        total = fp32 = 0
+        for name, dims in tensors:
+            n = 1
+            for x in dims:
+                n *= x
+            if top_k is not None and ".experts." in name and int(name.split(".experts.")[1].split(".")[0]) >= top_k:
+                continue
+            if top_k is not None and name == "model.embed_tokens.weight":
+                n = shape.dim
+            total += n
+            if len(dims) == 1 or name.endswith(("mlp.gate.weight", "kv_b_proj.weight")) or \
+                    (top_k is not None and name == "model.embed_tokens.weight"):
+                fp32 += n
+        return total, fp32
+
+    def test_counts(self):
+        tiny = bench.Shape(10, 3, 2, 2, 4, 300, 64, 3, 2, bench.DeepSeek(6, 4, 2, 3, 1, 1, 6, (40.0, 4096, 0.707), 64))
+        for shape in (tiny, bench.SHAPES["dsv2lite4L"]):
+            c = bench.parameter_counts(shape)
+            total, fp32 = self.sizes(shape)
+            self.assertEqual((c["matrices"] + c["fp32"], c["fp32"]), (total, fp32))
+            self.assertEqual(bench.params(shape), total)
+            total, fp32 = self.sizes(shape, top_k=shape.top_k)
+            self.assertEqual((c["matrices_per_token"] + c["fp32_per_token"], c["fp32_per_token"]), (total, fp32))
+        shape = bench.SHAPES["dsv2lite4L"]
+        self.assertEqual(bench.params(shape), 2254983168)
+        # With all 27 layers: the parameters `llmc import` counted for DeepSeek-V2-Lite (archs/, first line), and
+        # its active ones (llmc counts the whole embedding, the bench one row of it).
+        with open(os.path.join(os.path.dirname(HERE), "archs", "deepseek-v2-lite.yaml")) as f:
+            counted = [int(w) for w in f.readline().replace(",", " ").split() if w.isdigit()]
+        full = bench.parameter_counts(shape._replace(layers=27))
+        self.assertEqual(counted, [full["matrices"] + full["fp32"],
+                                   full["matrices_per_token"] + full["fp32_per_token"] + (shape.vocab - 1) * shape.dim])
+        self.assertEqual(bench.weight_bytes_per_token(shape, "q8_0"), 531234816 * 34 / 32 + 8804352 * 4)
+        # the compressed MLA cache: per layer and position the latent (512) and k_rope (64), f16
+        self.assertEqual(bench.kv_cache_bytes(shape, "f16"), 4 * 4096 * 576 * 2)
+        self.assertEqual(bench.kv_cache_bytes(shape, "f16", 4000), 4 * 4000 * 576 * 2)
+
+    def test_arch_spec_is_v2_lite(self):
+        def significant(text):  # without comments, the name, the layer count and the special tokens
+            return [line for line in text.split("\n") if line and not line.startswith(("#", "name:", "tokens:"))
+                    and not line.startswith("  num_layers:")]
+        with open(os.path.join(os.path.dirname(HERE), "archs", "deepseek-v2-lite.yaml")) as f:
+            published = f.read()
+        ours = bench.arch_yaml("dsv2lite4L", bench.SHAPES["dsv2lite4L"])
+        self.assertEqual(significant(ours), significant(published))
+        self.assertIn("  num_layers: 4\n", ours)
+        names = {n for n, _ in tiny_deepseek()}  # every tensor the spec names is one gen_weights writes
+        for line in ours.split("\n"):
+            if '"model.' in line:
+                pattern = line.split('"')[1]
+                dense = pattern.endswith(("mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"))
+                layer = 0 if dense else 1
+                self.assertIn(pattern.format(i=layer, e=0), names)
+
+
 class Render(unittest.TestCase):
     def test_medians_and_verdicts(self):
         run = made_up_run()
@@ -262,6 +429,45 @@ class Render(unittest.TestCase):
                                                                                                     "\noutro\n"))
         self.assertNotIn("old table", new_readme)
         self.assertIn("| stories110M | q4_0 |", new_readme)
+
+    def test_deepseek_depth_rows(self):
+        """A DeepSeek row after 4000 positions: its own type cell, the cache read in the ceiling %, no prefill, the
+        issue-22 verdict (decode ≥ 1.3×, prefill not judged) and the compressed cache in the memory bound."""
+        run = made_up_run()
+        shape = bench.SHAPES["dsv2lite4L"]
+        empty = dict(run["rows"][0], shape="dsv2lite4L", depth=0)
+        deep = json.loads(json.dumps(dict(run["rows"][0], shape="dsv2lite4L", depth=4000)))
+        deep.pop("mapped")
+        for w in deep["windows"]:
+            for r in w["llmc"].values():
+                r["prefill"] = []
+            for mode in w["llama"].values():
+                for t in (1, 2):
+                    mode.pop(f"prefill{t}")
+        # 2t against llama.cpp's better mode (100 in both passes): 0.6 and 1.0
+        deep["windows"][0]["llmc"]["2"]["decode"] = [60.0] * 3
+        deep["windows"][1]["llmc"]["2"]["decode"] = [100.0] * 3
+        run["rows"] = [empty, deep]
+        run["header"]["depths"] = [0, 4000]
+        with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
+            args = type("A", (), {"out": os.path.join(d, "results.md"), "readme": "", "note": "", "engines": ""})
+            with contextlib.redirect_stdout(io.StringIO()):
+                bench.render(args, run)
+            with open(args.out) as f:
+                text = f.read()
+        rows = {}  # the main table's rows (the table of each pass's ratios follows it)
+        for line in text.split("\n"):
+            if line.startswith("| dsv2lite4L |"):
+                rows.setdefault(line.split(" | ")[1], line)
+        self.assertEqual(set(rows), {"q4_0", "q4_0 @ d4000"})
+        self.assertIn("| met |", rows["q4_0"])  # prefill 1t at 1.11× is not judged for DeepSeek
+        self.assertIn("not met: decode 2t (0.80×)", rows["q4_0 @ d4000"])
+        pct1 = 200 * (bench.weight_bytes_per_token(shape, "q4_0") + bench.kv_cache_bytes(shape, "f16", 4000)) / 12e9
+        self.assertIn(f"| {pct1:.0%} / ", rows["q4_0 @ d4000"])
+        self.assertIn("| - / - | - / - | - / - |", rows["q4_0 @ d4000"])  # no prefill at a depth
+        bound = bench.weight_bytes(shape, "q4_0") / 1e6 + 4 * 4096 * 576 * 2 / 1e6 + 5
+        self.assertIn(f"| 80 ({bound:.0f}) |", rows["q4_0"])
+        self.assertIn("rows marked @ dN", text)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
-"""Writes a llama.cpp GGUF (F32, architecture "llama") from the bench's random-weight checkpoint, so llama.cpp
-runs the very weights llmc runs. Stdlib only (no numpy, no gguf-py).
+"""Writes a llama.cpp GGUF (F32) from the bench's random-weight checkpoint, so llama.cpp runs the very weights
+llmc runs. Stdlib only (no numpy, no gguf-py).
 
   write_gguf.py IN.safetensors OUT.gguf --heads N [--context N] [--rope-theta X] [--rms-eps X]
-               [--experts-per-token K]
+               [--experts-per-token K] [--yarn FACTOR ORIGINAL_CONTEXT MSCALE_ALL_DIM]
 
-IN is an F32 .safetensors with Hugging Face Llama tensor names, as bench/gen_weights.cpp writes it (untied
-lm_head), or Mixtral names (a router and experts per layer): its experts are stacked into one tensor per layer
-and projection as llama.cpp's Mixtral files hold them (architecture "llama" with llama.expert_count). The model's sizes are read from its tensor shapes; --heads gives the attention heads (the head size
-is not in the shapes), the KV heads follow from k_proj. As convert_hf_to_gguf.py does for Llama, the rows of
-q_proj and k_proj are permuted from the half-split rotary layout of Hugging Face to llama.cpp's interleaved one.
+IN is an F32 .safetensors as bench/gen_weights.cpp writes it (untied lm_head), with Hugging Face Llama tensor
+names, Mixtral names (a router and experts per layer) or DeepSeek-V2 names (multi-head latent attention; leading
+dense layers, then routed and shared experts). The model's sizes are read from its tensor shapes; --heads gives
+the attention heads (the head size is not in the shapes).
+- Llama / Mixtral: architecture "llama" (with llama.expert_count for Mixtral, its experts stacked into one tensor
+  per layer and projection), the KV heads following from k_proj. As convert_hf_to_gguf.py does for Llama, the
+  rows of q_proj and k_proj are permuted from the half-split rotary layout of Hugging Face to llama.cpp's
+  interleaved one.
+- DeepSeek-V2: architecture "deepseek2", as convert_hf_to_gguf.py (DeepseekV2Model, llama.cpp 1fd6dfe9f) writes
+  DeepseekV2ForCausalLM with DeepSeek-V2-Lite's settings (see deepseek2_keys): no row permutation, experts
+  stacked, kv_b_proj split into attn_k_b (transposed) and attn_v_b.
 The vocabulary is synthetic, the size of the embedding: <unk> <s> </s>, the 256 byte tokens <0x00>..<0xFF>
 (llama.cpp looks up <0x0A> for its newline token), then tokens "tok<i>". Other types (F16, BF16, Q8_0, Q4_0)
 are made from this file with `llama-quantize --pure` (see bench/engines/README.md).
 OUT is written to OUT.tmp and renamed when complete; bad input ends with a message and exit code 1."""
 import argparse
+import array
 import json
+import math
 import mmap
 import os
 import struct
@@ -27,6 +35,7 @@ FILE_TYPE_ALL_F32 = 0  # llama_ftype
 # GGUF metadata value types
 U32, I32, F32_VALUE, STRING, ARRAY = 4, 5, 6, 8, 9
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_BYTE = 1, 2, 3, 6
+EXPERT_GATING_SOFTMAX = 1  # llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX
 
 
 class InputError(Exception):
@@ -79,9 +88,8 @@ def read_safetensors(path):
     return data, tensors
 
 
-def model_tensors(tensors, path, heads):
-    """The GGUF tensors in file order: (gguf name, safetensors name, rows permuted for heads or None), and the
-    model's hyperparameters from the shapes."""
+def shape_checker(tensors, path):
+    """shape_of(name, expected): the shape of a tensor of the checkpoint, checked against `expected` (or None)."""
     def shape_of(name, expected):
         if name not in tensors:
             raise InputError(f"{path}: tensor {name} is missing")
@@ -89,19 +97,40 @@ def model_tensors(tensors, path, heads):
         if expected is not None and shape != expected:
             raise InputError(f"{path}: tensor {name}: shape {shape}, expected {expected}")
         return shape
+    return shape_of
 
+
+def model_tensors(tensors, path, heads):
+    """The GGUF tensors in file order, (gguf name, the safetensors tensors it is made of (stacked in order), its
+    shape (outermost first), layout or None), and the model's hyperparameters from the shapes. Layouts:
+    ("rope", heads) rows permuted for rope; ("k_b" | "v_b", heads, nope, v) a part of DeepSeek's kv_b."""
+    shape_of = shape_checker(tensors, path)
     embed = shape_of("model.embed_tokens.weight", None)
     if len(embed) != 2:
         raise InputError(f"{path}: tensor model.embed_tokens.weight: shape {embed}, expected [vocab, dim]")
-    vocab, dim = embed
-    if heads <= 0 or dim % heads or (dim // heads) % 2:
-        raise InputError(f"--heads {heads} does not split the model's width {dim} into heads of an even size")
-    head_dim = dim // heads
     layers = 0
     while f"model.layers.{layers}.input_layernorm.weight" in tensors:
         layers += 1
     if layers == 0:
         raise InputError(f"{path}: tensor model.layers.0.input_layernorm.weight is missing")
+    if "model.layers.0.self_attn.kv_a_proj_with_mqa.weight" in tensors:
+        order, hp = deepseek_tensors(shape_of, tensors, path, heads, layers, *embed)
+    else:
+        order, hp = llama_tensors(shape_of, tensors, path, heads, layers, *embed)
+    order += [("output_norm.weight", ["model.norm.weight"], [hp["dim"]], None),
+              ("output.weight", ["lm_head.weight"], [hp["vocab"], hp["dim"]], None)]
+    for gguf_name, names, expected, layout in order:
+        for name in names:  # each part's own shape: a stacked tensor's without the stacking
+            if layout is None or layout[0] == "rope":
+                shape_of(name, expected[1:] if gguf_name.endswith("_exps.weight") else expected)
+    return order, hp
+
+
+def llama_tensors(shape_of, tensors, path, heads, layers, vocab, dim):
+    """A Llama or a Mixtral (experts stacked into one tensor per layer and projection)."""
+    if heads <= 0 or dim % heads or (dim // heads) % 2:
+        raise InputError(f"--heads {heads} does not split the model's width {dim} into heads of an even size")
+    head_dim = dim // heads
     kv_dim = shape_of("model.layers.0.self_attn.k_proj.weight", None)[0]
     if kv_dim % head_dim:
         raise InputError(f"{path}: tensor model.layers.0.self_attn.k_proj.weight has {kv_dim} rows, not a multiple "
@@ -111,41 +140,100 @@ def model_tensors(tensors, path, heads):
     expert = "model.layers.0.block_sparse_moe.experts.0."
     ffn = shape_of(expert + "w1.weight" if moe else "model.layers.0.mlp.gate_proj.weight", None)[0]
     kv_heads = kv_dim // head_dim
-    # (gguf name, the safetensors tensors it is made of (stacked in order), expected shape of each, rows
-    # permuted for this many heads or None)
     order = [("token_embd.weight", ["model.embed_tokens.weight"], [vocab, dim], None)]
     for i in range(layers):
         p = f"model.layers.{i}."
         order += [
             (f"blk.{i}.attn_norm.weight", [p + "input_layernorm.weight"], [dim], None),
-            (f"blk.{i}.attn_q.weight", [p + "self_attn.q_proj.weight"], [dim, dim], heads),
-            (f"blk.{i}.attn_k.weight", [p + "self_attn.k_proj.weight"], [kv_dim, dim], kv_heads),
+            (f"blk.{i}.attn_q.weight", [p + "self_attn.q_proj.weight"], [dim, dim], ("rope", heads)),
+            (f"blk.{i}.attn_k.weight", [p + "self_attn.k_proj.weight"], [kv_dim, dim], ("rope", kv_heads)),
             (f"blk.{i}.attn_v.weight", [p + "self_attn.v_proj.weight"], [kv_dim, dim], None),
             (f"blk.{i}.attn_output.weight", [p + "self_attn.o_proj.weight"], [dim, dim], None),
             (f"blk.{i}.ffn_norm.weight", [p + "post_attention_layernorm.weight"], [dim], None),
         ]
         if moe:
-            each = [f"{p}block_sparse_moe.experts.{e}." for e in range(experts)]
-            order += [
-                (f"blk.{i}.ffn_gate_inp.weight", [p + "block_sparse_moe.gate.weight"], [experts, dim], None),
-                (f"blk.{i}.ffn_gate_exps.weight", [x + "w1.weight" for x in each], [ffn, dim], None),
-                (f"blk.{i}.ffn_down_exps.weight", [x + "w2.weight" for x in each], [dim, ffn], None),
-                (f"blk.{i}.ffn_up_exps.weight", [x + "w3.weight" for x in each], [ffn, dim], None),
-            ]
+            order += [(f"blk.{i}.ffn_gate_inp.weight", [p + "block_sparse_moe.gate.weight"], [experts, dim], None)]
+            order += stacked_experts(i, [f"{p}block_sparse_moe.experts.{e}." for e in range(experts)],
+                                     {"gate": "w1", "down": "w2", "up": "w3"}, dim, ffn)
         else:
-            order += [
-                (f"blk.{i}.ffn_gate.weight", [p + "mlp.gate_proj.weight"], [ffn, dim], None),
-                (f"blk.{i}.ffn_up.weight", [p + "mlp.up_proj.weight"], [ffn, dim], None),
-                (f"blk.{i}.ffn_down.weight", [p + "mlp.down_proj.weight"], [dim, ffn], None),
-            ]
-    order += [("output_norm.weight", ["model.norm.weight"], [dim], None),
-              ("output.weight", ["lm_head.weight"], [vocab, dim], None)]
-    for _, names, expected, _ in order:
-        for name in names:
-            shape_of(name, expected)
-    hparams = {"vocab": vocab, "dim": dim, "layers": layers, "heads": heads, "kv_heads": kv_heads, "ffn": ffn,
-               "head_dim": head_dim, "experts": experts}
-    return [(g, names, ([len(names)] if len(names) > 1 else []) + expected, h) for g, names, expected, h in order], hparams
+            order += dense_mlp(i, p, dim, ffn)
+    hparams = {"arch": "llama", "vocab": vocab, "dim": dim, "layers": layers, "heads": heads, "kv_heads": kv_heads,
+               "ffn": ffn, "head_dim": head_dim, "experts": experts}
+    return order, hparams
+
+
+def dense_mlp(i, p, dim, ffn):
+    return [(f"blk.{i}.ffn_gate.weight", [p + "mlp.gate_proj.weight"], [ffn, dim], None),
+            (f"blk.{i}.ffn_up.weight", [p + "mlp.up_proj.weight"], [ffn, dim], None),
+            (f"blk.{i}.ffn_down.weight", [p + "mlp.down_proj.weight"], [dim, ffn], None)]
+
+
+def stacked_experts(i, prefixes, names, dim, ffn):
+    """ffn_{gate,down,up}_exps: the experts' matrices stacked, [experts, out, in]; names: gguf part -> HF name."""
+    return [(f"blk.{i}.ffn_{part}_exps.weight", [x + names[part] + ".weight" for x in prefixes],
+             [len(prefixes)] + ([dim, ffn] if part == "down" else [ffn, dim]), None) for part in ("gate", "down", "up")]
+
+
+def deepseek_tensors(shape_of, tensors, path, heads, layers, vocab, dim):
+    """DeepSeek-V2 as convert_hf_to_gguf.py writes it (DeepseekV2Model, architecture deepseek2): the names mapped,
+    no rope permutation (modeling_deepseek.py's rope pairs adjacent values, as llama.cpp's does), the experts
+    stacked, and kv_b_proj split per head into attn_k_b (its k_nope rows, transposed: [heads, kv_lora, nope]) and
+    attn_v_b (its v rows: [heads, v, kv_lora]), the form llama.cpp's absorbed MLA multiplies with."""
+    p0 = "model.layers.0.self_attn."
+    kv_lora = shape_of(p0 + "kv_a_layernorm.weight", None)[0]
+    rope = shape_of(p0 + "kv_a_proj_with_mqa.weight", None)[0] - kv_lora
+    q_rows = shape_of(p0 + "q_proj.weight", None)[0]
+    kv_b_rows = shape_of(p0 + "kv_b_proj.weight", None)[0]
+    o_cols = shape_of(p0 + "o_proj.weight", None)[1]
+    if heads <= 0 or q_rows % heads or kv_b_rows % heads or o_cols % heads:
+        raise InputError(f"--heads {heads} does not divide q_proj's {q_rows} rows, kv_b_proj's {kv_b_rows} rows and "
+                         f"o_proj's {o_cols} columns into heads")
+    v = o_cols // heads
+    nope = q_rows // heads - rope
+    if rope <= 0 or nope <= 0 or kv_b_rows // heads != nope + v:
+        raise InputError(f"{path}: MLA sizes do not fit: kv_a_proj_with_mqa gives rope {rope}, q_proj heads of "
+                         f"{q_rows // heads} (nope {nope}), kv_b_proj heads of {kv_b_rows // heads}, expected nope + v "
+                         f"= {nope + v}")
+    dense = 0
+    while dense < layers and f"model.layers.{dense}.mlp.gate_proj.weight" in tensors:
+        dense += 1
+    dense_ffn = shape_of("model.layers.0.mlp.gate_proj.weight", None)[0] if dense else 0
+    experts = ffn = shared = 0
+    if dense < layers:
+        moe = f"model.layers.{dense}.mlp."
+        experts = shape_of(moe + "gate.weight", None)[0]
+        ffn = shape_of(moe + "experts.0.gate_proj.weight", None)[0]
+        shared = shape_of(moe + "shared_experts.gate_proj.weight", None)[0] // ffn
+    order = [("token_embd.weight", ["model.embed_tokens.weight"], [vocab, dim], None)]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        a = p + "self_attn."
+        order += [
+            (f"blk.{i}.attn_norm.weight", [p + "input_layernorm.weight"], [dim], None),
+            (f"blk.{i}.attn_q.weight", [a + "q_proj.weight"], [heads * (nope + rope), dim], None),
+            (f"blk.{i}.attn_kv_a_mqa.weight", [a + "kv_a_proj_with_mqa.weight"], [kv_lora + rope, dim], None),
+            (f"blk.{i}.attn_kv_a_norm.weight", [a + "kv_a_layernorm.weight"], [kv_lora], None),
+            (f"blk.{i}.attn_k_b.weight", [a + "kv_b_proj.weight"], [heads, kv_lora, nope], ("k_b", heads, nope, v)),
+            (f"blk.{i}.attn_v_b.weight", [a + "kv_b_proj.weight"], [heads, v, kv_lora], ("v_b", heads, nope, v)),
+            (f"blk.{i}.attn_output.weight", [a + "o_proj.weight"], [dim, heads * v], None),
+            (f"blk.{i}.ffn_norm.weight", [p + "post_attention_layernorm.weight"], [dim], None),
+        ]
+        shape_of(a + "kv_b_proj.weight", [heads * (nope + v), kv_lora])
+        if i < dense:
+            order += dense_mlp(i, p, dim, dense_ffn)
+            continue
+        m = p + "mlp."
+        order += [(f"blk.{i}.ffn_gate_inp.weight", [m + "gate.weight"], [experts, dim], None)]
+        order += stacked_experts(i, [f"{m}experts.{e}." for e in range(experts)],
+                                 {"gate": "gate_proj", "down": "down_proj", "up": "up_proj"}, dim, ffn)
+        width = shared * ffn  # the shared experts as one MLP
+        order += [(f"blk.{i}.ffn_gate_shexp.weight", [m + "shared_experts.gate_proj.weight"], [width, dim], None),
+                  (f"blk.{i}.ffn_down_shexp.weight", [m + "shared_experts.down_proj.weight"], [dim, width], None),
+                  (f"blk.{i}.ffn_up_shexp.weight", [m + "shared_experts.up_proj.weight"], [width, dim], None)]
+    hparams = {"arch": "deepseek2", "vocab": vocab, "dim": dim, "layers": layers, "heads": heads, "kv_lora": kv_lora,
+               "nope": nope, "rope": rope, "v": v, "dense": dense, "dense_ffn": dense_ffn, "experts": experts,
+               "ffn": ffn, "shared": shared}
+    return order, hparams
 
 
 def rope_row_order(rows, heads):
@@ -184,25 +272,17 @@ def vocabulary(size):
     return tokens, [-float(i) for i in range(size)], types
 
 
-def metadata(hp, context, rope_theta, rms_eps, name):
+def metadata(hp, a, name):
+    """The GGUF's key-value pairs: the architecture's, then the synthetic vocabulary."""
     tokens, scores, types = vocabulary(hp["vocab"])
+    arch = hp["arch"]
     kvs = [
-        ("general.architecture", STRING, "llama"),
+        ("general.architecture", STRING, arch),
         ("general.name", STRING, name),
         ("general.file_type", U32, FILE_TYPE_ALL_F32),
-        ("llama.vocab_size", U32, hp["vocab"]),
-        ("llama.context_length", U32, context),
-        ("llama.embedding_length", U32, hp["dim"]),
-        ("llama.block_count", U32, hp["layers"]),
-        ("llama.feed_forward_length", U32, hp["ffn"]),
-        ("llama.attention.head_count", U32, hp["heads"]),
-        ("llama.attention.head_count_kv", U32, hp["kv_heads"]),
-        ("llama.rope.dimension_count", U32, hp["head_dim"]),
-        ("llama.rope.freq_base", F32_VALUE, rope_theta),
-        ("llama.attention.layer_norm_rms_epsilon", F32_VALUE, rms_eps),
     ]
-    if hp["experts"]:  # Mixtral's routing: softmax over the experts, the top 2 (here top_k) renormalised
-        kvs += [("llama.expert_count", U32, hp["experts"]), ("llama.expert_used_count", U32, hp["top_k"])]
+    kvs += [(f"{arch}.{key}", vtype, value) for key, vtype, value in
+            (llama_keys(hp, a) if arch == "llama" else deepseek2_keys(hp, a))]
     kvs += [
         ("tokenizer.ggml.model", STRING, "llama"),
         ("tokenizer.ggml.tokens", ARRAY, (STRING, tokens)),
@@ -215,41 +295,128 @@ def metadata(hp, context, rope_theta, rms_eps, name):
     return kvs
 
 
+def llama_keys(hp, a):
+    keys = [
+        ("vocab_size", U32, hp["vocab"]),
+        ("context_length", U32, a.context),
+        ("embedding_length", U32, hp["dim"]),
+        ("block_count", U32, hp["layers"]),
+        ("feed_forward_length", U32, hp["ffn"]),
+        ("attention.head_count", U32, hp["heads"]),
+        ("attention.head_count_kv", U32, hp["kv_heads"]),
+        ("rope.dimension_count", U32, hp["head_dim"]),
+        ("rope.freq_base", F32_VALUE, a.rope_theta),
+        ("attention.layer_norm_rms_epsilon", F32_VALUE, a.rms_eps),
+    ]
+    if hp["experts"]:  # Mixtral's routing: softmax over the experts, the top 2 (here top_k) renormalised
+        keys += [("expert_count", U32, hp["experts"]), ("expert_used_count", U32, a.experts_per_token)]
+    return keys
+
+
+def deepseek2_keys(hp, a):
+    """DeepseekV2Model.set_gguf_parameters for DeepSeek-V2-Lite's config.json with these sizes: MLA as MQA with one
+    KV head of kv_lora + rope values, softmax routing over one group, top-k weights not renormalised, scaled by
+    1.0; with --yarn, YaRN as the config's rope_scaling gives it (llama.cpp reads mscale_all_dim back from
+    yarn_log_multiplier / 0.1 and takes mscale equal to it)."""
+    keys = [
+        ("block_count", U32, hp["layers"]),
+        ("context_length", U32, a.context),
+        ("embedding_length", U32, hp["dim"]),
+        ("feed_forward_length", U32, hp["dense_ffn"] or hp["ffn"]),
+        ("attention.head_count", U32, hp["heads"]),
+        ("attention.head_count_kv", U32, 1),
+    ]
+    if a.yarn:
+        factor, original, mscale_all_dim = a.yarn
+        keys += [("rope.scaling.type", STRING, "yarn"), ("rope.scaling.factor", F32_VALUE, factor),
+                 ("rope.scaling.original_context_length", U32, int(original)),
+                 ("rope.scaling.yarn_beta_fast", F32_VALUE, 32.0), ("rope.scaling.yarn_beta_slow", F32_VALUE, 1.0)]
+    keys += [
+        ("rope.freq_base", F32_VALUE, a.rope_theta),
+        ("attention.layer_norm_rms_epsilon", F32_VALUE, a.rms_eps),
+        ("expert_used_count", U32, a.experts_per_token),
+        ("expert_group_count", U32, 1),
+        ("expert_group_used_count", U32, 1),
+        ("expert_gating_func", U32, EXPERT_GATING_SOFTMAX),
+        ("leading_dense_block_count", U32, hp["dense"]),
+        ("vocab_size", U32, hp["vocab"]),
+        # Not written by the converter for a model without q_lora (V2-Lite), but llama.cpp 1fd6dfe9f requires the
+        # key unless the layer count is one of the known Lite models' (27, 26): 0 = queries straight from q_proj.
+        ("attention.q_lora_rank", U32, 0),
+        ("attention.kv_lora_rank", U32, hp["kv_lora"]),
+        ("attention.key_length", U32, hp["kv_lora"] + hp["rope"]),
+        ("attention.value_length", U32, hp["kv_lora"]),
+        ("attention.key_length_mla", U32, hp["nope"] + hp["rope"]),
+        ("attention.value_length_mla", U32, hp["v"]),
+        ("expert_feed_forward_length", U32, hp["ffn"]),
+        ("expert_count", U32, hp["experts"]),
+        ("expert_shared_count", U32, hp["shared"]),
+        ("expert_weights_scale", F32_VALUE, 1.0),
+        ("rope.dimension_count", U32, hp["rope"]),
+    ]
+    if a.yarn:  # the converter's legacy factor 0.1 (llama.cpp divides it out again)
+        keys += [("rope.scaling.yarn_log_multiplier", F32_VALUE, 0.1 * a.yarn[2])]
+    return keys
+
+
 def pad(n):
     return (ALIGNMENT - n % ALIGNMENT) % ALIGNMENT
 
 
-def write_gguf(src, out, heads, context, rope_theta, rms_eps, top_k):
+def tensor_chunks(data, tensors, st_name, layout):
+    """The bytes of one safetensors tensor as the GGUF holds it, in pieces."""
+    shape, begin, end = tensors[st_name]
+    if layout is None:
+        yield data[begin:end]
+        return
+    row = 4 * shape[1]
+    if layout[0] == "rope":
+        for r in rope_row_order(shape[0], layout[1]):
+            yield data[begin + r * row:begin + (r + 1) * row]
+        return
+    _, heads, nope, v = layout
+    latent = shape[1]
+    for h in range(heads):
+        first = begin + h * (nope + v) * row  # the head's rows: nope k rows, then v rows
+        if layout[0] == "v_b":
+            yield data[first + nope * row:first + (nope + v) * row]
+            continue
+        k = array.array("f")
+        k.frombytes(data[first:first + nope * row])
+        if sys.byteorder != "little":
+            k.byteswap()
+        t = array.array("f")
+        for j in range(latent):  # k_b[h][j][i] = kv_b[h (nope + v) + i][j]
+            t.extend(k[j::latent])
+        if sys.byteorder != "little":
+            t.byteswap()
+        yield t.tobytes()
+
+
+def write_gguf(src, out, a):
     data, tensors = read_safetensors(src)
-    order, hp = model_tensors(tensors, src, heads)
-    if hp["experts"] and not 1 <= top_k <= hp["experts"]:
-        raise InputError(f"--experts-per-token {top_k}: the model has {hp['experts']} experts per layer")
-    hp["top_k"] = top_k
-    kvs = metadata(hp, context, rope_theta, rms_eps, os.path.splitext(os.path.basename(src))[0])
+    order, hp = model_tensors(tensors, src, a.heads)
+    if hp["experts"] and not 1 <= a.experts_per_token <= hp["experts"]:
+        raise InputError(f"--experts-per-token {a.experts_per_token}: the model has {hp['experts']} experts per "
+                         "layer")
+    kvs = metadata(hp, a, os.path.splitext(os.path.basename(src))[0])
     head = b"GGUF" + struct.pack("<IQQ", 3, len(order), len(kvs)) + b"".join(gguf_kv(*kv) for kv in kvs)
     offset = 0
-    for gguf_name, names, shape, _ in order:
+    for gguf_name, _, shape, _ in order:
         head += gguf_string(gguf_name) + struct.pack("<I", len(shape))
         head += b"".join(struct.pack("<Q", d) for d in reversed(shape))  # GGUF lists the fastest dimension first
         head += struct.pack("<IQ", GGUF_F32, offset)
-        offset += sum(tensors[n][2] - tensors[n][1] for n in names)
+        offset += 4 * math.prod(shape)
         offset += pad(offset)
     tmp = out + ".tmp"
     try:
         with open(tmp, "wb") as f:
             f.write(head + b"\0" * pad(len(head)))
-            for _, names, _, permute_heads in order:
-                size = 0
+            for _, names, shape, layout in order:
                 for st_name in names:
-                    shape, begin, end = tensors[st_name]
-                    size += end - begin
-                    if permute_heads is None:
-                        f.write(data[begin:end])
-                    else:
-                        row = 4 * shape[1]
-                        for r in rope_row_order(shape[0], permute_heads):
-                            f.write(data[begin + r * row:begin + (r + 1) * row])
-                f.write(b"\0" * pad(size))
+                    for chunk in tensor_chunks(data, tensors, st_name, layout):
+                        f.write(chunk)
+                f.write(b"\0" * pad(4 * math.prod(shape)))
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):
@@ -266,18 +433,22 @@ def main():
     ap.add_argument("--context", type=int, default=2048, help="llama.context_length (default 2048)")
     ap.add_argument("--rope-theta", type=float, default=10000.0)
     ap.add_argument("--rms-eps", type=float, default=1e-5)
-    ap.add_argument("--experts-per-token", type=int, default=2, help="llama.expert_used_count of a Mixtral (default 2)")
+    ap.add_argument("--experts-per-token", type=int, default=2, help="experts per token of a mixture (default 2)")
+    ap.add_argument("--yarn", type=float, nargs=3, metavar=("FACTOR", "ORIGINAL_CONTEXT", "MSCALE_ALL_DIM"),
+                    help="DeepSeek: YaRN rope scaling as config.json's rope_scaling (V2-Lite: 40 4096 0.707)")
     a = ap.parse_args()
     try:
-        hp = write_gguf(a.src, a.out, a.heads, a.context, a.rope_theta, a.rms_eps, a.experts_per_token)
+        hp = write_gguf(a.src, a.out, a)
     except InputError as e:
         print(f"write_gguf: {e}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"write_gguf: {a.out}: {e.strerror or e}", file=sys.stderr)
         return 1
-    print(f"write_gguf: {a.out}: {hp['layers']} layers, width {hp['dim']}, {hp['heads']} heads "
-          f"({hp['kv_heads']} KV), FFN {hp['ffn']}, vocabulary {hp['vocab']}", file=sys.stderr)
+    attention = (f"({hp['kv_heads']} KV)" if hp["arch"] == "llama" else
+                 f"of MLA (latent {hp['kv_lora']}, nope {hp['nope']}, rope {hp['rope']}, v {hp['v']})")
+    print(f"write_gguf: {a.out}: {hp['arch']}, {hp['layers']} layers, width {hp['dim']}, {hp['heads']} heads "
+          f"{attention}, FFN {hp['ffn']}, {hp['experts']} experts, vocabulary {hp['vocab']}", file=sys.stderr)
     return 0
 
 
