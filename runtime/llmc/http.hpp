@@ -3,7 +3,7 @@
 // Its implementation (llmc/http_httplib.cpp, cpp-httplib) is a shared object that `llmc build` compiles once,
 // caches, and links into every binary as bytes (llmc_http_plugin .. llmc_http_plugin_end). Debian ships
 // cpp-httplib as a shared library built with OpenSSL, zlib and brotli; linked directly, every binary would need
-// those. As a plugin they are loaded only by `--serve` (load_http_server()), and a binary that never serves
+// those. As a plugin they are loaded only by `--serve` (load_server() below), and a binary that never serves
 // needs only libc, libstdc++, libgomp (and libm, libgcc_s).
 //
 // The plugin and the binary come from the same compiler and runtime headers (the cache key covers both), so
