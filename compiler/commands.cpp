@@ -89,6 +89,57 @@ std::string driver_object(const std::string& compile_cmd) {
   return object;
 }
 
+// An assembler file whose object carries the bytes of `file` between the symbols llmc_http_plugin and
+// llmc_http_plugin_end (what llmc/http.hpp loads).
+std::string incbin_source(const std::string& file) {
+  std::string quoted;
+  for (char c : file) quoted += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+  return fmt::format(
+      "  .section .rodata.llmc_http_plugin,\"a\"\n"
+      "  .balign 64\n"
+      "  .globl llmc_http_plugin\n  .type llmc_http_plugin, @object\n"
+      "llmc_http_plugin:\n"
+      "  .incbin \"{}\"\n"
+      "  .globl llmc_http_plugin_end\n  .type llmc_http_plugin_end, @object\n"
+      "llmc_http_plugin_end:\n"
+      "  .section .note.GNU-stack,\"\",@progbits\n",
+      quoted);
+}
+
+// --serve's HTTP layer: runtime/llmc/http_httplib.cpp as a shared object linked with -lcpp-httplib, and an
+// object file carrying its bytes, which every binary links. Linking -lcpp-httplib into the binary instead
+// would make it need libcpp-httplib, OpenSSL, zlib and brotli even to generate text; the binary loads the
+// plugin only for --serve (llmc/http.hpp). Compiled once per compiler and runtime version, cached.
+std::string http_plugin_object(const std::string& cxx) {
+  const std::string plugin_cmd =
+      fmt::format("{} -std=c++20 -O2 -DNDEBUG -fPIC -shared -I{}", cxx, shell_quote(runtime_dir()));
+  const uint64_t h = runtime_hash(plugin_cmd);
+  const fs::path dir = cache_dir();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string plugin = (dir / fmt::format("http-{:016x}.so", h)).string();
+  const std::string object = (dir / fmt::format("http-{:016x}.o", h)).string();
+  if (fs::exists(object)) return object;
+  const std::string tmp = ".tmp" + std::to_string(::getpid());
+  const std::string source = (fs::path(runtime_dir()) / "llmc" / "http_httplib.cpp").string();
+  if (!run_command(fmt::format("{} {} -o {} -lcpp-httplib", plugin_cmd, shell_quote(source), shell_quote(plugin + tmp)))) {
+    std::remove((plugin + tmp).c_str());
+    throw Error("the C++ compiler failed on the --serve HTTP layer (runtime/llmc/http_httplib.cpp; it needs "
+                "Debian's libcpp-httplib-dev)");
+  }
+  fs::rename(plugin + tmp, plugin);
+  const std::string assembly = object + tmp + ".s";
+  write_file_atomically(assembly, incbin_source(plugin));
+  const bool ok = run_command(fmt::format("{} -c {} -o {}", cxx, shell_quote(assembly), shell_quote(object + tmp)));
+  std::remove(assembly.c_str());
+  if (!ok) {
+    std::remove((object + tmp).c_str());
+    throw Error("the assembler failed on the --serve HTTP layer's object (" + assembly + ")");
+  }
+  fs::rename(object + tmp, object);
+  return object;
+}
+
 }  // namespace
 
 namespace {
@@ -215,9 +266,12 @@ void build_binary(BuildOptions o) {
                                    .string();
   write_file_atomically(src_path, source);
   if (!o.keep_source.empty()) write_file_atomically(o.keep_source, source);
-  // libcpp-httplib: the --serve HTTP layer (Debian ships cpp-httplib as a shared library, not header-only).
-  const bool ok = run_command(fmt::format("{} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic -lcpp-httplib", compile_cmd,
-                                          shell_quote(src_path), shell_quote(driver), shell_quote(out_tmp)));
+  const std::string http_plugin = http_plugin_object(cxx);
+  // The binary needs only libc, libstdc++, libgomp (libm, libgcc_s): PCRE2 is linked in, the HTTP layer
+  // carried as bytes.
+  const bool ok = run_command(fmt::format("{} {} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic", compile_cmd,
+                                          shell_quote(src_path), shell_quote(driver), shell_quote(http_plugin),
+                                          shell_quote(out_tmp)));
   std::remove(src_path.c_str());
   if (!ok) {
     std::remove(out_tmp.c_str());

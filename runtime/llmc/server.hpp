@@ -1,19 +1,9 @@
 // `--serve`: an OpenAI-compatible HTTP server (POST /v1/completions, /v1/chat/completions, streamed as
-// server-sent events or not; GET /v1/models, /health). HTTP is cpp-httplib's, JSON nlohmann's; chat
-// prompts are the model's Jinja template rendered by llmc/jinja.hpp. Every error answers with the OpenAI
-// error body and the server keeps serving. Generation runs on llmc/scheduler.hpp's one thread.
+// server-sent events or not; GET /v1/models, /health). HTTP is llmc/http.hpp's (cpp-httplib in a plugin the
+// binary loads only here), JSON nlohmann's; chat prompts are the model's Jinja template rendered by
+// llmc/jinja.hpp. Every error answers with the OpenAI error body and the server keeps serving. Generation runs
+// on llmc/scheduler.hpp's one thread.
 #pragma once
-// Debian builds libcpp-httplib with these; the header must see the same class layouts as the library.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -31,6 +21,7 @@
 #include <vector>
 
 #include "llmc/chat.hpp"
+#include "llmc/http.hpp"
 #include "llmc/jinja.hpp"
 #include "llmc/model.hpp"
 #include "llmc/scheduler.hpp"
@@ -155,59 +146,51 @@ class OpenAiServer {
 
   // Serves until SIGINT/SIGTERM. Returns the exit code.
   int run() {
-    httplib::Server http;
-    const size_t workers = static_cast<size_t>(std::max(16, 4 * o_.parallel + 8));  // each open request holds one
-    http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-    http.set_payload_max_length(o_.max_body_bytes);
-    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (o_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-      if (req.get_header_value("Authorization") == "Bearer " + o_.api_key) return httplib::Server::HandlerResponse::Unhandled;
+    http::Options options;
+    options.threads = static_cast<size_t>(std::max(16, 4 * o_.parallel + 8));  // each open request holds one
+    options.max_body_bytes = o_.max_body_bytes;
+    options.pre_routing = [this](const http::Request& req, http::Response& res) {
+      if (o_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return false;
+      if (req.header("Authorization") == "Bearer " + o_.api_key) return false;
       error(res, BadRequest("Incorrect or missing API key: send the header 'Authorization: Bearer KEY'", "", 401,
                             "invalid_api_key"));
-      return httplib::Server::HandlerResponse::Handled;
-    });
-    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty() || res.content_length_ != 0 || res.is_chunked_content_provider_) return;
+      return true;
+    };
+    options.on_error = [](const http::Request& req, http::Response& res) {
       const int status = res.status;
-      std::string what = status == 404   ? "no route " + req.method + " " + req.path
+      std::string what = status == 404   ? "no route " + std::string(req.method) + " " + std::string(req.path)
                          : status == 413 ? "the request body is larger than the server accepts"
                          : status == 405 ? "method not allowed"
                                          : "the request failed (HTTP " + std::to_string(status) + ")";
       error(res, BadRequest(what, "", status, status == 404 ? "not_found_error" : "invalid_request_error"));
-    });
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      std::string what = "internal error";
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what += std::string(": ") + e.what();
-      } catch (...) {
-      }
-      error(res, BadRequest(what, "", 500, "server_error"));
-    });
-    http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    };
+    options.on_exception = [](const std::string& what, http::Response& res) {
+      error(res, BadRequest("internal error: " + what, "", 500, "server_error"));
+    };
+    std::unique_ptr<http::Server> server = http::load_server(options);
+    server->get("/health", [this](const http::Request&, http::Response& res) {
       const Json h = {{"status", "ok"},           {"slots", scheduler_.slots()},
                       {"slots_busy", scheduler_.busy_slots()}, {"reused_prompt_tokens", scheduler_.reused_tokens()},
                       {"cancelled", scheduler_.cancelled()}};
-      res.set_content(h.dump(), "application/json");
+      res.set(200, h.dump(), "application/json");
     });
-    http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    server->get("/v1/models", [this](const http::Request&, http::Response& res) {
       Json m = {{"id", info_.name}, {"object", "model"}, {"created", started_}, {"owned_by", "llmc"}};
-      res.set_content(Json{{"object", "list"}, {"data", Json::array({m})}}.dump(), "application/json");
+      res.set(200, Json{{"object", "list"}, {"data", Json::array({m})}}.dump(), "application/json");
     });
-    http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, false); });
-    http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, true); });
+    server->post("/v1/completions", [this](const http::Request& req, http::Response& res) { handle(req, res, false); });
+    server->post("/v1/chat/completions", [this](const http::Request& req, http::Response& res) { handle(req, res, true); });
 
-    int port = o_.port;
-    if (port == 0) port = http.bind_to_any_port(o_.host);  // --port 0: any free port (printed below)
-    if (port <= 0 || (o_.port != 0 && !http.bind_to_port(o_.host, port)))
+    const int port = server->bind(o_.host, o_.port);  // --port 0: any free port (printed below)
+    if (port <= 0)
       throw Error("--serve: cannot listen on " + o_.host + ":" + std::to_string(o_.port) + " (address in use?)");
-    stop_on_signal(&http);
+    stop_on_signal(server.get());
     std::fprintf(stderr, "serving %s on http://%s:%d/v1 (%d slot%s; chat: %s)\n", info_.name, o_.host.c_str(), port,
                  scheduler_.slots(), scheduler_.slots() == 1 ? "" : "s",
                  chat_.available() ? chat_.origin().c_str() : "none, /v1/completions only");
     std::fflush(stderr);
-    http.listen_after_bind();
+    server->listen();
+    stop_on_signal(nullptr);
     return 0;
   }
 
@@ -220,15 +203,14 @@ class OpenAiServer {
   const long started_ = static_cast<long>(std::time(nullptr));
   std::atomic<uint64_t> counter_{0};
 
-  static void error(httplib::Response& res, const BadRequest& e) {
+  static void error(http::Response& res, const BadRequest& e) {
     Json err = {{"message", e.what()}, {"type", e.type}, {"param", e.param.empty() ? Json() : Json(e.param)},
                 {"code", e.status == 401 ? Json("invalid_api_key") : Json()}};
-    res.status = e.status;
-    res.set_content(Json{{"error", err}}.dump(), "application/json");
+    res.set(e.status, Json{{"error", err}}.dump(), "application/json");
   }
 
-  static void stop_on_signal(httplib::Server* http) {
-    static httplib::Server* current = nullptr;
+  static void stop_on_signal(http::Server* http) {
+    static http::Server* current = nullptr;
     current = http;
     auto on_signal = [](int) {
       if (current) current->stop();
@@ -240,7 +222,7 @@ class OpenAiServer {
 
   // ---- the request -> a Generation
 
-  static Json parse_body(const httplib::Request& req) {
+  static Json parse_body(const http::Request& req) {
     Json body;
     try {
       body = Json::parse(req.body);
@@ -371,6 +353,11 @@ class OpenAiServer {
     g->stop_ids = chat ? chat_.stop_ids() : std::vector<int>{};
     if (info_.eos >= 0 && std::find(g->stop_ids.begin(), g->stop_ids.end(), info_.eos) == g->stop_ids.end())
       g->stop_ids.push_back(info_.eos);
+    // llama.cpp's extension: generate max_tokens whatever the model says (benchmarks, tests)
+    if (const auto ignore = body.find("ignore_eos"); ignore != body.end() && !ignore->is_null()) {
+      if (!ignore->is_boolean()) throw BadRequest("ignore_eos must be true or false", "ignore_eos");
+      if (ignore->get<bool>()) g->stop_ids.clear();
+    }
     if (requested == 0) g->max_tokens = 0;
     return g;
   }
@@ -404,7 +391,7 @@ class OpenAiServer {
 
   static long now() { return static_cast<long>(std::time(nullptr)); }
 
-  void handle(const httplib::Request& req, httplib::Response& res, bool chat) {
+  void handle(const http::Request& req, http::Response& res, bool chat) {
     std::shared_ptr<Generation> g;
     bool stream = false, include_usage = false;
     try {
@@ -430,73 +417,70 @@ class OpenAiServer {
       scheduler_.submit(g);
     }
     if (stream) {
-      res.set_header("Cache-Control", "no-cache");
-      res.set_chunked_content_provider(
-          "text/event-stream",
-          [this, g, id, chat, include_usage, first = true](size_t, httplib::DataSink& sink) mutable {
-            std::string text;
-            const bool more = g->next(text);
-            const auto send = [&](const Json& j) {
-              const std::string event = "data: " + j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n";
-              return sink.write(event.data(), event.size());
-            };
-            if (!text.empty() || (first && chat)) {
-              if (!send(chunk(id, chat, text, nullptr, first))) return cancel(*g);
-              first = false;
-            }
-            if (more) return true;
-            std::string reason;
-            {
-              std::lock_guard<std::mutex> lk(g->m);
-              reason = g->finish_reason;
-            }
-            if (!send(chunk(id, chat, "", reason, false))) return cancel(*g);
-            if (include_usage) {
-              Json u = chunk(id, chat, "", nullptr, false);
-              u["choices"] = Json::array();
-              u["usage"] = usage(*g);
-              if (!send(u)) return cancel(*g);
-            }
-            const std::string done = "data: [DONE]\n\n";
-            sink.write(done.data(), done.size());
-            sink.done();
-            return true;
-          },
-          [g](bool success) {
-            if (!success) g->cancelled = true;
-          });
+      res.headers.emplace_back("Cache-Control", "no-cache");
+      res.content_type = "text/event-stream";
+      res.stream = [this, g, id, chat, include_usage, first = true](http::Sink& sink) mutable {
+        std::string text;
+        const bool more = g->next(text);
+        const auto send = [&](const Json& j) {
+          const std::string event = "data: " + j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n";
+          return sink.write(event);
+        };
+        if (!text.empty() || (first && chat)) {
+          if (!send(chunk(id, chat, text, nullptr, first))) return cancel(*g);
+          first = false;
+        }
+        if (more) return true;
+        std::string reason;
+        {
+          std::lock_guard<std::mutex> lk(g->m);
+          reason = g->finish_reason;
+        }
+        if (!send(chunk(id, chat, "", reason, false))) return cancel(*g);
+        if (include_usage) {
+          Json u = chunk(id, chat, "", nullptr, false);
+          u["choices"] = Json::array();
+          u["usage"] = usage(*g);
+          if (!send(u)) return cancel(*g);
+        }
+        sink.write("data: [DONE]\n\n");
+        sink.done();
+        return true;
+      };
+      res.finished = [g](bool complete) {
+        if (!complete) g->cancelled = true;
+      };
       return;
     }
     // Not streamed: one JSON body at the end. While waiting, a space now and then (JSON allows leading
     // whitespace) finds out whether the client is still there, so a client that left frees its slot.
-    res.set_chunked_content_provider(
-        "application/json",
-        [this, g, id, chat, all = std::string(), waited = 0](size_t, httplib::DataSink& sink) mutable {
-          std::string text;
-          if (g->next(text)) {
-            all += text;
-            if (text.empty() && ++waited % 2 == 0 && !sink.write(" ", 1)) return cancel(*g);
-            return true;
-          }
-          all += text;
-          std::string reason;
-          {
-            std::lock_guard<std::mutex> lk(g->m);
-            reason = g->finish_reason;
-          }
-          Json choice = chat ? Json{{"index", 0}, {"message", {{"role", "assistant"}, {"content", all}}},
-                                    {"logprobs", nullptr}, {"finish_reason", reason}}
-                             : Json{{"text", all}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", reason}};
-          const Json body = {{"id", id}, {"object", chat ? "chat.completion" : "text_completion"}, {"created", now()},
-                             {"model", info_.name}, {"choices", Json::array({choice})}, {"usage", usage(*g)}};
-          const std::string out = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-          sink.write(out.data(), out.size());
-          sink.done();
-          return true;
-        },
-        [g](bool success) {
-          if (!success) g->cancelled = true;
-        });
+    res.content_type = "application/json";
+    res.stream = [this, g, id, chat, all = std::string(), waited = 0](http::Sink& sink) mutable {
+      std::string text;
+      if (g->next(text)) {
+        all += text;
+        if (text.empty() && ++waited % 2 == 0 && !sink.write(" ")) return cancel(*g);
+        return true;
+      }
+      all += text;
+      std::string reason;
+      {
+        std::lock_guard<std::mutex> lk(g->m);
+        reason = g->finish_reason;
+      }
+      Json choice = chat ? Json{{"index", 0}, {"message", {{"role", "assistant"}, {"content", all}}},
+                                {"logprobs", nullptr}, {"finish_reason", reason}}
+                         : Json{{"text", all}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", reason}};
+      const Json body = {{"id", id}, {"object", chat ? "chat.completion" : "text_completion"}, {"created", now()},
+                         {"model", info_.name}, {"choices", Json::array({choice})}, {"usage", usage(*g)}};
+      const std::string out = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+      sink.write(out);
+      sink.done();
+      return true;
+    };
+    res.finished = [g](bool complete) {
+      if (!complete) g->cancelled = true;
+    };
   }
 
   static bool cancel(Generation& g) {

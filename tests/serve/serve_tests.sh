@@ -55,6 +55,9 @@ chat:
   template: "{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n{% elif m.role == 'user' %}User: {{ m.content }}\n{% elif m.role == 'tool' %}{{ raise_exception('no tools here') }}{% else %}Story: {{ m.content }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}Story:{% endif %}"
 YAML
   "$llmc" build "$work/stories_chat.yaml" -o "$bin" || fail "build"
+  # the same model with a long context, for generations that outlast a test's patience (disconnect)
+  sed 's/max_context: 512/max_context: 16384/' "$here/../../archs/stories260k.yaml" >"$work/stories_long.yaml"
+  "$llmc" build "$work/stories_long.yaml" -o "$work/stories_long" || fail "build (long context)"
   ;;
 curl)
   start --parallel 2
@@ -120,6 +123,71 @@ openai)
   (cd "$node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || fail "npm ci (the openai package)"
   start --parallel 4
   node "$node/openai_client.mjs" "http://127.0.0.1:$PORT/v1" "$PID" || fail "openai client tests"
+  ;;
+deps)
+  # The binary needs only the C/C++ toolchain's libraries: the HTTP layer (libcpp-httplib, and through it
+  # OpenSSL, zlib, brotli) is a plugin it carries and loads on --serve only.
+  needed=$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  [ -n "$needed" ] || fail "readelf -d $bin lists no NEEDED entries"
+  for lib in $needed; do
+    case $lib in
+    libc.so.6 | libstdc++.so.6 | libgomp.so.1 | libm.so.6 | libgcc_s.so.1 | ld-linux*) ;;
+    *) fail "the binary needs $lib (NEEDED: $(echo $needed)); it may need only libc, libstdc++, libgomp, libm, libgcc_s" ;;
+    esac
+  done
+  # Without libcpp-httplib: a copy whose carried plugin names a library that does not exist (the same length,
+  # patched in the plugin's bytes: the first ELF image after the binary's own header).
+  broken=$work/stories_nohttplib
+  /usr/bin/python3 - "$bin" "$broken" <<'PY' || fail "patching the plugin's soname"
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+plugin = data.index(b"\x7fELF\x02\x01\x01", 64)
+at = data.index(b"libcpp-httplib.so.0.11\0", plugin)
+data[at:at + 22] = b"libcpp-httplib.so.9.99"
+open(sys.argv[2], "wb").write(data)
+PY
+  chmod +x "$broken"
+  out=$(timeout 20 "$broken" --weights "$data/stories260K.bin" --tokenizer "$data/tok512.bin" --serve --port 0 2>&1)
+  rc=$?
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $rc -lt 128 ] || fail "--serve without the library: exit status $rc: $out"
+  for want in "cannot load the HTTP layer" "libcpp-httplib.so.9.99: cannot open shared object file" \
+    "libcpp-httplib.so.0.11" "Debian package libcpp-httplib0.11"; do
+    [[ "$out" == *"$want"* ]] || fail "--serve without the library: no '$want' in: $out"
+  done
+  # and without --serve nothing is loaded: the same binary generates text
+  cli=$("$bin" --weights "$data/stories260K.bin" --tokenizer "$data/tok512.bin" --prompt "Once upon a time" -n 8 --temp 0 2>/dev/null)
+  out=$("$broken" --weights "$data/stories260K.bin" --tokenizer "$data/tok512.bin" --prompt "Once upon a time" -n 8 --temp 0 \
+    2>"$work/nohttplib.err") || fail "the binary without the library cannot generate: $(cat "$work/nohttplib.err")"
+  [ "$out" = "$cli" ] || fail "generated '$out', expected '$cli'"
+  ;;
+disconnect)
+  # A streaming client that goes away mid-answer frees its slot: with one slot, and a generation that would
+  # run for many seconds (16k tokens, eos ignored), the next request is answered at once.
+  bin=$work/stories_long
+  start --parallel 1
+  /usr/bin/python3 - "$PORT" <<'PY' || fail "the streaming client"
+import socket, sys
+body = b'{"prompt": "Once", "max_tokens": 16000, "temperature": 0, "ignore_eos": true, "stream": true}'
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+got = b""
+while got.count(b"data: ") < 3:  # a few tokens into the answer
+    chunk = s.recv(4096)
+    assert chunk, "the server closed the stream"
+    got += chunk
+s.close()
+PY
+  health=""
+  for _ in $(seq 50); do
+    health=$(curl -s "localhost:$PORT/health")
+    [ "$(json 'd["slots_busy"], d["cancelled"]' <<<"$health")" = "0 1" ] && break
+    sleep 0.1
+  done
+  [ "$(json 'd["slots_busy"], d["cancelled"]' <<<"$health")" = "0 1" ] || fail "the slot is not free 5 s after the client left: $health"
+  r=$(curl -s --max-time 5 -w '\n%{http_code}' "localhost:$PORT/v1/completions" -d '{"prompt": "Once upon a time", "max_tokens": 20, "temperature": 0}')
+  [ "$(status "$r")" = 200 ] || fail "the next request was not answered within 5 s: $r"
+  [ "$(body "$r" | json 'd["usage"]["completion_tokens"]')" = 20 ] || fail "next request: $r"
   ;;
 *) fail "unknown test $test" ;;
 esac
