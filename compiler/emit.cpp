@@ -72,8 +72,14 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("constexpr float kNormEps = {};", flt(s.norm.eps));
   if (s.attention.qk_norm_spec) c.line("constexpr float kQkNormEps = {};", flt(s.attention.qk_norm_spec->eps));
   c.line("constexpr float kAttentionScale = {};", flt(p.attention_scale));
+  if (const auto& m = s.attention.prefix_lm) {
+    c.line("// Prefix-LM: [gMASK], [MASK] and BOS ids; where a sequence's layout state is in its fixed state.");
+    c.line("constexpr llmc::PrefixLmTokens kPrefixLmTokens = {{{}, {}, {}}};", m->gmask, m->mask, s.bos);
+    c.line("constexpr size_t kPrefixLmState = {};", p.prefix_lm_state_offset);
+  }
   if (s.embedding_scale != 1.0) c.line("constexpr float kEmbeddingScale = {};", flt(s.embedding_scale));
   if (s.residual_scale != 1.0) c.line("constexpr float kResidualScale = {};", flt(s.residual_scale));
+  if (s.residual_normed) c.line("constexpr float kResidualAlpha = {};", flt(s.residual_alpha));
   if (s.logit_scale != 1.0) c.line("constexpr float kLogitScale = {};", flt(s.logit_scale));
   if (s.logit_softcap != 0.0) c.line("constexpr float kLogitSoftcap = {};", flt(s.logit_softcap));
   if (s.attention.softcap != 0.0) c.line("constexpr float kAttentionSoftcap = {};", flt(s.attention.softcap));
@@ -258,6 +264,12 @@ void emit_rope_table(Code& tables, Code& init, const std::string& prefix, const 
 std::string forward_body(const Plan& p) {
   const Spec& s = *p.spec;
   Code c(4);
+  if (s.attention.prefix_lm) {
+    c.line("for (const Sequence& s : sequences)  // the context's end and the mask token's position, once seen");
+    c.line("  llmc::prefix_lm_scan(reinterpret_cast<int32_t*>(s.state->fixed() + kPrefixLmState), tokens + s.first, "
+           "s.count,");
+    c.line("                       s.pos, kPrefixLmTokens);");
+  }
   c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
   if (s.positions == PositionKind::learned) {
     c.line("for (const Sequence& s : sequences) {{");

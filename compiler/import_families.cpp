@@ -639,6 +639,81 @@ void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
                             s.tied_embeddings ? std::vector<std::string>{"lm_head.weight"} : std::vector<std::string>{}});
 }
 
+// Mamba 2 (modeling_mamba2.py): as Mamba, with Mamba2Mixer: in_proj to [z | xBC | dt] (no MLP halves), heads of
+// head_dim with a scalar decay each, n_groups of B and C, the gated RMSNorm (mixer.norm) before out_proj. dt's floor
+// is time_step_min, as transformers 4.46.1's torch path clamps it (later versions clamp to time_step_limit).
+void import_mamba2(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_hidden_layers");
+  s.max_context = context_for(2048, o);  // no positions: this sizes only the prefill chunk
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  if (c.get<bool>("use_bias", false)) c.fail("use_bias", "in_proj / out_proj biases are not supported");
+  if (!c.get<bool>("use_conv_bias", true)) c.fail("use_conv_bias", "a convolution without bias is not supported");
+  const std::string act = c.get<std::string>("hidden_act", "silu");
+  if (act != "silu") c.fail("hidden_act", fmt::format("'{}': the mixer supports silu only", act));
+  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-5)};
+  s.mixer = MixerKind::mamba2;
+  s.mixer_size = static_cast<int64_t>(c.get<double>("expand", 2) * static_cast<double>(s.hidden_size));
+  s.ssm_heads = c.req<int64_t>("num_heads");
+  const int64_t head_dim = c.req<int64_t>("head_dim");
+  if (s.ssm_heads * head_dim != s.mixer_size)
+    c.fail("head_dim", fmt::format("{} heads of {} are not expand x hidden_size = {}", s.ssm_heads, head_dim,
+                                   s.mixer_size));
+  s.ssm_groups = c.get<int64_t>("n_groups", 1);
+  s.ssm_state = c.req<int64_t>("state_size");
+  s.conv_kernel = c.req<int64_t>("conv_kernel");
+  s.dt_min = c.get<double>("time_step_min", 0.001);
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.window = s.attention.heads;
+  s.positions = PositionKind::none;
+  s.mlp.kind = MlpKind::none;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 0);
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  name_tensors(s, NameTable{{{"embed", "backbone.embeddings.weight"},
+                             {"final_norm", "backbone.norm_f.weight"},
+                             {"lm_head", "lm_head.weight"}},
+                            "backbone.layers.{i}.",
+                            {{"attn_norm", "norm.weight"},
+                             {"in_proj", "mixer.in_proj.weight"},
+                             {"conv", "mixer.conv1d.weight"},
+                             {"conv_bias", "mixer.conv1d.bias"},
+                             {"dt_bias", "mixer.dt_bias"},
+                             {"a_log", "mixer.A_log"},
+                             {"d_skip", "mixer.D"},
+                             {"ssm_norm", "mixer.norm.weight"},
+                             {"o", "mixer.out_proj.weight"}},
+                            s.tied_embeddings ? std::vector<std::string>{"lm_head.weight"}
+                                              : std::vector<std::string>{}});
+}
+
+// Yuan 2 (IEIT-Yuan yuan_hf_model.py, remote code): Llama's layout with localized filtering before q and k (see
+// AttentionSpec), and the MLP's activation on up_proj: down(gate_proj(x) · silu(up_proj(x))), which is llmc's gated
+// MLP with the two projections' roles swapped. The reference's EOD resets (reset_attention_mask: tokens after an
+// <eod> inside one prompt do not see those before it) are not modelled: a prompt is one document.
+void import_yuan(const Config& c, Spec& s, const ImportOptions& o) {
+  if (c.get<bool>("use_shareqk", false)) c.fail("use_shareqk", "the shared-qk variant is not supported");
+  Config with_context = c;
+  if (!c.has("max_position_embeddings"))
+    with_context.set("max_position_embeddings", c.req<int64_t>("model_max_length"));
+  if (!c.has("tie_word_embeddings")) with_context.set("tie_word_embeddings", true);  // YuanConfig's default
+  llama_like(with_context, s, o);
+  s.attention.localized_filtering = true;
+  s.add_bos = false;  // Yuan's tokenizer adds no BOS
+  NameTable names = llama_names().with({{"gate", "mlp.up_proj.weight"},
+                                        {"up", "mlp.gate_proj.weight"},
+                                        {"lf_conv1", "self_attn.lf_gate.conv1.weight"},
+                                        {"lf_conv1_bias", "self_attn.lf_gate.conv1.bias"},
+                                        {"lf_conv2", "self_attn.lf_gate.conv2.weight"},
+                                        {"lf_conv2_bias", "self_attn.lf_gate.conv2.bias"},
+                                        {"lf_norm", "self_attn.lf_gate.output_layernorm.weight"}});
+  names.unused.push_back("model.layers.{i}.self_attn.rotary_emb.inv_freq");  // RoPE's table, recomputed
+  name_tensors(s, names);
+}
+
 void import_baichuan(const Config& c, Spec& s, const ImportOptions& o) {
   // Baichuan 1/2 7B use RoPE and name max_position_embeddings; the 13B models use ALiBi and only name
   // model_max_length (their modeling code has no rotary embedding at all).
@@ -654,7 +729,74 @@ void import_baichuan(const Config& c, Spec& s, const ImportOptions& o) {
   name_tensors(s, llama_names().with({{"qkv", "self_attn.W_pack.weight"}}));
 }
 
+// ChatGLM-6B v1 (THUDM/chatglm-6b modeling_chatglm.py; model_type chatglm as ChatGLM2/3, told apart by its keys):
+// GLM's prefix-LM (a prompt is its text, [gMASK], BOS; the context bidirectional, then causal), 2D RoPE over the
+// two halves of each head with the frequencies rounded to fp16 (inv_freq.half()), fused per-head qkv, LayerNorm,
+// residuals from the normalised input × √(2·28) (see below), a GELU (tanh) MLP, biases everywhere.
+void import_chatglm_v1(const Config& c, Spec& s, const ImportOptions& o) {
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("hidden_size");
+  s.num_layers = c.req<int64_t>("num_layers");
+  s.max_context = context_for(c.get<int64_t>("max_sequence_length", 2048), o);
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);  // chatglm-6b's config leaves the default
+  if (!c.get<bool>("position_encoding_2d", true)) c.fail("position_encoding_2d", "1D positions are not supported");
+  if (c.has("pre_seq_len")) c.fail("pre_seq_len", "P-tuning prefixes are not supported");
+  if (c.get<int64_t>("quantization_bit", 0) != 0) c.fail("quantization_bit", "quantised checkpoints are not supported");
+  const int64_t heads = c.req<int64_t>("num_attention_heads");
+  if (heads <= 0 || s.hidden_size % (4 * heads) != 0)
+    c.fail("num_attention_heads", fmt::format("{} heads do not split hidden_size {} into heads of a multiple of 4 "
+                                              "(two rotated halves)", heads, s.hidden_size));
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.head_dim = s.hidden_size / heads;
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.qkv = QkvLayout::fused_per_head;
+  set_biases(s.attention, true, true, true, true);
+  s.attention.prefix_lm = AttentionSpec::PrefixLm{c.get<int64_t>("gmask_token_id", 130001),
+                                                  c.get<int64_t>("mask_token_id", 130000)};
+  s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layernorm_epsilon", 1e-5)};
+  s.residual_normed = true;
+  // √(2·28): ChatGLMModel builds its GLMBlocks without num_layers, so GLMBlock's default of 28 sets alpha whatever
+  // the config's num_layers (chatglm-6b has 28 layers; the 2-layer golden case shows the default applies).
+  s.residual_alpha = std::sqrt(2.0 * 28.0);
+  s.positions = PositionKind::rope;
+  s.rope.theta = 10000.0;
+  s.rope.pairing = RopePairing::half;
+  s.rope.rotary_dim = s.attention.head_dim / 2;
+  s.rope.two_d = true;
+  s.rope.f16_frequencies = true;
+  s.mlp.kind = MlpKind::plain;
+  s.mlp.activation = Activation::gelu_tanh;
+  s.mlp.bias = true;
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers),
+                            c.get<int64_t>("inner_hidden_size", 4 * s.hidden_size));
+  s.bos = c.token("bos_token_id");
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;  // BOS ends the context, after [gMASK]: the prompt carries both
+  std::vector<std::string> unused = {"transformer.layers.{i}.attention.rotary_emb.inv_freq"};  // recomputed
+  if (s.tied_embeddings) unused.push_back("lm_head.weight");
+  name_tensors(s, NameTable{{{"embed", "transformer.word_embeddings.weight"},
+                             {"final_norm", "transformer.final_layernorm.weight"},
+                             {"final_norm_bias", "transformer.final_layernorm.bias"},
+                             {"lm_head", "lm_head.weight"}},
+                            "transformer.layers.{i}.",
+                            {{"attn_norm", "input_layernorm.weight"},
+                             {"attn_norm_bias", "input_layernorm.bias"},
+                             {"qkv", "attention.query_key_value.weight"},
+                             {"qkv_bias", "attention.query_key_value.bias"},
+                             {"o", "attention.dense.weight"},
+                             {"o_bias", "attention.dense.bias"},
+                             {"ffn_norm", "post_attention_layernorm.weight"},
+                             {"ffn_norm_bias", "post_attention_layernorm.bias"},
+                             {"up", "mlp.dense_h_to_4h.weight"},
+                             {"up_bias", "mlp.dense_h_to_4h.bias"},
+                             {"down", "mlp.dense_4h_to_h.weight"},
+                             {"down_bias", "mlp.dense_4h_to_h.bias"}},
+                            unused});
+}
+
 void import_chatglm(const Config& c, Spec& s, const ImportOptions& o) {
+  if (c.has("position_encoding_2d") || c.has("inner_hidden_size")) return import_chatglm_v1(c, s, o);
   s.vocab_size = c.req<int64_t>("padded_vocab_size");
   s.hidden_size = c.req<int64_t>("hidden_size");
   s.num_layers = c.req<int64_t>("num_layers");
@@ -1169,7 +1311,9 @@ const std::map<std::string, FamilyImporter>& family_importers() {
       {"falcon", import_falcon},     {"gemma", import_gemma},         {"gemma2", import_gemma2},
       {"gemma3_text", import_gemma3},
       {"gpt2", import_gpt2},         {"gpt_neox", import_gpt_neox},   {"granite", import_granite},
-      {"internlm2", import_internlm2}, {"mamba", import_mamba}, {"llama", import_llama},       {"minicpm", import_minicpm},
+      {"internlm2", import_internlm2}, {"mamba", import_mamba},
+      {"mamba2", import_mamba2},     {"yuan", import_yuan},           {"llama", import_llama},
+      {"minicpm", import_minicpm},
       {"mistral", import_mistral},   {"olmo", import_olmo},           {"olmo2", import_olmo2},
       {"openai-gpt", import_openai_gpt}, {"openelm", import_openelm}, {"phi3", import_phi3},
       {"qwen", import_qwen},         {"rwkv", import_rwkv},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},

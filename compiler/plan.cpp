@@ -181,6 +181,13 @@ std::vector<float> rope_frequencies(const RopeSpec& r) {
   return inv;
 }
 
+// x rounded to the nearest IEEE half (ties to even), for x in the half's normal range.
+float round_to_half(float x) {
+  int e = 0;
+  const double m = std::frexp(static_cast<double>(x), &e);  // x = m·2^e, 0.5 <= |m| < 1: 11 significant bits kept
+  return static_cast<float>(std::ldexp(std::nearbyint(m * 2048.0) / 2048.0, e));
+}
+
 }  // namespace
 
 // Sizes computed from a spec, or an error if they do not fit 64 bits (a spec with absurd sizes).
@@ -257,6 +264,8 @@ Plan make_plan(const Spec& s) {
   }
 
   if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s.rope);
+  if (s.positions == PositionKind::rope && s.rope.f16_frequencies)
+    for (float& f : p.rope_inv_freq) f = round_to_half(f);
   if (s.positions == PositionKind::rope && s.local_rope) p.rope_inv_freq_local = rope_frequencies(*s.local_rope);
   if (s.positions == PositionKind::rope && s.rope.scaling.type == "longrope") {
     const RopeScaling& x = s.rope.scaling;
@@ -285,7 +294,12 @@ Plan make_plan(const Spec& s) {
     p.alibi_slopes = alibi_slopes(a.heads[0]);
     for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);
   }
-  p.chunk = std::min<int64_t>(64, s.max_context);
+  // A prefix-LM's context attends to keys after it up to BOS: the whole prompt is one step.
+  p.chunk = a.prefix_lm ? s.max_context : std::min<int64_t>(64, s.max_context);
+  if (a.prefix_lm) {  // what a sequence has seen of the prefix-LM layout (llmc/prefix_lm.hpp), after the layers'
+    p.prefix_lm_state_offset = p.state_fixed_bytes;
+    p.state_fixed_bytes = size_add(p.state_fixed_bytes, 3 * 4);
+  }
   p.buffers = layer_buffers(p);
   int64_t row_floats = 0;
   for (const BufferPlan& b : p.buffers) row_floats = size_add(row_floats, b.row_floats);

@@ -37,9 +37,11 @@ struct LayerPlan {
   // Multi-head latent attention (blocks/mla.cpp): head_dim is the q/k head width, rope_dim its rotated part.
   int64_t q_lora = 0, kv_lora = 0, rope_dim = 0, v_head_dim = 0;
   bool local_rope = false;                     // rotates with positions.local (a sliding-window layer)
+  int64_t lf_hidden = 0;                       // localized filtering (Yuan 2): the width it filters, else 0
   // Recurrent mixers (blocks/rwkv.cpp, blocks/mamba.cpp): mixer.size, the hidden size a token shift keeps, and
   // Mamba's state size, convolution width and dt rank.
   int64_t mixer_size = 0, hidden = 0, ssm_state = 0, conv_kernel = 0, dt_rank = 0;
+  int64_t ssm_heads = 0, ssm_groups = 0;  // Mamba 2 (blocks/mamba2.cpp): scan heads, groups sharing B and C
   // Dense MLP (blocks/dense_mlp.cpp).
   int64_t ffn = 0;
   // Skeleton (blocks/layer.cpp).
@@ -74,6 +76,7 @@ struct Plan {
   // A sequence's state (llmc::State): a row per context position of state_row elements (KV cache elements:
   // every layer's keys, then values), and state_fixed_bytes of fixed state.
   int64_t state_row = 0, state_fixed_bytes = 0;
+  int64_t prefix_lm_state_offset = 0;  // attention.prefix_lm: where its three int32 are in the fixed state
   int64_t state_elements() const { return state_row * spec->max_context; }
   // Nothing a sequence keeps grows with its length (no KV cache, no position tables): positions are unbounded.
   bool unbounded_positions() const { return state_row == 0 && spec->positions == PositionKind::none; }

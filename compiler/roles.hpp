@@ -25,6 +25,10 @@ enum class Role {
   ffn_time_mix_r,
   // Mamba (o is its out_proj).
   in_proj, conv, conv_bias, x_proj, dt_proj, dt_bias, a_log, d_skip,
+  // Mamba 2: the gated RMSNorm of the scan's output.
+  ssm_norm,
+  // Yuan 2's localized filtering: two convolutions of width 2 ([out, in, 2, 1]) and the norm after them.
+  lf_conv1, lf_conv1_bias, lf_conv2, lf_conv2_bias, lf_norm,
   // Global.
   embed, embed_norm, embed_norm_bias, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
 };

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "llmc/error.hpp"
 #include "llmc/jinja.hpp"
@@ -180,7 +181,7 @@ std::vector<int64_t> layer_indices(const Section& s, const std::string& key, int
 
 void parse_attention(const Section& s, Spec& spec) {
   s.only_keys({"kind", "mla", "heads", "kv_heads", "head_dim", "qkv", "bias", "scale", "softcap", "window", "chunk",
-               "qk_norm", "temperature_tuning", "clip_qkv"});
+               "qk_norm", "temperature_tuning", "clip_qkv", "localized_filtering", "prefix_lm"});
   AttentionSpec& a = spec.attention;
   a.kind = s.choice_or<AttentionKind>("kind", AttentionKind::standard,
                                       {{"standard", AttentionKind::standard}, {"mla", AttentionKind::mla}});
@@ -242,17 +243,23 @@ void parse_attention(const Section& s, Spec& spec) {
       q->fail(q->node()["after_rope"], q->field("after_rope"), "only with over: head and shared weights");
   }
   a.clip_qkv = s.get_or<double>("clip_qkv", 0.0);
+  a.localized_filtering = s.get_or<bool>("localized_filtering", false);
+  if (auto m = s.optional_section("prefix_lm")) {
+    m->only_keys({"gmask", "mask"});
+    a.prefix_lm = AttentionSpec::PrefixLm{m->get<int64_t>("gmask"), m->get<int64_t>("mask")};
+  }
 }
 
 RopeScaling parse_rope_scaling(const Section& s, int64_t rotary_dim);
 
 void parse_positions(const Section& s, Spec& spec) {
   s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "nope_layers", "max_positions", "slope_scale",
-               "local"});
+               "local", "two_d", "f16_frequencies"});
   spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
                                                    {"learned", PositionKind::learned}, {"none", PositionKind::none}});
   if (spec.positions != PositionKind::rope)
-    for (const char* k : {"theta", "pairing", "rotary_dim", "scaling", "nope_layers", "local"})
+    for (const char* k :
+         {"theta", "pairing", "rotary_dim", "scaling", "nope_layers", "local", "two_d", "f16_frequencies"})
       if (s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: rope");
   if (spec.positions != PositionKind::learned && s.has("max_positions"))
     s.fail(s.node()["max_positions"], s.field("max_positions"), "only used with kind: learned");
@@ -276,6 +283,13 @@ void parse_positions(const Section& s, Spec& spec) {
     s.fail(s.node()["rotary_dim"], s.field("rotary_dim"),
            fmt::format("expected an even number <= head_dim ({}), found {}", spec.attention.head_dim, r.rotary_dim));
   r.scaling = parse_rope_scaling(s, r.rotary_dim);
+  r.two_d = s.get_or<bool>("two_d", false);
+  r.f16_frequencies = s.get_or<bool>("f16_frequencies", false);
+  if (r.two_d && (r.rotary_dim * 2 != spec.attention.head_dim || r.pairing != RopePairing::half ||
+                  !spec.attention.prefix_lm || r.scaling.type != "none"))
+    s.fail(s.node()["two_d"], s.field("two_d"),
+           fmt::format("2D positions need attention.prefix_lm, pairing half, no scaling and rotary_dim = head_dim / 2 "
+                       "({}), found {}", spec.attention.head_dim / 2, r.rotary_dim));
   if (auto local = s.optional_section("local")) {
     local->only_keys({"theta", "scaling"});
     RopeSpec l = r;
@@ -463,6 +477,30 @@ void parse_weights(const Section& s, Spec& spec) {
   }
 }
 
+// The state-space mixers' keys: state_size and conv_kernel for both Mamba kinds, dt_rank for Mamba, heads, groups
+// and dt_min for Mamba 2. A key the kind does not use is refused.
+void parse_ssm_keys(const Section& m, Spec& spec) {
+  const bool mamba = spec.mixer == MixerKind::mamba, mamba2 = spec.mixer == MixerKind::mamba2;
+  for (auto [key, value, used, kinds] :
+       {std::tuple{"state_size", &spec.ssm_state, mamba || mamba2, "kind: mamba or mamba2"},
+        std::tuple{"conv_kernel", &spec.conv_kernel, mamba || mamba2, "kind: mamba or mamba2"},
+        std::tuple{"dt_rank", &spec.dt_rank, mamba, "kind: mamba"},
+        std::tuple{"heads", &spec.ssm_heads, mamba2, "kind: mamba2"},
+        std::tuple{"groups", &spec.ssm_groups, mamba2, "kind: mamba2"}}) {
+    if (used) *value = m.positive(key, 4096);
+    else if (m.has(key)) m.fail(m.node()[key], m.field(key), fmt::format("only used with {}", kinds));
+  }
+  if (!mamba2 && m.has("dt_min")) m.fail(m.node()["dt_min"], m.field("dt_min"), "only used with kind: mamba2");
+  spec.dt_min = m.get_or<double>("dt_min", 0.0);
+  if (!(spec.dt_min >= 0.0)) m.fail(m.node()["dt_min"], m.field("dt_min"), "expected a number >= 0");
+  if (mamba2 && spec.mixer_size % spec.ssm_heads != 0)
+    m.fail(m.node()["heads"], m.field("heads"),
+           fmt::format("size {} is not a multiple of {} heads", spec.mixer_size, spec.ssm_heads));
+  if (mamba2 && spec.ssm_heads % spec.ssm_groups != 0)
+    m.fail(m.node()["groups"], m.field("groups"),
+           fmt::format("{} heads do not split into {} groups", spec.ssm_heads, spec.ssm_groups));
+}
+
 Spec parse_root(const YAML::Node& root, const std::string& file) {
   if (!root.IsMap()) throw Error(fmt::format("{}: expected a YAML mapping at the top level", file));
   Spec spec;
@@ -487,7 +525,7 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
 
   spec.norm = parse_norm(top.section("norm"));
   if (auto b = top.optional_section("block")) {
-    b->only_keys({"residual", "pre_norms", "post_norms", "residual_scale"});
+    b->only_keys({"residual", "pre_norms", "post_norms", "residual_scale", "residual_input", "residual_alpha"});
     spec.residual = b->choice_or<Residual>("residual", Residual::sequential,
                                           {{"sequential", Residual::sequential}, {"parallel", Residual::parallel},
                                            {"post_ln", Residual::post_ln}});
@@ -499,18 +537,21 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
       b->fail(b->node()["residual"], b->field("residual"),
               "post_ln places the block's two norms itself; leave pre_norms and post_norms at their defaults");
     spec.residual_scale = b->get_or<double>("residual_scale", 1.0);
+    spec.residual_normed = b->choice_or<bool>("residual_input", false, {{"stream", false}, {"normed", true}});
+    spec.residual_alpha = b->get_or<double>("residual_alpha", 1.0);
+    if (spec.residual_normed && (spec.residual != Residual::sequential || !spec.pre_norms || spec.post_norms))
+      b->fail(b->node()["residual_input"], b->field("residual_input"),
+              "normed needs residual sequential, pre_norms and no post_norms");
+    if (!spec.residual_normed && b->has("residual_alpha"))
+      b->fail(b->node()["residual_alpha"], b->field("residual_alpha"), "only used with residual_input: normed");
   }
   if (auto m = top.optional_section("mixer")) {
-    m->only_keys({"kind", "size", "state_size", "conv_kernel", "dt_rank"});
+    m->only_keys({"kind", "size", "state_size", "conv_kernel", "dt_rank", "heads", "groups", "dt_min"});
     spec.mixer = m->choice<MixerKind>("kind", {{"attention", MixerKind::attention}, {"rwkv4", MixerKind::rwkv4},
-                                               {"mamba", MixerKind::mamba}});
+                                               {"mamba", MixerKind::mamba}, {"mamba2", MixerKind::mamba2}});
     if (spec.mixer != MixerKind::attention) spec.mixer_size = m->positive("size");
     else if (m->has("size")) m->fail(m->node()["size"], m->field("size"), "only used with a recurrent mixer");
-    for (auto [key, value] : {std::pair{"state_size", &spec.ssm_state}, std::pair{"conv_kernel", &spec.conv_kernel},
-                              std::pair{"dt_rank", &spec.dt_rank}}) {
-      if (spec.mixer == MixerKind::mamba) *value = m->positive(key, 4096);
-      else if (m->has(key)) m->fail(m->node()[key], m->field(key), "only used with kind: mamba");
-    }
+    parse_ssm_keys(*m, spec);
   }
   if (spec.mixer == MixerKind::attention) {
     parse_attention(top.section("attention"), spec);

@@ -18,8 +18,9 @@ enum class PositionKind { rope, alibi, learned, none };
 enum class Activation { silu, gelu, gelu_tanh, relu };
 // channel_mix: RWKV-4's feed-forward (blocks/rwkv.cpp); none: a layer without one (Mamba).
 enum class MlpKind { gated, plain, moe, channel_mix, none };
-// rwkv4: RWKV-4 time mixing; mamba: Mamba's selective scan (blocks/mamba.cpp). Both recurrences without positions.
-enum class MixerKind { attention, rwkv4, mamba };
+// rwkv4: RWKV-4 time mixing; mamba: Mamba's selective scan (blocks/mamba.cpp); mamba2: Mamba 2's multi-head scan
+// (blocks/mamba2.cpp). All recurrences without positions.
+enum class MixerKind { attention, rwkv4, mamba, mamba2 };
 // See MoeSpec.
 enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer, group_limited_greedy, noaux_tc };
 enum class AttentionKind { standard, mla };  // mla: multi-head latent attention (DeepSeek-V2/V3)
@@ -55,6 +56,10 @@ struct RopeSpec {
   int64_t rotary_dim = 0;
   RopeScaling scaling;
   std::vector<int64_t> nope_layers;  // layers that rotate nothing (Llama 4's NoPE layers)
+  // GLM's 2D positions (attention.prefix_lm): each head's first half rotated by the position, its second half by
+  // the block position, each over rotary_dim = head_dim / 2 with half pairing.
+  bool two_d = false;
+  bool f16_frequencies = false;  // the frequencies rounded to IEEE half first (ChatGLM-6B's inv_freq.half())
   bool rotates(int64_t layer) const;
 };
 
@@ -91,6 +96,16 @@ struct AttentionSpec {
   bool qk_norm_after_rope = false;  // norm the rotated q and k, in layers that rotate only (Llama 4)
   std::optional<TemperatureTuning> temperature_tuning;
   double clip_qkv = 0.0;           // 0: off
+  // Yuan 2's localized filtering: q and k are projected from RMSNorm(x + conv2(conv1(x))), two causal convolutions
+  // of width 2 over the sequence (hidden -> hidden/2 -> hidden); v from x. Query head i and key head i are the
+  // two halves of block i of the concatenated [q | k] projections (blocks of 2·head_dim), as the reference pairs them.
+  bool localized_filtering = false;
+  // Prefix-LM (GLM): a prompt is a context, a mask token ([gMASK] `gmask`, else [MASK] `mask`), then BOS; the
+  // context attends bidirectionally, BOS and what follows causally (see runtime/llmc/prefix_lm.hpp).
+  struct PrefixLm {
+    int64_t gmask = -1, mask = -1;
+  };
+  std::optional<PrefixLm> prefix_lm;
 };
 
 // A mixture of experts (mlp.kind: moe): a token's feed-forward is the weighted sum of the top_k experts its router
@@ -160,10 +175,17 @@ struct Spec {
   bool pre_norms = true;          // a norm on each branch's input (false: OLMo 2 norms only the outputs)
   bool post_norms = false;        // a norm on each branch's output (Gemma 2 sandwich)
   double residual_scale = 1.0;    // each branch output × this before it is added
+  // block.residual_input normed (GLM): a branch adds to its normalised input × residual_alpha, not to the stream:
+  // x = norm(x)·alpha + branch(norm(x)).
+  bool residual_normed = false;
+  double residual_alpha = 1.0;
   MixerKind mixer = MixerKind::attention;
   // mixer.size: rwkv4: width of the time-mixing key / value / receptance (attention_hidden_size); mamba: the
   // inner width (intermediate_size). Mamba: state_size, conv_kernel, dt_rank.
   int64_t mixer_size = 0, ssm_state = 0, conv_kernel = 0, dt_rank = 0;
+  // Mamba 2: scan heads (size / heads channels each), groups of heads sharing B and C, and the floor of dt.
+  int64_t ssm_heads = 0, ssm_groups = 0;
+  double dt_min = 0.0;
   AttentionSpec attention;        // mixer attention only
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;

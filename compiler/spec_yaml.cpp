@@ -73,7 +73,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (s.embedding_scale != 1.0) line("  embedding_scale: " + num(s.embedding_scale));
   if (s.embedding_norm) line("  embedding_norm: true");
   line("norm: " + norm(s.norm));
-  if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0) {
+  if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0 ||
+      s.residual_normed) {
     line("block:");
     line(fmt::format("  residual: {}", s.residual == Residual::sequential ? "sequential"
                                        : s.residual == Residual::parallel ? "parallel"
@@ -81,12 +82,17 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     if (!s.pre_norms) line("  pre_norms: false");
     if (s.post_norms) line("  post_norms: true");
     if (s.residual_scale != 1.0) line("  residual_scale: " + num(s.residual_scale));
+    if (s.residual_normed) line("  residual_input: normed\n  residual_alpha: " + num(s.residual_alpha));
   }
   const AttentionSpec& a = s.attention;
   if (s.mixer == MixerKind::rwkv4) line(fmt::format("mixer: {{kind: rwkv4, size: {}}}", s.mixer_size));
   if (s.mixer == MixerKind::mamba)
     line(fmt::format("mixer: {{kind: mamba, size: {}, state_size: {}, conv_kernel: {}, dt_rank: {}}}", s.mixer_size,
                      s.ssm_state, s.conv_kernel, s.dt_rank));
+  if (s.mixer == MixerKind::mamba2)
+    line(fmt::format("mixer: {{kind: mamba2, size: {}, state_size: {}, conv_kernel: {}, heads: {}, groups: {}{}}}",
+                     s.mixer_size, s.ssm_state, s.conv_kernel, s.ssm_heads, s.ssm_groups,
+                     s.dt_min != 0.0 ? ", dt_min: " + num(s.dt_min) : ""));
   if (s.mixer == MixerKind::attention) {
   line("attention:");
   if (a.kind == AttentionKind::mla) {
@@ -117,6 +123,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     line(fmt::format("  temperature_tuning: {{floor_scale: {}, scale: {}}}", num(a.temperature_tuning->floor_scale),
                      num(a.temperature_tuning->scale)));
   if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
+  if (a.localized_filtering) line("  localized_filtering: true");
+  if (a.prefix_lm) line(fmt::format("  prefix_lm: {{gmask: {}, mask: {}}}", a.prefix_lm->gmask, a.prefix_lm->mask));
   }
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
@@ -129,6 +137,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     line(fmt::format("  pairing: {}", to_string(r.pairing)));
     line(fmt::format("  rotary_dim: {}", r.rotary_dim));
     if (!r.nope_layers.empty()) line(fmt::format("  nope_layers: [{}]", fmt::join(r.nope_layers, ", ")));
+    if (r.two_d) line("  two_d: true");
+    if (r.f16_frequencies) line("  f16_frequencies: true");
     if (r.scaling.type != "none") line("  scaling: " + rope_scaling(r.scaling));
     if (s.local_rope) {
       const RopeSpec& l = *s.local_rope;

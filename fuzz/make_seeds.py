@@ -43,6 +43,9 @@ put("spec", "rope_scaling.yaml", stories.replace("rotary_dim: 8", "rotary_dim: 8
 # multi-head latent attention, YaRN and DeepSeek's group-limited routings
 for arch in ("deepseek-v2", "deepseek-v3"):
     put("spec", arch + ".yaml", open(os.path.join(ROOT, "archs", arch + ".yaml")).read())
+# Mamba 2's multi-head scan, Yuan 2's localized filtering, ChatGLM-6B's prefix-LM and 2D RoPE
+for arch in ("mamba2-130m", "yuan2-2b", "chatglm-6b"):
+    put("spec", arch + ".yaml", open(os.path.join(ROOT, "archs", arch + ".yaml")).read())
 
 # ---------------------------------------------------------------- safetensors
 def safetensors(tensors, meta=None, pad=0):

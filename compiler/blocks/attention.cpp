@@ -25,6 +25,9 @@ class Attention final : public Block {
       for (int64_t i = 0; i < s.num_layers; ++i)
         if (a.heads[i] != a.heads[0])
           throw Error(where("attention.heads") + ": ALiBi needs the same number of heads in every layer");
+    if (a.localized_filtering) check_localized_filtering(s);
+    if (a.prefix_lm && s.bos < 0)
+      throw Error(where("attention.prefix_lm") + ": a prefix-LM's context ends at BOS: tokens.bos must be set");
   }
 
   void size(const Spec& s, LayerPlan& l) const override {
@@ -39,6 +42,7 @@ class Attention final : public Block {
     l.chunk = l.index < static_cast<int64_t>(a.chunk.size()) ? a.chunk[l.index] : 0;  // importers may leave it empty
     l.nope = s.positions == PositionKind::rope && !s.rope.rotates(l.index);
     l.local_rope = s.local_rope && l.window > 0;
+    l.lf_hidden = a.localized_filtering ? s.hidden_size : 0;
   }
 
   std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
@@ -69,15 +73,28 @@ class Attention final : public Block {
     }
     roles.push_back({Role::o, {H, l.q_dim}});
     if (a.bias_o) roles.push_back({Role::o_bias, {H}});
+    if (a.localized_filtering) {
+      roles.insert(roles.begin(), {{Role::lf_conv1, {H / 2, H, 2, 1}}, {Role::lf_conv1_bias, {H / 2}},
+                                   {Role::lf_conv2, {H, H / 2, 2, 1}}, {Role::lf_conv2_bias, {H}},
+                                   {Role::lf_norm, {H}}});
+    }
     return roles;
   }
 
   std::vector<BufferPlan> buffers(const Plan& p) const override {
-    return {{"qkv_", p.max_qkv_dim}, {"q_", p.max_q_dim}, {"att_", p.max_q_dim},
-            {"kv_staging_", 2 * p.max_kv_dim}};  // this step's keys, then values, in fp32 before they are stored
+    std::vector<BufferPlan> buffers = {{"qkv_", p.max_qkv_dim}, {"q_", p.max_q_dim}, {"att_", p.max_q_dim},
+                                       {"kv_staging_", 2 * p.max_kv_dim}};  // this step's keys, then values (fp32)
+    // Localized filtering: rows paired with their predecessors (a width-2 convolution's input), the first
+    // convolution's output, the filtered rows q and k are projected from.
+    const int64_t H = p.spec->hidden_size;
+    if (p.spec->attention.localized_filtering)
+      buffers.insert(buffers.end(), {{"lf_pairs_", 2 * H}, {"lf_mid_", H / 2}, {"lf_", H}});
+    return buffers;
   }
 
   int64_t state_row(const LayerPlan& l) const override { return 2 * l.kv_dim; }  // keys, then values
+  // Localized filtering keeps the previous position's input row and first convolution's row (hidden + hidden/2).
+  int64_t state_fixed_bytes(const LayerPlan& l) const override { return 4 * (l.lf_hidden + l.lf_hidden / 2); }
 
   std::string thread_scratch(const Plan& p) const override {
     return fmt::format("llmc::attention_scratch_floats({}, {}, kContext)", p.max_heads, p.max_head_dim);
@@ -93,6 +110,8 @@ class Attention final : public Block {
   }
 
   void emit_model_constants(Code& c, const Plan& p) const override {
+    if (p.spec->attention.localized_filtering)
+      c.line("constexpr float kLfNormEps = 1e-6f;  // the filter's RMSNorm: LlamaRMSNorm's default, not norm.eps");
     const auto& t = p.spec->attention.temperature_tuning;
     if (!t) return;
     c.line("// Attention temperature tuning of the layers without RoPE: q × (log(⌊(pos + 1) / floor_scale⌋ + 1) · scale + 1).");
@@ -110,6 +129,7 @@ class Attention final : public Block {
     c.line("// This step's keys and values in fp32, before they are stored into each sequence's state.");
     c.line("float* const k_new = kv_staging_;");
     c.line("float* const v_new = kv_staging_ + kChunk * kKvDim;");
+    if (a.localized_filtering) emit_localized_filtering(c, l, in);
     emit_projections(c, a, l, in);
     if (!a.qk_norm_after_rope) emit_qk_norms(c, a);
     c.line("for (const Sequence& s : sequences) {{");
@@ -119,7 +139,13 @@ class Attention final : public Block {
     c.line("  const float* const v = v_new + static_cast<size_t>(s.first) * kKvDim;");
     c.line("  KvElement* const k_cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.state_offset);
     c.line("  KvElement* const v_cache = k_cache + kKvDim;");
-    if (s.positions == PositionKind::rope && !l.nope) {
+    if (a.prefix_lm)
+      c.line("  const int32_t* const prefix_lm = reinterpret_cast<const int32_t*>(s.state->fixed() + kPrefixLmState);");
+    if (s.positions == PositionKind::rope && s.rope.two_d) {  // GLM: position and block position halves
+      for (auto [heads, v, dim] : {std::tuple{"kHeads", "q", "kQDim"}, std::tuple{"kKvHeads", "k", "kKvDim"}})
+        c.line("  llmc::rope_2d<{}, kHeadDim>({}, {}, s.count, s.pos, prefix_lm, rope_cos_.get(), rope_sin_.get());", heads,
+               v, dim);
+    } else if (s.positions == PositionKind::rope && !l.nope) {
       const char* pairing = s.rope.pairing == RopePairing::half ? "llmc::Pairing::half" : "llmc::Pairing::interleaved";
       const char* table = l.local_rope ? "rope_local_" : "rope_";  // positions.local in sliding-window layers
       c.line("  llmc::rope<kHeads, kHeadDim, kRotaryDim, {}>(q, kQDim, s.count, s.pos, {}cos_.get(), {}sin_.get());",
@@ -136,9 +162,12 @@ class Attention final : public Block {
     c.line("  llmc::store_kv<kKvDim, kKvRow>(k_cache, s.pos, k, s.count);");
     c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");
     c.line("  llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_ + static_cast<size_t>(s.first) * kQDim, q,");
+    const std::string chunk_and_prefix = a.prefix_lm ? fmt::format(", {}, llmc::prefix_length(prefix_lm)", l.chunk)
+                                         : l.chunk   ? fmt::format(", {}", l.chunk)
+                                                     : "";
     c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}{}}}, scratch_.get());",
            a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window,
-           s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr", l.chunk ? fmt::format(", {}", l.chunk) : "");
+           s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr", chunk_and_prefix);
     c.line("}}");
     c.line("llmc::matmul<kHidden, kQDim>({}, att_, w.o, {}, T);", out, bias_of(l, Role::o));
   }
@@ -146,7 +175,12 @@ class Attention final : public Block {
  private:
   // q, k_new and v_new for the step's T rows of `in`.
   static void emit_projections(Code& c, const AttentionSpec& a, const LayerPlan& l, const std::string& in) {
-    if (a.qkv == QkvLayout::separate) {
+    if (a.localized_filtering) {  // q and k from the filtered rows, v from the layer's input
+      c.line("llmc::matmuls<kHidden, kQDim, kKvDim>(lf_, T, {{{{q_, w.q, {}}}, {{k_new, w.k, {}}}}});",
+             bias_of(l, Role::q), bias_of(l, Role::k));
+      c.line("llmc::matmul<kKvDim, kHidden>(v_new, {}, w.v, {}, T);", in, bias_of(l, Role::v));
+      c.line("llmc::pair_qk_heads<kHeads, kHeadDim>(q_, k_new, T);  // heads i: the halves of block i of [q | k]");
+    } else if (a.qkv == QkvLayout::separate) {
       c.line("llmc::matmuls<kHidden, kQDim, kKvDim, kKvDim>({}, T, {{{{q_, w.q, {}}}, {{k_new, w.k, {}}}, {{v_new, w.v, {}}}}});",
              in, bias_of(l, Role::q), bias_of(l, Role::k), bias_of(l, Role::v));
     } else {
@@ -161,6 +195,43 @@ class Attention final : public Block {
       c.line("llmc::clamp(k_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
       c.line("llmc::clamp(v_new, static_cast<size_t>(T) * kKvDim, kClipQkv);");
     }
+  }
+
+  // Yuan 2's localized filtering of the step's rows of `in` into lf_: per sequence, each row paired with the one
+  // before it (from the state for its first row), the two width-2 convolutions as matmuls over those pairs (their
+  // weights [out][in][2] are row-major [out][in·2]), then RMSNorm(in + conv2).
+  static void emit_localized_filtering(Code& c, const LayerPlan& l, const std::string& in) {
+    c.line("// Localized filtering: lf_ = RMSNorm(x + conv2(conv1(x))), causal width-2 convolutions over positions.");
+    c.line("// A sequence's state keeps its previous position's input row, then that row's first convolution.");
+    c.line("for (const Sequence& s : sequences) {{");
+    c.line("  float* const previous = reinterpret_cast<float*>(s.state->fixed() + {});", l.state_fixed_offset);
+    c.line("  const size_t row = static_cast<size_t>(s.first);");
+    c.line("  llmc::pair_with_previous<kHidden>(lf_pairs_ + row * 2 * kHidden, {} + row * kHidden, previous,", in);
+    c.line("                                    s.count);");
+    c.line("}}");
+    c.line("llmc::matmul<kHidden / 2, 2 * kHidden>(lf_mid_, lf_pairs_, w.lf_conv1, w.lf_conv1_bias, T);");
+    c.line("for (const Sequence& s : sequences) {{");
+    c.line("  float* const previous = reinterpret_cast<float*>(s.state->fixed() + {}) + kHidden;",
+           l.state_fixed_offset);
+    c.line("  const size_t row = static_cast<size_t>(s.first);");
+    c.line("  llmc::pair_with_previous<kHidden / 2>(lf_pairs_ + row * kHidden, lf_mid_ + row * (kHidden / 2),");
+    c.line("                                        previous, s.count);");
+    c.line("}}");
+    c.line("llmc::matmul<kHidden, kHidden>(lf_, lf_pairs_, w.lf_conv2, w.lf_conv2_bias, T);");
+    c.line("llmc::add_scaled<kHidden>(lf_, {}, 1.0f, T);", in);
+    c.line("llmc::rms_norm<kHidden, llmc::Weighting::plain>(lf_, lf_, w.lf_norm, kLfNormEps, T);");
+  }
+
+  // Localized filtering pairs q and k heads as its reference does (q/k of one width, as many kv heads as heads).
+  static void check_localized_filtering(const Spec& s) {
+    const AttentionSpec& a = s.attention;
+    for (int64_t i = 0; i < s.num_layers; ++i)
+      if (a.qkv != QkvLayout::separate || a.heads[i] != a.kv_heads[i] || a.heads[i] * a.head_dim != s.hidden_size ||
+          s.hidden_size % 2 != 0)
+        throw Error(fmt::format("{}: field 'attention.localized_filtering': needs separate q, k, v projections and "
+                                "as many kv heads as heads, heads x head_dim = hidden_size (even); layer {} has {} "
+                                "heads, {} kv heads of {}, hidden_size {}",
+                                s.file, i, a.heads[i], a.kv_heads[i], a.head_dim, s.hidden_size));
   }
 
   static void emit_qk_norms(Code& c, const AttentionSpec& a) {
@@ -188,6 +259,7 @@ const Block& mixer_of(const Spec& s) {
   switch (s.mixer) {
     case MixerKind::rwkv4: return time_mix_block();
     case MixerKind::mamba: return mamba_block();
+    case MixerKind::mamba2: return mamba2_block();
     case MixerKind::attention: break;
   }
   return s.attention.kind == AttentionKind::mla ? mla_block() : attention_block();

@@ -56,6 +56,7 @@ const Block& moe_block();
 const Block& time_mix_block();     // RWKV-4 (blocks/rwkv.cpp)
 const Block& channel_mix_block();
 const Block& mamba_block();        // blocks/mamba.cpp
+const Block& mamba2_block();       // blocks/mamba2.cpp
 const Block& no_feed_forward_block();  // mlp.kind none: the layer is its mixer alone
 
 // The blocks of a spec's layers.

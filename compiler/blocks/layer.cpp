@@ -24,6 +24,12 @@ Skeleton skeleton(const Spec& s, const LayerPlan& l) {
           ffn && s.pre_norms && l.separate_ffn_norm, ffn};
 }
 
+// block.residual_input normed (GLM): the branch adds to its normalised input × alpha instead of the stream.
+void emit_normed_residual(Code& c) {
+  c.line("llmc::copy_rows<kHidden>(x_, kHidden, xn_, kHidden, T);  // the residual: the branch's normalised input");
+  c.line("llmc::scale<kHidden>(x_, kResidualAlpha, T);");
+}
+
 void add_norm(std::vector<RoleShape>& roles, Role role, const NormSpec& n, int64_t size) {
   if (n.weight != NormWeight::none) roles.push_back({role, {size}});
   if (n.bias) roles.push_back({*bias_role(role), {size}});
@@ -109,6 +115,7 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
   mixer.emit(c, p, l, in, "branch_");
   if (k.output_norms)
     c.line("{}", norm_call(s.norm, "branch_", "branch_", "w", Role::post_attn_norm, "kHidden", eps, "T"));
+  if (s.residual_normed) emit_normed_residual(c);
   if (!k.parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
   if (k.post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", Role::attn_norm, "kHidden", eps, "T"));
   if (!k.ffn)
@@ -122,6 +129,7 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
   if (k.output_norms)
     c.line("{}", norm_call(s.norm, "ffn_out_", "ffn_out_", "w", Role::post_ffn_norm, "kHidden", eps, "T"));
   if (k.parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
+  if (s.residual_normed) emit_normed_residual(c);
   c.line("llmc::add_scaled<kHidden>(x_, ffn_out_, {}, T);", rs);
   if (k.post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", Role::ffn_norm, "kHidden", eps, "T"));
   return fmt::format("// Layer {}: {}, {}.\nvoid Model::layer_{}(int T, std::span<const Sequence> sequences) {{\n{}\n}}\n",

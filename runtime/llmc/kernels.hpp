@@ -201,13 +201,17 @@ struct AttentionParams {
   int window;           // 0: global; else key kept iff q_pos − k_pos < window
   const float* alibi;   // per-head slopes, or null
   int chunk = 0;        // 0: off; else key kept iff it is in q_pos's chunk: ⌊k_pos / chunk⌋ = ⌊q_pos / chunk⌋
+  int prefix = 0;       // prefix-LM (GLM): the queries before position `prefix` see every key before it
 };
 
-// The first key position a query at q_pos sees (the last is q_pos itself).
+// The first key position a query at q_pos sees.
 inline int first_key(const AttentionParams& p, int q_pos) {
   if (p.chunk > 0) return q_pos / p.chunk * p.chunk;
   return p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
 }
+
+// The last key position a query at q_pos sees: itself, or in a prefix-LM's prefix, the prefix's last.
+inline int last_key(const AttentionParams& p, int q_pos) { return std::max(q_pos, p.prefix - 1); }
 
 // Cached key/value rows are KvStride apart (other heads' and layers' between them), so one head's rows are
 // in different pages, which the hardware prefetchers do not follow: rows kAhead ahead are prefetched by hand
@@ -285,13 +289,13 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
   // Heads [h0, h1) of token t.
   auto run = [&](int t, int h0, int h1, float* scores) {
     const int q_pos = pos + t;
-    const int first = first_key(p, q_pos);
+    const int first = first_key(p, q_pos), last = last_key(p, q_pos);
     auto head_scores = [&](int h) { return scores + static_cast<size_t>(h - h0) * (Context + kScoresPad); };
     auto head_query = [&](int h) { return q + static_cast<size_t>(t) * q_stride + h * HeadDim; };
     auto kv_offset = [&](int h) { return (h / kGroup) * HeadDim; };
     int j = first;
     if constexpr (HeadDim % kKeyLanes == 0) {  // kKeyLanes keys at a time, summed by one transposing reduction
-      for (; j + kKeyLanes <= q_pos + 1; j += kKeyLanes) {
+      for (; j + kKeyLanes <= last + 1; j += kKeyLanes) {
         for (int h = h0; h < h1; ++h) {
           const float* qh = head_query(h);
           KeyBatch qv[HeadDim / kKeyLanes];
@@ -308,7 +312,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
         }
       }
     }
-    for (; j <= q_pos; ++j)
+    for (; j <= last; ++j)
       for (int h = h0; h < h1; ++h)
         head_scores(h)[j] =
             dot_kv<HeadDim>(head_query(h), k_cache + static_cast<size_t>(j) * KvStride + kv_offset(h)) * p.scale;
@@ -316,7 +320,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
     for (int h = h0; h < h1; ++h) {
       float* s = head_scores(h);
       float max_score = -INFINITY;
-      for (j = first; j <= q_pos; ++j) {
+      for (j = first; j <= last; ++j) {
         float v = s[j];
         if (p.softcap > 0.0f) v = p.softcap * std::tanh(v / p.softcap);
         if (p.alibi) v += p.alibi[h] * static_cast<float>(j - q_pos);
@@ -325,12 +329,12 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
       }
       float sum = 0.0f;
       j = first;
-      for (; j + kLanes <= q_pos + 1; j += kLanes) {
+      for (; j + kLanes <= last + 1; j += kLanes) {
         const Batch e = xsimd::exp(Batch::load_unaligned(s + j) - Batch(max_score));
         e.store_unaligned(s + j);
         sum += xsimd::hadd(e);
       }
-      for (; j <= q_pos; ++j) {
+      for (; j <= last; ++j) {
         s[j] = std::exp(s[j] - max_score);
         sum += s[j];
       }
@@ -341,8 +345,8 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
       float* const outputs = scores + static_cast<size_t>(Heads) * (Context + kScoresPad);
       auto head_acc = [&](int h) { return outputs + (h - h0) * HeadDim; };
       std::fill_n(outputs, (h1 - h0) * HeadDim, 0.0f);
-      for (int j0 = first; j0 <= q_pos; j0 += kValueBlock) {
-        const int j1 = std::min(q_pos + 1, j0 + kValueBlock);
+      for (int j0 = first; j0 <= last; j0 += kValueBlock) {
+        const int j1 = std::min(last + 1, j0 + kValueBlock);
         for (int h = h0; h < h1; ++h) {
           const float* s = head_scores(h);
           float* o = head_acc(h);
@@ -361,7 +365,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
     } else {
       for (int h = h0; h < h1; ++h) {
         float acc[HeadDim] = {};
-        for (int jj = first; jj <= q_pos; ++jj) {
+        for (int jj = first; jj <= last; ++jj) {
           const float a = head_scores(h)[jj] * inv[h];
           const Kv* vj = v_cache + static_cast<size_t>(jj) * KvStride + kv_offset(h);
           for (int d = 0; d < HeadDim; ++d) acc[d] += a * kv_value(vj[d]);
@@ -424,7 +428,7 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
       const int g = job % KvHeads, turn = job / KvHeads;
       const int block = turn % 2 == 0 ? turn / 2 : blocks - 1 - turn / 2;
       const int r0 = block * kWidth, n = std::min(kWidth, rows - r0);
-      alignas(64) float lane_pos[kWidth], lane_first[kWidth], lane_slope[kWidth];
+      alignas(64) float lane_pos[kWidth], lane_first[kWidth], lane_last[kWidth], lane_slope[kWidth];
       int heads[kWidth], tokens[kWidth];
       for (int l = 0; l < kWidth; ++l) {
         const int r = r0 + std::min(l, n - 1);  // lanes past n repeat the last row; their results are dropped
@@ -433,13 +437,14 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
         const int q_pos = pos + tokens[l];
         lane_pos[l] = static_cast<float>(q_pos);
         lane_first[l] = static_cast<float>(first_key(p, q_pos));
+        lane_last[l] = static_cast<float>(last_key(p, q_pos));
         lane_slope[l] = p.alibi ? p.alibi[heads[l]] : 0.0f;
         const float* qr = q + static_cast<size_t>(tokens[l]) * q_stride + heads[l] * HeadDim;
         for (int d = 0; d < HeadDim; ++d) qt[d * kWidth + l] = qr[d];
       }
       const B q_pos_v = B::load_aligned(lane_pos), first_v = B::load_aligned(lane_first),
-              slope_v = B::load_aligned(lane_slope);
-      const int lo = static_cast<int>(lane_first[0]), hi = pos + tokens[kWidth - 1];  // keys any row uses
+              last_v = B::load_aligned(lane_last), slope_v = B::load_aligned(lane_slope);
+      const int lo = static_cast<int>(lane_first[0]), hi = last_key(p, pos + tokens[kWidth - 1]);  // keys any row uses
       const Kv* k_head = k_cache + g * HeadDim;
       const Kv* v_head = v_cache + g * HeadDim;
       std::fill(acc, acc + kWidth * HeadDim, 0.0f);
@@ -480,7 +485,7 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
             if (p.softcap > 0.0f) v = B(p.softcap) * xsimd::tanh(v / B(p.softcap));
             const B key(static_cast<float>(k + i));
             if (p.alibi) v += slope_v * (key - q_pos_v);
-            v = xsimd::select((key >= first_v) & (key <= q_pos_v), v, B(-INFINITY));
+            v = xsimd::select((key >= first_v) & (key <= last_v), v, B(-INFINITY));
             chunk_max = xsimd::max(chunk_max, v);
             v.store_aligned(probs + (k + i - c0) * kWidth);
           }

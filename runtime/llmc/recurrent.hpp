@@ -130,4 +130,86 @@ inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, c
   }
 }
 
+// Mamba 2's scan over one sequence's `count` rows, as Hugging Face's Mamba2Mixer step (torch_forward with a cache):
+// per head h, dt = max(softplus(dt_raw[h] + dt_bias[h]), dt_min), decay = exp(−exp(a_log[h])·dt); per channel p of
+// the head and state n, state[h][p][n] = decay·state[h][p][n] + dt·B[n]·x[h][p]; y[h][p] = Σ_n state·C[n] +
+// d[h]·x[h][p]. xbc: the convolved rows [x (Heads·HeadDim) | B (Groups·S) | C (Groups·S)]; head h reads group
+// h / (Heads / Groups). dt_raw rows are dt_stride apart. state: [Heads][HeadDim][S], updated.
+template <int Heads, int HeadDim, int S, int Groups>
+inline void mamba2_scan(float* y, const float* xbc, const float* dt_raw, int dt_stride, const float* dt_bias,
+                        const float* a_log, const float* d, float dt_min, float* state, int count) {
+  constexpr int kInner = Heads * HeadDim, kRow = kInner + 2 * Groups * S, kHeadsPerGroup = Heads / Groups;
+  for (int t = 0; t < count; ++t) {
+    const float* x = xbc + static_cast<size_t>(t) * kRow;
+    for (int h = 0; h < Heads; ++h) {
+      const float dt = std::max(softplus(dt_raw[static_cast<size_t>(t) * dt_stride + h] + dt_bias[h]), dt_min);
+      const float decay = std::exp(dt * -std::exp(a_log[h]));
+      const float* B = x + kInner + (h / kHeadsPerGroup) * S;
+      const float* C = B + Groups * S;
+      for (int p = 0; p < HeadDim; ++p) {
+        const float xp = x[h * HeadDim + p];
+        float* s = state + (static_cast<size_t>(h) * HeadDim + p) * S;
+        float out = 0.0f;
+        for (int n = 0; n < S; ++n) {
+          s[n] = decay * s[n] + dt * B[n] * xp;
+          out += s[n] * C[n];
+        }
+        y[static_cast<size_t>(t) * kInner + h * HeadDim + p] = out + d[h] * xp;
+      }
+    }
+  }
+}
+
+// Mamba 2's gated RMSNorm (MambaRMSNormGated, gate applied before the norm) over T rows of N, in place:
+// v = y · silu(z); y = w · v / sqrt(mean(v²) + eps). z rows are z_stride apart.
+template <int N>
+inline void gated_rms_norm(float* y, const float* z, int z_stride, const float* w, float eps, int T) {
+  for (int t = 0; t < T; ++t) {
+    float* v = y + static_cast<size_t>(t) * N;
+    const float* g = z + static_cast<size_t>(t) * z_stride;
+    float squares = 0.0f;
+    for (int i = 0; i < N; ++i) {
+      v[i] *= g[i] / (1.0f + std::exp(-g[i]));
+      squares += v[i] * v[i];
+    }
+    const float inv = 1.0f / std::sqrt(squares / N + eps);
+    for (int i = 0; i < N; ++i) v[i] = w[i] * (v[i] * inv);
+  }
+}
+
+// Yuan 2's localized filtering convolves over positions with width 2: out[t] = W·[x[t−1] | x[t]] interleaved as its
+// weights [out][in][2] are. pairs[t][2i] = x[t−1][i], pairs[t][2i + 1] = x[t][i] for one sequence's `count` rows
+// (x[−1] is `previous`: the sequence's row before this step, zeros for a new one), then `previous` = its last row.
+template <int N>
+inline void pair_with_previous(float* pairs, const float* x, float* previous, int count) {
+  for (int t = 0; t < count; ++t) {
+    const float* cur = x + static_cast<size_t>(t) * N;
+    const float* prev = t == 0 ? previous : cur - N;
+    float* p = pairs + static_cast<size_t>(t) * 2 * N;
+    for (int i = 0; i < N; ++i) {
+      p[2 * i] = prev[i];
+      p[2 * i + 1] = cur[i];
+    }
+  }
+  std::copy(x + static_cast<size_t>(count - 1) * N, x + static_cast<size_t>(count) * N, previous);
+}
+
+// Yuan 2's q/k head pairing: of the concatenated row [q | k] (Heads·HeadDim each) cut into Heads blocks of
+// 2·HeadDim, query head i is the first half of block i and key head i the second, over T rows in place.
+template <int Heads, int HeadDim>
+inline void pair_qk_heads(float* q, float* k, int T) {
+  constexpr int kDim = Heads * HeadDim;
+  float row[2 * kDim];
+  for (int t = 0; t < T; ++t) {
+    float* qt = q + static_cast<size_t>(t) * kDim;
+    float* kt = k + static_cast<size_t>(t) * kDim;
+    std::copy(qt, qt + kDim, row);
+    std::copy(kt, kt + kDim, row + kDim);
+    for (int h = 0; h < Heads; ++h) {
+      std::copy(row + 2 * h * HeadDim, row + (2 * h + 1) * HeadDim, qt + h * HeadDim);
+      std::copy(row + (2 * h + 1) * HeadDim, row + (2 * h + 2) * HeadDim, kt + h * HeadDim);
+    }
+  }
+}
+
 }  // namespace llmc

@@ -600,10 +600,11 @@ inline bool name_matches(std::string_view pattern, std::string_view name) {
 }
 
 // A tensor a generated model binds, as its tables list them: the checkpoint name and the shape as stored
-// (1-D, 2-D, or 3-D for experts stacked in one tensor). A table's gap (a layer without the tensor) has no name.
+// (1-D, 2-D, 3-D for experts stacked in one tensor, 4-D for a 2-D convolution's [out, in, kh, kw]). A table's gap
+// (a layer without the tensor) has no name.
 struct TensorRef {
   const char* name;
-  int64_t dims[3];
+  int64_t dims[4];
   int rank;
   std::vector<int64_t> shape() const { return std::vector<int64_t>(dims, dims + rank); }
 };

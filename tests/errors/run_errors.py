@@ -598,6 +598,52 @@ def recurrent_wrong_state_sizes(ctx):
 
 
 @case
+def mamba2_and_yuan_wrong_sizes(ctx):
+    """A Mamba 2 checkpoint of other state sizes (a head fewer in A_log, a convolution over another xBC width) and
+    a Yuan 2 checkpoint whose filter convolution is 3 rows wide: each binary refuses the checkpoint naming the
+    tensor and both shapes. A Mamba 2 config whose heads do not make up its inner width is refused at import."""
+    golden = os.path.join(ctx.data, "golden", "mamba2")
+    ctx.expect_ok([ctx.llmc, "import", golden, "-o", ctx.path("mamba2.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("mamba2.yaml"), "-o", ctx.path("mamba2")])
+    tensors = read_safetensors(os.path.join(golden, "model.safetensors"))
+    run = lambda binary, st: [ctx.path(binary), "--weights", st, "--tokens", "1,2,3", "-n", "2"]
+    ctx.expect_ok(run("mamba2", ctx.write("ok2.safetensors", safetensors(tensors))))  # positive control
+    a_log, conv = "backbone.layers.1.mixer.A_log", "backbone.layers.0.mixer.conv1d.weight"
+    fewer = [(n, [7] if n == a_log else s, d[:7 * 4] if n == a_log else d) for n, s, d in tensors]
+    ctx.expect_fail(run("mamba2", ctx.write("alog2.safetensors", safetensors(fewer))), a_log, "[7]", "[8]")
+    other = [(n, [144, 1, 4] if n == conv else s, d[:144 * 4 * 4] if n == conv else d) for n, s, d in tensors]
+    ctx.expect_fail(run("mamba2", ctx.write("conv2.safetensors", safetensors(other))), conv, "[144, 1, 4]",
+                    "[160, 1, 4]")
+    config = json.load(open(os.path.join(golden, "config.json")))
+    config["head_dim"] = 12
+    ctx.write("bad_heads/config.json", json.dumps(config))
+    ctx.expect_fail([ctx.llmc, "import", ctx.path("bad_heads"), "-o", ctx.path("bad_heads.yaml")], "head_dim",
+                    "8 heads of 12", "128")
+    golden = os.path.join(ctx.data, "golden", "yuan2")
+    ctx.expect_ok([ctx.llmc, "import", golden, "-o", ctx.path("yuan2.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("yuan2.yaml"), "-o", ctx.path("yuan2")])
+    tensors = read_safetensors(os.path.join(golden, "model.safetensors"))
+    conv1 = "model.layers.1.self_attn.lf_gate.conv1.weight"
+    wide = [(n, [32, 64, 3, 1] if n == conv1 else s, d + d[:32 * 64 * 4] if n == conv1 else d) for n, s, d in tensors]
+    ctx.expect_fail(run("yuan2", ctx.write("lf.safetensors", safetensors(wide))), conv1, "[32, 64, 3, 1]",
+                    "[32, 64, 2, 1]")
+
+
+@case
+def chatglm_prompt_without_gmask(ctx):
+    """ChatGLM-6B v1 is a prefix-LM: a prompt is its text, [gMASK], then BOS. A prompt whose BOS has no mask token
+    before it, or that has no BOS, is refused naming the tokens it lacks; with both it runs."""
+    golden = os.path.join(ctx.data, "golden", "chatglm")
+    ctx.expect_ok([ctx.llmc, "import", golden, "-o", ctx.path("chatglm.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("chatglm.yaml"), "-o", ctx.path("chatglm")])
+    run = lambda tokens: [ctx.path("chatglm"), "--weights", os.path.join(golden, "model.safetensors"), "--tokens",
+                          tokens, "-n", "2"]
+    ctx.expect_ok(run("17,203,45,211,39"))  # positive control
+    ctx.expect_fail(run("17,203,45,99,39"), "BOS (39) at position 4", "no [gMASK] (211)", "[MASK] (3)")
+    ctx.expect_fail(run("17,203,45,211"), "no BOS (39)", "[gMASK] (211)")
+
+
+@case
 def gen_safetensors_truncated(ctx):
     full = safetensors(stories_tensors(ctx))
     for cut, needle in ((0, "truncated safetensors file (0 bytes, no header)"),

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <fstream>
 #include <string>
 
@@ -211,6 +212,62 @@ TEST_SUITE("spec") {
                                                                                  "intermediate_size: 8}"),
                                               "t.yaml")),
                          doctest::Contains("expected none"), Error);
+  }
+
+  TEST_CASE("a Mamba 2 mixer: heads, groups of B and C, conv and scan state fixed per layer") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/mamba2", {});
+    CHECK(a.mixer == MixerKind::mamba2);
+    CHECK(a.mixer_size == 128);
+    CHECK(a.ssm_heads == 8);
+    CHECK(a.ssm_groups == 1);
+    CHECK(a.dt_min == doctest::Approx(0.001));  // time_step_min: transformers 4.46.1 clamps dt to it
+    const std::string text = spec_to_yaml(a, "round trip");
+    const Plan p = make_plan(parse_spec(text, "rt.yaml"));
+    CHECK(p.state_row == 0);
+    CHECK(p.state_fixed_bytes == 2 * 4 * (160 * 3 + 8 * 16 * 16));  // per layer: 3 xBC rows, [8][16][16] scan state
+    CHECK(p.unbounded_positions());
+    CHECK(p.parameter_count == 89'136);  // meta.json n_params_saved
+    CHECK(error_of(replace(text, "heads: 8", "heads: 6")).find("not a multiple of 6 heads") != std::string::npos);
+    CHECK(error_of(replace(text, "groups: 1", "groups: 3")).find("do not split into 3 groups") != std::string::npos);
+    CHECK(error_of(replace(text, "groups: 1", "groups: 1, dt_rank: 4")).find("only used with kind: mamba") !=
+          std::string::npos);
+    CHECK(error_of(replace(text, "dt_min: 0.001", "dt_min: -1")).find("expected a number >= 0") != std::string::npos);
+  }
+
+  TEST_CASE("Yuan 2's localized filtering: its convolutions' tensors and its previous rows as fixed state") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/yuan2", {});
+    CHECK(a.attention.localized_filtering);
+    CHECK(a.weights.layer.at("gate") == "model.layers.{i}.mlp.up_proj.weight");  // the activation is on up_proj
+    const std::string text = spec_to_yaml(a, "round trip");
+    const Plan p = make_plan(parse_spec(text, "rt.yaml"));
+    CHECK(p.state_row == 2 * 2 * 64);                   // keys and values of 2 layers
+    CHECK(p.state_fixed_bytes == 2 * 4 * (64 + 32));    // per layer: the previous input row and its first convolution
+    CHECK(p.parameter_count == 144'016 - 2 * 8);        // meta.json n_params_saved less the saved RoPE inv_freq
+    CHECK_THROWS_WITH_AS(make_plan(parse_spec(replace(text, "kv_heads: 4", "kv_heads: 2"), "t.yaml")),
+                         doctest::Contains("as many kv heads as heads"), Error);
+  }
+
+  TEST_CASE("ChatGLM-6B v1: prefix-LM, 2D RoPE of fp16 frequencies, residuals from the normed input x alpha") {
+    const Spec a = import_any(LLMC_SOURCE_DIR "/tests/data/golden/chatglm", {});
+    REQUIRE(a.attention.prefix_lm);
+    CHECK(a.attention.prefix_lm->gmask == 211);
+    CHECK(a.bos == 39);
+    CHECK(a.rope.two_d);
+    CHECK(a.residual_normed);
+    CHECK(a.residual_alpha == doctest::Approx(std::sqrt(56.0)));  // GLMBlock's default num_layers 28, not 2
+    const std::string text = spec_to_yaml(a, "round trip");
+    const Plan p = make_plan(parse_spec(text, "rt.yaml"));
+    CHECK(p.chunk == a.max_context);  // the whole prompt in one step: the context attends to keys after it
+    CHECK(p.state_fixed_bytes == 3 * 4);
+    // 10000^(-2i/8) rounded to fp16, as numpy's float16 of the fp32 values.
+    CHECK(p.rope_inv_freq == std::vector<float>{1.0f, 0.0999755859375f, 0.01000213623046875f, 0.0010004043579101562f});
+    CHECK(p.parameter_count == 132'872 - 2 * 4);  // meta.json n_params_saved less the saved RoPE inv_freq
+    CHECK(error_of(replace(text, "rotary_dim: 8", "rotary_dim: 4")).find("rotary_dim = head_dim / 2") !=
+          std::string::npos);
+    CHECK(error_of(replace(text, "  residual_input: normed\n", "")).find("only used with residual_input: normed") !=
+          std::string::npos);
+    CHECK(error_of(replace(text, "  prefix_lm: {gmask: 211, mask: 3}\n", "")).find("need attention.prefix_lm") !=
+          std::string::npos);
   }
 
   TEST_CASE("import rejects unknown model types with the supported list") {
