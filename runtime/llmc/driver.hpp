@@ -216,8 +216,11 @@ class ModelSequences : public Sequences {
   }
   int count() const override { return static_cast<int>(states_.size()); }
   void prefill(int seq, const int* tokens, int n, int pos, const std::function<void(const float*)>& on_last) override {
-    model_.forward(*states_[static_cast<size_t>(seq)], tokens, n, pos, false, on_last);
+    State& state = *states_[static_cast<size_t>(seq)];
+    if (pos == 0) state.reset();  // a new sequence: no recurrent state left from the slot's last request
+    model_.forward(state, tokens, n, pos, false, on_last);
   }
+  bool prefix_reusable() const override { return model_.state_layout().fixed_bytes == 0; }
   void decode(const int* seqs, const int* tokens, const int* pos, int n,
               const std::function<void(int, const float*)>& on_logits) override {
     step_.clear();

@@ -32,6 +32,10 @@ class Sequences {
   // One token for each of n distinct sequences, in one step: tokens[i] at position pos[i] of seqs[i].
   virtual void decode(const int* seqs, const int* tokens, const int* pos, int n,
                       const std::function<void(int, const float*)>& on_logits) = 0;
+  // Whether a sequence's state can be cut back to a prefix of its positions and continued from there. Not
+  // when the state has a fixed part (a recurrent state summarises every position fed so far): a request then
+  // starts its sequence anew from position 0, which starts it from an empty state.
+  virtual bool prefix_reusable() const { return true; }
 };
 
 // One generation, shared by the HTTP thread that waits for its text and the scheduler that makes it.
@@ -175,7 +179,8 @@ class Scheduler {
       }
     }
     Slot& s = slots_[best];
-    const size_t reuse = std::min(best_len, g->prompt.size() - 1);  // the last prompt token gives the logits
+    // The last prompt token gives the logits, so it is always fed.
+    const size_t reuse = seqs_.prefix_reusable() ? std::min(best_len, g->prompt.size() - 1) : 0;
     reused_tokens_ += static_cast<long>(reuse);
     s.g = g;
     ++busy_;

@@ -142,6 +142,69 @@ TEST_CASE("a request that shares a prompt prefix reuses the slot's state") {
   CHECK(sched.reused_tokens() == static_cast<long>(p1.size() + 4));
 }
 
+// A model whose state is recurrent: one running hash per sequence over every token fed, which cannot be cut
+// back to a prefix. Feeding a position other than the next one (a prefix reuse) is a scheduler error.
+class RecurrentSequences : public llmc::Sequences {
+ public:
+  explicit RecurrentSequences(int n) : states_(static_cast<size_t>(n)) {}
+  int count() const override { return static_cast<int>(states_.size()); }
+  bool prefix_reusable() const override { return false; }
+  void prefill(int seq, const int* tokens, int n, int pos, const std::function<void(const float*)>& on_last) override {
+    if (pos == 0) states_[seq] = State{};  // position 0 starts a sequence anew
+    for (int i = 0; i < n; ++i) feed(seq, tokens[i], pos + i);
+    emit(seq, on_last);
+  }
+  void decode(const int* seqs, const int* tokens, const int* pos, int n,
+              const std::function<void(int, const float*)>& on_logits) override {
+    for (int i = 0; i < n; ++i) {
+      feed(seqs[i], tokens[i], pos[i]);
+      emit(seqs[i], [&](const float* l) { on_logits(i, l); });
+    }
+  }
+  int misfed = 0;  // positions fed out of order
+
+ private:
+  struct State {
+    uint64_t hash = 1469598103934665603ull;
+    int length = 0;
+  };
+  void feed(int seq, int token, int pos) {
+    State& s = states_[static_cast<size_t>(seq)];
+    if (pos != s.length) ++misfed;
+    s.hash = next_hash(s.hash, token, pos);
+    s.length = pos + 1;
+  }
+  template <typename F>
+  void emit(int seq, F&& f) {
+    float logits[kVocab] = {};
+    logits[token_of(states_[static_cast<size_t>(seq)].hash, false)] = 1.0f;
+    f(logits);
+  }
+  std::vector<State> states_;
+};
+
+TEST_CASE("a model with recurrent state starts each request anew, never from a reused prefix") {
+  FakeTokenizer tok;
+  RecurrentSequences seqs(1);
+  llmc::Scheduler sched(seqs, tok, kVocab, 128);
+  const std::vector<int> p1 = {1, 2, 3, 4, 5, 6, 7, 8};
+  auto a = request(p1, 5);
+  sched.submit(a);
+  CHECK(collect(*a) == text_of(reference(p1, 5)));
+  std::vector<int> p2 = p1;  // shares p1 and what was generated from it: a KV model would reuse all of that
+  for (int t : reference(p1, 4)) p2.push_back(t);
+  p2.push_back(9);
+  auto b = request(p2, 12);
+  sched.submit(b);
+  CHECK(collect(*b) == text_of(reference(p2, 12)));
+  const std::vector<int> p3 = {1, 2, 3, 4, 12, 13};  // shares only the first 4 tokens with what the slot holds
+  auto c = request(p3, 6);
+  sched.submit(c);
+  CHECK(collect(*c) == text_of(reference(p3, 6)));
+  CHECK(sched.reused_tokens() == 0);
+  CHECK(seqs.misfed == 0);
+}
+
 TEST_CASE("stop strings end the text before them, and no part of one is sent early") {
   FakeTokenizer tok;
   FakeSequences seqs(1, 256);
