@@ -5,7 +5,7 @@
 
 For each shape and type, both engines are started in turn on the same weights and type (llmc: the binary
 built with --kv-cache f16, `--serve --parallel N --threads T`; llama.cpp: `llama-server -m GGUF -np N
--c N*CONTEXT --threads T --cache-ram 0`: every slot the shape's context, the KV cache f16 by default), and for each client count C (--clients) C clients
+-c N*CONTEXT --threads T --cache-ram 0 --threads-http N+2`: every slot the shape's context, the KV cache f16 by default), and for each client count C (--clients) C clients
 each send --requests streamed requests one after another. Every request is the same work on both engines:
 a prompt of --prompt-tokens token ids (fixed; its second token is the request's number, so that no engine can
 reuse another request's prompt: llama-server is asked for cache_prompt false, llmc's longest-prefix reuse
@@ -55,6 +55,10 @@ def request_body(engine, ids, max_tokens):
             "stream_options": {"include_usage": True}}
     if engine == "llama.cpp":
         body["cache_prompt"] = False
+        # Never the byte tokens <0x00>..<0xFF> (ids 3-258 of the synthetic vocabulary): random weights pick them,
+        # and llama-server 1fd6dfe9f ends a stream whose text holds an invalid UTF-8 byte with "Failed to parse
+        # input" (llmc streams it as U+FFFD). A bias list costs nothing measurable per step.
+        body["logit_bias"] = [[i, False] for i in range(3, 259)]
     return body
 
 
@@ -284,7 +288,10 @@ def engine_command(a, engine, case, port):
                 "--port", str(port), "--parallel", str(a.parallel), "--threads", str(a.threads)]
     return [os.path.join(a.llama_cpp, "bin", "llama-server"), "-m", case["gguf"], "-np", str(a.parallel),
             "-c", str(a.parallel * case["context"]), "--threads", str(a.threads), "--threads-batch", str(a.threads),
-            "--host", "127.0.0.1", "--port", str(port), "--no-webui", "--cache-ram", "0"]
+            "--host", "127.0.0.1", "--port", str(port), "--no-webui", "--cache-ram", "0",
+            # HTTP threads for every slot and the health checks: its default (one per core) queues streams and
+            # drops some of them (a request cancelled mid-answer with 8 clients on 2 cores).
+            "--threads-http", str(a.parallel + 2)]
 
 
 def measure_engine(a, engine, case, window, numbers):
