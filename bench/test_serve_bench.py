@@ -26,6 +26,8 @@ class Requests(unittest.TestCase):
     def test_bodies_ask_both_engines_for_the_same_work(self):
         llmc, llama = sb.request_body("llmc", [1, 2], 64), sb.request_body("llama.cpp", [1, 2], 64)
         self.assertEqual(llama.pop("cache_prompt"), False)
+        # llama-server only: the byte tokens <0x00>..<0xFF> banned (its stream stops at an invalid UTF-8 byte)
+        self.assertEqual(llama.pop("logit_bias"), [[i, False] for i in range(3, 259)])
         self.assertEqual(llmc, llama)
         self.assertEqual((llmc["max_tokens"], llmc["temperature"], llmc["ignore_eos"], llmc["stream"]), (64, 0, True, True))
 
