@@ -594,9 +594,9 @@ void import_rwkv(const Config& c, Spec& s, const ImportOptions& o) {
                             {}});
 }
 
-// Mamba (modeling_mamba.py): embeddings, then per layer x += mixer(rmsnorm(x)) (no feed-forward), norm_f and a
-// classifier (tied unless the config says otherwise).
-void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
+// Mamba and Mamba 2 share their backbone: embeddings, rmsnorm(x) into the mixer, norm_f, a classifier (tied unless
+// the config says otherwise). The mixer's fields are each family's own.
+void import_ssm_backbone(const Config& c, Spec& s, const ImportOptions& o) {
   s.vocab_size = c.req<int64_t>("vocab_size");
   s.hidden_size = c.req<int64_t>("hidden_size");
   s.num_layers = c.req<int64_t>("num_hidden_layers");
@@ -607,12 +607,10 @@ void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
   const std::string act = c.get<std::string>("hidden_act", "silu");
   if (act != "silu") c.fail("hidden_act", fmt::format("'{}': the mixer supports silu only", act));
   s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-5)};
-  s.mixer = MixerKind::mamba;
-  s.mixer_size = c.req<int64_t>("intermediate_size");
-  s.ssm_state = c.req<int64_t>("state_size");
-  s.conv_kernel = c.req<int64_t>("conv_kernel");
-  const json& rank = c.raw("time_step_rank");  // "auto": ceil(hidden / 16)
-  s.dt_rank = rank.is_string() ? (s.hidden_size + 15) / 16 : c.req<int64_t>("time_step_rank");
+}
+
+// No attention, no positions, no feed-forward: each layer is x += mixer(norm(x)).
+void ssm_layers_without_attention_or_mlp(const Config& c, Spec& s) {
   s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
   s.attention.kv_heads = s.attention.heads;
   s.attention.window = s.attention.heads;
@@ -622,6 +620,19 @@ void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
   s.bos = c.token("bos_token_id");
   s.eos = c.token("eos_token_id");
   s.add_bos = false;
+}
+
+// Mamba (modeling_mamba.py): embeddings, then per layer x += mixer(rmsnorm(x)) (no feed-forward), norm_f and a
+// classifier (tied unless the config says otherwise).
+void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
+  import_ssm_backbone(c, s, o);
+  s.mixer = MixerKind::mamba;
+  s.mixer_size = c.req<int64_t>("intermediate_size");
+  s.ssm_state = c.req<int64_t>("state_size");
+  s.conv_kernel = c.req<int64_t>("conv_kernel");
+  const json& rank = c.raw("time_step_rank");  // "auto": ceil(hidden / 16)
+  s.dt_rank = rank.is_string() ? (s.hidden_size + 15) / 16 : c.req<int64_t>("time_step_rank");
+  ssm_layers_without_attention_or_mlp(c, s);
   name_tensors(s, NameTable{{{"embed", "backbone.embeddings.weight"},
                              {"final_norm", "backbone.norm_f.weight"},
                              {"lm_head", "lm_head.weight"}},
@@ -643,16 +654,7 @@ void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
 // head_dim with a scalar decay each, n_groups of B and C, the gated RMSNorm (mixer.norm) before out_proj. dt's floor
 // is time_step_min, as transformers 4.46.1's torch path clamps it (later versions clamp to time_step_limit).
 void import_mamba2(const Config& c, Spec& s, const ImportOptions& o) {
-  s.vocab_size = c.req<int64_t>("vocab_size");
-  s.hidden_size = c.req<int64_t>("hidden_size");
-  s.num_layers = c.req<int64_t>("num_hidden_layers");
-  s.max_context = context_for(2048, o);  // no positions: this sizes only the prefill chunk
-  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
-  if (c.get<bool>("use_bias", false)) c.fail("use_bias", "in_proj / out_proj biases are not supported");
-  if (!c.get<bool>("use_conv_bias", true)) c.fail("use_conv_bias", "a convolution without bias is not supported");
-  const std::string act = c.get<std::string>("hidden_act", "silu");
-  if (act != "silu") c.fail("hidden_act", fmt::format("'{}': the mixer supports silu only", act));
-  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-5)};
+  import_ssm_backbone(c, s, o);
   s.mixer = MixerKind::mamba2;
   s.mixer_size = static_cast<int64_t>(c.get<double>("expand", 2) * static_cast<double>(s.hidden_size));
   s.ssm_heads = c.req<int64_t>("num_heads");
@@ -664,15 +666,7 @@ void import_mamba2(const Config& c, Spec& s, const ImportOptions& o) {
   s.ssm_state = c.req<int64_t>("state_size");
   s.conv_kernel = c.req<int64_t>("conv_kernel");
   s.dt_min = c.get<double>("time_step_min", 0.001);
-  s.attention.heads.assign(static_cast<size_t>(s.num_layers), 0);
-  s.attention.kv_heads = s.attention.heads;
-  s.attention.window = s.attention.heads;
-  s.positions = PositionKind::none;
-  s.mlp.kind = MlpKind::none;
-  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), 0);
-  s.bos = c.token("bos_token_id");
-  s.eos = c.token("eos_token_id");
-  s.add_bos = false;
+  ssm_layers_without_attention_or_mlp(c, s);
   name_tensors(s, NameTable{{{"embed", "backbone.embeddings.weight"},
                              {"final_norm", "backbone.norm_f.weight"},
                              {"lm_head", "lm_head.weight"}},
