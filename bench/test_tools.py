@@ -57,13 +57,7 @@ def tiny_model(dim=8, layers=2, heads=2, kv_heads=1, ffn=12, vocab=300, experts=
             shapes += [(p + "mlp.gate_proj.weight", [ffn, dim]), (p + "mlp.up_proj.weight", [ffn, dim]),
                        (p + "mlp.down_proj.weight", [dim, ffn])]
     shapes += [("model.norm.weight", [dim]), ("lm_head.weight", [vocab, dim])]
-    out = []
-    for k, (name, shape) in enumerate(shapes):
-        n = 1
-        for d in shape:
-            n *= d
-        out.append((name, shape, [k * 1e4 + i for i in range(n)]))
-    return out
+    return with_values(shapes)
 
 
 def tiny_deepseek(dim=10, layers=3, heads=2, kv_lora=6, nope=4, rope=2, v=3, dense_layers=1, dense_ffn=6, experts=3,
