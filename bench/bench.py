@@ -23,6 +23,7 @@ engines' numbers measured earlier."""
 import argparse
 import datetime
 import json
+import math
 import os
 import re
 import shlex
@@ -49,6 +50,18 @@ class DeepSeek(NamedTuple):
     gguf_context: int  # config.json's max_position_embeddings, the GGUF's context_length
 
 
+class Recurrent(NamedTuple):
+    """A recurrent shape's mixer (issue 24): no attention and no KV cache; llmc's spec is its published model's in
+    archs/ (the bench's name and the synthetic vocabulary's special tokens put in)."""
+    kind: str  # "mamba", "mamba2" or "rwkv" (RWKV-4)
+    arch: str  # archs/<arch>.yaml
+    inner: int  # Mamba's d_inner, RWKV's attention_hidden_size
+    state: int = 0  # d_state
+    conv: int = 0  # conv_kernel
+    dt_rank: int = 0  # Mamba: dt_rank; Mamba 2: heads
+    groups: int = 0  # Mamba 2: n_groups
+
+
 class Shape(NamedTuple):
     dim: int
     layers: int
@@ -60,6 +73,7 @@ class Shape(NamedTuple):
     experts: int = 0
     top_k: int = 0
     deepseek: Optional[DeepSeek] = None
+    recurrent: Optional[Recurrent] = None
 
 
 SHAPES = {
@@ -74,9 +88,21 @@ SHAPES = {
     # 0.54B read per token. llmc's context 4096 (decode after 4000 positions fits).
     "dsv2lite4L": Shape(2048, 4, 16, 16, 1408, 102400, 4096, 64, 6,
                         DeepSeek(512, 128, 64, 128, 2, 1, 10944, (40.0, 4096, 0.707), 163840)),
+    # Recurrent models (issue 24), their published shapes: state-spaces/mamba-130m-hf, state-spaces/mamba2-130m
+    # (d_state 128, 24 heads of 64, 1 group) and RWKV/rwkv-4-169m-pile (llmc only: llama.cpp has no RWKV-4).
+    "mamba130M": Shape(768, 24, 1, 1, 0, 50280, 2048, recurrent=Recurrent("mamba", "mamba-130m", 1536, 16, 4, 48)),
+    "mamba2_130M": Shape(768, 24, 1, 1, 0, 50288, 2048,
+                         recurrent=Recurrent("mamba2", "mamba2-130m", 1536, 128, 4, 24, 1)),
+    "rwkv169M": Shape(768, 12, 1, 1, 3072, 50277, 1024, recurrent=Recurrent("rwkv", "rwkv-4-169m-pile", 768)),
 }
 # Types measured by default for a shape (the MoE targets are at q8_0 and q4_0).
-DEFAULT_TYPES = {"moe1.9B": ["q8_0", "q4_0"], "dsv2lite4L": ["q8_0", "q4_0"]}
+DEFAULT_TYPES = {"moe1.9B": ["q8_0", "q4_0"], "dsv2lite4L": ["q8_0", "q4_0"], "mamba130M": ["f32", "q8_0"],
+                 "mamba2_130M": ["f32", "q8_0"], "rwkv169M": ["f32", "q8_0"]}
+
+
+def llama_cpp_runs(shape):
+    """Whether llama.cpp runs the shape's family (it has no RWKV-4: RWKV rows are judged against the ceiling)."""
+    return not (shape.recurrent and shape.recurrent.kind == "rwkv")
 
 
 def experts_of(shape):
@@ -140,6 +166,8 @@ def wait_for_quiet(limit):
 def arch_yaml(name, shape):
     if shape.deepseek:
         return deepseek_yaml(name, shape)
+    if shape.recurrent:
+        return recurrent_yaml(name, shape)
     dim, layers, heads, kv, ffn, vocab, ctx = shape[:7]
     experts, top_k = experts_of(shape)
     if experts:
@@ -265,11 +293,79 @@ weights:
 """
 
 
+def recurrent_yaml(name, shape):
+    """The published model's spec from archs/, renamed, with the synthetic vocabulary's BOS and EOS."""
+    path = os.path.join(ROOT, "archs", shape.recurrent.arch + ".yaml")
+    with open(path) as f:
+        text = f.read()
+    text, renamed = re.subn(r'(?m)^name: .*$', f"name: bench_{name.replace('.', '_')}", text)
+    text, retokened = re.subn(r'(?m)^tokens: .*$', "tokens: {bos: 1, eos: 2, add_bos: false}", text)
+    if renamed != 1 or retokened != 1:
+        raise SystemExit(f"bench: {path}: expected one 'name:' and one 'tokens:' line")
+    return f"# Random-weight {shape.recurrent.kind} of the {name} shape: {path}, written by bench/bench.py.\n" + text
+
+
+def recurrent_tensors(shape):
+    """[(name, init, shape)] of a recurrent shape's checkpoint, Hugging Face's names as archs/ maps them; init is
+    gen_weights' (--list): matrix, norm, a_log, dt_bias or mix."""
+    r, dim, vocab = shape.recurrent, shape.dim, shape.vocab
+    if r.kind == "rwkv":
+        ts = [("rwkv.embeddings.weight", "matrix", [vocab, dim]), ("rwkv.blocks.0.pre_ln.weight", "norm", [dim]),
+              ("rwkv.blocks.0.pre_ln.bias", "matrix", [dim])]
+        for i in range(shape.layers):
+            p = f"rwkv.blocks.{i}."
+            ts += [(p + f"{ln}.{w}", "norm" if w == "weight" else "matrix", [dim])
+                   for ln in ("ln1", "ln2") for w in ("weight", "bias")]
+            ts += [(p + f"attention.{m}.weight", "matrix", [r.inner, dim]) for m in ("key", "value", "receptance")]
+            ts += [(p + "attention.output.weight", "matrix", [dim, r.inner]),
+                   (p + "attention.time_decay", "matrix", [r.inner]), (p + "attention.time_first", "norm", [r.inner])]
+            ts += [(p + f"attention.time_mix_{m}", "mix", [1, 1, dim]) for m in ("key", "value", "receptance")]
+            ts += [(p + "feed_forward.key.weight", "matrix", [shape.ffn, dim]),
+                   (p + "feed_forward.value.weight", "matrix", [dim, shape.ffn]),
+                   (p + "feed_forward.receptance.weight", "matrix", [dim, dim])]
+            ts += [(p + f"feed_forward.time_mix_{m}", "mix", [1, 1, dim]) for m in ("key", "receptance")]
+        return ts + [("rwkv.ln_out.weight", "norm", [dim]), ("rwkv.ln_out.bias", "matrix", [dim]),
+                     ("head.weight", "matrix", [vocab, dim])]
+    ts = [("backbone.embeddings.weight", "matrix", [vocab, dim])]
+    conv_width = r.inner + (2 * r.groups * r.state if r.kind == "mamba2" else 0)  # Mamba 2 convolves x, B, C
+    for i in range(shape.layers):
+        p = f"backbone.layers.{i}."
+        m = p + "mixer."
+        ts += [(p + "norm.weight", "norm", [dim]), (m + "conv1d.weight", "matrix", [conv_width, 1, r.conv]),
+               (m + "conv1d.bias", "matrix", [conv_width]), (m + "out_proj.weight", "matrix", [dim, r.inner])]
+        if r.kind == "mamba":
+            ts += [(m + "in_proj.weight", "matrix", [2 * r.inner, dim]), (m + "A_log", "a_log", [r.inner, r.state]),
+                   (m + "D", "norm", [r.inner]), (m + "x_proj.weight", "matrix", [r.dt_rank + 2 * r.state, r.inner]),
+                   (m + "dt_proj.weight", "matrix", [r.inner, r.dt_rank]), (m + "dt_proj.bias", "dt_bias", [r.inner])]
+        else:
+            heads = r.dt_rank
+            ts += [(m + "in_proj.weight", "matrix", [2 * r.inner + 2 * r.groups * r.state + heads, dim]),
+                   (m + "A_log", "a_log", [heads]), (m + "D", "norm", [heads]), (m + "dt_bias", "dt_bias", [heads]),
+                   (m + "norm.weight", "norm", [r.inner])]
+    return ts + [("backbone.norm_f.weight", "norm", [dim])]
+
+
+def recurrent_parameter_counts(shape):
+    """parameter_counts of a recurrent shape, from its tensors: matrices are the 2-D tensors whose rows are whole
+    blocks of 32 (what llmc quantises), the rest fp32; a tied classifier reads the embedding as a matrix."""
+    matrices = fp32 = 0
+    for _, _, dims in recurrent_tensors(shape):
+        if len(dims) == 2 and dims[1] % 32 == 0 and dims[0] > 1:
+            matrices += math.prod(dims)
+        else:
+            fp32 += math.prod(dims)
+    # An untied classifier (RWKV's head) is read whole, the embedding only a row of it.
+    per_token = matrices - (shape.vocab * shape.dim if shape.recurrent.kind == "rwkv" else 0)
+    return {"matrices": matrices, "fp32": fp32, "matrices_per_token": per_token, "fp32_per_token": fp32 + shape.dim}
+
+
 def parameter_counts(shape):
     """{"matrices", "fp32", "matrices_per_token", "fp32_per_token"}: the values of the matrices (stored in the
     type measured) and of the tensors llmc keeps in fp32 (norms, routers, MLA's kv_b, which its absorbed attention
     reads as fp32), in all and read by one decode step (of a mixture of experts: the experts a token visits and
     the shared ones; one embedding row, counted as fp32)."""
+    if shape.recurrent:
+        return recurrent_parameter_counts(shape)
     dim, layers, heads, kv, ffn, vocab = shape[:6]
     experts, top_k = experts_of(shape)
     d = shape.deepseek
@@ -314,11 +410,27 @@ def kv_row_values(shape):
     """Values one layer caches per position: keys and values, or MLA's latent and k_rope."""
     if shape.deepseek:
         return shape.deepseek.kv_lora + shape.deepseek.rope
+    if shape.recurrent:
+        return 0  # a fixed-size state instead
     return 2 * (shape.dim // shape.heads * shape.kv_heads)
 
 
+def recurrent_state_bytes(shape):
+    """A recurrent shape's per-sequence state (fp32), read and written by every step: per layer Mamba's SSM state
+    (d_inner × d_state; Mamba 2's heads × head size × d_state is the same count) and convolution window (kernel - 1
+    rows of its channels), RWKV-4's five rows (time-mix shift, numerator, denominator, max exponent; channel-mix
+    shift)."""
+    r = shape.recurrent
+    if r.kind == "rwkv":
+        return shape.layers * 5 * shape.dim * 4
+    conv_width = r.inner + (2 * r.groups * r.state if r.kind == "mamba2" else 0)
+    return shape.layers * (r.inner * r.state + conv_width * (r.conv - 1)) * 4
+
+
 def kv_cache_bytes(shape, kv_cache="f32", positions=None):
-    """The KV cache of the whole context (or of the first `positions`)."""
+    """The KV cache of the whole context (or of the first `positions`); of a recurrent shape its fixed state."""
+    if shape.recurrent:
+        return recurrent_state_bytes(shape)
     ctx = shape.context if positions is None else positions
     return shape.layers * ctx * kv_row_values(shape) * (2 if kv_cache == "f16" else 4)
 
@@ -512,6 +624,14 @@ def ensure_weights(a, tools, shape_name, file_dtype):
     if not os.path.exists(path):
         log(f"generating {path}")
         shape = SHAPES[shape_name]
+        if shape.recurrent:
+            listing = os.path.join(a.work, f"{shape_name}.tensors")
+            with open(listing, "w") as f:
+                f.writelines(f"{name} {init} {' '.join(map(str, dims))}\n" for name, init, dims in
+                             recurrent_tensors(shape))
+            sh([tools["gen_weights"], path + ".tmp", file_dtype, "--list", listing, "1"])
+            os.rename(path + ".tmp", path)
+            return path
         moe = ["1", str(experts_of(shape)[0])] if experts_of(shape)[0] else []  # seed 1, the experts
         d = shape.deepseek
         if d:
@@ -567,7 +687,8 @@ def prepare(a, tools):
             if typ not in DEFAULT_TYPES.get(shape_name, [typ]):
                 continue
             weights = ensure_weights(a, tools, shape_name, FILE_DTYPE[typ])
-            gguf = ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32")) if a.llama_cpp else None
+            gguf = (ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32"))
+                    if a.llama_cpp and llama_cpp_runs(SHAPES[shape_name]) else None)
             cases.append((shape_name, typ, yaml_path, weights, gguf, build_binary(a, yaml_path, shape_name, typ)))
     return cases
 
@@ -722,7 +843,7 @@ def render(a, run):
     loads = [x for row in run["rows"] for w in row["windows"] for x in w.get("load", [])]
     lines = [f"# llmc bench ({min(starts) + ' - ' + max(starts) if starts else h.get('stamp', '')}, "
              f"commit {h['commit']})", ""]
-    text = (f"Random-weight Llama models, {h['prompt']}-token prompt, {h['new'] - 1} decode steps {decode_after}, "
+    text = (f"Random-weight models, {h['prompt']}-token prompt, {h['new'] - 1} decode steps {decode_after}, "
             f"{kv_cache} KV cache, greedy. Machine: {h['cores']} cores ({h['cpu']}); "
             + ("measured read bandwidth (the best of the runs' readings) " if h.get("legacy") else
                "read-bandwidth ceiling (bench/bandwidth.cpp: huge pages, AVX-512 loads, 1-8 streams per thread; the "
@@ -780,7 +901,13 @@ def render(a, run):
                 if d["ratio"] is not None and d["ratio"] < DEEPSEEK_DECODE_RATIO:
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×)")
                 continue
-            if moe:
+            if shape.recurrent and not llama_cpp_runs(shape):
+                if pct[t] is not None and pct[t] < TARGET_CEILING:
+                    unmet.append(f"decode {t}t ({pct[t]:.0%})")
+            elif shape.recurrent:
+                if d["ratio"] is not None and d["ratio"] < TARGET_RATIO:
+                    unmet.append(f"decode {t}t ({d['ratio']:.2f}×)")
+            elif moe:
                 if d["ratio"] is not None and (d["ratio"] < MOE_DECODE_RATIO or (pct[t] or 0) < MOE_CEILING):
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
             elif d["ratio"] is not None and d["ratio"] < TARGET_RATIO and (pct[t] or 0) < TARGET_CEILING:
@@ -788,7 +915,7 @@ def render(a, run):
             if p["ratio"] is not None and p["ratio"] < TARGET_RATIO:
                 unmet.append(f"prefill {t}t ({p['ratio']:.2f}×)")
         target = "met" if not unmet else "not met: " + ", ".join(unmet)
-        if all(s[f"{k}{t}"]["ratio"] is None for k in ("decode", "prefill") for t in threads):
+        if llama_cpp_runs(shape) and all(s[f"{k}{t}"]["ratio"] is None for k in ("decode", "prefill") for t in threads):
             target = "-"
         typ_cell = f"{typ} @ d{depth}" if depth else typ
         verdicts.append((shape_name, typ_cell, unmet))
@@ -831,6 +958,12 @@ def render(a, run):
                       "keeps MLA's kv_b in fp32 (its absorbed attention reads it so), counted in the bytes per token "
                       "and the memory bound; the memory bound's cache is the compressed MLA cache (latent + k_rope "
                       "per layer and position)."]
+    if any(SHAPES[r["shape"]].recurrent for r in run["rows"]):
+        lines += ["", f"Recurrent rows (issue 24): Mamba and Mamba 2 decode and prefill ≥ {TARGET_RATIO}× {ref_name} "
+                      "with 1 and 2 threads (no ceiling alternative); RWKV-4, which llama.cpp does not run, decode at "
+                      f"≥ {TARGET_CEILING:.0%} of the ceiling. Bytes per token: the 2-D matrices with rows of whole "
+                      "32-value blocks in the type (a tied classifier reads the embedding), the other tensors fp32, "
+                      "and the fixed-size recurrent state (fp32), also in the memory bound."]
     if over:
         lines += ["", f"Decode read faster than the ceiling ({', '.join(over)}): the bandwidth test is not the "
                       "ceiling on this run; the % column is not meaningful."]

@@ -3,11 +3,13 @@
 independent reading of the GGUF it writes (metadata, tensor table, data, the q/k row permutation; for DeepSeek
 llama.cpp's deepseek2 keys, tensors and kv_b split) and its errors on bad input; bench.py's DeepSeek shape
 (parameter and byte counts against its tensor list, its arch spec against archs/deepseek-v2-lite.yaml); bench.py's
-medians, ratios, ceiling % and target verdicts on a made-up run (rows after a depth too), and its README block
+recurrent shapes (Mamba, Mamba 2, RWKV-4: tensors against archs/, the Mamba GGUFs against llama.cpp's
+loaders); bench.py's medians, ratios, ceiling % and target verdicts on a made-up run (rows after a depth too), and its README block
 update. Stdlib only.  usage: test_tools.py [SCRATCH_DIR]"""
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import struct
@@ -389,6 +391,86 @@ class DeepSeekShape(unittest.TestCase):
                 dense = pattern.endswith(("mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"))
                 layer = 0 if dense else 1
                 self.assertIn(pattern.format(i=layer, e=0), names)
+
+
+class RecurrentShapes(unittest.TestCase):
+    """bench.py's Mamba, Mamba 2 and RWKV-4 shapes: their tensors against archs/ (every tensor the spec names is
+    written, the counts its first line states), and write_gguf.py's Mamba / Mamba 2 GGUFs against what
+    convert_hf_to_gguf.py (MambaModel, Mamba2Model) and llama.cpp's mamba / mamba2 loaders expect (1fd6dfe9f)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(dir=SCRATCH)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_tensors_are_the_published_specs(self):
+        for name in ("mamba130M", "mamba2_130M", "rwkv169M"):
+            shape = bench.SHAPES[name]
+            spec = bench.arch_yaml(name, shape)
+            tensors = {t for t, _, _ in bench.recurrent_tensors(shape)}
+            for line in spec.split("\n"):
+                if ': "' in line and "{i}" in line or line.strip().startswith(("embed:", "final_norm:")):
+                    pattern = line.split('"')[1]
+                    self.assertIn(pattern.format(i=shape.layers - 1), tensors, name)
+            self.assertIn("tokens: {bos: 1, eos: 2, add_bos: false}", spec)
+            counted = int(spec.split("parameters")[0].split()[-1].strip(";"))
+            self.assertEqual(bench.params(shape), counted, name)
+
+    def mamba_model(self, kind):
+        if kind == "mamba":
+            shape = bench.Shape(8, 2, 1, 1, 0, 300, 64, recurrent=bench.Recurrent("mamba", "mamba-130m", 16, 4, 3, 2))
+        else:
+            shape = bench.Shape(8, 2, 1, 1, 0, 300, 64,
+                                recurrent=bench.Recurrent("mamba2", "mamba2-130m", 16, 4, 3, 2, 1))
+        model = with_values([(n, dims) for n, _, dims in bench.recurrent_tensors(shape)])
+        # A_log small enough for exp: 0.001 × index
+        model = [(n, d, [0.001 * i for i in range(len(v))] if n.endswith("A_log") else v) for n, d, v in model]
+        src, out = os.path.join(self.dir, "m.safetensors"), os.path.join(self.dir, "m.gguf")
+        write_safetensors(src, model)
+        r = subprocess.run([sys.executable, os.path.join(HERE, "write_gguf.py"), src, out, "--context", "64"],
+                           text=True, capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return GGUFReader(out), {n: v for n, _, v in model}
+
+    def test_mamba(self):
+        g, by_name = self.mamba_model("mamba")
+        self.assertEqual(g.kv["general.architecture"], "mamba")
+        kv = {k[len("mamba."):]: v for k, v in g.kv.items() if k.startswith("mamba.")}
+        want = {"context_length": 64, "embedding_length": 8, "feed_forward_length": 0, "attention.head_count": 0,
+                "block_count": 2, "ssm.conv_kernel": 3, "ssm.inner_size": 16, "ssm.state_size": 4,
+                "ssm.time_step_rank": 2}
+        self.assertEqual({k: kv.get(k) for k in want}, want)
+        # llama.cpp's create_tensor shapes (fastest dimension first); no output.weight: tied
+        dims = {"ssm_in.weight": [8, 32], "ssm_conv1d.weight": [3, 16], "ssm_conv1d.bias": [16],
+                "ssm_x.weight": [16, 10], "ssm_dt.weight": [2, 16], "ssm_dt.bias": [16], "ssm_a": [4, 16],
+                "ssm_d": [16], "ssm_out.weight": [16, 8], "attn_norm.weight": [8]}
+        self.assertEqual({t: g.tensors[f"blk.1.{t}"][0] for t in dims}, dims)
+        self.assertEqual(set(g.tensors), {f"blk.{i}.{t}" for i in range(2) for t in dims} |
+                         {"token_embd.weight", "output_norm.weight"})
+        m = "backbone.layers.1.mixer."
+        self.assertEqual(g.floats("blk.1.ssm_conv1d.weight"), by_name[m + "conv1d.weight"])
+        a = g.floats("blk.1.ssm_a")
+        self.assertEqual(len(a), 64)
+        for got, a_log in zip(a, by_name[m + "A_log"]):
+            self.assertAlmostEqual(got, -math.exp(a_log), places=6)
+
+    def test_mamba2(self):
+        g, by_name = self.mamba_model("mamba2")
+        self.assertEqual(g.kv["general.architecture"], "mamba2")
+        kv = {k[len("mamba2."):]: v for k, v in g.kv.items() if k.startswith("mamba2.")}
+        want = {"ssm.conv_kernel": 3, "ssm.inner_size": 16, "ssm.state_size": 4, "ssm.time_step_rank": 2,
+                "ssm.group_count": 1, "block_count": 2}
+        self.assertEqual({k: kv.get(k) for k in want}, want)
+        # d_in_proj = 2 d_inner + 2 groups state + heads = 42; conv over x, B, C = 24 channels
+        dims = {"ssm_in.weight": [8, 42], "ssm_conv1d.weight": [3, 24], "ssm_conv1d.bias": [24],
+                "ssm_dt.bias": [2], "ssm_a": [1, 2], "ssm_d": [1, 2], "ssm_norm.weight": [16, 1],
+                "ssm_out.weight": [16, 8], "attn_norm.weight": [8]}
+        self.assertEqual({t: g.tensors[f"blk.0.{t}"][0] for t in dims}, dims)
+        m = "backbone.layers.0.mixer."
+        self.assertEqual(g.floats("blk.0.ssm_dt.bias"), by_name[m + "dt_bias"])
+        for got, a_log in zip(g.floats("blk.0.ssm_a"), by_name[m + "A_log"]):
+            self.assertAlmostEqual(got, -math.exp(a_log), places=6)
 
 
 class Render(unittest.TestCase):

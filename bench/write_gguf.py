@@ -2,8 +2,8 @@
 """Writes a llama.cpp GGUF (F32) from the bench's random-weight checkpoint, so llama.cpp runs the very weights
 llmc runs. Stdlib only (no numpy, no gguf-py).
 
-  write_gguf.py IN.safetensors OUT.gguf --heads N [--context N] [--rope-theta X] [--rms-eps X]
-               [--experts-per-token K] [--yarn FACTOR ORIGINAL_CONTEXT MSCALE_ALL_DIM]
+  write_gguf.py IN.safetensors OUT.gguf [--heads N] [--context N] [--rope-theta X] [--rms-eps X]
+               [--experts-per-token K] [--yarn FACTOR ORIGINAL_CONTEXT MSCALE_ALL_DIM] [--ssm-groups G]
 
 IN is an F32 .safetensors as bench/gen_weights.cpp writes it (untied lm_head), with Hugging Face Llama tensor
 names, Mixtral names (a router and experts per layer) or DeepSeek-V2 names (multi-head latent attention; leading
@@ -16,6 +16,8 @@ the attention heads (the head size is not in the shapes).
 - DeepSeek-V2: architecture "deepseek2", as convert_hf_to_gguf.py (DeepseekV2Model, llama.cpp 1fd6dfe9f) writes
   DeepseekV2ForCausalLM with DeepSeek-V2-Lite's settings (see deepseek2_keys): no row permutation, experts
   stacked, kv_b_proj split into attn_k_b (transposed) and attn_v_b.
+- Mamba / Mamba 2 (Hugging Face's backbone.* names): architecture "mamba" / "mamba2" as convert_hf_to_gguf.py
+  writes them (see mamba_tensors); --heads is not needed, --ssm-groups gives Mamba 2's n_groups.
 The vocabulary is synthetic, the size of the embedding: <unk> <s> </s>, the 256 byte tokens <0x00>..<0xFF>
 (llama.cpp looks up <0x0A> for its newline token), then tokens "tok<i>". Other types (F16, BF16, Q8_0, Q4_0)
 are made from this file with `llama-quantize --pure` (see bench/engines/README.md).
@@ -100,11 +102,13 @@ def shape_checker(tensors, path):
     return shape_of
 
 
-def model_tensors(tensors, path, heads):
+def model_tensors(tensors, path, heads, groups=1):
     """The GGUF tensors in file order, (gguf name, the safetensors tensors it is made of (stacked in order), its
     shape (outermost first), layout or None), and the model's hyperparameters from the shapes. Layouts:
     ("rope", heads) rows permuted for rope; ("k_b" | "v_b", heads, nope, v) a part of DeepSeek's kv_b."""
     shape_of = shape_checker(tensors, path)
+    if "backbone.layers.0.mixer.A_log" in tensors:
+        return mamba_tensors(shape_of, tensors, path, groups)
     embed = shape_of("model.embed_tokens.weight", None)
     if len(embed) != 2:
         raise InputError(f"{path}: tensor model.embed_tokens.weight: shape {embed}, expected [vocab, dim]")
@@ -236,6 +240,61 @@ def deepseek_tensors(shape_of, tensors, path, heads, layers, vocab, dim):
     return order, hparams
 
 
+def mamba_tensors(shape_of, tensors, path, groups):
+    """Mamba or Mamba 2 (A_log of [d_inner, d_state] or of [heads]) as convert_hf_to_gguf.py (MambaModel,
+    Mamba2Model, llama.cpp 1fd6dfe9f) writes them: A = -exp(A_log), conv1d's [channels, 1, kernel] squeezed, Mamba 2's
+    A and D as [heads, 1], its dt_bias as ssm_dt.bias and its gated norm as [groups, d_inner / groups]; the
+    classifier tied to the embedding (no output.weight)."""
+    vocab, dim = shape_of("backbone.embeddings.weight", None)
+    layers = 0
+    while f"backbone.layers.{layers}.mixer.A_log" in tensors:
+        layers += 1
+    m0 = "backbone.layers.0.mixer."
+    a_log = shape_of(m0 + "A_log", None)
+    inner = shape_of(m0 + "out_proj.weight", None)[1]
+    conv_width, _, kernel = shape_of(m0 + "conv1d.weight", None)
+    mamba2 = len(a_log) == 1
+    if mamba2:  # the shapes give groups × state only: the groups come from --ssm-groups
+        heads = a_log[0]
+        if groups <= 0 or (conv_width - inner) % (2 * groups):
+            raise InputError(f"{path}: conv1d's {conv_width} channels minus d_inner {inner} is not 2 × {groups} "
+                             "groups × a state size (--ssm-groups)")
+        state = (conv_width - inner) // (2 * groups)
+        hp = {"arch": "mamba2", "groups": groups, "dt_rank": heads}
+    else:
+        state = a_log[1]
+        hp = {"arch": "mamba", "dt_rank": shape_of(m0 + "dt_proj.weight", None)[1]}
+    hp.update({"vocab": vocab, "dim": dim, "layers": layers, "inner": inner, "state": state, "conv": kernel,
+               "heads": 0, "ffn": 0, "experts": 0})
+    order = [("token_embd.weight", ["backbone.embeddings.weight"], [vocab, dim], None)]
+    for i in range(layers):
+        p = f"backbone.layers.{i}."
+        m = p + "mixer."
+        order += [(f"blk.{i}.attn_norm.weight", [p + "norm.weight"], [dim], None),
+                  (f"blk.{i}.ssm_in.weight", [m + "in_proj.weight"], shape_of(m + "in_proj.weight", None), None),
+                  (f"blk.{i}.ssm_conv1d.weight", [m + "conv1d.weight"], [conv_width, kernel], None),
+                  (f"blk.{i}.ssm_conv1d.bias", [m + "conv1d.bias"], [conv_width], None)]
+        if mamba2:
+            order += [(f"blk.{i}.ssm_dt.bias", [m + "dt_bias"], [heads], None),
+                      (f"blk.{i}.ssm_a", [m + "A_log"], [heads, 1], ("neg_exp",)),
+                      (f"blk.{i}.ssm_d", [m + "D"], [heads, 1], None),
+                      (f"blk.{i}.ssm_norm.weight", [m + "norm.weight"], [hp["groups"], inner // hp["groups"]], None)]
+        else:
+            order += [(f"blk.{i}.ssm_x.weight", [m + "x_proj.weight"], shape_of(m + "x_proj.weight", None), None),
+                      (f"blk.{i}.ssm_dt.weight", [m + "dt_proj.weight"], [inner, hp["dt_rank"]], None),
+                      (f"blk.{i}.ssm_dt.bias", [m + "dt_proj.bias"], [inner], None),
+                      (f"blk.{i}.ssm_a", [m + "A_log"], [inner, state], ("neg_exp",)),
+                      (f"blk.{i}.ssm_d", [m + "D"], [inner], None)]
+        order += [(f"blk.{i}.ssm_out.weight", [m + "out_proj.weight"], [dim, inner], None)]
+    order += [("output_norm.weight", ["backbone.norm_f.weight"], [dim], None)]
+    for _, names, expected, _ in order:  # every part's values count (a squeeze or reshape keeps them)
+        for name in names:
+            if math.prod(shape_of(name, None)) != math.prod(expected):
+                raise InputError(f"{path}: tensor {name}: shape {shape_of(name, None)} does not hold the "
+                                 f"{math.prod(expected)} values of {expected}")
+    return order, hp
+
+
 def rope_row_order(rows, heads):
     """Source row of each output row: convert_hf_to_gguf.py's permute, w.reshape(heads, 2, rows / heads / 2, ...)
     .swapaxes(1, 2): within a head, output row 2j + p comes from input row p * half + j."""
@@ -281,8 +340,8 @@ def metadata(hp, a, name):
         ("general.name", STRING, name),
         ("general.file_type", U32, FILE_TYPE_ALL_F32),
     ]
-    kvs += [(f"{arch}.{key}", vtype, value) for key, vtype, value in
-            (llama_keys(hp, a) if arch == "llama" else deepseek2_keys(hp, a))]
+    arch_keys = {"llama": llama_keys, "deepseek2": deepseek2_keys, "mamba": mamba_keys, "mamba2": mamba_keys}[arch]
+    kvs += [(f"{arch}.{key}", vtype, value) for key, vtype, value in arch_keys(hp, a)]
     kvs += [
         ("tokenizer.ggml.model", STRING, "llama"),
         ("tokenizer.ggml.tokens", ARRAY, (STRING, tokens)),
@@ -311,6 +370,25 @@ def llama_keys(hp, a):
     if hp["experts"]:  # Mixtral's routing: softmax over the experts, the top 2 (here top_k) renormalised
         keys += [("expert_count", U32, hp["experts"]), ("expert_used_count", U32, a.experts_per_token)]
     return keys
+
+
+def mamba_keys(hp, a):
+    """MambaModel / Mamba2Model.set_gguf_parameters: no attention and no MLP (their sizes 0, as the converter
+    writes them), the state-space sizes; Mamba 2's time_step_rank is its head count."""
+    keys = [
+        ("context_length", U32, a.context),
+        ("embedding_length", U32, hp["dim"]),
+        ("feed_forward_length", U32, 0),
+        ("attention.head_count", U32, 0),
+        ("block_count", U32, hp["layers"]),
+        ("ssm.conv_kernel", U32, hp["conv"]),
+        ("ssm.inner_size", U32, hp["inner"]),
+        ("ssm.state_size", U32, hp["state"]),
+        ("ssm.time_step_rank", U32, hp["dt_rank"]),
+    ]
+    if hp["arch"] == "mamba2":
+        keys += [("ssm.group_count", U32, hp["groups"])]
+    return keys + [("attention.layer_norm_rms_epsilon", F32_VALUE, a.rms_eps)]
 
 
 def deepseek2_keys(hp, a):
@@ -369,6 +447,16 @@ def tensor_chunks(data, tensors, st_name, layout):
     if layout is None:
         yield data[begin:end]
         return
+    if layout[0] == "neg_exp":  # Mamba's A from A_log
+        values = array.array("f")
+        values.frombytes(data[begin:end])
+        if sys.byteorder != "little":
+            values.byteswap()
+        values = array.array("f", (-math.exp(v) for v in values))
+        if sys.byteorder != "little":
+            values.byteswap()
+        yield values.tobytes()
+        return
     row = 4 * shape[1]
     if layout[0] == "rope":
         for r in rope_row_order(shape[0], layout[1]):
@@ -395,7 +483,7 @@ def tensor_chunks(data, tensors, st_name, layout):
 
 def write_gguf(src, out, a):
     data, tensors = read_safetensors(src)
-    order, hp = model_tensors(tensors, src, a.heads)
+    order, hp = model_tensors(tensors, src, a.heads, a.ssm_groups)
     if hp["experts"] and not 1 <= a.experts_per_token <= hp["experts"]:
         raise InputError(f"--experts-per-token {a.experts_per_token}: the model has {hp['experts']} experts per "
                          "layer")
@@ -429,7 +517,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("src", metavar="IN.safetensors")
     ap.add_argument("out", metavar="OUT.gguf")
-    ap.add_argument("--heads", type=int, required=True, help="attention heads")
+    ap.add_argument("--heads", type=int, default=0, help="attention heads (Llama, DeepSeek)")
+    ap.add_argument("--ssm-groups", type=int, default=1, help="Mamba 2: n_groups (default 1)")
     ap.add_argument("--context", type=int, default=2048, help="llama.context_length (default 2048)")
     ap.add_argument("--rope-theta", type=float, default=10000.0)
     ap.add_argument("--rms-eps", type=float, default=1e-5)
@@ -445,6 +534,10 @@ def main():
     except OSError as e:
         print(f"write_gguf: {a.out}: {e.strerror or e}", file=sys.stderr)
         return 1
+    if hp["arch"].startswith("mamba"):
+        print(f"write_gguf: {a.out}: {hp['arch']}, {hp['layers']} layers, width {hp['dim']}, inner {hp['inner']}, "
+              f"state {hp['state']}, vocabulary {hp['vocab']}", file=sys.stderr)
+        return 0
     attention = (f"({hp['kv_heads']} KV)" if hp["arch"] == "llama" else
                  f"of MLA (latent {hp['kv_lora']}, nope {hp['nope']}, rope {hp['rope']}, v {hp['v']})")
     print(f"write_gguf: {a.out}: {hp['arch']}, {hp['layers']} layers, width {hp['dim']}, {hp['heads']} heads "

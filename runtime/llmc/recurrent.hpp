@@ -1,10 +1,16 @@
-// Kernels of recurrent mixers (RWKV-4): token shift and the WKV recurrence. They run over one sequence's rows
-// of a step and carry what the next step needs in that sequence's fixed state, so a sequence has no per-position
-// state and no length limit.
+// Kernels of recurrent mixers: RWKV-4's token shift and WKV recurrence, Mamba's and Mamba 2's convolution and
+// scans. They run over one sequence's rows of a step and carry what the next step needs in that sequence's fixed
+// state, so a sequence has no per-position state and no length limit.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include "llmc/threads.hpp"
 
 namespace llmc {
 
@@ -76,6 +82,62 @@ inline void relu_squared(float* x, int T) {
   }
 }
 
+namespace detail {
+
+template <int n, int lanes>
+inline constexpr bool lanes_divide = n % lanes == 0 && !std::is_void_v<xsimd::make_sized_batch_t<float, lanes>>;
+
+// The widest batch of floats the target has whose lanes divide n (16, 8 or 4), or void: loops over a state row
+// of n use it, in scalars when void.
+template <int n>
+using row_batch_t = std::conditional_t<
+    lanes_divide<n, 16>, xsimd::make_sized_batch_t<float, 16>,
+    std::conditional_t<lanes_divide<n, 8>, xsimd::make_sized_batch_t<float, 8>,
+                       std::conditional_t<lanes_divide<n, 4>, xsimd::make_sized_batch_t<float, 4>, void>>>;
+
+// PyTorch's softplus (beta 1, threshold 20), per lane.
+template <class B>
+inline B softplus(B x) {
+  return xsimd::select(x > B(20.0f), x, xsimd::log1p(xsimd::exp(x)));
+}
+
+// f applied in place to n floats, a whole batch at a time: the last, partial batch goes through a padded copy, so
+// every value is computed by the same lane code wherever it falls (results do not depend on how the caller cuts
+// the work).
+template <class F>
+inline void each_batch(float* v, int n, F&& f) {
+  using B = xsimd::batch<float>;
+  int i = 0;
+  for (; i + static_cast<int>(B::size) <= n; i += B::size) f(B::load_unaligned(v + i)).store_unaligned(v + i);
+  if (i == n) return;
+  alignas(64) float tail[B::size] = {};
+  std::copy(v + i, v + n, tail);
+  f(B::load_aligned(tail)).store_aligned(tail);
+  std::copy(tail, tail + (n - i), v + i);
+}
+
+template <class B>
+inline B silu(B x) {
+  return x / (B(1.0f) + xsimd::exp(-x));
+}
+
+// Σ a[i]·b[i] over n values.
+template <int n>
+inline float dot(const float* a, const float* b) {
+  using B = row_batch_t<n>;
+  if constexpr (std::is_void_v<B>) {
+    float sum = 0.0f;
+    for (int i = 0; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+  } else {
+    B sum(0.0f);
+    for (int i = 0; i < n; i += B::size) sum = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), sum);
+    return xsimd::hadd(sum);
+  }
+}
+
+}  // namespace detail
+
 // Mamba's causal depthwise convolution over one sequence's `count` rows of x (row stride `stride`), then SiLU:
 // out[t][c] = silu(bias[c] + Σ_j w[c][j] · x[t − (K − 1) + j][c]), rows before the step read from `window` (the
 // sequence's last K − 1 rows, oldest first; zeros for a new sequence), which is then moved on by `count` rows.
@@ -85,13 +147,15 @@ inline void causal_conv_silu(float* out, const float* x, int stride, float* wind
   auto input = [&](int t, int c) {  // row t of the step, t < 0 from the window
     return t >= 0 ? x[static_cast<size_t>(t) * stride + c] : window[static_cast<size_t>(K - 1 + t) * N + c];
   };
-  for (int t = 0; t < count; ++t)
+  for (int t = 0; t < count; ++t) {
+    float* row = out + static_cast<size_t>(t) * N;
     for (int c = 0; c < N; ++c) {
       float sum = 0.0f;
       for (int j = 0; j < K; ++j) sum += w[c * K + j] * input(t - (K - 1) + j, c);
-      sum += bias ? bias[c] : 0.0f;
-      out[static_cast<size_t>(t) * N + c] = sum / (1.0f + std::exp(-sum));
+      row[c] = sum + (bias ? bias[c] : 0.0f);
     }
+    detail::each_batch(row, N, [](auto v) { return detail::silu(v); });
+  }
   float next[(K - 1) * N > 0 ? (K - 1) * N : 1];
   for (int r = 0; r < K - 1; ++r)
     for (int c = 0; c < N; ++c) next[r * N + c] = input(count - (K - 1) + r, c);
@@ -101,32 +165,62 @@ inline void causal_conv_silu(float* out, const float* x, int stride, float* wind
 // PyTorch's softplus (beta 1, threshold 20).
 inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 
+// Rows of a step a scan takes at a time per channel (its dt values are computed together).
+inline constexpr int kScanRows = 64;
+
 // Mamba's selective scan over one sequence's `count` rows, as Hugging Face's MambaMixer.slow_forward: per row,
 // dt = softplus(dt_bias + dt_proj · dt_low) per channel; state[c][n] = exp(−exp(a_log[c][n])·dt)·state[c][n] +
 // (dt·B[n])·x[c]; y[c] = (Σ_n state[c][n]·C[n] + D[c]·x[c]) · silu(z[c]). proj: the x_proj rows [dt_low (R) | B (S) |
 // C (S)]; x: the convolved input; z: the gate (row stride z_stride); state: [N][S], updated.
+// Channels are independent: threads take ranges of them, and each channel runs all the rows with its state in
+// registers (a prompt's recurrence costs no state traffic).
 template <int N, int S, int R>
 inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, const float* proj, const float* dt_proj,
                        const float* dt_bias, const float* a_log, const float* d, float* state, int count) {
-  for (int t = 0; t < count; ++t) {
-    const float* p = proj + static_cast<size_t>(t) * (R + 2 * S);
-    const float* B = p + R;
-    const float* C = p + R + S;
-    for (int c = 0; c < N; ++c) {
-      float dt = dt_bias[c];
-      for (int r = 0; r < R; ++r) dt += dt_proj[c * R + r] * p[r];
-      dt = softplus(dt);
-      const float xc = x[static_cast<size_t>(t) * N + c];
-      float* s = state + static_cast<size_t>(c) * S;
-      float out = 0.0f;
-      for (int n = 0; n < S; ++n) {
-        const float A = -std::exp(a_log[c * S + n]);
-        s[n] = std::exp(A * dt) * s[n] + (dt * B[n]) * xc;
-        out += s[n] * C[n];
+  using B = detail::row_batch_t<S>;
+  constexpr int kProj = R + 2 * S;
+  parallel_for(N, int64_t{N} * count * (8 * S + 2 * R), [&](int c0, int c1) {
+    alignas(64) float dts[kScanRows];
+    alignas(64) float A[S];  // the channel's −exp(a_log)
+    for (int c = c0; c < c1; ++c) {
+      float* const s = state + static_cast<size_t>(c) * S;
+      std::copy(a_log + static_cast<size_t>(c) * S, a_log + static_cast<size_t>(c + 1) * S, A);
+      detail::each_batch(A, S, [](auto v) { return -xsimd::exp(v); });
+      for (int t0 = 0; t0 < count; t0 += kScanRows) {
+        const int rows = std::min(kScanRows, count - t0);
+        for (int t = 0; t < rows; ++t)
+          dts[t] = dt_bias[c] + detail::dot<R>(dt_proj + static_cast<size_t>(c) * R, proj + static_cast<size_t>(t0 + t) * kProj);
+        detail::each_batch(dts, rows, [](auto v) { return detail::softplus(v); });
+        for (int t = 0; t < rows; ++t) {
+          const float* const p = proj + static_cast<size_t>(t0 + t) * kProj;
+          const float dt = dts[t], xc = x[static_cast<size_t>(t0 + t) * N + c];
+          float out = 0.0f;
+          if constexpr (std::is_void_v<B>) {
+            for (int n = 0; n < S; ++n) {
+              s[n] = std::exp(A[n] * dt) * s[n] + (dt * p[R + n]) * xc;
+              out += s[n] * p[R + S + n];
+            }
+          } else {
+            B sum(0.0f);
+            for (int n = 0; n < S; n += B::size) {
+              const B next = xsimd::fma(xsimd::exp(B::load_aligned(A + n) * B(dt)), B::load_unaligned(s + n),
+                                        B(dt) * B::load_unaligned(p + R + n) * B(xc));
+              next.store_unaligned(s + n);
+              sum = xsimd::fma(next, B::load_unaligned(p + R + S + n), sum);
+            }
+            out = xsimd::hadd(sum);
+          }
+          y[static_cast<size_t>(t0 + t) * N + c] = out + xc * d[c];
+        }
       }
-      const float g = z[static_cast<size_t>(t) * z_stride + c];
-      y[static_cast<size_t>(t) * N + c] = (out + xc * d[c]) * (g / (1.0f + std::exp(-g)));
     }
+  });
+  for (int t = 0; t < count; ++t) {  // the gate: y · silu(z), a row at a time
+    float* const row = y + static_cast<size_t>(t) * N;
+    alignas(64) float gate[N];
+    std::copy(z + static_cast<size_t>(t) * z_stride, z + static_cast<size_t>(t) * z_stride + N, gate);
+    detail::each_batch(gate, N, [](auto v) { return detail::silu(v); });
+    for (int c = 0; c < N; ++c) row[c] *= gate[c];
   }
 }
 
@@ -135,41 +229,59 @@ inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, c
 // the head and state n, state[h][p][n] = decay·state[h][p][n] + dt·B[n]·x[h][p]; y[h][p] = Σ_n state·C[n] +
 // d[h]·x[h][p]. xbc: the convolved rows [x (Heads·HeadDim) | B (Groups·S) | C (Groups·S)]; head h reads group
 // h / (Heads / Groups). dt_raw rows are dt_stride apart. state: [Heads][HeadDim][S], updated.
+// Heads are independent: threads take ranges of them (a head's state, HeadDim × S floats, stays in L1/L2).
 template <int Heads, int HeadDim, int S, int Groups>
 inline void mamba2_scan(float* y, const float* xbc, const float* dt_raw, int dt_stride, const float* dt_bias,
                         const float* a_log, const float* d, float dt_min, float* state, int count) {
+  using B = detail::row_batch_t<S>;
   constexpr int kInner = Heads * HeadDim, kRow = kInner + 2 * Groups * S, kHeadsPerGroup = Heads / Groups;
-  for (int t = 0; t < count; ++t) {
-    const float* x = xbc + static_cast<size_t>(t) * kRow;
-    for (int h = 0; h < Heads; ++h) {
-      const float dt = std::max(softplus(dt_raw[static_cast<size_t>(t) * dt_stride + h] + dt_bias[h]), dt_min);
-      const float decay = std::exp(dt * -std::exp(a_log[h]));
-      const float* B = x + kInner + (h / kHeadsPerGroup) * S;
-      const float* C = B + Groups * S;
-      for (int p = 0; p < HeadDim; ++p) {
-        const float xp = x[h * HeadDim + p];
-        float* s = state + (static_cast<size_t>(h) * HeadDim + p) * S;
-        float out = 0.0f;
-        for (int n = 0; n < S; ++n) {
-          s[n] = decay * s[n] + dt * B[n] * xp;
-          out += s[n] * C[n];
+  parallel_for(Heads, int64_t{Heads} * HeadDim * S * count * 4, [&](int h0, int h1) {
+    alignas(64) float dt_b[S];  // dt · B of the row
+    for (int h = h0; h < h1; ++h) {
+      for (int t = 0; t < count; ++t) {
+        const float* const x = xbc + static_cast<size_t>(t) * kRow;
+        const float dt = std::max(softplus(dt_raw[static_cast<size_t>(t) * dt_stride + h] + dt_bias[h]), dt_min);
+        const float decay = std::exp(dt * -std::exp(a_log[h]));
+        const float* const Bv = x + kInner + (h / kHeadsPerGroup) * S;
+        const float* const C = Bv + Groups * S;
+        for (int n = 0; n < S; ++n) dt_b[n] = dt * Bv[n];
+        for (int p = 0; p < HeadDim; ++p) {
+          const float xp = x[h * HeadDim + p];
+          float* const s = state + (static_cast<size_t>(h) * HeadDim + p) * S;
+          float out = 0.0f;
+          if constexpr (std::is_void_v<B>) {
+            for (int n = 0; n < S; ++n) {
+              s[n] = decay * s[n] + dt_b[n] * xp;
+              out += s[n] * C[n];
+            }
+          } else {
+            B sum(0.0f);
+            for (int n = 0; n < S; n += B::size) {
+              const B next = xsimd::fma(B(decay), B::load_unaligned(s + n), B::load_aligned(dt_b + n) * B(xp));
+              next.store_unaligned(s + n);
+              sum = xsimd::fma(next, B::load_unaligned(C + n), sum);
+            }
+            out = xsimd::hadd(sum);
+          }
+          y[static_cast<size_t>(t) * kInner + h * HeadDim + p] = out + d[h] * xp;
         }
-        y[static_cast<size_t>(t) * kInner + h * HeadDim + p] = out + d[h] * xp;
       }
     }
-  }
+  });
 }
 
 // Mamba 2's gated RMSNorm (MambaRMSNormGated, gate applied before the norm) over T rows of N, in place:
 // v = y · silu(z); y = w · v / sqrt(mean(v²) + eps). z rows are z_stride apart.
 template <int N>
 inline void gated_rms_norm(float* y, const float* z, int z_stride, const float* w, float eps, int T) {
+  alignas(64) float gate[N];
   for (int t = 0; t < T; ++t) {
     float* v = y + static_cast<size_t>(t) * N;
-    const float* g = z + static_cast<size_t>(t) * z_stride;
+    std::copy(z + static_cast<size_t>(t) * z_stride, z + static_cast<size_t>(t) * z_stride + N, gate);
+    detail::each_batch(gate, N, [](auto g) { return detail::silu(g); });
     float squares = 0.0f;
     for (int i = 0; i < N; ++i) {
-      v[i] *= g[i] / (1.0f + std::exp(-g[i]));
+      v[i] *= gate[i];
       squares += v[i] * v[i];
     }
     const float inv = 1.0f / std::sqrt(squares / N + eps);
