@@ -460,7 +460,7 @@ class RecurrentShapes(unittest.TestCase):
         self.assertEqual(g.kv["general.architecture"], "mamba2")
         kv = {k[len("mamba2."):]: v for k, v in g.kv.items() if k.startswith("mamba2.")}
         want = {"ssm.conv_kernel": 3, "ssm.inner_size": 16, "ssm.state_size": 4, "ssm.time_step_rank": 2,
-                "ssm.group_count": 1, "block_count": 2}
+                "ssm.group_count": 1, "block_count": 2, "attention.head_count": 2}
         self.assertEqual({k: kv.get(k) for k in want}, want)
         # d_in_proj = 2 d_inner + 2 groups state + heads = 42; conv over x, B, C = 24 channels
         dims = {"ssm_in.weight": [8, 42], "ssm_conv1d.weight": [3, 24], "ssm_conv1d.bias": [24],

@@ -373,13 +373,15 @@ def llama_keys(hp, a):
 
 
 def mamba_keys(hp, a):
-    """MambaModel / Mamba2Model.set_gguf_parameters: no attention and no MLP (their sizes 0, as the converter
-    writes them), the state-space sizes; Mamba 2's time_step_rank is its head count."""
+    """MambaModel / Mamba2Model.set_gguf_parameters: no attention and no MLP (their sizes 0), the state-space sizes;
+    Mamba 2's time_step_rank is its head count. One difference: Mamba 2's attention.head_count is its head count,
+    not the converter's 0: llama.cpp 1fd6dfe9f's mamba2 loader sizes ssm_in, ssm_a, ssm_d and ssm_dt.bias by it
+    and rejects the file otherwise ("blk.0.ssm_in.weight has wrong shape")."""
     keys = [
         ("context_length", U32, a.context),
         ("embedding_length", U32, hp["dim"]),
         ("feed_forward_length", U32, 0),
-        ("attention.head_count", U32, 0),
+        ("attention.head_count", U32, hp["dt_rank"] if hp["arch"] == "mamba2" else 0),
         ("block_count", U32, hp["layers"]),
         ("ssm.conv_kernel", U32, hp["conv"]),
         ("ssm.inner_size", U32, hp["inner"]),

@@ -17,71 +17,6 @@ namespace llmc {
 // The exponent offset of a channel's WKV state before any token (Hugging Face's RwkvModel starts at -1e30).
 inline constexpr float kWkvEmptyMax = -1e30f;
 
-// Token shift: out[t] = x[t]·mix + x[t−1]·(1 − mix) for the `count` rows of one sequence, x[−1] being `last` (the
-// sequence's last row of the previous step, zeros for a new sequence).
-template <int N>
-inline void token_shift_mix(float* out, const float* x, const float* last, const float* mix, int count) {
-  for (int t = 0; t < count; ++t) {
-    const float* cur = x + static_cast<size_t>(t) * N;
-    const float* prev = t == 0 ? last : cur - N;
-    float* o = out + static_cast<size_t>(t) * N;
-    for (int i = 0; i < N; ++i) o[i] = cur[i] * mix[i] + prev[i] * (1.0f - mix[i]);
-  }
-}
-
-// Keeps the last of a sequence's `count` rows of x as the token-shift state of its next step.
-template <int N>
-inline void save_last_row(float* last, const float* x, int count) {
-  std::copy(x + static_cast<size_t>(count - 1) * N, x + static_cast<size_t>(count) * N, last);
-}
-
-// RWKV-4's WKV over one sequence's `count` rows, as Hugging Face's rwkv_linear_attention_cpu computes it: per
-// channel, wkv_t = (Σ_{i<t} e^{w(t−1−i)+k_i} v_i + e^{u+k_t} v_t) / (same without v), w = −exp(time_decay),
-// u = time_first, kept as num·e^max and den·e^max so that no exponent overflows. state: num, den, max ([N] each),
-// updated to after the last row.
-template <int N>
-inline void rwkv4_wkv(float* out, const float* k, const float* v, const float* time_decay, const float* time_first,
-                      float* state, int count) {
-  float* const num = state;
-  float* const den = state + N;
-  float* const max = state + 2 * N;
-  for (int i = 0; i < N; ++i) {
-    const float w = -std::exp(time_decay[i]);
-    const float u = time_first[i];
-    // A new sequence's state is all zeros (State::reset); den is at least 1 after any token, so 0 marks it empty.
-    float n = num[i], d = den[i], m = d == 0.0f ? kWkvEmptyMax : max[i];
-    for (int t = 0; t < count; ++t) {
-      const float kt = k[static_cast<size_t>(t) * N + i], vt = v[static_cast<size_t>(t) * N + i];
-      const float m_out = std::max(m, kt + u);
-      const float a = std::exp(m - m_out), b = std::exp(kt + u - m_out);
-      out[static_cast<size_t>(t) * N + i] = (a * n + b * vt) / (a * d + b);
-      const float m_next = std::max(m + w, kt);
-      const float c = std::exp(m + w - m_next), e = std::exp(kt - m_next);
-      n = c * n + e * vt;
-      d = c * d + e;
-      m = m_next;
-    }
-    num[i] = n;
-    den[i] = d;
-    max[i] = m;
-  }
-}
-
-// y[i] = sigmoid(gate[i]) · y[i] over T rows of N.
-template <int N>
-inline void sigmoid_gate(float* y, const float* gate, int T) {
-  for (size_t i = 0; i < static_cast<size_t>(T) * N; ++i) y[i] = y[i] / (1.0f + std::exp(-gate[i]));
-}
-
-// x = relu(x)² over T rows of N (RWKV's channel-mix key).
-template <int N>
-inline void relu_squared(float* x, int T) {
-  for (size_t i = 0; i < static_cast<size_t>(T) * N; ++i) {
-    const float r = std::max(x[i], 0.0f);
-    x[i] = r * r;
-  }
-}
-
 namespace detail {
 
 template <int n, int lanes>
@@ -136,7 +71,138 @@ inline float dot(const float* a, const float* b) {
   }
 }
 
+
+// One lane-width of RWKV-4 channels (V: a batch, or float for one) over `count` rows of stride N; state holds
+// num, den and max, N apart.
+template <class V>
+inline void wkv_channels(float* out, const float* k, const float* v, const float* time_decay, const float* time_first,
+                         float* state, int N, int count) {
+  auto load = [](const float* p) {
+    if constexpr (std::is_same_v<V, float>) return *p; else return V::load_unaligned(p);
+  };
+  auto store = [](float* p, V x) {
+    if constexpr (std::is_same_v<V, float>) *p = x; else x.store_unaligned(p);
+  };
+  using std::exp, std::max, xsimd::exp, xsimd::max;
+  const V w = -exp(load(time_decay)), u = load(time_first);
+  // A new sequence's state is all zeros (State::reset); den is at least 1 after any token, so 0 marks it empty.
+  V n = load(state), d = load(state + N), m = load(state + 2 * N);
+  if constexpr (std::is_same_v<V, float>) {
+    if (d == 0.0f) m = kWkvEmptyMax;
+  } else {
+    m = xsimd::select(d == V(0.0f), V(kWkvEmptyMax), m);
+  }
+  for (int t = 0; t < count; ++t) {
+    const V kt = load(k + static_cast<size_t>(t) * N), vt = load(v + static_cast<size_t>(t) * N);
+    const V m_out = max(m, kt + u);
+    const V a = exp(m - m_out), b = exp(kt + u - m_out);
+    store(out + static_cast<size_t>(t) * N, (a * n + b * vt) / (a * d + b));
+    const V m_next = max(m + w, kt);
+    const V c = exp(m + w - m_next), e = exp(kt - m_next);
+    n = c * n + e * vt;
+    d = c * d + e;
+    m = m_next;
+  }
+  store(state, n);
+  store(state + N, d);
+  store(state + 2 * N, m);
+}
+
+
+// Mamba's scan of channel c over rows t0..t0 + rows (see mamba_scan), dt of each row given: y before the gate.
+template <int N, int S, int R>
+inline void mamba_channel(float* y, const float* x, const float* proj, const float* a_log, const float* d,
+                          float* state, int c, int t0, int rows, const float* dts) {
+  using B = row_batch_t<S>;
+  constexpr int kProj = R + 2 * S;
+  alignas(64) float A[S];  // −exp(a_log)
+  std::copy(a_log + static_cast<size_t>(c) * S, a_log + static_cast<size_t>(c + 1) * S, A);
+  each_batch(A, S, [](auto v) { return -xsimd::exp(v); });
+  float* const s = state + static_cast<size_t>(c) * S;
+  for (int t = 0; t < rows; ++t) {
+    const float* const p = proj + static_cast<size_t>(t0 + t) * kProj;
+    const float dt = dts[t], xc = x[static_cast<size_t>(t0 + t) * N + c];
+    float out = 0.0f;
+    if constexpr (std::is_void_v<B>) {
+      for (int n = 0; n < S; ++n) {
+        s[n] = std::exp(A[n] * dt) * s[n] + (dt * p[R + n]) * xc;
+        out += s[n] * p[R + S + n];
+      }
+    } else {
+      B sum(0.0f);
+      for (int n = 0; n < S; n += B::size) {
+        const B next = xsimd::fma(xsimd::exp(B::load_aligned(A + n) * B(dt)), B::load_unaligned(s + n),
+                                  B(dt) * B::load_unaligned(p + R + n) * B(xc));
+        next.store_unaligned(s + n);
+        sum = xsimd::fma(next, B::load_unaligned(p + R + S + n), sum);
+      }
+      out = xsimd::hadd(sum);
+    }
+    y[static_cast<size_t>(t0 + t) * N + c] = out + xc * d[c];
+  }
+}
+
 }  // namespace detail
+
+// Token shift: out[t] = x[t]·mix + x[t−1]·(1 − mix) for the `count` rows of one sequence, x[−1] being `last` (the
+// sequence's last row of the previous step, zeros for a new sequence).
+template <int N>
+inline void token_shift_mix(float* out, const float* x, const float* last, const float* mix, int count) {
+  for (int t = 0; t < count; ++t) {
+    const float* cur = x + static_cast<size_t>(t) * N;
+    const float* prev = t == 0 ? last : cur - N;
+    float* o = out + static_cast<size_t>(t) * N;
+    for (int i = 0; i < N; ++i) o[i] = cur[i] * mix[i] + prev[i] * (1.0f - mix[i]);
+  }
+}
+
+// Keeps the last of a sequence's `count` rows of x as the token-shift state of its next step.
+template <int N>
+inline void save_last_row(float* last, const float* x, int count) {
+  std::copy(x + static_cast<size_t>(count - 1) * N, x + static_cast<size_t>(count) * N, last);
+}
+
+// RWKV-4's WKV over one sequence's `count` rows, as Hugging Face's rwkv_linear_attention_cpu computes it: per
+// channel, wkv_t = (Σ_{i<t} e^{w(t−1−i)+k_i} v_i + e^{u+k_t} v_t) / (same without v), w = −exp(time_decay),
+// u = time_first, kept as num·e^max and den·e^max so that no exponent overflows. state: num, den, max ([N] each),
+// updated to after the last row. Channels are independent: threads take ranges of batches of them.
+template <int N>
+inline void rwkv4_wkv(float* out, const float* k, const float* v, const float* time_decay, const float* time_first,
+                      float* state, int count) {
+  using B = detail::row_batch_t<N>;
+  constexpr int kLanes = std::is_void_v<B> ? 1 : static_cast<int>(B::size);
+  parallel_for(N / kLanes, int64_t{N} * count * 40, [&](int b0, int b1) {
+    for (int i = b0 * kLanes; i < b1 * kLanes; i += kLanes) {
+      if constexpr (std::is_void_v<B>) {
+        detail::wkv_channels<float>(out + i, k + i, v + i, time_decay + i, time_first + i, state + i, N, count);
+      } else {
+        detail::wkv_channels<B>(out + i, k + i, v + i, time_decay + i, time_first + i, state + i, N, count);
+      }
+    }
+  });
+}
+
+// y[i] = sigmoid(gate[i]) · y[i] over T rows of N.
+template <int N>
+inline void sigmoid_gate(float* y, const float* gate, int T) {
+  alignas(64) float g[N];
+  for (int t = 0; t < T; ++t) {
+    std::copy(gate + static_cast<size_t>(t) * N, gate + static_cast<size_t>(t + 1) * N, g);
+    detail::each_batch(g, N, [](auto x) { return 1.0f / (1.0f + xsimd::exp(-x)); });
+    float* const row = y + static_cast<size_t>(t) * N;
+    for (int i = 0; i < N; ++i) row[i] *= g[i];
+  }
+}
+
+// x = relu(x)² over T rows of N (RWKV's channel-mix key).
+template <int N>
+inline void relu_squared(float* x, int T) {
+  for (size_t i = 0; i < static_cast<size_t>(T) * N; ++i) {
+    const float r = std::max(x[i], 0.0f);
+    x[i] = r * r;
+  }
+}
+
 
 // Mamba's causal depthwise convolution over one sequence's `count` rows of x (row stride `stride`), then SiLU:
 // out[t][c] = silu(bias[c] + Σ_j w[c][j] · x[t − (K − 1) + j][c]), rows before the step read from `window` (the
@@ -165,53 +231,33 @@ inline void causal_conv_silu(float* out, const float* x, int stride, float* wind
 // PyTorch's softplus (beta 1, threshold 20).
 inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 
-// Rows of a step a scan takes at a time per channel (its dt values are computed together).
-inline constexpr int kScanRows = 64;
+// A Mamba scan takes its channels kScanChannels and its rows kScanRows at a time: the dt values of such a block
+// are computed together (one vectorised softplus over all of them).
+inline constexpr int kScanChannels = 16, kScanRows = 64;
 
 // Mamba's selective scan over one sequence's `count` rows, as Hugging Face's MambaMixer.slow_forward: per row,
 // dt = softplus(dt_bias + dt_proj · dt_low) per channel; state[c][n] = exp(−exp(a_log[c][n])·dt)·state[c][n] +
 // (dt·B[n])·x[c]; y[c] = (Σ_n state[c][n]·C[n] + D[c]·x[c]) · silu(z[c]). proj: the x_proj rows [dt_low (R) | B (S) |
 // C (S)]; x: the convolved input; z: the gate (row stride z_stride); state: [N][S], updated.
-// Channels are independent: threads take ranges of them, and each channel runs all the rows with its state in
-// registers (a prompt's recurrence costs no state traffic).
+// Channels are independent: threads take ranges of them, and each channel runs a block of rows before the next
+// (its state row stays in L1 over a prompt).
 template <int N, int S, int R>
 inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, const float* proj, const float* dt_proj,
                        const float* dt_bias, const float* a_log, const float* d, float* state, int count) {
-  using B = detail::row_batch_t<S>;
   constexpr int kProj = R + 2 * S;
   parallel_for(N, int64_t{N} * count * (8 * S + 2 * R), [&](int c0, int c1) {
-    alignas(64) float dts[kScanRows];
-    alignas(64) float A[S];  // the channel's −exp(a_log)
-    for (int c = c0; c < c1; ++c) {
-      float* const s = state + static_cast<size_t>(c) * S;
-      std::copy(a_log + static_cast<size_t>(c) * S, a_log + static_cast<size_t>(c + 1) * S, A);
-      detail::each_batch(A, S, [](auto v) { return -xsimd::exp(v); });
+    alignas(64) float dts[kScanChannels * kScanRows];  // [channel of the block][row]
+    for (int b0 = c0; b0 < c1; b0 += kScanChannels) {
+      const int b1 = std::min(c1, b0 + kScanChannels);
       for (int t0 = 0; t0 < count; t0 += kScanRows) {
         const int rows = std::min(kScanRows, count - t0);
-        for (int t = 0; t < rows; ++t)
-          dts[t] = dt_bias[c] + detail::dot<R>(dt_proj + static_cast<size_t>(c) * R, proj + static_cast<size_t>(t0 + t) * kProj);
-        detail::each_batch(dts, rows, [](auto v) { return detail::softplus(v); });
-        for (int t = 0; t < rows; ++t) {
-          const float* const p = proj + static_cast<size_t>(t0 + t) * kProj;
-          const float dt = dts[t], xc = x[static_cast<size_t>(t0 + t) * N + c];
-          float out = 0.0f;
-          if constexpr (std::is_void_v<B>) {
-            for (int n = 0; n < S; ++n) {
-              s[n] = std::exp(A[n] * dt) * s[n] + (dt * p[R + n]) * xc;
-              out += s[n] * p[R + S + n];
-            }
-          } else {
-            B sum(0.0f);
-            for (int n = 0; n < S; n += B::size) {
-              const B next = xsimd::fma(xsimd::exp(B::load_aligned(A + n) * B(dt)), B::load_unaligned(s + n),
-                                        B(dt) * B::load_unaligned(p + R + n) * B(xc));
-              next.store_unaligned(s + n);
-              sum = xsimd::fma(next, B::load_unaligned(p + R + S + n), sum);
-            }
-            out = xsimd::hadd(sum);
-          }
-          y[static_cast<size_t>(t0 + t) * N + c] = out + xc * d[c];
-        }
+        for (int c = b0; c < b1; ++c)
+          for (int t = 0; t < rows; ++t)
+            dts[(c - b0) * rows + t] = dt_bias[c] + detail::dot<R>(dt_proj + static_cast<size_t>(c) * R,
+                                                                   proj + static_cast<size_t>(t0 + t) * kProj);
+        detail::each_batch(dts, (b1 - b0) * rows, [](auto v) { return detail::softplus(v); });
+        for (int c = b0; c < b1; ++c)
+          detail::mamba_channel<N, S, R>(y, x, proj, a_log, d, state, c, t0, rows, dts + (c - b0) * rows);
       }
     }
   });
