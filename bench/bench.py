@@ -591,7 +591,11 @@ def ensure_gguf(a, shape_name, typ, f32_weights):
     out = os.path.join(a.work, f"{shape_name}-{GGUF_TYPE[typ]}-pure.gguf")
     if not os.path.exists(out):
         log(f"writing {out}")
-        sh([llama_tool(a, "llama-quantize"), "--pure", f32, out + ".tmp", GGUF_TYPE[typ]])
+        # --pure: every matrix in the type, as llmc's --dtype. Mamba's dt_proj (48 columns, not a whole block) stops
+        # --pure and llama-quantize's Q8_0 / Q4_0 (no fallback type): it stays F32, as llmc keeps it (then --pure
+        # cannot be given, and the default mix of a Q8_0 / Q4_0 file puts every other matrix in the type too).
+        pure = ["--tensor-type", "ssm_dt=f32"] if shape.recurrent else ["--pure"]
+        sh([llama_tool(a, "llama-quantize"), *pure, f32, out + ".tmp", GGUF_TYPE[typ]])
         os.rename(out + ".tmp", out)
     return out
 

@@ -207,21 +207,26 @@ inline void relu_squared(float* x, int T) {
 // Mamba's causal depthwise convolution over one sequence's `count` rows of x (row stride `stride`), then SiLU:
 // out[t][c] = silu(bias[c] + Σ_j w[c][j] · x[t − (K − 1) + j][c]), rows before the step read from `window` (the
 // sequence's last K − 1 rows, oldest first; zeros for a new sequence), which is then moved on by `count` rows.
+// Threads take ranges of channels.
 template <int N, int K>
 inline void causal_conv_silu(float* out, const float* x, int stride, float* window, const float* w, const float* bias,
                              int count) {
   auto input = [&](int t, int c) {  // row t of the step, t < 0 from the window
     return t >= 0 ? x[static_cast<size_t>(t) * stride + c] : window[static_cast<size_t>(K - 1 + t) * N + c];
   };
-  for (int t = 0; t < count; ++t) {
-    float* row = out + static_cast<size_t>(t) * N;
-    for (int c = 0; c < N; ++c) {
-      float sum = 0.0f;
-      for (int j = 0; j < K; ++j) sum += w[c * K + j] * input(t - (K - 1) + j, c);
-      row[c] = sum + (bias ? bias[c] : 0.0f);
+  constexpr int kBlock = 64;  // channels per job
+  parallel_for((N + kBlock - 1) / kBlock, int64_t{N} * count * (K + 16), [&](int b0, int b1) {
+    const int c0 = b0 * kBlock, c1 = std::min(N, b1 * kBlock);
+    for (int t = 0; t < count; ++t) {
+      float* row = out + static_cast<size_t>(t) * N;
+      for (int c = c0; c < c1; ++c) {
+        float sum = 0.0f;
+        for (int j = 0; j < K; ++j) sum += w[c * K + j] * input(t - (K - 1) + j, c);
+        row[c] = sum + (bias ? bias[c] : 0.0f);
+      }
+      detail::each_batch(row + c0, c1 - c0, [](auto v) { return detail::silu(v); });
     }
-    detail::each_batch(row, N, [](auto v) { return detail::silu(v); });
-  }
+  });
   float next[(K - 1) * N > 0 ? (K - 1) * N : 1];
   for (int r = 0; r < K - 1; ++r)
     for (int c = 0; c < N; ++c) next[r * N + c] = input(count - (K - 1) + r, c);
@@ -261,13 +266,15 @@ inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, c
       }
     }
   });
-  for (int t = 0; t < count; ++t) {  // the gate: y · silu(z), a row at a time
-    float* const row = y + static_cast<size_t>(t) * N;
+  parallel_for(count, int64_t{count} * N * 16, [&](int t0, int t1) {  // the gate: y · silu(z), rows across threads
     alignas(64) float gate[N];
-    std::copy(z + static_cast<size_t>(t) * z_stride, z + static_cast<size_t>(t) * z_stride + N, gate);
-    detail::each_batch(gate, N, [](auto v) { return detail::silu(v); });
-    for (int c = 0; c < N; ++c) row[c] *= gate[c];
-  }
+    for (int t = t0; t < t1; ++t) {
+      float* const row = y + static_cast<size_t>(t) * N;
+      std::copy(z + static_cast<size_t>(t) * z_stride, z + static_cast<size_t>(t) * z_stride + N, gate);
+      detail::each_batch(gate, N, [](auto v) { return detail::silu(v); });
+      for (int c = 0; c < N; ++c) row[c] *= gate[c];
+    }
+  });
 }
 
 // Mamba 2's scan over one sequence's `count` rows, as Hugging Face's Mamba2Mixer step (torch_forward with a cache):
@@ -317,22 +324,24 @@ inline void mamba2_scan(float* y, const float* xbc, const float* dt_raw, int dt_
 }
 
 // Mamba 2's gated RMSNorm (MambaRMSNormGated, gate applied before the norm) over T rows of N, in place:
-// v = y · silu(z); y = w · v / sqrt(mean(v²) + eps). z rows are z_stride apart.
+// v = y · silu(z); y = w · v / sqrt(mean(v²) + eps). z rows are z_stride apart. Threads take ranges of rows.
 template <int N>
 inline void gated_rms_norm(float* y, const float* z, int z_stride, const float* w, float eps, int T) {
-  alignas(64) float gate[N];
-  for (int t = 0; t < T; ++t) {
-    float* v = y + static_cast<size_t>(t) * N;
-    std::copy(z + static_cast<size_t>(t) * z_stride, z + static_cast<size_t>(t) * z_stride + N, gate);
-    detail::each_batch(gate, N, [](auto g) { return detail::silu(g); });
-    float squares = 0.0f;
-    for (int i = 0; i < N; ++i) {
-      v[i] *= gate[i];
-      squares += v[i] * v[i];
+  parallel_for(T, int64_t{T} * N * 16, [&](int t0, int t1) {
+    alignas(64) float gate[N];
+    for (int t = t0; t < t1; ++t) {
+      float* v = y + static_cast<size_t>(t) * N;
+      std::copy(z + static_cast<size_t>(t) * z_stride, z + static_cast<size_t>(t) * z_stride + N, gate);
+      detail::each_batch(gate, N, [](auto g) { return detail::silu(g); });
+      float squares = 0.0f;
+      for (int i = 0; i < N; ++i) {
+        v[i] *= gate[i];
+        squares += v[i] * v[i];
+      }
+      const float inv = 1.0f / std::sqrt(squares / N + eps);
+      for (int i = 0; i < N; ++i) v[i] = w[i] * (v[i] * inv);
     }
-    const float inv = 1.0f / std::sqrt(squares / N + eps);
-    for (int i = 0; i < N; ++i) v[i] = w[i] * (v[i] * inv);
-  }
+  });
 }
 
 // Yuan 2's localized filtering convolves over positions with width 2: out[t] = W·[x[t−1] | x[t]] interleaved as its

@@ -262,6 +262,11 @@ int hf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, con
         "uncached teacher-forced run over prompt and greedy tokens");
   compare_logits(all, 0, read_f32(work / "uncached.bin"), fed.size(), vocab,
                  "cached decoding vs uncached pass (llmc vs llmc)");
+  // Work is split across threads so that no result depends on the thread count (threads.hpp): 1 thread must
+  // give the 2-thread pass's bits.
+  check(run(weights + " --tokens " + join(fed, ",") + " --threads 1 -n 0 --logits " + q(work / "uncached_1t.bin")) == 0 &&
+            read_f32(work / "uncached_1t.bin") == read_f32(work / "uncached.bin"),
+        "uncached pass: 1 thread gives the bits of 2 threads");
   if (!feature_checks.empty())
     check_features_matter(llmc, golden_case, nlohmann::json::parse(read_text(feature_checks)), dir,
                           join(prompt, ","), ref, work);
