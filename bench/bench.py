@@ -28,6 +28,7 @@ import os
 import re
 import shlex
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -127,6 +128,13 @@ ISSUE_ENGINES = {
 BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 FILE_DTYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "F32", "q4_0": "F32"}
 GGUF_TYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+# llama.cpp's own K-quant mixes (issue 25): llama-quantize's default recipes for these file types (Q4_K_M: Q4_K
+# with Q6_K for some matrices). llmc runs the very GGUF (its spec from `llmc import`, the matrices as stored);
+# bytes per token are counted from the file's tensors.
+GGUF_MIXES = {"q4_k_m": "Q4_K_M", "q6_k": "Q6_K"}
+# ggml_type -> (values per block, bytes per block), the types such files hold.
+GGML_BLOCKS = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+               10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
 # The targets (issue 27): every cell at least this ratio to llama.cpp, or decode at this share of the ceiling.
 TARGET_RATIO, TARGET_CEILING = 1.2, 0.90
 # A mixture of experts (issue 21): decode at least 1.3× llama.cpp AND at 70% of the bandwidth limit of the
@@ -564,6 +572,63 @@ def measure_mapped(a, binary, yaml_path, weights, shape, typ, threads, ids):
             "rss_mb": max(r["rss_mb"] for r in runs)}
 
 
+def gguf_tensor_bytes(path):
+    """{tensor name: bytes of its data} of a GGUF file (v2/v3), read from its header."""
+    with open(path, "rb") as f:
+        data = f.read(64 << 20)  # the header of a vocabulary-sized model fits
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from(fmt, data, pos)
+        pos += struct.calcsize(fmt)
+        return v
+
+    def skip_value(t):
+        nonlocal pos
+        if t == 8:
+            (n,) = take("<Q")
+            pos += n
+        elif t == 9:
+            et, n = take("<IQ")
+            for _ in range(n):
+                skip_value(et)
+        else:
+            pos += {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}[t]
+
+    if data[:4] != b"GGUF":
+        raise SystemExit(f"bench: {path} is not a GGUF file")
+    pos = 4
+    _, n_tensors, n_kv = take("<IQQ")
+    for _ in range(n_kv):
+        (n,) = take("<Q")
+        pos += n
+        skip_value(take("<I")[0])
+    sizes = {}
+    for _ in range(n_tensors):
+        (n,) = take("<Q")
+        name = data[pos:pos + n].decode()
+        pos += n
+        (dims,) = take("<I")
+        count = math.prod(take(f"<{dims}Q"))
+        gtype, _ = take("<IQ")
+        if gtype not in GGML_BLOCKS:
+            raise SystemExit(f"bench: {path}: tensor {name} has ggml type {gtype}, not one bench.py knows")
+        per_block, block_bytes = GGML_BLOCKS[gtype]
+        sizes[name] = count // per_block * block_bytes
+    return sizes
+
+
+def gguf_weight_bytes(path, vocab):
+    """(bytes per decoded token, bytes in all) of a GGUF's tensors: every tensor once, of the embedding one row
+    (unless it is also the classifier: no output.weight)."""
+    sizes = gguf_tensor_bytes(path)
+    total = sum(sizes.values())
+    embed = sizes.get("token_embd.weight", 0)
+    per_token = total if "output.weight" not in sizes else total - embed + embed // vocab
+    return per_token, total
+
+
 def dtype_arg(typ):
     return typ if typ in ("q8_0", "q4_0") else "as-stored"
 
@@ -588,6 +653,13 @@ def ensure_gguf(a, shape_name, typ, f32_weights):
             str(experts_of(shape)[1] or 2), *deepseek])
     if typ == "f32":
         return f32
+    if typ in GGUF_MIXES:
+        out = os.path.join(a.work, f"{shape_name}-{GGUF_MIXES[typ]}.gguf")
+        if not os.path.exists(out):
+            log(f"writing {out}")
+            sh([llama_tool(a, "llama-quantize"), f32, out + ".tmp", GGUF_MIXES[typ]])
+            os.rename(out + ".tmp", out)
+        return out
     out = os.path.join(a.work, f"{shape_name}-{GGUF_TYPE[typ]}-pure.gguf")
     if not os.path.exists(out):
         log(f"writing {out}")
@@ -679,6 +751,16 @@ def measure_window(a, shape, binary, weights, gguf, threads, depth=0):
     return window, ids
 
 
+def gguf_mix_case(a, tools, shape_name, typ):
+    """A K-quant mix: llama-quantize's GGUF, which llmc runs itself (spec imported from it, matrices as stored)."""
+    if not a.llama_cpp:
+        raise SystemExit(f"bench: --types {typ} needs --llama-cpp (llama-quantize makes the file)")
+    gguf = ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32"))
+    yaml_path = os.path.join(a.work, f"{shape_name}-{typ}.yaml")
+    sh([a.llmc, "import", gguf, "-o", yaml_path])
+    return shape_name, typ, yaml_path, gguf, gguf, build_binary(a, yaml_path, shape_name, typ)
+
+
 def prepare(a, tools):
     """Everything the runs need, made before any is timed: per shape and type the checkpoint, llama.cpp's GGUF
     (with --llama-cpp) and llmc's binary. Returns [(shape name, type, yaml, weights, gguf or None, binary)]."""
@@ -689,6 +771,9 @@ def prepare(a, tools):
             f.write(arch_yaml(shape_name, SHAPES[shape_name]))
         for typ in a.types.split(","):
             if typ not in DEFAULT_TYPES.get(shape_name, [typ]):
+                continue
+            if typ in GGUF_MIXES:
+                cases.append(gguf_mix_case(a, tools, shape_name, typ))
                 continue
             weights = ensure_weights(a, tools, shape_name, FILE_DTYPE[typ])
             gguf = (ensure_gguf(a, shape_name, typ, ensure_weights(a, tools, shape_name, "F32"))
@@ -725,7 +810,9 @@ def measure(a):
             log(f"    window took {time.monotonic() - started:.0f} s")
             if row.setdefault("ids", ids) != ids:
                 raise RuntimeError(f"{binary}: output differs between passes")
-            if p == 0 and depth == 0 and has_quantize:
+            if typ in GGUF_MIXES:
+                row["weight_bytes_per_token"], row["weight_bytes"] = gguf_weight_bytes(gguf, shape.vocab)
+            elif p == 0 and depth == 0 and has_quantize:
                 row["mapped"] = measure_mapped(a, binary, yaml_path, weights, shape, typ, threads, ids)
                 log(f"    from llmc quantize file: load {row['mapped']['load_ms']:.1f} ms, RSS "
                     f"{row['mapped']['rss_mb']:.0f} MB")
@@ -891,7 +978,8 @@ def render(a, run):
         shape_name, typ, depth = row["shape"], row["type"], row.get("depth", 0)
         shape = SHAPES[shape_name]
         # bytes read per decode step: the weights, and after `depth` positions that much of the cache
-        wb = weight_bytes_per_token(shape, typ) + kv_cache_bytes(shape, kv_cache, depth)
+        wb = row.get("weight_bytes_per_token") or weight_bytes_per_token(shape, typ)
+        wb += kv_cache_bytes(shape, kv_cache, depth)
         ref_static = static_references(engines, shape_name, typ, threads)
         s = row_summary(row, threads, ref_static)
         pct = {t: (s[f"decode{t}"]["llmc"] * wb / (ceiling[t] * 1e9) if s[f"decode{t}"]["llmc"] else None)
@@ -930,7 +1018,7 @@ def render(a, run):
         first = [w["llmc"][min(threads)]["first_ms"] for w in row["windows"] if min(threads) in w["llmc"]]
         load_ms = [x for w in row["windows"] for r in w["llmc"].values() for x in r["load_ms"]]
         rss = max(x for w in row["windows"] for r in w["llmc"].values() for x in r["rss_mb"])
-        bound = weight_bytes(shape, typ) / 1e6 + kv_cache_bytes(shape, kv_cache) / 1e6 + 5
+        bound = (row.get("weight_bytes") or weight_bytes(shape, typ)) / 1e6 + kv_cache_bytes(shape, kv_cache) / 1e6 + 5
         mapped = row.get("mapped")
         cells = [shape_name, typ_cell, cell("decode", "llmc", fmt_rate), cell("decode", "ref", fmt_rate),
                  cell("decode", "ratio", lambda v: "-" if v is None else f"{v:.2f}×"),
@@ -1054,8 +1142,8 @@ def main():
         if name not in SHAPES:
             ap.error(f"--shapes: unknown shape {name} (known: {', '.join(SHAPES)})")
     for typ in a.types.split(","):
-        if typ not in BYTES:
-            ap.error(f"--types: unknown type {typ} (known: {', '.join(BYTES)})")
+        if typ not in BYTES and typ not in GGUF_MIXES:
+            ap.error(f"--types: unknown type {typ} (known: {', '.join([*BYTES, *GGUF_MIXES])})")
     try:
         a.depths = [int(d) for d in a.depths.split(",")]
     except ValueError:

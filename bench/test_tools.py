@@ -4,7 +4,7 @@ independent reading of the GGUF it writes (metadata, tensor table, data, the q/k
 llama.cpp's deepseek2 keys, tensors and kv_b split) and its errors on bad input; bench.py's DeepSeek shape
 (parameter and byte counts against its tensor list, its arch spec against archs/deepseek-v2-lite.yaml); bench.py's
 recurrent shapes (Mamba, Mamba 2, RWKV-4: tensors against archs/, the Mamba GGUFs against llama.cpp's
-loaders); bench.py's medians, ratios, ceiling % and target verdicts on a made-up run (rows after a depth too), and its README block
+loaders); bench.py's GGUF header reader; bench.py's medians, ratios, ceiling % and target verdicts on a made-up run (rows after a depth too), and its README block
 update. Stdlib only.  usage: test_tools.py [SCRATCH_DIR]"""
 import contextlib
 import io
@@ -172,6 +172,11 @@ class WriteGGUF(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         g = GGUFReader(out)
         kv = g.kv
+        # bench.py's own header reader (the K-quant rows' bytes per token) sees the same tensors and sizes
+        sizes = bench.gguf_tensor_bytes(out)
+        self.assertEqual(sizes, {name: 4 * math.prod(dims) for name, (dims, _, _) in g.tensors.items()})
+        per_token, total = bench.gguf_weight_bytes(out, 300)
+        self.assertEqual((total, total - per_token), (sum(sizes.values()), 299 * 8 * 4))  # one embedding row
         self.assertEqual(kv["general.architecture"], "llama")
         self.assertEqual((kv["llama.embedding_length"], kv["llama.block_count"], kv["llama.feed_forward_length"],
                           kv["llama.attention.head_count"], kv["llama.attention.head_count_kv"],
