@@ -2,7 +2,7 @@
 //   kernels matmul FORMAT THREADS [MB] [SHAPE]
 //                                        decode matmuls (one token) of stories110M's (or, with SHAPE tinyllama,
 //                                        TinyLlama's) matrix shapes, FORMAT one of f32_g16 f16_g16 bf16_g16 q8_0
-//                                        q4_0: GB/s of weights streamed through MB (default 500) of distinct
+//                                        q4_0 q4_k q6_k: GB/s of weights streamed through MB (default 500) of distinct
 //                                        matrices, more than the caches hold
 //   kernels peak                         one core's arithmetic peak: 512-bit fp32 FMAs and vdpbf16ps (bf16 pairs)
 //                                        in 12 independent chains, GFLOP/s (what bounds f32/f16 and bf16 prefill)
@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <ctime>
 #include <vector>
 
 #include "llmc/kernels.hpp"
@@ -27,6 +28,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The process's CPU time: with KERNELS_CPU_TIME=1 the matmul cases report GB/s per CPU-second, which a
+// busy machine does not inflate by descheduling (it still shares caches and memory bandwidth). For
+// comparing two variants of a kernel at 1 thread; not a speed claim.
+double cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 template <llmc::WFormat F, int Out, int In>
 void bench_matmul(double megabytes) {
@@ -41,11 +51,13 @@ void bench_matmul(double megabytes) {
   }
   std::vector<float> x(In), y(Out);
   for (int i = 0; i < In; ++i) x[i] = 0.01f * static_cast<float>(i % 17);
+  const bool cpu_time = std::getenv("KERNELS_CPU_TIME") != nullptr;
   double best = 1e30;
   for (int pass = 0; pass < 10; ++pass) {
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     for (int k = 0; k < count; ++k) mm::matmul_grouped<F, Out, In>(y.data(), Out, x.data(), matrices[k].get(), nullptr, 1);
-    best = std::min(best, seconds_since(t0));
+    best = std::min(best, cpu_time ? cpu_seconds() - c0 : seconds_since(t0));
   }
   std::printf("matmul %-8s %5d x %-5d %d thread(s): %5.1f GB/s\n", grouped_format_name(F), Out, In, max_threads(),
               static_cast<double>(count) * static_cast<double>(bytes) / best / 1e9);
@@ -140,7 +152,7 @@ void bench_peak() {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0 THREADS [MB [stories110M|tinyllama]]\n"
+  std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0|q4_k|q6_k THREADS [MB [stories110M|tinyllama]]\n"
                        "       kernels peak\n"
                        "       kernels attention THREADS POS\n");
   return 2;
@@ -164,6 +176,8 @@ int main(int argc, char** argv) {
     else if (format == "bf16_g16") bench_matmul_shapes<WFormat::bf16_g16>(mb, tinyllama);
     else if (format == "q8_0") bench_matmul_shapes<WFormat::q8_0>(mb, tinyllama);
     else if (format == "q4_0") bench_matmul_shapes<WFormat::q4_0>(mb, tinyllama);
+    else if (format == "q4_k") bench_matmul_shapes<WFormat::q4_k>(mb, tinyllama);
+    else if (format == "q6_k") bench_matmul_shapes<WFormat::q6_k>(mb, tinyllama);
     else return usage();
   } else if (what == "attention") {
     llmc::set_threads(std::atoi(argv[2]));

@@ -12,10 +12,12 @@
 // once against 4 broadcast activation bytes.
 // q4_k / q6_k: the activations are quantised per token like GGUF's q8_K (super-blocks of 256, d = max/−127
 // as an fp32, int8 quants, sums of the quants per sub-block). Per super-block and row, the exact integer
-// Σ_sub scale·Σ q·x: vpmaddubsw of a slice (unsigned quants × signed activations: pair sums, no saturation
-// for quants < 64), then vpdpwssd (else vpmaddwd + add) with the sub-block's scale in both halves of the
-// lane. The q6_k offset −32 and the q4_k mins are one vpdpwssd per pair of sub-blocks against the
-// activation sums. Then, as ggml, fp32: acc = fma(isum, d_w·d_x, acc) (q4_k: and fma(msum, −dmin·d_x, ·)),
+// Σ_sub scale·Σ q·x: q4_k with VNNI sums a sub-block's slices with vpdpbusd (as q4_0) and multiplies by
+// the scale once (vpmulld); otherwise (and q6_k) vpmaddubsw of a slice (unsigned quants × signed
+// activations: pair sums, no saturation for quants < 64), summed over slices in int16 while that cannot
+// overflow, then vpdpwssd (else vpmaddwd + add) with the sub-block's scale in both halves of the lane.
+// The q6_k offset −32 and the q4_k mins are one vpdpwssd per pair of sub-blocks against the activation
+// sums. Then, as ggml, fp32: acc = fma(isum, d_w·d_x, acc) (q4_k: and fma(msum, −dmin·d_x, ·)),
 // super-blocks in order. Every output row is the same chain of fp32 operations
 // whatever the tile, token count or thread count: results are bitwise identical across them.
 #pragma once
@@ -222,6 +224,15 @@ struct QVec {
   static I shl32(I v) { return _mm512_slli_epi32(v, N); }
   // Unsigned bytes w times signed bytes x, adjacent pairs summed to int16 (vpmaddubsw).
   static I maddubs(I w, I x) { return _mm512_maddubs_epi16(w, x); }
+  static I add16(I a, I b) { return _mm512_add_epi16(a, b); }
+  static I mullo32(I a, I b) { return _mm512_mullo_epi32(a, b); }
+  // 16 rows × 2 bytes → each lane the pair as uint16 (the first byte in the low 8 bits).
+  static I pairs32(const uint8_t* p) {
+    return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static I and32(I v, int32_t m) { return _mm512_and_si512(v, _mm512_set1_epi32(m)); }
+  template <int N>
+  static I shr32(I v) { return _mm512_srli_epi32(v, N); }
   // acc + Σ over each lane's two int16 of a·b (vpdpwssd).
   static I dot16(I acc, I a, I b) {
 #ifdef __AVX512VNNI__
@@ -328,6 +339,14 @@ struct QVec {
   template <int N>
   static I shl32(I v) { return _mm256_slli_epi32(v, N); }
   static I maddubs(I w, I x) { return _mm256_maddubs_epi16(w, x); }
+  static I add16(I a, I b) { return _mm256_add_epi16(a, b); }
+  static I mullo32(I a, I b) { return _mm256_mullo_epi32(a, b); }
+  static I pairs32(const uint8_t* p) {
+    return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I and32(I v, int32_t m) { return _mm256_and_si256(v, _mm256_set1_epi32(m)); }
+  template <int N>
+  static I shr32(I v) { return _mm256_srli_epi32(v, N); }
   static I dot16(I acc, I a, I b) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
     return _mm256_dpwssd_epi32(acc, a, b);
@@ -546,6 +565,10 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 // The integer sums of one super-block of q4_k weights (w: the super-block of one group, this half's rows
 // at byte h·kHalf of each slice) against C tokens' q8_K activations (token c's super-block at xb[c]):
 // isum = Σ_sub scale·Σ q·x, msum = Σ_sub min·Σ x.
+// A sub-block's products are summed in int16 first (vpmaddubsw, then vpaddw over its 8 slices: at most
+// 8·2·15·127 = 30480, no overflow, as q8_K quants are within ±127) and scaled once (vpdpwssd): 8 multiplies
+// of 16-bit sums per super-block instead of 64, and short dependency chains (vpaddw: 1 cycle). The same
+// integers as summing every product scaled.
 template <int H, int C>
 inline void q4k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
                            typename QVec::I* isum, typename QVec::I* msum) {
@@ -553,9 +576,37 @@ inline void q4k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
   constexpr size_t kHalf = 64 / H, kPairs = 32 / H;
 #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) isum[c] = msum[c] = V::set1(0);
+  if constexpr (V::kVnni) {
+    // VNNI: vpdpbusd sums each slice's 4 products per row into int32 (a row's 4 bytes are in one
+    // sub-block), as q4_0's kernel does, the high nibbles kept in place (16·q: one AND, no shift) and
+    // shifted back once per sub-block; then one vpmulld by the sub-block's scale. Per 64 bytes: a load,
+    // two ANDs, two vpdpbusd (q4_0's work), where vpmaddubsw + vpaddw took six operations.
+#pragma GCC unroll 4
+    for (int chunk = 0; chunk < 4; ++chunk) {
+      typename V::I sum_lo[C], sum_hi[C];  // int32 sums of sub-blocks 2·chunk and (×16) 2·chunk + 1
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) sum_lo[c] = sum_hi[c] = V::set1(0);
+#pragma GCC unroll 8
+      for (int s = 0; s < 8; ++s) {
+        const typename V::I v = V::load(w + (chunk * 8 + s) * 64 + h * kHalf);
+        const typename V::I lo = V::mask8(v, 0x0f), hi = V::mask8(v, 0xf0);
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const uint8_t* x = xb[c] + chunk * 64 + s * 4;
+          sum_lo[c] = V::template dot<WFormat::q4_0>(sum_lo[c], lo, V::bcast(x));
+          sum_hi[c] = V::template dot<WFormat::q4_0>(sum_hi[c], hi, V::bcast(x + 32));
+        }
+      }
+      const typename V::I pair = V::pairs32(w + kQ4kScales + chunk * 32 + h * kPairs);
+      const typename V::I scale_lo = V::and32(pair, 0xff), scale_hi = V::template shr32<8>(pair);
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c)
+        isum[c] = V::add(isum[c], V::add(V::mullo32(sum_lo[c], scale_lo), V::mullo32(V::shr4(sum_hi[c]), scale_hi)));
+    }
+  } else
+#pragma GCC unroll 4
   for (int chunk = 0; chunk < 4; ++chunk) {
-    const typename V::I pair = V::pairs16(w + kQ4kScales + chunk * 32 + h * kPairs);
-    const typename V::I scale_lo = V::dup16(pair, false), scale_hi = V::dup16(pair, true);
+    typename V::I sum_lo[C], sum_hi[C];  // int16 sums of sub-blocks 2·chunk and 2·chunk + 1
 #pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {
       const typename V::I v = V::load(w + (chunk * 8 + s) * 64 + h * kHalf);
@@ -563,10 +614,15 @@ inline void q4k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
         const uint8_t* x = xb[c] + chunk * 64 + s * 4;
-        isum[c] = V::dot16(isum[c], V::maddubs(lo, V::bcast(x)), scale_lo);
-        isum[c] = V::dot16(isum[c], V::maddubs(hi, V::bcast(x + 32)), scale_hi);
+        const typename V::I plo = V::maddubs(lo, V::bcast(x)), phi = V::maddubs(hi, V::bcast(x + 32));
+        sum_lo[c] = s == 0 ? plo : V::add16(sum_lo[c], plo);
+        sum_hi[c] = s == 0 ? phi : V::add16(sum_hi[c], phi);
       }
     }
+    const typename V::I pair = V::pairs16(w + kQ4kScales + chunk * 32 + h * kPairs);
+    const typename V::I scale_lo = V::dup16(pair, false), scale_hi = V::dup16(pair, true);
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) isum[c] = V::dot16(V::dot16(isum[c], sum_lo[c], scale_lo), sum_hi[c], scale_hi);
   }
 #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
@@ -578,35 +634,54 @@ inline void q4k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
 }
 
 // The same for q6_k: isum = Σ_sub scale·Σ (q − 32)·x, as Σ_sub scale·Σ q·x − 32·Σ_sub scale·Σ x.
+// Products summed in int16 over two slices (at most 2·2·63·127 = 32004) before scaling, in four chains
+// (one per quarter p of the half), as q4k_block_sums does.
 template <int H, int C>
 inline void q6k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
                            typename QVec::I* isum) {
   using V = QVec;
   constexpr size_t kHalf = 64 / H, kPairs = 32 / H;
-  typename V::I offset[C];
+  typename V::I offset[C], part[C][4];
 #pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) isum[c] = offset[c] = V::set1(0);
+  for (int c = 0; c < C; ++c) {
+    offset[c] = V::set1(0);
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p) part[c][p] = V::set1(0);
+  }
+#pragma GCC unroll 2
   for (int half = 0; half < 2; ++half)
+#pragma GCC unroll 2
     for (int second = 0; second < 2; ++second) {  // slices 0-3 take the first scale of each pair, 4-7 the second
       typename V::I scale[4];
 #pragma GCC unroll 4
       for (int p = 0; p < 4; ++p)
         scale[p] = V::dup16(V::pairs16(w + kQ6kScales + (4 * half + p) * 32 + h * kPairs), second);
-#pragma GCC unroll 4
-      for (int s = 4 * second; s < 4 * second + 4; ++s) {
-        const uint8_t* slice = w + (half * 8 + s) * 192 + h * kHalf;
-        const typename V::I a = V::load(slice), b = V::load(slice + 64), hb = V::load(slice + 128);
-        const typename V::I q[4] = {
-            V::or_(V::mask8(a, 0x0f), V::mask8(V::template shl16<4>(hb), 0x30)),
-            V::or_(V::mask8(b, 0x0f), V::mask8(V::template shl16<2>(hb), 0x30)),
-            V::or_(V::mask8(V::template shr16<4>(a), 0x0f), V::mask8(hb, 0x30)),
-            V::or_(V::mask8(V::template shr16<4>(b), 0x0f), V::mask8(V::template shr16<2>(hb), 0x30))};
+#pragma GCC unroll 2
+      for (int s = 4 * second; s < 4 * second + 4; s += 2) {
+        typename V::I sum[C][4];
+#pragma GCC unroll 2
+        for (int k = 0; k < 2; ++k) {
+          const uint8_t* slice = w + (half * 8 + s + k) * 192 + h * kHalf;
+          const typename V::I a = V::load(slice), b = V::load(slice + 64), hb = V::load(slice + 128);
+          const typename V::I q[4] = {
+              V::or_(V::mask8(a, 0x0f), V::mask8(V::template shl16<4>(hb), 0x30)),
+              V::or_(V::mask8(b, 0x0f), V::mask8(V::template shl16<2>(hb), 0x30)),
+              V::or_(V::mask8(V::template shr16<4>(a), 0x0f), V::mask8(hb, 0x30)),
+              V::or_(V::mask8(V::template shr16<4>(b), 0x0f), V::mask8(V::template shr16<2>(hb), 0x30))};
 #pragma GCC unroll 16
-        for (int c = 0; c < C; ++c) {
-          const uint8_t* x = xb[c] + half * 128 + s * 4;
+          for (int c = 0; c < C; ++c) {
+            const uint8_t* x = xb[c] + half * 128 + (s + k) * 4;
 #pragma GCC unroll 4
-          for (int p = 0; p < 4; ++p) isum[c] = V::dot16(isum[c], V::maddubs(q[p], V::bcast(x + 32 * p)), scale[p]);
+            for (int p = 0; p < 4; ++p) {
+              const typename V::I prod = V::maddubs(q[p], V::bcast(x + 32 * p));
+              sum[c][p] = k == 0 ? prod : V::add16(sum[c][p], prod);
+            }
+          }
         }
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c)
+#pragma GCC unroll 4
+          for (int p = 0; p < 4; ++p) part[c][p] = V::dot16(part[c][p], sum[c][p], scale[p]);
       }
     }
 #pragma GCC unroll 8
@@ -617,7 +692,8 @@ inline void q6k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
       offset[c] = V::dot16(offset[c], scales, V::bcast(reinterpret_cast<const uint8_t*>(bsum[c] + 2 * k)));
   }
 #pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) isum[c] = V::sub(isum[c], V::template shl32<5>(offset[c]));
+  for (int c = 0; c < C; ++c)
+    isum[c] = V::sub(V::add(V::add(part[c][0], part[c][1]), V::add(part[c][2], part[c][3])), V::template shl32<5>(offset[c]));
 }
 
 // The tile of qtile for q4_k / q6_k weights (kquant_dot_ref's arithmetic). Groups are taken one after

@@ -220,6 +220,32 @@ void check_kquant_matmul(WFormat f, int T) {
   CHECK(nmse(exact, got) < (f == WFormat::q4_k ? 1e-2 : 1e-3));
 }
 
+// The kernels sum products in int16 before scaling where that cannot overflow (q4_k without VNNI: 8
+// slices, q6_k: 2): at the extremes (every quant at its maximum, every activation quant −127) the sums
+// reach ±30480 / ±32004, and the result must still be kquant_dot_ref's, bit for bit.
+template <WFormat F>
+void check_kquant_extremes(int sign) {
+  constexpr int In = 512;
+  std::vector<uint8_t> W(group_bytes(F, In), 0xff);
+  for (int b = 0; b < In / 256; ++b) {
+    uint8_t* block = W.data() + b * kquant_block_bytes(F);
+    const uint16_t one = 0x3c00;  // f16 1.0
+    if constexpr (F == WFormat::q4_k) {
+      std::memset(block + kQ4kScales, 63, 256);  // scales and mins at their 6-bit maximum
+      for (int r = 0; r < 16; ++r) std::memcpy(block + kQ4kD + 2 * r, &one, 2), std::memcpy(block + kQ4kDmin + 2 * r, &one, 2);
+    } else {
+      std::memset(block + kQ6kScales, 127, 256);
+      for (int r = 0; r < 16; ++r) std::memcpy(block + kQ6kD + 2 * r, &one, 2);
+    }
+  }
+  const std::vector<float> x(In, static_cast<float>(sign));
+  std::vector<uint8_t> xq(mm::kKActBytes<F, In>);
+  mm::quantize_acts_k_ref<F, In>(x.data(), xq.data());
+  std::vector<float> got(16);
+  matmul<16, In>(got.data(), 16, x.data(), Matrix{F, W.data()}, nullptr, 1);
+  for (int o = 0; o < 16; ++o) CHECK(got[o] == mm::kquant_dot_ref<F, In>(W.data(), o, xq.data()));
+}
+
 // matmuls of two matrices in format f (and a third in f16) against separate matmuls, bit for bit.
 template <int In>
 void check_matmuls(WFormat f, int threads) {
@@ -470,6 +496,10 @@ TEST_SUITE("kernels") {
         check_kquant_matmul<100, 512>(f, 11);  // prefill tiles and tails, in parallel
         check_kquant_matmul<200, 1536>(f, 1);  // decode with groups of 12 KB or more (tiles of 8), then single groups
         check_kquant_matmul<40, 1536>(f, 6);
+      }
+      for (int sign : {1, -1}) {
+        check_kquant_extremes<WFormat::q4_k>(sign);
+        check_kquant_extremes<WFormat::q6_k>(sign);
       }
     }
   }
