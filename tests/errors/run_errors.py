@@ -76,8 +76,8 @@ class Ctx:
             raise AssertionError("%s\n  -> %s\n  exit %d\n  stderr: %s" % (shown, "; ".join(problems), rc, err[-2000:]))
         print("ok: %s\n    %s" % (shown, err.strip().splitlines()[-1] if err.strip() else "(no stderr)"))
 
-    def expect_ok(self, argv):
-        rc, out, err = self.run(argv)
+    def expect_ok(self, argv, timeout=300):
+        rc, out, err = self.run(argv, timeout=timeout)
         if rc != 0:
             raise AssertionError("%s: expected success, exit %d\n%s" % (" ".join(argv), rc, err[-2000:]))
         return out
@@ -954,7 +954,7 @@ def tiny_bert(ctx, vocab=600):
         f.write(struct.pack("<Q", len(head)) + head + bytes(offset))
     binary = ctx.path("bert_model")
     ctx.expect_ok([ctx.llmc, "import", d, "-o", ctx.path("bert.yaml")])
-    ctx.expect_ok([ctx.llmc, "build", ctx.path("bert.yaml"), "-o", binary])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("bert.yaml"), "-o", binary], timeout=1200)  # a loaded machine is slow
     return binary, d
 
 

@@ -79,36 +79,6 @@ TEST_CASE("published sizes: bert-base-uncased") {
   CHECK(llmc::make_plan(again).parameter_count == plan.parameter_count);
 }
 
-TEST_CASE("spec errors: encoders and attention masks") {
-  const std::string encoder =
-      "llmc: 1\nname: tiny\nfamily: test\n"
-      "model: {kind: encoder, vocab_size: 32, hidden_size: 16, num_layers: 1, max_context: 8, tied_embeddings: true, "
-      "token_types: 2}\n"
-      "norm: {kind: layernorm, bias: true, eps: 1e-12}\nblock: {residual: post_ln}\n"
-      "attention: {heads: 2, kv_heads: 2, head_dim: 8, mask: bidirectional}\n"
-      "positions: {kind: learned, max_positions: 8}\n"
-      "mlp: {kind: plain, activation: gelu, intermediate_size: 32}\n"
-      "tokens: {bos: -1, eos: -1, add_bos: false}\n"
-      "weights:\n  embed: e\n  positions: p\n  token_types: tt\n  lm_head: tied\n"
-      "  layer: {attn_norm: a, attn_norm_bias: ab, q: q, k: k, v: v, o: o, ffn_norm: f, ffn_norm_bias: fb, up: u, "
-      "down: d}\n";
-  CHECK(error_of(encoder) == "");
-  auto edited = [&](const std::string& from, const std::string& to) {
-    std::string text = encoder;
-    const size_t at = text.find(from);
-    REQUIRE(at != std::string::npos);
-    return error_of(text.replace(at, from.size(), to));
-  };
-  CHECK(edited("mask: bidirectional", "mask: causal").find("expected mask: bidirectional") != std::string::npos);
-  CHECK(edited("kind: encoder, ", "").find("token_types") != std::string::npos);  // only an encoder has types
-  CHECK(edited("mask: bidirectional", "mask: prefix").find("prefix needs attention.prefix_lm") != std::string::npos);
-  CHECK(edited("mask: bidirectional", "mask: sideways").find("mask") != std::string::npos);
-  CHECK(edited("  token_types: tt\n", "").find("weights.token_types") != std::string::npos);
-  CHECK(edited("token_types: 2}", "pooler: false}").find("weights.token_types") != std::string::npos);  // unused name
-  CHECK(edited("max_positions: 8}", "max_positions: 8, offset: 2}").find("fewer than model.max_context") !=
-        std::string::npos);
-}
-
 TEST_CASE("round trip: spec_to_yaml reads back to the same plan") {
   for (const Published& p : kPublished) {
     const std::string arch = p.arch;
@@ -150,6 +120,36 @@ std::string error_of(const std::string& yaml) {
 }
 
 }  // namespace
+
+TEST_CASE("spec errors: encoders and attention masks") {
+  const std::string encoder =
+      "llmc: 1\nname: tiny\nfamily: test\n"
+      "model: {kind: encoder, vocab_size: 32, hidden_size: 16, num_layers: 1, max_context: 8, tied_embeddings: true, "
+      "token_types: 2}\n"
+      "norm: {kind: layernorm, bias: true, eps: 1e-12}\nblock: {residual: post_ln}\n"
+      "attention: {heads: 2, kv_heads: 2, head_dim: 8, mask: bidirectional}\n"
+      "positions: {kind: learned, max_positions: 8}\n"
+      "mlp: {kind: plain, activation: gelu, intermediate_size: 32}\n"
+      "tokens: {bos: -1, eos: -1, add_bos: false}\n"
+      "weights:\n  embed: e\n  positions: p\n  token_types: tt\n  lm_head: tied\n"
+      "  layer: {attn_norm: a, attn_norm_bias: ab, q: q, k: k, v: v, o: o, ffn_norm: f, ffn_norm_bias: fb, up: u, "
+      "down: d}\n";
+  CHECK(error_of(encoder) == "");
+  auto edited = [&](const std::string& from, const std::string& to) {
+    std::string text = encoder;
+    const size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return error_of(text.replace(at, from.size(), to));
+  };
+  CHECK(edited("mask: bidirectional", "mask: causal").find("expected mask: bidirectional") != std::string::npos);
+  CHECK(edited("kind: encoder, ", "").find("token_types") != std::string::npos);  // only an encoder has types
+  CHECK(edited("mask: bidirectional", "mask: prefix").find("prefix needs attention.prefix_lm") != std::string::npos);
+  CHECK(edited("mask: bidirectional", "mask: sideways").find("mask") != std::string::npos);
+  CHECK(edited("  token_types: tt\n", "").find("weights.token_types") != std::string::npos);
+  CHECK(edited("token_types: 2}", "pooler: false}").find("weights.token_types") != std::string::npos);  // unused name
+  CHECK(edited("max_positions: 8}", "max_positions: 8, offset: 2}").find("fewer than model.max_context") !=
+        std::string::npos);
+}
 
 TEST_CASE("spec errors: family fields") {
   CHECK(error_of(tiny_spec("{kind: alibi}")) == "");
