@@ -918,13 +918,15 @@ def gen_unwritable_logits(ctx):
 
 
 # ------------------------------------------------------------------------------------------- encoders
-def tiny_bert(ctx, vocab=600):
-    """A BERT checkpoint of zeros (config.json + model.safetensors, as BertForMaskedLM saves them), imported and built:
-    returns (binary, checkpoint folder). vocab 600: larger than tok512.bin, a tokenizer of another kind."""
+def tiny_bert(ctx, vocab=600, pooler=False):
+    """A BERT checkpoint (config.json + model.safetensors, as BertForMaskedLM saves them; with pooler, as
+    BertForPreTraining does, less its next-sentence head), imported and built: returns (binary, checkpoint folder,
+    tensors by name as lists of floats). Values are a fixed pattern in ±0.5 (zeros would make every hidden state 0).
+    vocab 600: larger than tok512.bin, a tokenizer of another kind."""
     d = os.path.join(ctx.work, "bert")
     os.makedirs(d, exist_ok=True)
     H, F, P, T = 16, 32, 16, 2
-    config = {"architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": vocab, "hidden_size": H,
+    config = {"architectures": ["BertForPreTraining" if pooler else "BertForMaskedLM"], "model_type": "bert", "vocab_size": vocab, "hidden_size": H,
               "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": F, "max_position_embeddings": P,
               "type_vocab_size": T, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "pad_token_id": 0}
     with open(os.path.join(d, "config.json"), "w") as f:
@@ -942,25 +944,30 @@ def tiny_bert(ctx, vocab=600):
     for name in ("attention.output.LayerNorm", "output.LayerNorm"):
         shapes["bert.encoder.layer.0.%s.weight" % name] = [H]
         shapes["bert.encoder.layer.0.%s.bias" % name] = [H]
-    header, offset = {}, 0
-    for name, shape in shapes.items():
-        n = 4
+    if pooler:
+        shapes["bert.pooler.dense.weight"] = [H, H]
+        shapes["bert.pooler.dense.bias"] = [H]
+    header, offset, values, data = {}, 0, {}, b""
+    for k, (name, shape) in enumerate(shapes.items()):
+        n = 1
         for dim in shape:
             n *= dim
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}
-        offset += n
+        values[name] = [((i * 7 + k * 13) % 17 - 8) / 16.0 for i in range(n)]
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + 4 * n]}
+        data += struct.pack("<%df" % n, *values[name])
+        offset += 4 * n
     head = json.dumps(header).encode()
     with open(os.path.join(d, "model.safetensors"), "wb") as f:
-        f.write(struct.pack("<Q", len(head)) + head + bytes(offset))
+        f.write(struct.pack("<Q", len(head)) + head + data)
     binary = ctx.path("bert_model")
     ctx.expect_ok([ctx.llmc, "import", d, "-o", ctx.path("bert.yaml")])
     ctx.expect_ok([ctx.llmc, "build", ctx.path("bert.yaml"), "-o", binary], timeout=1200)  # a loaded machine is slow
-    return binary, d
+    return binary, d, values
 
 
 @case
 def encoder_bad_inputs(ctx):
-    binary, d = tiny_bert(ctx)
+    binary, d, _ = tiny_bert(ctx)
     w = ["--weights", os.path.join(d, "model.safetensors")]
     # a token type beyond the model's 2
     ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--token-types", "0,1,2"], "--token-types",
@@ -994,6 +1001,26 @@ def encoder_bad_inputs(ctx):
                                   "--embed", ctx.path("e.f32")])
     size = os.path.getsize(ctx.path("e.f32"))
     assert size == 2 * 16 * 4, "--embed wrote %d bytes, expected 2 rows of 16 floats" % size
+
+
+@case
+def encoder_pooler(ctx):
+    """The positive counterpart of --pooling pooler: BERT's pooler row is tanh(W·h0 + b) of position 0's last hidden
+    state h0 (--pooling cls), computed here from the checkpoint's pooler weights."""
+    binary, d, values = tiny_bert(ctx, pooler=True)
+    w = ["--weights", os.path.join(d, "model.safetensors"), "--tokens", "101,7,8,9,102", "--token-types", "0,0,1,1,1"]
+    ctx.expect_ok([binary] + w + ["--embed", ctx.path("cls.f32"), "--pooling", "cls"])
+    ctx.expect_ok([binary] + w + ["--embed", ctx.path("pooled.f32"), "--pooling", "pooler"])
+    with open(ctx.path("cls.f32"), "rb") as f:
+        h0 = struct.unpack("<16f", f.read())
+    with open(ctx.path("pooled.f32"), "rb") as f:
+        got = struct.unpack("<16f", f.read())
+    W, b = values["bert.pooler.dense.weight"], values["bert.pooler.dense.bias"]
+    import math
+    want = [math.tanh(sum(W[o * 16 + i] * h0[i] for i in range(16)) + b[o]) for o in range(16)]
+    worst = max(abs(x - y) for x, y in zip(got, want))
+    assert worst < 1e-5 and max(abs(v) for v in want) > 0.1, "pooler row differs by %g: %r vs %r" % (worst, got, want)
+    print("ok: pooler row = tanh(W h0 + b), max |diff| %.3g" % worst)
 
 
 def main():
