@@ -31,6 +31,8 @@ enum class Role {
   lf_conv1, lf_conv1_bias, lf_conv2, lf_conv2_bias, lf_norm,
   // Global.
   embed, embed_norm, embed_norm_bias, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
+  // An encoder's (BERT): the token-type table, the MLM head's transform (dense, norm) and the pooler's dense.
+  token_types, head_transform, head_transform_bias, head_norm, head_norm_bias, pooler, pooler_bias,
 };
 
 const char* role_name(Role role);

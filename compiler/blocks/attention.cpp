@@ -26,7 +26,7 @@ class Attention final : public Block {
         if (a.heads[i] != a.heads[0])
           throw Error(where("attention.heads") + ": ALiBi needs the same number of heads in every layer");
     if (a.localized_filtering) check_localized_filtering(s);
-    if (a.prefix_lm && s.bos < 0)
+    if (a.mask == AttentionMask::prefix && s.bos < 0)
       throw Error(where("attention.prefix_lm") + ": a prefix-LM's context ends at BOS: tokens.bos must be set");
   }
 
@@ -139,7 +139,7 @@ class Attention final : public Block {
     c.line("  const float* const v = v_new + static_cast<size_t>(s.first) * kKvDim;");
     c.line("  KvElement* const k_cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.state_offset);
     c.line("  KvElement* const v_cache = k_cache + kKvDim;");
-    if (a.prefix_lm)
+    if (a.mask == AttentionMask::prefix)
       c.line("  const int32_t* const prefix_lm = reinterpret_cast<const int32_t*>(s.state->fixed() + kPrefixLmState);");
     if (s.positions == PositionKind::rope && s.rope.two_d) {  // GLM: position and block position halves
       for (auto [heads, v, dim] : {std::tuple{"kHeads", "q", "kQDim"}, std::tuple{"kKvHeads", "k", "kKvDim"}})
@@ -162,9 +162,13 @@ class Attention final : public Block {
     c.line("  llmc::store_kv<kKvDim, kKvRow>(k_cache, s.pos, k, s.count);");
     c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");
     c.line("  llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_ + static_cast<size_t>(s.first) * kQDim, q,");
-    const std::string chunk_and_prefix = a.prefix_lm ? fmt::format(", {}, llmc::prefix_length(prefix_lm)", l.chunk)
-                                         : l.chunk   ? fmt::format(", {}", l.chunk)
-                                                     : "";
+    // The keys every query sees (AttentionParams::prefix): a prefix-LM's context; an encoder's whole input, which
+    // is this step's rows of the sequence.
+    const std::string chunk_and_prefix =
+        a.mask == AttentionMask::prefix          ? fmt::format(", {}, llmc::prefix_length(prefix_lm)", l.chunk)
+        : a.mask == AttentionMask::bidirectional ? fmt::format(", {}, s.pos + s.count", l.chunk)
+        : l.chunk                                ? fmt::format(", {}", l.chunk)
+                                                 : "";
     c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}{}}}, scratch_.get());",
            a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window,
            s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr", chunk_and_prefix);
