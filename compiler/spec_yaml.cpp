@@ -72,6 +72,9 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line(fmt::format("  tied_embeddings: {}", s.tied_embeddings));
   if (s.embedding_scale != 1.0) line("  embedding_scale: " + num(s.embedding_scale));
   if (s.embedding_norm) line("  embedding_norm: true");
+  if (s.encoder)
+    line(fmt::format("encoder: {{num_layers: {}, decoder_start: {}, add_eos: {}}}", s.encoder->num_layers,
+                     s.encoder->decoder_start, s.encoder->add_eos));
   line("norm: " + norm(s.norm));
   if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0 ||
       s.residual_normed) {
@@ -129,6 +132,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
   if (s.positions == PositionKind::learned) line(fmt::format("  max_positions: {}", s.max_positions));
+  if (s.positions == PositionKind::relative)
+    line(fmt::format("  buckets: {}\n  max_distance: {}", s.relative.buckets, s.relative.max_distance));
   if (s.positions == PositionKind::alibi && s.alibi_slope_scale != 1.0)
     line("  slope_scale: " + num(s.alibi_slope_scale));
   if (s.positions == PositionKind::rope) {
@@ -182,7 +187,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     if (s.norm_head) line("  norm_head: true");
     if (s.logit_bias) line("  bias: true");
   }
-  line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}}}", s.bos, s.eos, s.add_bos));
+  line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}{}}}", s.bos, s.eos, s.add_bos,
+                   s.tokenizer_kind.empty() ? "" : ", tokenizer: " + s.tokenizer_kind));
   if (!s.chat.template_text.empty()) {
     line("chat:");
     line("  template: " + quoted(s.chat.template_text));
@@ -201,8 +207,15 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (!w.final_norm_bias.empty()) line("  final_norm_bias: " + quoted(w.final_norm_bias));
   line("  lm_head: " + (w.lm_head.empty() ? std::string("tied") : quoted(w.lm_head)));
   if (!w.lm_head_bias.empty()) line("  lm_head_bias: " + quoted(w.lm_head_bias));
+  if (!w.relative_bias.empty()) line("  relative_bias: " + quoted(w.relative_bias));
+  if (!w.encoder_relative_bias.empty()) line("  encoder_relative_bias: " + quoted(w.encoder_relative_bias));
+  if (!w.encoder_final_norm.empty()) line("  encoder_final_norm: " + quoted(w.encoder_final_norm));
   line("  layer:");
   for (const auto& [role, name] : w.layer) line(fmt::format("    {}: {}", role, quoted(name)));
+  if (s.encoder) {
+    line("  encoder_layer:");
+    for (const auto& [role, name] : w.encoder_layer) line(fmt::format("    {}: {}", role, quoted(name)));
+  }
   if (!w.unused.empty()) {
     line("  unused:");
     for (const auto& u : w.unused) line("    - " + quoted(u));

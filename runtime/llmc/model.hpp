@@ -24,6 +24,9 @@ struct ModelInfo {
   const char* chat_template = "";          // Jinja chat template from the spec; "" if none
   const char* chat_bos_token = "";         // the bos_token / eos_token text it is rendered with
   const char* chat_eos_token = "";
+  int decoder_start = -1;  // encoder–decoders: the token the decoder starts from; -1 for other models
+  bool add_eos = false;    // encoder–decoders: a source prompt ends with eos
+  const char* tokenizer_kind = "";  // the Tokenizer::kind() the vocabulary is ("unigram", ...); "" for any
 };
 
 // The per-sequence state a model needs, as its plan sizes it (kStateRowBytes, kContext, kStateFixedBytes in the
@@ -98,6 +101,13 @@ class Model {
   // Calls on_logits(i, row) for each i; the row is valid until the next call. The states must be distinct.
   virtual void decode(State* const* states, const int* tokens, const int* pos, int n,
                       const std::function<void(int, const float*)>& on_logits) = 0;
+
+  // Encoder–decoders (T5): runs the encoder over the n source tokens and keeps what the decoder reads of them (each
+  // decoder layer's cross-attention keys and values) in s, which it resets; forward() and decode() then run the
+  // decoder on s from position 0. Other models have no encoder.
+  virtual void encode_source(State& /*s*/, const int* /*tokens*/, int /*n*/) {
+    throw Error("this model has no encoder: it takes no encoder input");
+  }
 };
 
 // Defined by the generated source.
