@@ -5,6 +5,8 @@
 
 #include <cctype>
 #include <set>
+#include <tuple>
+#include <utility>
 
 #include "blocks/layer.hpp"
 #include "code.hpp"
@@ -37,6 +39,11 @@ std::string c_string(const std::string& text) {
   }
   return out;
 }
+
+// What an encoder takes and gives beyond hidden states (ModelInfo::token_types, has_logits, has_pooler).
+int64_t encoder_token_types(const Spec& s) { return s.token_types; }
+bool encoder_has_logits(const Spec& s) { return s.classifier; }
+bool encoder_has_pooler(const Spec& s) { return s.pooler; }
 
 std::string summary(const Plan& p) {
   const Spec& s = *p.spec;
@@ -76,10 +83,15 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("constexpr float kNormEps = {};", flt(s.norm.eps));
   if (s.attention.qk_norm_spec) c.line("constexpr float kQkNormEps = {};", flt(s.attention.qk_norm_spec->eps));
   c.line("constexpr float kAttentionScale = {};", flt(p.attention_scale));
-  if (const auto& m = s.attention.prefix_lm) {
+  if (const auto& m = s.attention.prefix_lm; s.attention.mask == AttentionMask::prefix) {
     c.line("// Prefix-LM: [gMASK], [MASK] and BOS ids; where a sequence's layout state is in its fixed state.");
     c.line("constexpr llmc::PrefixLmTokens kPrefixLmTokens = {{{}, {}, {}}};", m->gmask, m->mask, s.bos);
     c.line("constexpr size_t kPrefixLmState = {};", p.prefix_lm_state_offset);
+  }
+  if (s.kind == ModelKind::encoder) {
+    c.line("// The encoder's inputs and heads: token types (0: none; every input is then type 0), masked-LM logits, pooler.");
+    c.line("constexpr int kTokenTypes = {};", encoder_token_types(s));
+    c.line("constexpr bool kHasLogits = {}, kHasPooler = {};", encoder_has_logits(s), encoder_has_pooler(s));
   }
   if (s.embedding_scale != 1.0) c.line("constexpr float kEmbeddingScale = {};", flt(s.embedding_scale));
   if (s.residual_scale != 1.0) c.line("constexpr float kResidualScale = {};", flt(s.residual_scale));
@@ -274,7 +286,7 @@ void emit_rope_table(Code& tables, Code& init, const std::string& prefix, const 
 std::string forward_body(const Plan& p) {
   const Spec& s = *p.spec;
   Code c(4);
-  if (s.attention.prefix_lm) {
+  if (s.attention.mask == AttentionMask::prefix) {
     c.line("for (const Sequence& s : sequences)  // the context's end and the mask token's position, once seen");
     c.line("  llmc::prefix_lm_scan(reinterpret_cast<int32_t*>(s.state->fixed() + kPrefixLmState), tokens + s.first, "
            "s.count,");
@@ -286,10 +298,16 @@ std::string forward_body(const Plan& p) {
     c.line("    throw llmc::Error(\"an encoder–decoder decodes after encode_source(): this sequence has no encoder input\");");
   }
   c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
+  if (s.token_types > 0) {
+    c.line("for (int t = 0; t < T; ++t)  // the token type's (segment's) row, added first as BERT does");
+    c.line("  llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(t) * kHidden,");
+    c.line("                            w_.token_types + static_cast<size_t>(token_types[t]) * kHidden, 1.0f, 1);");
+  }
   if (s.positions == PositionKind::learned) {
     c.line("for (const Sequence& s : sequences) {{");
     c.line("  for (int t = 0; t < s.count; ++t) {{");
-    c.line("    const float* position = w_.pos_embed + static_cast<size_t>(s.pos + t) * kHidden;");
+    c.line("    const float* position = w_.pos_embed + static_cast<size_t>(s.pos + t{}) * kHidden;",
+           s.position_offset ? fmt::format(" + {}", s.position_offset) : "");
     c.line("    llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(s.first + t) * kHidden, position, 1.0f, 1);");
     c.line("  }}");
     c.line("}}");
@@ -341,15 +359,71 @@ std::string encoder_methods(const Plan& p) {
   return text + tail.str();
 }
 
-std::string logits_body(const Plan& p) {
+// The last layer's output of row t: post-LN layers end normalised, others take the final norm (into xn_).
+std::string hidden_body(const Plan& p) {
   const Spec& s = *p.spec;
   Code c(4);
-  if (s.residual == Residual::post_ln) {  // the last block already normalised x
-    c.line("const float* const row = x_ + static_cast<size_t>(t) * kHidden;");
+  if (s.residual == Residual::post_ln) {
+    c.line("return x_ + static_cast<size_t>(t) * kHidden;");
   } else {
     c.line("float* const row = xn_ + static_cast<size_t>(t) * kHidden;");
     c.line("{}", norm_call(s.norm, "row", "x_ + static_cast<size_t>(t) * kHidden", "w_", Role::final_norm, "kHidden",
                            "kNormEps", "1"));
+    c.line("return row;");
+  }
+  return c.str();
+}
+
+// BERT's pooler: tanh(dense(hidden(t))), into head_row_.
+std::string pooled_body(const Plan& p) {
+  Code c(4);
+  if (!encoder_has_pooler(*p.spec)) {
+    c.line("return nullptr;  // no pooler: encode() refuses to give pooled rows");
+    return c.str();
+  }
+  c.line("llmc::matmul<kHidden, kHidden>(head_row_.get(), hidden(t), w_.pooler, w_.pooler_bias, 1);");
+  c.line("for (int i = 0; i < kHidden; ++i) head_row_[i] = std::tanh(head_row_[i]);");
+  c.line("return head_row_.get();");
+  return c.str();
+}
+
+// The entry points of the model's kind (templates/causal_lm.cpp.tmpl, encoder.cpp.tmpl): the public methods and
+// the private members they use.
+std::pair<std::string, std::string> entry_points(const Plan& p) {
+  switch (p.spec->kind) {
+    case ModelKind::causal_lm: return {std::string(template_text("causal_lm.cpp.tmpl")), ""};
+    case ModelKind::encoder: {
+      const std::map<std::string, std::string> v = {{"hidden_body", hidden_body(p)}, {"pooled_body", pooled_body(p)}};
+      return {std::string(template_text("encoder.cpp.tmpl")),
+              "\n" + render_template(template_text("encoder_private.cpp.tmpl"), v)};
+    }
+    case ModelKind::encoder_decoder:  // the decoder's causal-LM entry points after encode_source()
+      return {std::string(template_text("causal_lm.cpp.tmpl")) + "\n" + encoder_methods(p), ""};
+  }
+  throw Error(fmt::format("{}: field 'model.kind': unknown kind", p.spec->file));
+}
+
+std::string logits_body(const Plan& p) {
+  const Spec& s = *p.spec;
+  Code c(4);
+  if (s.kind == ModelKind::encoder && !s.classifier) {
+    c.line("(void)t;  // no classifier: encode() refuses to give logits");
+    return c.str();
+  }
+  if (s.kind == ModelKind::encoder) {
+    c.line("const float* row = hidden(t);");
+  } else if (s.residual == Residual::post_ln) {  // the last block already normalised x
+    c.line("const float* row = x_ + static_cast<size_t>(t) * kHidden;");
+  } else {
+    c.line("float* const row = xn_ + static_cast<size_t>(t) * kHidden;");
+    c.line("{}", norm_call(s.norm, "row", "x_ + static_cast<size_t>(t) * kHidden", "w_", Role::final_norm, "kHidden",
+                           "kNormEps", "1"));
+  }
+  if (s.logit_transform) {  // BERT's MLM head: the classifier reads norm(activation(dense(row)))
+    c.line("llmc::matmul<kHidden, kHidden>(head_row_.get(), row, w_.head_transform, w_.head_transform_bias, 1);");
+    c.line("llmc::activation<kHidden, {}>(head_row_.get(), 1);", act_name(*s.logit_transform));
+    c.line("{}", norm_call(s.norm, "head_row_.get()", "head_row_.get()", "w_", Role::head_norm, "kHidden", "kNormEps", "1"));
+    c.line("row = head_row_.get();");
   }
   c.line("llmc::matmul<kVocab, kHidden>(logits_.get(), row, {}, {}, 1);",
          s.tied_embeddings ? "w_.embed" : "w_.lm_head", s.logit_bias ? "w_.lm_head_bias" : "nullptr");
@@ -400,6 +474,11 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["bos"] = std::to_string(s.bos);
   v["eos"] = std::to_string(s.eos);
   v["add_bos"] = s.add_bos ? "true" : "false";
+  v["kind"] = to_string(s.kind);
+  v["token_types"] = std::to_string(encoder_token_types(s));
+  v["has_logits"] = encoder_has_logits(s) ? "true" : "false";
+  v["has_pooler"] = encoder_has_pooler(s) ? "true" : "false";
+  std::tie(v["entry_points"], v["private_entry_point_members"]) = entry_points(p);
   v["chat_template"] = c_string(s.chat.template_text);
   v["chat_bos_token"] = c_string(s.chat.bos_token);
   v["chat_eos_token"] = c_string(s.chat.eos_token);
@@ -430,6 +509,8 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
     }
   }
   for (const Block* block : blocks_of(s)) block->emit_members(tables, p);
+  if (s.logit_transform || s.pooler)
+    tables.line("llmc::AlignedFloats head_row_ = llmc::aligned_floats(kHidden);  // the MLM head's transform, the pooler's row");
   int64_t offset = 0;
   for (const BufferPlan& b : p.buffers) {
     buffers.line("float* const {} = activations_.get() + {};  // [kChunk][{}]", b.name, offset, b.row_floats);
@@ -445,7 +526,6 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["bind_weights"] = bind_weights(p);
   v["init_tables"] = init.str();
   v["forward_body"] = forward_body(p);
-  v["encoder_methods"] = encoder_methods(p);
   v["decoder_start"] = std::to_string(s.encoder ? s.encoder->decoder_start : -1);
   v["add_eos"] = s.encoder && s.encoder->add_eos ? "true" : "false";
   v["tokenizer_kind"] = c_string(s.tokenizer_kind);

@@ -100,6 +100,9 @@ using FamilyImporter = std::function<void(const Config&, Spec&, const ImportOpti
 // model_type -> importer, for every family `llmc import` reads.
 const std::map<std::string, FamilyImporter>& family_importers();
 
+// The encoders' importers (import_encoders.cpp): bert, roberta.
+const std::map<std::string, FamilyImporter>& encoder_importers();
+
 // Names s.weights as Hugging Face's Llama checkpoints do (the llama2.c reader exposes its tensors so).
 void name_llama_tensors(Spec& s);
 

@@ -747,6 +747,7 @@ void import_chatglm_v1(const Config& c, Spec& s, const ImportOptions& o) {
   s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
   s.attention.qkv = QkvLayout::fused_per_head;
   set_biases(s.attention, true, true, true, true);
+  s.attention.mask = AttentionMask::prefix;
   s.attention.prefix_lm = AttentionSpec::PrefixLm{c.get<int64_t>("gmask_token_id", 130001),
                                                   c.get<int64_t>("mask_token_id", 130000)};
   s.norm = {NormKind::layer, NormWeight::plain, true, c.get<double>("layernorm_epsilon", 1e-5)};
@@ -1303,6 +1304,7 @@ void import_deepseek_v3(const Config& c, Spec& s, const ImportOptions& o) {
 // (T5): wo(relu(wi(x))); gated-gelu (v1.1, Flan): wo(gelu_new(wi_0(x)) · wi_1(x)). A tied classifier (original T5)
 // sees the decoder output × d_model^−½; v1.1 has an untied lm_head, unscaled.
 void import_t5(const Config& c, Spec& s, const ImportOptions& o) {
+  s.kind = ModelKind::encoder_decoder;
   s.vocab_size = c.req<int64_t>("vocab_size");
   s.hidden_size = c.req<int64_t>("d_model");
   const int64_t encoder_layers = c.req<int64_t>("num_layers");
@@ -1397,7 +1399,12 @@ const std::map<std::string, FamilyImporter>& family_importers() {
       {"olmoe", import_olmoe},       {"phimoe", import_phimoe},       {"qwen2_moe", import_qwen2_moe},
       {"qwen3_moe", import_qwen3_moe}, {"llama4_text", import_llama4},
   };
-  return table;
+  static const std::map<std::string, FamilyImporter> with_encoders = [] {
+    std::map<std::string, FamilyImporter> all = table;
+    all.insert(encoder_importers().begin(), encoder_importers().end());
+    return all;
+  }();
+  return with_encoders;
 }
 
 // The llama2.c reader names its tensors as Hugging Face's Llama does.

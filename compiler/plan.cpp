@@ -93,17 +93,28 @@ std::vector<RoleShape> global_roles(const Spec& s) {
   if (s.embedding_norm && s.norm.weight != NormWeight::none) roles.push_back({Role::embed_norm, {H}});
   if (s.embedding_norm && s.norm.bias) roles.push_back({Role::embed_norm_bias, {H}});
   if (s.positions == PositionKind::learned) roles.push_back({Role::pos_embed, {s.max_positions, H}});
+  if (s.token_types > 0) roles.push_back({Role::token_types, {s.token_types, H}});
   const bool final_norm = s.residual != Residual::post_ln;  // post-LN blocks end normalised
   if (final_norm && s.norm.weight != NormWeight::none) roles.push_back({Role::final_norm, {H}});
   if (final_norm && s.norm.bias) roles.push_back({Role::final_norm_bias, {H}});
-  if (!s.tied_embeddings) roles.push_back({Role::lm_head, {s.vocab_size, H}});
+  if (s.classifier && s.logit_transform) {  // dense (with bias) -> activation -> norm of kind `norm`
+    roles.push_back({Role::head_transform, {H, H}});
+    roles.push_back({Role::head_transform_bias, {H}});
+    if (s.norm.weight != NormWeight::none) roles.push_back({Role::head_norm, {H}});
+    if (s.norm.bias) roles.push_back({Role::head_norm_bias, {H}});
+  }
+  if (s.classifier && !s.tied_embeddings) roles.push_back({Role::lm_head, {s.vocab_size, H}});
+  if (s.classifier && s.logit_bias) roles.push_back({Role::lm_head_bias, {s.vocab_size}});
+  if (s.pooler) {
+    roles.push_back({Role::pooler, {H, H}});
+    roles.push_back({Role::pooler_bias, {H}});
+  }
   // Relative position tables [buckets, heads]: the decoder's (or the only stack's), the encoder's, and the
   // encoder's final norm.
   const int64_t heads = s.mixer == MixerKind::attention ? s.attention.heads.front() : 0;
   if (s.positions == PositionKind::relative) roles.push_back({Role::relative_bias, {s.relative.buckets, heads}});
   if (s.encoder) roles.push_back({Role::encoder_relative_bias, {s.relative.buckets, heads}});
   if (s.encoder && s.norm.weight != NormWeight::none) roles.push_back({Role::encoder_final_norm, {H}});
-  if (s.logit_bias) roles.push_back({Role::lm_head_bias, {s.vocab_size}});
   return roles;
 }
 
@@ -281,6 +292,14 @@ Plan make_plan(const Spec& s) {
     t.normalize_rows = role == Role::lm_head && s.norm_head;
     p.globals.push_back(t);
   }
+  for (const char* role : {"token_types", "head_transform", "head_transform_bias", "head_norm", "head_norm_bias",
+                           "pooler", "pooler_bias"}) {
+    const bool used = std::any_of(p.globals.begin(), p.globals.end(),
+                                  [&](const TensorPlan& t) { return role_name(t.role) == std::string(role); });
+    if (!used && !s.weights.global(role).empty())
+      throw Error(where(std::string("weights.") + role) + ": this spec has no use for it (model.token_types, "
+                  "logits.transform and model.pooler say which of these a model reads)");
+  }
 
   if (s.positions == PositionKind::rope) p.rope_inv_freq = rope_frequencies(s.rope);
   if (s.positions == PositionKind::rope && s.rope.f16_frequencies)
@@ -313,14 +332,14 @@ Plan make_plan(const Spec& s) {
     p.alibi_slopes = alibi_slopes(a.heads[0]);
     for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);
   }
-  // A prefix-LM's context attends to keys after it up to BOS: the whole prompt is one step.
-  // So does an encoder's bidirectional attention over the source.
-  p.chunk = a.prefix_lm || s.encoder ? s.max_context : std::min<int64_t>(64, s.max_context);
+  // A prefix-LM's context attends to keys after it up to BOS, an encoder's every position to every other (also an
+  // encoder–decoder's encoder stack): the whole prompt (input) is one step.
+  p.chunk = a.mask != AttentionMask::causal || s.encoder ? s.max_context : std::min<int64_t>(64, s.max_context);
   if (s.encoder) {  // the source's length, once encode_source has run (0 before)
     p.source_length_state_offset = p.state_fixed_bytes;
     p.state_fixed_bytes = size_add(p.state_fixed_bytes, 4);
   }
-  if (a.prefix_lm) {  // what a sequence has seen of the prefix-LM layout (llmc/prefix_lm.hpp), after the layers'
+  if (a.mask == AttentionMask::prefix) {  // what a sequence has seen of the prefix-LM layout (llmc/prefix_lm.hpp), after the layers'
     p.prefix_lm_state_offset = p.state_fixed_bytes;
     p.state_fixed_bytes = size_add(p.state_fixed_bytes, 3 * 4);
   }

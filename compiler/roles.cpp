@@ -82,6 +82,13 @@ constexpr std::array kNames = {
     std::pair{Role::final_norm_bias, "final_norm_bias"},
     std::pair{Role::lm_head, "lm_head"},
     std::pair{Role::lm_head_bias, "lm_head_bias"},
+    std::pair{Role::token_types, "token_types"},
+    std::pair{Role::head_transform, "head_transform"},
+    std::pair{Role::head_transform_bias, "head_transform_bias"},
+    std::pair{Role::head_norm, "head_norm"},
+    std::pair{Role::head_norm_bias, "head_norm_bias"},
+    std::pair{Role::pooler, "pooler"},
+    std::pair{Role::pooler_bias, "pooler_bias"},
     std::pair{Role::router, "router"},
     std::pair{Role::router_bias, "router_bias"},
     std::pair{Role::expert_gate, "expert_gate"},
@@ -127,6 +134,9 @@ std::optional<Role> bias_role(Role weight) {
     case Role::down: return Role::down_bias;
     case Role::final_norm: return Role::final_norm_bias;
     case Role::embed_norm: return Role::embed_norm_bias;
+    case Role::head_transform: return Role::head_transform_bias;
+    case Role::head_norm: return Role::head_norm_bias;
+    case Role::pooler: return Role::pooler_bias;
     default: return std::nullopt;
   }
 }
@@ -139,6 +149,7 @@ bool is_matrix_role(Role role) {
     case Role::shared_up: case Role::shared_down: case Role::q_a: case Role::q_b: case Role::kv_a:
     case Role::receptance: case Role::ffn_receptance: case Role::in_proj: case Role::x_proj:
     case Role::cross_q: case Role::cross_k: case Role::cross_v: case Role::cross_o:
+    case Role::head_transform: case Role::pooler:
       return true;
     default:
       return false;

@@ -37,6 +37,8 @@ enum class Role {
   // Encoder–decoders (T5): the relative position bias tables ([buckets, heads]) of the decoder and encoder stacks,
   // and the encoder stack's final norm.
   relative_bias, encoder_relative_bias, encoder_final_norm,
+  // An encoder's (BERT): the token-type table, the MLM head's transform (dense, norm) and the pooler's dense.
+  token_types, head_transform, head_transform_bias, head_norm, head_norm_bias, pooler, pooler_bias,
 };
 
 const char* role_name(Role role);

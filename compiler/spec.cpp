@@ -181,7 +181,7 @@ std::vector<int64_t> layer_indices(const Section& s, const std::string& key, int
 
 void parse_attention(const Section& s, Spec& spec) {
   s.only_keys({"kind", "mla", "heads", "kv_heads", "head_dim", "qkv", "bias", "scale", "softcap", "window", "chunk",
-               "qk_norm", "temperature_tuning", "clip_qkv", "localized_filtering", "prefix_lm"});
+               "qk_norm", "temperature_tuning", "clip_qkv", "localized_filtering", "prefix_lm", "mask"});
   AttentionSpec& a = spec.attention;
   a.kind = s.choice_or<AttentionKind>("kind", AttentionKind::standard,
                                       {{"standard", AttentionKind::standard}, {"mla", AttentionKind::mla}});
@@ -248,13 +248,28 @@ void parse_attention(const Section& s, Spec& spec) {
     m->only_keys({"gmask", "mask"});
     a.prefix_lm = AttentionSpec::PrefixLm{m->get<int64_t>("gmask"), m->get<int64_t>("mask")};
   }
+  // prefix_lm alone is the older spelling of mask: prefix, which needs its token ids.
+  a.mask = s.choice_or<AttentionMask>("mask", a.prefix_lm ? AttentionMask::prefix : AttentionMask::causal,
+                                      {{"causal", AttentionMask::causal},
+                                       {"bidirectional", AttentionMask::bidirectional},
+                                       {"prefix", AttentionMask::prefix}});
+  const YAML::Node mask_at = s.has("mask") ? s.node()["mask"] : s.node();
+  if ((a.mask == AttentionMask::prefix) != a.prefix_lm.has_value())
+    s.fail(mask_at, s.field("mask"),
+           a.prefix_lm ? "attention.prefix_lm is given, so the mask is prefix"
+                       : "prefix needs attention.prefix_lm: {gmask, mask} (the ids of its mask tokens)");
+  const bool encodes = spec.kind != ModelKind::causal_lm;
+  if ((a.mask == AttentionMask::bidirectional) != encodes && spec.kind != ModelKind::encoder_decoder)
+    s.fail(mask_at, s.field("mask"),
+           encodes ? "model.kind encoder attends bidirectionally: expected mask: bidirectional"
+                   : "a bidirectional mask is an encoder's: set model.kind: encoder");
 }
 
 RopeScaling parse_rope_scaling(const Section& s, int64_t rotary_dim);
 
 void parse_positions(const Section& s, Spec& spec) {
   s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "nope_layers", "max_positions", "slope_scale",
-               "local", "two_d", "f16_frequencies", "buckets", "max_distance"});
+               "local", "two_d", "f16_frequencies", "offset", "buckets", "max_distance"});
   spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
                                                    {"learned", PositionKind::learned}, {"relative", PositionKind::relative},
                                                    {"none", PositionKind::none}});
@@ -270,15 +285,20 @@ void parse_positions(const Section& s, Spec& spec) {
     for (const char* k :
          {"theta", "pairing", "rotary_dim", "scaling", "nope_layers", "local", "two_d", "f16_frequencies"})
       if (s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: rope");
-  if (spec.positions != PositionKind::learned && s.has("max_positions"))
-    s.fail(s.node()["max_positions"], s.field("max_positions"), "only used with kind: learned");
+  for (const char* k : {"max_positions", "offset"})
+    if (spec.positions != PositionKind::learned && s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: learned");
   if (spec.positions != PositionKind::alibi && s.has("slope_scale"))
     s.fail(s.node()["slope_scale"], s.field("slope_scale"), "only used with kind: alibi");
   if (spec.positions == PositionKind::learned) {
     spec.max_positions = s.positive("max_positions");
-    if (spec.max_context > spec.max_positions)
+    spec.position_offset = s.get_or<int64_t>("offset", 0);
+    if (spec.position_offset < 0 || spec.position_offset >= spec.max_positions)
+      s.fail(s.node()["offset"], s.field("offset"),
+             fmt::format("expected 0..{} (a row of the position table)", spec.max_positions - 1));
+    if (spec.max_context > spec.max_positions - spec.position_offset)
       s.fail(s.node()["max_positions"], s.field("max_positions"),
-             fmt::format("the position table has {} rows, fewer than model.max_context {}", spec.max_positions,
+             fmt::format("the position table has {} rows{}, fewer than model.max_context {}", spec.max_positions,
+                         spec.position_offset ? fmt::format(" from offset {}", spec.position_offset) : "",
                          spec.max_context));
   }
   if (spec.positions == PositionKind::alibi) spec.alibi_slope_scale = s.get_or<double>("slope_scale", 1.0);
@@ -452,7 +472,8 @@ void parse_mlp(const Section& s, Spec& spec) {
 
 void parse_weights(const Section& s, Spec& spec) {
   s.only_keys({"layout", "expert_layout", "embed", "embed_norm", "embed_norm_bias", "positions", "final_norm",
-               "final_norm_bias", "lm_head", "lm_head_bias", "layer", "unused", "relative_bias", "encoder_layer",
+               "final_norm_bias", "lm_head", "lm_head_bias", "token_types", "head_transform", "head_transform_bias",
+               "head_norm", "head_norm_bias", "pooler", "pooler_bias", "layer", "unused", "relative_bias", "encoder_layer",
                "encoder_relative_bias", "encoder_final_norm"});
   WeightNames& w = spec.weights;
   w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::linear,
@@ -468,6 +489,9 @@ void parse_weights(const Section& s, Spec& spec) {
   w.final_norm = s.get_or<std::string>("final_norm", "");
   w.final_norm_bias = s.get_or<std::string>("final_norm_bias", "");
   w.lm_head_bias = s.get_or<std::string>("lm_head_bias", "");
+  for (const char* role : {"token_types", "head_transform", "head_transform_bias", "head_norm", "head_norm_bias",
+                           "pooler", "pooler_bias"})
+    w.global(role) = s.get_or<std::string>(role, "");
   w.lm_head = s.get<std::string>("lm_head");
   if (w.lm_head == "tied") w.lm_head.clear();
   if (w.lm_head.empty() != spec.tied_embeddings)
@@ -555,8 +579,11 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   spec.family = top.get<std::string>("family");
 
   Section model = top.section("model");
-  model.only_keys({"vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings", "embedding_scale",
-                    "embedding_norm"});
+  model.only_keys({"kind", "vocab_size", "hidden_size", "num_layers", "max_context", "tied_embeddings",
+                    "embedding_scale", "embedding_norm", "token_types", "pooler"});
+  spec.kind = model.choice_or<ModelKind>("kind", ModelKind::causal_lm,
+                                         {{"causal_lm", ModelKind::causal_lm}, {"encoder", ModelKind::encoder},
+                                          {"encoder_decoder", ModelKind::encoder_decoder}});
   spec.vocab_size = model.positive("vocab_size");
   spec.hidden_size = model.positive("hidden_size");
   spec.num_layers = model.positive("num_layers", 4096);
@@ -564,6 +591,11 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   spec.tied_embeddings = model.get<bool>("tied_embeddings");
   spec.embedding_scale = model.get_or<double>("embedding_scale", 1.0);
   spec.embedding_norm = model.get_or<bool>("embedding_norm", false);
+  spec.token_types = model.has("token_types") ? model.positive("token_types", 1 << 20) : 0;
+  spec.pooler = model.get_or<bool>("pooler", false);
+  for (const char* key : {"token_types", "pooler"})
+    if (model.has(key) && spec.kind != ModelKind::encoder)
+      model.fail(model.node()[key], model.field(key), "only used with kind: encoder");
 
   spec.norm = parse_norm(top.section("norm"));
   if (auto b = top.optional_section("block")) {
@@ -598,6 +630,8 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   if (spec.mixer == MixerKind::attention) {
     parse_attention(top.section("attention"), spec);
   } else {
+    if (spec.kind != ModelKind::causal_lm)
+      model.fail(model.node(), model.field("kind"), "an encoder attends: expected mixer.kind attention");
     if (top.has("attention")) top.fail(root["attention"], "attention", "not used with a recurrent mixer (no attention)");
     spec.attention.heads.assign(static_cast<size_t>(spec.num_layers), 0);
     spec.attention.kv_heads = spec.attention.heads;
@@ -608,11 +642,18 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
     top.fail(root["positions"], "positions.kind", "a recurrent mixer has no positional encoding: expected none");
   parse_mlp(top.section("mlp"), spec);
   if (auto l = top.optional_section("logits")) {
-    l->only_keys({"scale", "softcap", "norm_head", "bias"});
+    l->only_keys({"scale", "softcap", "norm_head", "bias", "transform", "classifier"});
     spec.logit_scale = l->get_or<double>("scale", 1.0);
     spec.logit_softcap = l->get_or<double>("softcap", 0.0);
     spec.norm_head = l->get_or<bool>("norm_head", false);
     spec.logit_bias = l->get_or<bool>("bias", false);
+    if (l->has("transform"))
+      spec.logit_transform = l->choice<Activation>("transform", {{"silu", Activation::silu}, {"gelu", Activation::gelu},
+                                                                 {"gelu_tanh", Activation::gelu_tanh},
+                                                                 {"relu", Activation::relu}});
+    spec.classifier = l->get_or<bool>("classifier", true);
+    if (!spec.classifier && spec.kind != ModelKind::encoder)
+      l->fail(l->node()["classifier"], l->field("classifier"), "only an encoder may have no classifier");
   }
   Section tokens = top.section("tokens");
   tokens.only_keys({"bos", "eos", "add_bos", "tokenizer"});
@@ -652,6 +693,10 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
     if (enc.add_eos && spec.eos < 0) e->fail(e->node()["add_eos"], e->field("add_eos"), "no eos id is set (tokens.eos)");
     check_encoder_decoder(top, root, spec);
   }
+  if (spec.encoder.has_value() != (spec.kind == ModelKind::encoder_decoder))
+    top.fail(root["model"], "model.kind",
+             spec.encoder ? "an encoder section makes an encoder–decoder: expected kind: encoder_decoder"
+                          : "an encoder_decoder needs an encoder section (its encoder stack)");
   parse_weights(top.section("weights"), spec);
   if ((spec.positions == PositionKind::learned) != !spec.weights.pos_embed.empty())
     top.fail(root["weights"], "weights.positions",
@@ -752,6 +797,13 @@ std::string& WeightNames::global(const std::string& role) {
   if (role == "relative_bias") return relative_bias;
   if (role == "encoder_relative_bias") return encoder_relative_bias;
   if (role == "encoder_final_norm") return encoder_final_norm;
+  if (role == "token_types") return token_types;
+  if (role == "head_transform") return head_transform;
+  if (role == "head_transform_bias") return head_transform_bias;
+  if (role == "head_norm") return head_norm;
+  if (role == "head_norm_bias") return head_norm_bias;
+  if (role == "pooler") return pooler;
+  if (role == "pooler_bias") return pooler_bias;
   throw Error("internal error: '" + role + "' is not a model-wide tensor role");
 }
 

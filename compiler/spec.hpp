@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "llmc/model_kind.hpp"
+
 namespace llmc {
 
 // Enumerators are named as the YAML words they stand for (docs/spec.md). The older names after them remain
@@ -24,7 +26,10 @@ enum class MlpKind { gated, plain, moe, channel_mix, none };
 enum class MixerKind { attention, rwkv4, mamba, mamba2 };
 // See MoeSpec.
 enum class Routing { softmax_topk, topk_softmax, topk_sigmoid, sparsemixer, group_limited_greedy, noaux_tc };
-enum class AttentionKind { standard, mla };  // mla: multi-head latent attention (DeepSeek-V2/V3)
+enum class AttentionKind { standard, mla };
+// Which keys a query sees: causal: positions up to its own; bidirectional: every position of its sequence (an
+// encoder: the whole input is one call); prefix: GLM's prefix-LM (attention.prefix_lm gives its token ids).
+enum class AttentionMask { causal, bidirectional, prefix };  // mla: multi-head latent attention (DeepSeek-V2/V3)
 enum class QkvLayout { separate, fused, fused_per_head, fused_per_kv_group };
 enum class QkNorm { none, head, projection, per_head = head, whole = projection };  // over: head | projection
 enum class QkNormWeights { shared, per_head };      // per-head norm: one [head_dim] weight, or [heads, head_dim]
@@ -106,7 +111,8 @@ struct AttentionSpec {
   struct PrefixLm {
     int64_t gmask = -1, mask = -1;
   };
-  std::optional<PrefixLm> prefix_lm;
+  std::optional<PrefixLm> prefix_lm;  // set exactly when mask is prefix
+  AttentionMask mask = AttentionMask::causal;
 };
 
 // A mixture of experts (mlp.kind: moe): a token's feed-forward is the weighted sum of the top_k experts its router
@@ -161,6 +167,10 @@ struct WeightNames {
   std::string embed, pos_embed, final_norm, final_norm_bias, lm_head;  // lm_head empty: tied
   std::string embed_norm, embed_norm_bias;  // model.embedding_norm (BLOOM)
   std::string lm_head_bias;
+  std::string token_types;                           // the token-type (segment) table (BERT)
+  std::string head_transform, head_transform_bias;   // logits.transform: dense -> activation -> norm (BERT's MLM head)
+  std::string head_norm, head_norm_bias;
+  std::string pooler, pooler_bias;                   // model.pooler: tanh(dense(row 0)) (BERT)
   TensorLayout layout = TensorLayout::linear;
   TensorLayout expert_layout = TensorLayout::linear;  // conv1d: stacked experts stored [count, in, out] (Llama 4)
   std::map<std::string, std::string> layer;  // role -> pattern
@@ -170,7 +180,8 @@ struct WeightNames {
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
 
   // The name of a model-wide role: "embed", "embed_norm", "embed_norm_bias", "pos_embed", "final_norm",
-  // "final_norm_bias", "lm_head" or "lm_head_bias".
+  // "final_norm_bias", "lm_head", "lm_head_bias", "token_types", "head_transform(_bias)", "head_norm(_bias)",
+  // "pooler(_bias)".
   std::string& global(const std::string& role);
   const std::string& global(const std::string& role) const { return const_cast<WeightNames*>(this)->global(role); }
 };
@@ -185,6 +196,7 @@ struct Spec {
   std::string file;     // where it was read from
   std::string text;     // the YAML text, for the hash
   std::string name, family;
+  ModelKind kind = ModelKind::causal_lm;  // model.kind
   int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, max_context = 0;
   bool tied_embeddings = false;
   double embedding_scale = 1.0;
@@ -214,11 +226,18 @@ struct Spec {
   int64_t max_positions = 0;      // learned: rows of the position table
   RelativePositions relative;     // positions.kind relative
   std::optional<EncoderSpec> encoder;  // present: an encoder–decoder (T5)
+  int64_t position_offset = 0;    // learned: position p reads row p + offset (RoBERTa: pad_token_id + 1)
+  // model.token_types: rows of a token-type (segment) table added to the embeddings (BERT: 2); 0: none.
+  int64_t token_types = 0;
+  bool pooler = false;            // model.pooler: an encoder's pooled row, tanh(dense(hidden of position 0)) (BERT)
   double alibi_slope_scale = 1.0;  // alibi: slopes × this (Falcon in Hugging Face: 2/√head_dim, see import.cpp)
   MlpSpec mlp;
   double logit_scale = 1.0, logit_softcap = 0.0;
   bool norm_head = false;         // lm_head rows L2-normalised (Baichuan 2)
   bool logit_bias = false;        // the classifier has a bias (PhiMoE)
+  // logits.transform: the classifier reads norm(activation(dense(hidden))) (BERT's MLM head), not the hidden state.
+  std::optional<Activation> logit_transform;
+  bool classifier = true;         // logits.classifier: false: no classifier (an encoder giving hidden states only)
   int64_t bos = -1, eos = -1;
   bool add_bos = false;
   // tokens.tokenizer: the kind of tokenizer the vocabulary belongs to (unigram, bpe, spm, wordpiece, llama2c); the

@@ -65,6 +65,7 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line("name: " + quoted(s.name));
   line("family: " + quoted(s.family));
   line("model:");
+  if (s.kind != ModelKind::causal_lm) line(fmt::format("  kind: {}", to_string(s.kind)));
   line(fmt::format("  vocab_size: {}", s.vocab_size));
   line(fmt::format("  hidden_size: {}", s.hidden_size));
   line(fmt::format("  num_layers: {}", s.num_layers));
@@ -72,6 +73,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line(fmt::format("  tied_embeddings: {}", s.tied_embeddings));
   if (s.embedding_scale != 1.0) line("  embedding_scale: " + num(s.embedding_scale));
   if (s.embedding_norm) line("  embedding_norm: true");
+  if (s.token_types) line(fmt::format("  token_types: {}", s.token_types));
+  if (s.pooler) line("  pooler: true");
   if (s.encoder)
     line(fmt::format("encoder: {{num_layers: {}, decoder_start: {}, add_eos: {}}}", s.encoder->num_layers,
                      s.encoder->decoder_start, s.encoder->add_eos));
@@ -127,13 +130,16 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
                      num(a.temperature_tuning->scale)));
   if (a.clip_qkv != 0.0) line("  clip_qkv: " + num(a.clip_qkv));
   if (a.localized_filtering) line("  localized_filtering: true");
-  if (a.prefix_lm) line(fmt::format("  prefix_lm: {{gmask: {}, mask: {}}}", a.prefix_lm->gmask, a.prefix_lm->mask));
+  if (a.mask == AttentionMask::bidirectional) line("  mask: bidirectional");
+  if (a.prefix_lm)  // implies mask: prefix
+    line(fmt::format("  prefix_lm: {{gmask: {}, mask: {}}}", a.prefix_lm->gmask, a.prefix_lm->mask));
   }
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
   if (s.positions == PositionKind::learned) line(fmt::format("  max_positions: {}", s.max_positions));
   if (s.positions == PositionKind::relative)
     line(fmt::format("  buckets: {}\n  max_distance: {}", s.relative.buckets, s.relative.max_distance));
+  if (s.position_offset) line(fmt::format("  offset: {}", s.position_offset));
   if (s.positions == PositionKind::alibi && s.alibi_slope_scale != 1.0)
     line("  slope_scale: " + num(s.alibi_slope_scale));
   if (s.positions == PositionKind::rope) {
@@ -180,8 +186,11 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
                          e.dense_intermediate));
     }
   }
-  if (s.logit_scale != 1.0 || s.logit_softcap != 0.0 || s.norm_head || s.logit_bias) {
+  if (s.logit_scale != 1.0 || s.logit_softcap != 0.0 || s.norm_head || s.logit_bias || s.logit_transform ||
+      !s.classifier) {
     line("logits:");
+    if (!s.classifier) line("  classifier: false");
+    if (s.logit_transform) line(fmt::format("  transform: {}", to_string(*s.logit_transform)));
     if (s.logit_scale != 1.0) line("  scale: " + num(s.logit_scale));
     if (s.logit_softcap != 0.0) line("  softcap: " + num(s.logit_softcap));
     if (s.norm_head) line("  norm_head: true");
@@ -210,6 +219,9 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (!w.relative_bias.empty()) line("  relative_bias: " + quoted(w.relative_bias));
   if (!w.encoder_relative_bias.empty()) line("  encoder_relative_bias: " + quoted(w.encoder_relative_bias));
   if (!w.encoder_final_norm.empty()) line("  encoder_final_norm: " + quoted(w.encoder_final_norm));
+  for (const char* role : {"token_types", "head_transform", "head_transform_bias", "head_norm", "head_norm_bias",
+                           "pooler", "pooler_bias"})
+    if (!w.global(role).empty()) line(fmt::format("  {}: {}", role, quoted(w.global(role))));
   line("  layer:");
   for (const auto& [role, name] : w.layer) line(fmt::format("    {}: {}", role, quoted(name)));
   if (s.encoder) {

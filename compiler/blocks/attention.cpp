@@ -30,7 +30,7 @@ class Attention final : public Block {
         if (a.heads[i] != a.heads[0])
           throw Error(where("attention.heads") + ": relative positions (one bias table) need the same heads in every layer");
     if (a.localized_filtering) check_localized_filtering(s);
-    if (a.prefix_lm && s.bos < 0)
+    if (a.mask == AttentionMask::prefix && s.bos < 0)
       throw Error(where("attention.prefix_lm") + ": a prefix-LM's context ends at BOS: tokens.bos must be set");
   }
 
@@ -144,7 +144,7 @@ class Attention final : public Block {
     c.line("  const float* const v = v_new + static_cast<size_t>(s.first) * kKvDim;");
     c.line("  KvElement* const k_cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.state_offset);
     c.line("  KvElement* const v_cache = k_cache + kKvDim;");
-    if (a.prefix_lm)
+    if (a.mask == AttentionMask::prefix)
       c.line("  const int32_t* const prefix_lm = reinterpret_cast<const int32_t*>(s.state->fixed() + kPrefixLmState);");
     if (s.positions == PositionKind::rope && s.rope.two_d) {  // GLM: position and block position halves
       for (auto [heads, v, dim] : {std::tuple{"kHeads", "q", "kQDim"}, std::tuple{"kKvHeads", "k", "kKvDim"}})
@@ -167,11 +167,16 @@ class Attention final : public Block {
     c.line("  llmc::store_kv<kKvDim, kKvRow>(k_cache, s.pos, k, s.count);");
     c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");
     c.line("  llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_ + static_cast<size_t>(s.first) * kQDim, q,");
-    const std::string chunk_and_prefix = a.prefix_lm ? fmt::format(", {}, llmc::prefix_length(prefix_lm)", l.chunk)
-                                         : l.chunk   ? fmt::format(", {}", l.chunk)
-                                         : s.positions == PositionKind::relative
-                                             ? ", 0, 0, 0, relative_bias_.get()"  // chunk, prefix, keys: none
-                                             : "";
+    // The keys every query sees (AttentionParams::prefix): a prefix-LM's context; an encoder's whole input, which
+    // is this step's rows of the sequence. Relative positions (T5's decoder): keys 0 (as the mask says), the bias.
+    const std::string prefix = a.mask == AttentionMask::prefix          ? "llmc::prefix_length(prefix_lm)"
+                               : a.mask == AttentionMask::bidirectional ? "s.pos + s.count"
+                                                                        : "0";
+    const std::string chunk_and_prefix =
+        s.positions == PositionKind::relative ? fmt::format(", {}, {}, 0, relative_bias_.get()", l.chunk, prefix)
+        : prefix != "0"                       ? fmt::format(", {}, {}", l.chunk, prefix)
+        : l.chunk                             ? fmt::format(", {}", l.chunk)
+                                              : "";
     c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}{}}}, scratch_.get());",
            a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window,
            s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr", chunk_and_prefix);

@@ -3,7 +3,9 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -55,6 +57,28 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Comma-separated non-negative integers (--token-types).
+inline std::vector<int> parse_id_list(const std::string& option, const std::string& text) {
+  std::vector<int> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
+    if (item.empty() || used != item.size() || v < INT32_MIN || v > INT32_MAX)
+      throw Error(option + ": '" + item + "' is not an integer");
+    ids.push_back(static_cast<int>(v));
+  }
+  if (ids.empty()) throw Error(option + ": no values given");
+  return ids;
+}
+
 // Comma-separated ids of `option` (--tokens, --decoder-tokens), each below vocab.
 inline std::vector<int> parse_token_list(const std::string& text, int vocab, const std::string& option = "--tokens") {
   std::vector<int> ids;
@@ -83,10 +107,22 @@ inline void drop_double_bos(std::vector<int>& tokens, int bos) {
   if (bos >= 0 && tokens.size() >= 2 && tokens[0] == bos && tokens[1] == bos) tokens.erase(tokens.begin());
 }
 
+// An encoder's options (ModelKind::encoder): its inputs' token types and what is written of its outputs.
+struct EncoderRunOptions {
+  std::string token_types;  // --token-types: comma-separated, one per token of the single input
+  std::string prompt_file;  // --prompt-file: one input text per line, encoded as one batch
+  std::string tokens_file;  // --tokens-file: one input per line, comma-separated ids
+  std::string embed_file;   // --embed FILE: pooled (or every position's) hidden states, fp32
+  std::string pooling = "cls";  // cls | mean | none | pooler
+  bool normalize = false;       // L2-normalise each written embedding row
+};
+
 struct RunOptions {
   std::string weights, tokenizer, prompt, tokens, logits_file, stop, chat_template;
   std::string decoder_tokens;  // encoder–decoders: the decoder's input ids (default: the decoder start token)
   int new_tokens = 64;
+  bool new_tokens_given = false;  // -n was on the command line
+  EncoderRunOptions encoder;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool print_ids = false, ignore_eos = false, no_bos = false, chat = false;
   SamplerConfig sampler;
@@ -266,6 +302,182 @@ inline int run_server(const RunOptions& o, const ModelInfo& info) {
   return server.run();
 }
 
+// An encoder's input ids from one line of text: the tokenizer must wrap it as the model expects ([CLS] ... [SEP]
+// for BERT: the spec's bos and eos), which also catches a tokenizer of another kind (a BPE one has no [CLS]).
+inline std::vector<int> encoder_input(const Tokenizer& tokenizer, const std::string& text, const ModelInfo& info,
+                                      const std::string& what) {
+  std::vector<int> ids = tokenizer.encode(text, info.add_bos);
+  const bool wrapped = !info.add_bos || (ids.size() >= 2 && ids.front() == info.bos && (info.eos < 0 || ids.back() == info.eos));
+  if (!wrapped)
+    throw Error("the tokenizer (kind " + tokenizer.kind() + ") does not wrap " + what + " as this encoder expects: " +
+                "first id " + std::to_string(info.bos) + ", last id " + std::to_string(info.eos) +
+                " (BERT's [CLS] ... [SEP]); is it the tokenizer of another model? (give BERT's vocab.txt or tokenizer.json)");
+  if (static_cast<int>(ids.size()) > info.context)
+    throw Error(what + " has " + std::to_string(ids.size()) + " tokens, more than the model's context of " +
+                std::to_string(info.context));
+  return ids;
+}
+
+// Pools one input's hidden rows (n × hidden, row-major) into what --embed writes: cls: row 0; mean: the mean of
+// the rows; none: every row (sentence-transformers' and llama-embedding's meanings); normalize: each row / its L2
+// norm.
+inline std::vector<float> pool_embedding(const std::vector<float>& rows, int n, int hidden, const std::string& pooling,
+                                         bool normalize) {
+  std::vector<float> out;
+  if (pooling == "cls") {
+    out.assign(rows.begin(), rows.begin() + hidden);
+  } else if (pooling == "mean") {
+    std::vector<double> sum(static_cast<size_t>(hidden), 0.0);
+    for (int t = 0; t < n; ++t)
+      for (int i = 0; i < hidden; ++i) sum[static_cast<size_t>(i)] += rows[static_cast<size_t>(t) * hidden + i];
+    for (double v : sum) out.push_back(static_cast<float>(v / n));
+  } else {
+    out = rows;
+  }
+  if (normalize)
+    for (size_t r = 0; r < out.size(); r += static_cast<size_t>(hidden)) {
+      double norm = 0.0;
+      for (int i = 0; i < hidden; ++i) norm += static_cast<double>(out[r + i]) * out[r + i];
+      const double scale = 1.0 / std::max(std::sqrt(norm), 1e-12);  // as torch's F.normalize
+      for (int i = 0; i < hidden; ++i) out[r + i] = static_cast<float>(out[r + i] * scale);
+    }
+  return out;
+}
+
+// An encoder binary (BERT): encodes its inputs (one, or a file's lines as one batch) and writes what was asked:
+// --logits FILE (masked-LM logits of every position of every input, fp32 [positions × vocab]), --embed FILE
+// (embeddings, fp32 [rows × hidden]). Without either, prints each input's token count and, for masked
+// positions, the head's best token.
+inline int run_encoder(const RunOptions& o, const ModelInfo& info) {
+  const EncoderRunOptions& e = o.encoder;
+  if (o.new_tokens_given && o.new_tokens > 0)
+    throw Error("-n " + std::to_string(o.new_tokens) + ": this model (" + info.name +
+                ") is an encoder and generates no tokens; it writes per-position outputs (--logits FILE, --embed FILE)");
+  if (o.chat || o.serve) throw Error(std::string(o.chat ? "--chat" : "--serve") + ": this model (" + info.name + ") is an encoder: it does not generate text");
+  if (e.pooling != "cls" && e.pooling != "mean" && e.pooling != "none" && e.pooling != "pooler")
+    throw Error("--pooling: '" + e.pooling + "' is not one of: cls, mean, none, pooler");
+  if (e.pooling == "pooler" && !info.has_pooler) throw Error("--pooling pooler: this model has no pooler");
+  if (!o.logits_file.empty() && !info.has_logits) throw Error("--logits: this model has no masked-LM head");
+  if ((!o.prompt.empty()) + (!o.tokens.empty()) + (!e.prompt_file.empty()) + (!e.tokens_file.empty()) != 1)
+    throw Error("give exactly one of --prompt TEXT, --tokens IDS, --prompt-file FILE and --tokens-file FILE");
+  set_threads(o.threads);
+
+  const OwnPayload own = o.weights.empty() || o.tokenizer.empty() ? OwnPayload::find() : OwnPayload{};
+  const bool has_text = o.tokens.empty() && e.tokens_file.empty();
+  std::unique_ptr<Tokenizer> tokenizer = open_run_tokenizer(o.tokenizer, o.weights, own, has_text);
+  if (has_text && !tokenizer) throw Error("--prompt and --prompt-file need --tokenizer FILE (or give ids with --tokens)");
+  if (tokenizer && tokenizer->vocab_size() > info.vocab)
+    throw Error("the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                " tokens but the model's vocabulary has " + std::to_string(info.vocab));
+  std::vector<std::vector<int>> inputs;
+  if (!o.tokens.empty()) {
+    inputs.push_back(parse_token_list(o.tokens, info.vocab));
+    if (static_cast<int>(inputs[0].size()) > info.context)
+      throw Error("--tokens: " + std::to_string(inputs[0].size()) + " tokens, more than the model's context of " +
+                  std::to_string(info.context));
+  } else if (!o.prompt.empty()) {
+    inputs.push_back(encoder_input(*tokenizer, o.prompt, info, "--prompt"));
+  } else {
+    const bool ids = !e.tokens_file.empty();
+    const std::string& file = ids ? e.tokens_file : e.prompt_file;
+    const std::string option = ids ? "--tokens-file" : "--prompt-file";
+    std::ifstream in(file);
+    if (!in) throw Error(option + ": cannot read " + file);
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      if (line.empty()) continue;
+      const std::string where = file + ":" + std::to_string(number);
+      if (!ids) {
+        inputs.push_back(encoder_input(*tokenizer, line, info, where));
+        continue;
+      }
+      try {
+        inputs.push_back(parse_token_list(line, info.vocab));
+      } catch (const Error& x) {
+        throw Error(where + ": " + x.what());
+      }
+      if (static_cast<int>(inputs.back().size()) > info.context)
+        throw Error(where + ": " + std::to_string(inputs.back().size()) + " tokens, more than the model's context of " +
+                    std::to_string(info.context));
+    }
+    if (inputs.empty()) throw Error(option + ": " + file + " has no input lines");
+  }
+  std::vector<int> types;
+  if (!e.token_types.empty()) {
+    if (inputs.size() != 1) throw Error("--token-types: only for a single input (--prompt or --tokens)");
+    types = parse_id_list("--token-types", e.token_types);
+    if (types.size() != inputs[0].size())
+      throw Error("--token-types: " + std::to_string(types.size()) + " types for " + std::to_string(inputs[0].size()) +
+                  " tokens; give one per token");
+    const int count = std::max(info.token_types, 1);
+    for (size_t t = 0; t < types.size(); ++t)
+      if (types[t] < 0 || types[t] >= count)
+        throw Error("--token-types: type " + std::to_string(types[t]) + " at position " + std::to_string(t) +
+                    " is out of range: this model has " + std::to_string(count) + " token types (0.." +
+                    std::to_string(count - 1) + ")");
+  }
+
+  using Clock = std::chrono::steady_clock;
+  const auto t_load = Clock::now();
+  WeightStore store = open_run_weights(o.weights, own);
+  std::unique_ptr<Model> model = load_model(store, info);
+  std::optional<AtomicFile> logits_out, embed_out;
+  if (!o.logits_file.empty()) logits_out.emplace(o.logits_file);
+  if (!e.embed_file.empty()) embed_out.emplace(e.embed_file);
+
+  // Inputs are encoded in batches whose tokens fit the context (one step of the model), a state per input.
+  std::vector<std::unique_ptr<State>> states;
+  std::vector<std::vector<float>> hidden(inputs.size());
+  size_t tokens_total = 0;
+  const auto t_start = Clock::now();
+  for (size_t next = 0; next < inputs.size();) {
+    std::vector<EncoderInput> batch;
+    for (int rows = 0; next < inputs.size() && rows + static_cast<int>(inputs[next].size()) <= info.context; ++next) {
+      if (batch.size() == states.size()) states.push_back(model->new_state());
+      batch.push_back({states[batch.size()].get(), inputs[next].data(), types.empty() ? nullptr : types.data(),
+                       static_cast<int>(inputs[next].size())});
+      rows += static_cast<int>(inputs[next].size());
+      tokens_total += inputs[next].size();
+    }
+    const size_t first = next - batch.size();
+    EncoderOutputs out;
+    if (embed_out && e.pooling != "pooler")
+      out.hidden = [&](int input, int, const float* row) {
+        std::vector<float>& h = hidden[first + static_cast<size_t>(input)];
+        h.insert(h.end(), row, row + info.hidden);
+      };
+    if (embed_out && e.pooling == "pooler")
+      out.pooled = [&](int input, const float* row) {
+        hidden[first + static_cast<size_t>(input)].assign(row, row + info.hidden);
+      };
+    if (info.has_logits && (logits_out || (!embed_out && tokenizer)))
+      out.logits = [&](int input, int position, const float* row) {
+        if (logits_out) logits_out->write(row, sizeof(float) * static_cast<size_t>(info.vocab));
+        if (!tokenizer || tokenizer->piece(inputs[first + static_cast<size_t>(input)][static_cast<size_t>(position)]) != "[MASK]") return;
+        const int top = static_cast<int>(std::max_element(row, row + info.vocab) - row);
+        std::printf("input %zu, position %d: [MASK] -> %s\n", first + static_cast<size_t>(input), position,
+                    tokenizer->piece(top).c_str());
+      };
+    model->encode(batch, out);
+  }
+  const auto t_end = Clock::now();
+  if (embed_out) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const bool pooled = e.pooling == "pooler";
+      const std::vector<float> rows = pool_embedding(hidden[i], pooled ? 1 : static_cast<int>(inputs[i].size()), info.hidden,
+                                                     pooled ? "cls" : e.pooling, e.normalize);
+      embed_out->write(rows.data(), sizeof(float) * rows.size());
+    }
+    embed_out->commit();
+  }
+  if (logits_out) logits_out->commit();
+  const double seconds = std::chrono::duration<double>(t_end - t_start).count();
+  std::fprintf(stderr, "load %.1f ms | %zu inputs, %zu tokens, %.1f tok/s, %.1f inputs/s | %d threads\n",
+               std::chrono::duration<double>(t_start - t_load).count() * 1e3, inputs.size(), tokens_total,
+               tokens_total / std::max(seconds, 1e-9), inputs.size() / std::max(seconds, 1e-9), o.threads);
+  return 0;
+}
+
 inline int run_model(const RunOptions& o) {
   const ModelInfo& info = model_info();
   using Clock = std::chrono::steady_clock;
@@ -284,13 +496,16 @@ inline int run_model(const RunOptions& o) {
     throw bad_float("--repeat-penalty", sc.repeat_penalty, "a number > 0");
   if (sc.top_k < 0) throw Error("--top-k: expected a number >= 0, found " + std::to_string(sc.top_k));
   // An encoder–decoder (T5): --prompt / --tokens is the encoder input, the decoder starts from its start token.
-  const bool seq2seq = info.decoder_start >= 0;
+  const bool seq2seq = info.kind == ModelKind::encoder_decoder;
   if (!o.decoder_tokens.empty() && !seq2seq)
     throw Error("--decoder-tokens: this model is not an encoder–decoder; give its input with --prompt or --tokens");
   if (!o.decoder_tokens.empty() && o.prompt.empty() && o.tokens.empty())
     throw Error("--decoder-tokens: the decoder reads an encoder input: give it with --prompt TEXT or --tokens IDS");
   if (seq2seq && (o.serve || o.chat))
     throw Error(std::string(o.serve ? "--serve" : "--chat") + ": not available for an encoder–decoder model yet");
+  if (info.kind == ModelKind::encoder) return run_encoder(o, info);
+  if (info.kind != ModelKind::causal_lm && info.kind != ModelKind::encoder_decoder)
+    throw Error(std::string("this binary's model kind (") + to_string(info.kind) + ") has no driver yet");
   if (o.serve) return run_server(o, info);
   if (!o.chat && o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
   set_threads(o.threads);
@@ -401,7 +616,7 @@ inline int run_cli(int argc, char** argv) {
   app.add_option("--tokens", o.tokens, "prompt as comma-separated token ids");
   app.add_option("--decoder-tokens", o.decoder_tokens,
                  "encoder–decoders: the decoder's input ids, comma-separated (default: its start token)");
-  app.add_option("-n", o.new_tokens, "number of new tokens to generate")->capture_default_str();
+  app.add_option("-n", o.new_tokens, "number of new tokens to generate (a causal LM)")->capture_default_str();
   app.add_option("--temp", o.sampler.temperature, "temperature; 0 is greedy")->capture_default_str();
   app.add_option("--top-k", o.sampler.top_k, "keep the k most likely tokens; 0 keeps all")->capture_default_str();
   app.add_option("--top-p", o.sampler.top_p, "nucleus sampling threshold")->capture_default_str();
@@ -423,11 +638,25 @@ inline int run_cli(int argc, char** argv) {
   app.add_option("--port", o.server.port, "--serve: port to listen on")->capture_default_str();
   app.add_option("--parallel", o.server.parallel, "--serve: sequences decoded together (slots)")->capture_default_str();
   app.add_option("--api-key", o.server.api_key, "--serve: require 'Authorization: Bearer KEY'");
+  app.add_option("--token-types", o.encoder.token_types,
+                 "an encoder's token types (segments), comma-separated, one per token of the input");
+  app.add_option("--prompt-file", o.encoder.prompt_file, "an encoder's inputs: one text per line, encoded as a batch");
+  app.add_option("--tokens-file", o.encoder.tokens_file,
+                 "an encoder's inputs: one comma-separated id list per line, encoded as a batch");
+  app.add_option("--embed", o.encoder.embed_file,
+                 "an encoder: write embeddings to FILE, fp32 little-endian, row-major [rows x hidden]: a row per input "
+                 "(a row per position with --pooling none)");
+  app.add_option("--pooling", o.encoder.pooling,
+                 "--embed: cls (hidden state of position 0), mean (over positions), none (every position), pooler "
+                 "(the model's pooler output)")
+      ->capture_default_str();
+  app.add_flag("--normalize", o.encoder.normalize, "--embed: L2-normalise each row");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  o.new_tokens_given = app.count("-n") > 0;
   try {
     return run_model(o);
   } catch (const std::exception& e) {

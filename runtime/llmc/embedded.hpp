@@ -248,7 +248,7 @@ inline std::unique_ptr<Tokenizer> open_run_tokenizer(const std::string& tokenize
     if (auto files = payload_tokenizer(own.path, *own.payload, own.name)) return Tokenizer::load(*files);
   struct stat st {};
   if (for_text && !weights.empty() && ::stat(weights.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    for (const char* name : {"/tokenizer.json", "/tokenizer.model"})
+    for (const char* name : {"/tokenizer.json", "/tokenizer.model", "/vocab.txt"})
       if (::stat((weights + name).c_str(), &st) == 0) return Tokenizer::load(weights);
   }
   return nullptr;

@@ -6,10 +6,12 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "llmc/error.hpp"
+#include "llmc/model_kind.hpp"
 #include "llmc/weights.hpp"
 
 namespace llmc {
@@ -24,6 +26,11 @@ struct ModelInfo {
   const char* chat_template = "";          // Jinja chat template from the spec; "" if none
   const char* chat_bos_token = "";         // the bos_token / eos_token text it is rendered with
   const char* chat_eos_token = "";
+  ModelKind kind = ModelKind::causal_lm;
+  int hidden = 0;            // floats in a hidden state row (encode()'s hidden rows)
+  int token_types = 0;       // rows of the token-type table (BERT's segments); 0: the model takes no token types
+  bool has_logits = true;    // encoders: encode() can give logits per position (a masked-LM head)
+  bool has_pooler = false;   // encoders: encode() can give a pooled row (BERT's pooler: tanh(dense(row 0)))
   int decoder_start = -1;  // encoder–decoders: the token the decoder starts from; -1 for other models
   bool add_eos = false;    // encoder–decoders: a source prompt ends with eos
   const char* tokenizer_kind = "";  // the Tokenizer::kind() the vocabulary is ("unigram", ...); "" for any
@@ -83,6 +90,23 @@ class State {
   AlignedBytes rows_, fixed_;
 };
 
+// One input of Model::encode(): a whole sequence, encoded into its own state (caller-owned, as for forward()).
+struct EncoderInput {
+  State* state;
+  const int* tokens;
+  const int* token_types;  // null: every position has type 0
+  int n;                   // tokens, 1..context
+};
+
+// What Model::encode() gives, each through a callback; an empty callback is not computed. Rows are valid until
+// the callback returns. `input` indexes encode()'s inputs, `position` the input's tokens.
+struct EncoderOutputs {
+  std::function<void(int input, int position, const float* row)> hidden;  // the last layer's output, info.hidden floats
+  std::function<void(int input, int position, const float* row)> logits;  // the masked-LM head's, info.vocab floats
+  std::function<void(int input, const float* row)> pooled;                // the pooler's (of position 0), info.hidden floats
+};
+
+// A model implements the entry points of its kind (ModelInfo::kind); the others throw an Error saying so.
 class Model {
  public:
   virtual ~Model() = default;
@@ -91,16 +115,26 @@ class Model {
   virtual StateLayout state_layout() const = 0;
   std::unique_ptr<State> new_state() const { return std::make_unique<State>(state_layout()); }
 
-  // Feeds n tokens of one sequence at positions pos..pos+n-1 of state s. Calls on_logits(row) for every
-  // position when all_rows, else for the last one only. The row is valid until the next call.
-  virtual void forward(State& s, const int* tokens, int n, int pos, bool all_rows,
-                       const std::function<void(const float*)>& on_logits) = 0;
+  // Causal LM: feeds n tokens of one sequence at positions pos..pos+n-1 of state s. Calls on_logits(row) for
+  // every position when all_rows, else for the last one only. The row is valid until the next call.
+  virtual void forward(State&, const int*, int, int, bool, const std::function<void(const float*)>&) {
+    throw Error("forward(): this model is not a causal LM (ModelInfo::kind); an encoder runs with encode()");
+  }
 
   // One decode step of n sequences at once: tokens[i] goes to position pos[i] of *states[i]. Every matmul runs
   // once over the n rows (the weights are read once per step); attention runs per sequence over its own state.
   // Calls on_logits(i, row) for each i; the row is valid until the next call. The states must be distinct.
-  virtual void decode(State* const* states, const int* tokens, const int* pos, int n,
-                      const std::function<void(int, const float*)>& on_logits) = 0;
+  virtual void decode(State* const*, const int*, const int*, int, const std::function<void(int, const float*)>&) {
+    throw Error("decode(): this model is not a causal LM (ModelInfo::kind); an encoder runs with encode()");
+  }
+
+  // Encoder: each input's whole sequence in one call, every position attending to every position of its input
+  // (attention.mask: bidirectional). Each input's state is overwritten from position 0 (a reset, not a
+  // continuation: a second encode() on a state encodes afresh). Inputs are packed into steps of up to the plan's
+  // chunk of rows, so several short inputs share every weight read. The states must be distinct.
+  virtual void encode(std::span<const EncoderInput>, const EncoderOutputs&) {
+    throw Error("encode(): this model is not an encoder (ModelInfo::kind); a causal LM runs with forward()");
+  }
 
   // Encoder–decoders (T5): runs the encoder over the n source tokens and keeps what the decoder reads of them (each
   // decoder layer's cross-attention keys and values) in s, which it resets; forward() and decode() then run the

@@ -426,11 +426,11 @@ inline std::unique_ptr<Tokenizer> load_gpt2_encoder(const std::string& path, con
 inline std::string Tokenizer::resolve(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return path;
-  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
+  for (const char* name : {"tokenizer.json", "tokenizer.model", "vocab.txt"}) {
     const std::string file = path + (path.empty() || path.back() == '/' ? "" : "/") + name;
     if (tok_detail::exists(file)) return file;
   }
-  throw Error("tokenizer: folder '" + path + "' has neither tokenizer.json nor tokenizer.model");
+  throw Error("tokenizer: folder '" + path + "' has neither tokenizer.json nor tokenizer.model (nor vocab.txt)");
 }
 
 inline Tokenizer::Files Tokenizer::collect_files(const std::string& path) {

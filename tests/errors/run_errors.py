@@ -954,6 +954,85 @@ def gen_unwritable_logits(ctx):
                     absent=["l.f32"])
 
 
+# ------------------------------------------------------------------------------------------- encoders
+def tiny_bert(ctx, vocab=600):
+    """A BERT checkpoint of zeros (config.json + model.safetensors, as BertForMaskedLM saves them), imported and built:
+    returns (binary, checkpoint folder). vocab 600: larger than tok512.bin, a tokenizer of another kind."""
+    d = os.path.join(ctx.work, "bert")
+    os.makedirs(d, exist_ok=True)
+    H, F, P, T = 16, 32, 16, 2
+    config = {"architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": vocab, "hidden_size": H,
+              "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": F, "max_position_embeddings": P,
+              "type_vocab_size": T, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "pad_token_id": 0}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f)
+    shapes = {"bert.embeddings.word_embeddings.weight": [vocab, H], "bert.embeddings.position_embeddings.weight": [P, H],
+              "bert.embeddings.token_type_embeddings.weight": [T, H], "bert.embeddings.LayerNorm.weight": [H],
+              "bert.embeddings.LayerNorm.bias": [H], "cls.predictions.bias": [vocab],
+              "cls.predictions.transform.dense.weight": [H, H], "cls.predictions.transform.dense.bias": [H],
+              "cls.predictions.transform.LayerNorm.weight": [H], "cls.predictions.transform.LayerNorm.bias": [H]}
+    layer = {"attention.self.query": [H, H], "attention.self.key": [H, H], "attention.self.value": [H, H],
+             "attention.output.dense": [H, H], "intermediate.dense": [F, H], "output.dense": [H, F]}
+    for name, shape in layer.items():
+        shapes["bert.encoder.layer.0.%s.weight" % name] = shape
+        shapes["bert.encoder.layer.0.%s.bias" % name] = shape[:1]
+    for name in ("attention.output.LayerNorm", "output.LayerNorm"):
+        shapes["bert.encoder.layer.0.%s.weight" % name] = [H]
+        shapes["bert.encoder.layer.0.%s.bias" % name] = [H]
+    header, offset = {}, 0
+    for name, shape in shapes.items():
+        n = 4
+        for dim in shape:
+            n *= dim
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}
+        offset += n
+    head = json.dumps(header).encode()
+    with open(os.path.join(d, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + bytes(offset))
+    binary = ctx.path("bert_model")
+    ctx.expect_ok([ctx.llmc, "import", d, "-o", ctx.path("bert.yaml")])
+    ctx.expect_ok([ctx.llmc, "build", ctx.path("bert.yaml"), "-o", binary])
+    return binary, d
+
+
+@case
+def encoder_bad_inputs(ctx):
+    binary, d = tiny_bert(ctx)
+    w = ["--weights", os.path.join(d, "model.safetensors")]
+    # a token type beyond the model's 2
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--token-types", "0,1,2"], "--token-types",
+                    "type 2 at position 2 is out of range", "2 token types")
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--token-types", "0,-1,0"], "--token-types", "type -1")
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--token-types", "0,1"], "--token-types",
+                    "2 types for 3 tokens")
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--token-types", "0,x,1"], "--token-types", "'x' is not an integer")
+    # generation asked of an encoder
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "-n", "5"], "-n 5", "is an encoder and generates no tokens")
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--chat"], "--chat", "is an encoder")
+    # a tokenizer of the wrong kind: llama2.c's (no [CLS] ... [SEP]) for a BERT encoder
+    ctx.expect_fail([binary] + w + ["--tokenizer", os.path.join(ctx.data, "stories260k/tok512.bin"), "--prompt", "hi"],
+                    "kind llama2c", "does not wrap --prompt as this encoder expects", "[CLS]")
+    # other bad options and inputs
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--embed", ctx.path("e.f32"), "--pooling", "max"],
+                    "--pooling", "'max' is not one of", absent=["e.f32"])
+    ctx.expect_fail([binary] + w + ["--tokens", "5,6,7", "--embed", ctx.path("e.f32"), "--pooling", "pooler"],
+                    "--pooling pooler", "has no pooler", absent=["e.f32"])
+    ctx.expect_fail([binary] + w + ["--tokens", ",".join(["5"] * 17)], "17 tokens", "context of 16")
+    ctx.expect_fail([binary] + w + ["--tokens-file", ctx.write("ids.txt", "5,6\n7,600\n")], "ids.txt:2",
+                    "token id 600 is out of range")
+    ctx.expect_fail([binary] + w + ["--tokens-file", ctx.path("missing.txt")], "--tokens-file", "cannot read")
+    ctx.expect_fail([binary] + w, "--tokens-file", "give exactly one of")
+    # a WordPiece vocabulary with [CLS] and [SEP] works, and writes one row per input
+    # (BERT's ids: [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103, which the importer assumes without a vocabulary)
+    vocab = (["[PAD]"] + ["w%d" % i for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"] +
+             ["v%d" % i for i in range(494)])
+    tok = ctx.write("vocab.txt", "\n".join(vocab) + "\n")
+    ctx.expect_ok([binary] + w + ["--tokenizer", tok, "--prompt-file", ctx.write("in.txt", "hello world\nworld\n"),
+                                  "--embed", ctx.path("e.f32")])
+    size = os.path.getsize(ctx.path("e.f32"))
+    assert size == 2 * 16 * 4, "--embed wrote %d bytes, expected 2 rows of 16 floats" % size
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("case", nargs="?")

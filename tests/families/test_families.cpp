@@ -40,6 +40,9 @@ const Published kPublished[] = {
 
 std::string arch_path(const char* arch) { return std::string(LLMC_ARCHS_DIR) + "/" + arch + ".yaml"; }
 
+// The error a spec's text gives ("" if it loads and plans); defined below, used by the encoder checks first.
+std::string error_of(const std::string& yaml);
+
 }  // namespace
 
 TEST_CASE("published sizes") {
@@ -50,6 +53,67 @@ TEST_CASE("published sizes") {
     const llmc::Plan plan = llmc::make_plan(spec);
     CHECK(static_cast<int64_t>(plan.parameter_count) == p.parameters);
   }
+}
+
+// BERT (bert-base-uncased, an encoder): its checkpoint is BertForPreTraining's, which the arch reads all of but the
+// next-sentence head: BertModel (embeddings, 12 layers, pooler) and the MLM head (transform dense + LayerNorm, the
+// decoder's bias; the decoder is the tied word embedding). BertModel with its pooler is the published 109,482,240
+// (the "110M" of the model card; the checkpoint's 110,106,428 adds the MLM head and cls.seq_relationship, 2 × 769).
+TEST_CASE("published sizes: bert-base-uncased") {
+  const llmc::Spec spec = llmc::load_spec(arch_path("bert-base-uncased"));
+  const llmc::Plan plan = llmc::make_plan(spec);
+  int64_t head = 0;
+  for (const llmc::TensorPlan& t : plan.globals) {
+    using llmc::Role;
+    if (t.role != Role::head_transform && t.role != Role::head_transform_bias && t.role != Role::head_norm &&
+        t.role != Role::head_norm_bias && t.role != Role::lm_head_bias)
+      continue;
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    head += n;
+  }
+  CHECK(spec.kind == llmc::ModelKind::encoder);
+  CHECK(head == 768 * 768 + 768 + 2 * 768 + 30522);
+  CHECK(plan.parameter_count - head == 109'482'240);
+  CHECK(plan.parameter_count == 110'106'428 - 2 * 769);
+  // spec_to_yaml keeps what makes it an encoder.
+  const llmc::Spec again = llmc::parse_spec(llmc::spec_to_yaml(spec, "round trip"), "round-trip.yaml");
+  CHECK(again.kind == llmc::ModelKind::encoder);
+  CHECK(again.attention.mask == llmc::AttentionMask::bidirectional);
+  CHECK(again.token_types == 2);
+  CHECK(again.pooler);
+  CHECK(again.logit_transform == llmc::Activation::gelu);
+  CHECK(llmc::make_plan(again).parameter_count == plan.parameter_count);
+}
+
+TEST_CASE("spec errors: encoders and attention masks") {
+  const std::string encoder =
+      "llmc: 1\nname: tiny\nfamily: test\n"
+      "model: {kind: encoder, vocab_size: 32, hidden_size: 16, num_layers: 1, max_context: 8, tied_embeddings: true, "
+      "token_types: 2}\n"
+      "norm: {kind: layernorm, bias: true, eps: 1e-12}\nblock: {residual: post_ln}\n"
+      "attention: {heads: 2, kv_heads: 2, head_dim: 8, mask: bidirectional}\n"
+      "positions: {kind: learned, max_positions: 8}\n"
+      "mlp: {kind: plain, activation: gelu, intermediate_size: 32}\n"
+      "tokens: {bos: -1, eos: -1, add_bos: false}\n"
+      "weights:\n  embed: e\n  positions: p\n  token_types: tt\n  lm_head: tied\n"
+      "  layer: {attn_norm: a, attn_norm_bias: ab, q: q, k: k, v: v, o: o, ffn_norm: f, ffn_norm_bias: fb, up: u, "
+      "down: d}\n";
+  CHECK(error_of(encoder) == "");
+  auto edited = [&](const std::string& from, const std::string& to) {
+    std::string text = encoder;
+    const size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return error_of(text.replace(at, from.size(), to));
+  };
+  CHECK(edited("mask: bidirectional", "mask: causal").find("expected mask: bidirectional") != std::string::npos);
+  CHECK(edited("kind: encoder, ", "").find("token_types") != std::string::npos);  // only an encoder has types
+  CHECK(edited("mask: bidirectional", "mask: prefix").find("prefix needs attention.prefix_lm") != std::string::npos);
+  CHECK(edited("mask: bidirectional", "mask: sideways").find("mask") != std::string::npos);
+  CHECK(edited("  token_types: tt\n", "").find("weights.token_types") != std::string::npos);
+  CHECK(edited("token_types: 2}", "pooler: false}").find("weights.token_types") != std::string::npos);  // unused name
+  CHECK(edited("max_positions: 8}", "max_positions: 8, offset: 2}").find("fewer than model.max_context") !=
+        std::string::npos);
 }
 
 TEST_CASE("round trip: spec_to_yaml reads back to the same plan") {

@@ -629,14 +629,91 @@ int stories_case(const fs::path& llmc, const fs::path& arch, const fs::path& dat
 
 }  // namespace
 
+// The rows of `got` and `ref` (rows × width each) compared row by row as compare_logits does.
+std::vector<float> slice_rows(const std::vector<float>& v, size_t first, size_t rows, size_t width) {
+  if ((first + rows) * width > v.size()) return {};
+  return std::vector<float>(v.begin() + static_cast<long>(first * width), v.begin() + static_cast<long>((first + rows) * width));
+}
+
+// An encoder (BERT, BertForMaskedLM): MLM logits of every position with the case's token types; the last
+// hidden states (--embed --pooling none) against hidden_states.npy; mean pooling with --normalize against the
+// same computed here; token types must matter; several inputs batched (--tokens-file) give each input's rows
+// of its own run.
+int encoder_case(const fs::path& llmc, const fs::path& dir, const fs::path& work) {
+  const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
+  const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
+  const std::vector<int> types = input.at("token_type_ids").get<std::vector<int>>();
+  const std::vector<float> ref = read_f32(dir / "logits.bin");
+  const std::vector<float> states = read_npy(dir / "hidden_states.npy");
+  if (prompt.empty() || types.size() != prompt.size() || ref.empty() || ref.size() % prompt.size() != 0 ||
+      states.size() % prompt.size() != 0) {
+    check(false, "golden data: expected a prompt, its token types, logits and hidden states in " + dir.string());
+    return 1;
+  }
+  const size_t n = prompt.size(), vocab = ref.size() / n;
+  const size_t layers_plus_one = std::stoul(nlohmann::json::parse(read_text(dir / "config.json")).at("num_hidden_layers").dump()) + 1;
+  const size_t hidden = states.size() / n / layers_plus_one;
+  const std::vector<float> last_hidden = slice_rows(states, (layers_plus_one - 1) * n, n, hidden);
+  fs::create_directories(work);
+  if (run(q(llmc) + " import " + q(dir) + " -o " + q(work / "arch.yaml")) != 0 ||
+      run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0) {
+    check(false, "import and build");
+    return 1;
+  }
+  const std::string base = q(work / "model") + " --weights " + q(dir / "model.safetensors") + " --threads 2";
+  check(run(base + " --tokens " + join(prompt, ",") + " --token-types " + join(types, ",") + " --logits " +
+            q(work / "logits.bin") + " --embed " + q(work / "hidden.bin") + " --pooling none") == 0,
+        "encoder run with token types");
+  compare_logits(read_f32(work / "logits.bin"), 0, ref, n, vocab, "MLM logits vs logits.bin");
+  compare_logits(read_f32(work / "hidden.bin"), 0, last_hidden, n, hidden, "--embed --pooling none vs hidden_states.npy");
+  // Mean pooling, L2-normalised (sentence-transformers' mean pooling over every position, then Normalize).
+  std::vector<double> mean(hidden, 0.0);
+  for (size_t t = 0; t < n; ++t)
+    for (size_t i = 0; i < hidden; ++i) mean[i] += last_hidden[t * hidden + i];
+  double norm = 0.0;
+  for (double& m : mean) norm += (m / static_cast<double>(n)) * (m / static_cast<double>(n));
+  std::vector<float> pooled;
+  for (double m : mean) pooled.push_back(static_cast<float>(m / static_cast<double>(n) / std::sqrt(norm)));
+  check(run(base + " --tokens " + join(prompt, ",") + " --token-types " + join(types, ",") + " --embed " +
+            q(work / "mean.bin") + " --pooling mean --normalize") == 0,
+        "encoder run, mean pooling");
+  compare_logits(read_f32(work / "mean.bin"), 0, pooled, 1, hidden, "--pooling mean --normalize vs reference");
+  // Without the token types (all type 0) the logits must move far: the case cannot pass without them.
+  check(run(base + " --tokens " + join(prompt, ",") + " --logits " + q(work / "untyped.bin")) == 0,
+        "encoder run without token types");
+  const std::vector<float> untyped = read_f32(work / "untyped.bin");
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "token types matter: logits without them NMSE %.3g vs reference (must be > %g)",
+                nmse(untyped, ref), kMinNmseWithoutFeature);
+  check(nmse(untyped, ref) > kMinNmseWithoutFeature, buf);
+  // A batch of three inputs (the prompt, its first 7 tokens, the prompt again) in one step: each input's rows are
+  // those of its own run.
+  const std::vector<int> head(prompt.begin(), prompt.begin() + 7);
+  {
+    std::ofstream batch(work / "batch.txt");
+    batch << join(prompt, ",") << "\n" << join(head, ",") << "\n" << join(prompt, ",") << "\n";
+  }
+  check(run(base + " --tokens " + join(head, ",") + " --logits " + q(work / "head.bin")) == 0, "encoder run, 7 tokens");
+  check(run(base + " --tokens-file " + q(work / "batch.txt") + " --logits " + q(work / "batch.bin")) == 0,
+        "encoder run, three inputs batched");
+  const std::vector<float> batched = read_f32(work / "batch.bin");
+  check(batched.size() == (2 * n + head.size()) * vocab, "batched --logits: a row per position of every input");
+  compare_logits(batched, 0, untyped, n, vocab, "batched input 1 vs its own run (llmc vs llmc)");
+  compare_logits(batched, n, read_f32(work / "head.bin"), head.size(), vocab, "batched input 2 vs its own run");
+  compare_logits(batched, n + head.size(), untyped, n, vocab, "batched input 3 vs its own run");
+  return failures ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "encoder" && argc == 5) return encoder_case(argv[2], argv[3], argv[4]);
   if (mode == "hf" && (argc == 5 || argc == 6)) return hf_case(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : "");
   if (mode == "stories260k" && argc == 6) return stories_case(argv[2], argv[3], argv[4], argv[5]);
   if (mode == "gguf" && argc == 5) return gguf_case(argv[2], argv[3], argv[4]);
   if (mode == "kquant" && argc == 4) return kquant_case(argv[2], argv[3]);
   std::fprintf(stderr,
                "usage: golden_runner hf LLMC CASE_DIR WORK_DIR [FEATURE_CHECKS_JSON]\n"
+               "       golden_runner encoder LLMC CASE_DIR WORK_DIR\n"
                "       golden_runner stories260k LLMC ARCH_YAML DATA_DIR WORK_DIR\n"
                "       golden_runner gguf LLMC CASE_DIR WORK_DIR\n"
                "       golden_runner kquant LLMC WORK_DIR\n");
