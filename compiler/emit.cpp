@@ -67,7 +67,11 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   Code c(0);
   c.line("constexpr int kVocab = {};", s.vocab_size);
   c.line("constexpr int kHidden = {};", s.hidden_size);
-  c.line("constexpr int kLayers = {};", s.num_layers);
+  if (s.encoder)
+    c.line("constexpr int kLayers = {};  // {} decoder layers, then {} encoder layers", p.layers.size(), s.num_layers,
+           s.encoder->num_layers);
+  else
+    c.line("constexpr int kLayers = {};", s.num_layers);
   c.line("constexpr int kContext = {};", s.max_context);
   c.line("constexpr int kChunk = {};  // tokens per forward pass during prefill", p.chunk);
   if (p.unbounded_positions())
@@ -117,6 +121,12 @@ std::string constants(const Plan& p, const EmitOptions& options) {
     } else if (p.rope_attention_factor != 1.0f) {
       c.line("constexpr float kRopeFactor = {};  // cos and sin × this (YaRN)", flt(p.rope_attention_factor));
     }
+  }
+  if (s.positions == PositionKind::relative) {
+    c.line("// Relative position bias (T5): {} buckets per direction set, one shared from distance {} on.",
+           s.relative.buckets, s.relative.max_distance);
+    c.line("constexpr int kRelativeBuckets = {}, kRelativeMaxDistance = {}, kRelativeHeads = {};", s.relative.buckets,
+           s.relative.max_distance, s.attention.heads.front());
   }
   if (s.positions == PositionKind::alibi) {
     c.line("// ALiBi slope per head (× {}).", s.alibi_slope_scale);
@@ -282,6 +292,11 @@ std::string forward_body(const Plan& p) {
            "s.count,");
     c.line("                       s.pos, kPrefixLmTokens);");
   }
+  if (s.encoder) {
+    c.line("for (const Sequence& s : sequences)");
+    c.line("  if (source_length(*s.state) == 0)");
+    c.line("    throw llmc::Error(\"an encoder–decoder decodes after encode_source(): this sequence has no encoder input\");");
+  }
   c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
   if (s.token_types > 0) {
     c.line("for (int t = 0; t < T; ++t)  // the token type's (segment's) row, added first as BERT does");
@@ -299,8 +314,49 @@ std::string forward_body(const Plan& p) {
   }
   if (s.embedding_scale != 1.0) c.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
   if (s.embedding_norm) c.line("{}", norm_call(s.norm, "x_", "x_", "w_", Role::embed_norm, "kHidden", "kNormEps", "T"));
-  for (const auto& l : p.layers) c.line("layer_{}(T, sequences);", l.index);
+  for (const auto& l : p.layers)
+    if (!l.encoder) c.line("layer_{}(T, sequences);", l.index);
   return c.str();
+}
+
+// An encoder–decoder's encode_source(): the source through the encoder layers and final norm, then every
+// decoder layer's cross-attention keys and values of it into the state.
+std::string encoder_methods(const Plan& p) {
+  const Spec& s = *p.spec;
+  if (!s.encoder) return "";
+  Code b(4);  // the body
+  b.line("check_state(state);");
+  b.line("if (n < 1 || n > kContext)");
+  b.line("  throw llmc::Error(\"the encoder input has \" + std::to_string(n) + \" tokens; expected 1..\" + std::to_string(kContext));");
+  b.line("check_tokens(tokens, n);");
+  b.line("state.reset();  // a new source: the decoder starts over");
+  b.line("const int T = n;  // the whole source in one step (kChunk = kContext): its attention is bidirectional");
+  b.line("const Sequence sequence{{&state, 0, T, 0}};");
+  b.line("const std::span<const Sequence> sequences{{&sequence, 1}};");
+  b.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
+  if (s.embedding_scale != 1.0) b.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
+  for (const auto& l : p.layers)
+    if (l.encoder) b.line("layer_{}(T, sequences);", l.index);
+  std::string source = "x_";
+  if (s.norm.weight != NormWeight::none || s.norm.bias) {
+    b.line("{}", norm_call(s.norm, "xn_", "x_", "w_", Role::encoder_final_norm, "kHidden", "kNormEps", "T"));
+    source = "xn_";
+  }
+  b.line("// Each decoder layer's cross-attention keys and values of the encoder output, kept in the state.");
+  for (const auto& l : p.layers)
+    if (l.cross_attention) emit_source_kv(b, l, source);
+  b.line("*reinterpret_cast<int32_t*>(state.fixed() + kSourceLengthState) = n;");
+  Code c(2);
+  c.line("void encode_source(llmc::State& state, const int* tokens, int n) override {{");
+  const std::string text = c.str() + "\n" + b.str() + "\n";
+  Code tail(2);
+  tail.line("}}");
+  tail.blank();
+  tail.line("// The source length encode_source() stored; 0 before it ran.");
+  tail.line("static int source_length(const llmc::State& state) {{");
+  tail.line("  return *reinterpret_cast<const int32_t*>(state.fixed() + kSourceLengthState);");
+  tail.line("}}");
+  return text + tail.str();
 }
 
 // The last layer's output of row t: post-LN layers end normalised, others take the final norm (into xn_).
@@ -341,9 +397,10 @@ std::pair<std::string, std::string> entry_points(const Plan& p) {
       return {std::string(template_text("encoder.cpp.tmpl")),
               "\n" + render_template(template_text("encoder_private.cpp.tmpl"), v)};
     }
-    case ModelKind::encoder_decoder: break;
+    case ModelKind::encoder_decoder:  // the decoder's causal-LM entry points after encode_source()
+      return {std::string(template_text("causal_lm.cpp.tmpl")) + "\n" + encoder_methods(p), ""};
   }
-  throw Error(fmt::format("{}: field 'model.kind': encoder_decoder models cannot be emitted yet", p.spec->file));
+  throw Error(fmt::format("{}: field 'model.kind': unknown kind", p.spec->file));
 }
 
 std::string logits_body(const Plan& p) {
@@ -441,6 +498,16 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
     emit_rope_table(tables, init, "rope_", "kRopeInvFreq", longrope, longrope || p.rope_attention_factor != 1.0f);
     if (!p.rope_inv_freq_local.empty()) emit_rope_table(tables, init, "rope_local_", "kRopeInvFreqLocal", false, false);
   }
+  if (s.positions == PositionKind::relative) {  // per head, the bias of every distance −(kContext−1)..kContext−1
+    std::vector<std::pair<std::string, bool>> stacks = {{"relative_bias", false}};  // the decoder's is causal
+    if (s.encoder) stacks.push_back({"encoder_relative_bias", true});
+    tables.line("// Relative position bias per head and distance, [kRelativeHeads][2 * kContext - 1].");
+    for (const auto& [name, bidirectional] : stacks) {
+      tables.line("std::unique_ptr<float[]> {}_{{new float[kRelativeHeads * (2 * kContext - 1)]}};", name);
+      init.line("llmc::relative_position_bias({}_.get(), w_.{}, kRelativeHeads, kContext, kRelativeBuckets,", name, name);
+      init.line("                             kRelativeMaxDistance, /*bidirectional=*/{});", bidirectional);
+    }
+  }
   for (const Block* block : blocks_of(s)) block->emit_members(tables, p);
   if (s.logit_transform || s.pooler)
     tables.line("llmc::AlignedFloats head_row_ = llmc::aligned_floats(kHidden);  // the MLM head's transform, the pooler's row");
@@ -459,6 +526,9 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["bind_weights"] = bind_weights(p);
   v["init_tables"] = init.str();
   v["forward_body"] = forward_body(p);
+  v["decoder_start"] = std::to_string(s.encoder ? s.encoder->decoder_start : -1);
+  v["add_eos"] = s.encoder && s.encoder->add_eos ? "true" : "false";
+  v["tokenizer_kind"] = c_string(s.tokenizer_kind);
   v["logits_body"] = logits_body(p);
   v["layer_declarations"] = decls.str();
   v["tables"] = tables.str();

@@ -86,7 +86,8 @@ void name_tensors(Spec& s, const NameTable& table) {
   w.layer = std::move(used);
   for (const char* role :
        {"embed", "embed_norm", "embed_norm_bias", "pos_embed", "final_norm", "final_norm_bias", "lm_head", "lm_head_bias",
-        "token_types", "head_transform", "head_transform_bias", "head_norm", "head_norm_bias", "pooler", "pooler_bias"})
+        "token_types", "head_transform", "head_transform_bias", "head_norm", "head_norm_bias", "pooler", "pooler_bias",
+        "relative_bias", "encoder_relative_bias", "encoder_final_norm"})
     w.global(role).clear();
   for (const auto& role : roles.global) {
     auto it = table.global.find(role);

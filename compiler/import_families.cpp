@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "import_config.hpp"
+#include "plan.hpp"
 
 namespace llmc::import_detail {
 namespace {
@@ -1297,6 +1298,84 @@ void import_deepseek_v3(const Config& c, Spec& s, const ImportOptions& o) {
   name_tensors(s, deepseek_names());
 }
 
+// T5 (modeling_t5.py), and its v1.1 / Flan-T5 variants: an encoder–decoder. Both stacks are pre-norm T5
+// LayerNorm (RMS, no bias) blocks with unscaled attention and a relative position bias table in block 0 of each
+// stack; decoder blocks add cross-attention (layer.1) before the feed-forward (layer.2). feed_forward_proj relu
+// (T5): wo(relu(wi(x))); gated-gelu (v1.1, Flan): wo(gelu_new(wi_0(x)) · wi_1(x)). A tied classifier (original T5)
+// sees the decoder output × d_model^−½; v1.1 has an untied lm_head, unscaled.
+void import_t5(const Config& c, Spec& s, const ImportOptions& o) {
+  s.kind = ModelKind::encoder_decoder;
+  s.vocab_size = c.req<int64_t>("vocab_size");
+  s.hidden_size = c.req<int64_t>("d_model");
+  const int64_t encoder_layers = c.req<int64_t>("num_layers");
+  s.num_layers = c.get<int64_t>("num_decoder_layers", encoder_layers);
+  s.max_context = context_for(c.get<int64_t>("n_positions", 512), o);  // relative positions: no table limits it
+  s.tied_embeddings = c.get<bool>("tie_word_embeddings", true);
+  const int64_t heads = c.req<int64_t>("num_heads");
+  s.attention.heads.assign(static_cast<size_t>(s.num_layers), heads);
+  s.attention.kv_heads = s.attention.heads;
+  s.attention.head_dim = c.req<int64_t>("d_kv");
+  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
+  s.attention.scale = 1.0;  // T5 folds 1/√d into its initialisation
+  s.norm = {NormKind::rms, NormWeight::plain, false, c.get<double>("layer_norm_epsilon", 1e-6)};
+  s.positions = PositionKind::relative;
+  s.relative.buckets = c.get<int64_t>("relative_attention_num_buckets", 32);
+  s.relative.max_distance = c.get<int64_t>("relative_attention_max_distance", 128);
+  // feed_forward_proj: "[gated-]ACT"; T5Config turns gated-gelu into gelu_new (tanh).
+  const std::string proj = c.get<std::string>("feed_forward_proj", "relu");
+  const bool gated = proj.rfind("gated-", 0) == 0;
+  const std::string act = gated ? proj.substr(6) : proj;
+  if (act.empty() || act.find('-') != std::string::npos)
+    c.fail("feed_forward_proj", fmt::format("'{}' is not '[gated-]ACT' (relu, gated-gelu, ...)", proj));
+  s.mlp.kind = gated ? MlpKind::gated : MlpKind::plain;
+  s.mlp.activation = gated && act == "gelu" ? Activation::gelu_tanh : activation_from(c, "feed_forward_proj", act);
+  s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("d_ff"));
+  if (s.tied_embeddings) s.logit_scale = 1.0 / std::sqrt(static_cast<double>(s.hidden_size));
+  s.bos = -1;
+  s.eos = c.token("eos_token_id");
+  s.add_bos = false;
+  s.tokenizer_kind = "unigram";  // T5's SentencePiece vocabulary (spiece.model, tokenizer.json Unigram)
+  EncoderSpec& e = s.encoder.emplace();
+  e.num_layers = encoder_layers;
+  e.decoder_start = c.token("decoder_start_token_id");
+  if (e.decoder_start < 0) c.fail("decoder_start_token_id", "missing: the decoder needs a start token");
+  e.add_eos = s.eos >= 0;  // T5's tokenizer ends every source with </s>
+
+  // Sublayer names: self-attention, [cross-attention,] feed-forward.
+  const auto names = [](const std::string& ffn) {
+    return std::map<std::string, std::string>{
+        {"attn_norm", "layer.0.layer_norm.weight"},     {"q", "layer.0.SelfAttention.q.weight"},
+        {"k", "layer.0.SelfAttention.k.weight"},        {"v", "layer.0.SelfAttention.v.weight"},
+        {"o", "layer.0.SelfAttention.o.weight"},        {"cross_norm", "layer.1.layer_norm.weight"},
+        {"cross_q", "layer.1.EncDecAttention.q.weight"}, {"cross_k", "layer.1.EncDecAttention.k.weight"},
+        {"cross_v", "layer.1.EncDecAttention.v.weight"}, {"cross_o", "layer.1.EncDecAttention.o.weight"},
+        {"ffn_norm", ffn + ".layer_norm.weight"},       {"up", ffn + ".DenseReluDense.wi.weight"},
+        {"down", ffn + ".DenseReluDense.wo.weight"}};
+  };
+  auto decoder = names("layer.2"), encoder = names("layer.1");
+  for (auto* table : {&decoder, &encoder})
+    if (gated) {
+      const std::string ffn = table == &decoder ? "layer.2" : "layer.1";
+      (*table)["gate"] = ffn + ".DenseReluDense.wi_0.weight";
+      (*table)["up"] = ffn + ".DenseReluDense.wi_1.weight";
+    }
+  NameTable table{{{"embed", "shared.weight"},
+                   {"final_norm", "decoder.final_layer_norm.weight"},
+                   {"lm_head", "lm_head.weight"},
+                   {"relative_bias", "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"},
+                   {"encoder_relative_bias", "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"},
+                   {"encoder_final_norm", "encoder.final_layer_norm.weight"}},
+                  "decoder.block.{i}.",
+                  decoder,
+                  // Copies of shared.weight that older checkpoints store.
+                  {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}};
+  if (s.tied_embeddings) table.unused.push_back("lm_head.weight");
+  name_tensors(s, table);
+  s.weights.encoder_layer.clear();
+  for (const std::string& role : tensor_roles(s).encoder_layer)
+    s.weights.encoder_layer[role] = "encoder.block.{i}." + encoder.at(role);
+}
+
 }  // namespace
 
 const std::map<std::string, FamilyImporter>& family_importers() {
@@ -1313,6 +1392,8 @@ const std::map<std::string, FamilyImporter>& family_importers() {
       {"openai-gpt", import_openai_gpt}, {"openelm", import_openelm}, {"phi3", import_phi3},
       {"qwen", import_qwen},         {"rwkv", import_rwkv},         {"qwen2", import_qwen2},         {"qwen3", import_qwen3},
       {"stablelm", import_stablelm}, {"starcoder2", import_starcoder2},
+      // Encoder–decoders.
+      {"t5", import_t5},
       // Mixtures of experts.
       {"grok", import_grok},         {"granitemoe", import_granitemoe}, {"mixtral", import_mixtral},
       {"olmoe", import_olmoe},       {"phimoe", import_phimoe},       {"qwen2_moe", import_qwen2_moe},

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <tuple>
 
 #include "blocks/layer.hpp"
 #include "llmc/error.hpp"
@@ -108,6 +109,12 @@ std::vector<RoleShape> global_roles(const Spec& s) {
     roles.push_back({Role::pooler, {H, H}});
     roles.push_back({Role::pooler_bias, {H}});
   }
+  // Relative position tables [buckets, heads]: the decoder's (or the only stack's), the encoder's, and the
+  // encoder's final norm.
+  const int64_t heads = s.mixer == MixerKind::attention ? s.attention.heads.front() : 0;
+  if (s.positions == PositionKind::relative) roles.push_back({Role::relative_bias, {s.relative.buckets, heads}});
+  if (s.encoder) roles.push_back({Role::encoder_relative_bias, {s.relative.buckets, heads}});
+  if (s.encoder && s.norm.weight != NormWeight::none) roles.push_back({Role::encoder_final_norm, {H}});
   return roles;
 }
 
@@ -227,19 +234,27 @@ Plan make_plan(const Spec& s) {
   if (s.norm_head && s.tied_embeddings)
     throw Error(where("logits.norm_head") + ": the normalised classifier must be its own tensor, not the embedding");
 
-  std::set<std::string> used_roles;  // the weights.layer keys some layer reads
-  for (int64_t i = 0; i < s.num_layers; ++i) {
+  std::set<std::string> used_roles, used_encoder_roles;  // the weights.layer (encoder_layer) keys some layer reads
+  const int64_t encoder_layers = s.encoder ? s.encoder->num_layers : 0;
+  for (int64_t i = 0; i < s.num_layers + encoder_layers; ++i) {
     LayerPlan l;
-    l.index = i;
+    const bool encoder = i >= s.num_layers;
+    l.index = encoder ? 0 : i;  // an encoder layer takes the sizes of the (alike) decoder layers
     size_layer(s, l);
+    l.index = i;
+    l.encoder = encoder;
+    l.cross_attention = s.encoder && !encoder;
+    l.stack_index = encoder ? i - s.num_layers : i;
+    const auto& patterns = encoder ? s.weights.encoder_layer : s.weights.layer;
+    const char* section = encoder ? "weights.encoder_layer" : "weights.layer";
     for (auto& [role, shape] : layer_roles(s, l)) {
       const std::string key = role_name(role);
-      auto it = s.weights.layer.find(key);
-      if (it == s.weights.layer.end())
-        throw Error(fmt::format("{}: field 'weights.layer.{}': missing; this spec's layers need a '{}' tensor", s.file,
-                                key, key));
-      used_roles.insert(key);
-      l.tensors.push_back(tensor_plan(s, role, it->second, shape, i));
+      auto it = patterns.find(key);
+      if (it == patterns.end())
+        throw Error(fmt::format("{}: field '{}.{}': missing; this spec's {}layers need a '{}' tensor", s.file, section,
+                                key, encoder ? "encoder " : "", key));
+      (encoder ? used_encoder_roles : used_roles).insert(key);
+      l.tensors.push_back(tensor_plan(s, role, it->second, shape, l.stack_index));
     }
     p.max_q_dim = std::max(p.max_q_dim, l.q_dim);
     p.max_kv_dim = std::max(p.max_kv_dim, l.kv_dim);
@@ -248,17 +263,21 @@ Plan make_plan(const Spec& s) {
     p.max_heads = std::max(p.max_heads, l.heads);
     p.max_head_dim = std::max(p.max_head_dim, l.head_dim);
     l.state_offset = p.state_row;
+    l.cross_state_offset = l.state_offset + mixer_of(s).state_row(l);  // after its own keys and values
     p.state_row = size_add(p.state_row, layer_state_row(s, l));
     l.state_fixed_offset = p.state_fixed_bytes;
     p.state_fixed_bytes = size_add(p.state_fixed_bytes, layer_state_fixed_bytes(s, l));
     p.layers.push_back(std::move(l));
   }
   size_mul(p.state_row, s.max_context);  // the whole state's size must fit too
-  for (const auto& [role, pattern] : s.weights.layer)
-    if (!used_roles.count(role))
-      throw Error(fmt::format("{}: field 'weights.layer.{}': this spec has no use for a '{}' tensor "
-                              "(list checkpoint tensors to ignore under weights.unused)",
-                              s.file, role, role));
+  for (const auto& [patterns, used, section] :
+       {std::tuple{&s.weights.layer, &used_roles, "weights.layer"},
+        std::tuple{&s.weights.encoder_layer, &used_encoder_roles, "weights.encoder_layer"}})
+    for (const auto& [role, pattern] : *patterns)
+      if (!used->count(role))
+        throw Error(fmt::format("{}: field '{}.{}': this spec has no use for a '{}' tensor "
+                                "(list checkpoint tensors to ignore under weights.unused)",
+                                s.file, section, role, role));
   // Keep the struct's member order the order of first use.
   for (const auto& l : p.layers)
     for (const auto& t : l.tensors)
@@ -313,9 +332,13 @@ Plan make_plan(const Spec& s) {
     p.alibi_slopes = alibi_slopes(a.heads[0]);
     for (float& m : p.alibi_slopes) m = static_cast<float>(m * s.alibi_slope_scale);
   }
-  // A prefix-LM's context attends to keys after it up to BOS, an encoder's every position to every other: the whole
-  // prompt (input) is one step.
-  p.chunk = a.mask != AttentionMask::causal ? s.max_context : std::min<int64_t>(64, s.max_context);
+  // A prefix-LM's context attends to keys after it up to BOS, an encoder's every position to every other (also an
+  // encoder–decoder's encoder stack): the whole prompt (input) is one step.
+  p.chunk = a.mask != AttentionMask::causal || s.encoder ? s.max_context : std::min<int64_t>(64, s.max_context);
+  if (s.encoder) {  // the source's length, once encode_source has run (0 before)
+    p.source_length_state_offset = p.state_fixed_bytes;
+    p.state_fixed_bytes = size_add(p.state_fixed_bytes, 4);
+  }
   if (a.mask == AttentionMask::prefix) {  // what a sequence has seen of the prefix-LM layout (llmc/prefix_lm.hpp), after the layers'
     p.prefix_lm_state_offset = p.state_fixed_bytes;
     p.state_fixed_bytes = size_add(p.state_fixed_bytes, 3 * 4);
@@ -347,12 +370,17 @@ Plan make_plan(const Spec& s) {
 TensorRoles tensor_roles(const Spec& s) {
   TensorRoles r;
   for (const auto& [role, shape] : global_roles(s)) r.global.push_back(role_name(role));
-  for (int64_t i = 0; i < s.num_layers; ++i) {
+  const int64_t encoder_layers = s.encoder ? s.encoder->num_layers : 0;
+  for (int64_t i = 0; i < s.num_layers + encoder_layers; ++i) {
+    const bool encoder = i >= s.num_layers;
     LayerPlan l;
-    l.index = i;
+    l.index = encoder ? 0 : i;
     size_layer(s, l);
+    l.encoder = encoder;
+    l.cross_attention = s.encoder && !encoder;
+    std::vector<std::string>& names = encoder ? r.encoder_layer : r.layer;
     for (const auto& [role, shape] : layer_roles(s, l))
-      if (std::find(r.layer.begin(), r.layer.end(), role_name(role)) == r.layer.end()) r.layer.push_back(role_name(role));
+      if (std::find(names.begin(), names.end(), role_name(role)) == names.end()) names.push_back(role_name(role));
   }
   return r;
 }

@@ -27,7 +27,12 @@ struct TensorPlan {
 };
 
 struct LayerPlan {
-  int64_t index = 0;
+  int64_t index = 0;  // in the plan: an encoder–decoder's decoder layers come first, then its encoder layers
+  // Encoder–decoders (T5): an encoder layer (bidirectional attention over the source, no state), or a decoder
+  // layer with a cross-attention branch (blocks/cross_attention.cpp) whose keys and values start cross_state_offset
+  // elements into each state row. stack_index: the layer's index in its own stack (the {i} of its tensor names).
+  bool encoder = false, cross_attention = false;
+  int64_t stack_index = 0, cross_state_offset = 0;
   // Attention (blocks/attention.cpp).
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   int64_t q_dim = 0, kv_dim = 0, qkv_dim = 0;  // qkv_dim: q + 2·kv rows of the projection
@@ -77,6 +82,8 @@ struct Plan {
   // every layer's keys, then values), and state_fixed_bytes of fixed state.
   int64_t state_row = 0, state_fixed_bytes = 0;
   int64_t prefix_lm_state_offset = 0;  // attention.prefix_lm: where its three int32 are in the fixed state
+  int64_t source_length_state_offset = 0;  // encoder–decoders: where the source's length (int32) is in the fixed state
+  int64_t decoder_layers() const { return spec->num_layers; }
   int64_t state_elements() const { return state_row * spec->max_context; }
   // Nothing a sequence keeps grows with its length (no KV cache, no position tables): positions are unbounded.
   bool unbounded_positions() const { return state_row == 0 && spec->positions == PositionKind::none; }
@@ -96,6 +103,7 @@ Plan make_plan(const Spec& spec);
 // "final_norm", "final_norm_bias", "lm_head") and per layer. `llmc import` names exactly these.
 struct TensorRoles {
   std::vector<std::string> global, layer;
+  std::vector<std::string> encoder_layer;  // an encoder–decoder's encoder layers
 };
 TensorRoles tensor_roles(const Spec& spec);
 

@@ -66,6 +66,14 @@ constexpr std::array kNames = {
     std::pair{Role::lf_conv2, "lf_conv2"},
     std::pair{Role::lf_conv2_bias, "lf_conv2_bias"},
     std::pair{Role::lf_norm, "lf_norm"},
+    std::pair{Role::cross_norm, "cross_norm"},
+    std::pair{Role::cross_q, "cross_q"},
+    std::pair{Role::cross_k, "cross_k"},
+    std::pair{Role::cross_v, "cross_v"},
+    std::pair{Role::cross_o, "cross_o"},
+    std::pair{Role::relative_bias, "relative_bias"},
+    std::pair{Role::encoder_relative_bias, "encoder_relative_bias"},
+    std::pair{Role::encoder_final_norm, "encoder_final_norm"},
     std::pair{Role::embed, "embed"},
     std::pair{Role::embed_norm, "embed_norm"},
     std::pair{Role::embed_norm_bias, "embed_norm_bias"},
@@ -140,6 +148,7 @@ bool is_matrix_role(Role role) {
     case Role::expert_up: case Role::expert_gate_up: case Role::expert_down: case Role::shared_gate:
     case Role::shared_up: case Role::shared_down: case Role::q_a: case Role::q_b: case Role::kv_a:
     case Role::receptance: case Role::ffn_receptance: case Role::in_proj: case Role::x_proj:
+    case Role::cross_q: case Role::cross_k: case Role::cross_v: case Role::cross_o:
     case Role::head_transform: case Role::pooler:
       return true;
     default:

@@ -29,8 +29,14 @@ enum class Role {
   ssm_norm,
   // Yuan 2's localized filtering: two convolutions of width 2 ([out, in, 2, 1]) and the norm after them.
   lf_conv1, lf_conv1_bias, lf_conv2, lf_conv2_bias, lf_norm,
+  // Cross-attention (blocks/cross_attention.cpp, T5's decoder): its norm, queries from the decoder, keys and values
+  // from the encoder output, output projection.
+  cross_norm, cross_q, cross_k, cross_v, cross_o,
   // Global.
   embed, embed_norm, embed_norm_bias, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias,
+  // Encoder–decoders (T5): the relative position bias tables ([buckets, heads]) of the decoder and encoder stacks,
+  // and the encoder stack's final norm.
+  relative_bias, encoder_relative_bias, encoder_final_norm,
   // An encoder's (BERT): the token-type table, the MLM head's transform (dense, norm) and the pooler's dense.
   token_types, head_transform, head_transform_bias, head_norm, head_norm_bias, pooler, pooler_bias,
 };

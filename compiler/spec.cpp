@@ -269,9 +269,18 @@ RopeScaling parse_rope_scaling(const Section& s, int64_t rotary_dim);
 
 void parse_positions(const Section& s, Spec& spec) {
   s.only_keys({"kind", "theta", "pairing", "rotary_dim", "scaling", "nope_layers", "max_positions", "slope_scale",
-               "local", "two_d", "f16_frequencies", "offset"});
+               "local", "two_d", "f16_frequencies", "offset", "buckets", "max_distance"});
   spec.positions = s.choice<PositionKind>("kind", {{"rope", PositionKind::rope}, {"alibi", PositionKind::alibi},
-                                                   {"learned", PositionKind::learned}, {"none", PositionKind::none}});
+                                                   {"learned", PositionKind::learned}, {"relative", PositionKind::relative},
+                                                   {"none", PositionKind::none}});
+  for (const char* k : {"buckets", "max_distance"})
+    if (spec.positions != PositionKind::relative && s.has(k)) s.fail(s.node()[k], s.field(k), "only used with kind: relative");
+  if (spec.positions == PositionKind::relative) {
+    spec.relative.buckets = s.positive("buckets", 4096);
+    spec.relative.max_distance = s.positive("max_distance");
+    if (spec.relative.buckets < 4)  // half for each direction, then exact and logarithmic halves of those
+      s.fail(s.node()["buckets"], s.field("buckets"), fmt::format("expected at least 4, found {}", spec.relative.buckets));
+  }
   if (spec.positions != PositionKind::rope)
     for (const char* k :
          {"theta", "pairing", "rotary_dim", "scaling", "nope_layers", "local", "two_d", "f16_frequencies"})
@@ -464,7 +473,8 @@ void parse_mlp(const Section& s, Spec& spec) {
 void parse_weights(const Section& s, Spec& spec) {
   s.only_keys({"layout", "expert_layout", "embed", "embed_norm", "embed_norm_bias", "positions", "final_norm",
                "final_norm_bias", "lm_head", "lm_head_bias", "token_types", "head_transform", "head_transform_bias",
-               "head_norm", "head_norm_bias", "pooler", "pooler_bias", "layer", "unused"});
+               "head_norm", "head_norm_bias", "pooler", "pooler_bias", "layer", "unused", "relative_bias", "encoder_layer",
+               "encoder_relative_bias", "encoder_final_norm"});
   WeightNames& w = spec.weights;
   w.layout = s.choice_or<TensorLayout>("layout", TensorLayout::linear,
                                        {{"linear", TensorLayout::linear}, {"conv1d", TensorLayout::conv1d}});
@@ -488,11 +498,24 @@ void parse_weights(const Section& s, Spec& spec) {
     s.fail(s.node()["lm_head"], s.field("lm_head"),
            spec.tied_embeddings ? "model.tied_embeddings is true, so lm_head must be 'tied'"
                                 : "model.tied_embeddings is false, so lm_head must name a tensor");
-  Section layer = s.section("layer");
-  for (const auto& kv : layer.node()) {
-    const std::string role = kv.first.as<std::string>();
-    if (!kv.second.IsScalar()) layer.fail(kv.second, layer.field(role), "expected a tensor name");
-    w.layer[role] = kv.second.as<std::string>();
+  const auto read_layer = [&](const char* key, std::map<std::string, std::string>& out) {
+    Section layer = s.section(key);
+    for (const auto& kv : layer.node()) {
+      const std::string role = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) layer.fail(kv.second, layer.field(role), "expected a tensor name");
+      out[role] = kv.second.as<std::string>();
+    }
+  };
+  read_layer("layer", w.layer);
+  // Relative position tables: one per stack; an encoder–decoder's encoder has its own layers and final norm.
+  if (spec.positions == PositionKind::relative) w.relative_bias = s.get<std::string>("relative_bias");
+  else if (s.has("relative_bias")) s.fail(s.node()["relative_bias"], s.field("relative_bias"), "only used with positions.kind: relative");
+  for (const char* key : {"encoder_layer", "encoder_relative_bias", "encoder_final_norm"})
+    if (!spec.encoder && s.has(key)) s.fail(s.node()[key], s.field(key), "only used with an encoder section");
+  if (spec.encoder) {
+    read_layer("encoder_layer", w.encoder_layer);
+    w.encoder_relative_bias = s.get<std::string>("encoder_relative_bias");
+    if (spec.norm.weight != NormWeight::none) w.encoder_final_norm = s.get<std::string>("encoder_final_norm");
   }
   if (s.has("unused")) {
     YAML::Node n = s.node()["unused"];
@@ -525,13 +548,32 @@ void parse_ssm_keys(const Section& m, Spec& spec) {
            fmt::format("{} heads do not split into {} groups", spec.ssm_heads, spec.ssm_groups));
 }
 
+// What the encoder–decoder layout supports: attention layers alike in every layer (an encoder layer takes the
+// decoder's sizes), a dense MLP, pre-norm sequential blocks, relative positions.
+void check_encoder_decoder(const Section& top, const YAML::Node& root, const Spec& spec) {
+  const auto uniform = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v.front(); }); };
+  const AttentionSpec& a = spec.attention;
+  if (spec.mixer != MixerKind::attention || a.kind != AttentionKind::standard || a.prefix_lm || a.localized_filtering)
+    top.fail(root["encoder"], "encoder", "an encoder–decoder needs standard attention (mixer attention, no mla, prefix_lm or localized_filtering)");
+  if (!uniform(a.heads) || !uniform(a.kv_heads) || !uniform(spec.mlp.intermediate))
+    top.fail(root["encoder"], "encoder", "an encoder–decoder's layers are alike: give attention.heads, kv_heads and mlp.intermediate_size one value each");
+  for (int64_t w : a.window)
+    if (w != 0) top.fail(root["encoder"], "encoder", "an encoder–decoder has no sliding windows");
+  if (spec.mlp.kind != MlpKind::gated && spec.mlp.kind != MlpKind::plain)
+    top.fail(root["encoder"], "encoder", "an encoder–decoder needs mlp.kind gated or plain");
+  if (spec.residual != Residual::sequential || !spec.pre_norms || spec.post_norms || spec.residual_normed)
+    top.fail(root["encoder"], "encoder", "an encoder–decoder needs pre-norm sequential blocks");
+  if (spec.positions != PositionKind::relative)
+    top.fail(root["positions"], "positions.kind", "an encoder–decoder's positions are kind: relative (T5)");
+}
+
 Spec parse_root(const YAML::Node& root, const std::string& file) {
   if (!root.IsMap()) throw Error(fmt::format("{}: expected a YAML mapping at the top level", file));
   Spec spec;
   spec.file = file;
   Section top(root, "", file);
-  top.only_keys({"llmc", "name", "family", "model", "norm", "block", "mixer", "attention", "positions", "mlp",
-                 "logits", "tokens", "chat", "weights"});
+  top.only_keys({"llmc", "name", "family", "model", "encoder", "norm", "block", "mixer", "attention", "positions",
+                 "mlp", "logits", "tokens", "chat", "weights"});
   if (top.get<int>("llmc") != 1) top.fail(root["llmc"], "llmc", "this llmc reads schema version 1");
   spec.name = top.get<std::string>("name");
   spec.family = top.get<std::string>("family");
@@ -614,7 +656,10 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
       l->fail(l->node()["classifier"], l->field("classifier"), "only an encoder may have no classifier");
   }
   Section tokens = top.section("tokens");
-  tokens.only_keys({"bos", "eos", "add_bos"});
+  tokens.only_keys({"bos", "eos", "add_bos", "tokenizer"});
+  if (tokens.has("tokenizer"))
+    spec.tokenizer_kind = tokens.choice<std::string>(
+        "tokenizer", {{"unigram", "unigram"}, {"bpe", "bpe"}, {"spm", "spm"}, {"wordpiece", "wordpiece"}, {"llama2c", "llama2c"}});
   spec.bos = tokens.get<int64_t>("bos");
   spec.eos = tokens.get<int64_t>("eos");
   spec.add_bos = tokens.get<bool>("add_bos");
@@ -636,6 +681,22 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
     spec.chat.bos_token = chat->get_or<std::string>("bos_token", "");
     spec.chat.eos_token = chat->get_or<std::string>("eos_token", "");
   }
+  if (auto e = top.optional_section("encoder")) {
+    e->only_keys({"num_layers", "decoder_start", "add_eos"});
+    EncoderSpec& enc = spec.encoder.emplace();
+    enc.num_layers = e->positive("num_layers", 4096);
+    enc.decoder_start = e->get<int64_t>("decoder_start");
+    if (enc.decoder_start < 0 || enc.decoder_start >= spec.vocab_size)
+      e->fail(e->node()["decoder_start"], e->field("decoder_start"),
+              fmt::format("expected a token id below vocab_size {}, found {}", spec.vocab_size, enc.decoder_start));
+    enc.add_eos = e->get_or<bool>("add_eos", false);
+    if (enc.add_eos && spec.eos < 0) e->fail(e->node()["add_eos"], e->field("add_eos"), "no eos id is set (tokens.eos)");
+    check_encoder_decoder(top, root, spec);
+  }
+  if (spec.encoder.has_value() != (spec.kind == ModelKind::encoder_decoder))
+    top.fail(root["model"], "model.kind",
+             spec.encoder ? "an encoder section makes an encoder–decoder: expected kind: encoder_decoder"
+                          : "an encoder_decoder needs an encoder section (its encoder stack)");
   parse_weights(top.section("weights"), spec);
   if ((spec.positions == PositionKind::learned) != !spec.weights.pos_embed.empty())
     top.fail(root["weights"], "weights.positions",
@@ -705,6 +766,7 @@ const char* to_string(PositionKind p) {
     case PositionKind::alibi: return "alibi";
     case PositionKind::learned: return "learned";
     case PositionKind::none: return "none";
+    case PositionKind::relative: return "relative";
   }
   return "?";
 }
@@ -732,6 +794,9 @@ std::string& WeightNames::global(const std::string& role) {
   if (role == "final_norm_bias") return final_norm_bias;
   if (role == "lm_head") return lm_head;
   if (role == "lm_head_bias") return lm_head_bias;
+  if (role == "relative_bias") return relative_bias;
+  if (role == "encoder_relative_bias") return encoder_relative_bias;
+  if (role == "encoder_final_norm") return encoder_final_norm;
   if (role == "token_types") return token_types;
   if (role == "head_transform") return head_transform;
   if (role == "head_transform_bias") return head_transform_bias;

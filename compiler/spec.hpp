@@ -16,7 +16,8 @@ enum class NormKind { rmsnorm, layernorm, rms = rmsnorm, layer = layernorm };
 enum class NormWeight { plain, offset_one, none };  // x̂·w, x̂·(1+w) (Gemma), x̂ (OLMo)
 enum class Residual { sequential, parallel, post_ln };  // post_ln: x = norm(x + branch(x)) (GPT-1, BERT)
 enum class RopePairing { half, interleaved };       // (i, i+d/2) rotate_half, or (2i, 2i+1)
-enum class PositionKind { rope, alibi, learned, none };
+// relative: T5's learned bias per head and bucket of the distance key − query (positions.buckets, max_distance).
+enum class PositionKind { rope, alibi, learned, none, relative };
 enum class Activation { silu, gelu, gelu_tanh, relu };
 // channel_mix: RWKV-4's feed-forward (blocks/rwkv.cpp); none: a layer without one (Mamba).
 enum class MlpKind { gated, plain, moe, channel_mix, none };
@@ -137,6 +138,21 @@ struct MoeSpec {
   bool is_dense(int64_t layer) const;
 };
 
+// An encoder–decoder (T5): `encoder` sets up a second stack of layers that reads the source tokens. Its layers are
+// the decoder's (model.num_layers) without cross-attention, with bidirectional attention, its own tensors
+// (weights.encoder_layer), relative position table and final norm. Decoder layers add a cross-attention branch
+// over the encoder output, whose keys and values are computed once per source and kept in the sequence's state.
+struct EncoderSpec {
+  int64_t num_layers = 0;
+  int64_t decoder_start = 0;  // the token the decoder starts from (decoder_start_token_id)
+  bool add_eos = false;       // a source prompt ends with tokens.eos (T5's tokenizer appends </s>)
+};
+
+// positions.kind relative: the buckets of T5's relative position bias and the distance from which all share one.
+struct RelativePositions {
+  int64_t buckets = 0, max_distance = 0;
+};
+
 struct MlpSpec {
   MlpKind kind = MlpKind::gated;
   Activation activation = Activation::silu;
@@ -158,6 +174,9 @@ struct WeightNames {
   TensorLayout layout = TensorLayout::linear;
   TensorLayout expert_layout = TensorLayout::linear;  // conv1d: stacked experts stored [count, in, out] (Llama 4)
   std::map<std::string, std::string> layer;  // role -> pattern
+  std::map<std::string, std::string> encoder_layer;  // an encoder–decoder's encoder layers: role -> pattern
+  // Encoder–decoders: the relative position tables of the decoder and the encoder stack, the encoder's final norm.
+  std::string relative_bias, encoder_relative_bias, encoder_final_norm;
   std::vector<std::string> unused;           // checkpoint tensors deliberately ignored (patterns)
 
   // The name of a model-wide role: "embed", "embed_norm", "embed_norm_bias", "pos_embed", "final_norm",
@@ -205,6 +224,8 @@ struct Spec {
   // scaling, the rest as `rope`. Absent: every layer uses `rope`.
   std::optional<RopeSpec> local_rope;
   int64_t max_positions = 0;      // learned: rows of the position table
+  RelativePositions relative;     // positions.kind relative
+  std::optional<EncoderSpec> encoder;  // present: an encoder–decoder (T5)
   int64_t position_offset = 0;    // learned: position p reads row p + offset (RoBERTa: pad_token_id + 1)
   // model.token_types: rows of a token-type (segment) table added to the embeddings (BERT: 2); 0: none.
   int64_t token_types = 0;
@@ -219,6 +240,9 @@ struct Spec {
   bool classifier = true;         // logits.classifier: false: no classifier (an encoder giving hidden states only)
   int64_t bos = -1, eos = -1;
   bool add_bos = false;
+  // tokens.tokenizer: the kind of tokenizer the vocabulary belongs to (unigram, bpe, spm, wordpiece, llama2c); the
+  // binary refuses a tokenizer of another kind. Empty: any.
+  std::string tokenizer_kind;
   ChatSpec chat;
   WeightNames weights;
 };

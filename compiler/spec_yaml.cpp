@@ -75,6 +75,9 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (s.embedding_norm) line("  embedding_norm: true");
   if (s.token_types) line(fmt::format("  token_types: {}", s.token_types));
   if (s.pooler) line("  pooler: true");
+  if (s.encoder)
+    line(fmt::format("encoder: {{num_layers: {}, decoder_start: {}, add_eos: {}}}", s.encoder->num_layers,
+                     s.encoder->decoder_start, s.encoder->add_eos));
   line("norm: " + norm(s.norm));
   if (s.residual != Residual::sequential || !s.pre_norms || s.post_norms || s.residual_scale != 1.0 ||
       s.residual_normed) {
@@ -134,6 +137,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line("positions:");
   line(fmt::format("  kind: {}", to_string(s.positions)));
   if (s.positions == PositionKind::learned) line(fmt::format("  max_positions: {}", s.max_positions));
+  if (s.positions == PositionKind::relative)
+    line(fmt::format("  buckets: {}\n  max_distance: {}", s.relative.buckets, s.relative.max_distance));
   if (s.position_offset) line(fmt::format("  offset: {}", s.position_offset));
   if (s.positions == PositionKind::alibi && s.alibi_slope_scale != 1.0)
     line("  slope_scale: " + num(s.alibi_slope_scale));
@@ -191,7 +196,8 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
     if (s.norm_head) line("  norm_head: true");
     if (s.logit_bias) line("  bias: true");
   }
-  line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}}}", s.bos, s.eos, s.add_bos));
+  line(fmt::format("tokens: {{bos: {}, eos: {}, add_bos: {}{}}}", s.bos, s.eos, s.add_bos,
+                   s.tokenizer_kind.empty() ? "" : ", tokenizer: " + s.tokenizer_kind));
   if (!s.chat.template_text.empty()) {
     line("chat:");
     line("  template: " + quoted(s.chat.template_text));
@@ -210,11 +216,18 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   if (!w.final_norm_bias.empty()) line("  final_norm_bias: " + quoted(w.final_norm_bias));
   line("  lm_head: " + (w.lm_head.empty() ? std::string("tied") : quoted(w.lm_head)));
   if (!w.lm_head_bias.empty()) line("  lm_head_bias: " + quoted(w.lm_head_bias));
+  if (!w.relative_bias.empty()) line("  relative_bias: " + quoted(w.relative_bias));
+  if (!w.encoder_relative_bias.empty()) line("  encoder_relative_bias: " + quoted(w.encoder_relative_bias));
+  if (!w.encoder_final_norm.empty()) line("  encoder_final_norm: " + quoted(w.encoder_final_norm));
   for (const char* role : {"token_types", "head_transform", "head_transform_bias", "head_norm", "head_norm_bias",
                            "pooler", "pooler_bias"})
     if (!w.global(role).empty()) line(fmt::format("  {}: {}", role, quoted(w.global(role))));
   line("  layer:");
   for (const auto& [role, name] : w.layer) line(fmt::format("    {}: {}", role, quoted(name)));
+  if (s.encoder) {
+    line("  encoder_layer:");
+    for (const auto& [role, name] : w.encoder_layer) line(fmt::format("    {}: {}", role, quoted(name)));
+  }
   if (!w.unused.empty()) {
     line("  unused:");
     for (const auto& u : w.unused) line("    - " + quoted(u));

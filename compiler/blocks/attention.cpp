@@ -25,6 +25,10 @@ class Attention final : public Block {
       for (int64_t i = 0; i < s.num_layers; ++i)
         if (a.heads[i] != a.heads[0])
           throw Error(where("attention.heads") + ": ALiBi needs the same number of heads in every layer");
+    if (s.positions == PositionKind::relative)
+      for (int64_t i = 0; i < s.num_layers; ++i)
+        if (a.heads[i] != a.heads[0])
+          throw Error(where("attention.heads") + ": relative positions (one bias table) need the same heads in every layer");
     if (a.localized_filtering) check_localized_filtering(s);
     if (a.mask == AttentionMask::prefix && s.bos < 0)
       throw Error(where("attention.prefix_lm") + ": a prefix-LM's context ends at BOS: tokens.bos must be set");
@@ -126,6 +130,7 @@ class Attention final : public Block {
   void emit(Code& c, const Plan& p, const LayerPlan& l, const std::string& in, const std::string& out) const override {
     const Spec& s = *p.spec;
     const AttentionSpec& a = s.attention;
+    if (l.encoder) return emit_encoder(c, a, l, in, out);
     c.line("// This step's keys and values in fp32, before they are stored into each sequence's state.");
     c.line("float* const k_new = kv_staging_;");
     c.line("float* const v_new = kv_staging_ + kChunk * kKvDim;");
@@ -163,12 +168,15 @@ class Attention final : public Block {
     c.line("  llmc::store_kv<kKvDim, kKvRow>(v_cache, s.pos, v, s.count);");
     c.line("  llmc::attention<kHeads, kKvHeads, kHeadDim, kContext, kKvRow>(att_ + static_cast<size_t>(s.first) * kQDim, q,");
     // The keys every query sees (AttentionParams::prefix): a prefix-LM's context; an encoder's whole input, which
-    // is this step's rows of the sequence.
+    // is this step's rows of the sequence. Relative positions (T5's decoder): keys 0 (as the mask says), the bias.
+    const std::string prefix = a.mask == AttentionMask::prefix          ? "llmc::prefix_length(prefix_lm)"
+                               : a.mask == AttentionMask::bidirectional ? "s.pos + s.count"
+                                                                        : "0";
     const std::string chunk_and_prefix =
-        a.mask == AttentionMask::prefix          ? fmt::format(", {}, llmc::prefix_length(prefix_lm)", l.chunk)
-        : a.mask == AttentionMask::bidirectional ? fmt::format(", {}, s.pos + s.count", l.chunk)
-        : l.chunk                                ? fmt::format(", {}", l.chunk)
-                                                 : "";
+        s.positions == PositionKind::relative ? fmt::format(", {}, {}, 0, relative_bias_.get()", l.chunk, prefix)
+        : prefix != "0"                       ? fmt::format(", {}, {}", l.chunk, prefix)
+        : l.chunk                             ? fmt::format(", {}", l.chunk)
+                                              : "";
     c.line("      kQDim, k_cache, v_cache, s.count, s.pos, {{kAttentionScale, {}, {}, {}{}}}, scratch_.get());",
            a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f", l.window,
            s.positions == PositionKind::alibi ? "kAlibiSlopes" : "nullptr", chunk_and_prefix);
@@ -177,6 +185,22 @@ class Attention final : public Block {
   }
 
  private:
+  // An encoder layer (T5): the whole source is one step and attends bidirectionally to itself, so its keys and
+  // values are read from this step's buffers and nothing is kept.
+  static void emit_encoder(Code& c, const AttentionSpec& a, const LayerPlan& l, const std::string& in,
+                           const std::string& out) {
+    c.line("float* const k_new = kv_staging_;");
+    c.line("float* const v_new = kv_staging_ + kChunk * kKvDim;");
+    emit_projections(c, a, l, in);
+    emit_qk_norms(c, a);
+    c.line("// Every source position sees every other (keys 0..T-1), with the encoder's relative position bias.");
+    c.line("llmc::attention<kHeads, kKvHeads, kHeadDim, kContext>(att_, q_, kQDim, k_new, v_new, T, 0,");
+    c.line("    {{.scale = kAttentionScale, .softcap = {}, .window = 0, .alibi = nullptr, .keys = T,",
+           a.softcap != 0.0 ? "kAttentionSoftcap" : "0.0f");
+    c.line("     .relative_bias = encoder_relative_bias_.get()}}, scratch_.get());");
+    c.line("llmc::matmul<kHidden, kQDim>({}, att_, w.o, {}, T);", out, bias_of(l, Role::o));
+  }
+
   // q, k_new and v_new for the step's T rows of `in`.
   static void emit_projections(Code& c, const AttentionSpec& a, const LayerPlan& l, const std::string& in) {
     if (a.localized_filtering) {  // q and k from the filtered rows, v from the layer's input

@@ -58,6 +58,10 @@ const Block& channel_mix_block();
 const Block& mamba_block();        // blocks/mamba.cpp
 const Block& mamba2_block();       // blocks/mamba2.cpp
 const Block& no_feed_forward_block();  // mlp.kind none: the layer is its mixer alone
+const Block& cross_attention_block();  // blocks/cross_attention.cpp: an encoder–decoder's decoder layers
+// encode_source's part for decoder layer l: its cross-attention keys and values of the T source rows in `source`
+// (the encoder output), into the sequence's state.
+void emit_source_kv(Code& c, const LayerPlan& l, const std::string& source);
 
 // The blocks of a spec's layers.
 const Block& mixer_of(const Spec& s);

@@ -39,6 +39,7 @@ void add_norm(std::vector<RoleShape>& roles, Role role, const NormSpec& n, int64
 
 std::vector<const Block*> blocks_of(const Spec& s) {
   std::vector<const Block*> blocks = {&mixer_of(s)};
+  if (s.encoder) blocks.push_back(&cross_attention_block());
   for (int64_t i = 0; i < s.num_layers; ++i)
     if (std::find(blocks.begin(), blocks.end(), &feed_forward_of(s, i)) == blocks.end())
       blocks.push_back(&feed_forward_of(s, i));
@@ -64,6 +65,10 @@ std::vector<RoleShape> layer_roles(const Spec& s, const LayerPlan& l) {
   if (s.pre_norms) add_norm(roles, Role::attn_norm, s.norm, H);  // post-LN: the norm after the mixer's add
   append(mixer_of(s).roles(s, l));
   if (k.output_norms) add_norm(roles, Role::post_attn_norm, s.norm, H);
+  if (l.cross_attention) {
+    add_norm(roles, Role::cross_norm, s.norm, H);
+    append(cross_attention_block().roles(s, l));
+  }
   if (k.ffn_norm) add_norm(roles, Role::ffn_norm, s.norm, H);
   append(feed_forward_of(s, l.index).roles(s, l));
   if (k.output_norms && k.ffn) add_norm(roles, Role::post_ffn_norm, s.norm, H);
@@ -90,7 +95,9 @@ std::vector<BufferPlan> layer_buffers(const Plan& p) {
 }
 
 int64_t layer_state_row(const Spec& s, const LayerPlan& l) {
-  return mixer_of(s).state_row(l) + feed_forward_of(s, l.index).state_row(l);
+  if (l.encoder) return 0;  // the source is encoded in one step: its keys and values live in that step's buffers
+  const int64_t cross = l.cross_attention ? cross_attention_block().state_row(l) : 0;
+  return mixer_of(s).state_row(l) + cross + feed_forward_of(s, l.index).state_row(l);
 }
 
 int64_t layer_state_fixed_bytes(const Spec& s, const LayerPlan& l) {
@@ -118,6 +125,14 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
   if (s.residual_normed) emit_normed_residual(c);
   if (!k.parallel) c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
   if (k.post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", Role::attn_norm, "kHidden", eps, "T"));
+  if (l.cross_attention) {
+    const Block& cross = cross_attention_block();
+    c.blank();
+    c.line("// {}", cross.title());
+    c.line("{}", norm_call(s.norm, "xn_", "x_", "w", Role::cross_norm, "kHidden", eps, "T"));
+    cross.emit(c, p, l, "xn_", "branch_");
+    c.line("llmc::add_scaled<kHidden>(x_, branch_, {}, T);", rs);
+  }
   if (!k.ffn)
     return fmt::format("// Layer {}: {}.\nvoid Model::layer_{}(int T, std::span<const Sequence> sequences) {{\n{}\n}}\n",
                        l.index, mixer.describe(l), l.index, c.str());
@@ -132,8 +147,12 @@ std::string layer_definition(const Plan& p, const LayerPlan& l) {
   if (s.residual_normed) emit_normed_residual(c);
   c.line("llmc::add_scaled<kHidden>(x_, ffn_out_, {}, T);", rs);
   if (k.post_ln) c.line("{}", norm_call(s.norm, "x_", "x_", "w", Role::ffn_norm, "kHidden", eps, "T"));
-  return fmt::format("// Layer {}: {}, {}.\nvoid Model::layer_{}(int T, std::span<const Sequence> sequences) {{\n{}\n}}\n",
-                     l.index, mixer.describe(l), ffn.describe(l), l.index, c.str());
+  const std::string what = l.encoder           ? fmt::format("encoder layer {}: ", l.stack_index)
+                           : l.cross_attention ? fmt::format("decoder layer {}: ", l.stack_index)
+                                               : "";
+  const std::string cross = l.cross_attention ? ", " + cross_attention_block().describe(l) : "";
+  return fmt::format("// Layer {}: {}{}{}, {}.\nvoid Model::layer_{}(int T, std::span<const Sequence> sequences) {{\n{}\n}}\n",
+                     l.index, what, mixer.describe(l), cross, ffn.describe(l), l.index, c.str());
 }
 
 }  // namespace llmc

@@ -79,7 +79,8 @@ inline std::vector<int> parse_id_list(const std::string& option, const std::stri
   return ids;
 }
 
-inline std::vector<int> parse_token_list(const std::string& text, int vocab) {
+// Comma-separated ids of `option` (--tokens, --decoder-tokens), each below vocab.
+inline std::vector<int> parse_token_list(const std::string& text, int vocab, const std::string& option = "--tokens") {
   std::vector<int> ids;
   std::stringstream ss(text);
   std::string item;
@@ -92,12 +93,12 @@ inline std::vector<int> parse_token_list(const std::string& text, int vocab) {
       used = 0;
     }
     while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
-    if (item.empty() || used != item.size()) throw Error("--tokens: '" + item + "' is not a token id");
+    if (item.empty() || used != item.size()) throw Error(option + ": '" + item + "' is not a token id");
     if (v < 0 || v >= vocab)
-      throw Error("--tokens: token id " + item + " is out of range (vocabulary has " + std::to_string(vocab) + " ids)");
+      throw Error(option + ": token id " + item + " is out of range (vocabulary has " + std::to_string(vocab) + " ids)");
     ids.push_back(static_cast<int>(v));
   }
-  if (ids.empty()) throw Error("--tokens: no token ids given");
+  if (ids.empty()) throw Error(option + ": no token ids given");
   return ids;
 }
 
@@ -118,6 +119,7 @@ struct EncoderRunOptions {
 
 struct RunOptions {
   std::string weights, tokenizer, prompt, tokens, logits_file, stop, chat_template;
+  std::string decoder_tokens;  // encoder–decoders: the decoder's input ids (default: the decoder start token)
   int new_tokens = 64;
   bool new_tokens_given = false;  // -n was on the command line
   EncoderRunOptions encoder;
@@ -144,6 +146,14 @@ class Session {
 
   int position() const { return pos_; }
   const std::vector<int>& history() const { return history_; }
+
+  // Encoder–decoders: encodes the source into this sequence's state; the decoder starts over at position 0.
+  void encode_source(const std::vector<int>& source) {
+    model_.encode_source(*state_, source.data(), static_cast<int>(source.size()));
+    pos_ = 0;
+    pending_ = -1;
+    history_.clear();
+  }
 
   // Feeds tokens (after the last sampled one, if it was not fed yet).
   void feed(std::vector<int> ids) {
@@ -485,8 +495,16 @@ inline int run_model(const RunOptions& o) {
   if (!(sc.repeat_penalty > 0.0f && std::isfinite(sc.repeat_penalty)))
     throw bad_float("--repeat-penalty", sc.repeat_penalty, "a number > 0");
   if (sc.top_k < 0) throw Error("--top-k: expected a number >= 0, found " + std::to_string(sc.top_k));
+  // An encoder–decoder (T5): --prompt / --tokens is the encoder input, the decoder starts from its start token.
+  const bool seq2seq = info.kind == ModelKind::encoder_decoder;
+  if (!o.decoder_tokens.empty() && !seq2seq)
+    throw Error("--decoder-tokens: this model is not an encoder–decoder; give its input with --prompt or --tokens");
+  if (!o.decoder_tokens.empty() && o.prompt.empty() && o.tokens.empty())
+    throw Error("--decoder-tokens: the decoder reads an encoder input: give it with --prompt TEXT or --tokens IDS");
+  if (seq2seq && (o.serve || o.chat))
+    throw Error(std::string(o.serve ? "--serve" : "--chat") + ": not available for an encoder–decoder model yet");
   if (info.kind == ModelKind::encoder) return run_encoder(o, info);
-  if (info.kind != ModelKind::causal_lm)
+  if (info.kind != ModelKind::causal_lm && info.kind != ModelKind::encoder_decoder)
     throw Error(std::string("this binary's model kind (") + to_string(info.kind) + ") has no driver yet");
   if (o.serve) return run_server(o, info);
   if (!o.chat && o.prompt.empty() == o.tokens.empty()) throw Error("give exactly one of --prompt TEXT and --tokens IDS");
@@ -497,6 +515,9 @@ inline int run_model(const RunOptions& o) {
   // Without --tokenizer, a GGUF checkpoint's own vocabulary.
   const std::string tokenizer_file = o.tokenizer.empty() && gguf_has_vocabulary(o.weights) ? o.weights : o.tokenizer;
   std::unique_ptr<Tokenizer> tokenizer = open_run_tokenizer(tokenizer_file, o.weights, own, has_text);
+  if (tokenizer && *info.tokenizer_kind && tokenizer->kind() != info.tokenizer_kind)
+    throw Error((tokenizer_file.empty() ? std::string("the tokenizer") : tokenizer_file) + ": a " + tokenizer->kind() +
+                " tokenizer, but this model's vocabulary is a " + info.tokenizer_kind + " tokenizer's");
   if (tokenizer && tokenizer->vocab_size() > info.vocab)
     throw Error((tokenizer_file.empty() ? std::string("the tokenizer") : tokenizer_file) + ": tokenizer has " +
                 std::to_string(tokenizer->vocab_size()) + " tokens but the model's vocabulary has " +
@@ -509,8 +530,14 @@ inline int run_model(const RunOptions& o) {
     if (!tokenizer) throw Error("--prompt needs --tokenizer FILE or GGUF weights (or give ids with --tokens)");
     tokens = tokenizer->encode(o.prompt, info.add_bos && !o.no_bos);
     drop_double_bos(tokens, info.bos);
+    // T5's tokenizer ends a source with </s>.
+    if (seq2seq && info.add_eos && info.eos >= 0 && (tokens.empty() || tokens.back() != info.eos))
+      tokens.push_back(info.eos);
     if (tokens.empty()) throw Error("--prompt: the prompt encodes to no tokens");
   }
+  std::vector<int> decoder_input;  // encoder–decoders: what the decoder is fed first
+  if (seq2seq && o.decoder_tokens.empty()) decoder_input = {info.decoder_start};
+  if (seq2seq && !o.decoder_tokens.empty()) decoder_input = parse_token_list(o.decoder_tokens, info.vocab, "--decoder-tokens");
   if (static_cast<int>(tokens.size()) > info.context)
     throw Error("the prompt has " + std::to_string(tokens.size()) + " tokens, more than the model's context of " +
                 std::to_string(info.context));
@@ -531,12 +558,18 @@ inline int run_model(const RunOptions& o) {
   std::optional<TextStream> text;
   if (tokenizer && !o.print_ids) {
     text.emplace(*tokenizer);
-    for (int id : tokens) std::fputs(text->push(id).c_str(), stdout);
+    if (!seq2seq)  // an encoder–decoder's output is not a continuation of its input: only the output is printed
+      for (int id : tokens) std::fputs(text->push(id).c_str(), stdout);
     std::fflush(stdout);
   }
 
   const auto t_start = Clock::now();
-  session.feed(tokens);
+  if (seq2seq) {
+    session.encode_source(tokens);
+    session.feed(decoder_input);
+  } else {
+    session.feed(tokens);
+  }
   const auto t_first = Clock::now();
 
   std::vector<int> generated;
@@ -581,6 +614,8 @@ inline int run_cli(int argc, char** argv) {
                  "tokenizer.model (default: the embedded one, else the one in the --weights folder)");
   app.add_option("--prompt", o.prompt, "prompt text (needs --tokenizer)");
   app.add_option("--tokens", o.tokens, "prompt as comma-separated token ids");
+  app.add_option("--decoder-tokens", o.decoder_tokens,
+                 "encoder–decoders: the decoder's input ids, comma-separated (default: its start token)");
   app.add_option("-n", o.new_tokens, "number of new tokens to generate (a causal LM)")->capture_default_str();
   app.add_option("--temp", o.sampler.temperature, "temperature; 0 is greedy")->capture_default_str();
   app.add_option("--top-k", o.sampler.top_k, "keep the k most likely tokens; 0 keeps all")->capture_default_str();

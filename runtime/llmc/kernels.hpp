@@ -202,6 +202,10 @@ struct AttentionParams {
   const float* alibi;   // per-head slopes, or null
   int chunk = 0;        // 0: off; else key kept iff it is in q_pos's chunk: ⌊k_pos / chunk⌋ = ⌊q_pos / chunk⌋
   int prefix = 0;       // prefix-LM (GLM): the queries before position `prefix` see every key before it
+  int keys = 0;         // > 0: every query sees exactly the keys 0..keys-1 (T5's encoder and cross-attention)
+  // Per head, a row of 2·Context − 1 biases indexed by key − query + Context − 1, added to the scores (T5's
+  // relative position buckets, see relative_position.hpp), or null.
+  const float* relative_bias = nullptr;
 };
 
 // The first key position a query at q_pos sees.
@@ -211,7 +215,9 @@ inline int first_key(const AttentionParams& p, int q_pos) {
 }
 
 // The last key position a query at q_pos sees: itself, or in a prefix-LM's prefix, the prefix's last.
-inline int last_key(const AttentionParams& p, int q_pos) { return std::max(q_pos, p.prefix - 1); }
+inline int last_key(const AttentionParams& p, int q_pos) {
+  return p.keys > 0 ? p.keys - 1 : std::max(q_pos, p.prefix - 1);
+}
 
 // Cached key/value rows are KvStride apart (other heads' and layers' between them), so one head's rows are
 // in different pages, which the hardware prefetchers do not follow: rows kAhead ahead are prefetched by hand
@@ -324,6 +330,7 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
         float v = s[j];
         if (p.softcap > 0.0f) v = p.softcap * std::tanh(v / p.softcap);
         if (p.alibi) v += p.alibi[h] * static_cast<float>(j - q_pos);
+        if (p.relative_bias) v += p.relative_bias[static_cast<size_t>(h) * (2 * Context - 1) + (j - q_pos + Context - 1)];
         s[j] = v;
         max_score = std::max(max_score, v);
       }
@@ -485,6 +492,13 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
             if (p.softcap > 0.0f) v = B(p.softcap) * xsimd::tanh(v / B(p.softcap));
             const B key(static_cast<float>(k + i));
             if (p.alibi) v += slope_v * (key - q_pos_v);
+            if (p.relative_bias) {  // a gather: each lane has its own head and query position
+              alignas(64) float bias[kWidth];
+              for (int l = 0; l < kWidth; ++l)
+                bias[l] = p.relative_bias[static_cast<size_t>(heads[l]) * (2 * Context - 1) +
+                                          (k + i - static_cast<int>(lane_pos[l]) + Context - 1)];
+              v += B::load_aligned(bias);
+            }
             v = xsimd::select((key >= first_v) & (key <= last_v), v, B(-INFINITY));
             chunk_max = xsimd::max(chunk_max, v);
             v.store_aligned(probs + (k + i - c0) * kWidth);

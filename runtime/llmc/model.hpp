@@ -31,6 +31,9 @@ struct ModelInfo {
   int token_types = 0;       // rows of the token-type table (BERT's segments); 0: the model takes no token types
   bool has_logits = true;    // encoders: encode() can give logits per position (a masked-LM head)
   bool has_pooler = false;   // encoders: encode() can give a pooled row (BERT's pooler: tanh(dense(row 0)))
+  int decoder_start = -1;  // encoder–decoders: the token the decoder starts from; -1 for other models
+  bool add_eos = false;    // encoder–decoders: a source prompt ends with eos
+  const char* tokenizer_kind = "";  // the Tokenizer::kind() the vocabulary is ("unigram", ...); "" for any
 };
 
 // The per-sequence state a model needs, as its plan sizes it (kStateRowBytes, kContext, kStateFixedBytes in the
@@ -131,6 +134,13 @@ class Model {
   // chunk of rows, so several short inputs share every weight read. The states must be distinct.
   virtual void encode(std::span<const EncoderInput>, const EncoderOutputs&) {
     throw Error("encode(): this model is not an encoder (ModelInfo::kind); a causal LM runs with forward()");
+  }
+
+  // Encoder–decoders (T5): runs the encoder over the n source tokens and keeps what the decoder reads of them (each
+  // decoder layer's cross-attention keys and values) in s, which it resets; forward() and decode() then run the
+  // decoder on s from position 0. Other models have no encoder.
+  virtual void encode_source(State& /*s*/, const int* /*tokens*/, int /*n*/) {
+    throw Error("this model has no encoder: it takes no encoder input");
   }
 };
 

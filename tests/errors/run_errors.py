@@ -869,6 +869,43 @@ def gen_token_ids_out_of_range(ctx):
 
 
 @case
+def gen_encoder_decoder_inputs(ctx):
+    """An encoder–decoder (T5) decodes after an encoder input: --decoder-tokens alone is refused, and a
+    decoder-only binary refuses --decoder-tokens."""
+    spec = ctx.write("t5.yaml", imported(ctx, "t5"))
+    ctx.expect_ok([ctx.llmc, "build", spec, "-o", ctx.path("t5")])
+    t5_weights = os.path.join(golden_case(ctx, "t5"), "model.safetensors")
+    ctx.expect_fail([ctx.path("t5"), "--weights", t5_weights, "--decoder-tokens", "0,5,7", "-n", "0"],
+                    "--decoder-tokens", "the decoder reads an encoder input", "--prompt TEXT or --tokens IDS")
+    ctx.expect_fail([ctx.path("t5"), "--weights", t5_weights, "--tokens", "3,4,1", "--decoder-tokens", "0,256"],
+                    "--decoder-tokens: token id 256", "out of range")
+    ctx.expect_fail(gen(ctx, "--weights", weights(ctx), "--tokens", "1,2", "--decoder-tokens", "0"),
+                    "--decoder-tokens", "not an encoder–decoder")
+
+
+@case
+def gen_encoder_decoder_tokenizer_kind(ctx):
+    """A T5 binary reads SentencePiece Unigram vocabularies (spiece.model, tokenizer.json Unigram) and refuses a
+    tokenizer of another kind, naming both kinds. The golden t5 case with a 300-row embedding (the test
+    tokenizers' vocabulary) is the positive control."""
+    spec = imported(ctx, "t5").replace("vocab_size: 256", "vocab_size: 300")
+    ctx.expect_ok([ctx.llmc, "build", ctx.write("t5_300.yaml", spec), "-o", ctx.path("t5")])
+    tensors = []
+    for name, shape, data in read_safetensors(os.path.join(golden_case(ctx, "t5"), "model.safetensors")):
+        if name == "shared.weight":  # 44 more rows, copies of the first ones
+            shape, data = [300, shape[1]], data + data[:44 * shape[1] * 4]
+        tensors.append((name, shape, data))
+    w = ctx.write("t5_300.safetensors", safetensors(tensors))
+    unigram = os.path.join(ctx.data, "tokenizers", "unigram")
+    for tok in ("plain.model", "plain.tokenizer.json"):
+        ctx.expect_ok([ctx.path("t5"), "--weights", w, "--tokenizer", os.path.join(unigram, tok), "--prompt",
+                       "the quick brown fox", "-n", "3"])
+    bpe = os.path.join(ctx.data, "tokenizers", "hf", "qwen3", "tokenizer.json")
+    ctx.expect_fail([ctx.path("t5"), "--weights", w, "--tokenizer", bpe, "--prompt", "hi", "-n", "1"], "qwen3",
+                    "a bpe tokenizer, but this model's vocabulary is a unigram tokenizer's")
+
+
+@case
 def gen_prompt_longer_than_context(ctx):
     w = weights(ctx)
     ctx.expect_fail(gen(ctx, "--weights", w, "--tokens", ",".join(["1"] * 513)), "the prompt has 513 tokens",

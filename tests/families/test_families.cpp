@@ -32,9 +32,16 @@ const Published kPublished[] = {
     {"rwkv-4-169m-pile", 169'342'464}, {"mamba-130m", 129'135'360},
     // From the configs' shapes (archs/ headers say where each config comes from).
     {"mamba2-130m", 128'989'632},      {"yuan2-2b", 2'088'724'480},       {"chatglm-6b", 6'173'286'400},
+    // Encoder–decoders, as transformers' num_parameters() counts T5ForConditionalGeneration: shared.weight once
+    // (the encoder's and decoder's embed_tokens and t5-base's tied lm_head are that tensor; flan-t5-large's lm_head
+    // is its own), both stacks' layers, relative position tables and final norms.
+    {"t5-base", 222'903'552},          {"flan-t5-large", 783'150'080},
 };
 
 std::string arch_path(const char* arch) { return std::string(LLMC_ARCHS_DIR) + "/" + arch + ".yaml"; }
+
+// The error a spec's text gives ("" if it loads and plans); defined below, used by the encoder checks first.
+std::string error_of(const std::string& yaml);
 
 }  // namespace
 

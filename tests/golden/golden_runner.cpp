@@ -218,9 +218,59 @@ void check_features_matter(const fs::path& llmc, const std::string& golden_case,
   }
 }
 
+// An encoder–decoder case (T5): input_ids is the encoder input, logits.bin the decoder logits of
+// decoder_input_ids (teacher-forced, --decoder-tokens), greedy.json's new_tokens follow the decoder start token.
+int seq2seq_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const nlohmann::json& input) {
+  const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
+  const std::vector<int> source = input.at("input_ids").get<std::vector<int>>();
+  const std::vector<int> decoder = input.at("decoder_input_ids").get<std::vector<int>>();
+  const std::vector<int> expected = greedy.at("new_tokens").get<std::vector<int>>();
+  const std::vector<float> ref = read_f32(dir / "logits.bin");
+  if (source.empty() || decoder.empty() || expected.empty() || ref.empty() || ref.size() % decoder.size() != 0) {
+    check(false, "golden data: expected encoder and decoder inputs, greedy tokens and decoder-length x vocab logits in " +
+                     dir.string());
+    return 1;
+  }
+  const size_t vocab = ref.size() / decoder.size();
+  fs::create_directories(work);
+  if (run(q(llmc) + " import " + q(dir) + " -o " + q(work / "arch.yaml")) != 0 ||
+      run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0) {
+    check(false, "import and build");
+    return 1;
+  }
+  const std::string base = q(work / "model") + " --weights " + q(dir / "model.safetensors") + " --tokens " +
+                           join(source, ",") + " --threads 2";
+  check(run(base + " --decoder-tokens " + join(decoder, ",") + " -n 0 --logits " + q(work / "decoder_logits.bin")) == 0,
+        "teacher-forced decoder run");
+  compare_logits(read_f32(work / "decoder_logits.bin"), 0, ref, decoder.size(), vocab,
+                 "decoder logits vs logits.bin");
+  // Greedy from the decoder start token, fed back through the decoder's KV cache.
+  const std::string n = std::to_string(expected.size());
+  check(run(base + " -n " + n + " --ignore-eos --ids --logits " + q(work / "all_logits.bin") + " > " +
+            q(work / "ids.txt")) == 0,
+        "greedy run");
+  const std::vector<int> got = parse_ids(read_text(work / "ids.txt"));
+  check(got == expected, "greedy tokens: expected " + join(expected, " ") + ", got " + join(got, " "));
+  const std::vector<float> all = read_f32(work / "all_logits.bin");
+  check(all.size() == expected.size() * vocab,
+        "--logits rows cover every fed decoder token (" + std::to_string(all.size() / vocab) + " rows)");
+  compare_logits(all, 0, read_npy(dir / "greedy_logits.npy"), expected.size(), vocab,
+                 "greedy-step logits vs greedy_logits.npy");
+  // The same decoder tokens in one uncached pass: cached decoding must give the same logits.
+  const int start = decoder.front();  // the golden's decoder inputs begin with decoder_start_token_id
+  std::vector<int> fed = {start};
+  fed.insert(fed.end(), expected.begin(), expected.end() - 1);
+  check(run(base + " --decoder-tokens " + join(fed, ",") + " -n 0 --logits " + q(work / "uncached.bin")) == 0,
+        "uncached teacher-forced run over the start and greedy tokens");
+  compare_logits(all, 0, read_f32(work / "uncached.bin"), fed.size(), vocab,
+                 "cached decoding vs uncached pass (llmc vs llmc)");
+  return failures ? 1 : 0;
+}
+
 int hf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const fs::path& feature_checks) {
   const std::string golden_case = dir.filename().string();
   const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
+  if (input.contains("decoder_input_ids")) return seq2seq_case(llmc, dir, work, input);
   const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
   const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
   const std::vector<int> expected = greedy.at("new_tokens").get<std::vector<int>>();

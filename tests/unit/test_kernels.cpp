@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "llmc/kernels.hpp"
+#include "llmc/relative_position.hpp"
 
 using namespace llmc;
 
@@ -305,10 +306,16 @@ void check_attention(int pos, int T) {
     int window;
     const float* alibi;
     int chunk;
+    int keys = 0;                // > 0: every query sees keys 0..keys-1 (T5's encoder and cross-attention)
+    const float* relative = nullptr;  // per head, 2·Ctx − 1 biases by key − query
   };
+  const auto relative = random_vector(static_cast<size_t>(Heads) * (2 * Ctx - 1), 13);
+  const int all_keys = std::min(Ctx, pos + T + 3);  // past the last query's own position
   // Chunks of 7 and 256 (the blocked kernel's own key chunk): a query sees only keys of its own chunk.
   for (const Case& c : {Case{0, 0, nullptr, 0}, Case{0, 3, nullptr, 0}, Case{2.0f, 0, nullptr, 0},
-                        Case{0, 0, slopes, 0}, Case{0, 0, nullptr, 7}, Case{0, 0, nullptr, 256}}) {
+                        Case{0, 0, slopes, 0}, Case{0, 0, nullptr, 7}, Case{0, 0, nullptr, 256},
+                        Case{0, 0, nullptr, 0, 0, relative.data()}, Case{0, 0, nullptr, 0, all_keys, nullptr},
+                        Case{0, 0, nullptr, 0, all_keys, relative.data()}}) {
     std::vector<float> ref(T * Heads * D), got(T * Heads * D), scratch(max_threads() * attention_scratch_floats(Heads, D, Ctx));
     const float scale = 0.3f;
     for (int t = 0; t < T; ++t)
@@ -316,7 +323,7 @@ void check_attention(int pos, int T) {
         const int qp = pos + t, g = h / (Heads / KvHeads);
         std::vector<double> s;
         std::vector<int> keys;
-        for (int j = 0; j <= qp; ++j) {
+        for (int j = 0; j <= (c.keys ? c.keys - 1 : qp); ++j) {
           if (c.window && qp - j >= c.window) continue;
           if (c.chunk && j / c.chunk != qp / c.chunk) continue;
           double d = 0;
@@ -324,6 +331,7 @@ void check_attention(int pos, int T) {
           d *= scale;
           if (c.softcap) d = c.softcap * std::tanh(d / c.softcap);
           if (c.alibi) d += c.alibi[h] * (j - qp);
+          if (c.relative) d += c.relative[static_cast<size_t>(h) * (2 * Ctx - 1) + (j - qp + Ctx - 1)];
           s.push_back(d);
           keys.push_back(j);
         }
@@ -337,7 +345,8 @@ void check_attention(int pos, int T) {
         }
       }
     attention<Heads, KvHeads, D, Ctx, Stride>(got.data(), q.data(), Heads * D, k_cache.data(), v_cache.data(), T, pos,
-                                              {scale, c.softcap, c.window, c.alibi, c.chunk}, scratch.data());
+                                              {scale, c.softcap, c.window, c.alibi, c.chunk, 0, c.keys, c.relative},
+                                              scratch.data());
     CHECK(nmse(ref, got) < 1e-10);
   }
 }
@@ -345,6 +354,39 @@ void check_attention(int pos, int T) {
 }  // namespace
 
 TEST_SUITE("kernels") {
+  // Values worked out by hand from Hugging Face's T5Attention._relative_position_bucket (32 buckets, max distance
+  // 128). Bidirectional: 16 per direction, distances 0..7 exact, then 8 + ⌊ln(d/8)/ln(16)·8⌋ up to 15; keys after
+  // the query add 16. Causal: keys after the query are bucket 0; distances 0..15 exact, then
+  // 16 + ⌊ln(d/16)/ln(8)·16⌋ up to 31.
+  TEST_CASE("relative_position_bucket: T5's buckets") {
+    struct Case {
+      int relative, bidirectional, causal;
+    };
+    for (const Case& c : {Case{0, 0, 0}, Case{-1, 1, 1}, Case{1, 17, 0}, Case{-7, 7, 7}, Case{7, 23, 0},
+                          Case{-8, 8, 8}, Case{8, 24, 0}, Case{-15, 9, 15}, Case{-16, 10, 16}, Case{16, 26, 0},
+                          Case{-19, 10, 17}, Case{-32, 12, 21}, Case{-40, 12, 23}, Case{40, 28, 0},
+                          Case{-64, 14, 26}, Case{-100, 15, 30}, Case{-128, 15, 31}, Case{-1000, 15, 31},
+                          Case{1000, 31, 0}}) {
+      CAPTURE(c.relative);
+      CHECK(relative_position_bucket(c.relative, true, 32, 128) == c.bidirectional);
+      CHECK(relative_position_bucket(c.relative, false, 32, 128) == c.causal);
+    }
+  }
+
+  TEST_CASE("relative_position_bias: a row per head over every distance of the context") {
+    const int heads = 2, context = 40, buckets = 32;
+    std::vector<float> table(buckets * heads);
+    for (int b = 0; b < buckets; ++b)
+      for (int h = 0; h < heads; ++h) table[b * heads + h] = static_cast<float>(100 * h + b);
+    std::vector<float> out(heads * (2 * context - 1));
+    relative_position_bias(out.data(), table.data(), heads, context, buckets, 128, true);
+    const auto at = [&](int h, int d) { return out[h * (2 * context - 1) + d + context - 1]; };
+    CHECK(at(0, 0) == 0.0f);
+    CHECK(at(1, -39) == 100.0f + relative_position_bucket(-39, true, buckets, 128));
+    CHECK(at(1, 39) == 100.0f + relative_position_bucket(39, true, buckets, 128));
+    CHECK(at(0, 5) == 21.0f);
+  }
+
   TEST_CASE("chunk_bounds: non-empty contiguous chunks covering [0, n), guided ones shrinking, within the bound") {
     std::vector<int> bounds;
     for (int threads : {2, 3, 8, 64})
