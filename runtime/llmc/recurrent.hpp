@@ -51,6 +51,7 @@ inline void each_batch(float* v, int n, F&& f) {
   std::copy(tail, tail + (n - i), v + i);
 }
 
+// x · sigmoid(x), per lane.
 template <class B>
 inline B silu(B x) {
   return x / (B(1.0f) + xsimd::exp(-x));
@@ -71,17 +72,24 @@ inline float dot(const float* a, const float* b) {
   }
 }
 
-
 // One lane-width of RWKV-4 channels (V: a batch, or float for one) over `count` rows of stride N; state holds
 // num, den and max, N apart.
 template <class V>
 inline void wkv_channels(float* out, const float* k, const float* v, const float* time_decay, const float* time_first,
                          float* state, int N, int count) {
   auto load = [](const float* p) {
-    if constexpr (std::is_same_v<V, float>) return *p; else return V::load_unaligned(p);
+    if constexpr (std::is_same_v<V, float>) {
+      return *p;
+    } else {
+      return V::load_unaligned(p);
+    }
   };
   auto store = [](float* p, V x) {
-    if constexpr (std::is_same_v<V, float>) *p = x; else x.store_unaligned(p);
+    if constexpr (std::is_same_v<V, float>) {
+      *p = x;
+    } else {
+      x.store_unaligned(p);
+    }
   };
   using std::exp, std::max, xsimd::exp, xsimd::max;
   const V w = -exp(load(time_decay)), u = load(time_first);
@@ -107,7 +115,6 @@ inline void wkv_channels(float* out, const float* k, const float* v, const float
   store(state + N, d);
   store(state + 2 * N, m);
 }
-
 
 // Mamba's scan of channel c over rows t0..t0 + rows (see mamba_scan), dt of each row given: y before the gate.
 template <int N, int S, int R>
