@@ -313,6 +313,11 @@ def recurrent_yaml(name, shape):
     return f"# Random-weight {shape.recurrent.kind} of the {name} shape: {path}, written by bench/bench.py.\n" + text
 
 
+def conv_channels(r):
+    """Channels of a Mamba layer's causal convolution: x, and for Mamba 2 also B and C of every group."""
+    return r.inner + (2 * r.groups * r.state if r.kind == "mamba2" else 0)
+
+
 def recurrent_tensors(shape):
     """[(name, init, shape)] of a recurrent shape's checkpoint, Hugging Face's names as archs/ maps them; init is
     gen_weights' (--list): matrix, norm, a_log, dt_bias or mix."""
@@ -335,7 +340,7 @@ def recurrent_tensors(shape):
         return ts + [("rwkv.ln_out.weight", "norm", [dim]), ("rwkv.ln_out.bias", "matrix", [dim]),
                      ("head.weight", "matrix", [vocab, dim])]
     ts = [("backbone.embeddings.weight", "matrix", [vocab, dim])]
-    conv_width = r.inner + (2 * r.groups * r.state if r.kind == "mamba2" else 0)  # Mamba 2 convolves x, B, C
+    conv_width = conv_channels(r)
     for i in range(shape.layers):
         p = f"backbone.layers.{i}."
         m = p + "mixer."
@@ -431,8 +436,7 @@ def recurrent_state_bytes(shape):
     r = shape.recurrent
     if r.kind == "rwkv":
         return shape.layers * 5 * shape.dim * 4
-    conv_width = r.inner + (2 * r.groups * r.state if r.kind == "mamba2" else 0)
-    return shape.layers * (r.inner * r.state + conv_width * (r.conv - 1)) * 4
+    return shape.layers * (r.inner * r.state + conv_channels(r) * (r.conv - 1)) * 4
 
 
 def kv_cache_bytes(shape, kv_cache="f32", positions=None):

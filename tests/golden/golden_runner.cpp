@@ -220,6 +220,23 @@ void check_features_matter(const fs::path& llmc, const std::string& golden_case,
 
 // An encoder–decoder case (T5): input_ids is the encoder input, logits.bin the decoder logits of
 // decoder_input_ids (teacher-forced, --decoder-tokens), greedy.json's new_tokens follow the decoder start token.
+// `llmc import` of a reference case's folder and `llmc build` of the spec into work/model.
+bool import_and_build(const fs::path& llmc, const fs::path& dir, const fs::path& work) {
+  const bool ok = run(q(llmc) + " import " + q(dir) + " -o " + q(work / "arch.yaml")) == 0 &&
+                  run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) == 0;
+  check(ok, "import and build");
+  return ok;
+}
+
+// Work is split across threads so that no result depends on the thread count (threads.hpp): `pass` (a binary's
+// command line without --threads and --logits) run with 1 thread must give the bits of its 2-thread logits.
+void check_thread_count_independent(const std::string& pass, const fs::path& two_thread_logits, const fs::path& work) {
+  const fs::path one_thread = work / "uncached_1t.bin";
+  check(run(pass + " --threads 1 --logits " + q(one_thread)) == 0 &&
+            read_f32(one_thread) == read_f32(two_thread_logits),
+        "uncached pass: 1 thread gives the bits of 2 threads");
+}
+
 int seq2seq_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const nlohmann::json& input) {
   const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
   const std::vector<int> source = input.at("input_ids").get<std::vector<int>>();
@@ -233,13 +250,10 @@ int seq2seq_case(const fs::path& llmc, const fs::path& dir, const fs::path& work
   }
   const size_t vocab = ref.size() / decoder.size();
   fs::create_directories(work);
-  if (run(q(llmc) + " import " + q(dir) + " -o " + q(work / "arch.yaml")) != 0 ||
-      run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0) {
-    check(false, "import and build");
-    return 1;
-  }
-  const std::string base = q(work / "model") + " --weights " + q(dir / "model.safetensors") + " --tokens " +
-                           join(source, ",") + " --threads 2";
+  if (!import_and_build(llmc, dir, work)) return 1;
+  const std::string model = q(work / "model") + " --weights " + q(dir / "model.safetensors") + " --tokens " +
+                            join(source, ",");
+  const std::string base = model + " --threads 2";
   check(run(base + " --decoder-tokens " + join(decoder, ",") + " -n 0 --logits " + q(work / "decoder_logits.bin")) == 0,
         "teacher-forced decoder run");
   compare_logits(read_f32(work / "decoder_logits.bin"), 0, ref, decoder.size(), vocab,
@@ -260,10 +274,12 @@ int seq2seq_case(const fs::path& llmc, const fs::path& dir, const fs::path& work
   const int start = decoder.front();  // the golden's decoder inputs begin with decoder_start_token_id
   std::vector<int> fed = {start};
   fed.insert(fed.end(), expected.begin(), expected.end() - 1);
-  check(run(base + " --decoder-tokens " + join(fed, ",") + " -n 0 --logits " + q(work / "uncached.bin")) == 0,
+  const std::string uncached = model + " --decoder-tokens " + join(fed, ",") + " -n 0";
+  check(run(uncached + " --threads 2 --logits " + q(work / "uncached.bin")) == 0,
         "uncached teacher-forced run over the start and greedy tokens");
   compare_logits(all, 0, read_f32(work / "uncached.bin"), fed.size(), vocab,
                  "cached decoding vs uncached pass (llmc vs llmc)");
+  check_thread_count_independent(uncached, work / "uncached.bin", work);
   return failures ? 1 : 0;
 }
 
@@ -282,11 +298,7 @@ int hf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, con
   const size_t vocab = ref.size() / prompt.size();
 
   fs::create_directories(work);
-  if (run(q(llmc) + " import " + q(dir) + " -o " + q(work / "arch.yaml")) != 0 ||
-      run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0) {
-    check(false, "import and build");
-    return 1;
-  }
+  if (!import_and_build(llmc, dir, work)) return 1;
   const std::string weights = q(work / "model") + " --weights " + q(dir / "model.safetensors");
   const std::string base = weights + " --tokens " + join(prompt, ",") + " --threads 2";
   // Teacher-forced pass: one row per prompt token.
@@ -308,15 +320,12 @@ int hf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, con
   // differ between the one-row and many-row kernels).
   std::vector<int> fed = prompt;
   fed.insert(fed.end(), expected.begin(), expected.end() - 1);
-  check(run(weights + " --tokens " + join(fed, ",") + " --threads 2 -n 0 --logits " + q(work / "uncached.bin")) == 0,
+  const std::string uncached = weights + " --tokens " + join(fed, ",") + " -n 0";
+  check(run(uncached + " --threads 2 --logits " + q(work / "uncached.bin")) == 0,
         "uncached teacher-forced run over prompt and greedy tokens");
   compare_logits(all, 0, read_f32(work / "uncached.bin"), fed.size(), vocab,
                  "cached decoding vs uncached pass (llmc vs llmc)");
-  // Work is split across threads so that no result depends on the thread count (threads.hpp): 1 thread must
-  // give the 2-thread pass's bits.
-  check(run(weights + " --tokens " + join(fed, ",") + " --threads 1 -n 0 --logits " + q(work / "uncached_1t.bin")) == 0 &&
-            read_f32(work / "uncached_1t.bin") == read_f32(work / "uncached.bin"),
-        "uncached pass: 1 thread gives the bits of 2 threads");
+  check_thread_count_independent(uncached, work / "uncached.bin", work);
   if (!feature_checks.empty())
     check_features_matter(llmc, golden_case, nlohmann::json::parse(read_text(feature_checks)), dir,
                           join(prompt, ","), ref, work);
@@ -660,11 +669,7 @@ int encoder_case(const fs::path& llmc, const fs::path& dir, const fs::path& work
   const size_t hidden = states.size() / n / layers_plus_one;
   const std::vector<float> last_hidden = slice_rows(states, (layers_plus_one - 1) * n, n, hidden);
   fs::create_directories(work);
-  if (run(q(llmc) + " import " + q(dir) + " -o " + q(work / "arch.yaml")) != 0 ||
-      run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0) {
-    check(false, "import and build");
-    return 1;
-  }
+  if (!import_and_build(llmc, dir, work)) return 1;
   const std::string base = q(work / "model") + " --weights " + q(dir / "model.safetensors") + " --threads 2";
   check(run(base + " --tokens " + join(prompt, ",") + " --token-types " + join(types, ",") + " --logits " +
             q(work / "logits.bin") + " --embed " + q(work / "hidden.bin") + " --pooling none") == 0,
