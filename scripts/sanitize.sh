@@ -19,7 +19,7 @@ start=$(date +%s)
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DCMAKE_CXX_COMPILER="$CXX_BIN" \
   -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN" \
-  -DLLMC_ERRORS_CXX="$CXX_BIN $SAN -g" >/dev/null
+  -DLLMC_ERRORS_CXX="$CXX_BIN $SAN -g" -DLLMC_ERRORS_OPT=-O1 >/dev/null
 targets=(tokenizer_tests errors_unit)
 tests='^(tokenizer\.(llama2c|vocab|unigram|errors|stream)|errors\.unit)'
 if [ "${LLMC_SANITIZE_LLMC:-1}" != 0 ]; then
