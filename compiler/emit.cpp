@@ -144,6 +144,10 @@ std::string constants(const Plan& p, const EmitOptions& options) {
   c.line("constexpr size_t kStateRowBytes = kKvRow * sizeof(KvElement);  // {:.1f} MiB for kContext rows",
          static_cast<double>(p.state_elements() * (kv_f16 ? 2 : 4)) / (1 << 20));
   c.line("constexpr size_t kStateFixedBytes = {};", p.state_fixed_bytes);
+  if (s.encoder)
+    c.line("constexpr bool kStateRowsHoldSource = true;  // row i also holds source position i's cross-attention K/V");
+  else
+    c.line("constexpr bool kStateRowsHoldSource = false;");
   c.line("constexpr size_t kThreadScratchFloats = {};  // per thread", p.thread_scratch.empty() ? "0" : p.thread_scratch);
   c.line("constexpr size_t kActivationFloats = {};  // {:.1f} MiB", p.activation_floats,
          static_cast<double>(p.activation_floats) * 4 / (1 << 20));

@@ -43,6 +43,9 @@ struct StateLayout {
   size_t row_bytes = 0;
   int rows = 0;  // context positions
   size_t fixed_bytes = 0;
+  // Encoder–decoders: row i also holds every decoder layer's cross-attention keys and values of source
+  // position i, which each decoder position reads whatever its own position, so a copy takes every row.
+  bool rows_hold_source = false;
 };
 
 // One sequence's state, owned by the caller (a session, a server slot): the model reads and writes it in
@@ -70,16 +73,19 @@ class State {
 
   // This sequence becomes other's first `positions` positions (e.g. a shared prompt prefix): rows
   // [0, positions) and the fixed part are copied. The fixed part is other's state after all its positions, so a
-  // model with one (a recurrent state) can only share a whole prefix: positions is then other's length.
+  // model with one (a recurrent state) can only share a whole prefix: positions is then other's length. An
+  // encoder–decoder's rows also carry its encoded source (rows_hold_source): all of them are copied.
   void copy_prefix_from(const State& other, int positions) {
     if (other.layout_.row_bytes != layout_.row_bytes || other.layout_.rows != layout_.rows ||
-        other.layout_.fixed_bytes != layout_.fixed_bytes)
+        other.layout_.fixed_bytes != layout_.fixed_bytes ||
+        other.layout_.rows_hold_source != layout_.rows_hold_source)
       throw Error("State::copy_prefix_from: the states belong to models of different shapes");
     if (positions < 0 || positions > layout_.rows)
       throw Error("State::copy_prefix_from: " + std::to_string(positions) + " positions is outside 0.." +
                   std::to_string(layout_.rows));
     if (&other == this) return;
-    std::memcpy(rows_.get(), other.rows_.get(), layout_.row_bytes * static_cast<size_t>(positions));
+    const int rows = layout_.rows_hold_source ? layout_.rows : positions;
+    std::memcpy(rows_.get(), other.rows_.get(), layout_.row_bytes * static_cast<size_t>(rows));
     if (layout_.fixed_bytes) std::memcpy(fixed_.get(), other.fixed_.get(), layout_.fixed_bytes);
   }
 
