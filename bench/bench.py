@@ -923,14 +923,22 @@ def run_llama_embed(a, gguf, text_file, threads, shape, batch, embeddings=False)
         r = subprocess.run(cmd, text=True, capture_output=True)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
-        if embeddings:  # each value a log line of its own: the lost tail may cut rows, the whole ones are kept
-            rows = [[float(v) for v in row.split(",")] for row in re.findall(r"\[([-+0-9.e,]+)\]", r.stdout)]
-            return None, [row for row in rows if len(row) == shape.dim]
+        if embeddings:  # each value a log line of its own, which that log thread can also garble
+            return None, [parse_row(row, shape.dim) for row in re.findall(r"\[([^\[\]]*)\]", r.stdout)]
         m = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", r.stderr)
         if m:
             return shape.encoder.inputs / (float(m.group(1)) / 1e3), None
         log("    llama-embedding's log lost its timings at exit: running it again")
     raise RuntimeError(f"{' '.join(cmd)}: no prompt eval time in its log, 3 runs")
+
+
+def parse_row(text, width):
+    """One printed embedding as floats, or None unless it is `width` well-formed values."""
+    try:
+        row = [float(v) for v in text.split(",")]
+    except ValueError:
+        return None
+    return row if len(row) == width else None
 
 
 def cosine(x, y):
@@ -957,14 +965,15 @@ def check_embeddings(a, case, files, threads):
     from_text = read_floats(out, len(ids), shape.dim)
     os.remove(out)
     theirs = []
-    for _ in range(3):  # as many whole rows as its log kept (see run_llama_embed): most of them
-        theirs = max(theirs, run_llama_embed(a, gguf, text_file, max(threads), shape, a.llama_embed_batches[0],
-                                             embeddings=True)[1], key=len)
-        if len(theirs) == len(ids):
+    for _ in range(3):  # the run whose log kept the most whole rows (see run_llama_embed)
+        printed = run_llama_embed(a, gguf, text_file, max(threads), shape, a.llama_embed_batches[0], True)[1]
+        theirs = max(theirs, printed, key=lambda rows: sum(r is not None for r in rows))
+        if len(theirs) == len(ids) and None not in theirs:
             break
-    if len(theirs) < len(ids) // 2:
-        raise RuntimeError(f"llama-embedding printed {len(theirs)} whole embeddings of {len(ids)} inputs")
-    mine, from_text = mine[:len(theirs)], from_text[:len(theirs)]
+    kept = [i for i, row in enumerate(theirs[:len(ids)]) if row is not None]
+    if len(kept) < len(ids) // 2:
+        raise RuntimeError(f"llama-embedding printed {len(kept)} whole embeddings of {len(ids)} inputs")
+    mine, from_text, theirs = [mine[i] for i in kept], [from_text[i] for i in kept], [theirs[i] for i in kept]
     same = min(cosine(x, y) for x, y in zip(mine, theirs))
     tokenizer = min(cosine(x, y) for x, y in zip(mine, from_text))
     cross = max(cosine(mine[i], mine[j]) for i in range(len(mine)) for j in range(i))
@@ -1220,7 +1229,7 @@ def encoder_table(run, threads, ref_name, verdicts):
                  "llmc's (its stderr line: from the first batch to the last, the inputs batched up to its 512-token "
                  "context), llama-embedding's `prompt eval time` (llama_perf: its llama_decode calls, after its "
                  "warm-up run), with `-b B -ub B` for B in " + ", ".join(map(str, batches)) + " (the best counts; "
-                 f"one run of each per thread count, {run['header'].get('reps', 3)} times right before and right after "
+                 f"one run of each per thread count, {run['header'].get('reps', 3)} time(s) right before and right after "
                  "llmc's runs). Same weights: llama.cpp's GGUF written from llmc's checkpoint by bench/write_gguf.py "
                  "(other types by llama-quantize --pure); llama.cpp reads the inputs as text, llmc as token ids.", ""]
     hdr = ["shape", "type", f"embeddings/s {tt}", f"{ref_name} embeddings/s", "ratio", "ratio per pass",
@@ -1285,8 +1294,10 @@ def render(a, run):
     loads = [x for row in run["rows"] for w in row["windows"] for x in w.get("load", [])]
     lines = [f"# llmc bench ({min(starts) + ' - ' + max(starts) if starts else h.get('stamp', '')}, "
              f"commit {h['commit']})", ""]
-    text = (f"Random-weight models, {h['prompt']}-token prompt, {h['new'] - 1} decode steps {decode_after}, "
-            f"{kv_cache} KV cache, greedy. Machine: {h['cores']} cores ({h['cpu']}); "
+    decoder_rows = [r for r in run["rows"] if not SHAPES[r["shape"]].encoder]
+    runs = (f"{h['prompt']}-token prompt, {h['new'] - 1} decode steps {decode_after}, {kv_cache} KV cache, greedy"
+            if decoder_rows else "encoders only (below)")
+    text = (f"Random-weight models, {runs}. Machine: {h['cores']} cores ({h['cpu']}); "
             + ("measured read bandwidth (the best of the runs' readings) " if h.get("legacy") else
                "read-bandwidth ceiling (bench/bandwidth.cpp: huge pages, AVX-512 loads, 1-8 streams per thread; the "
                f"best of {len(run['bandwidth'])} readings, before and after the runs) ")
@@ -1296,7 +1307,7 @@ def render(a, run):
     if loads:
         text += f"; load average {min(loads):.2f}-{max(loads):.2f} during the runs"
     lines.append(text + ".")
-    if measured:
+    if measured and decoder_rows:
         lines.append("")
         passes = h.get("passes", 1)
         dropped = ", the page cache dropped and memory compacted before every run" if h.get("drop_caches") else ""
@@ -1311,7 +1322,6 @@ def render(a, run):
                       "llama.cpp; each llmc number is the median of its runs."]
     if a.note:
         lines += ["", a.note]
-    decoder_rows = [r for r in run["rows"] if not SHAPES[r["shape"]].encoder]
     if decoder_rows:
         lines.append("")
         lines.append(f"% of ceiling = decode tok/s × weight bytes read per token (after N positions, plus the KV cache "

@@ -558,6 +558,12 @@ class BertShape(unittest.TestCase):
         self.assertIn("tensor encoder.layer.0.intermediate.dense.weight is missing", r.stderr)
         self.assertFalse(os.path.exists(out))
 
+    def test_printed_rows(self):
+        """llama-embedding's printed rows, which its log thread can cut or garble: only well-formed ones count."""
+        self.assertEqual(bench.parse_row("0.5,-1e-3,2", 3), [0.5, -0.001, 2.0])
+        self.assertIsNone(bench.parse_row("0.5,-0.0308339-0.0308339", 3))
+        self.assertIsNone(bench.parse_row("0.5,1", 3))
+
     def test_inputs(self):
         a = type("A", (), {"work": self.dir})
         tokens_file, text_file, ids = bench.encoder_inputs(a, "bertbase")
