@@ -114,7 +114,7 @@ SHAPES = {
 }
 # Types measured by default for a shape (the MoE targets are at q8_0 and q4_0).
 DEFAULT_TYPES = {"moe1.9B": ["q8_0", "q4_0"], "dsv2lite4L": ["q8_0", "q4_0"], "mamba130M": ["f32", "q8_0"],
-                 "mamba2_130M": ["f32", "q8_0"], "rwkv169M": ["f32", "q8_0"], "bertbase": ["f32", "f16"]}
+                 "mamba2_130M": ["f32", "q8_0"], "rwkv169M": ["f32", "q8_0"], "bertbase": ["f32", "f16", "q8_0"]}
 
 
 def llama_cpp_runs(shape):
@@ -951,6 +951,9 @@ def centre(rows):
     return [[v - m for v, m in zip(row, mean)] for row in rows]
 
 
+CHECKED = 8  # inputs whose embeddings are compared with llama.cpp's (see check_embeddings)
+
+
 def check_embeddings(a, case, files, threads):
     """Before timing: llmc and llama.cpp give the same embeddings of the inputs (llama.cpp from the text, llmc
     from the ids, and from the text through its own WordPiece tokenizer on the GGUF's vocabulary). Returns the
@@ -964,15 +967,21 @@ def check_embeddings(a, case, files, threads):
     run_llmc_embed(binary, weights, text_file, max(threads), shape.encoder.pooling, out, text=gguf)
     from_text = read_floats(out, len(ids), shape.dim)
     os.remove(out)
+    # llama-embedding prints every value as a log line of its own, and its log thread loses the tail of 32
+    # inputs' 24,576 lines on a busy machine: it embeds the first CHECKED inputs here (as its own batch; an
+    # encoder's inputs do not see each other), the run whose log kept the most whole rows counting.
+    check_file = os.path.join(a.work, f"{shape_name}-check.txt")
+    with open(text_file) as f, open(check_file, "w") as out:
+        out.write("\n".join(f.read().split("\n")[:CHECKED]))
     theirs = []
-    for _ in range(3):  # the run whose log kept the most whole rows (see run_llama_embed)
-        printed = run_llama_embed(a, gguf, text_file, max(threads), shape, a.llama_embed_batches[0], True)[1]
+    for _ in range(3):
+        printed = run_llama_embed(a, gguf, check_file, max(threads), shape, a.llama_embed_batches[0], True)[1]
         theirs = max(theirs, printed, key=lambda rows: sum(r is not None for r in rows))
-        if len(theirs) == len(ids) and None not in theirs:
+        if len(theirs) == CHECKED and None not in theirs:
             break
-    kept = [i for i, row in enumerate(theirs[:len(ids)]) if row is not None]
-    if len(kept) < len(ids) // 2:
-        raise RuntimeError(f"llama-embedding printed {len(kept)} whole embeddings of {len(ids)} inputs")
+    kept = [i for i, row in enumerate(theirs[:CHECKED]) if row is not None]
+    if len(kept) < CHECKED // 2:
+        raise RuntimeError(f"llama-embedding printed {len(kept)} whole embeddings of {CHECKED} inputs")
     mine, from_text, theirs = [mine[i] for i in kept], [from_text[i] for i in kept], [theirs[i] for i in kept]
     same = min(cosine(x, y) for x, y in zip(mine, theirs))
     tokenizer = min(cosine(x, y) for x, y in zip(mine, from_text))
@@ -983,7 +992,10 @@ def check_embeddings(a, case, files, threads):
     log(f"    embeddings of {len(theirs)} inputs: cosine llmc / llama.cpp >= {same:.7f}, of the embeddings less their mean over the inputs >= "
         f"{centred:.6f} (llmc from the text, its own tokenizer: {tokenizer:.7f}); between different inputs <= "
         f"{cross:.4f}")
-    if same < 0.9999 or centred < 0.999 or tokenizer < 0.99999:
+    # Quantised types: each engine quantises the F32 weights itself (llama-quantize --pure also the embedding
+    # tables) and its activations per block: q8_0 measured 0.99988 and 0.991 on 2026-12-06.
+    low, low_centred = (0.9999, 0.999) if typ in ("f32", "f16", "bf16") else (0.999, 0.98)
+    if same < low or centred < low_centred or tokenizer < 0.99999:
         raise RuntimeError(f"{binary}: embeddings differ from llama.cpp's (cosine {same:.6f}, less the mean "
                            f"{centred:.6f}) or from its text path ({tokenizer:.6f})")
     return {"cosine_min": same, "centred_cosine_min": centred, "cosine_cross_max": cross, "compared": len(theirs)}
