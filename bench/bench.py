@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """llmc speed bench: random-weight Llama models (stories110M shape, optionally TinyLlama-1.1B shape, a mixture of
 experts moe1.9B, and dsv2lite4L: DeepSeek-V2-Lite's layers, MLA and DeepSeekMoE, 4 of them),
-prefill (64-token prompt) and decode tok/s with 1 and 2 threads, peak RSS, start-up time, and the
+prefill (64-token prompt) and decode tok/s with 1 and 2 threads (the encoder shape bertbase: embeddings per second
+of 32 inputs of 128 tokens, against llama.cpp's llama-embedding, in a table of its own), peak RSS, start-up time, and the
 machine's read-bandwidth ceiling (bench/bandwidth.cpp) with the bandwidth limit (ceiling / weight bytes per
 token). Stdlib only.
 
@@ -36,6 +37,8 @@ from typing import NamedTuple, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import write_gguf  # noqa: E402  (the synthetic vocabularies' special ids)
 
 class DeepSeek(NamedTuple):
     """A DeepSeek-V2 shape's sizes beyond a Llama's (family deepseek_v2): multi-head latent attention (q_proj
@@ -63,6 +66,15 @@ class Recurrent(NamedTuple):
     groups: int = 0  # Mamba 2: n_groups
 
 
+class Encoder(NamedTuple):
+    """An encoder shape's run (issue 23, BERT): embeddings of `inputs` inputs of `tokens` tokens each ([CLS] ... [SEP])
+    per run, pooled by `pooling` and L2-normalised, as llama.cpp's llama-embedding gives them."""
+    token_types: int
+    inputs: int = 32
+    tokens: int = 128
+    pooling: str = "mean"
+
+
 class Shape(NamedTuple):
     dim: int
     layers: int
@@ -75,6 +87,7 @@ class Shape(NamedTuple):
     top_k: int = 0
     deepseek: Optional[DeepSeek] = None
     recurrent: Optional[Recurrent] = None
+    encoder: Optional[Encoder] = None
 
 
 SHAPES = {
@@ -95,10 +108,13 @@ SHAPES = {
     "mamba2_130M": Shape(768, 24, 1, 1, 0, 50288, 2048,
                          recurrent=Recurrent("mamba2", "mamba2-130m", 1536, 128, 4, 24, 1)),
     "rwkv169M": Shape(768, 12, 1, 1, 3072, 50277, 1024, recurrent=Recurrent("rwkv", "rwkv-4-169m-pile", 768)),
+    # An encoder (issue 23): bert-base-uncased's shape as a BertModel (no MLM head, no pooler: what llama.cpp's
+    # converter keeps), 512 positions, 2 token types; embeddings of 32 inputs of 128 tokens per run.
+    "bertbase": Shape(768, 12, 12, 12, 3072, 30522, 512, encoder=Encoder(2)),
 }
 # Types measured by default for a shape (the MoE targets are at q8_0 and q4_0).
 DEFAULT_TYPES = {"moe1.9B": ["q8_0", "q4_0"], "dsv2lite4L": ["q8_0", "q4_0"], "mamba130M": ["f32", "q8_0"],
-                 "mamba2_130M": ["f32", "q8_0"], "rwkv169M": ["f32", "q8_0"]}
+                 "mamba2_130M": ["f32", "q8_0"], "rwkv169M": ["f32", "q8_0"], "bertbase": ["f32", "f16", "q8_0"]}
 
 
 def llama_cpp_runs(shape):
@@ -140,6 +156,8 @@ TARGET_RATIO, TARGET_CEILING = 1.2, 0.90
 # A mixture of experts (issue 21): decode at least 1.3× llama.cpp AND at 70% of the bandwidth limit of the
 # bytes of the experts it reads; prefill at least 1.2×.
 MOE_DECODE_RATIO, MOE_CEILING = 1.3, 0.70
+# An encoder (issue 23): embeddings per second at least this ratio to llama.cpp's llama-embedding, 1 and 2 threads.
+ENCODER_RATIO = 1.3
 # DeepSeek-V2-Lite's layers (issue 22): decode at least 1.3× llama.cpp, after an empty context and after 4,000
 # positions (prefill is shown, not a target).
 DEEPSEEK_DECODE_RATIO = 1.3
@@ -172,6 +190,8 @@ def wait_for_quiet(limit):
 
 
 def arch_yaml(name, shape):
+    if shape.encoder:
+        return bert_yaml(name, shape)
     if shape.deepseek:
         return deepseek_yaml(name, shape)
     if shape.recurrent:
@@ -313,6 +333,80 @@ def recurrent_yaml(name, shape):
     return f"# Random-weight {shape.recurrent.kind} of the {name} shape: {path}, written by bench/bench.py.\n" + text
 
 
+def bert_yaml(name, shape):
+    """A BertModel checkpoint's spec, as `llmc import` makes it from its config.json (no "bert." prefix, no MLM
+    head: `logits: {classifier: false}`), with the shape's sizes and without the pooler (llama.cpp's converter drops
+    it, so the GGUF has none)."""
+    p = "encoder.layer.{i}."
+    roles = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+             "o": "attention.output.dense", "attn_norm": "attention.output.LayerNorm", "up": "intermediate.dense",
+             "down": "output.dense", "ffn_norm": "output.LayerNorm"}
+    layer = "".join(f'    {role}: "{p}{hf}.weight"\n    {role}_bias: "{p}{hf}.bias"\n' for role, hf in roles.items())
+    return f"""# Random-weight BERT encoder (a BertModel) of the {name} shape, written by bench/bench.py.
+llmc: 1
+name: bench_{name.replace('.', '_')}
+family: bert
+model:
+  kind: encoder
+  vocab_size: {shape.vocab}
+  hidden_size: {shape.dim}
+  num_layers: {shape.layers}
+  max_context: {shape.context}
+  tied_embeddings: true
+  embedding_norm: true
+  token_types: {shape.encoder.token_types}
+norm: {{kind: layernorm, weight: plain, bias: true, eps: 1e-12}}
+block:
+  residual: post_ln
+attention:
+  heads: {shape.heads}
+  kv_heads: {shape.heads}
+  head_dim: {shape.dim // shape.heads}
+  qkv: separate
+  bias: {{q: true, k: true, v: true, o: true}}
+  mask: bidirectional
+positions:
+  kind: learned
+  max_positions: {shape.context}
+mlp:
+  kind: plain
+  activation: gelu
+  intermediate_size: {shape.ffn}
+  bias: true
+logits:
+  classifier: false
+tokens: {{bos: 101, eos: 102, add_bos: true}}
+weights:
+  embed: "embeddings.word_embeddings.weight"
+  embed_norm: "embeddings.LayerNorm.weight"
+  embed_norm_bias: "embeddings.LayerNorm.bias"
+  positions: "embeddings.position_embeddings.weight"
+  lm_head: tied
+  token_types: "embeddings.token_type_embeddings.weight"
+  layer:
+{layer}"""
+
+
+def bert_tensors(shape):
+    """[(name, init, shape)] of a BertModel checkpoint (gen_weights --list): matrices and biases uniform in
+    ±1.7/sqrt(fan_in) (a bias's fan_in its length), LayerNorm weights 1 ± 0.1."""
+    dim, ffn = shape.dim, shape.ffn
+    ts = [("embeddings.word_embeddings.weight", "matrix", [shape.vocab, dim]),
+          ("embeddings.position_embeddings.weight", "matrix", [shape.context, dim]),
+          ("embeddings.token_type_embeddings.weight", "matrix", [shape.encoder.token_types, dim]),
+          ("embeddings.LayerNorm.weight", "norm", [dim]), ("embeddings.LayerNorm.bias", "matrix", [dim])]
+    linear = [("attention.self.query", dim, dim), ("attention.self.key", dim, dim), ("attention.self.value", dim, dim),
+              ("attention.output.dense", dim, dim), ("intermediate.dense", ffn, dim), ("output.dense", dim, ffn)]
+    for i in range(shape.layers):
+        p = f"encoder.layer.{i}."
+        for name, rows, cols in linear:
+            ts += [(p + name + ".weight", "matrix", [rows, cols]), (p + name + ".bias", "matrix", [rows])]
+            if name in ("attention.output.dense", "output.dense"):  # each residual sum's LayerNorm follows
+                ln = p + name.replace("dense", "LayerNorm")
+                ts += [(ln + ".weight", "norm", [dim]), (ln + ".bias", "matrix", [dim])]
+    return ts
+
+
 def conv_channels(r):
     """Channels of a Mamba layer's causal convolution: x, and for Mamba 2 also B and C of every group."""
     return r.inner + (2 * r.groups * r.state if r.kind == "mamba2" else 0)
@@ -358,17 +452,27 @@ def recurrent_tensors(shape):
     return ts + [("backbone.norm_f.weight", "norm", [dim])]
 
 
+def listed_tensors(shape):
+    """The tensors of a shape gen_weights writes from a --list file (recurrent, encoder), else None."""
+    if shape.recurrent:
+        return recurrent_tensors(shape)
+    if shape.encoder:
+        return bert_tensors(shape)
+    return None
+
+
 def recurrent_parameter_counts(shape):
-    """parameter_counts of a recurrent shape, from its tensors: matrices are the 2-D tensors whose rows are whole
-    blocks of 32 (what llmc quantises), the rest fp32; a tied classifier reads the embedding as a matrix."""
+    """parameter_counts of a recurrent or encoder shape, from its tensors: matrices are the 2-D tensors whose rows
+    are whole blocks of 32 (what llmc quantises), the rest fp32; a tied classifier reads the embedding as a matrix.
+    (An encoder reads every matrix once per run, not per token: its per-token counts are not used.)"""
     matrices = fp32 = 0
-    for _, _, dims in recurrent_tensors(shape):
+    for _, _, dims in listed_tensors(shape):
         if len(dims) == 2 and dims[1] % 32 == 0 and dims[0] > 1:
             matrices += math.prod(dims)
         else:
             fp32 += math.prod(dims)
     # An untied classifier (RWKV's head) is read whole, the embedding only a row of it.
-    per_token = matrices - (shape.vocab * shape.dim if shape.recurrent.kind == "rwkv" else 0)
+    per_token = matrices - (shape.vocab * shape.dim if shape.recurrent and shape.recurrent.kind == "rwkv" else 0)
     return {"matrices": matrices, "fp32": fp32, "matrices_per_token": per_token, "fp32_per_token": fp32 + shape.dim}
 
 
@@ -377,7 +481,7 @@ def parameter_counts(shape):
     type measured) and of the tensors llmc keeps in fp32 (norms, routers, MLA's kv_b, which its absorbed attention
     reads as fp32), in all and read by one decode step (of a mixture of experts: the experts a token visits and
     the shared ones; one embedding row, counted as fp32)."""
-    if shape.recurrent:
+    if shape.recurrent or shape.encoder:
         return recurrent_parameter_counts(shape)
     dim, layers, heads, kv, ffn, vocab = shape[:6]
     experts, top_k = experts_of(shape)
@@ -423,8 +527,8 @@ def kv_row_values(shape):
     """Values one layer caches per position: keys and values, or MLA's latent and k_rope."""
     if shape.deepseek:
         return shape.deepseek.kv_lora + shape.deepseek.rope
-    if shape.recurrent:
-        return 0  # a fixed-size state instead
+    if shape.recurrent or shape.encoder:
+        return 0  # a fixed-size state instead; an encoder keeps none between runs
     return 2 * (shape.dim // shape.heads * shape.kv_heads)
 
 
@@ -704,11 +808,11 @@ def ensure_weights(a, tools, shape_name, file_dtype):
     if not os.path.exists(path):
         log(f"generating {path}")
         shape = SHAPES[shape_name]
-        if shape.recurrent:
+        if listed_tensors(shape):
             listing = os.path.join(a.work, f"{shape_name}.tensors")
             with open(listing, "w") as f:
                 f.writelines(f"{name} {init} {' '.join(map(str, dims))}\n" for name, init, dims in
-                             recurrent_tensors(shape))
+                             listed_tensors(shape))
             sh([tools["gen_weights"], path + ".tmp", file_dtype, "--list", listing, "1"])
             os.rename(path + ".tmp", path)
             return path
@@ -726,7 +830,7 @@ def build_binary(a, yaml_path, shape_name, typ):
     binary = os.path.join(a.work, f"{shape_name}-{typ}")
     log(f"building {binary}")
     cmd = [a.llmc, "build", yaml_path, "-o", binary, "--dtype", dtype_arg(typ)]
-    if a.kv_cache != "f32":
+    if a.kv_cache != "f32" and not SHAPES[shape_name].encoder:  # an encoder keeps no KV cache
         cmd += ["--kv-cache", a.kv_cache]
     sh(cmd)
     return binary
@@ -753,6 +857,195 @@ def measure_window(a, shape, binary, weights, gguf, threads, depth=0):
         window["llama"] = merge_llama_runs(llama_runs)
     window["load"].append(load_average())
     return window, ids
+
+
+# ---------------------------------------------------------------------------------------------- encoder rows
+
+
+def encoder_inputs(a, shape_name):
+    """The encoder row's inputs, written once: (token-id file for llmc's --tokens-file, the same inputs as text for
+    llama-embedding's -f, the ids). Each input is [CLS], tokens - 2 filler words, [SEP]; the text is the words
+    ("w<id>", write_gguf.py's synthetic WordPiece vocabulary), which llama.cpp's tokenizer wraps in [CLS] ... [SEP]."""
+    shape = SHAPES[shape_name]
+    e, first = shape.encoder, write_gguf.BERT_SPECIAL["[MASK]"] + 1
+    ids = [[write_gguf.BERT_SPECIAL["[CLS]"]]
+           + [first + (i * 7919 + j * 104729) % (shape.vocab - first) for j in range(e.tokens - 2)]
+           + [write_gguf.BERT_SPECIAL["[SEP]"]] for i in range(e.inputs)]
+    tokens_file = os.path.join(a.work, f"{shape_name}-inputs.tokens")
+    text_file = os.path.join(a.work, f"{shape_name}-inputs.txt")
+    with open(tokens_file, "w") as f:
+        f.writelines(",".join(map(str, x)) + "\n" for x in ids)
+    with open(text_file, "w") as f:
+        f.write("\n".join(" ".join(f"w{t}" for t in x[1:-1]) for x in ids))  # no last newline: no empty input
+    return tokens_file, text_file, ids
+
+
+def read_floats(path, rows, width):
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) != 4 * rows * width:
+        raise RuntimeError(f"{path}: {len(data)} bytes, expected {rows} rows of {width} fp32 values")
+    values = struct.unpack(f"<{rows * width}f", data)
+    return [list(values[r * width:(r + 1) * width]) for r in range(rows)]
+
+
+def run_llmc_embed(binary, weights, inputs, threads, pooling, out, text=None):
+    """One llmc run: embeddings of every input (--tokens-file; with text=TOKENIZER, --prompt-file with that
+    tokenizer) into `out`; {"embed": inputs/s of its encoding (its own clock: load and the file written not
+    counted), "load_ms", "rss_mb"}."""
+    source = ["--prompt-file", inputs, "--tokenizer", text] if text else ["--tokens-file", inputs]
+    cmd = ["/usr/bin/time", "-f", "RSS_KB %M", binary, "--weights", weights, *source, "--threads", str(threads),
+           "--embed", out, "--pooling", pooling, "--normalize"]
+    r = subprocess.run(cmd, text=True, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    m = re.search(r"load ([\d.]+) ms \| (\d+) inputs, (\d+) tokens, [\d.]+ tok/s, ([\d.]+) inputs/s", r.stderr)
+    rss = re.search(r"RSS_KB (\d+)", r.stderr)
+    if not m or not rss:
+        raise RuntimeError(f"cannot parse timing from:\n{r.stderr}")
+    return {"embed": float(m.group(4)), "load_ms": float(m.group(1)), "rss_mb": int(rss.group(1)) / 1024}
+
+
+def run_llama_embed(a, gguf, text_file, threads, shape, batch, embeddings=False):
+    """One llama-embedding run over the text inputs, `batch` tokens per llama_decode (-b = -ub: an encoder's batch
+    is one ubatch; -c lowered with it below the model's context, else llama-embedding raises -b to -c): inputs/s of
+    its "prompt eval time" (llama_perf: the compute of its llama_decode calls, not loading nor its warm-up run); with
+    `embeddings`, instead, the embeddings it printed (its whole rows)."""
+    ctx = ["-c", str(batch)] if batch < shape.context else []
+    cmd = [llama_tool(a, "llama-embedding"), "-m", gguf, "-f", text_file, "-t", str(threads), "-tb", str(threads),
+           "--pooling", shape.encoder.pooling, "--embd-normalize", "2", "-b", str(batch), "-ub", str(batch), *ctx,
+           "--perf", "-lv", "4"]  # its timings on, and logged (libllama's INFO is verbosity 4 in its log)
+    if embeddings:
+        cmd += ["--embd-output-format", "array"]
+    # Its log is written by a thread the program does not wait for at exit (common_log_main() is never freed), so
+    # the last lines can be lost on a busy machine: a run without its timings is run again.
+    for _ in range(3):
+        r = subprocess.run(cmd, text=True, capture_output=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+        if embeddings:  # each value a log line of its own, which that log thread can also garble
+            return None, [parse_row(row, shape.dim) for row in re.findall(r"\[([^\[\]]*)\]", r.stdout)]
+        m = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", r.stderr)
+        if m:
+            return shape.encoder.inputs / (float(m.group(1)) / 1e3), None
+        log("    llama-embedding's log lost its timings at exit: running it again")
+    raise RuntimeError(f"{' '.join(cmd)}: no prompt eval time in its log, 3 runs")
+
+
+def parse_row(text, width):
+    """One printed embedding as floats, or None unless it is `width` well-formed values."""
+    try:
+        row = [float(v) for v in text.split(",")]
+    except ValueError:
+        return None
+    return row if len(row) == width else None
+
+
+def cosine(x, y):
+    return sum(p * q for p, q in zip(x, y)) / math.sqrt(sum(p * p for p in x) * sum(q * q for q in y))
+
+
+def centre(rows):
+    """The rows less their mean."""
+    mean = [sum(column) / len(rows) for column in zip(*rows)]
+    return [[v - m for v, m in zip(row, mean)] for row in rows]
+
+
+CHECKED = 8  # inputs whose embeddings are compared with llama.cpp's (see check_embeddings)
+
+
+def check_embeddings(a, case, files, threads):
+    """Before timing: llmc and llama.cpp give the same embeddings of the inputs (llama.cpp from the text, llmc
+    from the ids, and from the text through its own WordPiece tokenizer on the GGUF's vocabulary). Returns the
+    lowest cosine of an input's two embeddings and, for scale, the highest between two different inputs."""
+    shape_name, typ, _, weights, gguf, binary = case
+    shape = SHAPES[shape_name]
+    tokens_file, text_file, ids = files
+    out = os.path.join(a.work, f"{shape_name}-{typ}.embed")
+    run_llmc_embed(binary, weights, tokens_file, max(threads), shape.encoder.pooling, out)
+    mine = read_floats(out, len(ids), shape.dim)
+    run_llmc_embed(binary, weights, text_file, max(threads), shape.encoder.pooling, out, text=gguf)
+    from_text = read_floats(out, len(ids), shape.dim)
+    os.remove(out)
+    # llama-embedding prints every value as a log line of its own, and its log thread loses the tail of 32
+    # inputs' 24,576 lines on a busy machine: it embeds the first CHECKED inputs here (as its own batch; an
+    # encoder's inputs do not see each other), the run whose log kept the most whole rows counting.
+    check_file = os.path.join(a.work, f"{shape_name}-check.txt")
+    with open(text_file) as f, open(check_file, "w") as out:
+        out.write("\n".join(f.read().split("\n")[:CHECKED]))
+    theirs = []
+    for _ in range(3):
+        printed = run_llama_embed(a, gguf, check_file, max(threads), shape, a.llama_embed_batches[0], True)[1]
+        theirs = max(theirs, printed, key=lambda rows: sum(r is not None for r in rows))
+        if len(theirs) == CHECKED and None not in theirs:
+            break
+    kept = [i for i, row in enumerate(theirs[:CHECKED]) if row is not None]
+    if len(kept) < CHECKED // 2:
+        raise RuntimeError(f"llama-embedding printed {len(kept)} whole embeddings of {CHECKED} inputs")
+    mine, from_text, theirs = [mine[i] for i in kept], [from_text[i] for i in kept], [theirs[i] for i in kept]
+    same = min(cosine(x, y) for x, y in zip(mine, theirs))
+    tokenizer = min(cosine(x, y) for x, y in zip(mine, from_text))
+    cross = max(cosine(mine[i], mine[j]) for i in range(len(mine)) for j in range(i))
+    # Pooled random-weight embeddings share a large common part (different inputs are close, see `cross`): what
+    # tells inputs apart is the rest, so it is compared too.
+    centred = min(cosine(x, y) for x, y in zip(centre(mine), centre(theirs)))
+    log(f"    embeddings of {len(theirs)} inputs: cosine llmc / llama.cpp >= {same:.7f}, of the embeddings less their mean over the inputs >= "
+        f"{centred:.6f} (llmc from the text, its own tokenizer: {tokenizer:.7f}); between different inputs <= "
+        f"{cross:.4f}")
+    # Quantised types: each engine quantises the F32 weights itself (llama-quantize --pure also the embedding
+    # tables) and its activations per block: q8_0 measured 0.99988 and 0.991 on 2026-12-06.
+    low, low_centred = (0.9999, 0.999) if typ in ("f32", "f16", "bf16") else (0.999, 0.98)
+    if same < low or centred < low_centred or tokenizer < 0.99999:
+        raise RuntimeError(f"{binary}: embeddings differ from llama.cpp's (cosine {same:.6f}, less the mean "
+                           f"{centred:.6f}) or from its text path ({tokenizer:.6f})")
+    return {"cosine_min": same, "centred_cosine_min": centred, "cosine_cross_max": cross, "compared": len(theirs)}
+
+
+def measure_encoder_llmc(a, binary, weights, shape_name, tokens_file, threads):
+    """{threads: {"embed": [inputs/s], "load_ms": [...], "rss_mb": [...]}}, a.reps runs per thread count."""
+    out = os.path.join(a.work, f"{os.path.basename(binary)}.embed")
+    res = {}
+    for t in threads:
+        s = {"embed": [], "load_ms": [], "rss_mb": []}
+        for _ in range(a.reps):
+            if a.drop_caches:
+                drop_caches()
+            r = run_llmc_embed(binary, weights, tokens_file, t, SHAPES[shape_name].encoder.pooling, out)
+            for k in s:
+                s[k].append(r[k])
+        res[t] = s
+        log(f"    llmc {t}t: {median(s['embed']):.2f} embeddings/s (median of {a.reps})")
+    os.remove(out)
+    return res
+
+
+def measure_encoder_llama(a, gguf, shape_name, text_file, threads):
+    """{"batch<B>": {"embed<t>": [inputs/s]}}: one llama-embedding run per batch size and thread count."""
+    res = {}
+    for batch in a.llama_embed_batches:
+        for t in threads:
+            if a.drop_caches:
+                drop_caches()
+            rate, _ = run_llama_embed(a, gguf, text_file, t, SHAPES[shape_name], batch)
+            res.setdefault(f"batch{batch}", {}).setdefault(f"embed{t}", []).append(rate)
+    log("    llama.cpp: " + "; ".join(f"{b} " + " ".join(f"{k} {median(v):.2f}" for k, v in sorted(d.items()))
+                                     for b, d in sorted(res.items())))
+    return res
+
+
+def measure_encoder_window(a, case, files, threads):
+    """One pass over an encoder row: llama-embedding (each batch size, a.reps runs) right before and right after
+    llmc's runs."""
+    shape_name, _, _, weights, gguf, binary = case
+    window = {"start": now(), "load": [load_average()]}
+    llama_runs = [measure_encoder_llama(a, gguf, shape_name, files[1], threads)
+                  for _ in range(a.reps) if gguf]
+    window["llmc"] = measure_encoder_llmc(a, binary, weights, shape_name, files[0], threads)
+    llama_runs += [measure_encoder_llama(a, gguf, shape_name, files[1], threads) for _ in range(a.reps) if gguf]
+    if gguf:
+        window["llama"] = merge_llama_runs(llama_runs)
+    window["load"].append(load_average())
+    return window
 
 
 def gguf_mix_case(a, tools, shape_name, typ):
@@ -801,15 +1094,25 @@ def measure(a):
     log("measuring the read-bandwidth ceiling")
     bandwidth = [measure_bandwidth(tools["bandwidth"], threads)]
     has_quantize = "quantize" in sh([a.llmc, "--help"]).stdout
-    rows = {}
+    rows, encoder_files = {}, {}
     for p in range(a.passes):
         for (shape_name, typ, yaml_path, weights, gguf, binary), depth in ((c, d) for c in cases for d in a.depths):
             shape = SHAPES[shape_name]
+            if shape.encoder and depth:
+                continue  # an encoder has no decode to measure after a depth
             row = rows.setdefault((shape_name, typ, depth), {"shape": shape_name, "type": typ, "depth": depth,
                                                              "windows": []})
             at = f" after {depth} positions" if depth else ""
             log(f"pass {p + 1}/{a.passes}: {shape_name} {typ}{at} (load average {load_average():.2f})")
             started = time.monotonic()
+            if shape.encoder:
+                case = (shape_name, typ, yaml_path, weights, gguf, binary)
+                files = encoder_files.setdefault(shape_name, encoder_inputs(a, shape_name))
+                if p == 0 and gguf:
+                    row["agreement"] = check_embeddings(a, case, files, threads)
+                row["windows"].append(measure_encoder_window(a, case, files, threads))
+                log(f"    window took {time.monotonic() - started:.0f} s")
+                continue
             window, ids = measure_window(a, shape, binary, weights, gguf, threads, depth)
             log(f"    window took {time.monotonic() - started:.0f} s")
             if row.setdefault("ids", ids) != ids:
@@ -829,7 +1132,7 @@ def measure(a):
               "depths": a.depths, "depth_reps": a.depth_reps,
               "kv_cache": a.kv_cache, "decode_prompt": a.decode_prompt, "llama_cpp": a.llama_cpp_name,
               "command": shlex.join(["bench/run.sh"] + sys.argv[1:]), "cpu": cpu_name(), "cores": os.cpu_count(),
-              "drop_caches": a.drop_caches}
+              "drop_caches": a.drop_caches, "llama_embed_batches": a.llama_embed_batches}
     for row in rows.values():
         row.pop("ids", None)
     return {"format": 2, "header": header, "threads": threads, "bandwidth": bandwidth, "rows": list(rows.values())}
@@ -901,6 +1204,71 @@ def row_summary(row, threads, ref_static):
     return out
 
 
+def encoder_summary(row, threads):
+    """Medians over the windows of an encoder row: {t: {"llmc", "ref", "ratio", "ratios", "batches"}}, llama.cpp's
+    number in a window the best of its batch sizes (their medians), "batches" the best one's name per window."""
+    out = {}
+    for t in threads:
+        mine, ref, ratios, batches = [], [], [], []
+        for w in row["windows"]:
+            m = median(w["llmc"][t]["embed"]) if t in w["llmc"] else None
+            best = max(((median(d[f"embed{t}"]), b) for b, d in w.get("llama", {}).items() if d.get(f"embed{t}")),
+                       default=None)
+            if m is not None:
+                mine.append(m)
+            if best:
+                ref.append(best[0])
+                batches.append(best[1])
+                if m is not None:
+                    ratios.append(m / best[0])
+        out[t] = {"llmc": median(mine), "ref": median(ref), "ratio": median(ratios), "ratios": ratios,
+                  "batches": batches}
+    return out
+
+
+def encoder_table(run, threads, ref_name, verdicts):
+    """The encoder rows' own table (embeddings per second, not tokens): lines for the results, and their verdicts
+    appended to `verdicts`."""
+    rows = [r for r in run["rows"] if SHAPES[r["shape"]].encoder]
+    if not rows:
+        return []
+    tt = " / ".join(f"{t}t" for t in threads)
+    e = SHAPES[rows[0]["shape"]].encoder
+    batches = run["header"].get("llama_embed_batches") or []
+    lines = ["", f"Encoder rows (issue 23): embeddings per second of {e.inputs} inputs of {e.tokens} tokens ([CLS] "
+                 f"... [SEP]) per run, {e.pooling} pooling, L2-normalised; the target is ≥ {ENCODER_RATIO}× {ref_name} "
+                 "with 1 and 2 threads. Counted: each engine's own clock of the encoding, model load not counted: "
+                 "llmc's (its stderr line: from the first batch to the last, the inputs batched up to its 512-token "
+                 "context), llama-embedding's `prompt eval time` (llama_perf: its llama_decode calls, after its "
+                 "warm-up run), with `-b B -ub B` for B in " + ", ".join(map(str, batches)) + " (the best counts; "
+                 f"one run of each per thread count, {run['header'].get('reps', 3)} time(s) right before and right after "
+                 "llmc's runs). Same weights: llama.cpp's GGUF written from llmc's checkpoint by bench/write_gguf.py "
+                 "(other types by llama-quantize --pure); llama.cpp reads the inputs as text, llmc as token ids.", ""]
+    hdr = ["shape", "type", f"embeddings/s {tt}", f"{ref_name} embeddings/s", "ratio", "ratio per pass",
+           "llama.cpp best batch", "targets", "cosine llmc / llama.cpp (less the mean; different inputs)",
+           "peak RSS MB", "load ms"]
+    lines += ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    for row in rows:
+        s = encoder_summary(row, threads)
+        unmet = [f"{t}t ({s[t]['ratio']:.2f}×)" for t in threads
+                 if s[t]["ratio"] is not None and s[t]["ratio"] < ENCODER_RATIO]
+        judged = any(s[t]["ratio"] is not None for t in threads)
+        verdicts.append((row["shape"], row["type"], unmet))
+        agree = row.get("agreement")
+        runs = [r for w in row["windows"] for r in w["llmc"].values()]
+        cells = [row["shape"], row["type"], " / ".join(fmt(s[t]["llmc"], 2) for t in threads),
+                 " / ".join(fmt(s[t]["ref"], 2) for t in threads),
+                 " / ".join("-" if s[t]["ratio"] is None else f"{s[t]['ratio']:.2f}×" for t in threads),
+                 " / ".join(", ".join(f"{r:.2f}" for r in s[t]["ratios"]) or "-" for t in threads),
+                 " / ".join(",".join(b.replace("batch", "") for b in s[t]["batches"]) or "-" for t in threads),
+                 ("met" if not unmet else "not met: " + ", ".join(unmet)) if judged else "-",
+                 (f"{agree['cosine_min']:.7f} ({agree['centred_cosine_min']:.5f}; {agree['cosine_cross_max']:.3f})"
+                  if agree else "-"),
+                 f"{max(x for r in runs for x in r['rss_mb']):.0f}", f"{min(x for r in runs for x in r['load_ms']):.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def fmt(v, digits=1):
     return "-" if v is None else f"{v:.{digits}f}"
 
@@ -938,8 +1306,10 @@ def render(a, run):
     loads = [x for row in run["rows"] for w in row["windows"] for x in w.get("load", [])]
     lines = [f"# llmc bench ({min(starts) + ' - ' + max(starts) if starts else h.get('stamp', '')}, "
              f"commit {h['commit']})", ""]
-    text = (f"Random-weight models, {h['prompt']}-token prompt, {h['new'] - 1} decode steps {decode_after}, "
-            f"{kv_cache} KV cache, greedy. Machine: {h['cores']} cores ({h['cpu']}); "
+    decoder_rows = [r for r in run["rows"] if not SHAPES[r["shape"]].encoder]
+    runs = (f"{h['prompt']}-token prompt, {h['new'] - 1} decode steps {decode_after}, {kv_cache} KV cache, greedy"
+            if decoder_rows else "encoders only (below)")
+    text = (f"Random-weight models, {runs}. Machine: {h['cores']} cores ({h['cpu']}); "
             + ("measured read bandwidth (the best of the runs' readings) " if h.get("legacy") else
                "read-bandwidth ceiling (bench/bandwidth.cpp: huge pages, AVX-512 loads, 1-8 streams per thread; the "
                f"best of {len(run['bandwidth'])} readings, before and after the runs) ")
@@ -949,7 +1319,7 @@ def render(a, run):
     if loads:
         text += f"; load average {min(loads):.2f}-{max(loads):.2f} during the runs"
     lines.append(text + ".")
-    if measured:
+    if measured and decoder_rows:
         lines.append("")
         passes = h.get("passes", 1)
         dropped = ", the page cache dropped and memory compacted before every run" if h.get("drop_caches") else ""
@@ -964,21 +1334,23 @@ def render(a, run):
                       "llama.cpp; each llmc number is the median of its runs."]
     if a.note:
         lines += ["", a.note]
-    lines.append("")
-    lines.append(f"% of ceiling = decode tok/s × weight bytes read per token (after N positions, plus the KV cache "
-                 f"read) ÷ the ceiling. Targets: every cell ≥ {TARGET_RATIO}× {ref_name}, or decode at ≥ "
-                 f"{TARGET_CEILING:.0%} of the ceiling. Memory: peak RSS against weights (as stored) + the whole KV "
-                 "cache + 5 MB. Load: from the checkpoint (matrices converted) / from the file `llmc quantize` wrote "
-                 "(mapped).")
-    lines.append("")
+    if decoder_rows:
+        lines.append("")
+        lines.append(f"% of ceiling = decode tok/s × weight bytes read per token (after N positions, plus the KV cache "
+                     f"read) ÷ the ceiling. Targets: every cell ≥ {TARGET_RATIO}× {ref_name}, or decode at ≥ "
+                     f"{TARGET_CEILING:.0%} of the ceiling. Memory: peak RSS against weights (as stored) + the whole KV "
+                     "cache + 5 MB. Load: from the checkpoint (matrices converted) / from the file `llmc quantize` wrote "
+                     "(mapped).")
+        lines.append("")
     tt = " / ".join(f"{t}t" for t in threads)
     hdr = ["shape", "type", f"decode tok/s {tt}", f"{ref_name} decode", "decode ratio", "% of ceiling",
            f"prefill tok/s {tt}", f"{ref_name} prefill", "prefill ratio", "targets", "peak RSS MB (bound)",
            "first token ms", "load ms"]
-    lines.append("| " + " | ".join(hdr) + " |")
-    lines.append("|" + "---|" * len(hdr))
+    if decoder_rows:  # a run of encoder rows only has their table alone
+        lines.append("| " + " | ".join(hdr) + " |")
+        lines.append("|" + "---|" * len(hdr))
     verdicts, over_ceiling = [], {}
-    for row in run["rows"]:
+    for row in decoder_rows:
         shape_name, typ, depth = row["shape"], row["type"], row.get("depth", 0)
         shape = SHAPES[shape_name]
         # bytes read per decode step: the weights, and after `depth` positions that much of the cache
@@ -1033,20 +1405,21 @@ def render(a, run):
                  f"{median([x for f in first for x in f]):.0f}",
                  f"{min(load_ms):.0f}" + (f" / {mapped['load_ms']:.1f}" if mapped else "")]
         lines.append("| " + " | ".join(cells) + " |")
-    if measured:
+    if measured and decoder_rows:
         lines += ["", "Each pass's ratios (decode, prefill) and llama.cpp's better load mode per pass (decode; "
                       "mmap1 = its default):", ""]
         hdr = ["shape", "type"] + [f"decode {t}t" for t in threads] + [f"prefill {t}t" for t in threads] + \
               [f"llama.cpp mode, decode {tt}"]
         lines.append("| " + " | ".join(hdr) + " |")
         lines.append("|" + "---|" * len(hdr))
-        for row in run["rows"]:
+        for row in decoder_rows:
             s = row_summary(row, threads, {})
             cells = [row["shape"], row["type"] + (f" @ d{row['depth']}" if row.get("depth") else "")]
             cells += [", ".join(f"{r:.2f}" for r in s[f"decode{t}"]["ratios"]) for t in threads]
             cells += [", ".join(f"{r:.2f}" for r in s[f"prefill{t}"]["ratios"]) for t in threads]
             cells += [" / ".join(",".join(m.replace("mmap", "") for m in s[f"decode{t}"]["modes"]) for t in threads)]
             lines.append("| " + " | ".join(cells) + " |")
+    lines += encoder_table(run, threads, ref_name, verdicts)
     over = [f"{r['shape']} {r['type']}" for r in run["rows"] if any(p > 1 for p in over_ceiling.get(id(r), []))]
     if any(SHAPES[r["shape"]].deepseek for r in run["rows"]):
         lines += ["", f"DeepSeek rows (issue 22): the target is decode ≥ {DEEPSEEK_DECODE_RATIO}× {ref_name} with 1 "
@@ -1068,7 +1441,8 @@ def render(a, run):
     if measured:
         rule = (f"≥ {TARGET_RATIO}× {ref_name} or ≥ {TARGET_CEILING:.0%} of the ceiling, on the medians"
                 + ("; DeepSeek rows by their rule above" if any(SHAPES[r["shape"]].deepseek for r in run["rows"])
-                   else ""))
+                   else "")
+                + ("; encoder rows by theirs" if any(SHAPES[r["shape"]].encoder for r in run["rows"]) else ""))
         lines += ["", f"Targets ({rule}): met in every cell for {len(met)} of {len(verdicts)} rows"
                       + (f"; not met: {'; '.join(unmet)}." if unmet else ".")]
     text = "\n".join(lines) + "\n"
@@ -1130,6 +1504,11 @@ def main():
     ap.add_argument("--llama-cpp", default="", help="llama.cpp build folder (with bin/llama-bench and "
                     "bin/llama-quantize): run it side by side (implies --kv-cache f16 --decode-prompt 1)")
     ap.add_argument("--llama-cpp-name", default="", help="its name in the table, e.g. 'llama.cpp 1fd6dfe9f'")
+    ap.add_argument("--llama-embed-batches", default="512,2048", help="encoder rows: llama-embedding's batch "
+                    "sizes (-b = -ub) tried in each pass, its best counts (2048 is its default; 512 batches 4 inputs "
+                    "of 128 tokens as llmc does; the first also makes the embeddings checked against llmc's). Below "
+                    "the model's context -c is lowered too (1fd6dfe9f: -b 128 -c 128 fails an assertion, "
+                    "n_outputs_max <= cparams.n_outputs_max)")
     ap.add_argument("--drop-caches", action="store_true", help="drop the page cache and compact memory before "
                     "every run (root)")
     ap.add_argument("--wait-load", type=float, default=0, help="before measuring, wait until the 5-minute load "
@@ -1152,6 +1531,10 @@ def main():
         a.depths = [int(d) for d in a.depths.split(",")]
     except ValueError:
         ap.error(f"--depths: expected a comma list of numbers, found {a.depths}")
+    try:
+        a.llama_embed_batches = [int(b) for b in a.llama_embed_batches.split(",")]
+    except ValueError:
+        ap.error(f"--llama-embed-batches: expected a comma list of numbers, found {a.llama_embed_batches}")
     for name in a.shapes.split(","):
         too_deep = [d for d in a.depths if d < 0 or d + a.new > SHAPES[name].context]
         if too_deep:

@@ -4,7 +4,9 @@ independent reading of the GGUF it writes (metadata, tensor table, data, the q/k
 llama.cpp's deepseek2 keys, tensors and kv_b split) and its errors on bad input; bench.py's DeepSeek shape
 (parameter and byte counts against its tensor list, its arch spec against archs/deepseek-v2-lite.yaml); bench.py's
 recurrent shapes (Mamba, Mamba 2, RWKV-4: tensors against archs/, the Mamba GGUFs against llama.cpp's
-loaders); bench.py's GGUF header reader; bench.py's medians, ratios, ceiling % and target verdicts on a made-up run (rows after a depth too), and its README block
+loaders); bench.py's BERT shape (its tensors against its spec, the parameter count of bert-base-uncased's
+BertModel, write_gguf.py's bert GGUF against convert_hf_to_gguf.py's names and keys and llama.cpp's loader, the
+inputs as ids and as text of the synthetic WordPiece vocabulary); bench.py's GGUF header reader; bench.py's medians, ratios, ceiling % and target verdicts on a made-up run (rows after a depth too), and its README block
 update. Stdlib only.  usage: test_tools.py [SCRATCH_DIR]"""
 import contextlib
 import io
@@ -142,7 +144,7 @@ class GGUFReader:
         if t == 9:
             et, n = self.take("<IQ")
             return [self.value(et) for _ in range(n)]
-        return self.take({4: "<I", 5: "<i", 6: "<f"}[t])[0]
+        return self.take({4: "<I", 5: "<i", 6: "<f", 7: "<?"}[t])[0]
 
     def floats(self, name):
         dims, gtype, offset = self.tensors[name]
@@ -478,6 +480,108 @@ class RecurrentShapes(unittest.TestCase):
             self.assertAlmostEqual(got, -math.exp(a_log), places=6)
 
 
+class BertShape(unittest.TestCase):
+    """bench.py's encoder shape (issue 23): a BertModel checkpoint, its llmc spec, its GGUF (convert_hf_to_gguf.py's
+    BertModel and llama.cpp 1fd6dfe9f's bert loader) and the row's inputs."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(dir=SCRATCH)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_spec_names_the_checkpoint(self):
+        shape = bench.SHAPES["bertbase"]
+        spec = bench.arch_yaml("bertbase", shape)
+        tensors = {t for t, _, _ in bench.bert_tensors(shape)}
+        named = [line.split('"')[1].format(i=shape.layers - 1) for line in spec.split("\n") if ': "' in line]
+        self.assertEqual(len(named), 5 + 16)  # embeddings (word, positions, types, LayerNorm) and 16 per layer
+        self.assertEqual(set(named) - tensors, set())
+        self.assertEqual(len(tensors), 5 + 16 * shape.layers)  # nothing the spec does not read
+        self.assertIn("kind: encoder", spec)
+        self.assertIn("classifier: false", spec)
+        # bert-base-uncased's BertModel (archs/bert-base-uncased.yaml: 109482240) without its pooler
+        self.assertEqual(bench.params(shape), 109482240 - (768 * 768 + 768))
+
+    def tiny_gguf(self):
+        shape = bench.Shape(8, 2, 2, 2, 12, 200, 16, encoder=bench.Encoder(2))
+        model = with_values([(n, dims) for n, _, dims in bench.bert_tensors(shape)])
+        src, out = os.path.join(self.dir, "m.safetensors"), os.path.join(self.dir, "m.gguf")
+        write_safetensors(src, model)
+        r = subprocess.run([sys.executable, os.path.join(HERE, "write_gguf.py"), src, out, "--heads", "2",
+                            "--pooling", "cls"], text=True, capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return GGUFReader(out), {n: v for n, _, v in model}
+
+    def test_gguf(self):
+        g, by_name = self.tiny_gguf()
+        self.assertEqual(g.kv["general.architecture"], "bert")
+        kv = {k[len("bert."):]: v for k, v in g.kv.items() if k.startswith("bert.")}
+        self.assertEqual(kv["attention.causal"], False)
+        self.assertAlmostEqual(kv.pop("attention.layer_norm_epsilon"), 1e-12, places=15)
+        self.assertEqual(kv, {"context_length": 16, "embedding_length": 8, "feed_forward_length": 12,
+                              "block_count": 2, "attention.head_count": 2, "attention.causal": False,
+                              "pooling_type": 2})
+        self.assertEqual(g.kv["tokenizer.ggml.model"], "bert")
+        self.assertEqual(g.kv["tokenizer.ggml.token_type_count"], 2)  # where llama.cpp's vocabulary reads it
+        tokens, types = g.kv["tokenizer.ggml.tokens"], g.kv["tokenizer.ggml.token_type"]
+        self.assertEqual(len(tokens), 200)
+        self.assertEqual([tokens[i] for i in (0, 100, 101, 102, 103)], ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        self.assertEqual([types[i] for i in (0, 101, 104)], [3, 3, 1])
+        self.assertEqual(tokens[104], "\u2581w104")  # phantom space: a word-initial piece
+        self.assertEqual((g.kv["tokenizer.ggml.cls_token_id"], g.kv["tokenizer.ggml.seperator_token_id"]), (101, 102))
+        # llama.cpp's create_tensor shapes for bert (fastest dimension first)
+        dims = {"attn_q.weight": [8, 8], "attn_q.bias": [8], "attn_output.weight": [8, 8], "attn_output_norm.bias": [8],
+                "ffn_up.weight": [8, 12], "ffn_up.bias": [12], "ffn_down.weight": [12, 8],
+                "layer_output_norm.weight": [8]}
+        self.assertEqual({t: g.tensors[f"blk.1.{t}"][0] for t in dims}, dims)
+        globals_ = {"token_embd.weight": [8, 200], "token_types.weight": [8, 2], "position_embd.weight": [8, 16],
+                    "token_embd_norm.weight": [8], "token_embd_norm.bias": [8]}
+        self.assertEqual({t: g.tensors[t][0] for t in globals_}, globals_)
+        self.assertEqual(len(g.tensors), 5 + 2 * 16)
+        self.assertEqual(g.floats("blk.1.ffn_down.weight"), by_name["encoder.layer.1.output.dense.weight"])
+        self.assertEqual(g.floats("blk.0.attn_output_norm.bias"),
+                         by_name["encoder.layer.0.attention.output.LayerNorm.bias"])
+
+    def test_gguf_errors(self):
+        shape = bench.Shape(8, 1, 2, 2, 12, 200, 16, encoder=bench.Encoder(2))
+        model = with_values([(n, d) for n, _, d in bench.bert_tensors(shape) if "intermediate" not in n])
+        src, out = os.path.join(self.dir, "m.safetensors"), os.path.join(self.dir, "m.gguf")
+        write_safetensors(src, model)
+        r = subprocess.run([sys.executable, os.path.join(HERE, "write_gguf.py"), src, out, "--heads", "3"],
+                           text=True, capture_output=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--heads 3 does not split the model's width 8", r.stderr)
+        r = subprocess.run([sys.executable, os.path.join(HERE, "write_gguf.py"), src, out, "--heads", "2"],
+                           text=True, capture_output=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("tensor encoder.layer.0.intermediate.dense.weight is missing", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_printed_rows(self):
+        """llama-embedding's printed rows, which its log thread can cut or garble: only well-formed ones count."""
+        self.assertEqual(bench.parse_row("0.5,-1e-3,2", 3), [0.5, -0.001, 2.0])
+        self.assertIsNone(bench.parse_row("0.5,-0.0308339-0.0308339", 3))
+        self.assertIsNone(bench.parse_row("0.5,1", 3))
+
+    def test_inputs(self):
+        a = type("A", (), {"work": self.dir})
+        tokens_file, text_file, ids = bench.encoder_inputs(a, "bertbase")
+        e = bench.SHAPES["bertbase"].encoder
+        self.assertEqual(len(ids), e.inputs)
+        with open(tokens_file) as f:
+            self.assertEqual([list(map(int, line.split(","))) for line in f.read().split()], ids)
+        with open(text_file) as f:
+            lines = f.read().split("\n")
+        self.assertEqual(len(lines), e.inputs)
+        for line, x in zip(lines, ids):
+            self.assertEqual(len(x), e.tokens)
+            self.assertEqual((x[0], x[-1]), (101, 102))
+            self.assertTrue(all(104 <= t < 30522 for t in x[1:-1]))
+            self.assertEqual(line, " ".join(f"w{t}" for t in x[1:-1]))
+        self.assertEqual(len({tuple(x) for x in ids}), e.inputs)
+
+
 class Render(unittest.TestCase):
     def test_medians_and_verdicts(self):
         run = made_up_run()
@@ -549,6 +653,46 @@ class Render(unittest.TestCase):
         bound = bench.weight_bytes(shape, "q4_0") / 1e6 + 4 * 4096 * 576 * 2 / 1e6 + 5
         self.assertIn(f"| 80 ({bound:.0f}) |", rows["q4_0"])
         self.assertIn("rows marked @ dN", text)
+
+    def test_encoder_row(self):
+        """An encoder row: its own table, llama.cpp's best batch size per pass, the 1.3× verdict, the agreement."""
+        run = made_up_run()
+
+        def window(llmc1, llama512, llama2048):
+            llmc = {t: {"embed": [llmc1 * t] * 3, "load_ms": [400.0] * 3, "rss_mb": [600.0] * 3} for t in (1, 2)}
+            llama = {"batch512": {"embed1": [llama512] * 6, "embed2": [2 * llama512] * 6},
+                     "batch2048": {"embed1": [llama2048] * 6, "embed2": [2 * llama2048] * 6}}
+            return {"start": "2026-12-06 04:00 UTC", "load": [0.5], "llmc": llmc, "llama": llama}
+        # 1t: pass 1 6 / max(4, 3) = 1.5, pass 2 6 / max(4, 5) = 1.2 -> median 1.35; 2t: 12 / 8 and 12 / 10;
+        # llama.cpp's number the median of its passes' best: 4.5 and 9
+        run["rows"] = [{"shape": "bertbase", "type": "f32", "depth": 0,
+                        "agreement": {"cosine_min": 0.9999991, "centred_cosine_min": 0.99992, "cosine_cross_max": 0.61},
+                        "windows": [window(6.0, 4.0, 3.0), window(6.0, 4.0, 5.0)]}]
+        run["header"]["llama_embed_batches"] = [512, 2048]
+        s = bench.encoder_summary(run["rows"][0], [1, 2])
+        self.assertEqual(s[1]["ratios"], [1.5, 1.2])
+        self.assertAlmostEqual(s[1]["ratio"], 1.35)
+        self.assertEqual(s[1]["batches"], ["batch512", "batch2048"])
+        self.assertEqual(s[2]["ratios"], [1.5, 1.2])
+        with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
+            args = type("A", (), {"out": os.path.join(d, "results.md"), "readme": "", "note": "", "engines": ""})
+            with contextlib.redirect_stdout(io.StringIO()):
+                bench.render(args, run)
+            with open(args.out) as f:
+                text = f.read()
+        row = [line for line in text.split("\n") if line.startswith("| bertbase |")]
+        self.assertEqual(len(row), 1)
+        self.assertIn("| 6.00 / 12.00 | 4.50 / 9.00 | 1.35× / 1.35× | 1.50, 1.20 / 1.50, 1.20 | 512,2048 / 512,2048 "
+                      "| met | 0.9999991 (0.99992; 0.610) | 600 | 400 |", row[0])
+        self.assertNotIn("decode tok/s", text)  # no decoder rows: no decode table
+        self.assertIn("met in every cell for 1 of 1 rows", text)
+        run["rows"][0]["windows"][1]["llmc"][2]["embed"] = [9.0] * 3  # 2t: 1.5 and 0.9 -> 1.2
+        with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
+            args = type("A", (), {"out": os.path.join(d, "results.md"), "readme": "", "note": "", "engines": ""})
+            with contextlib.redirect_stdout(io.StringIO()):
+                bench.render(args, json.loads(json.dumps(run)))
+            with open(args.out) as f:
+                self.assertIn("| not met: 2t (1.20×) |", f.read())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ llmc runs. Stdlib only (no numpy, no gguf-py).
 
   write_gguf.py IN.safetensors OUT.gguf [--heads N] [--context N] [--rope-theta X] [--rms-eps X]
                [--experts-per-token K] [--yarn FACTOR ORIGINAL_CONTEXT MSCALE_ALL_DIM] [--ssm-groups G]
+               [--layer-norm-eps X] [--pooling mean|cls|none]
 
 IN is an F32 .safetensors as bench/gen_weights.cpp writes it (untied lm_head), with Hugging Face Llama tensor
 names, Mixtral names (a router and experts per layer) or DeepSeek-V2 names (multi-head latent attention; leading
@@ -18,7 +19,10 @@ the attention heads (the head size is not in the shapes).
   stacked, kv_b_proj split into attn_k_b (transposed) and attn_v_b.
 - Mamba / Mamba 2 (Hugging Face's backbone.* names): architecture "mamba" / "mamba2" as convert_hf_to_gguf.py
   writes them (see mamba_tensors); --heads is not needed, --ssm-groups gives Mamba 2's n_groups.
-The vocabulary is synthetic, the size of the embedding: <unk> <s> </s>, the 256 byte tokens <0x00>..<0xFF>
+- BERT (BertModel's names: embeddings.*, encoder.layer.N.*): architecture "bert" as convert_hf_to_gguf.py
+  (BertModel) writes it (see bert_tensors, bert_keys), with a synthetic WordPiece vocabulary (see
+  wordpiece_vocabulary); --heads gives the attention heads, --layer-norm-eps and --pooling the config's.
+The Llama vocabulary is synthetic, the size of the embedding: <unk> <s> </s>, the 256 byte tokens <0x00>..<0xFF>
 (llama.cpp looks up <0x0A> for its newline token), then tokens "tok<i>". Other types (F16, BF16, Q8_0, Q4_0)
 are made from this file with `llama-quantize --pure` (see bench/engines/README.md).
 OUT is written to OUT.tmp and renamed when complete; bad input ends with a message and exit code 1."""
@@ -35,9 +39,12 @@ ALIGNMENT = 32  # GGUF's default general.alignment
 GGUF_F32 = 0  # ggml_type of every tensor written
 FILE_TYPE_ALL_F32 = 0  # llama_ftype
 # GGUF metadata value types
-U32, I32, F32_VALUE, STRING, ARRAY = 4, 5, 6, 8, 9
+U32, I32, F32_VALUE, BOOL, STRING, ARRAY = 4, 5, 6, 7, 8, 9
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_BYTE = 1, 2, 3, 6
 EXPERT_GATING_SOFTMAX = 1  # llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX
+POOLING_TYPES = {"none": 0, "mean": 1, "cls": 2}  # gguf-py's PoolingType
+# BERT's special tokens at bert-base-uncased's ids (llama.cpp's defaults for a "bert" vocabulary too)
+BERT_SPECIAL = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
 
 
 class InputError(Exception):
@@ -109,6 +116,8 @@ def model_tensors(tensors, path, heads, groups=1):
     shape_of = shape_checker(tensors, path)
     if "backbone.layers.0.mixer.A_log" in tensors:
         return mamba_tensors(shape_of, tensors, path, groups)
+    if "embeddings.word_embeddings.weight" in tensors:
+        return bert_tensors(shape_of, tensors, path, heads)
     embed = shape_of("model.embed_tokens.weight", None)
     if len(embed) != 2:
         raise InputError(f"{path}: tensor model.embed_tokens.weight: shape {embed}, expected [vocab, dim]")
@@ -295,6 +304,41 @@ def mamba_tensors(shape_of, tensors, path, groups):
     return order, hp
 
 
+def bert_tensors(shape_of, tensors, path, heads):
+    """BertModel (no "bert." prefix, no pooler, no MLM head: what convert_hf_to_gguf.py keeps of a BERT) as
+    BertModel.filter_tensors and gguf-py's tensor map name it, every tensor as stored (biases of [n])."""
+    vocab, dim = shape_of("embeddings.word_embeddings.weight", None)
+    context = shape_of("embeddings.position_embeddings.weight", None)[0]
+    types = shape_of("embeddings.token_type_embeddings.weight", None)[0]
+    layers = 0
+    while f"encoder.layer.{layers}.attention.self.query.weight" in tensors:
+        layers += 1
+    if layers == 0:
+        raise InputError(f"{path}: tensor encoder.layer.0.attention.self.query.weight is missing")
+    if heads <= 0 or dim % heads:
+        raise InputError(f"--heads {heads} does not split the model's width {dim} into heads")
+    ffn = shape_of("encoder.layer.0.intermediate.dense.weight", None)[0]
+    order = [("token_embd.weight", ["embeddings.word_embeddings.weight"], [vocab, dim], None),
+             ("token_types.weight", ["embeddings.token_type_embeddings.weight"], [types, dim], None),
+             ("position_embd.weight", ["embeddings.position_embeddings.weight"], [context, dim], None),
+             ("token_embd_norm.weight", ["embeddings.LayerNorm.weight"], [dim], None),
+             ("token_embd_norm.bias", ["embeddings.LayerNorm.bias"], [dim], None)]
+    parts = [("attn_q", "attention.self.query", [dim, dim]), ("attn_k", "attention.self.key", [dim, dim]),
+             ("attn_v", "attention.self.value", [dim, dim]), ("attn_output", "attention.output.dense", [dim, dim]),
+             ("attn_output_norm", "attention.output.LayerNorm", [dim]), ("ffn_up", "intermediate.dense", [ffn, dim]),
+             ("ffn_down", "output.dense", [dim, ffn]), ("layer_output_norm", "output.LayerNorm", [dim])]
+    for i in range(layers):
+        for gguf_part, hf_part, dims in parts:
+            hf = f"encoder.layer.{i}.{hf_part}."
+            order += [(f"blk.{i}.{gguf_part}.weight", [hf + "weight"], dims, None),
+                      (f"blk.{i}.{gguf_part}.bias", [hf + "bias"], dims[:1], None)]
+    for _, names, expected, _ in order:
+        shape_of(names[0], expected)
+    hp = {"arch": "bert", "vocab": vocab, "dim": dim, "layers": layers, "heads": heads, "ffn": ffn,
+          "context": context, "token_types": types, "experts": 0}
+    return order, hp
+
+
 def rope_row_order(rows, heads):
     """Source row of each output row: convert_hf_to_gguf.py's permute, w.reshape(heads, 2, rows / heads / 2, ...)
     .swapaxes(1, 2): within a head, output row 2j + p comes from input row p * half + j."""
@@ -312,6 +356,8 @@ def gguf_kv(key, vtype, value):
     out = gguf_string(key) + struct.pack("<I", vtype)
     if vtype == STRING:
         return out + gguf_string(value)
+    if vtype == BOOL:
+        return out + struct.pack("<?", value)
     if vtype == ARRAY:
         etype, items = value
         out += struct.pack("<IQ", etype, len(items))
@@ -331,17 +377,54 @@ def vocabulary(size):
     return tokens, [-float(i) for i in range(size)], types
 
 
+def wordpiece_vocabulary(size):
+    """A BERT vocabulary as convert_hf_to_gguf.py (BertModel.set_vocab) writes one: [PAD], [unused0..98], [UNK],
+    [CLS], [SEP], [MASK] at bert-base-uncased's ids (control tokens, as they are), then the filler words "w<id>" in
+    the phantom-space form of word-initial pieces ("\u2581w<id>"), so the text "w104 w105" is the ids 104, 105."""
+    if size <= max(BERT_SPECIAL.values()):
+        raise InputError(f"vocabulary of {size} tokens: a BERT vocabulary needs more than {max(BERT_SPECIAL.values())}")
+    special = {i: t for t, i in BERT_SPECIAL.items()}
+    tokens, types = [], []
+    for i in range(size):
+        if i in special:
+            tokens.append(special[i])
+            types.append(TOKEN_CONTROL)
+        else:
+            tokens.append("\u2581" + (f"[unused{i - 1}]" if i < 100 else f"w{i}"))
+            types.append(TOKEN_NORMAL)
+    return tokens, types
+
+
+def wordpiece_metadata(hp):
+    tokens, types = wordpiece_vocabulary(hp["vocab"])
+    return [
+        ("tokenizer.ggml.token_type_count", U32, hp["token_types"]),
+        ("tokenizer.ggml.model", STRING, "bert"),
+        ("tokenizer.ggml.pre", STRING, "default"),
+        ("tokenizer.ggml.tokens", ARRAY, (STRING, tokens)),
+        ("tokenizer.ggml.token_type", ARRAY, (I32, types)),
+        ("tokenizer.ggml.unknown_token_id", U32, BERT_SPECIAL["[UNK]"]),
+        ("tokenizer.ggml.seperator_token_id", U32, BERT_SPECIAL["[SEP]"]),  # gguf-py's spelling
+        ("tokenizer.ggml.padding_token_id", U32, BERT_SPECIAL["[PAD]"]),
+        ("tokenizer.ggml.cls_token_id", U32, BERT_SPECIAL["[CLS]"]),
+        ("tokenizer.ggml.mask_token_id", U32, BERT_SPECIAL["[MASK]"]),
+    ]
+
+
 def metadata(hp, a, name):
     """The GGUF's key-value pairs: the architecture's, then the synthetic vocabulary."""
-    tokens, scores, types = vocabulary(hp["vocab"])
     arch = hp["arch"]
     kvs = [
         ("general.architecture", STRING, arch),
         ("general.name", STRING, name),
         ("general.file_type", U32, FILE_TYPE_ALL_F32),
     ]
-    arch_keys = {"llama": llama_keys, "deepseek2": deepseek2_keys, "mamba": mamba_keys, "mamba2": mamba_keys}[arch]
+    arch_keys = {"llama": llama_keys, "deepseek2": deepseek2_keys, "mamba": mamba_keys, "mamba2": mamba_keys,
+                 "bert": bert_keys}[arch]
     kvs += [(f"{arch}.{key}", vtype, value) for key, vtype, value in arch_keys(hp, a)]
+    if arch == "bert":
+        return kvs + wordpiece_metadata(hp)
+    tokens, scores, types = vocabulary(hp["vocab"])
     kvs += [
         ("tokenizer.ggml.model", STRING, "llama"),
         ("tokenizer.ggml.tokens", ARRAY, (STRING, tokens)),
@@ -370,6 +453,21 @@ def llama_keys(hp, a):
     if hp["experts"]:  # Mixtral's routing: softmax over the experts, the top 2 (here top_k) renormalised
         keys += [("expert_count", U32, hp["experts"]), ("expert_used_count", U32, a.experts_per_token)]
     return keys
+
+
+def bert_keys(hp, a):
+    """TextModel.set_gguf_parameters for a BERT config.json (no head_count_kv: it has no num_key_value_heads), then
+    BertModel's: attention not causal, the pooling of a sentence-transformers Pooling module (--pooling)."""
+    return [
+        ("context_length", U32, hp["context"]),
+        ("embedding_length", U32, hp["dim"]),
+        ("feed_forward_length", U32, hp["ffn"]),
+        ("block_count", U32, hp["layers"]),
+        ("attention.head_count", U32, hp["heads"]),
+        ("attention.layer_norm_epsilon", F32_VALUE, a.layer_norm_eps),
+        ("attention.causal", BOOL, False),
+        ("pooling_type", U32, POOLING_TYPES[a.pooling]),
+    ]
 
 
 def mamba_keys(hp, a):
@@ -525,6 +623,9 @@ def main():
     ap.add_argument("--rope-theta", type=float, default=10000.0)
     ap.add_argument("--rms-eps", type=float, default=1e-5)
     ap.add_argument("--experts-per-token", type=int, default=2, help="experts per token of a mixture (default 2)")
+    ap.add_argument("--layer-norm-eps", type=float, default=1e-12, help="BERT: layer_norm_eps (default 1e-12)")
+    ap.add_argument("--pooling", choices=sorted(POOLING_TYPES), default="mean",
+                    help="BERT: the pooling llama.cpp applies unless told otherwise (default mean)")
     ap.add_argument("--yarn", type=float, nargs=3, metavar=("FACTOR", "ORIGINAL_CONTEXT", "MSCALE_ALL_DIM"),
                     help="DeepSeek: YaRN rope scaling as config.json's rope_scaling (V2-Lite: 40 4096 0.707)")
     a = ap.parse_args()
@@ -536,6 +637,11 @@ def main():
     except OSError as e:
         print(f"write_gguf: {a.out}: {e.strerror or e}", file=sys.stderr)
         return 1
+    if hp["arch"] == "bert":
+        print(f"write_gguf: {a.out}: bert, {hp['layers']} layers, width {hp['dim']}, {hp['heads']} heads, FFN "
+              f"{hp['ffn']}, {hp['context']} positions, {hp['token_types']} token types, WordPiece vocabulary "
+              f"{hp['vocab']}", file=sys.stderr)
+        return 0
     if hp["arch"].startswith("mamba"):
         print(f"write_gguf: {a.out}: {hp['arch']}, {hp['layers']} layers, width {hp['dim']}, inner {hp['inner']}, "
               f"state {hp['state']}, vocabulary {hp['vocab']}", file=sys.stderr)
