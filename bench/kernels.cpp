@@ -2,8 +2,8 @@
 //   kernels matmul FORMAT THREADS [MB] [SHAPE]
 //                                        decode matmuls (one token) of stories110M's (or, with SHAPE tinyllama,
 //                                        TinyLlama's) matrix shapes, FORMAT one of f32_g16 f16_g16 bf16_g16 q8_0
-//                                        q4_0 q4_k q6_k: GB/s of weights streamed through MB (default 500) of distinct
-//                                        matrices, more than the caches hold
+//                                        q4_0 q4_k q5_k q6_k: GB/s of weights streamed through MB (default 500)
+//                                        of distinct matrices, more than the caches hold
 //   kernels peak                         one core's arithmetic peak: 512-bit fp32 FMAs and vdpbf16ps (bf16 pairs)
 //                                        in 12 independent chains, GFLOP/s (what bounds f32/f16 and bf16 prefill)
 //   kernels attention THREADS POS        one decode step's attention over POS cached positions for 12 layers of
@@ -152,7 +152,8 @@ void bench_peak() {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0|q4_k|q6_k THREADS [MB [stories110M|tinyllama]]\n"
+  std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0|q4_k|q5_k|q6_k THREADS "
+                       "[MB [stories110M|tinyllama]]\n"
                        "       kernels peak\n"
                        "       kernels attention THREADS POS\n");
   return 2;
@@ -177,6 +178,7 @@ int main(int argc, char** argv) {
     else if (format == "q8_0") bench_matmul_shapes<WFormat::q8_0>(mb, tinyllama);
     else if (format == "q4_0") bench_matmul_shapes<WFormat::q4_0>(mb, tinyllama);
     else if (format == "q4_k") bench_matmul_shapes<WFormat::q4_k>(mb, tinyllama);
+    else if (format == "q5_k") bench_matmul_shapes<WFormat::q5_k>(mb, tinyllama);
     else if (format == "q6_k") bench_matmul_shapes<WFormat::q6_k>(mb, tinyllama);
     else return usage();
   } else if (what == "attention") {

@@ -11,6 +11,6 @@ exe="$here/work/kernels"
 ${CXX:-c++} -std=c++20 -O2 -march=native -fopenmp -DNDEBUG -I"$here/../runtime" "$here/kernels.cpp" -o "$exe"
 if [ $# -gt 0 ]; then exec "$exe" "$@"; fi
 for threads in 1 2; do
-  for format in f32_g16 f16_g16 bf16_g16 q8_0 q4_0 q4_k q6_k; do "$exe" matmul "$format" "$threads"; done
+  for format in f32_g16 f16_g16 bf16_g16 q8_0 q4_0 q4_k q5_k q6_k; do "$exe" matmul "$format" "$threads"; done
   for pos in 96 1000; do "$exe" attention "$threads" "$pos"; done
 done

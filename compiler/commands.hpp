@@ -12,7 +12,7 @@ struct CompileOptions {
   std::string spec_path, output, command_line;
   bool skip_verify = false;
   // Weights of the matrices: "as-stored" (f32/f16/bf16 as in the checkpoint), "f32" (converted at load),
-  // "q8_0" / "q4_0" / "q4_k" / "q6_k" (GGUF block quantisation at load).
+  // "q8_0" / "q4_0" / "q4_k" / "q5_k" / "q6_k" (GGUF block quantisation at load).
   std::string dtype = "as-stored";
   // Elements of the KV cache: "f32", or "f16" (half the memory and bytes read per token; keys and values
   // rounded to f16 as they are stored).

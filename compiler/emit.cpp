@@ -459,9 +459,9 @@ std::string render_template(std::string_view text, const std::map<std::string, s
 
 std::string emit_model(const Plan& p, const EmitOptions& options) {
   const Spec& s = *p.spec;
-  static const std::set<std::string> kDtypes = {"f32", "as-stored", "q8_0", "q4_0", "q4_k", "q6_k"};
+  static const std::set<std::string> kDtypes = {"f32", "as-stored", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"};
   if (!kDtypes.count(options.dtype))
-    throw Error(fmt::format("--dtype: '{}' is not one of: f32, as-stored, q8_0, q4_0, q4_k, q6_k", options.dtype));
+    throw Error(fmt::format("--dtype: '{}' is not one of: f32, as-stored, q8_0, q4_0, q4_k, q5_k, q6_k", options.dtype));
   std::map<std::string, std::string> v;
   v["version"] = LLMC_VERSION;
   v["spec_file"] = s.file;

@@ -9,7 +9,7 @@ namespace llmc {
 
 struct EmitOptions {
   std::string command_line;  // recorded in the front matter
-  std::string dtype = "as-stored";  // how the binary keeps its matrices: f32, as-stored, q8_0, q4_0, q4_k, q6_k
+  std::string dtype = "as-stored";  // how the binary keeps its matrices: f32, as-stored, q8_0, q4_0, q4_k, q5_k, q6_k
   std::string kv_cache = "f32";     // elements of the KV cache: f32, f16
 };
 

@@ -42,8 +42,8 @@ int main(int argc, char** argv) {
   for (auto [cmd, dtype] : {std::pair{c, &compile.dtype}, std::pair{b, &build.compile.dtype}})
     cmd->add_option("--dtype", *dtype,
                     "weights of the matrices: as-stored (f32/f16/bf16 as in the checkpoint), f32, q8_0, q4_0, "
-                    "q4_k, q6_k (quantised at load)")
-        ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}))
+                    "q4_k, q5_k, q6_k (quantised at load)")
+        ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}))
         ->capture_default_str();
   for (auto [cmd, kv] : {std::pair{c, &compile.kv_cache}, std::pair{b, &build.compile.kv_cache}})
     cmd->add_option("--kv-cache", *kv,
@@ -53,13 +53,14 @@ int main(int argc, char** argv) {
 
   llmc::QuantizeOptions quantize;
   auto* q = app.add_subcommand("quantize", "rewrite a checkpoint with the model's matrices in the layout its binary "
-                                           "maps directly (q8_0 / q4_0 / q4_k / q6_k quantised, or f32 / f16 / bf16 grouped)");
+                                           "maps directly (q8_0 / q4_0 / q4_k / q5_k / q6_k quantised, or f32 / f16 / "
+                                           "bf16 grouped)");
   q->add_option("spec", quantize.spec_path, "arch YAML")->required();
   q->add_option("--weights", quantize.weights, "model.safetensors, its index.json, a folder, or a llama2.c .bin")
       ->required();
   q->add_option("-o,--output", quantize.output, "output .safetensors")->required();
-  q->add_option("--dtype", quantize.dtype, "weights of the matrices: as-stored, f32, q8_0, q4_0, q4_k, q6_k")
-      ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}))
+  q->add_option("--dtype", quantize.dtype, "weights of the matrices: as-stored, f32, q8_0, q4_0, q4_k, q5_k, q6_k")
+      ->check(CLI::IsMember({"as-stored", "f32", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}))
       ->required();
 
   std::string inspect_spec;

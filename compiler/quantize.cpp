@@ -1,5 +1,5 @@
 // llmc quantize: a checkpoint rewritten as the safetensors file a model's binary maps without conversion.
-// The matrices the model binds with get_matrix are stored in their grouped format (q8_0 / q4_0 / q4_k /
+// The matrices the model binds with get_matrix are stored in their grouped format (q8_0 / q4_0 / q4_k / q5_k /
 // q6_k, or f32/f16/bf16 grouped), as U8 tensors described in the metadata (weights_loader.hpp: grouped_entries);
 // every other tensor the model reads is copied as stored (a GGUF block-quantised one as F32, dequantised).
 // Tensors the model does not read are left out.
@@ -27,8 +27,9 @@ MatrixStorage storage_of(const std::string& dtype) {
   if (dtype == "q8_0") return MatrixStorage::q8_0;
   if (dtype == "q4_0") return MatrixStorage::q4_0;
   if (dtype == "q4_k") return MatrixStorage::q4_k;
+  if (dtype == "q5_k") return MatrixStorage::q5_k;
   if (dtype == "q6_k") return MatrixStorage::q6_k;
-  throw Error(fmt::format("--dtype {}: expected as-stored, f32, q8_0, q4_0, q4_k or q6_k", dtype));
+  throw Error(fmt::format("--dtype {}: expected as-stored, f32, q8_0, q4_0, q4_k, q5_k or q6_k", dtype));
 }
 
 // One tensor of the output: a stored tensor copied as it is (or dequantised to F32), or a matrix written grouped.

@@ -369,25 +369,27 @@ inline float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
 
 }  // namespace ggml_detail
 
-// 256 values → one GGUF Q4_K block (144 bytes), as quantize_row_q4_K_ref.
-inline void ggml_quantize_q4_k(const float* x, uint8_t* out) {
-  namespace g = ggml_detail;
-  uint8_t L[256], Laux[32], packed[12] = {};
+namespace ggml_detail {
+// What quantize_row_q4_K_ref and quantize_row_q5_K_ref share: per sub-block of 32 a scale and min
+// (make_qkx2_quants for quants 0..nmax), both 6-bit against the block's f16 d and dmin, then the quants
+// against those. Writes d, dmin and the 12 packed scale bytes to head[0..16) and the quants to L.
+inline void k_scale_min_quants(const float* x, int nmax, float rmin, int nstep, uint8_t* head, uint8_t* L) {
+  uint8_t Laux[32], packed[12] = {};
   float weights[32], mins[8], scales[8], max_scale = 0.0f, max_min = 0.0f;
   for (int j = 0; j < 8; ++j) {
     const float* xj = x + 32 * j;
     float sum_x2 = 0.0f;
-    for (int l = 0; l < 32; ++l) sum_x2 += g::rounded(xj[l] * xj[l]);
+    for (int l = 0; l < 32; ++l) sum_x2 += rounded(xj[l] * xj[l]);
     const float av_x = std::sqrt(sum_x2 / 32.0f);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xj[l]);
-    scales[j] = g::make_qkx2_quants(32, 15, xj, weights, L + 32 * j, &mins[j], Laux, -1.0f, 0.1f, 20);
+    scales[j] = make_qkx2_quants(32, nmax, xj, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
   const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f, inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
   for (int j = 0; j < 8; ++j) {
-    const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(g::nearest_int(inv_scale * scales[j])));
-    const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(g::nearest_int(inv_min * mins[j])));
+    const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
+    const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
     if (j < 4) {
       packed[j] = ls;
       packed[j + 4] = lm;
@@ -398,19 +400,42 @@ inline void ggml_quantize_q4_k(const float* x, uint8_t* out) {
     }
   }
   const uint16_t d = f32_to_f16(max_scale / 63.0f), dmin = f32_to_f16(max_min / 63.0f);
-  std::memcpy(out, &d, 2);
-  std::memcpy(out + 2, &dmin, 2);
-  std::memcpy(out + 4, packed, 12);
+  std::memcpy(head, &d, 2);
+  std::memcpy(head + 2, &dmin, 2);
+  std::memcpy(head + 4, packed, 12);
   for (int j = 0; j < 8; ++j) {
     int sc, m;
-    g::k4_scale_min(j, packed, sc, m);
-    const float dj = g::half(out) * static_cast<float>(sc);
+    k4_scale_min(j, packed, sc, m);
+    const float dj = half(head) * static_cast<float>(sc);
     if (dj == 0.0f) continue;
-    const float dm = g::half(out + 2) * static_cast<float>(m);
-    for (int i = 0; i < 32; ++i) L[32 * j + i] = static_cast<uint8_t>(std::max(0, std::min(15, g::nearest_int((x[32 * j + i] + dm) / dj))));
+    const float dm = half(head + 2) * static_cast<float>(m);
+    for (int i = 0; i < 32; ++i)
+      L[32 * j + i] = static_cast<uint8_t>(std::max(0, std::min(nmax, nearest_int((x[32 * j + i] + dm) / dj))));
   }
+}
+}  // namespace ggml_detail
+
+// 256 values → one GGUF Q4_K block (144 bytes), as quantize_row_q4_K_ref.
+inline void ggml_quantize_q4_k(const float* x, uint8_t* out) {
+  uint8_t L[256];
+  ggml_detail::k_scale_min_quants(x, 15, -1.0f, 20, out, L);
   for (int c = 0; c < 4; ++c)
     for (int l = 0; l < 32; ++l) out[16 + 32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
+}
+
+// 256 values → one GGUF Q5_K block (176 bytes), as quantize_row_q5_K_ref: Q4_K's with quants 0..31, the
+// fifth bit of value 64c + l (l < 64) in qh[l % 32] at bit 2c + l / 32.
+inline void ggml_quantize_q5_k(const float* x, uint8_t* out) {
+  uint8_t L[256];
+  ggml_detail::k_scale_min_quants(x, 31, -0.5f, 15, out, L);
+  uint8_t* qh = out + 16;
+  std::memset(qh, 0, 32);
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      const int lo = L[64 * c + l], hi = L[64 * c + 32 + l];
+      qh[l] |= static_cast<uint8_t>((lo >> 4) << (2 * c) | (hi >> 4) << (2 * c + 1));
+      out[48 + 32 * c + l] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
+    }
 }
 
 // 256 values → one GGUF Q6_K block (210 bytes), as quantize_row_q6_K_ref.

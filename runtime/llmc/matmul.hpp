@@ -1,7 +1,7 @@
 // Matrix-vector and matrix-matrix products for generated models: y[t] = W·x[t] over T tokens. Row-major
 // f32 / f16 / bf16 weights here (f16 / bf16 converted in registers; activations fp32, fp32 accumulators);
 // grouped weights (what get_matrix binds: f32_g16, f16_g16, bf16_g16, q8_0, q4_0, q4_k,
-// q6_k) in llmc/matmul_grouped.hpp.
+// q5_k, q6_k) in llmc/matmul_grouped.hpp.
 //
 // Register tiles of R weight rows × C tokens, each accumulator a SIMD vector along the input dimension,
 // reduced at the end. Every output element is computed by the same instruction sequence whatever the tile,
@@ -247,6 +247,9 @@ inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref
     case WFormat::q6_k:
       if constexpr (In % 256 == 0) return mm::matmul_typed<WFormat::q6_k, Out, In>(y, y_stride, x, ref.data, bias, T);
       break;
+    case WFormat::q5_k:
+      if constexpr (In % 256 == 0) return mm::matmul_typed<WFormat::q5_k, Out, In>(y, y_stride, x, ref.data, bias, T);
+      break;
     case WFormat::f32_g16: return mm::matmul_typed<WFormat::f32_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
     case WFormat::f16_g16: return mm::matmul_typed<WFormat::f16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
     case WFormat::bf16_g16: return mm::matmul_typed<WFormat::bf16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
@@ -277,6 +280,9 @@ inline bool grouped_products_any(WFormat f, const float* x, int T, const Grouped
       return false;
     case WFormat::q6_k:
       if constexpr (In % 256 == 0) return grouped_products<WFormat::q6_k, In>(x, T, m, n), true;
+      return false;
+    case WFormat::q5_k:
+      if constexpr (In % 256 == 0) return grouped_products<WFormat::q5_k, In>(x, T, m, n), true;
       return false;
     case WFormat::f32_g16: return grouped_products<WFormat::f32_g16, In>(x, T, m, n), true;
     case WFormat::f16_g16: return grouped_products<WFormat::f16_g16, In>(x, T, m, n), true;

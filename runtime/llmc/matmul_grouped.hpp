@@ -10,14 +10,14 @@
 // of 16 rows is one 512-bit register (two 256-bit halves without AVX-512), 4 values of a row per byte
 // quadruple, so vpdpbusd (VNNI; else vpmaddubsw + vpmaddwd) sums a slice of the block for 16 rows at
 // once against 4 broadcast activation bytes.
-// q4_k / q6_k: the activations are quantised per token like GGUF's q8_K (super-blocks of 256, d = max/−127
-// as an fp32, int8 quants, sums of the quants per sub-block). Per super-block and row, the exact integer
-// Σ_sub scale·Σ q·x: q4_k with VNNI sums a sub-block's slices with vpdpbusd (as q4_0) and multiplies by
-// the scale once (vpmulld); otherwise (and q6_k) vpmaddubsw of a slice (unsigned quants × signed
-// activations: pair sums, no saturation for quants < 64), summed over slices in int16 while that cannot
-// overflow, then vpdpwssd (else vpmaddwd + add) with the sub-block's scale in both halves of the lane.
-// The q6_k offset −32 and the q4_k mins are one vpdpwssd per pair of sub-blocks against the activation
-// sums. Then, as ggml, fp32: acc = fma(isum, d_w·d_x, acc) (q4_k: and fma(msum, −dmin·d_x, ·)),
+// q4_k / q5_k / q6_k: the activations are quantised per token like GGUF's q8_K (super-blocks of 256, d =
+// max/−127 as an fp32, int8 quants, sums of the quants per sub-block). Per super-block and row, the exact
+// integer Σ_sub scale·Σ q·x: q4_k and q5_k with VNNI sum a sub-block's slices with vpdpbusd (as q4_0) and
+// multiply by the scale once (vpmulld); otherwise (and q6_k) vpmaddubsw of a slice (unsigned quants ×
+// signed activations: pair sums, no saturation for quants < 64), summed over slices in int16 while that
+// cannot overflow, then vpdpwssd (else vpmaddwd + add) with the sub-block's scale in both halves of the
+// lane. The q6_k offset −32 and the q4_k / q5_k mins are one vpdpwssd per pair of sub-blocks against the
+// activation sums. Then, as ggml, fp32: acc = fma(isum, d_w·d_x, acc) (with mins: and fma(msum, −dmin·d_x, ·)),
 // super-blocks in order. Every output row is the same chain of fp32 operations
 // whatever the tile, token count or thread count: results are bitwise identical across them.
 #pragma once
@@ -77,13 +77,12 @@ inline float quant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
   return s;
 }
 
-// One token's q8_K activations for q4_k / q6_k: In int8 quants, In/256 fp32 d, then the int16 sums of the
-// quants per sub-block of the weights (q4_k: 32 values, q6_k: 16), padded to 64 bytes.
-template <WFormat F, int In>
-inline constexpr size_t kKActBytes =
-    (static_cast<size_t>(In) + In / 256 * 4 + (F == WFormat::q4_k ? In / 16 : In / 8) + 63) / 64 * 64;
+// One token's q8_K activations for q4_k / q5_k / q6_k: In int8 quants, In/256 fp32 d, then the int16 sums
+// of the quants per sub-block of the weights (q4_k, q5_k: 32 values, q6_k: 16), padded to 64 bytes.
 template <WFormat F>
-inline constexpr int kKSub = F == WFormat::q4_k ? 32 : 16;  // values per sub-block
+inline constexpr int kKSub = has_kmins(F) ? 32 : 16;  // values per sub-block
+template <WFormat F, int In>
+inline constexpr size_t kKActBytes = (static_cast<size_t>(In) + In / 256 * 4 + In / kKSub<F> * 2 + 63) / 64 * 64;
 
 // GGUF's quantize_row_q8_K_ref for one token: per super-block, max the first value of greatest magnitude,
 // q = min(127, nearest_int(x·(−127/max))), d = 1/(−127/max); all zero for a block of zeros.
@@ -111,7 +110,7 @@ inline void quantize_acts_k_ref(const float* x, uint8_t* out) {
   }
 }
 
-// The q4_k / q6_k matmul's arithmetic for one output, in scalar code (see the top of this file).
+// The q4_k / q5_k / q6_k matmul's arithmetic for one output, in scalar code (see the top of this file).
 template <WFormat F, int In>
 inline float kquant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
   const int8_t* q = reinterpret_cast<const int8_t*>(xq);
@@ -128,10 +127,10 @@ inline float kquant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
         dot += (kquant_q(F, W, In, row, i) - kOffset) * q[i];
       }
       isum += kquant_scale(F, W, In, row, b * 256, sub) * dot;
-      if constexpr (F == WFormat::q4_k) msum += kquant_min(W, In, row, b * 256, sub) * bsum[b * 256 / kSub + sub];
+      if constexpr (has_kmins(F)) msum += kquant_min(F, W, In, row, b * 256, sub) * bsum[b * 256 / kSub + sub];
     }
     s = std::fma(static_cast<float>(isum), kquant_d(F, W, In, row, b * 256) * dx[b], s);
-    if constexpr (F == WFormat::q4_k)
+    if constexpr (has_kmins(F))
       s = std::fma(static_cast<float>(msum), -(kquant_d(F, W, In, row, b * 256, true) * dx[b]), s);
   }
   return s;
@@ -220,6 +219,28 @@ struct QVec {
   static I shl16(I v) { return _mm512_slli_epi16(v, N); }
   template <int N>
   static I shr16(I v) { return _mm512_srli_epi16(v, N); }
+  // 16-bit lanes shifted left by n (right by −n); n is a constant once the caller's loop is unrolled.
+  static I shift16(I v, int n) {
+    return n >= 0 ? _mm512_sll_epi16(v, _mm_cvtsi32_si128(n)) : _mm512_srl_epi16(v, _mm_cvtsi32_si128(-n));
+  }
+#ifdef __GFNI__
+  // q5_k: each byte's bit k at bit 4, the others clear; each byte's high nibble as its value. One
+  // vgf2p8affineqb each (a bit matrix per byte: output bit i is the parity of input & row 7 − i). TinyLlama's
+  // q5_k matrices from DRAM at 1 thread: 22-24 GB/s, against 18-19 with shifts and masks (bench/kernels,
+  // KERNELS_CPU_TIME=1, alternated).
+  static I bit_to4(I v, int k) { return _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64((1ll << k) << 24), 0); }
+  static I high4(I v) { return _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(0x1020408000000000ll), 0); }
+  // q6_k: each byte's bits k, k + 1 at bits 4, 5, the others clear.
+  static I bits_to45(I v, int k) {
+    return _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64((1ll << k) << 24 | (2ll << k) << 16), 0);
+  }
+#else
+  static I bit_to4(I v, int k) { return mask8(shift16(v, 4 - k), 0x10); }
+  static I high4(I v) { return high_nibbles(v); }
+  static I bits_to45(I v, int k) { return mask8(shift16(v, 4 - k), 0x30); }
+#endif
+  // Each lane's first (second) int16 as int32.
+  static I half16(I v, bool second) { return _mm512_srai_epi32(second ? v : _mm512_slli_epi32(v, 16), 16); }
   template <int N>
   static I shl32(I v) { return _mm512_slli_epi32(v, N); }
   // Unsigned bytes w times signed bytes x, adjacent pairs summed to int16 (vpmaddubsw).
@@ -336,6 +357,13 @@ struct QVec {
   static I shl16(I v) { return _mm256_slli_epi16(v, N); }
   template <int N>
   static I shr16(I v) { return _mm256_srli_epi16(v, N); }
+  static I shift16(I v, int n) {
+    return n >= 0 ? _mm256_sll_epi16(v, _mm_cvtsi32_si128(n)) : _mm256_srl_epi16(v, _mm_cvtsi32_si128(-n));
+  }
+  static I bit_to4(I v, int k) { return mask8(shift16(v, 4 - k), 0x10); }
+  static I high4(I v) { return high_nibbles(v); }
+  static I bits_to45(I v, int k) { return mask8(shift16(v, 4 - k), 0x30); }
+  static I half16(I v, bool second) { return _mm256_srai_epi32(second ? v : _mm256_slli_epi32(v, 16), 16); }
   template <int N>
   static I shl32(I v) { return _mm256_slli_epi32(v, N); }
   static I maddubs(I w, I x) { return _mm256_maddubs_epi16(w, x); }
@@ -633,9 +661,86 @@ inline void q4k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
   }
 }
 
+// The same for q5_k: q4_k's sums with the fifth bit of each quant (bit 2c of a qh slice byte for the low
+// nibbles of chunk c, bit 2c + 1 for the high ones) moved to bit 4 and or-ed in, so a slice is two bytes
+// of quants 0..31 per lane. With VNNI, vpdpbusd sums a sub-block in int32 and one vpmulld scales it, as
+// q4_k. Without, the vpmaddubsw pair sums (at most 2·31·127 = 7874) are summed over 4 slices in int16
+// (31496, no overflow), then scaled (vpdpwssd). Same integers as summing every product scaled.
+template <int H, int C>
+inline void q5k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
+                           typename QVec::I* isum, typename QVec::I* msum) {
+  using V = QVec;
+  constexpr size_t kHalf = 64 / H, kPairs = 32 / H;
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) isum[c] = msum[c] = V::set1(0);
+#pragma GCC unroll 4
+  for (int chunk = 0; chunk < 4; ++chunk) {
+    // Quants of one slice: low and high nibbles with their fifth bits.
+    auto quants = [&](int s, typename V::I& lo, typename V::I& hi) {
+      const typename V::I v = V::load(w + (chunk * 8 + s) * 64 + h * kHalf);
+      const typename V::I qh = V::load(w + kQ5kQh + s * 64 + h * kHalf);
+      lo = V::or_(V::mask8(v, 0x0f), V::bit_to4(qh, 2 * chunk));
+      hi = V::or_(V::high4(v), V::bit_to4(qh, 2 * chunk + 1));
+    };
+    if constexpr (V::kVnni) {
+      typename V::I sum_lo[C], sum_hi[C];  // int32 sums of sub-blocks 2·chunk and 2·chunk + 1
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) sum_lo[c] = sum_hi[c] = V::set1(0);
+#pragma GCC unroll 8
+      for (int s = 0; s < 8; ++s) {
+        typename V::I lo, hi;
+        quants(s, lo, hi);
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const uint8_t* x = xb[c] + chunk * 64 + s * 4;
+          sum_lo[c] = V::template dot<WFormat::q4_0>(sum_lo[c], lo, V::bcast(x));
+          sum_hi[c] = V::template dot<WFormat::q4_0>(sum_hi[c], hi, V::bcast(x + 32));
+        }
+      }
+      const typename V::I pair = V::pairs32(w + kQ5kScales + chunk * 32 + h * kPairs);
+      const typename V::I scale_lo = V::and32(pair, 0xff), scale_hi = V::template shr32<8>(pair);
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c)
+        isum[c] = V::add(isum[c], V::add(V::mullo32(sum_lo[c], scale_lo), V::mullo32(sum_hi[c], scale_hi)));
+    } else {
+      const typename V::I pair = V::pairs16(w + kQ5kScales + chunk * 32 + h * kPairs);
+      const typename V::I scale_lo = V::dup16(pair, false), scale_hi = V::dup16(pair, true);
+#pragma GCC unroll 2
+      for (int part = 0; part < 2; ++part) {
+        typename V::I sum_lo[C], sum_hi[C];  // int16 sums over 4 slices
+#pragma GCC unroll 4
+        for (int s = 4 * part; s < 4 * part + 4; ++s) {
+          typename V::I lo, hi;
+          quants(s, lo, hi);
+#pragma GCC unroll 16
+          for (int c = 0; c < C; ++c) {
+            const uint8_t* x = xb[c] + chunk * 64 + s * 4;
+            const typename V::I plo = V::maddubs(lo, V::bcast(x)), phi = V::maddubs(hi, V::bcast(x + 32));
+            sum_lo[c] = s == 4 * part ? plo : V::add16(sum_lo[c], plo);
+            sum_hi[c] = s == 4 * part ? phi : V::add16(sum_hi[c], phi);
+          }
+        }
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) isum[c] = V::dot16(V::dot16(isum[c], sum_lo[c], scale_lo), sum_hi[c], scale_hi);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const typename V::I mins = V::pairs16(w + kQ5kMins + k * 32 + h * kPairs);
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c)
+      msum[c] = V::dot16(msum[c], mins, V::bcast(reinterpret_cast<const uint8_t*>(bsum[c] + 2 * k)));
+  }
+}
+
 // The same for q6_k: isum = Σ_sub scale·Σ (q − 32)·x, as Σ_sub scale·Σ q·x − 32·Σ_sub scale·Σ x.
-// Products summed in int16 over two slices (at most 2·2·63·127 = 32004) before scaling, in four chains
-// (one per quarter p of the half), as q4k_block_sums does.
+// With VNNI, vpdpbusd sums a sub-block (16 values: 4 slices of each quarter p of the half) in int32 and
+// one vpmulld scales it; with GFNI, a quant's high bits are moved into place by one vgf2p8affineqb. On
+// TinyLlama's matrices from DRAM at 1 thread: 27-31 GB/s against 22-29 for the vpmaddubsw path below
+// (bench/kernels matmul q6_k, KERNELS_CPU_TIME=1, alternated, a busy machine). Without VNNI: products
+// summed in int16 over two slices (at most 2·2·63·127 = 32004) before scaling, in four chains (one per
+// quarter p of the half), as q4k_block_sums does.
 template <int H, int C>
 inline void q6k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
                            typename QVec::I* isum) {
@@ -648,6 +753,39 @@ inline void q6k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
 #pragma GCC unroll 4
     for (int p = 0; p < 4; ++p) part[c][p] = V::set1(0);
   }
+  if constexpr (V::kVnni) {
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half)
+#pragma GCC unroll 2
+      for (int second = 0; second < 2; ++second) {  // slices 0-3: the first scale of each pair, 4-7 the second
+        typename V::I sum[C][4];
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c)
+#pragma GCC unroll 4
+          for (int p = 0; p < 4; ++p) sum[c][p] = V::set1(0);
+#pragma GCC unroll 4
+        for (int s = 4 * second; s < 4 * second + 4; ++s) {
+          const uint8_t* slice = w + (half * 8 + s) * 192 + h * kHalf;
+          const typename V::I a = V::load(slice), b = V::load(slice + 64), hb = V::load(slice + 128);
+          const typename V::I q[4] = {V::or_(V::mask8(a, 0x0f), V::bits_to45(hb, 0)),
+                                      V::or_(V::mask8(b, 0x0f), V::bits_to45(hb, 2)),
+                                      V::or_(V::high4(a), V::mask8(hb, 0x30)),
+                                      V::or_(V::high4(b), V::bits_to45(hb, 6))};
+#pragma GCC unroll 16
+          for (int c = 0; c < C; ++c) {
+            const uint8_t* x = xb[c] + half * 128 + s * 4;
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; ++p) sum[c][p] = V::template dot<WFormat::q4_0>(sum[c][p], q[p], V::bcast(x + 32 * p));
+          }
+        }
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; ++p) {
+          const typename V::I scale = V::half16(V::pairs16(w + kQ6kScales + (4 * half + p) * 32 + h * kPairs), second);
+#pragma GCC unroll 16
+          for (int c = 0; c < C; ++c) part[c][p] = V::add(part[c][p], V::mullo32(sum[c][p], scale));
+        }
+      }
+  } else
 #pragma GCC unroll 2
   for (int half = 0; half < 2; ++half)
 #pragma GCC unroll 2
@@ -696,17 +834,54 @@ inline void q6k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
     isum[c] = V::sub(V::add(V::add(part[c][0], part[c][1]), V::add(part[c][2], part[c][3])), V::template shl32<5>(offset[c]));
 }
 
-// The tile of qtile for q4_k / q6_k weights (kquant_dot_ref's arithmetic). Groups are taken one after
-// another within each super-block, so a tile of G groups still reads G streams, each in bursts of a
-// super-block (2-3 KB): too short for the hardware prefetchers, so each burst prefetches its group's next
-// super-block into L2. Matrices streamed from DRAM at 1 thread (TinyLlama's 5632 x 2048 and 2048 x 5632,
-// 40 copies; a VM at load average 7, so ±20%): q4_k 4.0 / 6.8 -> 8.3 / 7.5 GB/s, q6_k 4.5 / 3.3 -> 6.6 / 6.6
-// (q4_0 meanwhile 9-12); two super-blocks ahead was no better.
+// One super-block b of one group's half h (w: the group) against C tokens, into acc[c] as kquant_dot_ref:
+// fma(isum, d·dx, acc) (q4_k, q5_k: then fnma(msum, dmin·dx, acc)).
+template <WFormat F, int In, int H, int C>
+inline void kblock(const uint8_t* w, int h, const uint8_t* x, size_t xs, int b, typename QVec::F* acc) {
+  using V = QVec;
+  constexpr int kBlocks = In / 256, kSub = kKSub<F>;
+  const uint8_t* xb[C];
+  const int16_t* bsum[C];
+  float dx[C];
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) {
+    const uint8_t* xt = x + c * xs;
+    xb[c] = xt + b * 256;
+    dx[c] = reinterpret_cast<const float*>(xt + In)[b];
+    bsum[c] = reinterpret_cast<const int16_t*>(xt + In + kBlocks * 4) + b * (256 / kSub);
+  }
+  typename V::I isum[C], msum[C];
+  if constexpr (F == WFormat::q4_k) q4k_block_sums<H, C>(w, h, xb, bsum, isum, msum);
+  else if constexpr (F == WFormat::q5_k) q5k_block_sums<H, C>(w, h, xb, bsum, isum, msum);
+  else q6k_block_sums<H, C>(w, h, xb, bsum, isum);
+  const typename V::F d = V::scales(w + kquant_d_at(F) + h * (32 / H));
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) {
+    const typename V::F dxc = V::fset1(dx[c]);
+    acc[c] = V::fma(V::to_float(isum[c]), V::mul(d, dxc), acc[c]);
+    if constexpr (has_kmins(F)) {
+      const typename V::F dmin = V::scales(w + kquant_dmin_at(F) + h * (32 / H));
+      acc[c] = V::fnma(V::to_float(msum[c]), V::mul(dmin, dxc), acc[c]);
+    }
+  }
+}
+
+// The tile of qtile for q4_k / q5_k / q6_k weights (kquant_dot_ref's arithmetic).
+// Decode (C = 1) reads the tile's groups one after another, each from its first super-block to its last:
+// a group holds its super-blocks (scales included) back to back and a tile's groups are adjacent, so a
+// thread's reads are one sequential stream, which the hardware prefetchers follow without help. Taking
+// the groups in turn within each super-block instead (G streams in 2-3 KB bursts, each prefetching its
+// group's next super-block into L2) streamed TinyLlama's matrices from DRAM at 1 thread at 15-18 GB/s
+// (q4_k) and 14-18 (q6_k); in order, 19-28 and 19-27 (bench/kernels matmul, KERNELS_CPU_TIME=1, the two
+// builds alternated on a busy machine; q4_0 meanwhile 22-23). An L2 prefetch 4 super-blocks ahead on
+// top of that was slower (15-21). So decode takes no prefetch hints.
+// Prefill (C > 1) keeps the groups in turn within each super-block: the C tokens' activations of a
+// super-block are reused by the G groups.
 template <WFormat F, int In, int G, int C>
 inline void ktile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
+                  int rows, const uint8_t* = nullptr, size_t = 0) {
   using V = QVec;
-  constexpr int H = V::kHalves, kBlocks = In / 256, kSub = kKSub<F>;
+  constexpr int H = V::kHalves, kBlocks = In / 256;
   constexpr size_t kBlockBytes = kquant_block_bytes(F);
   typename V::F acc[G][H][C];
 #pragma GCC unroll 16
@@ -715,40 +890,19 @@ inline void ktile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
     for (int h = 0; h < H; ++h)
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
-  for (int b = 0; b < kBlocks; ++b) {
-    prefetch_share<true>(prefetch, prefetch_bytes, kBlocks, b);  // decode: weights from DRAM
-    const uint8_t* xb[C];
-    const int16_t* bsum[C];
-    float dx[C];
-#pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) {
-      const uint8_t* xt = x + c * xs;
-      xb[c] = xt + b * 256;
-      dx[c] = reinterpret_cast<const float*>(xt + In)[b];
-      bsum[c] = reinterpret_cast<const int16_t*>(xt + In + kBlocks * 4) + b * (256 / kSub);
-    }
-#pragma GCC unroll 16
+  if constexpr (C == 1) {
+#pragma GCC unroll 1
     for (int g = 0; g < G; ++g)
 #pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) {
-        const uint8_t* w = W + g * gb + b * kBlockBytes;
-        if (h == 0)  // this group's next super-block into L2 (see above)
-          for (size_t o = kBlockBytes; o < 2 * kBlockBytes; o += 64)
-            _mm_prefetch(reinterpret_cast<const char*>(w + o), _MM_HINT_T1);
-        typename V::I isum[C], msum[C];
-        if constexpr (F == WFormat::q4_k) q4k_block_sums<H, C>(w, h, xb, bsum, isum, msum);
-        else q6k_block_sums<H, C>(w, h, xb, bsum, isum);
-        const typename V::F d = V::scales(w + (F == WFormat::q4_k ? kQ4kD : kQ6kD) + h * (32 / H));
+      for (int h = 0; h < H; ++h)
+#pragma GCC unroll 1
+        for (int b = 0; b < kBlocks; ++b) kblock<F, In, H, 1>(W + g * gb + b * kBlockBytes, h, x, xs, b, acc[g][h]);
+  } else {
+    for (int b = 0; b < kBlocks; ++b)
 #pragma GCC unroll 16
-        for (int c = 0; c < C; ++c) {
-          const typename V::F dxc = V::fset1(dx[c]);
-          acc[g][h][c] = V::fma(V::to_float(isum[c]), V::mul(d, dxc), acc[g][h][c]);
-          if constexpr (F == WFormat::q4_k) {
-            const typename V::F dmin = V::scales(w + kQ4kDmin + h * (32 / H));
-            acc[g][h][c] = V::fnma(V::to_float(msum[c]), V::mul(dmin, dxc), acc[g][h][c]);
-          }
-        }
-      }
+      for (int g = 0; g < G; ++g)
+#pragma GCC unroll 2
+        for (int h = 0; h < H; ++h) kblock<F, In, H, C>(W + g * gb + b * kBlockBytes, h, x, xs, b, acc[g][h]);
   }
   constexpr int kLanes = 16 / H;
 #pragma GCC unroll 16
@@ -889,7 +1043,7 @@ struct GroupTiles {
   // 12% slower with it and bf16 the same. f16 gained 13% with it on one Zen 5 host, but decoded 19-50%
   // faster without it on another (TinyLlama f16 13.2 vs 8.8 tok/s), where it then streams as bf16 does. Into
   // L2 (as the quantised tiles do) f32, f16 and bf16 were 25-45% slower there (1 thread: 16-25 GB/s, not 24-36).
-  static constexpr bool prefetch_next = kInt && decode == 1;
+  static constexpr bool prefetch_next = is_quantised(F) && decode == 1;  // K-quants: see ktile
   // Groups per job of a matmul over T tokens.
   static constexpr int job_groups(int T) { return T == 1 ? decode : prefill; }
 };
@@ -957,6 +1111,64 @@ inline void quantize_acts(const float* x, uint8_t* out) {
   }
 }
 
+// quantize_acts_k_ref, vectorised (the same bytes). Per super-block: the greatest magnitude, then the first
+// value that has it (its sign sets the scale's), then the quants as the reference rounds them: x·iscale
+// rounded to nearest even (ggml's nearest_int, for |v| ≤ 127), at most 127; then the sub-block sums.
+template <WFormat F, int In>
+inline void quantize_acts_k(const float* x, uint8_t* out) {
+  float* d = reinterpret_cast<float*>(out + In);
+  int16_t* bsum = reinterpret_cast<int16_t*>(out + In + In / 256 * 4);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int b = 0; b < In / 256; ++b) {
+    const float* xb = x + b * 256;
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 256; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)), m);  // NaN skipped
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    int8_t* q = reinterpret_cast<int8_t*>(out + b * 256);
+    if (!(amax > 0.0f)) {  // all zero (or NaN): as the reference
+      std::memset(q, 0, 256);
+      d[b] = 0.0f;
+      continue;
+    }
+    float max = 0.0f;
+    const __m256 am = _mm256_set1_ps(amax);
+    for (int j = 0; j < 256; j += 8) {
+      const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)), am, _CMP_EQ_OQ));
+      if (hit) {
+        max = xb[j + __builtin_ctz(static_cast<unsigned>(hit))];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    d[b] = 1.0f / iscale;
+    const __m256 is = _mm256_set1_ps(iscale);
+    const __m256i top = _mm256_set1_epi32(127);
+    for (int j = 0; j < 256; j += 32) {
+      __m256i i[4];
+      for (int k = 0; k < 4; ++k)
+        i[k] = _mm256_min_epi32(top, _mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(xb + j + 8 * k))));
+      const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + j),
+                          _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+  }
+  // Sums of kKSub<F> quants, in int16 (|sum| ≤ 32·127).
+  for (int s = 0; s < In / kKSub<F>; ++s) {
+    const __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(out + s * kKSub<F>)));
+    __m256i t = kKSub<F> == 32 ? _mm256_add_epi16(w, _mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                                         reinterpret_cast<const __m128i*>(out + s * kKSub<F> + 16))))
+                               : w;
+    __m128i u = _mm_add_epi16(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    u = _mm_add_epi16(u, _mm_shuffle_epi32(u, 0x4e));
+    u = _mm_add_epi16(u, _mm_shuffle_epi32(u, 0xb1));
+    u = _mm_add_epi16(u, _mm_shufflelo_epi16(u, 0xb1));
+    bsum[s] = static_cast<int16_t>(_mm_cvtsi128_si32(u));
+  }
+}
+
 // What btile reads per token: round_acts_bf16_ref's bf16 pairs for vdpbf16ps, else the same values as fp32
 // (broadcast straight into the FMAs), twice the bytes.
 template <int In>
@@ -1015,11 +1227,17 @@ inline const uint8_t* prepare_acts(const float* xf, int T, size_t& xs) {
     }
     return q;
   } else if constexpr (is_kquant(F)) {
-    static_assert(In % 256 == 0, "q4_k / q6_k rows must be whole super-blocks of 256");
+    static_assert(In % 256 == 0, "q4_k / q5_k / q6_k rows must be whole super-blocks of 256");
     xs = kKActBytes<F, In>;
     uint8_t* q = qact_buffer(xs * static_cast<size_t>(T));
     parallel_for(T, static_cast<int64_t>(T) * In * 4, [&](int begin, int end) {  // a prompt's tokens in parallel
-      for (int t = begin; t < end; ++t) quantize_acts_k_ref<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
+      for (int t = begin; t < end; ++t) {
+#ifdef LLMC_MMQ_SIMD
+        quantize_acts_k<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
+#else
+        quantize_acts_k_ref<F, In>(xf + static_cast<size_t>(t) * In, q + t * xs);
+#endif
+      }
     });
     return q;
   } else if constexpr (F == WFormat::bf16_g16) {

@@ -143,10 +143,10 @@ inline size_t dtype_size(DType d) { return d == DType::f32 ? 4 : 2; }
 // the suffix are plain row-major [out][in] (matrices the model derives itself: transposed, stacked,
 // row-normalised).
 //
-// K-quants (q4_k, q6_k: GGUF's Q4_K / Q6_K numerics, llmc's layout): rows in groups of 16 as above, a group
-// holding one super-block of 256 columns after another, each the quants, sub-block scales (and mins) and f16
-// super-block scales of its 16 rows (the bytes: see kKBlock).
-enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16, q4_k, q6_k };
+// K-quants (q4_k, q5_k, q6_k: GGUF's Q4_K / Q5_K / Q6_K numerics, llmc's layout): rows in groups of 16 as
+// above, a group holding one super-block of 256 columns after another, each the quants, sub-block scales
+// (and mins) and f16 super-block scales of its 16 rows (the bytes: see kKBlock).
+enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16, q4_k, q6_k, q5_k };
 inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
 // Version of the grouped byte layouts above, recorded in files written by `llmc quantize`: a binary refuses a
 // file of another version. Increment it whenever any grouped layout changes.
@@ -157,7 +157,9 @@ inline constexpr bool is_grouped_float(WFormat f) {
   return f == WFormat::f32_g16 || f == WFormat::f16_g16 || f == WFormat::bf16_g16;
 }
 
-inline constexpr bool is_kquant(WFormat f) { return f == WFormat::q4_k || f == WFormat::q6_k; }
+inline constexpr bool is_kquant(WFormat f) { return f == WFormat::q4_k || f == WFormat::q5_k || f == WFormat::q6_k; }
+// q4_k and q5_k: sub-blocks of 32 with a scale and a min each (q6_k: of 16, a scale each).
+inline constexpr bool has_kmins(WFormat f) { return f == WFormat::q4_k || f == WFormat::q5_k; }
 inline constexpr bool is_grouped(WFormat f) { return is_quantised(f) || is_kquant(f) || is_grouped_float(f); }
 
 // Names of the grouped formats as `llmc quantize` files record them.
@@ -169,13 +171,14 @@ inline const char* grouped_format_name(WFormat f) {
     case WFormat::f16_g16: return "f16_g16";
     case WFormat::bf16_g16: return "bf16_g16";
     case WFormat::q4_k: return "q4_k";
+    case WFormat::q5_k: return "q5_k";
     case WFormat::q6_k: return "q6_k";
     default: return "?";
   }
 }
 inline bool grouped_format_from_name(std::string_view name, WFormat& f) {
   for (WFormat g : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16, WFormat::q4_k,
-                    WFormat::q6_k})
+                    WFormat::q5_k, WFormat::q6_k})
     if (name == grouped_format_name(g)) return f = g, true;
   return false;
 }
@@ -215,6 +218,12 @@ inline float quant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, siz
 //     mins      128  the same for the mins
 //     d, dmin    64  16 f16 each, in row order
 //   value = d·scale·q − dmin·min.
+//   q5_k, 2880 bytes (GGUF's 176 a row, plus 4 as q4_k):
+//     quants   2048  the low 4 bits of each value as q4_k's quants
+//     qh        512  slice s < 8: byte i of a row lane holds the fifth bits of values 32k+4s+i at bit k, k < 8
+//                    (GGUF's qh[4s+i])
+//     scales, mins, d, dmin as q4_k's (at 2560, 2688, 2816, 2848)
+//   value = d·scale·q − dmin·min, q in 0..31.
 //   q6_k, 3360 bytes (GGUF's 210 a row):
 //     quants   3072  half h < 2 of 128 values, slice s < 8: three slices. Byte i of a row lane of the first
 //                    holds the low 4 bits of values 128h+4s+i (low nibble) and 128h+64+4s+i (high nibble),
@@ -225,21 +234,40 @@ inline float quant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, siz
 //     d          32  16 f16
 //   value = d·scale·(q − 32).
 inline constexpr size_t kKBlock = 256;
-inline constexpr size_t kquant_block_bytes(WFormat f) { return f == WFormat::q4_k ? 2368 : 3360; }
+inline constexpr size_t kquant_block_bytes(WFormat f) {
+  return f == WFormat::q4_k ? 2368 : f == WFormat::q5_k ? 2880 : 3360;
+}
 inline constexpr size_t kQ4kScales = 2048, kQ4kMins = 2176, kQ4kD = 2304, kQ4kDmin = 2336;
+inline constexpr size_t kQ5kQh = 2048, kQ5kScales = 2560, kQ5kMins = 2688, kQ5kD = 2816, kQ5kDmin = 2848;
 inline constexpr size_t kQ6kScales = 3072, kQ6kD = 3328;
+// Where a super-block's sub-block scales, mins, d and dmin start.
+inline constexpr size_t kquant_scales_at(WFormat f) {
+  return f == WFormat::q4_k ? kQ4kScales : f == WFormat::q5_k ? kQ5kScales : kQ6kScales;
+}
+inline constexpr size_t kquant_mins_at(WFormat f) { return f == WFormat::q4_k ? kQ4kMins : kQ5kMins; }
+inline constexpr size_t kquant_d_at(WFormat f) {
+  return f == WFormat::q4_k ? kQ4kD : f == WFormat::q5_k ? kQ5kD : kQ6kD;
+}
+inline constexpr size_t kquant_dmin_at(WFormat f) { return f == WFormat::q4_k ? kQ4kDmin : kQ5kDmin; }
+
+// Bytes of a GGUF Q4_K / Q5_K / Q6_K block (256 values of one row).
+inline constexpr size_t gguf_kblock_bytes(WFormat f) {
+  return f == WFormat::q4_k ? 144 : f == WFormat::q5_k ? 176 : 210;
+}
 
 // The super-block (of its group) holding column i of row r.
 inline const uint8_t* kquant_block(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
   return m + r / kQuantRows * (cols / kKBlock * kquant_block_bytes(f)) + i / kKBlock * kquant_block_bytes(f);
 }
-// Quant i of row r, unsigned (q4_k 0..15, q6_k 0..63).
+// Quant i of row r, unsigned (q4_k 0..15, q5_k 0..31, q6_k 0..63).
 inline int kquant_q(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
   const uint8_t* b = kquant_block(f, m, cols, r, i);
   const size_t j = i % kKBlock, lane = (r % kQuantRows) * 4 + j % 4;
-  if (f == WFormat::q4_k) {
+  if (has_kmins(f)) {
     const uint8_t byte = b[(j / 64 * 8 + j % 32 / 4) * 64 + lane];
-    return j % 64 < 32 ? byte & 0x0f : byte >> 4;
+    const int low = j % 64 < 32 ? byte & 0x0f : byte >> 4;
+    if (f == WFormat::q4_k) return low;
+    return low | ((b[kQ5kQh + j % 32 / 4 * 64 + lane] >> (j / 32)) & 1) << 4;
   }
   const size_t h = j / 128, p = j % 128 / 32, s = j % 32 / 4;
   const uint8_t* slice = b + (h * 8 + s) * 192;
@@ -249,20 +277,20 @@ inline int kquant_q(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i
 // Scale (q4_k: and min) of sub-block `sub` (q4_k: 32 values, q6_k: 16) of the super-block holding column i.
 inline int kquant_scale(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i, size_t sub) {
   const uint8_t* b = kquant_block(f, m, cols, r, i);
-  const uint8_t v = b[(f == WFormat::q4_k ? kQ4kScales : kQ6kScales) + sub / 2 * 32 + (r % kQuantRows) * 2 + sub % 2];
-  return f == WFormat::q4_k ? v : static_cast<int8_t>(v);
+  const uint8_t v = b[kquant_scales_at(f) + sub / 2 * 32 + (r % kQuantRows) * 2 + sub % 2];
+  return has_kmins(f) ? v : static_cast<int8_t>(v);
 }
-inline int kquant_min(const uint8_t* m, size_t cols, size_t r, size_t i, size_t sub) {
-  return kquant_block(WFormat::q4_k, m, cols, r, i)[kQ4kMins + sub / 2 * 32 + (r % kQuantRows) * 2 + sub % 2];
+inline int kquant_min(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i, size_t sub) {
+  return kquant_block(f, m, cols, r, i)[kquant_mins_at(f) + sub / 2 * 32 + (r % kQuantRows) * 2 + sub % 2];
 }
 // d (dmin: the q4_k mins' scale) of the super-block holding column i.
 inline float kquant_d(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i, bool dmin = false) {
-  const size_t at = f == WFormat::q4_k ? (dmin ? kQ4kDmin : kQ4kD) : kQ6kD;
+  const size_t at = dmin ? kquant_dmin_at(f) : kquant_d_at(f);
   uint16_t h;
   std::memcpy(&h, kquant_block(f, m, cols, r, i) + at + (r % kQuantRows) * 2, 2);
   return f16_to_f32(h);
 }
-// Value (r, i), bit for bit as ggml's dequantize_row_q4_K / q6_K.
+// Value (r, i), bit for bit as ggml's dequantize_row_q4_K / q5_K / q6_K.
 inline float kquant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, size_t i) {
   const int q = kquant_q(f, m, cols, r, i);
   const float d = kquant_d(f, m, cols, r, i);
@@ -270,7 +298,7 @@ inline float kquant_value(WFormat f, const uint8_t* m, size_t cols, size_t r, si
     return d * static_cast<float>(kquant_scale(f, m, cols, r, i, i % kKBlock / 16)) * static_cast<float>(q - 32);
   const size_t sub = i % kKBlock / 32;
   const float d1 = d * static_cast<float>(kquant_scale(f, m, cols, r, i, sub));
-  const float m1 = kquant_d(f, m, cols, r, i, true) * static_cast<float>(kquant_min(m, cols, r, i, sub));
+  const float m1 = kquant_d(f, m, cols, r, i, true) * static_cast<float>(kquant_min(f, m, cols, r, i, sub));
   return ggml_detail::rounded(d1 * static_cast<float>(q)) - m1;
 }
 
@@ -435,26 +463,29 @@ inline void repack_gguf_group(WFormat f, const uint8_t* src, size_t rows, size_t
     }
 }
 
-// One group of q4_k / q6_k from `rows` (≤ 16) rows of GGUF Q4_K / Q6_K blocks (cols values a row, any
+// One group of q4_k / q5_k / q6_k from `rows` (≤ 16) rows of GGUF Q4_K / Q5_K / Q6_K blocks (cols values a row, any
 // alignment): the same quants and scales moved into llmc's layout (see kquant_value); zero padding rows.
 inline void repack_gguf_kgroup(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
-  const size_t blocks = cols / kKBlock, src_block = f == WFormat::q4_k ? 144 : 210;
+  const size_t blocks = cols / kKBlock, src_block = gguf_kblock_bytes(f);
   std::memset(group, 0, blocks * kquant_block_bytes(f));
   for (size_t r = 0; r < rows; ++r)
     for (size_t b = 0; b < blocks; ++b) {
       const uint8_t* in = src + (r * blocks + b) * src_block;
       uint8_t* out = group + b * kquant_block_bytes(f);
       const size_t lane = r * 4;
-      if (f == WFormat::q4_k) {
-        for (size_t k = 0; k < 128; ++k) out[k / 4 * 64 + lane + k % 4] = in[16 + k];  // qs[32c + 4s + i]
+      if (has_kmins(f)) {
+        const uint8_t* qs = in + (f == WFormat::q5_k ? 48 : 16);
+        for (size_t k = 0; k < 128; ++k) out[k / 4 * 64 + lane + k % 4] = qs[k];  // qs[32c + 4s + i]
+        if (f == WFormat::q5_k)
+          for (size_t k = 0; k < 32; ++k) out[kQ5kQh + k / 4 * 64 + lane + k % 4] = in[16 + k];  // qh[4s + i]
         for (int sub = 0; sub < 8; ++sub) {
           int sc, m;
           ggml_detail::k4_scale_min(sub, in + 4, sc, m);
-          out[kQ4kScales + sub / 2 * 32 + r * 2 + sub % 2] = static_cast<uint8_t>(sc);
-          out[kQ4kMins + sub / 2 * 32 + r * 2 + sub % 2] = static_cast<uint8_t>(m);
+          out[kquant_scales_at(f) + sub / 2 * 32 + r * 2 + sub % 2] = static_cast<uint8_t>(sc);
+          out[kquant_mins_at(f) + sub / 2 * 32 + r * 2 + sub % 2] = static_cast<uint8_t>(m);
         }
-        std::memcpy(out + kQ4kD + r * 2, in, 2);
-        std::memcpy(out + kQ4kDmin + r * 2, in + 2, 2);
+        std::memcpy(out + kquant_d_at(f) + r * 2, in, 2);
+        std::memcpy(out + kquant_dmin_at(f) + r * 2, in + 2, 2);
         continue;
       }
       for (size_t h = 0; h < 2; ++h)
@@ -469,16 +500,17 @@ inline void repack_gguf_kgroup(WFormat f, const uint8_t* src, size_t rows, size_
     }
 }
 
-// `rows` (≤ 16) rows of x (cols apart, whole super-blocks) quantised with ggml's reference Q4_K / Q6_K
-// quantisers, as one group of q4_k / q6_k.
+// `rows` (≤ 16) rows of x (cols apart, whole super-blocks) quantised with ggml's reference Q4_K / Q5_K /
+// Q6_K quantisers, as one group of q4_k / q5_k / q6_k.
 inline void kquantize_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
-  const size_t src_block = f == WFormat::q4_k ? 144 : 210, blocks = cols / kKBlock;
+  const size_t src_block = gguf_kblock_bytes(f), blocks = cols / kKBlock;
   std::vector<uint8_t> gguf(rows * blocks * src_block);
   for (size_t r = 0; r < rows; ++r)
     for (size_t b = 0; b < blocks; ++b) {
       const float* v = x + r * cols + b * kKBlock;
       uint8_t* out = gguf.data() + (r * blocks + b) * src_block;
       if (f == WFormat::q4_k) ggml_quantize_q4_k(v, out);
+      else if (f == WFormat::q5_k) ggml_quantize_q5_k(v, out);
       else ggml_quantize_q6_k(v, out);
     }
   repack_gguf_kgroup(f, gguf.data(), rows, cols, group);
@@ -551,9 +583,9 @@ struct Matrix {
 };
 
 // How a binary keeps its matrices (`llmc build --dtype`): all fp32, f16/bf16 as stored in the checkpoint
-// (fp32 ones stay fp32), or block-quantised at load with GGUF's q8_0 / q4_0 / Q4_K / Q6_K numerics; always
+// (fp32 ones stay fp32), or block-quantised at load with GGUF's q8_0 / q4_0 / Q4_K / Q5_K / Q6_K numerics; always
 // grouped.
-enum class MatrixStorage { f32, as_stored, q8_0, q4_0, q4_k, q6_k };
+enum class MatrixStorage { f32, as_stored, q8_0, q4_0, q4_k, q6_k, q5_k };
 
 struct TensorInfo {
   DType dtype = DType::f32;
@@ -790,9 +822,9 @@ class WeightStore {
 
  public:
   // The grouped format get_matrix keeps a stored 2-D tensor in, and its size in bytes.
-  // A GGUF Q8_0 / Q4_0 / Q4_K / Q6_K matrix kept as stored (or as the same format) is repacked, its values
+  // A GGUF Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K matrix kept as stored (or as the same format) is repacked, its values
   // unchanged; other block types are dequantised to fp32 (exact) unless asked to be quantised. Rows that
-  // are not whole blocks of the format asked for (256 columns for q4_k / q6_k, 32 for q8_0 / q4_0) are
+  // are not whole blocks of the format asked for (256 columns for q4_k / q5_k / q6_k, 32 for q8_0 / q4_0) are
   // kept as q8_0 where they are whole blocks of 32 (as llama-quantize falls back to another type for
   // them), else as fp32.
   static WFormat grouped_format(const TensorInfo& t, MatrixStorage storage) {
@@ -801,10 +833,12 @@ class WeightStore {
     if (t.blocks == GgmlType::q8_0 && (as_stored || storage == MatrixStorage::q8_0)) return WFormat::q8_0;
     if (t.blocks == GgmlType::q4_0 && (as_stored || storage == MatrixStorage::q4_0)) return WFormat::q4_0;
     if (t.blocks == GgmlType::q4_k && (as_stored || storage == MatrixStorage::q4_k)) return WFormat::q4_k;
+    if (t.blocks == GgmlType::q5_k && (as_stored || storage == MatrixStorage::q5_k)) return WFormat::q5_k;
     if (t.blocks == GgmlType::q6_k && (as_stored || storage == MatrixStorage::q6_k)) return WFormat::q6_k;
-    if ((storage == MatrixStorage::q4_k || storage == MatrixStorage::q6_k) && cols % kKBlock == 0)
-      return storage == MatrixStorage::q4_k ? WFormat::q4_k : WFormat::q6_k;
-    if (storage == MatrixStorage::q4_k || storage == MatrixStorage::q6_k) storage = MatrixStorage::q8_0;
+    const bool kquant = storage == MatrixStorage::q4_k || storage == MatrixStorage::q5_k || storage == MatrixStorage::q6_k;
+    if (kquant && cols % kKBlock == 0)
+      return storage == MatrixStorage::q4_k ? WFormat::q4_k : storage == MatrixStorage::q5_k ? WFormat::q5_k : WFormat::q6_k;
+    if (kquant) storage = MatrixStorage::q8_0;
     if ((storage == MatrixStorage::q8_0 || storage == MatrixStorage::q4_0) && cols % kQuantBlock == 0)
       return storage == MatrixStorage::q8_0 ? WFormat::q8_0 : WFormat::q4_0;
     if (storage == MatrixStorage::as_stored && t.dtype != DType::f32 && !t.block_quantised())
@@ -827,6 +861,7 @@ class WeightStore {
     const bool repack = (t.blocks == GgmlType::q8_0 && format == WFormat::q8_0) ||  // GGUF blocks as they are
                         (t.blocks == GgmlType::q4_0 && format == WFormat::q4_0) ||
                         (t.blocks == GgmlType::q4_k && format == WFormat::q4_k) ||
+                        (t.blocks == GgmlType::q5_k && format == WFormat::q5_k) ||
                         (t.blocks == GgmlType::q6_k && format == WFormat::q6_k);
     const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / std::max<size_t>(src_group, 1));
     for (size_t g0 = 0; g0 < groups; g0 += batch) {

@@ -40,7 +40,7 @@ inline std::map<std::string, GroupedEntry> grouped_entries(const nlohmann::json&
     if (!value.is_string() || !(in >> format_name >> rows >> cols) || (in >> rest) ||
         !grouped_format_from_name(format_name, e.format))
       throw Error(where + " is '" + text + "', expected '<format> <rows> <cols>' with format one of q8_0, q4_0, "
-                  "q4_k, q6_k, f32_g16, f16_g16, bf16_g16");
+                  "q4_k, q5_k, q6_k, f32_g16, f16_g16, bf16_g16");
     if (rows == 0 || cols == 0 || rows > kMaxGroupedDim || cols > kMaxGroupedDim)
       throw Error(where + ": matrix size " + std::to_string(rows) + " x " + std::to_string(cols) + " out of range");
     if (is_quantised(e.format) && cols % kQuantBlock != 0)

@@ -10,9 +10,10 @@
 //       against the F32 one quantised at load (--dtype q8_0)
 //   golden_runner kquant LLMC WORK_DIR
 //       a random-weight llama with rows of 256 and 512 values written here as GGUF files (F32; Q4_K_M's
-//       mix of Q4_K and Q6_K; all Q4_K; ggml's reference quantisers): the K-quant files (repacked to
-//       q4_k / q6_k) against their own values dequantised to F32, and all-Q4_K against --dtype q4_k at
-//       load and an `llmc quantize --dtype q4_k` file (bit for bit)
+//       mix of Q4_K and Q6_K; all Q4_K; Q5_K_M's mix of Q5_K and Q6_K; all Q5_K; ggml's reference
+//       quantisers): the mixes and all-Q4_K (repacked to q4_k / q5_k / q6_k) against their own values
+//       dequantised to F32, all-Q4_K against --dtype q4_k at load and an `llmc quantize --dtype q4_k` file,
+//       all-Q5_K against --dtype q5_k at load (bit for bit)
 //
 // Checks: greedy tokens identical; per-position logits NMSE = Σ(a−b)²/Σa² ≤ 1e-9 and max|a−b| ≤ 1e-3·max|a|;
 // llmc's cached decoding (greedy steps) gives the logits of an uncached teacher-forced pass over the same
@@ -511,12 +512,14 @@ KQuantModel kquant_model() {
   return m;
 }
 
-// ggml type of a tensor in each file: 0 F32, 12 Q4_K, 14 Q6_K.
-enum class KMix { f32, q4_k_m, q4_k };
+// ggml type of a tensor in each file: 0 F32, 12 Q4_K, 13 Q5_K, 14 Q6_K. The _m mixes keep the output and
+// ffn_down matrices in Q6_K, as llama-quantize's Q4_K_M / Q5_K_M do for the output and some ffn_down.
+enum class KMix { f32, q4_k_m, q4_k, q5_k_m, q5_k };
 uint32_t kquant_type(KMix mix, const std::string& name, size_t rank) {
   if (mix == KMix::f32 || rank != 2 || name == "token_embd.weight") return 0;
-  if (mix == KMix::q4_k_m && (name == "output.weight" || name.find("ffn_down") != std::string::npos)) return 14;
-  return 12;
+  const bool m = mix == KMix::q4_k_m || mix == KMix::q5_k_m;
+  if (m && (name == "output.weight" || name.find("ffn_down") != std::string::npos)) return 14;
+  return mix == KMix::q5_k_m || mix == KMix::q5_k ? 13 : 12;
 }
 
 // Writes the model as `mix`; dequantised: the quantised values as F32 instead.
@@ -537,11 +540,12 @@ void write_kquant_gguf(const KQuantModel& m, KMix mix, bool dequantised, const f
     const uint32_t type = kquant_type(mix, name, shape.size());
     std::string bytes;
     if (type != 0) {
-      const size_t block_bytes = type == 12 ? 144 : 210;
+      const size_t block_bytes = type == 12 ? 144 : type == 13 ? 176 : 210;
       bytes.resize(v.size() / 256 * block_bytes);
       for (size_t b = 0; b < v.size() / 256; ++b) {
         uint8_t* o = reinterpret_cast<uint8_t*>(bytes.data()) + b * block_bytes;
         if (type == 12) llmc::ggml_quantize_q4_k(&v[b * 256], o);
+        else if (type == 13) llmc::ggml_quantize_q5_k(&v[b * 256], o);
         else llmc::ggml_quantize_q6_k(&v[b * 256], o);
       }
     }
@@ -574,9 +578,13 @@ int kquant_case(const fs::path& llmc, const fs::path& work) {
   write_kquant_gguf(m, KMix::q4_k_m, true, work / "model-q4_k_m-dequantised.gguf");
   write_kquant_gguf(m, KMix::q4_k, false, work / "model-q4_k.gguf");
   write_kquant_gguf(m, KMix::q4_k, true, work / "model-q4_k-dequantised.gguf");
+  write_kquant_gguf(m, KMix::q5_k_m, false, work / "model-q5_k_m.gguf");
+  write_kquant_gguf(m, KMix::q5_k_m, true, work / "model-q5_k_m-dequantised.gguf");
+  write_kquant_gguf(m, KMix::q5_k, false, work / "model-q5_k.gguf");
   if (run(q(llmc) + " import " + q(work / "model-f32.gguf") + " -o " + q(work / "arch.yaml")) != 0 ||
       run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0 ||
       run(q(llmc) + " build " + q(work / "arch.yaml") + " --dtype q4_k -o " + q(work / "model-q4_k")) != 0 ||
+      run(q(llmc) + " build " + q(work / "arch.yaml") + " --dtype q5_k -o " + q(work / "model-q5_k")) != 0 ||
       run(q(llmc) + " quantize " + q(work / "arch.yaml") + " --weights " + q(work / "model-f32.gguf") +
           " --dtype q4_k -o " + q(work / "quantized-q4_k.safetensors")) != 0) {
     check(false, "import, build and quantize");
@@ -603,6 +611,12 @@ int kquant_case(const fs::path& llmc, const fs::path& work) {
         "Q4_K GGUF repacked == F32 GGUF quantised to q4_k at load (bit for bit)");
   check(repacked == logits("model-q4_k", "quantized-q4_k.safetensors", "2"),
         "Q4_K GGUF repacked == llmc quantize --dtype q4_k file (bit for bit)");
+  const auto mix5 = logits("model", "model-q5_k_m.gguf", "2");
+  compare_logits(mix5, 0, logits("model", "model-q5_k_m-dequantised.gguf", "2"), prompt.size(), vocab,
+                 "Q5_K_M mix GGUF (q5_k / q6_k kernels) vs its values dequantised, in f32", kQ8KActivationNmse, 0.05);
+  check(mix5 == logits("model", "model-q5_k_m.gguf", "1"), "Q5_K_M mix: 1 and 2 threads give the same bits");
+  check(logits("model-q5_k", "model-q5_k.gguf", "2") == logits("model-q5_k", "model-f32.gguf", "2"),
+        "Q5_K GGUF repacked == F32 GGUF quantised to q5_k at load (bit for bit)");
   return failures ? 1 : 0;
 }
 

@@ -129,6 +129,46 @@ TEST_SUITE("gguf") {
     CHECK(q8_bad == 0);
   }
 
+  TEST_CASE("q5_k: ggml's quantize_row_q5_K_ref bit for bit, and its blocks repacked read back as ggml's values") {
+    auto read = [](const char* name) {
+      std::ifstream in(std::string(LLMC_SOURCE_DIR) + "/tests/data/ggml_quant/" + name, std::ios::binary);
+      REQUIRE(in);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    const std::string inputs = read("kquants.bin"), q5 = read("q5k.bin");
+    constexpr size_t kCols = 512, kBlock = 176;
+    uint32_t head[2];
+    REQUIRE(q5.size() >= 8);
+    std::memcpy(head, q5.data(), 8);
+    const size_t rows = head[0], blocks = rows * kCols / 256;
+    REQUIRE(head[1] == kCols);
+    REQUIRE(q5.size() == 8 + blocks * kBlock + rows * kCols * 4);
+    REQUIRE(inputs.size() >= 8 + rows * kCols * 4);
+    std::vector<float> x(rows * kCols), want(rows * kCols);
+    std::memcpy(x.data(), inputs.data() + 8, x.size() * 4);
+    const auto* gguf = reinterpret_cast<const uint8_t*>(q5.data() + 8);
+    std::memcpy(want.data(), gguf + blocks * kBlock, want.size() * 4);
+    int bad = 0;
+    for (size_t b = 0; b < blocks; ++b) {
+      uint8_t got[kBlock];
+      ggml_quantize_q5_k(&x[b * 256], got);
+      bad += std::memcmp(got, gguf + b * kBlock, kBlock) != 0;
+    }
+    CHECK(bad == 0);
+    std::vector<float> values(want.size());
+    ggml_dequantize(GgmlType::q5_k, gguf, values.size(), values.data());
+    CHECK(bit_mismatches(values.data(), want) == 0);
+    // Repacked into groups of 16 rows (a group of 16 and one of 8), read back value for value.
+    std::vector<uint8_t> grouped(grouped_matrix_bytes(WFormat::q5_k, rows, kCols));
+    for (size_t r0 = 0; r0 < rows; r0 += 16)
+      repack_gguf_kgroup(WFormat::q5_k, gguf + r0 * (kCols / 256) * kBlock, std::min<size_t>(16, rows - r0), kCols,
+                         grouped.data() + r0 / 16 * group_bytes(WFormat::q5_k, kCols));
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t i = 0; i < kCols; ++i)
+        values[r * kCols + i] = matrix_value(WFormat::q5_k, grouped.data(), kCols, r, i);
+    CHECK(bit_mismatches(values.data(), want) == 0);
+  }
+
   TEST_CASE("block tensors in a GGUF file read back as ggml's values: plain, grouped and repacked") {
     for (const RefBlocks& r : reference_blocks()) {
       const GgmlTypeInfo& info = *ggml_type_info(static_cast<uint32_t>(r.type));
@@ -142,11 +182,12 @@ TEST_SUITE("gguf") {
       REQUIRE(s.tensors().at("m").shape == std::vector<int64_t>{2, cols});
       CHECK(bit_mismatches(s.get("m", {2, cols}), r.values) == 0);
       const Matrix m = s.get_matrix("m", {2, cols}, MatrixStorage::as_stored);
-      // Q8_0, Q4_0, Q4_K and Q6_K keep their quants and scales (llmc's q8_0 / q4_0 / q4_k / q6_k are GGUF's
+      // Q8_0, Q4_0, Q4_K, Q5_K and Q6_K keep their quants and scales (llmc's q8_0 / q4_0 / q4_k / q5_k / q6_k are GGUF's
       // numerics, repacked); the others are held as fp32.
       const WFormat want = r.type == GgmlType::q8_0   ? WFormat::q8_0
                            : r.type == GgmlType::q4_0 ? WFormat::q4_0
                            : r.type == GgmlType::q4_k ? WFormat::q4_k
+                           : r.type == GgmlType::q5_k ? WFormat::q5_k
                            : r.type == GgmlType::q6_k ? WFormat::q6_k
                                                       : WFormat::f32_g16;
       CHECK(m.format == want);

@@ -182,7 +182,21 @@ void check_typed_matmul(WFormat f, int T) {
   CHECK(nmse(exact, got) < limit);
 }
 
-// Matmul with q4_k / q6_k weights (quantised by ggml's reference quantisers, values read back as ggml
+// The q8_K activations of one token for format f, as the reference makes them.
+template <int In>
+void quantize_acts_k_ref_any(WFormat f, const float* x, uint8_t* out) {
+  if (f == WFormat::q4_k) mm::quantize_acts_k_ref<WFormat::q4_k, In>(x, out);
+  else if (f == WFormat::q5_k) mm::quantize_acts_k_ref<WFormat::q5_k, In>(x, out);
+  else mm::quantize_acts_k_ref<WFormat::q6_k, In>(x, out);
+}
+template <int In>
+float kquant_dot_ref_any(WFormat f, const uint8_t* W, int row, const uint8_t* xq) {
+  if (f == WFormat::q4_k) return mm::kquant_dot_ref<WFormat::q4_k, In>(W, row, xq);
+  if (f == WFormat::q5_k) return mm::kquant_dot_ref<WFormat::q5_k, In>(W, row, xq);
+  return mm::kquant_dot_ref<WFormat::q6_k, In>(W, row, xq);
+}
+
+// Matmul with q4_k / q5_k / q6_k weights (quantised by ggml's reference quantisers, values read back as ggml
 // dequantises them) against double sums of those values times the q8_K activations the kernel multiplies
 // (quantize_acts_k_ref, values q·d): the kernel's integer sums are exact, so only fp32 rounding differs.
 // Bit for bit against kquant_dot_ref, the kernel's own arithmetic in scalar code (every token and thread
@@ -192,11 +206,10 @@ void check_kquant_matmul(WFormat f, int T) {
   const auto w = random_vector(size_t(Out) * In, 51, 0.05f), x = random_vector(size_t(T) * In, 52), b = random_vector(Out, 53);
   const TypedMatrix m = make_typed(f, w, Out, In);
   std::vector<float> ref(size_t(T) * Out), exact(ref.size()), got(ref.size()), bitwise(ref.size());
-  std::vector<uint8_t> xq(std::max(mm::kKActBytes<WFormat::q4_k, In>, mm::kKActBytes<WFormat::q6_k, In>));
+  std::vector<uint8_t> xq(mm::kKActBytes<WFormat::q6_k, In>);  // the largest
   for (int t = 0; t < T; ++t) {
     const float* xt = &x[size_t(t) * In];
-    if (f == WFormat::q4_k) mm::quantize_acts_k_ref<WFormat::q4_k, In>(xt, xq.data());
-    else mm::quantize_acts_k_ref<WFormat::q6_k, In>(xt, xq.data());
+    quantize_acts_k_ref_any<In>(f, xt, xq.data());
     const auto* q = reinterpret_cast<const int8_t*>(xq.data());
     const auto* dx = reinterpret_cast<const float*>(xq.data() + In);
     for (int i = 0; i < In; ++i) REQUIRE(std::abs(q[i]) <= 127);
@@ -208,8 +221,7 @@ void check_kquant_matmul(WFormat f, int T) {
       }
       ref[size_t(t) * Out + o] = float(s);
       exact[size_t(t) * Out + o] = float(e);
-      const float scalar = f == WFormat::q4_k ? mm::kquant_dot_ref<WFormat::q4_k, In>(m.bytes.data(), o, xq.data())
-                                              : mm::kquant_dot_ref<WFormat::q6_k, In>(m.bytes.data(), o, xq.data());
+      const float scalar = kquant_dot_ref_any<In>(f, m.bytes.data(), o, xq.data());
       bitwise[size_t(t) * Out + o] = scalar + b[o];
     }
   }
@@ -217,13 +229,14 @@ void check_kquant_matmul(WFormat f, int T) {
   INFO("format " << std::string(grouped_format_name(f)) << ", " << Out << "x" << In << ", T " << T);
   CHECK(nmse(ref, got) < 1e-10);
   CHECK(std::memcmp(got.data(), bitwise.data(), got.size() * sizeof(float)) == 0);
-  // GGUF's Q4_K about 4.5 bits a weight, Q6_K 6.6, activations 8 bits: measured 3e-3..4e-3 and 1e-4..3e-4.
-  CHECK(nmse(exact, got) < (f == WFormat::q4_k ? 1e-2 : 1e-3));
+  // GGUF's Q4_K about 4.5 bits a weight, Q5_K 5.5, Q6_K 6.6, activations 8 bits: measured 3e-3..4e-3, (Q5_K)
+  // and 1e-4..3e-4.
+  CHECK(nmse(exact, got) < (f == WFormat::q4_k ? 1e-2 : f == WFormat::q5_k ? 3e-3 : 1e-3));
 }
 
-// The kernels sum products in int16 before scaling where that cannot overflow (q4_k without VNNI: 8
-// slices, q6_k: 2): at the extremes (every quant at its maximum, every activation quant −127) the sums
-// reach ±30480 / ±32004, and the result must still be kquant_dot_ref's, bit for bit.
+// The kernels sum products in int16 before scaling where that cannot overflow (without VNNI q4_k: 8
+// slices, q5_k: 4; q6_k: 2): at the extremes (every quant at its maximum, every activation quant −127) the
+// sums reach ±30480 / ±31496 / ±32004, and the result must still be kquant_dot_ref's, bit for bit.
 template <WFormat F>
 void check_kquant_extremes(int sign) {
   constexpr int In = 512;
@@ -231,9 +244,10 @@ void check_kquant_extremes(int sign) {
   for (int b = 0; b < In / 256; ++b) {
     uint8_t* block = W.data() + b * kquant_block_bytes(F);
     const uint16_t one = 0x3c00;  // f16 1.0
-    if constexpr (F == WFormat::q4_k) {
-      std::memset(block + kQ4kScales, 63, 256);  // scales and mins at their 6-bit maximum
-      for (int r = 0; r < 16; ++r) std::memcpy(block + kQ4kD + 2 * r, &one, 2), std::memcpy(block + kQ4kDmin + 2 * r, &one, 2);
+    if constexpr (has_kmins(F)) {
+      std::memset(block + kquant_scales_at(F), 63, 256);  // scales and mins at their 6-bit maximum
+      for (int r = 0; r < 16; ++r)
+        std::memcpy(block + kquant_d_at(F) + 2 * r, &one, 2), std::memcpy(block + kquant_dmin_at(F) + 2 * r, &one, 2);
     } else {
       std::memset(block + kQ6kScales, 127, 256);
       for (int r = 0; r < 16; ++r) std::memcpy(block + kQ6kD + 2 * r, &one, 2);
@@ -528,10 +542,36 @@ TEST_SUITE("kernels") {
 #endif
   }
 
-  TEST_CASE("matmul with q4_k and q6_k weights: tiles, tails, threads, bit for bit with the scalar arithmetic") {
+  TEST_CASE("q8_K activations: the SIMD path equals the reference bit for bit") {
+#ifdef LLMC_MMQ_SIMD
+    constexpr int In = 1024;
+    auto x = random_vector(In, 33, 3.0f);
+    std::fill(x.begin() + 256, x.begin() + 512, 0.0f);  // an all-zero super-block
+    x[600] = -9.0f;                                      // ties of magnitude: the first one's sign counts
+    x[700] = 9.0f;
+    x[800] = 4.0f;
+    x[900] = -4.0f;
+    x[1000] = 0.5f * 4.0f / 127.0f;  // products at half-way points: rounded to even
+    x[1001] = 1.5f * 4.0f / 127.0f;
+    for (WFormat f : {WFormat::q4_k, WFormat::q6_k}) {  // (q5_k's are q4_k's)
+      std::vector<uint8_t> ref(mm::kKActBytes<WFormat::q6_k, In>, 0xaa), got(ref.size(), 0x55);
+      const size_t used = f == WFormat::q4_k ? In + In / 256 * 4 + In / 16 : In + In / 256 * 4 + In / 8;
+      if (f == WFormat::q4_k) {
+        mm::quantize_acts_k_ref<WFormat::q4_k, In>(x.data(), ref.data());
+        mm::quantize_acts_k<WFormat::q4_k, In>(x.data(), got.data());
+      } else {
+        mm::quantize_acts_k_ref<WFormat::q6_k, In>(x.data(), ref.data());
+        mm::quantize_acts_k<WFormat::q6_k, In>(x.data(), got.data());
+      }
+      CHECK(std::memcmp(ref.data(), got.data(), used) == 0);
+    }
+#endif
+  }
+
+  TEST_CASE("matmul with q4_k, q5_k and q6_k weights: tiles, tails, threads, bit for bit with the scalar arithmetic") {
     for (int threads : {1, 2}) {
       set_threads(threads);
-      for (WFormat f : {WFormat::q4_k, WFormat::q6_k}) {
+      for (WFormat f : {WFormat::q4_k, WFormat::q5_k, WFormat::q6_k}) {
         check_kquant_matmul<8, 256>(f, 1);
         check_kquant_matmul<13, 512>(f, 3);    // row and token tails
         check_kquant_matmul<256, 256>(f, 1);   // decode, one group at a time, in parallel
@@ -541,6 +581,7 @@ TEST_SUITE("kernels") {
       }
       for (int sign : {1, -1}) {
         check_kquant_extremes<WFormat::q4_k>(sign);
+        check_kquant_extremes<WFormat::q5_k>(sign);
         check_kquant_extremes<WFormat::q6_k>(sign);
       }
     }
@@ -572,7 +613,7 @@ TEST_SUITE("kernels") {
       set_threads(threads);
       for (WFormat f : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16})
         check_matmuls<96>(f, threads);
-      for (WFormat f : {WFormat::q4_k, WFormat::q6_k}) check_matmuls<256>(f, threads);
+      for (WFormat f : {WFormat::q4_k, WFormat::q5_k, WFormat::q6_k}) check_matmuls<256>(f, threads);
     }
   }
 
