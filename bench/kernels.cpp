@@ -10,6 +10,10 @@
 //                                        stories110M (12 heads of 64) and of TinyLlama (32 heads, 4 KV heads),
 //                                        fp32 cache laid out as the model's (a row per position), with the caches
 //                                        evicted before each layer, as in decode
+//   kernels mla THREADS POS              the same for multi-head latent attention in its absorbed form (llmc/mla.hpp):
+//                                        DeepSeek-V2-Lite's 16 heads over one shared row of latent 512 + rope 64,
+//                                        f16 cache of 4 layers' rows, as the bench's dsv2lite4L builds it
+//                                        (attention, mla: KERNELS_CPU_TIME=1 reports CPU time, as for matmul)
 // Best of several passes; prints one line per case.
 #include <immintrin.h>
 
@@ -93,6 +97,7 @@ void bench_attention(const char* name, int pos) {
   std::vector<float> q(Heads * kHeadDim, 0.1f), out(Heads * kHeadDim);
   std::vector<float> scratch(max_threads() * attention_scratch_floats(Heads, kHeadDim, kContext));
   std::vector<float> evict(24 << 20, 1.0f);  // 96 MB read between layers, as the weights are in decode
+  const bool cpu_time = std::getenv("KERNELS_CPU_TIME") != nullptr;  // as for matmul: 1 thread, variants compared
   volatile float sink = 0;
   double best = 1e30;
   for (int pass = 0; pass < 40; ++pass) {
@@ -103,15 +108,56 @@ void bench_attention(const char* name, int pos) {
       sink = s;
       const float* k = cache + l * 2 * kKvDim;
       const auto t0 = Clock::now();
+      const double c0 = cpu_seconds();
       attention<Heads, KvHeads, kHeadDim, kContext, kRow>(out.data(), q.data(), Heads * kHeadDim, k, k + kKvDim, 1, pos,
                                                            {0.125f, 0.0f, 0, nullptr}, scratch.data());
-      total += seconds_since(t0);
+      total += cpu_time ? cpu_seconds() - c0 : seconds_since(t0);
     }
     best = std::min(best, total);
   }
   const double read = 2.0 * kLayers * (pos + 1) * kKvDim * sizeof(float);
   std::printf("attention %-11s decode at %4d positions, %d thread(s): %6.1f us per layer, %5.1f GB/s\n", name, pos,
               max_threads(), best / kLayers * 1e6, read / best / 1e9);
+}
+
+// MLA's decode attention: 16 query rows (the absorbed queries, latent + rope values each) over the shared rows.
+void bench_mla(int pos) {
+  using namespace llmc;
+  constexpr int kHeads = 16, kRow = 512 + 64, kContext = 4096, kLayers = 4, kStride = kLayers * kRow;
+  if (pos < 0 || pos >= kContext) {
+    std::fprintf(stderr, "kernels: POS must be in 0..%d\n", kContext - 1);
+    std::exit(2);
+  }
+  AlignedBytes bytes = huge_page_bytes(static_cast<size_t>(kContext) * kStride * sizeof(uint16_t));
+  uint16_t* cache = reinterpret_cast<uint16_t*>(bytes.get());
+  for (size_t i = 0; i < static_cast<size_t>(pos + 1) * kStride; ++i)
+    cache[i] = f32_to_f16(static_cast<float>((i * 2654435761u) % 1000) * 1e-3f - 0.5f);
+  std::vector<float> q(kHeads * kRow), out(kHeads * kRow);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>((i * 40503u) % 1000) * 2e-3f - 1.0f;
+  AlignedFloats scratch = aligned_floats(max_threads() * attention_scratch_floats(kHeads, kRow, kContext));
+  std::vector<float> evict(24 << 20, 1.0f);
+  const bool cpu_time = std::getenv("KERNELS_CPU_TIME") != nullptr;  // as for matmul: 1 thread, variants compared
+  volatile float sink = 0;
+  double best = 1e30;
+  for (int pass = 0; pass < 20; ++pass) {
+    double total = 0;
+    for (int l = 0; l < kLayers; ++l) {
+      float s = 0;
+      for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
+      sink = s;
+      const uint16_t* rows = cache + l * kRow;
+      const auto t0 = Clock::now();
+      const double c0 = cpu_seconds();
+      attention<kHeads, 1, kRow, kContext, kStride>(out.data(), q.data(), kHeads * kRow, rows, rows, 1, pos,
+                                                    {0.07f, 0.0f, 0, nullptr}, scratch.get());
+      total += cpu_time ? cpu_seconds() - c0 : seconds_since(t0);
+    }
+    best = std::min(best, total);
+  }
+  float check = 0;
+  for (float v : out) check += v;
+  std::printf("attention MLA (dsv2lite) decode at %4d positions, %d thread(s): %7.1f us per layer (checksum %.6g)\n",
+              pos, max_threads(), best / kLayers * 1e6, check);
 }
 
 #ifdef __AVX512F__
@@ -155,7 +201,8 @@ int usage() {
   std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0|q4_k|q5_k|q6_k THREADS "
                        "[MB [stories110M|tinyllama]]\n"
                        "       kernels peak\n"
-                       "       kernels attention THREADS POS\n");
+                       "       kernels attention THREADS POS\n"
+                       "       kernels mla THREADS POS\n");
   return 2;
 }
 
@@ -186,6 +233,9 @@ int main(int argc, char** argv) {
     const int pos = std::atoi(argv[3]);
     bench_attention<12, 12>("stories110M", pos);
     bench_attention<32, 4>("TinyLlama", pos);
+  } else if (what == "mla") {
+    llmc::set_threads(std::atoi(argv[2]));
+    bench_mla(std::atoi(argv[3]));
   } else {
     return usage();
   }

@@ -273,11 +273,25 @@ inline float dot_kv(const float* a, const Kv* b) {
   }
 }
 
+// Split keys (flash-decoding): when the blocked kernel has fewer than kSplitBelowJobs jobs (row blocks × KV
+// heads: decode with one KV head, as multi-query attention and MLA's shared latent row), one job per block
+// would leave the other threads idle over a long context. Its keys are then cut into segments of
+// kKeySegment positions (fixed multiples of it, whatever the thread count), each segment a job of its own
+// that leaves its running max, sum and weighted values in scratch; the segments are then combined in order.
+inline constexpr int kSplitBelowJobs = 4;
+inline constexpr int kKeySegment = 512;
+// A segment's partial result: per lane (of at most kLanes) head_dim weighted values, then the max and the sum.
+inline constexpr size_t attention_partial_floats(size_t head_dim) { return kLanes * (head_dim + 2); }
+
 // Per thread, attention_per_query keeps a row of scores for each head, a cache line more than the context
 // apart (rows a multiple of 4 KB apart would share L1 sets), then each head's output as it accumulates.
+// attention_blocked's split keys keep their partial results at the start of the whole scratch (at most
+// kSplitBelowJobs − 1 jobs of a segment per kKeySegment positions of the context, and one more); a thread's
+// share is the larger of the two, so a scratch of max_threads() shares holds either.
 inline constexpr size_t kScoresPad = 16;
 inline constexpr size_t attention_scratch_floats(size_t heads, size_t head_dim, size_t context) {
-  return heads * (context + kScoresPad + head_dim);
+  return std::max(heads * (context + kScoresPad + head_dim),
+                  (kSplitBelowJobs - 1) * (context / kKeySegment + 2) * attention_partial_floats(head_dim));
 }
 
 // Attention one query row at a time (decode, and prompts of few query rows per KV head): keys in lanes for
@@ -391,16 +405,53 @@ inline void attention_per_query(float* out, const float* q, int q_stride, const 
   });
 }
 
+// attention_blocked's split keys: each row's output from its segments' partial results (kPartial floats per
+// block job and segment, segments fastest), in segment order whatever the thread count: with M the largest of
+// the segments' maxima, out = Σ_s e^(max_s − M)·acc_s / Σ_s e^(max_s − M)·sum_s. A segment none of whose keys a
+// row sees has max −∞ and weight 0. block_of(j, g, r0, n) gives block job j's KV head and rows.
+template <int Heads, int KvHeads, int HeadDim, typename B, typename BlockOf>
+inline void combine_segments(float* out, const float* partials, int block_jobs, int segments, const BlockOf& block_of) {
+  constexpr int kWidth = static_cast<int>(B::size), kGroup = Heads / KvHeads, kVecs = HeadDim / kWidth;
+  constexpr size_t kPartial = static_cast<size_t>(kWidth) * (HeadDim + 2);
+  parallel_for(block_jobs * kWidth, int64_t{block_jobs} * kWidth * segments * HeadDim, [&](int begin, int end) {
+    for (int row_job = begin; row_job < end; ++row_job) {
+      int g, r0, n;
+      block_of(row_job / kWidth, g, r0, n);
+      const int l = row_job % kWidth;
+      if (l >= n) continue;
+      const float* first = partials + static_cast<size_t>(row_job / kWidth) * segments * kPartial;
+      auto max_of = [&](int s) { return first[s * kPartial + kWidth * HeadDim + l]; };
+      auto sum_of = [&](int s) { return first[s * kPartial + kWidth * HeadDim + kWidth + l]; };
+      float most = -INFINITY;
+      for (int s = 0; s < segments; ++s) most = std::max(most, max_of(s));
+      B o[kVecs];
+      for (auto& v : o) v = B(0.0f);
+      float sum = 0.0f;
+      for (int s = 0; s < segments; ++s) {
+        if (max_of(s) == -INFINITY) continue;
+        const float w = std::exp(max_of(s) - most);
+        sum += w * sum_of(s);
+        const float* acc = first + s * kPartial + l * HeadDim;
+        for (int v = 0; v < kVecs; ++v) o[v] = xsimd::fma(B(w), B::load_unaligned(acc + v * kWidth), o[v]);
+      }
+      const int r = r0 + l, token = r / kGroup, head = g * kGroup + r % kGroup;
+      float* dst = out + static_cast<size_t>(token) * Heads * HeadDim + head * HeadDim;
+      for (int v = 0; v < kVecs; ++v) (o[v] * B(1.0f / sum)).store_unaligned(dst + v * kWidth);
+    }
+  });
+}
+
 // Attention in blocks of query rows, kWidth (B's lanes) per job: the rows are the heads of one KV group ×
 // consecutive tokens, one SIMD lane per row, so each cached key and value element is loaded once (as a
 // broadcast) for all kWidth rows instead of once per row, and no horizontal sums are needed. Keys are
 // taken kChunk at a time with an online softmax (running max and sum per row; earlier sums and outputs
 // rescaled when the max grows). Chunks start at fixed multiples of kChunk, and every output is the same
 // chain of operations whatever the thread count. Keys past a row's own position (or before its window) get
-// probability 0. Key and value rows are prefetched ahead, as in attention_per_query.
+// probability 0. Key and value rows are prefetched ahead, as in attention_per_query. With few blocks and a
+// long context the keys are split into segments (kSplitBelowJobs), their partial results kept in scratch.
 template <int Heads, int KvHeads, int HeadDim, int Context, int KvStride, typename B, typename Kv>
 inline void attention_blocked(float* out, const float* q, int q_stride, const Kv* k_cache, const Kv* v_cache, int T,
-                              int pos, const AttentionParams& p) {
+                              int pos, const AttentionParams& p, float* scratch) {
   constexpr int kWidth = static_cast<int>(B::size);
   static_assert(HeadDim % kWidth == 0);
   constexpr int kGroup = Heads / KvHeads;
@@ -417,24 +468,47 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
   using VB = std::conditional_t<HeadDim % kLanes == 0, Batch, B>;
   constexpr int kVWidth = static_cast<int>(VB::size), kVVecs = HeadDim / kVWidth;
   // A divisor of kWidth (the last tile's lanes past n copy a real row), e.g. 2 for head_dim 80 (5 vectors).
+  // Rows of more than 16 vectors (MLA's latent + rope, 36) would not fit the registers whole: a pass then
+  // takes one vector of every row of the block instead (`bench/kernels.sh mla 1 4000`, MLA's decode attention
+  // over f16 rows of 576, CPU time per layer, interleaved runs: 2.92 → 2.12 ms; 8 rows × 2 vectors 2.22,
+  // 4 × 4 2.18, 1 × 12 2.73).
+  constexpr bool kWideRows = kVVecs > 16;
   constexpr int kRowTile = [] {
+    if (kWideRows) return kWidth;
     int r = std::clamp((kVWidth >= 16 ? 16 : 8) / kVVecs, 1, 4);
     while (kWidth % r != 0) --r;
     return r;
   }();
-  const int rows = kGroup * T, blocks = (rows + kWidth - 1) / kWidth;
-  // Job j: KV head j % KvHeads, row block taken from both ends in turn (light causal blocks next to heavy
-  // ones, for balance). Jobs of one head in a row were 20-30% slower at 1 thread.
-  parallel_for(KvHeads * blocks, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
+  constexpr int kVecTile = kWideRows ? 1 : kVVecs;  // value vectors per pass
+  // A key tile's cache lines, and how many dimensions of the scores go with the prefetch of one of them.
+  constexpr int kLinesPerRow = static_cast<int>((HeadDim * sizeof(Kv) + 63) / 64), kTileLines = kKeyTile * kLinesPerRow;
+  constexpr int kSpread = HeadDim >= kTileLines ? HeadDim / kTileLines : 1;
+  static_assert(kKeySegment % kChunk == 0);  // a segment's chunks are the unsplit kernel's
+  const int rows = kGroup * T, blocks = (rows + kWidth - 1) / kWidth, block_jobs = KvHeads * blocks;
+  // Segments [s·kKeySegment, (s + 1)·kKeySegment) of the keys any row uses, from segment `first_segment` on.
+  const int first_segment = first_key(p, pos) / kKeySegment;
+  const int segments = last_key(p, pos + T - 1) / kKeySegment - first_segment + 1;
+  const bool split = block_jobs < kSplitBelowJobs && segments > 1;
+  constexpr size_t kPartial = static_cast<size_t>(kWidth) * (HeadDim + 2);  // acc, then max and sum per lane
+  // Block job j: KV head j % KvHeads, row block taken from both ends in turn (light causal blocks next to
+  // heavy ones, for balance). Jobs of one head in a row were 20-30% slower at 1 thread.
+  auto block_of = [&](int j, int& g, int& r0, int& n) {
+    g = j % KvHeads;
+    const int turn = j / KvHeads;
+    r0 = (turn % 2 == 0 ? turn / 2 : blocks - 1 - turn / 2) * kWidth;
+    n = std::min(kWidth, rows - r0);
+  };
+  const int jobs = split ? block_jobs * segments : block_jobs;  // split: block job × segment, segments fastest
+  parallel_for(jobs, static_cast<int64_t>(Heads) * T * (pos + T) * HeadDim * 2, [&](int begin, int end) {
     alignas(64) float qt[HeadDim * kWidth];     // qt[d][lane]: the rows' queries, transposed
     alignas(64) float probs[kChunk * kWidth];   // probs[key][lane] of the current chunk
     alignas(64) float acc[kWidth * HeadDim];    // acc[lane][d]: Σ probs · values so far
     alignas(64) float rescale[kWidth];
     alignas(64) float widened[kWidenedFloats];  // f16 cache: the key tile as fp32
     for (int job = begin; job < end; ++job) {
-      const int g = job % KvHeads, turn = job / KvHeads;
-      const int block = turn % 2 == 0 ? turn / 2 : blocks - 1 - turn / 2;
-      const int r0 = block * kWidth, n = std::min(kWidth, rows - r0);
+      const int block_job = split ? job / segments : job, segment = split ? job % segments : 0;
+      int g, r0, n;
+      block_of(block_job, g, r0, n);
       alignas(64) float lane_pos[kWidth], lane_first[kWidth], lane_last[kWidth], lane_slope[kWidth];
       int heads[kWidth], tokens[kWidth];
       for (int l = 0; l < kWidth; ++l) {
@@ -451,7 +525,11 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
       }
       const B q_pos_v = B::load_aligned(lane_pos), first_v = B::load_aligned(lane_first),
               last_v = B::load_aligned(lane_last), slope_v = B::load_aligned(lane_slope);
-      const int lo = static_cast<int>(lane_first[0]), hi = last_key(p, pos + tokens[kWidth - 1]);  // keys any row uses
+      int lo = static_cast<int>(lane_first[0]), hi = last_key(p, pos + tokens[kWidth - 1]);  // keys any row uses
+      if (split) {  // those of the segment (none if the block's rows all end before it or start after it)
+        lo = std::max(lo, (first_segment + segment) * kKeySegment);
+        hi = std::min(hi, (first_segment + segment + 1) * kKeySegment - 1);
+      }
       const Kv* k_head = k_cache + g * HeadDim;
       const Kv* v_head = v_cache + g * HeadDim;
       std::fill(acc, acc + kWidth * HeadDim, 0.0f);
@@ -465,7 +543,6 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
           B s[kKeyTile];
           for (auto& v : s) v = B(0.0f);
           const Kv* kr_cache = k_head + static_cast<size_t>(k) * KvStride;
-          for (int i = 0; i < kKeyTile; ++i) prefetch_row<HeadDim>(kr_cache + (kKeyTile + i) * KvStride);  // the next tile
           const float* kr;
           if constexpr (kWiden) {
             for (int i = 0; i < keys; ++i)
@@ -476,11 +553,24 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
             kr = kr_cache;
           }
           if (keys == kKeyTile) {
-            for (int d = 0; d < HeadDim; ++d) {
-              const B qd = B::load_aligned(qt + d * kWidth);
+            auto score_dims = [&](int d0, int d1) {
+              for (int d = d0; d < d1; ++d) {
+                const B qd = B::load_aligned(qt + d * kWidth);
 #pragma GCC unroll 8
-              for (int i = 0; i < kKeyTile; ++i) s[i] = xsimd::fma(B(kr[i * kKeyStride + d]), qd, s[i]);
-            }
+                for (int i = 0; i < kKeyTile; ++i) s[i] = xsimd::fma(B(kr[i * kKeyStride + d]), qd, s[i]);
+              }
+            };
+            // The next tile's rows, a cache line every kSpread dimensions: prefetched all at once they filled
+            // the L1 miss buffers, and the tile's own loads waited (`bench/kernels.sh mla 1 4000`: 2.12 → 1.72
+            // ms per layer; TinyLlama's decode attention at 1000 positions, `attention 1 1000`, 252 → 235 µs).
+            const Kv* next = kr_cache + kKeyTile * KvStride;
+            for (int i = 0; i < kKeyTile; ++i)
+              for (int j = 0; j < kLinesPerRow; ++j) {
+                __builtin_prefetch(next + i * KvStride + j * (64 / static_cast<int>(sizeof(Kv))));
+                const int d0 = std::min(HeadDim, (i * kLinesPerRow + j) * kSpread);
+                score_dims(d0, std::min(HeadDim, d0 + kSpread));
+              }
+            score_dims(std::min(HeadDim, kTileLines * kSpread), HeadDim);
           } else {
             for (int d = 0; d < HeadDim; ++d) {
               const B qd = B::load_aligned(qt + d * kWidth);
@@ -519,28 +609,38 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
         // Outputs: per row, Σ over the chunk's keys in order of prob · value row (all rows of the last
         // row tile: lanes past n hold a copy of a real row).
         for (int r = 0; r < n; r += kRowTile) {
-          VB o[kRowTile][kVVecs];
-#pragma GCC unroll 4
-          for (int i = 0; i < kRowTile; ++i)
+          for (int v0 = 0; v0 < kVVecs; v0 += kVecTile) {
+            VB o[kRowTile][kVecTile];
 #pragma GCC unroll 16
-            for (int v = 0; v < kVVecs; ++v)
-              o[i][v] = VB::load_aligned(acc + (r + i) * HeadDim + v * kVWidth) * VB(rescale[r + i]);
-          for (int k = k0; k < k1; ++k) {
-            const Kv* vr = v_head + static_cast<size_t>(k) * KvStride;
-            if (r == 0) prefetch_row<HeadDim>(vr + kAhead * KvStride);
-            const float* pk = probs + (k - c0) * kWidth + r;
+            for (int i = 0; i < kRowTile; ++i)
 #pragma GCC unroll 16
-            for (int v = 0; v < kVVecs; ++v) {
-              const VB vv = load_kv<VB>(vr + v * kVWidth);
-#pragma GCC unroll 4
-              for (int i = 0; i < kRowTile; ++i) o[i][v] = xsimd::fma(VB(pk[i]), vv, o[i][v]);
+              for (int v = 0; v < kVecTile; ++v)
+                o[i][v] = VB::load_aligned(acc + (r + i) * HeadDim + (v0 + v) * kVWidth) * VB(rescale[r + i]);
+            for (int k = k0; k < k1; ++k) {
+              const Kv* vr = v_head + static_cast<size_t>(k) * KvStride + v0 * kVWidth;
+              if (r == 0 && v0 == 0) prefetch_row<HeadDim>(vr + kAhead * KvStride);
+              const float* pk = probs + (k - c0) * kWidth + r;
+#pragma GCC unroll 16
+              for (int v = 0; v < kVecTile; ++v) {
+                const VB vv = load_kv<VB>(vr + v * kVWidth);
+#pragma GCC unroll 16
+                for (int i = 0; i < kRowTile; ++i) o[i][v] = xsimd::fma(VB(pk[i]), vv, o[i][v]);
+              }
             }
-          }
-#pragma GCC unroll 4
-          for (int i = 0; i < kRowTile; ++i)
 #pragma GCC unroll 16
-            for (int v = 0; v < kVVecs; ++v) o[i][v].store_aligned(acc + (r + i) * HeadDim + v * kVWidth);
+            for (int i = 0; i < kRowTile; ++i)
+#pragma GCC unroll 16
+              for (int v = 0; v < kVecTile; ++v)
+                o[i][v].store_aligned(acc + (r + i) * HeadDim + (v0 + v) * kVWidth);
+          }
         }
+      }
+      if (split) {
+        float* partial = scratch + static_cast<size_t>(job) * kPartial;
+        std::copy_n(acc, kWidth * HeadDim, partial);
+        max_v.store_unaligned(partial + kWidth * HeadDim);
+        sum_v.store_unaligned(partial + kWidth * HeadDim + kWidth);
+        continue;
       }
       alignas(64) float sums[kWidth];
       (B(1.0f) / sum_v).store_aligned(sums);
@@ -550,6 +650,7 @@ inline void attention_blocked(float* out, const float* q, int q_stride, const Kv
       }
     }
   });
+  if (split) combine_segments<Heads, KvHeads, HeadDim, B>(out, scratch, block_jobs, segments, block_of);
 }
 
 // Causal attention of T new queries at positions pos..pos+T-1 over the cached keys/values 0..pos+T-1.
@@ -566,14 +667,14 @@ inline void attention(float* out, const float* q, int q_stride, const Kv* k_cach
   if constexpr (HeadDim % kLanes == 0) {
     if (kGroup * T >= kLanes) {
       attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, Batch, Kv>(out, q, q_stride, k_cache, v_cache, T,
-                                                                             pos, p);
+                                                                             pos, p, scratch);
       return;
     }
   }
   if constexpr (kKeyLanes < kLanes && HeadDim % kKeyLanes == 0) {  // e.g. decode of 8 heads per KV head
     if (kGroup * T >= kKeyLanes) {
       attention_blocked<Heads, KvHeads, HeadDim, Context, KvStride, KeyBatch, Kv>(out, q, q_stride, k_cache, v_cache,
-                                                                                T, pos, p);
+                                                                                T, pos, p, scratch);
       return;
     }
   }

@@ -365,6 +365,30 @@ void check_attention(int pos, int T) {
   }
 }
 
+// Attention's output at 1, 2 and 3 threads (3 on a 2-core machine: chunks claimed in a different order every
+// run) must be bitwise identical, split keys included (their segments are combined in order).
+template <int Heads, int KvHeads, int D, int Ctx, typename Kv = float>
+void check_attention_threads(int pos, int T) {
+  const auto q = random_vector(T * Heads * D, 20), kv = random_vector(static_cast<size_t>(Ctx) * KvHeads * D, 21);
+  std::vector<Kv> cache(kv.size());
+  for (size_t i = 0; i < kv.size(); ++i) {
+    if constexpr (std::is_same_v<Kv, float>) cache[i] = kv[i];
+    else cache[i] = f32_to_f16(kv[i]);
+  }
+  std::vector<float> first;
+  const int saved = max_threads();
+  for (int threads : {1, 2, 3}) {
+    set_threads(threads);
+    std::vector<float> out(T * Heads * D), scratch(max_threads() * attention_scratch_floats(Heads, D, Ctx));
+    attention<Heads, KvHeads, D, Ctx>(out.data(), q.data(), Heads * D, cache.data(), cache.data(), T, pos,
+                                      {0.3f, 0.0f, 0, nullptr}, scratch.data());
+    if (first.empty()) first = out;
+    CAPTURE(threads);
+    CHECK(out == first);
+  }
+  set_threads(saved);
+}
+
 }  // namespace
 
 TEST_SUITE("kernels") {
@@ -827,6 +851,22 @@ TEST_SUITE("kernels") {
     check_attention<16, 2, 80, 64>(20, 1);
     check_attention<16, 2, 96, 64>(20, 1);
     check_attention<4, 2, 96, 640, uint16_t>(300, 41);
+    // Split keys (fewer than kSplitBelowJobs row blocks × KV heads, keys past a kKeySegment boundary): MLA's
+    // decode (16 heads over one shared row of latent 512 + rope 64, f16: wider than 16 vectors, values weighted
+    // a vector of every row at a time) over 3 segments; two tokens in two row blocks, the first of which sees
+    // no key of the last segment (one query row past it); 2 KV heads of 8-lane blocks.
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      check_attention<16, 1, 576, 1536, uint16_t>(1300, 1);
+      check_attention<16, 1, 64, 1536>(1023, 2);
+      check_attention<16, 2, 32, 1536>(700, 1);
+    }
+  }
+
+  TEST_CASE("attention: split keys give the same bits at any thread count") {
+    check_attention_threads<16, 1, 576, 4096, uint16_t>(4000, 1);  // MLA's decode after 4000 positions: 8 segments
+    check_attention_threads<16, 1, 64, 2048>(1500, 2);
+    check_attention_threads<16, 2, 32, 2048>(1100, 1);
   }
 
   TEST_CASE("split_qkv layouts") {
