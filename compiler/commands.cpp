@@ -109,10 +109,11 @@ std::string incbin_source(const std::string& file) {
 // --serve's HTTP layer: runtime/llmc/http_httplib.cpp as a shared object linked with -lcpp-httplib, and an
 // object file carrying its bytes, which every binary links. Linking -lcpp-httplib into the binary instead
 // would make it need libcpp-httplib, OpenSSL, zlib and brotli even to generate text; the binary loads the
-// plugin only for --serve (llmc/http.hpp). Compiled once per compiler and runtime version, cached.
-std::string http_plugin_object(const std::string& cxx) {
+// plugin only for --serve (llmc/http.hpp). Compiled once per compiler, optimisation level and runtime version,
+// cached.
+std::string http_plugin_object(const std::string& cxx, const std::string& opt_level) {
   const std::string plugin_cmd =
-      fmt::format("{} -std=c++20 -O2 -DNDEBUG -fPIC -shared -I{}", cxx, shell_quote(runtime_dir()));
+      fmt::format("{} -std=c++20 {} -DNDEBUG -fPIC -shared -I{}", cxx, opt_level, shell_quote(runtime_dir()));
   const uint64_t h = runtime_hash(plugin_cmd);
   const fs::path dir = cache_dir();
   std::error_code ec;
@@ -266,7 +267,7 @@ void build_binary(BuildOptions o) {
                                    .string();
   write_file_atomically(src_path, source);
   if (!o.keep_source.empty()) write_file_atomically(o.keep_source, source);
-  const std::string http_plugin = http_plugin_object(cxx);
+  const std::string http_plugin = http_plugin_object(cxx, o.opt_level);
   // The binary needs only libc, libstdc++, libgomp (libm, libgcc_s): PCRE2 is linked in, the HTTP layer
   // carried as bytes.
   const bool ok = run_command(fmt::format("{} {} {} {} -o {} -Wl,-Bstatic -lpcre2-8 -Wl,-Bdynamic", compile_cmd,
