@@ -313,6 +313,16 @@ class WriteGGUF(unittest.TestCase):
         self.check_error(os.path.join(self.dir, "absent.safetensors"), ["cannot open"])
 
 
+def rendered(run):
+    """The results file bench.render writes for run (no README block)."""
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
+        args = type("A", (), {"out": os.path.join(d, "results.md"), "readme": "", "note": "", "engines": ""})
+        with contextlib.redirect_stdout(io.StringIO()):
+            bench.render(args, run)
+        with open(args.out) as f:
+            return f.read()
+
+
 def made_up_run():
     """Two passes of one row, with the numbers chosen so every median and ratio is known."""
     def window(llmc_dec1, llama_dec1_mmap0, llama_dec1_mmap1):
@@ -634,12 +644,7 @@ class Render(unittest.TestCase):
         deep["windows"][1]["llmc"]["2"]["decode"] = [100.0] * 3
         run["rows"] = [empty, deep]
         run["header"]["depths"] = [0, 4000]
-        with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
-            args = type("A", (), {"out": os.path.join(d, "results.md"), "readme": "", "note": "", "engines": ""})
-            with contextlib.redirect_stdout(io.StringIO()):
-                bench.render(args, run)
-            with open(args.out) as f:
-                text = f.read()
+        text = rendered(run)
         rows = {}  # the main table's rows (the table of each pass's ratios follows it)
         for line in text.split("\n"):
             if line.startswith("| dsv2lite4L |"):
@@ -674,12 +679,7 @@ class Render(unittest.TestCase):
         self.assertAlmostEqual(s[1]["ratio"], 1.35)
         self.assertEqual(s[1]["batches"], ["batch512", "batch2048"])
         self.assertEqual(s[2]["ratios"], [1.5, 1.2])
-        with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
-            args = type("A", (), {"out": os.path.join(d, "results.md"), "readme": "", "note": "", "engines": ""})
-            with contextlib.redirect_stdout(io.StringIO()):
-                bench.render(args, run)
-            with open(args.out) as f:
-                text = f.read()
+        text = rendered(run)
         row = [line for line in text.split("\n") if line.startswith("| bertbase |")]
         self.assertEqual(len(row), 1)
         self.assertIn("| 6.00 / 12.00 | 4.50 / 9.00 | 1.35× / 1.35× | 1.50, 1.20 / 1.50, 1.20 | 512,2048 / 512,2048 "
@@ -687,12 +687,7 @@ class Render(unittest.TestCase):
         self.assertNotIn("decode tok/s", text)  # no decoder rows: no decode table
         self.assertIn("met in every cell for 1 of 1 rows", text)
         run["rows"][0]["windows"][1]["llmc"][2]["embed"] = [9.0] * 3  # 2t: 1.5 and 0.9 -> 1.2
-        with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
-            args = type("A", (), {"out": os.path.join(d, "results.md"), "readme": "", "note": "", "engines": ""})
-            with contextlib.redirect_stdout(io.StringIO()):
-                bench.render(args, json.loads(json.dumps(run)))
-            with open(args.out) as f:
-                self.assertIn("| not met: 2t (1.20×) |", f.read())
+        self.assertIn("| not met: 2t (1.20×) |", rendered(json.loads(json.dumps(run))))
 
 
 if __name__ == "__main__":
