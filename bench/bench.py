@@ -909,27 +909,42 @@ def run_llmc_embed(binary, weights, inputs, threads, pooling, out, text=None):
 def run_llama_embed(a, gguf, text_file, threads, shape, batch, embeddings=False):
     """One llama-embedding run over the text inputs, `batch` tokens per llama_decode (-b = -ub: an encoder's batch
     is one ubatch; -c lowered with it below the model's context, else llama-embedding raises -b to -c): inputs/s of
-    its "prompt eval time" (llama_perf: the compute of its llama_decode calls, not loading nor its warm-up run); with
-    `embeddings`, instead, the embeddings it printed (its whole rows)."""
+    its batches, timed by its log (see batch_rate); with `embeddings`, instead, the embeddings it printed (its whole
+    rows)."""
     ctx = ["-c", str(batch)] if batch < shape.context else []
     cmd = [llama_tool(a, "llama-embedding"), "-m", gguf, "-f", text_file, "-t", str(threads), "-tb", str(threads),
            "--pooling", shape.encoder.pooling, "--embd-normalize", "2", "-b", str(batch), "-ub", str(batch), *ctx,
-           "--perf", "-lv", "4"]  # its timings on, and logged (libllama's INFO is verbosity 4 in its log)
+           "--log-timestamps", "-lv", "4"]  # its INFO lines (libllama's INFO is verbosity 4 in its log), timed
     if embeddings:
         cmd += ["--embd-output-format", "array"]
-    # Its log is written by a thread the program does not wait for at exit (common_log_main() is never freed), so
-    # the last lines can be lost on a busy machine: a run without its timings is run again.
-    for _ in range(3):
-        r = subprocess.run(cmd, text=True, capture_output=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
-        if embeddings:  # each value a log line of its own, which that log thread can also garble
-            return None, [parse_row(row, shape.dim) for row in re.findall(r"\[([^\[\]]*)\]", r.stdout)]
-        m = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", r.stderr)
-        if m:
-            return shape.encoder.inputs / (float(m.group(1)) / 1e3), None
-        log("    llama-embedding's log lost its timings at exit: running it again")
-    raise RuntimeError(f"{' '.join(cmd)}: no prompt eval time in its log, 3 runs")
+    r = subprocess.run(cmd, text=True, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+    if embeddings:  # each value a log line of its own, which its log thread can garble
+        return None, [parse_row(row, shape.dim) for row in re.findall(r"\[([^\[\]]*)\]", r.stdout)]
+    return batch_rate(r.stderr, " ".join(cmd)), None
+
+
+# llama-embedding logs "batch_decode: n_tokens = N, n_seq = S" right before each llama_decode, stamped
+# [minutes.seconds.ms.us] when the call is made (its log thread writes later, but the stamp is the caller's).
+BATCH_LINE = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+) I batch_decode: n_tokens = \d+, n_seq = (\d+)", re.M)
+
+
+def batch_rate(log_text, what):
+    """Inputs per second of a llama-embedding run, from the stamps of its batch_decode lines: the inputs of every
+    batch but the last over the time from the first line to the last (a batch's decode, pooling and normalising;
+    the last batch has no line after it). Not llama_perf's "prompt eval time": that one leaves out the first
+    batch's compute but counts its tokens (llama_context::decode starts its clock, then output_reserve() grows the
+    output buffer for the first batch and synchronize() books the batch's tokens at about 0 ms and stops the clock),
+    so at -b 2048 (two batches of 32 inputs) it reported twice the true rate."""
+    stamps = [(int(m[1]) * 60 + int(m[2]) + int(m[3]) / 1e3 + int(m[4]) / 1e6, int(m[5]))
+              for m in BATCH_LINE.finditer(log_text)]
+    if len(stamps) < 2:
+        raise RuntimeError(f"{what}: {len(stamps)} timed batch_decode line(s) in its log, 2 or more needed")
+    seconds = stamps[-1][0] - stamps[0][0]
+    if seconds <= 0:
+        raise RuntimeError(f"{what}: its batch_decode stamps do not advance")
+    return sum(n for _, n in stamps[:-1]) / seconds
 
 
 def parse_row(text, width):
@@ -1239,8 +1254,9 @@ def encoder_table(run, threads, ref_name, verdicts):
                  f"... [SEP]) per run, {e.pooling} pooling, L2-normalised; the target is ≥ {ENCODER_RATIO}× {ref_name} "
                  "with 1 and 2 threads. Counted: each engine's own clock of the encoding, model load not counted: "
                  "llmc's (its stderr line: from the first batch to the last, the inputs batched up to its 512-token "
-                 "context), llama-embedding's `prompt eval time` (llama_perf: its llama_decode calls, after its "
-                 "warm-up run), with `-b B -ub B` for B in " + ", ".join(map(str, batches)) + " (the best counts; "
+                 "context), llama-embedding's log (the stamps of its batch_decode lines: every batch but the last, "
+                 "after its warm-up run; not its llama_perf `prompt eval time`, which leaves out the first batch's "
+                 "compute), with `-b B -ub B` for B in " + ", ".join(map(str, batches)) + " (the best counts; "
                  f"one run of each per thread count, {run['header'].get('reps', 3)} time(s) right before and right after "
                  "llmc's runs). Same weights: llama.cpp's GGUF written from llmc's checkpoint by bench/write_gguf.py "
                  "(other types by llama-quantize --pure); llama.cpp reads the inputs as text, llmc as token ids.", ""]

@@ -574,6 +574,20 @@ class BertShape(unittest.TestCase):
         self.assertIsNone(bench.parse_row("0.5,-0.0308339-0.0308339", 3))
         self.assertIsNone(bench.parse_row("0.5,1", 3))
 
+    def test_batch_rate(self):
+        """llama-embedding's rate from its batch_decode stamps: every batch but the last, over first to last line."""
+        log = ("0.00.160.001 I common_init_from_params: warming up the model with an empty run\n"
+               "0.00.185.765 I batch_decode: n_tokens = 2048, n_seq = 16\n"
+               "0.07.132.430 I batch_decode: n_tokens = 2048, n_seq = 16\n"
+               "0.14.200.208 I llama_perf_context_print: prompt eval time =    7063.09 ms /  4096 tokens\n")
+        self.assertAlmostEqual(bench.batch_rate(log, "x"), 16 / (7.132430 - 0.185765))
+        minutes = "0.59.500.000 I batch_decode: n_tokens = 512, n_seq = 4\n1.00.500.000 I batch_decode: n_tokens = 512, n_seq = 4\n"
+        self.assertAlmostEqual(bench.batch_rate(minutes, "x"), 4.0)
+        with self.assertRaisesRegex(RuntimeError, "1 timed batch_decode line"):
+            bench.batch_rate(log.split("\n")[1], "x")
+        with self.assertRaisesRegex(RuntimeError, "do not advance"):
+            bench.batch_rate(log.split("\n")[1] + "\n" + log.split("\n")[1], "x")
+
     def test_inputs(self):
         a = type("A", (), {"work": self.dir})
         tokens_file, text_file, ids = bench.encoder_inputs(a, "bertbase")
