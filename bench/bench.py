@@ -147,7 +147,9 @@ GGUF_TYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "Q8_0", "q4_0":
 # llama.cpp's own K-quant mixes (issue 25): llama-quantize's default recipes for these file types (Q4_K_M: Q4_K
 # with Q6_K for some matrices). llmc runs the very GGUF (its spec from `llmc import`, the matrices as stored);
 # bytes per token are counted from the file's tensors.
-GGUF_MIXES = {"q4_k_m": "Q4_K_M", "q6_k": "Q6_K"}
+GGUF_MIXES = {"q4_k_m": "Q4_K_M", "q5_k_m": "Q5_K_M", "q6_k": "Q6_K"}
+# Their decode target (issue 25): at least this ratio to llama.cpp at 1 and 2 threads, no ceiling alternative.
+KQUANT_DECODE_RATIO = 1.3
 # ggml_type -> (values per block, bytes per block), the types such files hold.
 GGML_BLOCKS = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
                10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
@@ -1394,6 +1396,9 @@ def render(a, run):
             elif moe:
                 if d["ratio"] is not None and (d["ratio"] < MOE_DECODE_RATIO or (pct[t] or 0) < MOE_CEILING):
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
+            elif typ in GGUF_MIXES:
+                if d["ratio"] is not None and d["ratio"] < KQUANT_DECODE_RATIO:
+                    unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
             elif d["ratio"] is not None and d["ratio"] < TARGET_RATIO and (pct[t] or 0) < TARGET_CEILING:
                 unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
             if p["ratio"] is not None and p["ratio"] < TARGET_RATIO:
@@ -1449,6 +1454,10 @@ def render(a, run):
                       f"≥ {TARGET_CEILING:.0%} of the ceiling. Bytes per token: the 2-D matrices with rows of whole "
                       "32-value blocks in the type (a tied classifier reads the embedding), the other tensors fp32, "
                       "and the fixed-size recurrent state (fp32), also in the memory bound."]
+    if any(r["type"] in GGUF_MIXES for r in run["rows"]):
+        lines += ["", f"K-quant rows (issue 25: llama.cpp's own Q4_K_M / Q5_K_M / Q6_K files, run by both engines): "
+                      f"decode ≥ {KQUANT_DECODE_RATIO}× {ref_name} with 1 and 2 threads (no ceiling alternative), "
+                      f"prefill ≥ {TARGET_RATIO}×."]
     if over:
         lines += ["", f"Decode read faster than the ceiling ({', '.join(over)}): the bandwidth test is not the "
                       "ceiling on this run; the % column is not meaningful."]
@@ -1458,6 +1467,7 @@ def render(a, run):
         rule = (f"≥ {TARGET_RATIO}× {ref_name} or ≥ {TARGET_CEILING:.0%} of the ceiling, on the medians"
                 + ("; DeepSeek rows by their rule above" if any(SHAPES[r["shape"]].deepseek for r in run["rows"])
                    else "")
+                + ("; K-quant rows by theirs" if any(r["type"] in GGUF_MIXES for r in run["rows"]) else "")
                 + ("; encoder rows by theirs" if any(SHAPES[r["shape"]].encoder for r in run["rows"]) else ""))
         lines += ["", f"Targets ({rule}): met in every cell for {len(met)} of {len(verdicts)} rows"
                       + (f"; not met: {'; '.join(unmet)}." if unmet else ".")]
