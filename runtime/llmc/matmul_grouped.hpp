@@ -590,97 +590,41 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       }
 }
 
-// The integer sums of one super-block of q4_k weights (w: the super-block of one group, this half's rows
-// at byte h·kHalf of each slice) against C tokens' q8_K activations (token c's super-block at xb[c]):
-// isum = Σ_sub scale·Σ q·x, msum = Σ_sub min·Σ x.
-// A sub-block's products are summed in int16 first (vpmaddubsw, then vpaddw over its 8 slices: at most
-// 8·2·15·127 = 30480, no overflow, as q8_K quants are within ±127) and scaled once (vpdpwssd): 8 multiplies
-// of 16-bit sums per super-block instead of 64, and short dependency chains (vpaddw: 1 cycle). The same
-// integers as summing every product scaled.
-template <int H, int C>
-inline void q4k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
-                           typename QVec::I* isum, typename QVec::I* msum) {
+// The integer sums of one super-block of q4_k or q5_k weights (w: the super-block of one group, this half's
+// rows at byte h·kHalf of each slice) against C tokens' q8_K activations (token c's super-block at xb[c]):
+// isum = Σ_sub scale·Σ q·x, msum = Σ_sub min·Σ x. q5_k's quants are q4_k's with the fifth bit of each (bit
+// 2c of a qh slice byte for the low nibbles of chunk c, bit 2c + 1 for the high ones) moved to bit 4 and
+// or-ed in (vgf2p8affineqb with GFNI, else shifts and masks), so a slice is two bytes of quants per lane.
+// VNNI: vpdpbusd sums each slice's 4 products per row into int32 (a row's 4 bytes are in one sub-block), as
+// q4_0's kernel does, then one vpmulld by the sub-block's scale. q4_k keeps its high nibbles in place (16·q:
+// one AND, no shift) and shifts their sums back once per sub-block. Per 64 bytes of q4_k: a load, two ANDs,
+// two vpdpbusd (q4_0's work), where vpmaddubsw + vpaddw took six operations.
+// Without VNNI: the vpmaddubsw pair sums are summed over a run of slices in int16 while that cannot
+// overflow (q4_k: 8 slices, at most 8·2·15·127 = 30480; q5_k: 4, 4·2·31·127 = 31496; q8_K quants are within
+// ±127), then scaled once (vpdpwssd): few multiplies of 16-bit sums and short dependency chains (vpaddw: 1
+// cycle). The same integers as summing every product scaled.
+template <WFormat F, int H, int C>
+inline void q45k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
+                            typename QVec::I* isum, typename QVec::I* msum) {
   using V = QVec;
-  constexpr size_t kHalf = 64 / H, kPairs = 32 / H;
-#pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) isum[c] = msum[c] = V::set1(0);
-  if constexpr (V::kVnni) {
-    // VNNI: vpdpbusd sums each slice's 4 products per row into int32 (a row's 4 bytes are in one
-    // sub-block), as q4_0's kernel does, the high nibbles kept in place (16·q: one AND, no shift) and
-    // shifted back once per sub-block; then one vpmulld by the sub-block's scale. Per 64 bytes: a load,
-    // two ANDs, two vpdpbusd (q4_0's work), where vpmaddubsw + vpaddw took six operations.
-#pragma GCC unroll 4
-    for (int chunk = 0; chunk < 4; ++chunk) {
-      typename V::I sum_lo[C], sum_hi[C];  // int32 sums of sub-blocks 2·chunk and (×16) 2·chunk + 1
-#pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) sum_lo[c] = sum_hi[c] = V::set1(0);
-#pragma GCC unroll 8
-      for (int s = 0; s < 8; ++s) {
-        const typename V::I v = V::load(w + (chunk * 8 + s) * 64 + h * kHalf);
-        const typename V::I lo = V::mask8(v, 0x0f), hi = V::mask8(v, 0xf0);
-#pragma GCC unroll 16
-        for (int c = 0; c < C; ++c) {
-          const uint8_t* x = xb[c] + chunk * 64 + s * 4;
-          sum_lo[c] = V::template dot<WFormat::q4_0>(sum_lo[c], lo, V::bcast(x));
-          sum_hi[c] = V::template dot<WFormat::q4_0>(sum_hi[c], hi, V::bcast(x + 32));
-        }
-      }
-      const typename V::I pair = V::pairs32(w + kQ4kScales + chunk * 32 + h * kPairs);
-      const typename V::I scale_lo = V::and32(pair, 0xff), scale_hi = V::template shr32<8>(pair);
-#pragma GCC unroll 16
-      for (int c = 0; c < C; ++c)
-        isum[c] = V::add(isum[c], V::add(V::mullo32(sum_lo[c], scale_lo), V::mullo32(V::shr4(sum_hi[c]), scale_hi)));
-    }
-  } else
-#pragma GCC unroll 4
-  for (int chunk = 0; chunk < 4; ++chunk) {
-    typename V::I sum_lo[C], sum_hi[C];  // int16 sums of sub-blocks 2·chunk and 2·chunk + 1
-#pragma GCC unroll 8
-    for (int s = 0; s < 8; ++s) {
-      const typename V::I v = V::load(w + (chunk * 8 + s) * 64 + h * kHalf);
-      const typename V::I lo = V::mask8(v, 0x0f), hi = V::mask8(V::template shr16<4>(v), 0x0f);
-#pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        const uint8_t* x = xb[c] + chunk * 64 + s * 4;
-        const typename V::I plo = V::maddubs(lo, V::bcast(x)), phi = V::maddubs(hi, V::bcast(x + 32));
-        sum_lo[c] = s == 0 ? plo : V::add16(sum_lo[c], plo);
-        sum_hi[c] = s == 0 ? phi : V::add16(sum_hi[c], phi);
-      }
-    }
-    const typename V::I pair = V::pairs16(w + kQ4kScales + chunk * 32 + h * kPairs);
-    const typename V::I scale_lo = V::dup16(pair, false), scale_hi = V::dup16(pair, true);
-#pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) isum[c] = V::dot16(V::dot16(isum[c], sum_lo[c], scale_lo), sum_hi[c], scale_hi);
-  }
-#pragma GCC unroll 4
-  for (int k = 0; k < 4; ++k) {
-    const typename V::I mins = V::pairs16(w + kQ4kMins + k * 32 + h * kPairs);
-#pragma GCC unroll 16
-    for (int c = 0; c < C; ++c)
-      msum[c] = V::dot16(msum[c], mins, V::bcast(reinterpret_cast<const uint8_t*>(bsum[c] + 2 * k)));
-  }
-}
-
-// The same for q5_k: q4_k's sums with the fifth bit of each quant (bit 2c of a qh slice byte for the low
-// nibbles of chunk c, bit 2c + 1 for the high ones) moved to bit 4 and or-ed in, so a slice is two bytes
-// of quants 0..31 per lane. With VNNI, vpdpbusd sums a sub-block in int32 and one vpmulld scales it, as
-// q4_k. Without, the vpmaddubsw pair sums (at most 2·31·127 = 7874) are summed over 4 slices in int16
-// (31496, no overflow), then scaled (vpdpwssd). Same integers as summing every product scaled.
-template <int H, int C>
-inline void q5k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
-                           typename QVec::I* isum, typename QVec::I* msum) {
-  using V = QVec;
-  constexpr size_t kHalf = 64 / H, kPairs = 32 / H;
+  constexpr bool kFifthBit = F == WFormat::q5_k;
+  constexpr bool kHighInPlace = !kFifthBit && V::kVnni;  // q4_k's high nibbles as 16·q
+  constexpr size_t kHalf = 64 / H, kPairs = 32 / H, kScales = kquant_scales_at(F), kMins = kquant_mins_at(F);
 #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) isum[c] = msum[c] = V::set1(0);
 #pragma GCC unroll 4
   for (int chunk = 0; chunk < 4; ++chunk) {
-    // Quants of one slice: low and high nibbles with their fifth bits.
+    // The quants of slice s: sub-block 2·chunk in lo, 2·chunk + 1 in hi.
     auto quants = [&](int s, typename V::I& lo, typename V::I& hi) {
       const typename V::I v = V::load(w + (chunk * 8 + s) * 64 + h * kHalf);
-      const typename V::I qh = V::load(w + kQ5kQh + s * 64 + h * kHalf);
-      lo = V::or_(V::mask8(v, 0x0f), V::bit_to4(qh, 2 * chunk));
-      hi = V::or_(V::high4(v), V::bit_to4(qh, 2 * chunk + 1));
+      if constexpr (kFifthBit) {
+        const typename V::I qh = V::load(w + kQ5kQh + s * 64 + h * kHalf);
+        lo = V::or_(V::mask8(v, 0x0f), V::bit_to4(qh, 2 * chunk));
+        hi = V::or_(V::high4(v), V::bit_to4(qh, 2 * chunk + 1));
+      } else {
+        lo = V::mask8(v, 0x0f);
+        hi = kHighInPlace ? V::mask8(v, 0xf0) : V::mask8(V::template shr16<4>(v), 0x0f);
+      }
     };
     if constexpr (V::kVnni) {
       typename V::I sum_lo[C], sum_hi[C];  // int32 sums of sub-blocks 2·chunk and 2·chunk + 1
@@ -697,27 +641,30 @@ inline void q5k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
           sum_hi[c] = V::template dot<WFormat::q4_0>(sum_hi[c], hi, V::bcast(x + 32));
         }
       }
-      const typename V::I pair = V::pairs32(w + kQ5kScales + chunk * 32 + h * kPairs);
+      const typename V::I pair = V::pairs32(w + kScales + chunk * 32 + h * kPairs);
       const typename V::I scale_lo = V::and32(pair, 0xff), scale_hi = V::template shr32<8>(pair);
 #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c)
-        isum[c] = V::add(isum[c], V::add(V::mullo32(sum_lo[c], scale_lo), V::mullo32(sum_hi[c], scale_hi)));
+      for (int c = 0; c < C; ++c) {
+        const typename V::I hi = kHighInPlace ? V::shr4(sum_hi[c]) : sum_hi[c];
+        isum[c] = V::add(isum[c], V::add(V::mullo32(sum_lo[c], scale_lo), V::mullo32(hi, scale_hi)));
+      }
     } else {
-      const typename V::I pair = V::pairs16(w + kQ5kScales + chunk * 32 + h * kPairs);
+      constexpr int kRun = kFifthBit ? 4 : 8;  // slices summed in int16 before scaling (see above)
+      const typename V::I pair = V::pairs16(w + kScales + chunk * 32 + h * kPairs);
       const typename V::I scale_lo = V::dup16(pair, false), scale_hi = V::dup16(pair, true);
 #pragma GCC unroll 2
-      for (int part = 0; part < 2; ++part) {
-        typename V::I sum_lo[C], sum_hi[C];  // int16 sums over 4 slices
-#pragma GCC unroll 4
-        for (int s = 4 * part; s < 4 * part + 4; ++s) {
+      for (int run = 0; run < 8 / kRun; ++run) {
+        typename V::I sum_lo[C], sum_hi[C];  // int16 sums over the run's slices
+#pragma GCC unroll 8
+        for (int s = run * kRun; s < run * kRun + kRun; ++s) {
           typename V::I lo, hi;
           quants(s, lo, hi);
 #pragma GCC unroll 16
           for (int c = 0; c < C; ++c) {
             const uint8_t* x = xb[c] + chunk * 64 + s * 4;
             const typename V::I plo = V::maddubs(lo, V::bcast(x)), phi = V::maddubs(hi, V::bcast(x + 32));
-            sum_lo[c] = s == 4 * part ? plo : V::add16(sum_lo[c], plo);
-            sum_hi[c] = s == 4 * part ? phi : V::add16(sum_hi[c], phi);
+            sum_lo[c] = s == run * kRun ? plo : V::add16(sum_lo[c], plo);
+            sum_hi[c] = s == run * kRun ? phi : V::add16(sum_hi[c], phi);
           }
         }
 #pragma GCC unroll 16
@@ -727,7 +674,7 @@ inline void q5k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
   }
 #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
-    const typename V::I mins = V::pairs16(w + kQ5kMins + k * 32 + h * kPairs);
+    const typename V::I mins = V::pairs16(w + kMins + k * 32 + h * kPairs);
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c)
       msum[c] = V::dot16(msum[c], mins, V::bcast(reinterpret_cast<const uint8_t*>(bsum[c] + 2 * k)));
@@ -740,7 +687,7 @@ inline void q5k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, co
 // TinyLlama's matrices from DRAM at 1 thread: 27-31 GB/s against 22-29 for the vpmaddubsw path below
 // (bench/kernels matmul q6_k, KERNELS_CPU_TIME=1, alternated, a busy machine). Without VNNI: products
 // summed in int16 over two slices (at most 2·2·63·127 = 32004) before scaling, in four chains (one per
-// quarter p of the half), as q4k_block_sums does.
+// quarter p of the half), as q45k_block_sums does.
 template <int H, int C>
 inline void q6k_block_sums(const uint8_t* w, int h, const uint8_t* const* xb, const int16_t* const* bsum,
                            typename QVec::I* isum) {
@@ -851,8 +798,7 @@ inline void kblock(const uint8_t* w, int h, const uint8_t* x, size_t xs, int b, 
     bsum[c] = reinterpret_cast<const int16_t*>(xt + In + kBlocks * 4) + b * (256 / kSub);
   }
   typename V::I isum[C], msum[C];
-  if constexpr (F == WFormat::q4_k) q4k_block_sums<H, C>(w, h, xb, bsum, isum, msum);
-  else if constexpr (F == WFormat::q5_k) q5k_block_sums<H, C>(w, h, xb, bsum, isum, msum);
+  if constexpr (has_kmins(F)) q45k_block_sums<F, H, C>(w, h, xb, bsum, isum, msum);
   else q6k_block_sums<H, C>(w, h, xb, bsum, isum);
   const typename V::F d = V::scales(w + kquant_d_at(F) + h * (32 / H));
 #pragma GCC unroll 16
@@ -874,7 +820,10 @@ inline void kblock(const uint8_t* w, int h, const uint8_t* x, size_t xs, int b, 
 // group's next super-block into L2) streamed TinyLlama's matrices from DRAM at 1 thread at 15-18 GB/s
 // (q4_k) and 14-18 (q6_k); in order, 19-28 and 19-27 (bench/kernels matmul, KERNELS_CPU_TIME=1, the two
 // builds alternated on a busy machine; q4_0 meanwhile 22-23). An L2 prefetch 4 super-blocks ahead on
-// top of that was slower (15-21). So decode takes no prefetch hints.
+// top of that was slower (15-21). So decode takes no prefetch hints. Nor do one-group tiles (stories110M's
+// 7 KB groups), though q4_0's gain from prefetching the next tile: with it, stories110M's q4_k matrices
+// streamed at 19-20 GB/s (768 x 768) and 19-21 (2048 x 768) against 20-25 and 26-28 without (1 thread,
+// KERNELS_CPU_TIME=1, alternated, a busy machine).
 // Prefill (C > 1) keeps the groups in turn within each super-block: the C tokens' activations of a
 // super-block are reused by the G groups.
 template <WFormat F, int In, int G, int C>
