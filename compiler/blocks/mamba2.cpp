@@ -78,11 +78,9 @@ class Mamba2 final : public Block {
     c.line("  float* const ssm = window + (kConvKernel - 1) * kConvDim;");
     c.line("  const size_t row = static_cast<size_t>(s.first);");
     c.line("  const float* const proj = zxbcdt_ + row * kInProj;");
-    c.line("  llmc::causal_conv_silu<kConvDim, kConvKernel>(xbc_ + row * kConvDim, proj + kInner, kInProj, window,");
-    c.line("                                               w.conv, w.conv_bias, s.count);");
-    c.line("  llmc::mamba2_scan<kSsmHeads, kInner / kSsmHeads, kSsmState, kSsmGroups>(scan_out_ + row * kInner,");
-    c.line("      xbc_ + row * kConvDim, proj + kInner + kConvDim, kInProj, w.dt_bias, w.a_log, w.d_skip, kDtMin,");
-    c.line("      ssm, s.count);");
+    c.line("  llmc::mamba2_conv_scan<kSsmHeads, kInner / kSsmHeads, kSsmState, kSsmGroups, kConvKernel>(");
+    c.line("      scan_out_ + row * kInner, xbc_ + row * kConvDim, proj + kInner, proj + kInner + kConvDim, kInProj,");
+    c.line("      window, w.conv, w.conv_bias, w.dt_bias, w.a_log, w.d_skip, kDtMin, ssm, s.count);");
     c.line("}}");
     c.line("llmc::gated_rms_norm<kInner>(scan_out_, zxbcdt_, kInProj, w.ssm_norm, kNormEps, T);");
     c.line("llmc::matmul<kHidden, kInner>({}, scan_out_, w.o, nullptr, T);", out);

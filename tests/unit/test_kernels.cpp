@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "llmc/kernels.hpp"
+#include "llmc/recurrent.hpp"
 #include "llmc/relative_position.hpp"
 
 using namespace llmc;
@@ -30,6 +31,94 @@ double nmse(const std::vector<float>& ref, const std::vector<float>& got) {
     n += double(ref[i]) * ref[i];
   }
   return e / n;
+}
+
+// Mamba 2's step written from its definition (Mamba2Mixer's cached step), in double, over T rows of proj (rows of
+// stride: [xBC | dt]) from an empty state: the causal convolution + SiLU, then the per-head scan. Returns y.
+template <int Heads, int HeadDim, int S, int Groups, int K>
+std::vector<double> mamba2_step_ref(const std::vector<float>& proj, int stride, int T, const std::vector<float>& w,
+                                    const std::vector<float>& bias, const std::vector<float>& dt_bias,
+                                    const std::vector<float>& a_log, const std::vector<float>& d, float dt_min,
+                                    std::vector<double>& state) {
+  constexpr int kInner = Heads * HeadDim, kConv = kInner + 2 * Groups * S;
+  std::vector<double> y(size_t(T) * kInner), xbc(kConv);
+  state.assign(size_t(kInner) * S, 0.0);
+  for (int t = 0; t < T; ++t) {
+    for (int c = 0; c < kConv; ++c) {
+      double sum = bias[c];
+      for (int j = 0; j < K; ++j) {
+        const int u = t - (K - 1) + j;
+        if (u >= 0) sum += double(w[c * K + j]) * proj[size_t(u) * stride + c];
+      }
+      xbc[c] = sum / (1.0 + std::exp(-sum));
+    }
+    for (int h = 0; h < Heads; ++h) {
+      const double raw = double(proj[size_t(t) * stride + kConv + h]) + dt_bias[h];
+      const double dt = std::max(raw > 20.0 ? raw : std::log1p(std::exp(raw)), double(dt_min));
+      const double decay = std::exp(-std::exp(double(a_log[h])) * dt);
+      const double* B = xbc.data() + kInner + (h / (Heads / Groups)) * S;
+      const double* C = B + Groups * S;
+      for (int p = 0; p < HeadDim; ++p) {
+        const double x = xbc[h * HeadDim + p];
+        double out = d[h] * x;
+        for (int n = 0; n < S; ++n) {
+          double& st = state[(size_t(h) * HeadDim + p) * S + n];
+          st = decay * st + dt * B[n] * x;
+          out += st * C[n];
+        }
+        y[size_t(t) * kInner + h * HeadDim + p] = out;
+      }
+    }
+  }
+  return y;
+}
+
+template <int Heads, int HeadDim, int S, int Groups, int K>
+void check_mamba2_conv_scan() {
+  constexpr int kInner = Heads * HeadDim, kConv = kInner + 2 * Groups * S, kStride = kConv + Heads + 3, T = 7;
+  const auto proj = random_vector(size_t(T) * kStride, 11);
+  const auto w = random_vector(size_t(kConv) * K, 12, 0.5f), bias = random_vector(kConv, 13);
+  const auto dt_bias = random_vector(Heads, 14), a_log = random_vector(Heads, 15, 0.5f), d = random_vector(Heads, 16);
+  const float dt_min = 0.05f;
+  std::vector<double> state_ref;
+  const std::vector<double> y_ref = mamba2_step_ref<Heads, HeadDim, S, Groups, K>(proj, kStride, T, w, bias, dt_bias,
+                                                                                  a_log, d, dt_min, state_ref);
+  // The rows in steps of the given sizes, from an empty state: y, then the scan state, then the window.
+  auto run = [&](std::initializer_list<int> steps) {
+    std::vector<float> y(size_t(T) * kInner), xbc(size_t(T) * kConv), window(size_t(K - 1) * kConv, 0.0f),
+        state(size_t(kInner) * S, 0.0f);
+    int t = 0;
+    for (int count : steps) {
+      mamba2_conv_scan<Heads, HeadDim, S, Groups, K>(y.data() + size_t(t) * kInner, xbc.data(),
+                                                     proj.data() + size_t(t) * kStride,
+                                                     proj.data() + size_t(t) * kStride + kConv, kStride, window.data(),
+                                                     w.data(), bias.data(), dt_bias.data(), a_log.data(), d.data(),
+                                                     dt_min, state.data(), count);
+      t += count;
+    }
+    REQUIRE(t == T);
+    y.insert(y.end(), state.begin(), state.end());
+    y.insert(y.end(), window.begin(), window.end());
+    return y;
+  };
+  const int saved = max_threads();
+  set_threads(1);
+  const std::vector<float> whole = run({T});
+  set_threads(2);
+  // Steps shorter than the window, as long as it and longer; split over threads: the same bits.
+  CHECK(run({1, 2, 4}) == whole);
+  CHECK(run({3, 1, 3}) == whole);
+  CHECK(run({T}) == whole);
+  set_threads(saved);
+  std::vector<float> y(whole.begin(), whole.begin() + T * kInner), state(whole.begin() + T * kInner,
+                                                                         whole.begin() + T * kInner + kInner * S);
+  CHECK(nmse(std::vector<float>(y_ref.begin(), y_ref.end()), y) < 1e-11);
+  CHECK(nmse(std::vector<float>(state_ref.begin(), state_ref.end()), state) < 1e-11);
+  // The window holds the last K − 1 input rows of xBC.
+  for (int r = 0; r < K - 1; ++r)
+    for (int c = 0; c < kConv; ++c)
+      CHECK(whole[size_t(T) * kInner + size_t(kInner) * S + size_t(r) * kConv + c] ==
+            proj[size_t(T - (K - 1) + r) * kStride + c]);
 }
 
 template <int Out, int In>
@@ -898,6 +987,42 @@ TEST_SUITE("kernels") {
     gated_activation<2, Act::silu>(out.data(), g.data(), 2, u.data(), 2, 1);
     CHECK(out[0] == doctest::Approx(activate(Act::silu, 1.0f) * 3.0f));
     CHECK(out[1] == doctest::Approx(activate(Act::silu, -2.0f) * 4.0f));
+  }
+
+  TEST_CASE("mamba2_conv_scan: the definition, any steps and threads the same bits") {
+    check_mamba2_conv_scan<6, 16, 32, 2, 4>();
+    check_mamba2_conv_scan<6, 20, 16, 2, 4>();  // a partial batch of conv channels
+    check_mamba2_conv_scan<4, 8, 12, 1, 3>();   // state no multiple of 16
+  }
+
+  TEST_CASE("causal_conv_silu: the definition, any steps and threads the same bits") {
+    constexpr int N = 37, K = 4, T = 6;
+    const auto x = random_vector(size_t(T) * N * 2, 21), w = random_vector(size_t(N) * K, 22), b = random_vector(N, 23);
+    auto run = [&](std::initializer_list<int> steps) {
+      std::vector<float> out(size_t(T) * N), window(size_t(K - 1) * N, 0.0f);
+      int t = 0;
+      for (int count : steps) {
+        causal_conv_silu<N, K>(out.data() + size_t(t) * N, x.data() + size_t(t) * 2 * N, 2 * N, window.data(), w.data(),
+                               b.data(), count);
+        t += count;
+      }
+      out.insert(out.end(), window.begin(), window.end());
+      return out;
+    };
+    const int saved = max_threads();
+    set_threads(1);
+    const std::vector<float> whole = run({T});
+    set_threads(2);
+    CHECK(run({1, 1, 4}) == whole);
+    CHECK(run({2, 4}) == whole);
+    set_threads(saved);
+    for (int t = 0; t < T; ++t)
+      for (int c = 0; c < N; ++c) {
+        double sum = b[c];
+        for (int j = 0; j < K; ++j)
+          if (t - (K - 1) + j >= 0) sum += double(w[c * K + j]) * x[size_t(t - (K - 1) + j) * 2 * N + c];
+        CHECK(whole[size_t(t) * N + c] == doctest::Approx(sum / (1.0 + std::exp(-sum))).epsilon(1e-5).scale(1e-6));
+      }
   }
 
   TEST_CASE("vectorised activations agree with the scalar ones (vector body and tail, several tokens)") {
