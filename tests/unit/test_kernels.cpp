@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <vector>
 
@@ -31,6 +32,23 @@ double nmse(const std::vector<float>& ref, const std::vector<float>& got) {
     n += double(ref[i]) * ref[i];
   }
   return e / n;
+}
+
+// Runs `run(steps)` at 1 thread over the whole sequence of T rows in one step, then at 2 threads over each split
+// of it into steps: the same bits every time. Returns the whole run's output.
+template <class Run>
+std::vector<float> same_bits_over_splits(const Run& run, int T, std::initializer_list<std::initializer_list<int>> splits) {
+  const int saved = max_threads();
+  set_threads(1);
+  const std::vector<float> whole = run({T});
+  set_threads(2);
+  int split = 0;  // which of `splits`
+  for (const auto& steps : splits) {
+    CAPTURE(split++);
+    CHECK(run(steps) == whole);
+  }
+  set_threads(saved);
+  return whole;
 }
 
 // Mamba 2's step written from its definition (Mamba2Mixer's cached step), in double, over T rows of proj (rows of
@@ -101,15 +119,8 @@ void check_mamba2_conv_scan() {
     y.insert(y.end(), window.begin(), window.end());
     return y;
   };
-  const int saved = max_threads();
-  set_threads(1);
-  const std::vector<float> whole = run({T});
-  set_threads(2);
   // Steps shorter than the window, as long as it and longer; split over threads: the same bits.
-  CHECK(run({1, 2, 4}) == whole);
-  CHECK(run({3, 1, 3}) == whole);
-  CHECK(run({T}) == whole);
-  set_threads(saved);
+  const std::vector<float> whole = same_bits_over_splits(run, T, {{1, 2, 4}, {3, 1, 3}, {T}});
   std::vector<float> y(whole.begin(), whole.begin() + T * kInner), state(whole.begin() + T * kInner,
                                                                          whole.begin() + T * kInner + kInner * S);
   CHECK(nmse(std::vector<float>(y_ref.begin(), y_ref.end()), y) < 1e-11);
@@ -1009,13 +1020,7 @@ TEST_SUITE("kernels") {
       out.insert(out.end(), window.begin(), window.end());
       return out;
     };
-    const int saved = max_threads();
-    set_threads(1);
-    const std::vector<float> whole = run({T});
-    set_threads(2);
-    CHECK(run({1, 1, 4}) == whole);
-    CHECK(run({2, 4}) == whole);
-    set_threads(saved);
+    const std::vector<float> whole = same_bits_over_splits(run, T, {{1, 1, 4}, {2, 4}});
     for (int t = 0; t < T; ++t)
       for (int c = 0; c < N; ++c) {
         double sum = b[c];
