@@ -1287,6 +1287,26 @@ def encoder_table(run, threads, ref_name, verdicts):
     return lines
 
 
+def decode_ratio_target(shape, typ, moe):
+    """The decode ratio a row must reach with no ceiling alternative, or None (dense rows: 90% of the ceiling
+    also meets; RWKV: judged by the ceiling alone)."""
+    if shape.deepseek:
+        return DEEPSEEK_DECODE_RATIO
+    if shape.recurrent:
+        return TARGET_RATIO if llama_cpp_runs(shape) else None
+    if moe:
+        return MOE_DECODE_RATIO
+    return KQUANT_DECODE_RATIO if typ in GGUF_MIXES else None
+
+
+def ceiling_needed(ratio, pct, target):
+    """The share of the ceiling at which llmc's decode would be `target` times llama.cpp's (whose share is
+    pct / ratio), for a cell below its target; else None."""
+    if target is None or ratio is None or pct is None or ratio >= target:
+        return None
+    return pct / ratio * target
+
+
 def fmt(v, digits=1):
     return "-" if v is None else f"{v:.{digits}f}"
 
@@ -1367,7 +1387,7 @@ def render(a, run):
     if decoder_rows:  # a run of encoder rows only has their table alone
         lines.append("| " + " | ".join(hdr) + " |")
         lines.append("|" + "---|" * len(hdr))
-    verdicts, over_ceiling = [], {}
+    verdicts, over_ceiling, needs = [], {}, []
     for row in decoder_rows:
         shape_name, typ, depth = row["shape"], row["type"], row.get("depth", 0)
         shape = SHAPES[shape_name]
@@ -1383,6 +1403,9 @@ def render(a, run):
         moe = experts_of(shape)[0] > 0
         for t in threads:
             d, p = s[f"decode{t}"], s[f"prefill{t}"]
+            need = ceiling_needed(d["ratio"], pct[t], decode_ratio_target(shape, typ, moe))
+            if need is not None:
+                needs.append(f"{shape_name} {typ}{f' @ d{depth}' if depth else ''} {t}t {need:.0%}")
             if shape.deepseek:
                 if d["ratio"] is not None and d["ratio"] < DEEPSEEK_DECODE_RATIO:
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×)")
@@ -1458,6 +1481,10 @@ def render(a, run):
         lines += ["", f"K-quant rows (issue 25: llama.cpp's own Q4_K_M / Q5_K_M / Q6_K files, run by both engines): "
                       f"decode ≥ {KQUANT_DECODE_RATIO}× {ref_name} with 1 and 2 threads (no ceiling alternative), "
                       f"prefill ≥ {TARGET_RATIO}×."]
+    if needs:
+        lines += ["", "Decode cells below their ratio target, and the share of the ceiling llmc would have to read at "
+                      "to meet it (llama.cpp's share, llmc's ÷ the ratio, × the target; above 100%, the target is out "
+                      f"of reach on this machine at this bandwidth): {'; '.join(needs)}."]
     if over:
         lines += ["", f"Decode read faster than the ceiling ({', '.join(over)}): the bandwidth test is not the "
                       "ceiling on this run; the % column is not meaningful."]

@@ -672,6 +672,16 @@ class Render(unittest.TestCase):
         bound = bench.weight_bytes(shape, "q4_0") / 1e6 + 4 * 4096 * 576 * 2 / 1e6 + 5
         self.assertIn(f"| 80 ({bound:.0f}) |", rows["q4_0"])
         self.assertIn("rows marked @ dN", text)
+        # 2t at 0.80×: llama.cpp read at pct2 / 0.8 of the ceiling, so 1.3× needs 1.3 / 0.8 × llmc's share
+        pct2 = 80 * (bench.weight_bytes_per_token(shape, "q4_0") + bench.kv_cache_bytes(shape, "f16", 4000)) / 20e9
+        self.assertIn(f"dsv2lite4L q4_0 @ d4000 2t {pct2 / 0.8 * 1.3:.0%}", text)
+        self.assertNotIn("dsv2lite4L q4_0 1t", text)
+
+    def test_ceiling_needed(self):
+        self.assertAlmostEqual(bench.ceiling_needed(1.1, 0.8, 1.3), 0.8 / 1.1 * 1.3)
+        self.assertIsNone(bench.ceiling_needed(1.3, 0.8, 1.3))  # met
+        self.assertIsNone(bench.ceiling_needed(1.0, 0.8, None))  # no ratio-only target
+        self.assertIsNone(bench.ceiling_needed(None, None, 1.3))
 
     def test_encoder_row(self):
         """An encoder row: its own table, llama.cpp's best batch size per pass, the 1.3× verdict, the agreement."""
