@@ -1401,26 +1401,28 @@ def render(a, run):
         over_ceiling[id(row)] = [p for p in pct.values() if p is not None]
         unmet = []
         moe = experts_of(shape)[0] > 0
+        target = decode_ratio_target(shape, typ, moe)  # None: a ceiling alternative (dense) or ceiling only (RWKV)
         for t in threads:
             d, p = s[f"decode{t}"], s[f"prefill{t}"]
-            need = ceiling_needed(d["ratio"], pct[t], decode_ratio_target(shape, typ, moe))
+            short = target is not None and d["ratio"] is not None and d["ratio"] < target
+            need = ceiling_needed(d["ratio"], pct[t], target)
             if need is not None:
                 needs.append(f"{shape_name} {typ}{f' @ d{depth}' if depth else ''} {t}t {need:.0%}")
             if shape.deepseek:
-                if d["ratio"] is not None and d["ratio"] < DEEPSEEK_DECODE_RATIO:
+                if short:
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×)")
                 continue
             if shape.recurrent and not llama_cpp_runs(shape):
                 if pct[t] is not None and pct[t] < TARGET_CEILING:
                     unmet.append(f"decode {t}t ({pct[t]:.0%})")
             elif shape.recurrent:
-                if d["ratio"] is not None and d["ratio"] < TARGET_RATIO:
+                if short:
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×)")
             elif moe:
-                if d["ratio"] is not None and (d["ratio"] < MOE_DECODE_RATIO or (pct[t] or 0) < MOE_CEILING):
+                if d["ratio"] is not None and (short or (pct[t] or 0) < MOE_CEILING):
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
-            elif typ in GGUF_MIXES:
-                if d["ratio"] is not None and d["ratio"] < KQUANT_DECODE_RATIO:
+            elif target is not None:  # K-quant mixes
+                if short:
                     unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
             elif d["ratio"] is not None and d["ratio"] < TARGET_RATIO and (pct[t] or 0) < TARGET_CEILING:
                 unmet.append(f"decode {t}t ({d['ratio']:.2f}×, {pct[t]:.0%})")
