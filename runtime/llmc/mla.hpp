@@ -7,7 +7,6 @@
 // come from the generated code.
 #pragma once
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
 
 #include "llmc/kernels.hpp"
@@ -26,16 +25,8 @@ inline void mla_absorb_queries(float* q_latent, const float* q, const float* kv_
       const float* qh = q + (static_cast<size_t>(t) * Heads + h) * kQkDim;
       float* out = q_latent + (static_cast<size_t>(t) * Heads + h) * kRow;
       std::fill(out, out + Latent, 0.0f);
-      for (int i = 0; i < Nope; ++i) {  // row i of the head's k part, scaled by q_nope[i]
-        const float* w = kv_b + (static_cast<size_t>(h) * (Nope + V) + i) * Latent;
-        // Batches written out: at -O2 the compiler left this loop scalar (out may alias w), 3 ms of a
-        // DeepSeek-V2-Lite-shaped decode step at 1 thread (16% of it), reading kv_b at 6 GB/s.
-        const Batch qi(qh[i]);
-        int j = 0;
-        for (; j + kLanes <= Latent; j += kLanes)
-          xsimd::fma(qi, Batch::load_unaligned(w + j), Batch::load_unaligned(out + j)).store_unaligned(out + j);
-        for (; j < Latent; ++j) out[j] = std::fma(qh[i], w[j], out[j]);
-      }
+      for (int i = 0; i < Nope; ++i)  // row i of the head's k part, scaled by q_nope[i]
+        add_scaled<Latent>(out, kv_b + (static_cast<size_t>(h) * (Nope + V) + i) * Latent, qh[i], 1);
       std::copy(qh + Nope, qh + kQkDim, out + Latent);
     }
   });
