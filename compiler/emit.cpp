@@ -301,7 +301,7 @@ std::string forward_body(const Plan& p) {
     c.line("  if (source_length(*s.state) == 0)");
     c.line("    throw llmc::Error(\"an encoder–decoder decodes after encode_source(): this sequence has no encoder input\");");
   }
-  c.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
+  c.line("llmc::embed_rows<kVocab, kHidden>(x_, w_.embed, tokens, T);");
   if (s.token_types > 0) {
     c.line("for (int t = 0; t < T; ++t)  // the token type's (segment's) row, added first as BERT does");
     c.line("  llmc::add_scaled<kHidden>(x_ + static_cast<size_t>(t) * kHidden,");
@@ -337,7 +337,7 @@ std::string encoder_methods(const Plan& p) {
   b.line("const int T = n;  // the whole source in one step (kChunk = kContext): its attention is bidirectional");
   b.line("const Sequence sequence{{&state, 0, T, 0}};");
   b.line("const std::span<const Sequence> sequences{{&sequence, 1}};");
-  b.line("llmc::embed_rows<kHidden>(x_, w_.embed, tokens, T);");
+  b.line("llmc::embed_rows<kVocab, kHidden>(x_, w_.embed, tokens, T);");
   if (s.embedding_scale != 1.0) b.line("llmc::scale<kHidden>(x_, kEmbeddingScale, T);");
   for (const auto& l : p.layers)
     if (l.encoder) b.line("layer_{}(T, sequences);", l.index);

@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           const llmc::Matrix m = store.get_matrix(name, shape, storage);
           for (size_t r = 0; r < rows; ++r)
             for (size_t i = 0; i < cols; ++i)
-              sum += llmc::matrix_value(m.format, static_cast<const uint8_t*>(m.data), cols, r, i) == 0.0f;
+              sum += llmc::matrix_value(m.format, static_cast<const uint8_t*>(m.data), rows, cols, r, i) == 0.0f;
         } catch (const llmc::Error&) {
         }
       }

@@ -89,13 +89,13 @@ inline void matmul(float* y, const float* x, const float* W, const float* bias, 
   matmul<Out, In>(y, Out, x, Matrix{WFormat::f32, W}, bias, T);
 }
 
-// x[t] = row tokens[t] of the embedding table E [vocab][N], as fp32.
-template <int N>
+// x[t] = row tokens[t] of the embedding table E [Vocab][N], as fp32.
+template <int Vocab, int N>
 inline void embed_rows(float* x, const Matrix& E, const int* tokens, int T) {
   const auto* data = static_cast<const uint8_t*>(E.data);
   for (int t = 0; t < T; ++t)
     for (int i = 0; i < N; ++i)
-      x[static_cast<size_t>(t) * N + i] = matrix_value(E.format, data, N, static_cast<size_t>(tokens[t]), i);
+      x[static_cast<size_t>(t) * N + i] = matrix_value(E.format, data, Vocab, N, static_cast<size_t>(tokens[t]), i);
 }
 
 template <int N, Weighting Wt>

@@ -65,14 +65,14 @@ inline void quantize_acts_ref(const float* x, uint8_t* out) {
 // The matmul's arithmetic for one output, in scalar code: Σ over blocks, in order, of
 // fma(dot_b, d_w·d_x, ·) with dot_b the exact integer dot product of block b.
 template <WFormat F, int In>
-inline float quant_dot_ref(const uint8_t* W, int row, const uint8_t* xq) {
+inline float quant_dot_ref(const uint8_t* W, int rows, int row, const uint8_t* xq) {
   const int8_t* q = reinterpret_cast<const int8_t*>(xq);
   const float* dx = reinterpret_cast<const float*>(xq + In);
   float s = 0.0f;
   for (int b = 0; b < In / 32; ++b) {
     int32_t dot = 0;
-    for (int j = 0; j < 32; ++j) dot += quant_int(F, W, In, row, b * 32 + j) * q[b * 32 + j];
-    s = std::fma(static_cast<float>(dot), quant_scale(F, W, In, row, b * 32) * dx[b], s);
+    for (int j = 0; j < 32; ++j) dot += quant_int(F, W, rows, In, row, b * 32 + j) * q[b * 32 + j];
+    s = std::fma(static_cast<float>(dot), quant_scale(F, W, rows, In, row, b * 32) * dx[b], s);
   }
   return s;
 }
@@ -447,36 +447,29 @@ struct QVec {
 template <WFormat F>
 inline constexpr bool kUsesOffset = QVec::kVnni || F == WFormat::q4_0;
 
-// Decode reads each weight once, in tiles of adjacent groups. A quantised group shorter than 12 KB, read
-// one at a time (see GroupTiles), is a stream too short for the hardware prefetchers to reach full speed
-// before the next tile starts. So such a tile prefetches the next tile's bytes (`bytes` at `next`), a share
-// per step of its own loop: q4_0 matmuls at 1 thread went from 28 to 33-40 GB/s on Zen 5 (a fixed distance
-// of 2-32 KB, and per-stream prefetches, were no better). Prefetches never fault, so the last tile's, past
-// the matrix, are harmless.
-// ToL2: into L2 only (_MM_HINT_T1), which keeps more lines in flight than L1's miss buffers allow. Weights
-// streamed from DRAM want it: when TinyLlama's q4_0 groups were read one at a time too, its matrices at 1
-// thread went from 16-22 to 18-27 GB/s with it, at 2 threads from 22-35 to 22-49. Weights served from L3
-// lose by it (a 20 MB set of stories110M's q4_0 matrices: 40-71 GB/s → 42-57), but a model worth compiling
-// does not fit in L3, so quantised decode prefetches into L2.
-template <bool ToL2 = false>
+// A tile can prefetch the next tile's bytes (`bytes` at `next`), a share per step of its own loop (bf16
+// prefill does: see ggroups). Prefetches never fault, so the last tile's, past the matrix, are harmless.
 inline void prefetch_share(const uint8_t* next, size_t bytes, int steps, int step) {
   const size_t share = bytes / static_cast<size_t>(steps);
-  for (size_t o = step * share; o < (step + 1) * share; o += 64) {
-    if constexpr (ToL2) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T1);
-    else _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
-  }
+  for (size_t o = step * share; o < (step + 1) * share; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
 }
 
-// G groups of 16 rows (group g at W + g·gb) × C tokens (token c's activations at x + c·xs), whole input.
-// Writes y[c·ys + row] (+ bias[row]) for the first `rows` rows of the tile. Meanwhile it prefetches
-// prefetch_bytes from `prefetch`, spread over its steps (see prefetch_share).
+// Blocks ahead that a prefill tile's first pass prefetches its groups' bytes (see qtile).
+inline constexpr int kQuantPrefetchBlocks = 8;
+
+// G groups of 16 rows of one tile (at q, see QuantGroups) × C tokens (token c's activations at x + c·xs),
+// whole input. Writes y[c·ys + row] (+ bias[row]) for the first `rows` rows of the tile. A decode tile of a
+// whole tile's 8 groups reads its bytes in order, one stream (see the layout in llmc/weights.hpp). A
+// prefill tile's groups are a strided part of their tile (G of 8 slices in a row), which the hardware
+// prefetchers do not follow: the first of a job's token tiles (`prefetch`) fetches its groups' bytes
+// kQuantPrefetchBlocks blocks ahead into L2, where the job's other token tiles find them. Without it,
+// DeepSeek-V2-Lite-shaped q8_0 prefill lost 15% to the interleaved tiles.
 template <WFormat F, int In, int G, int C>
-inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
+inline void qtile(const QuantGroups& q, const uint8_t* x, size_t xs, float* y, int ys, const float* bias, int rows,
+                  bool prefetch = false) {
   using V = QVec;
   constexpr int H = V::kHalves, kBlocks = In / 32;
-  constexpr size_t kBlockBytes = quant_block_bytes(F), kHalfBytes = 64 / H;
-  constexpr size_t kScales = static_cast<size_t>(kBlocks) * kBlockBytes;
+  constexpr size_t kHalfBytes = 64 / H;
   typename V::F acc[G][H][C];
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g)
@@ -484,8 +477,15 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
     for (int h = 0; h < H; ++h)
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) acc[g][h][c] = V::fzero();
+  constexpr int kSlices = static_cast<int>(quant_block_bytes(F) / kQuantSlice);
   for (int b = 0; b < kBlocks; ++b) {
-    prefetch_share<true>(prefetch, prefetch_bytes, kBlocks, b);  // decode: weights from DRAM
+    const uint8_t* wb = q.w + b * q.block;
+    if (prefetch) {
+      const uint8_t* ahead = wb + kQuantPrefetchBlocks * q.block;
+      for (int s = 0; s < kSlices; ++s)
+        for (int g = 0; g < G; ++g) _mm_prefetch(reinterpret_cast<const char*>(ahead + s * q.slice + g * 64), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(q.scales + (b + kQuantPrefetchBlocks) * q.block), _MM_HINT_T1);
+    }
     typename V::I sum[G][H][C];
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
@@ -502,7 +502,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 #pragma GCC unroll 16
         for (int g = 0; g < G; ++g)
 #pragma GCC unroll 16
-          for (int h = 0; h < H; ++h) w[g][h] = V::load(W + g * gb + b * kBlockBytes + s * 64 + h * kHalfBytes);
+          for (int h = 0; h < H; ++h) w[g][h] = V::load(wb + s * q.slice + g * 64 + h * kHalfBytes);
 #pragma GCC unroll 16
         for (int c = 0; c < C; ++c) {
           const typename V::I xb = V::bcast(x + c * xs + b * 32 + s * 4);
@@ -529,7 +529,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
         for (int g = 0; g < G; ++g)
 #pragma GCC unroll 16
           for (int h = 0; h < H; ++h) {
-            const typename V::I v = V::load(W + g * gb + b * kBlockBytes + s * 64 + h * kHalfBytes);
+            const typename V::I v = V::load(wb + s * q.slice + g * 64 + h * kHalfBytes);
             sum[g][h][0] = V::template dot<F>(sum[g][h][0], V::low_nibbles(v), xlo);
             sumh[g][h] = V::template dot<F>(sumh[g][h], V::high_nibbles_x16(v), xhi);
           }
@@ -546,7 +546,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
         for (int g = 0; g < G; ++g)
 #pragma GCC unroll 16
           for (int h = 0; h < H; ++h) {
-            const typename V::I v = V::load(W + g * gb + b * kBlockBytes + s * 64 + h * kHalfBytes);
+            const typename V::I v = V::load(wb + s * q.slice + g * 64 + h * kHalfBytes);
             lo[g][h] = V::low_nibbles(v);
             hi[g][h] = V::high_nibbles(v);
           }
@@ -568,7 +568,7 @@ inline void qtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g)
 #pragma GCC unroll 16
-      for (int h = 0; h < H; ++h) dw[g][h] = V::scales(W + g * gb + kScales + b * 32 + h * (32 / H));
+      for (int h = 0; h < H; ++h) dw[g][h] = V::scales(q.scales + b * q.block + g * 32 + h * (32 / H));
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
       const typename V::F dx = V::fset1(reinterpret_cast<const float*>(x + c * xs + In)[b]);
@@ -956,13 +956,29 @@ inline void btile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, floa
       }
 }
 
+// Where a tile finds its groups' bytes: for q8_0 / q4_0 those of one tile of the matrix (QuantGroups), for
+// the other formats the first group and the bytes from one group to the next.
+struct GroupRun {
+  const uint8_t* w;
+  size_t gb;
+};
+template <WFormat F>
+using TileWeights = std::conditional_t<is_quantised(F), QuantGroups, GroupRun>;
+// Group g0 on of matrix W (`groups` groups of In columns).
+template <WFormat F, int In>
+inline TileWeights<F> tile_weights(const uint8_t* W, int groups, int g0) {
+  if constexpr (is_quantised(F)) return quant_groups(F, W, In, static_cast<size_t>(groups), static_cast<size_t>(g0));
+  else return {W + static_cast<size_t>(g0) * group_bytes(F, In), group_bytes(F, In)};
+}
+
+// first: the first token tile of a job (see qtile).
 template <WFormat F, int In, int G, int C>
-inline void gtile(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0) {
-  if constexpr (is_quantised(F)) qtile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
-  else if constexpr (is_kquant(F)) ktile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
-  else if constexpr (F == WFormat::bf16_g16) btile<In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
-  else ftile<F, In, G, C>(W, gb, x, xs, y, ys, bias, rows, prefetch, prefetch_bytes);
+inline void gtile(const TileWeights<F>& w, const uint8_t* x, size_t xs, float* y, int ys, const float* bias, int rows,
+                  bool first = false) {
+  if constexpr (is_quantised(F)) qtile<F, In, G, C>(w, x, xs, y, ys, bias, rows, first && C > 1);
+  else if constexpr (is_kquant(F)) ktile<F, In, G, C>(w.w, w.gb, x, xs, y, ys, bias, rows);
+  else if constexpr (F == WFormat::bf16_g16) btile<In, G, C>(w.w, w.gb, x, xs, y, ys, bias, rows);
+  else ftile<F, In, G, C>(w.w, w.gb, x, xs, y, ys, bias, rows);
 }
 
 // Tile shapes (groups of 16 rows × tokens) for rows of In inputs, within the register file: 32 vector
@@ -976,42 +992,36 @@ struct GroupTiles {
   // Decode: the float formats need 4 groups, 4 FMA chains, to hide the FMA latency. f16 takes 8: its column
   // is half a cache line, and with 8 streams it has as many lines in flight as bf16 and f32 with 4 (in the
   // model, alternated: stories110M 105 -> 126 tok/s at 1 thread, TinyLlama 11.8 -> 14.9; bf16 and f32 lost
-  // 2% and 7% with 8). Quantised groups of 12 KB or more (q8_0 from 736 inputs, q4_0 from 1376) also take
-  // 8, without prefetches: 8 streams long enough for the hardware prefetchers. Alternated with one group
-  // and prefetches, medians of 8 runs, tok/s at 1 / 2 threads: TinyLlama q8_0 16.8 -> 22.0 / 37.7 -> 49.0,
-  // q4_0 29.4 -> 32.2 / 65.7 -> 75.2, stories110M q8_0 191 -> 254 / 405 -> 467. Shorter groups (stories110M's
-  // q4_0 q, k, v, o, gate and up: 7 KB) lost so (1 / 2 threads 314 -> 271 / 570 -> 562): they go one group
-  // at a time, prefetching the next (see prefetch_share).
+  // 2% and 7% with 8). q8_0 and q4_0 take a whole tile of 8 interleaved groups, one sequential stream (see
+  // llmc/weights.hpp). K-quant groups of 12 KB or more also take 8: 8 streams long enough for the hardware
+  // prefetchers; shorter ones go one group at a time.
   static constexpr bool kLongQuantGroups = kInt && group_bytes(F, In) >= 12 * 1024;
-  static constexpr int decode = kLongQuantGroups || F == WFormat::f16_g16 ? 8 : kInt ? 1 : 4;
+  static constexpr int decode = is_quantised(F) || kLongQuantGroups || F == WFormat::f16_g16 ? 8 : kInt ? 1 : 4;
   static constexpr int prefill = kInt ? 2 : 3, tokens = kInt ? 4 : 8;
 #else
   static constexpr int decode = kInt ? 1 : 2, prefill = 1, tokens = kInt ? 2 : 4;
 #endif
-  // Decode prefetches the next tile only for quantised groups read one at a time. f32 (49 KB streams) was
-  // 12% slower with it and bf16 the same. f16 gained 13% with it on one Zen 5 host, but decoded 19-50%
-  // faster without it on another (TinyLlama f16 13.2 vs 8.8 tok/s), where it then streams as bf16 does. Into
-  // L2 (as the quantised tiles do) f32, f16 and bf16 were 25-45% slower there (1 thread: 16-25 GB/s, not 24-36).
-  static constexpr bool prefetch_next = is_quantised(F) && decode == 1;  // K-quants: see ktile
+  static_assert(!is_quantised(F) || (kQuantTileGroups % decode == 0 && kQuantTileGroups % prefill == 0),
+                "a q8_0 / q4_0 job's groups lie in one tile");
   // Groups per job of a matmul over T tokens.
   static constexpr int job_groups(int T) { return T == 1 ? decode : prefill; }
 };
 
 // The last `left` (< C) tokens of a group block, with a tile of exactly that width.
 template <WFormat F, int In, int G, int C>
-inline void gtail(const uint8_t* W, size_t gb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias,
-                  int rows, int left) {
+inline void gtail(const TileWeights<F>& w, const uint8_t* x, size_t xs, float* y, int ys, const float* bias, int rows,
+                  int left) {
   if constexpr (C > 1) {
-    if (left == C - 1) gtile<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows);
-    else gtail<F, In, G, C - 1>(W, gb, x, xs, y, ys, bias, rows, left);
+    if (left == C - 1) gtile<F, In, G, C - 1>(w, x, xs, y, ys, bias, rows);
+    else gtail<F, In, G, C - 1>(w, x, xs, y, ys, bias, rows, left);
   }
 }
 
-// Groups [g0, g0 + G) against all T tokens.
+// Groups [g0, g0 + G) of matrix W against all T tokens; `rows` rows from group g0 on.
 template <WFormat F, int In, int G, int C>
-inline void ggroups(const uint8_t* W, size_t gb, int g0, const uint8_t* x, size_t xs, float* y, int ys,
-                    const float* bias, int rows, int T) {
-  const uint8_t* w = W + g0 * gb;
+inline void ggroups(const uint8_t* W, int g0, const uint8_t* x, size_t xs, float* y, int ys, const float* bias, int rows,
+                    int T) {
+  const TileWeights<F> w = tile_weights<F, In>(W, g0 + (rows + 15) / 16, g0);
   const int r0 = g0 * 16;
   const float* b = bias ? bias + r0 : nullptr;
   int t = 0;
@@ -1020,13 +1030,13 @@ inline void ggroups(const uint8_t* W, size_t gb, int g0, const uint8_t* x, size_
     // block (usually this thread's next job) while this block's weights are reused from cache.
     const int tiles = T / C;
     const bool next = tiles > 0 && (rows + 15) / 16 >= 2 * G;
-    const size_t share = next ? G * gb / tiles : 0;
+    const size_t share = next ? G * w.gb / tiles : 0;
     for (int k = 0; t + C <= T; t += C, ++k)
-      btile<In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows,
-                      next ? w + G * gb + k * share : nullptr, share);
+      btile<In, G, C>(w.w, w.gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows,
+                      next ? w.w + G * w.gb + k * share : nullptr, share);
   }
-  for (; t + C <= T; t += C) gtile<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows);
-  if (t < T) gtail<F, In, G, C>(w, gb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows, T - t);
+  for (; t + C <= T; t += C) gtile<F, In, G, C>(w, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows, t == 0);
+  if (t < T) gtail<F, In, G, C>(w, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, rows, T - t);
 }
 
 // quantize_acts_ref, vectorised (the same bytes).
@@ -1230,15 +1240,14 @@ inline int grouped_jobs(int rows, int T) {
 template <WFormat F, int In>
 inline void grouped_job(const GroupedProduct& m, int job, const uint8_t* x, size_t xs, int T) {
   using Tiles = GroupTiles<F, In>;
-  constexpr size_t gb = group_bytes(F, In);
   const int groups = (m.rows + 15) / 16, g0 = job * Tiles::job_groups(T), rows = m.rows - g0 * 16;
-  if (T == 1 && g0 + Tiles::decode <= groups) {  // prefetching the next tile (see prefetch_share)
-    gtile<F, In, Tiles::decode, 1>(m.W + g0 * gb, gb, x, xs, m.y + g0 * 16, m.ys, m.bias ? m.bias + g0 * 16 : nullptr,
-                                   rows, m.W + (g0 + Tiles::decode) * gb, Tiles::prefetch_next ? Tiles::decode * gb : 0);
+  if (T == 1 && g0 + Tiles::decode <= groups) {
+    gtile<F, In, Tiles::decode, 1>(tile_weights<F, In>(m.W, groups, g0), x, xs, m.y + g0 * 16, m.ys,
+                                   m.bias ? m.bias + g0 * 16 : nullptr, rows);
   } else if (T > 1 && g0 + Tiles::prefill <= groups) {
-    ggroups<F, In, Tiles::prefill, Tiles::tokens>(m.W, gb, g0, x, xs, m.y, m.ys, m.bias, rows, T);
+    ggroups<F, In, Tiles::prefill, Tiles::tokens>(m.W, g0, x, xs, m.y, m.ys, m.bias, rows, T);
   } else {
-    for (int g = g0; g < groups; ++g) ggroups<F, In, 1, Tiles::tokens>(m.W, gb, g, x, xs, m.y, m.ys, m.bias, m.rows - g * 16, T);
+    for (int g = g0; g < groups; ++g) ggroups<F, In, 1, Tiles::tokens>(m.W, g, x, xs, m.y, m.ys, m.bias, m.rows - g * 16, T);
   }
 }
 #endif
@@ -1275,7 +1284,7 @@ inline void grouped_products(const float* xf, int T, const GroupedProduct* m, in
         for (int t = 0; t < T; ++t) {
           float s;
           if constexpr (is_quantised(F)) {
-            s = quant_dot_ref<F, In>(p.W, o, x + t * xs);
+            s = quant_dot_ref<F, In>(p.W, p.rows, o, x + t * xs);
           } else if constexpr (is_kquant(F)) {
             s = kquant_dot_ref<F, In>(p.W, o, x + t * xs);
           } else if constexpr (F == WFormat::bf16_g16) {
@@ -1283,7 +1292,7 @@ inline void grouped_products(const float* xf, int T, const GroupedProduct* m, in
           } else {
             s = 0.0f;
             const float* xt = xf + static_cast<size_t>(t) * In;
-            for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, p.W, In, o, i), xt[i], s);
+            for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, p.W, p.rows, In, o, i), xt[i], s);
           }
           p.y[static_cast<size_t>(t) * p.ys + o] = p.bias ? s + p.bias[o] : s;  // keeps −0 without bias, as SIMD
         }

@@ -3,12 +3,14 @@
 // WeightStore (plain, grouped, repacked), and the loader's refusals.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../common/gguf_writer.hpp"
@@ -165,7 +167,7 @@ TEST_SUITE("gguf") {
                          grouped.data() + r0 / 16 * group_bytes(WFormat::q5_k, kCols));
     for (size_t r = 0; r < rows; ++r)
       for (size_t i = 0; i < kCols; ++i)
-        values[r * kCols + i] = matrix_value(WFormat::q5_k, grouped.data(), kCols, r, i);
+        values[r * kCols + i] = matrix_value(WFormat::q5_k, grouped.data(), rows, kCols, r, i);
     CHECK(bit_mismatches(values.data(), want) == 0);
   }
 
@@ -195,7 +197,7 @@ TEST_SUITE("gguf") {
       for (int64_t row = 0; row < 2; ++row)
         for (int64_t i = 0; i < cols; ++i)
           back[static_cast<size_t>(row * cols + i)] =
-              matrix_value(m.format, static_cast<const uint8_t*>(m.data), static_cast<size_t>(cols), row, i);
+              matrix_value(m.format, static_cast<const uint8_t*>(m.data), 2, static_cast<size_t>(cols), row, i);
       CHECK(bit_mismatches(back.data(), r.values) == 0);
       s.finish({});
     }
@@ -227,6 +229,32 @@ TEST_SUITE("gguf") {
     CHECK(f.tensors[1].offset == 64);
   }
 
+  TEST_CASE("q8_0 / q4_0 matrices load in tiles of 8 groups, as write_matrix lays them out") {
+    constexpr size_t kRows = 300, kCols = 64;  // 19 groups: two whole tiles and one of 3
+    std::vector<float> x(kRows * kCols);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 7));
+    std::string bytes(x.size() * 4, '\0');
+    std::memcpy(bytes.data(), x.data(), bytes.size());
+    GgufWriter w;
+    w.tensor("m", {kCols, kRows}, 0, bytes);
+    for (auto [storage, f] : {std::pair{MatrixStorage::q8_0, WFormat::q8_0}, std::pair{MatrixStorage::q4_0, WFormat::q4_0}}) {
+      WeightStore s = load(w);
+      const Matrix m = s.get_matrix("m", {kRows, kCols}, storage);
+      REQUIRE(m.format == f);
+      std::vector<uint8_t> want(grouped_matrix_bytes(f, kRows, kCols));
+      write_matrix(f, x.data(), kRows, kCols, want.data());
+      size_t first_diff = 0;
+      while (first_diff < want.size() && static_cast<const uint8_t*>(m.data)[first_diff] == want[first_diff]) ++first_diff;
+      CAPTURE(grouped_format_name(f));
+      CHECK(first_diff == want.size());
+      // Row 290, value 0: the last tile (3 groups) holds per block slice 0 of each group side by side.
+      const auto* tile = static_cast<const uint8_t*>(m.data) + 16 * quant_group_bytes(f, kCols);
+      const uint8_t byte = tile[2 * 64 + (290 % 16) * 4];
+      CHECK(quant_int(f, static_cast<const uint8_t*>(m.data), kRows, kCols, 290, 0) ==
+            (f == WFormat::q8_0 ? byte - 128 : (byte & 0x0f) - 8));
+    }
+  }
+
   TEST_CASE("a Q4_0 matrix asked for as q8_0 is dequantised and requantised; as f32 it is exact") {
     const auto refs = reference_blocks();
     const RefBlocks& q4 = refs[0];
@@ -236,12 +264,12 @@ TEST_SUITE("gguf") {
     WeightStore s = load(w);
     const Matrix f = s.get_matrix("m", {2, 256}, MatrixStorage::f32);
     CHECK(f.format == WFormat::f32_g16);
-    CHECK(same_bits(matrix_value(f.format, static_cast<const uint8_t*>(f.data), 256, 1, 7), q4.values[256 + 7]));
+    CHECK(same_bits(matrix_value(f.format, static_cast<const uint8_t*>(f.data), 2, 256, 1, 7), q4.values[256 + 7]));
     const Matrix q = s.get_matrix("m", {2, 256}, MatrixStorage::q8_0);
     CHECK(q.format == WFormat::q8_0);
     for (int i = 0; i < 256; ++i) {
-      const float v = matrix_value(q.format, static_cast<const uint8_t*>(q.data), 256, 0, i);
-      CHECK(std::fabs(v - q4.values[i]) <= std::fabs(quant_scale(q.format, static_cast<const uint8_t*>(q.data), 256, 0, i)));
+      const float v = matrix_value(q.format, static_cast<const uint8_t*>(q.data), 2, 256, 0, i);
+      CHECK(std::fabs(v - q4.values[i]) <= std::fabs(quant_scale(q.format, static_cast<const uint8_t*>(q.data), 2, 256, 0, i)));
     }
   }
 

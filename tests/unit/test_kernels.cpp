@@ -216,12 +216,10 @@ TypedMatrix make_typed(WFormat f, const std::vector<float>& w, int out, int in) 
       std::memcpy(&m.bytes[2 * i], &h, 2);
     }
   } else {
-    const size_t gb = group_bytes(f, in);
     m.bytes.resize(grouped_matrix_bytes(f, out, in));
-    for (int r0 = 0; r0 < out; r0 += 16)
-      write_group(f, &m.values[size_t(r0) * in], std::min(16, out - r0), in, &m.bytes[gb * (r0 / 16)]);
+    write_matrix(f, m.values.data(), out, in, m.bytes.data());
     for (int o = 0; o < out; ++o)
-      for (int i = 0; i < in; ++i) m.values[size_t(o) * in + i] = matrix_value(f, m.bytes.data(), in, o, i);
+      for (int i = 0; i < in; ++i) m.values[size_t(o) * in + i] = matrix_value(f, m.bytes.data(), out, in, o, i);
   }
   return m;
 }
@@ -253,12 +251,12 @@ void check_typed_matmul(WFormat f, int T) {
       if (quant) {
         for (int blk = 0; blk < In / 32; ++blk) {
           int64_t dot = 0;
-          for (int j = 0; j < 32; ++j) dot += quant_int(f, m.bytes.data(), In, o, blk * 32 + j) * q[blk * 32 + j];
-          s += double(quant_scale(f, m.bytes.data(), In, o, blk * 32)) * dx[blk] * double(dot);
+          for (int j = 0; j < 32; ++j) dot += quant_int(f, m.bytes.data(), Out, In, o, blk * 32 + j) * q[blk * 32 + j];
+          s += double(quant_scale(f, m.bytes.data(), Out, In, o, blk * 32)) * dx[blk] * double(dot);
         }
         // The kernel's own arithmetic, in scalar code: must match bit for bit.
-        const float scalar = f == WFormat::q8_0 ? mm::quant_dot_ref<WFormat::q8_0, In>(m.bytes.data(), o, xq.data())
-                                                : mm::quant_dot_ref<WFormat::q4_0, In>(m.bytes.data(), o, xq.data());
+        const float scalar = f == WFormat::q8_0 ? mm::quant_dot_ref<WFormat::q8_0, In>(m.bytes.data(), Out, o, xq.data())
+                                                : mm::quant_dot_ref<WFormat::q4_0, In>(m.bytes.data(), Out, o, xq.data());
         bitwise[size_t(t) * Out + o] = scalar + b[o];
       } else {
         float chain = 0.0f;  // grouped formats: one fp32 FMA chain over the columns in order (bf16: in pairs)
@@ -587,8 +585,8 @@ TEST_SUITE("kernels") {
           float d = 0;
           int q[32] = {};
           if (r < Rows) gguf_block(f, &x[r * In + blk * 32], &d, q);
-          CHECK(quant_scale(f, group.data(), In, r, blk * 32) == d);
-          for (int j = 0; j < 32; ++j) CHECK(quant_int(f, group.data(), In, r, blk * 32 + j) == q[j]);
+          CHECK(quant_scale(f, group.data(), Rows, In, r, blk * 32) == d);
+          for (int j = 0; j < 32; ++j) CHECK(quant_int(f, group.data(), Rows, In, r, blk * 32 + j) == q[j]);
         }
     }
   }
@@ -616,7 +614,7 @@ TEST_SUITE("kernels") {
     float dq = 0;
     int q[32];
     gguf_block(WFormat::q4_0, x.data(), &dq, q);
-    for (int j = 0; j < found; ++j) CHECK(quant_int(WFormat::q4_0, group.data(), In, 0, j) == q[j]);
+    for (int j = 0; j < found; ++j) CHECK(quant_int(WFormat::q4_0, group.data(), 1, In, 0, j) == q[j]);
   }
 
   TEST_CASE("quantize_block (vectorised) equals quantize_block_ref on ties, zeros, signs and extremes") {

@@ -137,7 +137,7 @@ TEST_SUITE("weights") {
           CHECK(h == (r < rows && i < cols ? 0x3f80 + r * 16 + i : 0));  // zero padding rows and column
         }
     for (size_t r = 0; r < rows; ++r)
-      for (size_t i = 0; i < cols; ++i) CHECK(matrix_value(WFormat::bf16_g16, group.data(), cols, r, i) == x[r * cols + i]);
+      for (size_t i = 0; i < cols; ++i) CHECK(matrix_value(WFormat::bf16_g16, group.data(), rows, cols, r, i) == x[r * cols + i]);
   }
 
   TEST_CASE("f16_g16 / bf16_g16 groups copied from stored bits equal those written from the widened values") {
