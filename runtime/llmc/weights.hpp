@@ -444,14 +444,20 @@ inline void quantize_block(WFormat f, const float* v, float* d, int* q) {
 #endif
 }
 
+// A lone q8_0 / q4_0 group of cols columns holding zero rows only: q8_0 q = 128, q4_0 q = 8 (value 0), d = 0.
+inline void clear_quant_group(WFormat f, size_t cols, uint8_t* group) {
+  const size_t span = quant_span(f);
+  for (size_t b = 0; b < cols / kQuantBlock; ++b) {
+    std::memset(group + b * span, f == WFormat::q8_0 ? 0x80 : 0x88, quant_block_bytes(f));
+    std::memset(group + b * span + quant_block_bytes(f), 0, kQuantScaleBytes);
+  }
+}
+
 // quantize_block on `rows` (≤ 16) rows of x (cols apart), written as one group of the layout above, on its
 // own (a tile of one group; interleave_quant_tile puts groups together). Rows beyond `rows` are zero.
 inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* group) {
   const size_t span = quant_span(f);
-  for (size_t b = 0; b < cols / kQuantBlock; ++b) {  // zero rows: q8_0 q = 128, q4_0 q = 8 (value 0), d = 0
-    std::memset(group + b * span, f == WFormat::q8_0 ? 0x80 : 0x88, quant_block_bytes(f));
-    std::memset(group + b * span + quant_block_bytes(f), 0, kQuantScaleBytes);
-  }
+  clear_quant_group(f, cols, group);
   for (size_t r = 0; r < rows; ++r) {
     for (size_t b = 0; b < cols / kQuantBlock; ++b) {
       uint8_t* block = group + b * span;
@@ -474,10 +480,7 @@ inline void quantize_group(WFormat f, const float* x, size_t rows, size_t cols, 
 // Padding rows are zero.
 inline void repack_gguf_group(WFormat f, const uint8_t* src, size_t rows, size_t cols, uint8_t* group) {
   const size_t blocks = cols / kQuantBlock, src_block = f == WFormat::q8_0 ? 34 : 18, span = quant_span(f);
-  for (size_t b = 0; b < blocks; ++b) {
-    std::memset(group + b * span, f == WFormat::q8_0 ? 0x80 : 0x88, quant_block_bytes(f));
-    std::memset(group + b * span + quant_block_bytes(f), 0, kQuantScaleBytes);
-  }
+  clear_quant_group(f, cols, group);
   for (size_t r = 0; r < rows; ++r)
     for (size_t b = 0; b < blocks; ++b) {
       const uint8_t* in = src + (r * blocks + b) * src_block;
@@ -593,21 +596,35 @@ inline void write_group(WFormat f, const float* x, size_t rows, size_t cols, uin
   }
 }
 
-// A whole rows × cols fp32 matrix (row-major) in grouped format f (grouped_matrix_bytes(f, rows, cols) at
-// out): its groups, q8_0 / q4_0 ones interleaved in tiles. (Loading does the same from any source: see
-// WeightStore::to_grouped.)
-inline void write_matrix(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* out) {
+// Groups per tile of a grouped matrix in format f (q8_0 / q4_0 interleave theirs; the others are single groups).
+inline constexpr size_t tile_groups(WFormat f) { return is_quantised(f) ? kQuantTileGroups : 1; }
+inline constexpr size_t grouped_tiles(WFormat f, size_t rows) {
+  return ((rows + kQuantRows - 1) / kQuantRows + tile_groups(f) - 1) / tile_groups(f);
+}
+
+// Tile k of a rows × cols grouped matrix at out: each of its groups written on its own by write(g, at) (group
+// g, as write_group lays one out), then, for q8_0 / q4_0, interleaved into place (staged: room it may grow).
+template <class WriteGroup>
+inline void write_tile(WFormat f, size_t rows, size_t cols, size_t k, uint8_t* out, std::vector<uint8_t>& staged,
+                       WriteGroup&& write) {
   const size_t gbytes = group_bytes(f, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
-  const size_t tile_groups = is_quantised(f) ? kQuantTileGroups : 1;
-  std::vector<uint8_t> staged(tile_groups > 1 ? tile_groups * gbytes : 0);
-  for (size_t g0 = 0; g0 < groups; g0 += tile_groups) {
-    const size_t n = std::min(tile_groups, groups - g0);
-    for (size_t g = 0; g < n; ++g) {
-      const size_t r0 = (g0 + g) * kQuantRows;
-      write_group(f, x + r0 * cols, std::min(kQuantRows, rows - r0), cols, (n > 1 ? staged.data() : out + g0 * gbytes) + g * gbytes);
-    }
-    if (n > 1) interleave_quant_tile(f, cols, n, staged.data(), out + g0 * gbytes);
-  }
+  const size_t g0 = k * tile_groups(f), n = std::min(tile_groups(f), groups - g0);
+  uint8_t* tile = out + g0 * gbytes;
+  if (n == 1) return write(g0, tile);
+  staged.resize(n * gbytes);
+  for (size_t g = 0; g < n; ++g) write(g0 + g, staged.data() + g * gbytes);
+  interleave_quant_tile(f, cols, n, staged.data(), tile);
+}
+
+// A whole rows × cols fp32 matrix (row-major) in grouped format f (grouped_matrix_bytes(f, rows, cols) at
+// out). (Loading does the same from any source: see WeightStore::to_grouped.)
+inline void write_matrix(WFormat f, const float* x, size_t rows, size_t cols, uint8_t* out) {
+  std::vector<uint8_t> staged;
+  for (size_t k = 0; k < grouped_tiles(f, rows); ++k)
+    write_tile(f, rows, cols, k, out, staged, [&](size_t g, uint8_t* at) {
+      const size_t r0 = g * kQuantRows;
+      write_group(f, x + r0 * cols, std::min(kQuantRows, rows - r0), cols, at);
+    });
 }
 
 // Memory on 64-byte boundaries (a vector load never straddles two cache lines), not initialised.
@@ -913,25 +930,20 @@ class WeightStore {
   // its groups written on their own, then interleaved into place.
   static void to_grouped(const TensorInfo& t, WFormat format, uint8_t* out) {
     const size_t rows = static_cast<size_t>(t.shape[0]), cols = static_cast<size_t>(t.shape[1]);
-    const size_t gbytes = group_bytes(format, cols), groups = (rows + kQuantRows - 1) / kQuantRows;
-    const size_t tile_groups = is_quantised(format) ? kQuantTileGroups : 1, tiles = (groups + tile_groups - 1) / tile_groups;
+    const size_t tiles = grouped_tiles(format, rows), tile_rows = tile_groups(format) * kQuantRows;
     const uint8_t* src = t.data;
-    const size_t row_bytes = t.stored_bytes(cols), src_tile = tile_groups * kQuantRows * row_bytes;
+    const size_t src_tile = tile_rows * t.stored_bytes(cols);
     const size_t batch = std::max<size_t>(1, (size_t{1} << 20) / std::max<size_t>(src_tile, 1));
     for (size_t t0 = 0; t0 < tiles; t0 += batch) {
       const size_t t1 = std::min(tiles, t0 + batch);
-      parallel_for(static_cast<int>(t1 - t0), static_cast<int64_t>((t1 - t0) * tile_groups * kQuantRows * cols) * 16,
+      parallel_for(static_cast<int>(t1 - t0), static_cast<int64_t>((t1 - t0) * tile_rows * cols) * 16,
                    [&](int begin, int end) {
-                     std::vector<uint8_t> staged(tile_groups > 1 ? tile_groups * gbytes : 0);
+                     std::vector<uint8_t> staged;
                      std::vector<float> scratch;
-                     for (size_t k = t0 + static_cast<size_t>(begin); k < t0 + static_cast<size_t>(end); ++k) {
-                       const size_t g0 = k * tile_groups, n = std::min(tile_groups, groups - g0);
-                       uint8_t* tile = out + g0 * gbytes;
-                       for (size_t g = 0; g < n; ++g)
-                         write_source_group(t, format, (g0 + g) * kQuantRows, (n > 1 ? staged.data() : tile) + g * gbytes,
-                                            scratch);
-                       if (n > 1) interleave_quant_tile(format, cols, n, staged.data(), tile);
-                     }
+                     for (size_t k = t0 + static_cast<size_t>(begin); k < t0 + static_cast<size_t>(end); ++k)
+                       write_tile(format, rows, cols, k, out, staged, [&](size_t g, uint8_t* at) {
+                         write_source_group(t, format, g * kQuantRows, at, scratch);
+                       });
                    });
       const size_t first = t0 * src_tile, last = std::min(t.bytes, t1 * src_tile);
       release_pages(src + first, last - first);
