@@ -480,8 +480,8 @@ def recurrent_parameter_counts(shape):
 
 def parameter_counts(shape):
     """{"matrices", "fp32", "matrices_per_token", "fp32_per_token"}: the values of the matrices (stored in the
-    type measured) and of the tensors llmc keeps in fp32 (norms, routers, MLA's kv_b, which its absorbed attention
-    reads as fp32), in all and read by one decode step (of a mixture of experts: the experts a token visits and
+    type measured; MLA's kv_b too, as the per-head matrices its absorbed attention reads) and of the tensors llmc
+    keeps in fp32 (norms, routers), in all and read by one decode step (of a mixture of experts: the experts a token visits and
     the shared ones; one embedding row, counted as fp32)."""
     if shape.recurrent or shape.encoder:
         return recurrent_parameter_counts(shape)
@@ -489,14 +489,14 @@ def parameter_counts(shape):
     experts, top_k = experts_of(shape)
     d = shape.deepseek
     if d:
-        attention = heads * (d.nope + d.rope) * dim + (d.kv_lora + d.rope) * dim + dim * heads * d.v_head
         kv_b = heads * (d.nope + d.v_head) * d.kv_lora
+        attention = heads * (d.nope + d.rope) * dim + (d.kv_lora + d.rope) * dim + dim * heads * d.v_head + kv_b
         norms = 2 * dim + d.kv_lora
         dense = d.dense_layers
         moe = layers - dense
         mlp_all = dense * 3 * dim * d.dense_ffn + moe * 3 * dim * ffn * (experts + d.shared)
         mlp_token = dense * 3 * dim * d.dense_ffn + moe * 3 * dim * ffn * (top_k + d.shared)
-        fp32 = layers * (kv_b + norms) + moe * experts * dim + dim
+        fp32 = layers * norms + moe * experts * dim + dim
     else:
         kv_dim = dim // heads * kv
         attention = 2 * dim * dim + 2 * kv_dim * dim
@@ -1469,10 +1469,10 @@ def render(a, run):
     over = [f"{r['shape']} {r['type']}" for r in run["rows"] if any(p > 1 for p in over_ceiling.get(id(r), []))]
     if any(SHAPES[r["shape"]].deepseek for r in run["rows"]):
         lines += ["", f"DeepSeek rows (issue 22): the target is decode ≥ {DEEPSEEK_DECODE_RATIO}× {ref_name} with 1 "
-                      "and 2 threads, after an empty context and after 4,000 positions; prefill is not judged. llmc "
-                      "keeps MLA's kv_b in fp32 (its absorbed attention reads it so), counted in the bytes per token "
-                      "and the memory bound; the memory bound's cache is the compressed MLA cache (latent + k_rope "
-                      "per layer and position)."]
+                      "and 2 threads, after an empty context and after 4,000 positions; prefill is not judged. MLA's "
+                      "kv_b counts as matrices in the type (llmc keeps it as the per-head matrices its absorbed "
+                      "attention reads, quantised with the others); the memory bound's cache is the compressed MLA "
+                      "cache (latent + k_rope per layer and position)."]
     if any(SHAPES[r["shape"]].recurrent for r in run["rows"]):
         lines += ["", f"Recurrent rows (issue 24): Mamba and Mamba 2 decode and prefill ≥ {TARGET_RATIO}× {ref_name} "
                       "with 1 and 2 threads (no ceiling alternative); RWKV-4, which llama.cpp does not run, decode at "

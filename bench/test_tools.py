@@ -350,7 +350,7 @@ class DeepSeekShape(unittest.TestCase):
     @staticmethod
     def sizes(shape, top_k=None):
         """Values in all (or read by one decode step: top_k of the routed experts, one embedding row), and of those
-        the ones llmc keeps fp32 (norms, routers, kv_b)."""
+        the ones llmc keeps fp32 (norms, routers)."""
         d = shape.deepseek
         tensors = tiny_deepseek(shape.dim, shape.layers, shape.heads, d.kv_lora, d.nope, d.rope, d.v_head,
                                 d.dense_layers, d.dense_ffn, shape.experts, shape.ffn, d.shared, shape.vocab)
@@ -364,7 +364,7 @@ class DeepSeekShape(unittest.TestCase):
             if top_k is not None and name == "model.embed_tokens.weight":
                 n = shape.dim
             total += n
-            if len(dims) == 1 or name.endswith(("mlp.gate.weight", "kv_b_proj.weight")) or \
+            if len(dims) == 1 or name.endswith("mlp.gate.weight") or \
                     (top_k is not None and name == "model.embed_tokens.weight"):
                 fp32 += n
         return total, fp32
@@ -387,7 +387,8 @@ class DeepSeekShape(unittest.TestCase):
         full = bench.parameter_counts(shape._replace(layers=27))
         self.assertEqual(counted, [full["matrices"] + full["fp32"],
                                    full["matrices_per_token"] + full["fp32_per_token"] + (shape.vocab - 1) * shape.dim])
-        self.assertEqual(bench.weight_bytes_per_token(shape, "q8_0"), 531234816 * 34 / 32 + 8804352 * 4)
+        # kv_b (4 layers of 16 heads × 256 rows × 512) counted with the matrices, in the type
+        self.assertEqual(bench.weight_bytes_per_token(shape, "q8_0"), 539623424 * 34 / 32 + 415744 * 4)
         # the compressed MLA cache: per layer and position the latent (512) and k_rope (64), f16
         self.assertEqual(bench.kv_cache_bytes(shape, "f16"), 4 * 4096 * 576 * 2)
         self.assertEqual(bench.kv_cache_bytes(shape, "f16", 4000), 4 * 4000 * 576 * 2)

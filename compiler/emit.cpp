@@ -259,7 +259,10 @@ std::string bind_weights(const Plan& p) {
       c.line("  {}for (int e = 0; e < kExperts; ++e) w.{}[e] = {};", guard, name, bind_expert_call(table, ref));
       continue;
     }
-    c.line("  {}w.{} = {};", guard, name, bind_call(*table.first, ref));
+    std::string call = bind_call(*table.first, ref);
+    for (const Block* block : blocks_of(*p.spec))
+      if (std::string own = block->bind(p, table.role, ref); !own.empty()) call = own;
+    c.line("  {}w.{} = {};", guard, name, call);
   }
   c.line("}}");
   for (const auto& l : p.layers)
@@ -488,7 +491,9 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["chat_eos_token"] = c_string(s.chat.eos_token);
 
   Code layer_members(2), global_members(2), decls(2), tables(2), buffers(2), init(4);
-  auto member = [](Role role) {
+  auto member = [&](Role role) {
+    for (const Block* block : blocks_of(s))
+      if (std::string own = block->member(role); !own.empty()) return own;
     if (is_expert_role(role)) return fmt::format("llmc::Matrix {}[kExperts];", role_name(role));
     return is_matrix_role(role) ? fmt::format("llmc::Matrix {};", role_name(role))
                                 : fmt::format("const float* {} = nullptr;", role_name(role));

@@ -45,6 +45,11 @@ class Block {
   // Model-wide constants and Model members its layers share (emitted once however many layers use the block).
   virtual void emit_model_constants(Code&, const Plan&) const {}
   virtual void emit_members(Code&, const Plan&) const {}
+  // A role this block binds in a form of its own instead of a Matrix or an fp32 array (MLA's kv_b: matrices
+  // derived from it): the LayerWeights member's declaration, and the call that binds it from `ref` (its
+  // TensorRef); "" for the usual binding.
+  virtual std::string member(Role) const { return ""; }
+  virtual std::string bind(const Plan&, Role, const std::string& /*ref*/) const { return ""; }
   // The code of one layer over the step's T rows: reads rows of `in`, writes rows of `out` (kHidden floats each).
   virtual void emit(Code& c, const Plan& p, const LayerPlan& l, const std::string& in, const std::string& out) const = 0;
 };

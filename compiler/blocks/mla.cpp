@@ -76,7 +76,30 @@ class Mla final : public Block {
                                        {"att_latent_", p.max_heads * row},
                                        {"att_", p.max_heads * m.v_head_dim}};
     if (m.q_lora_rank > 0) buffers.push_back({"q_lora_", m.q_lora_rank});
+    const int64_t nope = p.spec->attention.head_dim - p.spec->rope.rotary_dim;
+    buffers.push_back({"mla_scratch_", p.max_heads * std::max<int64_t>(nope, m.kv_lora_rank)});  // kMlaScratchFloats
     return buffers;
+  }
+
+  // kv_b is bound as the per-head matrices the absorbed attention multiplies by (llmc::MlaProjections), in the
+  // model's matrix storage, so that a quantised model reads them quantised.
+  std::string member(Role role) const override {
+    return role == Role::kv_b ? "llmc::MlaProjections kv_b;" : "";
+  }
+
+  std::string bind(const Plan& p, Role role, const std::string& ref) const override {
+    if (role != Role::kv_b) return "";
+    const LayerPlan* first = nullptr;
+    for (const LayerPlan& l : p.layers) {
+      if (!l.has(Role::kv_b)) continue;
+      if (!first) first = &l;
+      else if (l.heads != first->heads || l.head_dim != first->head_dim || l.v_head_dim != first->v_head_dim ||
+               l.kv_lora != first->kv_lora)
+        throw Error(fmt::format("{}: MLA layers {} and {} differ in heads or widths, which llmc does not support",
+                                p.spec->file, first->index, l.index));
+    }
+    return fmt::format("llmc::mla_projections<{}, {}, {}, {}>(store, {}, kMatrixStorage)", first->heads,
+                       first->head_dim - first->rope_dim, first->v_head_dim, first->kv_lora, ref);
   }
 
   int64_t state_row(const LayerPlan& l) const override { return l.kv_dim; }  // normalised latent, rotated k_rope
@@ -133,7 +156,7 @@ class Mla final : public Block {
     c.line("  KvElement* const cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.state_offset);
     c.line("  llmc::store_kv<kLatentRow, kKvRow>(cache, s.pos, latent, s.count);");
     c.line("}}");
-    c.line("llmc::mla_absorb_queries<kHeads, kNope, kRotaryDim, kVDim, kLatent>(q_latent_, q_, w.kv_b, T);");
+    c.line("llmc::mla_absorb_queries<kHeads, kNope, kRotaryDim, kVDim, kLatent>(q_latent_, q_, w.kv_b, mla_scratch_, T);");
     c.line("for (const Sequence& s : sequences) {{  // one key/value head: the cached rows, keys and values alike");
     c.line("  const KvElement* const cache =");
     c.line("      reinterpret_cast<const KvElement*>(s.state->rows()) + {};", l.state_offset);
@@ -142,7 +165,7 @@ class Mla final : public Block {
     c.line("      kHeads * kLatentRow, cache, cache, s.count, s.pos, {{kAttentionScale, 0.0f, 0, nullptr}},");
     c.line("      scratch_.get());");
     c.line("}}");
-    c.line("llmc::mla_expand_values<kHeads, kNope, kVDim, kLatent, kLatentRow>(att_, att_latent_, w.kv_b, T);");
+    c.line("llmc::mla_expand_values<kHeads, kVDim, kLatent, kLatentRow>(att_, att_latent_, w.kv_b, mla_scratch_, T);");
     c.line("llmc::matmul<kHidden, kHeads * kVDim>({}, att_, w.o, nullptr, T);", out);
   }
 };

@@ -257,6 +257,35 @@ inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref
   throw Error("internal error: weight format has no kernel for this shape");
 }
 
+// Per-head products (mm::head_products): y[t·ys + h·y_head + o] = W_h[o]·x[t·heads + h], W holding `heads`
+// grouped matrices of Out × In one after another (WeightStore::get_derived_matrices), x [T][heads][In].
+template <int Out, int In>
+inline void head_matmuls(float* y, int y_head, int ys, const float* x, const Matrix& W, int heads, int T) {
+  const uint8_t* w = static_cast<const uint8_t*>(W.data);
+  switch (W.format) {
+    case WFormat::q8_0:
+      if constexpr (In % 32 == 0) return mm::head_products<WFormat::q8_0, Out, In>(y, y_head, ys, x, w, heads, T);
+      break;
+    case WFormat::q4_0:
+      if constexpr (In % 32 == 0) return mm::head_products<WFormat::q4_0, Out, In>(y, y_head, ys, x, w, heads, T);
+      break;
+    case WFormat::q4_k:
+      if constexpr (In % 256 == 0) return mm::head_products<WFormat::q4_k, Out, In>(y, y_head, ys, x, w, heads, T);
+      break;
+    case WFormat::q6_k:
+      if constexpr (In % 256 == 0) return mm::head_products<WFormat::q6_k, Out, In>(y, y_head, ys, x, w, heads, T);
+      break;
+    case WFormat::q5_k:
+      if constexpr (In % 256 == 0) return mm::head_products<WFormat::q5_k, Out, In>(y, y_head, ys, x, w, heads, T);
+      break;
+    case WFormat::f32_g16: return mm::head_products<WFormat::f32_g16, Out, In>(y, y_head, ys, x, w, heads, T);
+    case WFormat::f16_g16: return mm::head_products<WFormat::f16_g16, Out, In>(y, y_head, ys, x, w, heads, T);
+    case WFormat::bf16_g16: return mm::head_products<WFormat::bf16_g16, Out, In>(y, y_head, ys, x, w, heads, T);
+    default: break;
+  }
+  throw Error("internal error: per-head matrices in a format with no kernel for this shape");
+}
+
 // One product of matmuls: y (rows of Out values, Out its template argument) = W·x (+ bias).
 struct MatmulTarget {
   float* y;

@@ -1229,6 +1229,32 @@ struct GroupedProduct {
   int rows;
 };
 
+#ifndef LLMC_MMQ_SIMD
+// One product in scalar code, the arithmetic of the SIMD kernels (x, xs: prepare_acts' activations).
+template <WFormat F, int In>
+inline void scalar_product(const GroupedProduct& p, const uint8_t* x, size_t xs, int T) {
+  parallel_for(p.rows, static_cast<int64_t>(p.rows) * In * T, [&](int begin, int end) {
+    for (int o = begin; o < end; ++o)
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* xt = x + t * xs;
+        float s;
+        if constexpr (is_quantised(F)) {
+          s = quant_dot_ref<F, In>(p.W, p.rows, o, xt);
+        } else if constexpr (is_kquant(F)) {
+          s = kquant_dot_ref<F, In>(p.W, o, xt);
+        } else if constexpr (F == WFormat::bf16_g16) {
+          s = bf16_dot_ref<In>(p.W, o, xt);
+        } else {
+          s = 0.0f;
+          const float* xv = reinterpret_cast<const float*>(xt);
+          for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, p.W, p.rows, In, o, i), xv[i], s);
+        }
+        p.y[static_cast<size_t>(t) * p.ys + o] = p.bias ? s + p.bias[o] : s;  // keeps −0 without bias, as SIMD
+      }
+  });
+}
+#endif
+
 #ifdef LLMC_MMQ_SIMD
 // A product's work is cut in jobs of G groups of 16 rows (G per GroupTiles).
 template <WFormat F, int In>
@@ -1277,27 +1303,27 @@ inline void grouped_products(const float* xf, int T, const GroupedProduct* m, in
     }
   });
 #else
-  for (int k = 0; k < n; ++k) {
-    const GroupedProduct& p = m[k];
-    parallel_for(p.rows, static_cast<int64_t>(p.rows) * In * T, [&](int begin, int end) {
-      for (int o = begin; o < end; ++o)
-        for (int t = 0; t < T; ++t) {
-          float s;
-          if constexpr (is_quantised(F)) {
-            s = quant_dot_ref<F, In>(p.W, p.rows, o, x + t * xs);
-          } else if constexpr (is_kquant(F)) {
-            s = kquant_dot_ref<F, In>(p.W, o, x + t * xs);
-          } else if constexpr (F == WFormat::bf16_g16) {
-            s = bf16_dot_ref<In>(p.W, o, x + t * xs);
-          } else {
-            s = 0.0f;
-            const float* xt = xf + static_cast<size_t>(t) * In;
-            for (int i = 0; i < In; ++i) s = std::fma(matrix_value(F, p.W, p.rows, In, o, i), xt[i], s);
-          }
-          p.y[static_cast<size_t>(t) * p.ys + o] = p.bias ? s + p.bias[o] : s;  // keeps −0 without bias, as SIMD
-        }
-    });
-  }
+  for (int k = 0; k < n; ++k) scalar_product<F, In>(m[k], x, xs, T);
+#endif
+}
+
+// Per-head products, Heads matrices of Out × In each with an input of its own: y[t·ys + h·y_head + o] =
+// W_h[o]·x[t·Heads + h] for t < T, W holding the heads' matrices one after another
+// (grouped_matrix_bytes(F, Out, In) bytes each), x [T][Heads][In]. One parallel step for all heads.
+template <WFormat F, int Out, int In>
+inline void head_products(float* y, int y_head, int ys, const float* xf, const uint8_t* W, int heads, int T) {
+  size_t xs = 0;
+  const uint8_t* x = prepare_acts<F, In>(xf, T * heads, xs);
+  const size_t head_bytes = grouped_matrix_bytes(F, Out, In);
+  auto product = [&](int h) { return GroupedProduct{y + static_cast<size_t>(h) * y_head, ys, W + h * head_bytes, nullptr, Out}; };
+#ifdef LLMC_MMQ_SIMD
+  const int jobs = grouped_jobs<F, In>(Out, T);
+  parallel_for(heads * jobs, static_cast<int64_t>(heads) * Out * In * T, [&](int begin, int end) {
+    for (int job = begin; job < end; ++job)
+      grouped_job<F, In>(product(job / jobs), job % jobs, x + (job / jobs) * xs, xs * heads, T);
+  });
+#else
+  for (int h = 0; h < heads; ++h) scalar_product<F, In>(product(h), x + h * xs, xs * heads, T);
 #endif
 }
 

@@ -3,48 +3,65 @@
 // to each head's [k_nope | v] (rows of Latent values, Nope + V rows per head), so
 //   q_h · k_h(s) = (kv_b_k,hᵀ q_nope,h) · c(s) + q_rope,h · k_rope(s)     and     out_h = kv_b_v,h · Σ_s p(s) c(s):
 // attention runs over the cached rows themselves, as one key/value head of Latent + Rope values shared by all
-// heads, and kv_b is applied to the query before and to the weighted latent after. No model knowledge: sizes
-// come from the generated code.
+// heads, and kv_b is applied to the query before and to the weighted latent after, as per-head matmuls in the
+// model's matrix storage (quantised with the other matrices). No model knowledge: sizes come from the
+// generated code.
 #pragma once
 #include <algorithm>
 #include <cstddef>
 
-#include "llmc/kernels.hpp"
-#include "llmc/threads.hpp"
+#include "llmc/matmul.hpp"
+#include "llmc/weights.hpp"
 
 namespace llmc {
 
-// q_latent[t][h] = [kv_b_k,hᵀ · q_nope,h | q_rope,h] (Latent + Rope values) for T rows of q (heads of
-// [nope | rope]). kv_b: [Heads·(Nope + V)][Latent], fp32 row-major.
-template <int Heads, int Nope, int Rope, int V, int Latent>
-inline void mla_absorb_queries(float* q_latent, const float* q, const float* kv_b, int T) {
-  constexpr int kQkDim = Nope + Rope, kRow = Latent + Rope;
-  parallel_for(T * Heads, int64_t{T} * Heads * Nope * Latent, [&](int begin, int end) {
-    for (int job = begin; job < end; ++job) {
-      const int t = job / Heads, h = job % Heads;
-      const float* qh = q + (static_cast<size_t>(t) * Heads + h) * kQkDim;
-      float* out = q_latent + (static_cast<size_t>(t) * Heads + h) * kRow;
-      std::fill(out, out + Latent, 0.0f);
-      for (int i = 0; i < Nope; ++i)  // row i of the head's k part, scaled by q_nope[i]
-        add_scaled<Latent>(out, kv_b + (static_cast<size_t>(h) * (Nope + V) + i) * Latent, qh[i], 1);
-      std::copy(qh + Nope, qh + kQkDim, out + Latent);
+// kv_b as the absorbed attention multiplies by it: per head, `keys` its key part transposed ([Latent][Nope]:
+// query → latent) and `values` its value part ([V][Latent]), the heads' matrices one after another.
+struct MlaProjections {
+  Matrix keys, values;
+};
+
+// The MlaProjections of kv_b ([Heads·(Nope + V)][Latent] as stored), kept as the model keeps its matrices.
+template <int Heads, int Nope, int V, int Latent>
+inline MlaProjections mla_projections(WeightStore& store, const TensorRef& kv_b, MatrixStorage storage) {
+  auto head_row = [](const float* x, int h, int i) { return x + (static_cast<size_t>(h) * (Nope + V) + i) * Latent; };
+  MlaProjections p;
+  p.keys = store.get_derived_matrices(kv_b, Heads, Latent, Nope, storage, [&](const float* x, int h, float* m) {
+    for (int i = 0; i < Nope; ++i) {
+      const float* row = head_row(x, h, i);
+      for (int c = 0; c < Latent; ++c) m[static_cast<size_t>(c) * Nope + i] = row[c];
     }
   });
+  p.values = store.get_derived_matrices(kv_b, Heads, V, Latent, storage, [&](const float* x, int h, float* m) {
+    std::copy(head_row(x, h, Nope), head_row(x, h, Nope + V), m);
+  });
+  return p;
+}
+
+// Floats of scratch (per row of T) the two steps below need.
+template <int Heads, int Nope, int Latent>
+inline constexpr int kMlaScratchFloats = Heads * std::max(Nope, Latent);
+
+// q_latent[t][h] = [kv_b_k,hᵀ · q_nope,h | q_rope,h] (Latent + Rope values) for T rows of q (heads of
+// [nope | rope]); scratch: T · kMlaScratchFloats floats.
+template <int Heads, int Nope, int Rope, int V, int Latent>
+inline void mla_absorb_queries(float* q_latent, const float* q, const MlaProjections& kv_b, float* scratch, int T) {
+  constexpr int kQkDim = Nope + Rope, kRow = Latent + Rope;
+  for (int r = 0; r < T * Heads; ++r) {  // row r = t·Heads + h
+    std::copy(q + static_cast<size_t>(r) * kQkDim, q + static_cast<size_t>(r) * kQkDim + Nope, scratch + static_cast<size_t>(r) * Nope);
+    std::copy(q + static_cast<size_t>(r) * kQkDim + Nope, q + static_cast<size_t>(r + 1) * kQkDim,
+              q_latent + static_cast<size_t>(r) * kRow + Latent);
+  }
+  head_matmuls<Latent, Nope>(q_latent, kRow, Heads * kRow, scratch, kv_b.keys, Heads, T);
 }
 
 // out[t][h] = kv_b_v,h · att[t][h][0, Latent) (V values per head) for T rows of attention over the latent rows
-// (heads Row apart; the last Rope values of each, the weighted k_rope, are not used).
-template <int Heads, int Nope, int V, int Latent, int Row>
-inline void mla_expand_values(float* out, const float* att, const float* kv_b, int T) {
-  parallel_for(T * Heads, int64_t{T} * Heads * V * Latent, [&](int begin, int end) {
-    for (int job = begin; job < end; ++job) {
-      const int t = job / Heads, h = job % Heads;
-      const float* a = att + (static_cast<size_t>(t) * Heads + h) * Row;
-      float* o = out + (static_cast<size_t>(t) * Heads + h) * V;
-      const float* v_rows = kv_b + (static_cast<size_t>(h) * (Nope + V) + Nope) * Latent;  // the head's v part
-      for (int i = 0; i < V; ++i) o[i] = dot<Latent>(v_rows + static_cast<size_t>(i) * Latent, a);
-    }
-  });
+// (heads Row apart; the last Rope values of each, the weighted k_rope, are not used); scratch as above.
+template <int Heads, int V, int Latent, int Row>
+inline void mla_expand_values(float* out, const float* att, const MlaProjections& kv_b, float* scratch, int T) {
+  for (int r = 0; r < T * Heads; ++r)
+    std::copy(att + static_cast<size_t>(r) * Row, att + static_cast<size_t>(r) * Row + Latent, scratch + static_cast<size_t>(r) * Latent);
+  head_matmuls<V, Latent>(out, V, Heads * V, scratch, kv_b.values, Heads, T);
 }
 
 }  // namespace llmc

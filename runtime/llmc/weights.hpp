@@ -672,6 +672,9 @@ struct TensorInfo {
   // A GGUF tensor of a block-quantised type (Q8_0, Q4_K, ...): rows of whole blocks, dtype unused. F32, F16
   // and BF16 GGUF tensors are plain dtypes (blocks stays f32).
   GgmlType blocks = GgmlType::f32;
+  // Held in memory (WeightStore::from_bytes), not mapped from a file: its pages are never released, as
+  // MADV_DONTNEED on heap memory would zero them.
+  bool in_memory = false;
 
   bool block_quantised() const { return blocks != GgmlType::f32; }
   // Bytes of `values` values (whole rows) as stored.
@@ -765,6 +768,38 @@ class WeightStore {
     expert.data = copy.data();
     expert.shape = {t.dims[2], t.dims[1]};
     return grouped_copy(expert, storage);
+  }
+
+  // `count` matrices of rows × cols whose values are a rearrangement of stored 2-D tensor `ref` (MLA's per-head
+  // parts of kv_b, some transposed): pick(x, k, m) writes matrix k (fp32, row-major) to m from x, the tensor's
+  // values as fp32 (row-major, as stored). They are kept one after another, matrix k grouped_matrix_bytes(format,
+  // rows, cols)·k bytes after the first (returned), in the format get_matrix keeps a stored matrix of that shape
+  // and of the tensor's type in (a block-quantised tensor's blocks do not survive the rearrangement: fp32).
+  template <class Pick>
+  Matrix get_derived_matrices(const TensorRef& ref, int count, size_t rows, size_t cols, MatrixStorage storage,
+                              Pick&& pick) {
+    const TensorInfo& t = checked(ref.name, ref.shape());
+    if (is_grouped(t.grouped))
+      throw Error(t.file + ": tensor '" + ref.name + "' is stored grouped (" + grouped_format_name(t.grouped) +
+                  ", by llmc quantize), but this model derives other matrices from it: use the original checkpoint");
+    used_.insert(ref.name);
+    std::vector<float> x(static_cast<size_t>(ref.dims[0] * ref.dims[1]));
+    read_as_f32(t, t.data, x.size(), x.data());
+    TensorInfo derived = t;
+    derived.shape = {static_cast<int64_t>(rows), static_cast<int64_t>(cols)};
+    if (derived.block_quantised()) derived.blocks = GgmlType::f32, derived.dtype = DType::f32;
+    const WFormat format = grouped_format(derived, storage);
+    const size_t bytes = grouped_matrix_bytes(format, rows, cols);
+    uint8_t* const out = matrix_bytes(bytes * static_cast<size_t>(count));
+    parallel_for(count, static_cast<int64_t>(count) * static_cast<int64_t>(rows * cols) * 16, [&](int begin, int end) {
+      std::vector<float> m(rows * cols);
+      for (int k = begin; k < end; ++k) {
+        pick(x.data(), k, m.data());
+        write_matrix(format, m.data(), rows, cols, out + static_cast<size_t>(k) * bytes);
+      }
+    });
+    release_pages(t, t.data, t.bytes);
+    return {format, out};
   }
 
   // The stored tensor `name`, which must exist with exactly `shape` (grouped ones: their matrix shape).
@@ -946,9 +981,9 @@ class WeightStore {
                        });
                    });
       const size_t first = t0 * src_tile, last = std::min(t.bytes, t1 * src_tile);
-      release_pages(src + first, last - first);
+      release_pages(t, src + first, last - first);
     }
-    release_pages(t.data, t.bytes);  // the pages straddling two batches
+    release_pages(t, t.data, t.bytes);  // the pages straddling two batches
   }
 
  private:
@@ -995,8 +1030,10 @@ class WeightStore {
     return nullptr;
   }
 
-  // Drops the resident pages of a mapped range the model no longer reads (whole pages inside it only).
-  static void release_pages(const uint8_t* data, size_t bytes) {
+  // Drops the resident pages of a mapped range of tensor t the model no longer reads (whole pages inside it
+  // only; a map of the file reads them again if asked).
+  static void release_pages(const TensorInfo& t, const uint8_t* data, size_t bytes) {
+    if (t.in_memory) return;
     const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
     const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;

@@ -311,6 +311,7 @@ inline WeightStore WeightStore::from_bytes(const std::string& name, std::string 
   if (name.size() >= 12 && name.substr(name.size() - 12) == ".safetensors") store.add_safetensors(std::move(file));
   else if (is_gguf(*file)) store.add_gguf(std::move(file));
   else store.add_llama2c(std::move(file));
+  for (auto& entry : store.tensors_) entry.second.in_memory = true;
   return store;
 }
 

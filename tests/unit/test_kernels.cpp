@@ -387,6 +387,33 @@ void check_matmuls(WFormat f, int threads) {
   }
 }
 
+// head_matmuls (heads' matrices one after another, each head's input and output rows interleaved with the other
+// heads', outputs with a gap between heads as MLA's [latent | rope] rows) equal one matmul per head bit for bit.
+template <int Out, int In>
+void check_head_matmuls(WFormat f, int T) {
+  constexpr int kHeads = 3, kYHead = Out + 5;
+  const auto x = random_vector(size_t(T) * kHeads * In, 61);
+  std::vector<TypedMatrix> w;
+  std::vector<uint8_t> all;
+  for (int h = 0; h < kHeads; ++h) {
+    w.push_back(make_typed(f, random_vector(size_t(Out) * In, 62 + h, 0.05f), Out, In));
+    all.insert(all.end(), w.back().bytes.begin(), w.back().bytes.end());
+  }
+  std::vector<float> y(size_t(T) * kHeads * kYHead, 0.0f);
+  head_matmuls<Out, In>(y.data(), kYHead, kHeads * kYHead, x.data(), Matrix{f, all.data()}, kHeads, T);
+  int mismatches = 0;
+  for (int h = 0; h < kHeads; ++h) {
+    std::vector<float> xh(size_t(T) * In), ref(size_t(T) * Out);
+    for (int t = 0; t < T; ++t) std::copy_n(x.data() + (size_t(t) * kHeads + h) * In, In, xh.data() + size_t(t) * In);
+    matmul<Out, In>(ref.data(), Out, xh.data(), Matrix{f, w[h].bytes.data()}, nullptr, T);
+    for (int t = 0; t < T; ++t)
+      for (int o = 0; o < Out; ++o) mismatches += y[(size_t(t) * kHeads + h) * kYHead + o] != ref[size_t(t) * Out + o];
+  }
+  INFO("format " << int(f) << ", " << Out << " x " << In << ", T " << T);
+  CHECK(mismatches == 0);
+  CHECK(y[kYHead - 1] == 0.0f);  // the gap between heads is not written
+}
+
 // Attention against a double-precision softmax over the allowed keys, every variant of AttentionParams.
 // Kv: the cache's element type (float, or uint16_t for an f16 cache: the reference then uses the rounded
 // keys and values).
@@ -736,6 +763,19 @@ TEST_SUITE("kernels") {
       for (WFormat f : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16})
         check_matmuls<96>(f, threads);
       for (WFormat f : {WFormat::q4_k, WFormat::q5_k, WFormat::q6_k}) check_matmuls<256>(f, threads);
+    }
+  }
+
+  TEST_CASE("head_matmuls (one matrix per head, strided inputs and outputs) equal a matmul per head bit for bit") {
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      for (WFormat f : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16})
+        for (int T : {1, 7}) {
+          check_head_matmuls<40, 64>(f, T);
+          check_head_matmuls<130, 96>(f, T);  // a tile of 8 groups and one more
+        }
+      for (WFormat f : {WFormat::q4_k, WFormat::q6_k})
+        for (int T : {1, 5}) check_head_matmuls<40, 256>(f, T);
     }
   }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "llmc/mla.hpp"
 #include "llmc/weights_loader.hpp"
 
 using namespace llmc;
@@ -74,6 +75,51 @@ TEST_SUITE("weights") {
     CHECK(at[1] == 4.0f);
     CHECK(at[2] == 2.0f);
     CHECK_NOTHROW(s.finish({}));
+    fs::remove(p);
+  }
+
+  TEST_CASE("MLA's kv_b as per-head matrices (key parts transposed), from a mapped file and from memory") {
+    // 20 KB, so that deriving releases whole pages of the source: the second matrix read from the same tensor
+    // must still find its values (in memory: never released, as MADV_DONTNEED would zero them).
+    constexpr int kHeads = 2, kNope = 3, kV = 2, kLatent = 512;
+    std::vector<float> kv_b(size_t(kHeads) * (kNope + kV) * kLatent);
+    for (size_t i = 0; i < kv_b.size(); ++i) kv_b[i] = float(i % 97) * 0.25f - 7.0f;
+    const fs::path p = write_safetensors("llmc_unit_kv_b.safetensors", {{"kv_b", "F32", {kHeads * (kNope + kV), kLatent}, raw(kv_b)}});
+    std::ifstream in(p, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const TensorRef ref{"kv_b", {kHeads * (kNope + kV), kLatent}, 2};
+    auto at = [&](int h, int row, int c) { return kv_b[(size_t(h) * (kNope + kV) + row) * kLatent + c]; };
+    for (bool mapped : {true, false}) {
+      INFO(std::string(mapped ? "mapped" : "in memory"));
+      WeightStore s = mapped ? WeightStore::open(p.string()) : WeightStore::from_bytes("kv_b.safetensors", bytes);
+      const MlaProjections f32 = mla_projections<kHeads, kNope, kV, kLatent>(s, ref, MatrixStorage::f32);
+      REQUIRE(f32.keys.format == WFormat::f32_g16);
+      REQUIRE(f32.values.format == WFormat::f32_g16);
+      const auto* keys = static_cast<const uint8_t*>(f32.keys.data);
+      const auto* values = static_cast<const uint8_t*>(f32.values.data);
+      const size_t key_bytes = grouped_matrix_bytes(WFormat::f32_g16, kLatent, kNope);
+      const size_t value_bytes = grouped_matrix_bytes(WFormat::f32_g16, kV, kLatent);
+      int wrong = 0;
+      for (int h = 0; h < kHeads; ++h)
+        for (int c = 0; c < kLatent; ++c) {
+          for (int i = 0; i < kNope; ++i)
+            wrong += matrix_value(WFormat::f32_g16, keys + h * key_bytes, kLatent, kNope, c, i) != at(h, i, c);
+          for (int j = 0; j < kV; ++j)
+            wrong += matrix_value(WFormat::f32_g16, values + h * value_bytes, kV, kLatent, j, c) != at(h, kNope + j, c);
+        }
+      CHECK(wrong == 0);
+      // Quantised storage: the value parts (rows of 512) in q8_0, the key parts (rows of 3) stay fp32.
+      const MlaProjections q8 = mla_projections<kHeads, kNope, kV, kLatent>(s, ref, MatrixStorage::q8_0);
+      CHECK(q8.keys.format == WFormat::f32_g16);
+      REQUIRE(q8.values.format == WFormat::q8_0);
+      const auto* q8_values = static_cast<const uint8_t*>(q8.values.data);
+      const size_t q8_bytes = grouped_matrix_bytes(WFormat::q8_0, kV, kLatent);
+      for (int h = 0; h < kHeads; ++h)
+        for (int c = 0; c < kLatent; c += 37)
+          CHECK(matrix_value(WFormat::q8_0, q8_values + h * q8_bytes, kV, kLatent, 1, c) ==
+                doctest::Approx(at(h, kNope + 1, c)).epsilon(0.01));
+      CHECK_NOTHROW(s.finish({}));
+    }
     fs::remove(p);
   }
 
