@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "llmc/matmul_grouped.hpp"
 #include "llmc/threads.hpp"
@@ -226,6 +227,33 @@ inline void matmul_typed(float* y, int ys, const float* x, const void* W, const 
   }
 }
 
+// Calls run(std::integral_constant<WFormat, F>{}) with F = f if f is a grouped format with kernels for rows of
+// In values (q8_0 / q4_0: whole blocks of 32; K-quants: of 256), and says whether it did.
+template <int In, class Run>
+inline bool with_grouped_kernel(WFormat f, Run&& run) {
+  auto call = [&](auto format) { return run(format), true; };
+  switch (f) {
+    case WFormat::q8_0:
+      if constexpr (In % 32 == 0) return call(std::integral_constant<WFormat, WFormat::q8_0>{});
+      return false;
+    case WFormat::q4_0:
+      if constexpr (In % 32 == 0) return call(std::integral_constant<WFormat, WFormat::q4_0>{});
+      return false;
+    case WFormat::q4_k:
+      if constexpr (In % 256 == 0) return call(std::integral_constant<WFormat, WFormat::q4_k>{});
+      return false;
+    case WFormat::q6_k:
+      if constexpr (In % 256 == 0) return call(std::integral_constant<WFormat, WFormat::q6_k>{});
+      return false;
+    case WFormat::q5_k:
+      if constexpr (In % 256 == 0) return call(std::integral_constant<WFormat, WFormat::q5_k>{});
+      return false;
+    case WFormat::f32_g16: return call(std::integral_constant<WFormat, WFormat::f32_g16>{});
+    case WFormat::f16_g16: return call(std::integral_constant<WFormat, WFormat::f16_g16>{});
+    case WFormat::bf16_g16: return call(std::integral_constant<WFormat, WFormat::bf16_g16>{});
+    default: return false;
+  }
+}
 }  // namespace mm
 
 // y[t][o] = Σ_i W[o][i]·x[t][i] (+ bias[o]) for t < T, W in any format of WeightStore::get_matrix.
@@ -235,55 +263,23 @@ inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref
     case WFormat::f32: return mm::matmul_typed<WFormat::f32, Out, In>(y, y_stride, x, ref.data, bias, T);
     case WFormat::f16: return mm::matmul_typed<WFormat::f16, Out, In>(y, y_stride, x, ref.data, bias, T);
     case WFormat::bf16: return mm::matmul_typed<WFormat::bf16, Out, In>(y, y_stride, x, ref.data, bias, T);
-    case WFormat::q8_0:
-      if constexpr (In % 32 == 0) return mm::matmul_typed<WFormat::q8_0, Out, In>(y, y_stride, x, ref.data, bias, T);
-      break;
-    case WFormat::q4_0:
-      if constexpr (In % 32 == 0) return mm::matmul_typed<WFormat::q4_0, Out, In>(y, y_stride, x, ref.data, bias, T);
-      break;
-    case WFormat::q4_k:
-      if constexpr (In % 256 == 0) return mm::matmul_typed<WFormat::q4_k, Out, In>(y, y_stride, x, ref.data, bias, T);
-      break;
-    case WFormat::q6_k:
-      if constexpr (In % 256 == 0) return mm::matmul_typed<WFormat::q6_k, Out, In>(y, y_stride, x, ref.data, bias, T);
-      break;
-    case WFormat::q5_k:
-      if constexpr (In % 256 == 0) return mm::matmul_typed<WFormat::q5_k, Out, In>(y, y_stride, x, ref.data, bias, T);
-      break;
-    case WFormat::f32_g16: return mm::matmul_typed<WFormat::f32_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
-    case WFormat::f16_g16: return mm::matmul_typed<WFormat::f16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
-    case WFormat::bf16_g16: return mm::matmul_typed<WFormat::bf16_g16, Out, In>(y, y_stride, x, ref.data, bias, T);
+    default: break;
   }
-  throw Error("internal error: weight format has no kernel for this shape");
+  const bool done = mm::with_grouped_kernel<In>(ref.format, [&](auto F) {
+    mm::matmul_typed<decltype(F)::value, Out, In>(y, y_stride, x, ref.data, bias, T);
+  });
+  if (!done) throw Error("internal error: weight format has no kernel for this shape");
 }
 
 // Per-head products (mm::head_products): y[t·ys + h·y_head + o] = W_h[o]·x[t·heads + h], W holding `heads`
-// grouped matrices of Out × In one after another (WeightStore::get_derived_matrices), x [T][heads][In].
+// grouped matrices of Out × In one after another, matrix_stride apart (WeightStore::get_derived_matrices), x
+// [T][heads][In].
 template <int Out, int In>
 inline void head_matmuls(float* y, int y_head, int ys, const float* x, const Matrix& W, int heads, int T) {
-  const uint8_t* w = static_cast<const uint8_t*>(W.data);
-  switch (W.format) {
-    case WFormat::q8_0:
-      if constexpr (In % 32 == 0) return mm::head_products<WFormat::q8_0, Out, In>(y, y_head, ys, x, w, heads, T);
-      break;
-    case WFormat::q4_0:
-      if constexpr (In % 32 == 0) return mm::head_products<WFormat::q4_0, Out, In>(y, y_head, ys, x, w, heads, T);
-      break;
-    case WFormat::q4_k:
-      if constexpr (In % 256 == 0) return mm::head_products<WFormat::q4_k, Out, In>(y, y_head, ys, x, w, heads, T);
-      break;
-    case WFormat::q6_k:
-      if constexpr (In % 256 == 0) return mm::head_products<WFormat::q6_k, Out, In>(y, y_head, ys, x, w, heads, T);
-      break;
-    case WFormat::q5_k:
-      if constexpr (In % 256 == 0) return mm::head_products<WFormat::q5_k, Out, In>(y, y_head, ys, x, w, heads, T);
-      break;
-    case WFormat::f32_g16: return mm::head_products<WFormat::f32_g16, Out, In>(y, y_head, ys, x, w, heads, T);
-    case WFormat::f16_g16: return mm::head_products<WFormat::f16_g16, Out, In>(y, y_head, ys, x, w, heads, T);
-    case WFormat::bf16_g16: return mm::head_products<WFormat::bf16_g16, Out, In>(y, y_head, ys, x, w, heads, T);
-    default: break;
-  }
-  throw Error("internal error: per-head matrices in a format with no kernel for this shape");
+  const bool done = mm::with_grouped_kernel<In>(W.format, [&](auto F) {
+    mm::head_products<decltype(F)::value, Out, In>(y, y_head, ys, x, static_cast<const uint8_t*>(W.data), heads, T);
+  });
+  if (!done) throw Error("internal error: per-head matrices in a format with no kernel for this shape");
 }
 
 // One product of matmuls: y (rows of Out values, Out its template argument) = W·x (+ bias).
@@ -297,27 +293,7 @@ namespace mm {
 // grouped_products for format f, if f is grouped and has a kernel for In.
 template <int In>
 inline bool grouped_products_any(WFormat f, const float* x, int T, const GroupedProduct* m, int n) {
-  switch (f) {
-    case WFormat::q8_0:
-      if constexpr (In % 32 == 0) return grouped_products<WFormat::q8_0, In>(x, T, m, n), true;
-      return false;
-    case WFormat::q4_0:
-      if constexpr (In % 32 == 0) return grouped_products<WFormat::q4_0, In>(x, T, m, n), true;
-      return false;
-    case WFormat::q4_k:
-      if constexpr (In % 256 == 0) return grouped_products<WFormat::q4_k, In>(x, T, m, n), true;
-      return false;
-    case WFormat::q6_k:
-      if constexpr (In % 256 == 0) return grouped_products<WFormat::q6_k, In>(x, T, m, n), true;
-      return false;
-    case WFormat::q5_k:
-      if constexpr (In % 256 == 0) return grouped_products<WFormat::q5_k, In>(x, T, m, n), true;
-      return false;
-    case WFormat::f32_g16: return grouped_products<WFormat::f32_g16, In>(x, T, m, n), true;
-    case WFormat::f16_g16: return grouped_products<WFormat::f16_g16, In>(x, T, m, n), true;
-    case WFormat::bf16_g16: return grouped_products<WFormat::bf16_g16, In>(x, T, m, n), true;
-    default: return false;
-  }
+  return with_grouped_kernel<In>(f, [&](auto F) { grouped_products<decltype(F)::value, In>(x, T, m, n); });
 }
 }  // namespace mm
 

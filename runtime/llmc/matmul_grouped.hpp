@@ -1308,13 +1308,13 @@ inline void grouped_products(const float* xf, int T, const GroupedProduct* m, in
 }
 
 // Per-head products, Heads matrices of Out × In each with an input of its own: y[t·ys + h·y_head + o] =
-// W_h[o]·x[t·Heads + h] for t < T, W holding the heads' matrices one after another
-// (grouped_matrix_bytes(F, Out, In) bytes each), x [T][Heads][In]. One parallel step for all heads.
+// W_h[o]·x[t·Heads + h] for t < T, W holding the heads' matrices one after another (matrix_stride(F, Out, In)
+// bytes apart), x [T][Heads][In]. One parallel step for all heads.
 template <WFormat F, int Out, int In>
 inline void head_products(float* y, int y_head, int ys, const float* xf, const uint8_t* W, int heads, int T) {
   size_t xs = 0;
   const uint8_t* x = prepare_acts<F, In>(xf, T * heads, xs);
-  const size_t head_bytes = grouped_matrix_bytes(F, Out, In);
+  const size_t head_bytes = matrix_stride(F, Out, In);
   auto product = [&](int h) { return GroupedProduct{y + static_cast<size_t>(h) * y_head, ys, W + h * head_bytes, nullptr, Out}; };
 #ifdef LLMC_MMQ_SIMD
   const int jobs = grouped_jobs<F, In>(Out, T);

@@ -337,6 +337,11 @@ inline constexpr size_t group_bytes(WFormat f, size_t cols) {
 inline constexpr size_t grouped_matrix_bytes(WFormat f, size_t rows, size_t cols) {
   return (rows + kQuantRows - 1) / kQuantRows * group_bytes(f, cols);
 }
+// Bytes from one matrix to the next of several kept one after another (WeightStore::get_derived_matrices):
+// each starts on a 64-byte boundary, as every matrix the model keeps.
+inline constexpr size_t matrix_stride(WFormat f, size_t rows, size_t cols) {
+  return (grouped_matrix_bytes(f, rows, cols) + 63) / 64 * 64;
+}
 
 // Value (r, i) of a rows × cols matrix in any format (slow; for embedding lookups and tests).
 inline float matrix_value(WFormat f, const uint8_t* m, size_t rows, size_t cols, size_t r, size_t i) {
@@ -772,8 +777,8 @@ class WeightStore {
 
   // `count` matrices of rows × cols whose values are a rearrangement of stored 2-D tensor `ref` (MLA's per-head
   // parts of kv_b, some transposed): pick(x, k, m) writes matrix k (fp32, row-major) to m from x, the tensor's
-  // values as fp32 (row-major, as stored). They are kept one after another, matrix k grouped_matrix_bytes(format,
-  // rows, cols)·k bytes after the first (returned), in the format get_matrix keeps a stored matrix of that shape
+  // values as fp32 (row-major, as stored). They are kept one after another, matrix k matrix_stride(format, rows,
+  // cols)·k bytes after the first (returned), in the format get_matrix keeps a stored matrix of that shape
   // and of the tensor's type in (a block-quantised tensor's blocks do not survive the rearrangement: fp32).
   template <class Pick>
   Matrix get_derived_matrices(const TensorRef& ref, int count, size_t rows, size_t cols, MatrixStorage storage,
@@ -789,7 +794,7 @@ class WeightStore {
     derived.shape = {static_cast<int64_t>(rows), static_cast<int64_t>(cols)};
     if (derived.block_quantised()) derived.blocks = GgmlType::f32, derived.dtype = DType::f32;
     const WFormat format = grouped_format(derived, storage);
-    const size_t bytes = grouped_matrix_bytes(format, rows, cols);
+    const size_t bytes = matrix_stride(format, rows, cols);
     uint8_t* const out = matrix_bytes(bytes * static_cast<size_t>(count));
     parallel_for(count, static_cast<int64_t>(count) * static_cast<int64_t>(rows * cols) * 16, [&](int begin, int end) {
       std::vector<float> m(rows * cols);

@@ -8,7 +8,10 @@
 # - the golden greedy tokens (16 decode steps over the cache) from the f16 build as from the f32 one;
 # - the logits of those steps and of a 120-position teacher-forced pass (prompt + 100 greedy tokens) within
 #   NMSE 2e-6 of the f32 cache's (measured 4.9e-7 and 3.4e-7; deepseek_v3 3.2e-7 and 2.9e-7), and not bitwise
-#   equal to them (the f16 cache is really the one read).
+#   equal to them (the f16 cache is really the one read);
+# - q8_0 weights (kv_b as quantised per-head matrices where its rows are whole blocks: the value parts here):
+#   the teacher-forced logits within NMSE 1e-2 of the f32 build's (measured 2.3e-3; a wrong head or part gives
+#   ~1).
 set -euo pipefail
 llmc="$1" src="$2" work="$3"
 mkdir -p "$work"
@@ -18,6 +21,7 @@ for case in deepseek_v2_lite; do
   "$llmc" import "$data" -o "$case.yaml" 2>/dev/null
   "$llmc" build "$case.yaml" -o "$case-f32" 2>/dev/null
   "$llmc" build "$case.yaml" -o "$case-f16" --kv-cache f16 2>/dev/null
+  "$llmc" build "$case.yaml" -o "$case-q8_0" --dtype q8_0 2>/dev/null
   tokens=$(python3 -c "import json; print(','.join(map(str, json.load(open('$data/input.json'))['input_ids'])))")
   continuation=$(./$case-f32 --weights "$data/model.safetensors" --tokens "$tokens" -n 100 --temp 0 --ignore-eos \
     --ids 2>/dev/null)
@@ -27,6 +31,8 @@ for case in deepseek_v2_lite; do
     ./$case-$kv --weights "$data/model.safetensors" --tokens "$tokens,$continuation" -n 0 \
       --logits "$case-$kv-forced.bin" >/dev/null 2>&1
   done
+  ./$case-q8_0 --weights "$data/model.safetensors" --tokens "$tokens,$continuation" -n 0 \
+    --logits "$case-q8_0-forced.bin" >/dev/null 2>&1
 done
 python3 - "$src/tests/data/golden" <<'PY'
 import json, os, struct, sys
@@ -54,5 +60,9 @@ for case in ("deepseek_v2_lite",):
         nmse = sum((a - b) ** 2 for a, b in zip(ref, got)) / sum(a * a for a in ref)
         check(0 < nmse < BOUND, f"{case}: {run} logits ({len(ref) // 256} positions), f16 cache vs f32 cache: "
                                 f"NMSE {nmse:.3g} (must be in (0, {BOUND:g}))")
+    ref, got = read(f"{case}-f32-forced.bin"), read(f"{case}-q8_0-forced.bin")
+    nmse = sum((a - b) ** 2 for a, b in zip(ref, got)) / sum(a * a for a in ref) if ref else 1.0
+    check(len(got) == len(ref) and 0 < nmse < 1e-2,
+          f"{case}: forced logits ({len(got) // 256} positions), q8_0 weights vs f32: NMSE {nmse:.3g} (must be in (0, 0.01))")
 sys.exit(status)
 PY

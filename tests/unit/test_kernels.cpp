@@ -398,6 +398,7 @@ void check_head_matmuls(WFormat f, int T) {
   for (int h = 0; h < kHeads; ++h) {
     w.push_back(make_typed(f, random_vector(size_t(Out) * In, 62 + h, 0.05f), Out, In));
     all.insert(all.end(), w.back().bytes.begin(), w.back().bytes.end());
+    all.resize(size_t(h + 1) * matrix_stride(f, Out, In));
   }
   std::vector<float> y(size_t(T) * kHeads * kYHead, 0.0f);
   head_matmuls<Out, In>(y.data(), kYHead, kHeads * kYHead, x.data(), Matrix{f, all.data()}, kHeads, T);

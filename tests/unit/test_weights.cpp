@@ -97,8 +97,8 @@ TEST_SUITE("weights") {
       REQUIRE(f32.values.format == WFormat::f32_g16);
       const auto* keys = static_cast<const uint8_t*>(f32.keys.data);
       const auto* values = static_cast<const uint8_t*>(f32.values.data);
-      const size_t key_bytes = grouped_matrix_bytes(WFormat::f32_g16, kLatent, kNope);
-      const size_t value_bytes = grouped_matrix_bytes(WFormat::f32_g16, kV, kLatent);
+      const size_t key_bytes = matrix_stride(WFormat::f32_g16, kLatent, kNope);
+      const size_t value_bytes = matrix_stride(WFormat::f32_g16, kV, kLatent);
       int wrong = 0;
       for (int h = 0; h < kHeads; ++h)
         for (int c = 0; c < kLatent; ++c) {
@@ -113,7 +113,7 @@ TEST_SUITE("weights") {
       CHECK(q8.keys.format == WFormat::f32_g16);
       REQUIRE(q8.values.format == WFormat::q8_0);
       const auto* q8_values = static_cast<const uint8_t*>(q8.values.data);
-      const size_t q8_bytes = grouped_matrix_bytes(WFormat::q8_0, kV, kLatent);
+      const size_t q8_bytes = matrix_stride(WFormat::q8_0, kV, kLatent);
       for (int h = 0; h < kHeads; ++h)
         for (int c = 0; c < kLatent; c += 37)
           CHECK(matrix_value(WFormat::q8_0, q8_values + h * q8_bytes, kV, kLatent, 1, c) ==
