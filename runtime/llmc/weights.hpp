@@ -647,10 +647,11 @@ inline AlignedBytes aligned_bytes(size_t n, size_t alignment = 64) {
 // faster at decode and f32 5% faster, on Zen 5.
 inline constexpr size_t kHugePage = size_t{2} << 20;
 
-// n bytes, 2 MB-aligned and backed by huge pages where the kernel has them.
+// n bytes, 2 MB-aligned and backed by huge pages where the kernel has them: the whole huge pages inside n (a
+// last partial one would make up to 2 MB resident that nothing uses, e.g. of a 2.8 MB recurrent state).
 inline AlignedBytes huge_page_bytes(size_t n) {
   AlignedBytes b = aligned_bytes(n, kHugePage);
-  ::madvise(b.get(), (n + kHugePage - 1) / kHugePage * kHugePage, MADV_HUGEPAGE);
+  if (n >= kHugePage) ::madvise(b.get(), n / kHugePage * kHugePage, MADV_HUGEPAGE);
   return b;
 }
 using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
@@ -864,8 +865,10 @@ class WeightStore {
 
   float* get_copy(const TensorRef& t) { return get_copy(t.name, t.shape()); }
 
-  // Fails, naming them, if tensors remain that were neither used nor match an `unused` pattern.
-  void finish(const std::vector<std::string>& unused_patterns) const {
+  // Fails, naming them, if tensors remain that were neither used nor match an `unused` pattern. Loading is
+  // over: the matrix memory no matrix uses is given back.
+  void finish(const std::vector<std::string>& unused_patterns) {
+    release_chunk_rest();
     std::vector<std::string> left;
     for (const auto& [name, info] : tensors_) {
       if (used_.count(name) || implicit_unused_.count(name)) continue;
@@ -925,6 +928,7 @@ class WeightStore {
     if (mapped < kHugeModel) return owned_bytes_.emplace_back(aligned_bytes(n)).get();
     n = (n + 63) / 64 * 64;
     if (chunk_left_ < n) {
+      release_chunk_rest();
       const size_t chunk = std::max(n, std::clamp(mapped, size_t{128} << 20, size_t{1} << 30));
       chunk_next_ = owned_bytes_.emplace_back(huge_page_bytes(chunk)).get();
       chunk_left_ = chunk;
@@ -933,6 +937,16 @@ class WeightStore {
     chunk_next_ += n;
     chunk_left_ -= n;
     return p;
+  }
+
+  // Gives back the pages of the current matrix chunk past its last matrix: in huge pages, the rest of the last
+  // one a matrix touched (up to 2 MB). Matrices cut from it later fault their pages in again.
+  void release_chunk_rest() {
+    if (chunk_left_ == 0) return;
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(chunk_next_) + page - 1) / page * page;
+    const uintptr_t end = reinterpret_cast<uintptr_t>(chunk_next_) + chunk_left_;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   }
 
  public:
