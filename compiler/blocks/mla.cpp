@@ -89,17 +89,9 @@ class Mla final : public Block {
 
   std::string bind(const Plan& p, Role role, const std::string& ref) const override {
     if (role != Role::kv_b) return "";
-    const LayerPlan* first = nullptr;
-    for (const LayerPlan& l : p.layers) {
-      if (!l.has(Role::kv_b)) continue;
-      if (!first) first = &l;
-      else if (l.heads != first->heads || l.head_dim != first->head_dim || l.v_head_dim != first->v_head_dim ||
-               l.kv_lora != first->kv_lora)
-        throw Error(fmt::format("{}: MLA layers {} and {} differ in heads or widths, which llmc does not support",
-                                p.spec->file, first->index, l.index));
-    }
-    return fmt::format("llmc::mla_projections<{}, {}, {}, {}>(store, {}, kMatrixStorage)", first->heads,
-                       first->head_dim - first->rope_dim, first->v_head_dim, first->kv_lora, ref);
+    const AttentionSpec& a = p.spec->attention;
+    return fmt::format("llmc::mla_projections<{}, {}, {}>(store, {}, kMatrixStorage)",
+                       a.head_dim - p.spec->rope.rotary_dim, a.mla.v_head_dim, a.mla.kv_lora_rank, ref);
   }
 
   int64_t state_row(const LayerPlan& l) const override { return l.kv_dim; }  // normalised latent, rotated k_rope

@@ -272,7 +272,7 @@ inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref
 }
 
 // Per-head products (mm::head_products): y[t·ys + h·y_head + o] = W_h[o]·x[t·heads + h], W holding `heads`
-// grouped matrices of Out × In one after another, matrix_stride apart (WeightStore::get_derived_matrices), x
+// grouped matrices of Out × In one after another, matrix_stride apart (WeightStore::derived_matrices), x
 // [T][heads][In].
 template <int Out, int In>
 inline void head_matmuls(float* y, int y_head, int ys, const float* x, const Matrix& W, int heads, int T) {

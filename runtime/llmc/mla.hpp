@@ -9,6 +9,7 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "llmc/matmul.hpp"
 #include "llmc/weights.hpp"
@@ -21,19 +22,22 @@ struct MlaProjections {
   Matrix keys, values;
 };
 
-// The MlaProjections of kv_b ([Heads·(Nope + V)][Latent] as stored), kept as the model keeps its matrices.
-template <int Heads, int Nope, int V, int Latent>
+// The MlaProjections of kv_b ([heads·(Nope + V)][Latent] as stored, the layer's head count given by its rows),
+// kept as the model keeps its matrices. kv_b is read once for both.
+template <int Nope, int V, int Latent>
 inline MlaProjections mla_projections(WeightStore& store, const TensorRef& kv_b, MatrixStorage storage) {
-  auto head_row = [](const float* x, int h, int i) { return x + (static_cast<size_t>(h) * (Nope + V) + i) * Latent; };
+  const int heads = static_cast<int>(kv_b.dims[0] / (Nope + V));
+  const std::vector<float> x = store.values_f32(kv_b);
+  auto head_row = [&](int h, int i) { return x.data() + (static_cast<size_t>(h) * (Nope + V) + i) * Latent; };
   MlaProjections p;
-  p.keys = store.get_derived_matrices(kv_b, Heads, Latent, Nope, storage, [&](const float* x, int h, float* m) {
+  p.keys = store.derived_matrices(kv_b, heads, Latent, Nope, storage, [&](int h, float* m) {
     for (int i = 0; i < Nope; ++i) {
-      const float* row = head_row(x, h, i);
+      const float* row = head_row(h, i);
       for (int c = 0; c < Latent; ++c) m[static_cast<size_t>(c) * Nope + i] = row[c];
     }
   });
-  p.values = store.get_derived_matrices(kv_b, Heads, V, Latent, storage, [&](const float* x, int h, float* m) {
-    std::copy(head_row(x, h, Nope), head_row(x, h, Nope + V), m);
+  p.values = store.derived_matrices(kv_b, heads, V, Latent, storage, [&](int h, float* m) {
+    std::copy(head_row(h, Nope), head_row(h, Nope + V), m);
   });
   return p;
 }

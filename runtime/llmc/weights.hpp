@@ -337,7 +337,7 @@ inline constexpr size_t group_bytes(WFormat f, size_t cols) {
 inline constexpr size_t grouped_matrix_bytes(WFormat f, size_t rows, size_t cols) {
   return (rows + kQuantRows - 1) / kQuantRows * group_bytes(f, cols);
 }
-// Bytes from one matrix to the next of several kept one after another (WeightStore::get_derived_matrices):
+// Bytes from one matrix to the next of several kept one after another (WeightStore::derived_matrices):
 // each starts on a 64-byte boundary, as every matrix the model keeps.
 inline constexpr size_t matrix_stride(WFormat f, size_t rows, size_t cols) {
   return (grouped_matrix_bytes(f, rows, cols) + 63) / 64 * 64;
@@ -776,14 +776,9 @@ class WeightStore {
     return grouped_copy(expert, storage);
   }
 
-  // `count` matrices of rows × cols whose values are a rearrangement of stored 2-D tensor `ref` (MLA's per-head
-  // parts of kv_b, some transposed): pick(x, k, m) writes matrix k (fp32, row-major) to m from x, the tensor's
-  // values as fp32 (row-major, as stored). They are kept one after another, matrix k matrix_stride(format, rows,
-  // cols)·k bytes after the first (returned), in the format get_matrix keeps a stored matrix of that shape
-  // and of the tensor's type in (a block-quantised tensor's blocks do not survive the rearrangement: fp32).
-  template <class Pick>
-  Matrix get_derived_matrices(const TensorRef& ref, int count, size_t rows, size_t cols, MatrixStorage storage,
-                              Pick&& pick) {
+  // The values of stored 2-D tensor `ref` as fp32 (row-major, as stored), a copy: the model derives other
+  // matrices from them (derived_matrices). The tensor counts as used and its mapped pages are released.
+  std::vector<float> values_f32(const TensorRef& ref) {
     const TensorInfo& t = checked(ref.name, ref.shape());
     if (is_grouped(t.grouped))
       throw Error(t.file + ": tensor '" + ref.name + "' is stored grouped (" + grouped_format_name(t.grouped) +
@@ -791,7 +786,19 @@ class WeightStore {
     used_.insert(ref.name);
     std::vector<float> x(static_cast<size_t>(ref.dims[0] * ref.dims[1]));
     read_as_f32(t, t.data, x.size(), x.data());
-    TensorInfo derived = t;
+    release_pages(t, t.data, t.bytes);
+    return x;
+  }
+
+  // `count` matrices of rows × cols derived from stored tensor `ref`'s values (values_f32; MLA's per-head parts
+  // of kv_b, some transposed): pick(k, m) writes matrix k (fp32, row-major) to m. They are kept one after
+  // another, matrix k matrix_stride(format, rows, cols)·k bytes after the first (returned), in the format
+  // get_matrix keeps a stored matrix of that shape and of the tensor's type in (a block-quantised tensor's
+  // blocks do not survive the rearrangement: fp32).
+  template <class Pick>
+  Matrix derived_matrices(const TensorRef& ref, int count, size_t rows, size_t cols, MatrixStorage storage,
+                          Pick&& pick) {
+    TensorInfo derived = checked(ref.name, ref.shape());
     derived.shape = {static_cast<int64_t>(rows), static_cast<int64_t>(cols)};
     if (derived.block_quantised()) derived.blocks = GgmlType::f32, derived.dtype = DType::f32;
     const WFormat format = grouped_format(derived, storage);
@@ -800,11 +807,10 @@ class WeightStore {
     parallel_for(count, static_cast<int64_t>(count) * static_cast<int64_t>(rows * cols) * 16, [&](int begin, int end) {
       std::vector<float> m(rows * cols);
       for (int k = begin; k < end; ++k) {
-        pick(x.data(), k, m.data());
+        pick(k, m.data());
         write_matrix(format, m.data(), rows, cols, out + static_cast<size_t>(k) * bytes);
       }
     });
-    release_pages(t, t.data, t.bytes);
     return {format, out};
   }
 

@@ -79,8 +79,8 @@ TEST_SUITE("weights") {
   }
 
   TEST_CASE("MLA's kv_b as per-head matrices (key parts transposed), from a mapped file and from memory") {
-    // 20 KB, so that deriving releases whole pages of the source: the second matrix read from the same tensor
-    // must still find its values (in memory: never released, as MADV_DONTNEED would zero them).
+    // 20 KB, so that reading it releases whole pages of the source: the second mla_projections, reading the same
+    // tensor again, must still find its values (in memory: never released, as MADV_DONTNEED would zero them).
     constexpr int kHeads = 2, kNope = 3, kV = 2, kLatent = 512;
     std::vector<float> kv_b(size_t(kHeads) * (kNope + kV) * kLatent);
     for (size_t i = 0; i < kv_b.size(); ++i) kv_b[i] = float(i % 97) * 0.25f - 7.0f;
@@ -92,7 +92,7 @@ TEST_SUITE("weights") {
     for (bool mapped : {true, false}) {
       INFO(std::string(mapped ? "mapped" : "in memory"));
       WeightStore s = mapped ? WeightStore::open(p.string()) : WeightStore::from_bytes("kv_b.safetensors", bytes);
-      const MlaProjections f32 = mla_projections<kHeads, kNope, kV, kLatent>(s, ref, MatrixStorage::f32);
+      const MlaProjections f32 = mla_projections<kNope, kV, kLatent>(s, ref, MatrixStorage::f32);
       REQUIRE(f32.keys.format == WFormat::f32_g16);
       REQUIRE(f32.values.format == WFormat::f32_g16);
       const auto* keys = static_cast<const uint8_t*>(f32.keys.data);
@@ -109,7 +109,7 @@ TEST_SUITE("weights") {
         }
       CHECK(wrong == 0);
       // Quantised storage: the value parts (rows of 512) in q8_0, the key parts (rows of 3) stay fp32.
-      const MlaProjections q8 = mla_projections<kHeads, kNope, kV, kLatent>(s, ref, MatrixStorage::q8_0);
+      const MlaProjections q8 = mla_projections<kNope, kV, kLatent>(s, ref, MatrixStorage::q8_0);
       CHECK(q8.keys.format == WFormat::f32_g16);
       REQUIRE(q8.values.format == WFormat::q8_0);
       const auto* q8_values = static_cast<const uint8_t*>(q8.values.data);
