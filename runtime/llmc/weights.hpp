@@ -948,11 +948,7 @@ class WeightStore {
   // Gives back the pages of the current matrix chunk past its last matrix: in huge pages, the rest of the last
   // one a matrix touched (up to 2 MB). Matrices cut from it later fault their pages in again.
   void release_chunk_rest() {
-    if (chunk_left_ == 0) return;
-    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const uintptr_t begin = (reinterpret_cast<uintptr_t>(chunk_next_) + page - 1) / page * page;
-    const uintptr_t end = reinterpret_cast<uintptr_t>(chunk_next_) + chunk_left_;
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    if (chunk_left_ > 0) drop_pages(chunk_next_, chunk_left_);
   }
 
  public:
@@ -1058,7 +1054,10 @@ class WeightStore {
   // Drops the resident pages of a mapped range of tensor t the model no longer reads (whole pages inside it
   // only; a map of the file reads them again if asked).
   static void release_pages(const TensorInfo& t, const uint8_t* data, size_t bytes) {
-    if (t.in_memory) return;
+    if (!t.in_memory) drop_pages(data, bytes);
+  }
+  // MADV_DONTNEED on the whole pages inside [data, data + bytes).
+  static void drop_pages(const uint8_t* data, size_t bytes) {
     const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
     const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
