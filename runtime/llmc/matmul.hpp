@@ -231,26 +231,22 @@ inline void matmul_typed(float* y, int ys, const float* x, const void* W, const 
 // In values (q8_0 / q4_0: whole blocks of 32; K-quants: of 256), and says whether it did.
 template <int In, class Run>
 inline bool with_grouped_kernel(WFormat f, Run&& run) {
-  auto call = [&](auto format) { return run(format), true; };
+  auto call = [&](auto format) {
+    constexpr WFormat F = decltype(format)::value;
+    constexpr int kBlock = is_quantised(F) ? 32 : is_kquant(F) ? 256 : 1;
+    if constexpr (In % kBlock == 0) return run(format), true;
+    else return false;
+  };
+  using enum WFormat;
   switch (f) {
-    case WFormat::q8_0:
-      if constexpr (In % 32 == 0) return call(std::integral_constant<WFormat, WFormat::q8_0>{});
-      return false;
-    case WFormat::q4_0:
-      if constexpr (In % 32 == 0) return call(std::integral_constant<WFormat, WFormat::q4_0>{});
-      return false;
-    case WFormat::q4_k:
-      if constexpr (In % 256 == 0) return call(std::integral_constant<WFormat, WFormat::q4_k>{});
-      return false;
-    case WFormat::q6_k:
-      if constexpr (In % 256 == 0) return call(std::integral_constant<WFormat, WFormat::q6_k>{});
-      return false;
-    case WFormat::q5_k:
-      if constexpr (In % 256 == 0) return call(std::integral_constant<WFormat, WFormat::q5_k>{});
-      return false;
-    case WFormat::f32_g16: return call(std::integral_constant<WFormat, WFormat::f32_g16>{});
-    case WFormat::f16_g16: return call(std::integral_constant<WFormat, WFormat::f16_g16>{});
-    case WFormat::bf16_g16: return call(std::integral_constant<WFormat, WFormat::bf16_g16>{});
+    case q8_0: return call(std::integral_constant<WFormat, q8_0>{});
+    case q4_0: return call(std::integral_constant<WFormat, q4_0>{});
+    case q4_k: return call(std::integral_constant<WFormat, q4_k>{});
+    case q6_k: return call(std::integral_constant<WFormat, q6_k>{});
+    case q5_k: return call(std::integral_constant<WFormat, q5_k>{});
+    case f32_g16: return call(std::integral_constant<WFormat, f32_g16>{});
+    case f16_g16: return call(std::integral_constant<WFormat, f16_g16>{});
+    case bf16_g16: return call(std::integral_constant<WFormat, bf16_g16>{});
     default: return false;
   }
 }
