@@ -1,7 +1,7 @@
 // Kernel microbenchmarks over the runtime headers (bench/kernels.sh builds and runs it).
 //   kernels matmul FORMAT THREADS [MB] [SHAPE]
 //                                        decode matmuls (one token) of stories110M's (or, with SHAPE tinyllama,
-//                                        TinyLlama's) matrix shapes, FORMAT one of f32_g16 f16_g16 bf16_g16 q8_0
+//                                        TinyLlama's; moe: the bench's MoE experts') matrix shapes, FORMAT one of f32_g16 f16_g16 bf16_g16 q8_0
 //                                        q4_0 q4_k q5_k q6_k: GB/s of weights streamed through MB (default 500)
 //                                        of distinct matrices, more than the caches hold
 //   kernels peak                         one core's arithmetic peak: 512-bit fp32 FMAs and vdpbf16ps (bf16 pairs)
@@ -67,9 +67,20 @@ void bench_matmul(double megabytes) {
               static_cast<double>(count) * static_cast<double>(bytes) / best / 1e9);
 }
 
+enum class Shapes { stories110M, tinyllama, moe };
+
 template <llmc::WFormat F>
-void bench_matmul_shapes(double megabytes, bool tinyllama) {
-  if (tinyllama) {
+void bench_matmul_shapes(double megabytes, Shapes shapes) {
+  if (shapes == Shapes::moe) {  // the experts of the bench's moe1.9B (OLMoE's layer) and dsv2lite4L
+    bench_matmul<F, 1024, 2048>(megabytes);  // moe1.9B gate, up
+    bench_matmul<F, 2048, 1024>(megabytes);  // moe1.9B down
+    if constexpr (!llmc::is_kquant(F)) {     // 1408 is not whole super-blocks of 256
+      bench_matmul<F, 1408, 2048>(megabytes);  // dsv2lite4L gate, up
+      bench_matmul<F, 2048, 1408>(megabytes);  // dsv2lite4L down
+    }
+    return;
+  }
+  if (shapes == Shapes::tinyllama) {
     bench_matmul<F, 2048, 2048>(megabytes);  // q, o
     bench_matmul<F, 256, 2048>(megabytes);   // k, v
     bench_matmul<F, 5632, 2048>(megabytes);  // gate, up
@@ -199,7 +210,7 @@ void bench_peak() {
 
 int usage() {
   std::fprintf(stderr, "usage: kernels matmul f32_g16|f16_g16|bf16_g16|q8_0|q4_0|q4_k|q5_k|q6_k THREADS "
-                       "[MB [stories110M|tinyllama]]\n"
+                       "[MB [stories110M|tinyllama|moe]]\n"
                        "       kernels peak\n"
                        "       kernels attention THREADS POS\n"
                        "       kernels mla THREADS POS\n");
@@ -217,16 +228,20 @@ int main(int argc, char** argv) {
     const std::string format = argv[2];
     llmc::set_threads(std::atoi(argv[3]));
     const double mb = argc > 4 ? std::atof(argv[4]) : 500;
-    const bool tinyllama = argc > 5 && std::string(argv[5]) == "tinyllama";
-    if (argc > 5 && !tinyllama && std::string(argv[5]) != "stories110M") return usage();
-    if (format == "f32_g16") bench_matmul_shapes<WFormat::f32_g16>(mb, tinyllama);
-    else if (format == "f16_g16") bench_matmul_shapes<WFormat::f16_g16>(mb, tinyllama);
-    else if (format == "bf16_g16") bench_matmul_shapes<WFormat::bf16_g16>(mb, tinyllama);
-    else if (format == "q8_0") bench_matmul_shapes<WFormat::q8_0>(mb, tinyllama);
-    else if (format == "q4_0") bench_matmul_shapes<WFormat::q4_0>(mb, tinyllama);
-    else if (format == "q4_k") bench_matmul_shapes<WFormat::q4_k>(mb, tinyllama);
-    else if (format == "q5_k") bench_matmul_shapes<WFormat::q5_k>(mb, tinyllama);
-    else if (format == "q6_k") bench_matmul_shapes<WFormat::q6_k>(mb, tinyllama);
+    const std::string shape = argc > 5 ? argv[5] : "stories110M";
+    Shapes shapes;
+    if (shape == "stories110M") shapes = Shapes::stories110M;
+    else if (shape == "tinyllama") shapes = Shapes::tinyllama;
+    else if (shape == "moe") shapes = Shapes::moe;
+    else return usage();
+    if (format == "f32_g16") bench_matmul_shapes<WFormat::f32_g16>(mb, shapes);
+    else if (format == "f16_g16") bench_matmul_shapes<WFormat::f16_g16>(mb, shapes);
+    else if (format == "bf16_g16") bench_matmul_shapes<WFormat::bf16_g16>(mb, shapes);
+    else if (format == "q8_0") bench_matmul_shapes<WFormat::q8_0>(mb, shapes);
+    else if (format == "q4_0") bench_matmul_shapes<WFormat::q4_0>(mb, shapes);
+    else if (format == "q4_k") bench_matmul_shapes<WFormat::q4_k>(mb, shapes);
+    else if (format == "q5_k") bench_matmul_shapes<WFormat::q5_k>(mb, shapes);
+    else if (format == "q6_k") bench_matmul_shapes<WFormat::q6_k>(mb, shapes);
     else return usage();
   } else if (what == "attention") {
     llmc::set_threads(std::atoi(argv[2]));

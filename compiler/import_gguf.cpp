@@ -1,6 +1,8 @@
-// `llmc import model.gguf`: a spec from a GGUF file's metadata and tensor directory. The layout differences
-// between GGUF and Hugging Face checkpoints are written into the spec (tensor names, rope pairing), never
-// converted: the binary maps the same GGUF file as its weights.
+// `llmc import model.gguf`: a spec from a GGUF file's metadata and tensor directory. The metadata becomes the
+// config.json its family's Hugging Face importer reads (import_families.cpp), so a family's fields are decided
+// in one place for both; the tensor names are llama.cpp's, by role. What convert_hf_to_gguf.py changed on the
+// way (rope pairing, Gemma's norm weights) is written into the spec, never converted back: the binary maps the
+// same GGUF file as its weights.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -9,44 +11,17 @@
 #include <optional>
 
 #include "import.hpp"
+#include "import_config.hpp"
 #include "llmc/gguf.hpp"
 #include "llmc/weights_loader.hpp"
 
 namespace llmc {
 namespace {
 
-// What differs between the GGUF architectures llmc imports (the rest is read from the metadata).
-struct GgufFamily {
-  const char* arch;      // general.architecture
-  const char* family;    // the spec's family
-  // convert_hf_to_gguf.py permutes the q / k rows of llama-architecture models so that rotary pairs are
-  // adjacent (llama.cpp's "normal" rope); the Qwen models keep Hugging Face's halves (llama.cpp's NeoX rope).
-  RopePairing pairing;
-};
-constexpr GgufFamily kGgufFamilies[] = {
-    {"llama", "llama", RopePairing::interleaved},
-    {"qwen2", "qwen2", RopePairing::half},
-    {"qwen3", "qwen3", RopePairing::half},
-};
+using import_detail::Config;
+using nlohmann::json;
 
-// llama.cpp's tensor names for the roles of a Llama-like decoder ("{i}": the block number). Optional roles
-// (biases, q/k norms, the classifier) are in the spec when the file has them for block 0.
-struct RoleName {
-  const char* role;
-  const char* name;
-  bool optional;
-};
-constexpr RoleName kLayerNames[] = {
-    {"attn_norm", "blk.{i}.attn_norm.weight", false}, {"q", "blk.{i}.attn_q.weight", false},
-    {"k", "blk.{i}.attn_k.weight", false},            {"v", "blk.{i}.attn_v.weight", false},
-    {"o", "blk.{i}.attn_output.weight", false},       {"ffn_norm", "blk.{i}.ffn_norm.weight", false},
-    {"gate", "blk.{i}.ffn_gate.weight", false},       {"up", "blk.{i}.ffn_up.weight", false},
-    {"down", "blk.{i}.ffn_down.weight", false},       {"q_bias", "blk.{i}.attn_q.bias", true},
-    {"k_bias", "blk.{i}.attn_k.bias", true},          {"v_bias", "blk.{i}.attn_v.bias", true},
-    {"o_bias", "blk.{i}.attn_output.bias", true},     {"q_norm", "blk.{i}.attn_q_norm.weight", true},
-    {"k_norm", "blk.{i}.attn_k_norm.weight", true},
-};
-
+// The GGUF metadata, with errors that name the file and key.
 class GgufMeta {
  public:
   GgufMeta(const std::string& path, gguf::File file, std::string arch)
@@ -57,8 +32,11 @@ class GgufMeta {
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
     throw Error(fmt::format("{}: GGUF metadata '{}' {}", path_, key, what));
   }
+  const std::string& arch() const { return arch_; }
+  const std::string& path() const { return path_; }
   const gguf::Value* find(const std::string& key) const { return gguf::find(file_, key); }
-  // "<arch>.<key>" as an integer ≥ 0 (required unless a default is given).
+  bool has(const std::string& key) const { return find(arch_ + "." + key) != nullptr; }
+  // "<arch>.<key>" as an integer ≥ 0 (required unless a default is given). A per-layer array is refused.
   int64_t count(const std::string& key, std::optional<int64_t> fallback = std::nullopt) const {
     const std::string k = arch_ + "." + key;
     const gguf::Value* v = find(k);
@@ -66,15 +44,9 @@ class GgufMeta {
       if (fallback) return *fallback;
       fail(k, "is missing");
     }
+    if (v->type == gguf::kArray) fail(k, "differs per layer, which llmc does not import from GGUF yet");
     if (!v->is_integer() || v->i < 0) fail(k, "must be a non-negative integer");
     return v->i;
-  }
-  // Per-layer counts: one integer for every layer (a per-layer array is refused for now).
-  std::vector<int64_t> per_layer(const std::string& key, int64_t layers, std::optional<int64_t> fallback) const {
-    const std::string k = arch_ + "." + key;
-    const gguf::Value* v = find(k);
-    if (v && v->type == gguf::kArray) fail(k, "differs per layer, which llmc does not import from GGUF yet");
-    return std::vector<int64_t>(static_cast<size_t>(layers), count(key, fallback));
   }
   double real(const std::string& key, double fallback) const {
     const std::string k = arch_ + "." + key;
@@ -93,6 +65,7 @@ class GgufMeta {
     auto it = tensors_.find(name);
     return it == tensors_.end() ? nullptr : it->second;
   }
+  bool has_tensor(const std::string& name) const { return tensor(name) != nullptr; }
 
  private:
   std::string path_;
@@ -101,10 +74,148 @@ class GgufMeta {
   std::map<std::string, const gguf::Tensor*> tensors_;
 };
 
-std::string layer0(const std::string& pattern) {
-  std::string s = pattern;
-  s.replace(s.find("{i}"), 3, "0");
-  return s;
+// The config.json keys every family reads, from the metadata llama.cpp's writer gives every architecture.
+json keys_common(const GgufMeta& m) {
+  json c;
+  c["hidden_size"] = m.count("embedding_length");
+  c["num_hidden_layers"] = m.count("block_count");
+  c["max_position_embeddings"] = m.count("context_length");
+  const gguf::Tensor* embed = m.tensor("token_embd.weight");
+  if (!embed || embed->ne.size() != 2)
+    throw Error(m.path() + ": no 2-D tensor 'token_embd.weight' (the token embeddings)");
+  c["vocab_size"] = embed->ne[1];
+  const int64_t heads = m.count("attention.head_count");
+  c["num_attention_heads"] = heads;
+  c["num_key_value_heads"] = m.count("attention.head_count_kv", heads);
+  if (m.has("attention.key_length")) c["head_dim"] = m.count("attention.key_length");
+  if (m.has("attention.value_length") && m.count("attention.value_length") != m.count("attention.key_length", 0))
+    m.fail(m.arch() + ".attention.value_length", "differs from attention.key_length, which llmc does not import");
+  if (m.has("feed_forward_length")) c["intermediate_size"] = m.count("feed_forward_length");
+  if (m.has("attention.layer_norm_rms_epsilon")) c["rms_norm_eps"] = m.real("attention.layer_norm_rms_epsilon", 0);
+  if (m.has("attention.layer_norm_epsilon")) c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 0);
+  if (m.has("attention.sliding_window")) c["sliding_window"] = m.count("attention.sliding_window");
+  c["rope_theta"] = m.real("rope.freq_base", 10000.0);
+  if (const gguf::Value* scaling = m.find(m.arch() + ".rope.scaling.type")) {
+    if (scaling->s == "linear") c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", m.real("rope.scaling.factor", 1.0)}};
+    else if (scaling->s != "none") m.fail(m.arch() + ".rope.scaling.type", "is '" + scaling->s + "' (supported: none, linear)");
+  }
+  c["tie_word_embeddings"] = !m.has_tensor("output.weight");
+  c["attention_bias"] = m.has_tensor("blk.0.attn_q.bias") && m.has_tensor("blk.0.attn_output.bias");
+  if (const int64_t bos = m.token("tokenizer.ggml.bos_token_id"); bos >= 0) c["bos_token_id"] = bos;
+  if (const int64_t eos = m.token("tokenizer.ggml.eos_token_id"); eos >= 0) c["eos_token_id"] = eos;
+  return c;
+}
+
+void keys_none(const GgufMeta&, json&) {}
+
+// The routed experts of llama.cpp's MoE architectures (expert_count, expert_used_count, and the experts' width
+// when it differs from the dense one).
+void keys_experts(const GgufMeta& m, json& c) {
+  const int64_t experts = m.count("expert_count"), used = m.count("expert_used_count");
+  if (used == 0 || used > experts)
+    m.fail(m.arch() + ".expert_used_count", fmt::format("is {}: not between 1 and the {} experts", used, experts));
+  c["num_experts"] = c["num_local_experts"] = experts;
+  c["num_experts_per_tok"] = used;
+  if (m.has("expert_feed_forward_length")) c["moe_intermediate_size"] = m.count("expert_feed_forward_length");
+}
+
+// Qwen2-MoE: one sigmoid-gated shared expert; llama.cpp (models/qwen2moe.cpp) does not renormalise the top k.
+void keys_qwen2moe(const GgufMeta& m, json& c) {
+  keys_experts(m, c);
+  c["shared_expert_intermediate_size"] = m.count("expert_shared_feed_forward_length");
+  c["norm_topk_prob"] = false;
+}
+
+// Qwen3-MoE: llama.cpp (models/qwen3moe.cpp) always renormalises the top k, as Qwen3-MoE's configs ask.
+void keys_qwen3moe(const GgufMeta& m, json& c) {
+  keys_experts(m, c);
+  c["norm_topk_prob"] = true;
+}
+
+// Command-R: LayerNorm without bias, a logit scale, per-head q / k norms in Command R+ (models/command-r.cpp).
+void keys_command_r(const GgufMeta& m, json& c) {
+  c["logit_scale"] = m.real("logit_scale", 1.0);
+  c["use_qk_norm"] = m.has_tensor("blk.0.attn_q_norm.weight");
+}
+
+constexpr struct GgufFamily {
+  const char* arch;        // general.architecture
+  const char* model_type;  // the Hugging Face family whose importer reads the config
+  // convert_hf_to_gguf.py permutes the q / k rows of llama-architecture models so that rotary pairs are
+  // adjacent (llama.cpp's "normal" rope); the others keep Hugging Face's layout (half pairs, or interleaved in
+  // both, as Command-R).
+  bool permuted_qk;
+  // Gemma's RMSNorms scale by (1 + w): convert_hf_to_gguf.py stores every norm weight + 1 (GemmaModel), so the
+  // GGUF's norms are plain.
+  bool norms_plus_one;
+  void (*keys)(const GgufMeta&, json&);  // the family's own config keys
+} kGgufFamilies[] = {
+    {"llama", "llama", true, false, keys_none},
+    {"qwen2", "qwen2", false, false, keys_none},
+    {"qwen3", "qwen3", false, false, keys_none},
+    {"qwen2moe", "qwen2_moe", false, false, keys_qwen2moe},
+    {"qwen3moe", "qwen3_moe", false, false, keys_qwen3moe},
+    {"gemma", "gemma", false, true, keys_none},
+    {"phi3", "phi3", false, false, keys_none},
+    {"command-r", "cohere", false, false, keys_command_r},
+    {"olmo2", "olmo2", false, false, keys_none},
+};
+
+// llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
+const std::map<std::string, std::string>& gguf_global_names() {
+  static const std::map<std::string, std::string> names = {{"embed", "token_embd.weight"},
+                                                           {"final_norm", "output_norm.weight"},
+                                                           {"final_norm_bias", "output_norm.bias"},
+                                                           {"lm_head", "output.weight"}};
+  return names;
+}
+const std::map<std::string, std::string>& gguf_layer_names() {
+  static const std::map<std::string, std::string> names = {
+      {"attn_norm", "attn_norm.weight"},        {"attn_norm_bias", "attn_norm.bias"},
+      {"q", "attn_q.weight"},                   {"q_bias", "attn_q.bias"},
+      {"k", "attn_k.weight"},                   {"k_bias", "attn_k.bias"},
+      {"v", "attn_v.weight"},                   {"v_bias", "attn_v.bias"},
+      {"qkv", "attn_qkv.weight"},               {"qkv_bias", "attn_qkv.bias"},
+      {"o", "attn_output.weight"},              {"o_bias", "attn_output.bias"},
+      {"q_norm", "attn_q_norm.weight"},         {"k_norm", "attn_k_norm.weight"},
+      {"post_attn_norm", "post_attention_norm.weight"},
+      {"ffn_norm", "ffn_norm.weight"},          {"ffn_norm_bias", "ffn_norm.bias"},
+      {"post_ffn_norm", "post_ffw_norm.weight"},
+      {"gate", "ffn_gate.weight"},              {"gate_bias", "ffn_gate.bias"},
+      {"up", "ffn_up.weight"},                  {"up_bias", "ffn_up.bias"},
+      {"gate_up", "ffn_up.weight"},  // Phi-3's [gate; up], as Hugging Face's gate_up_proj
+      {"down", "ffn_down.weight"},              {"down_bias", "ffn_down.bias"},
+      {"router", "ffn_gate_inp.weight"},        {"expert_gate", "ffn_gate_exps.weight"},
+      {"expert_up", "ffn_up_exps.weight"},      {"expert_down", "ffn_down_exps.weight"},
+      {"shared_gate", "ffn_gate_shexp.weight"}, {"shared_up", "ffn_up_shexp.weight"},
+      {"shared_down", "ffn_down_shexp.weight"}, {"shared_expert_gate", "ffn_gate_inp_shexp.weight"},
+  };
+  return names;
+}
+
+// Renames the spec's tensors (the Hugging Face importer's) to the GGUF's, checking that the file has each.
+void name_gguf_tensors(const GgufMeta& m, Spec& s, const std::string& path) {
+  auto present = [&](const std::string& role, const std::string& name) {
+    std::string first = name;
+    if (const size_t at = first.find("{i}"); at != std::string::npos) first.replace(at, 3, "0");
+    if (!m.has_tensor(first))
+      throw Error(fmt::format("{}: tensor '{}' ({} of the {} architecture) is missing", path, first, role, m.arch()));
+  };
+  for (auto& [role, name] : s.weights.layer) {
+    auto it = gguf_layer_names().find(role);
+    if (it == gguf_layer_names().end())
+      throw Error(fmt::format("{}: llmc does not know the GGUF name of the {} architecture's '{}' tensors", path,
+                              m.arch(), role));
+    name = "blk.{i}." + it->second;
+    present(role, name);
+  }
+  for (const auto& [role, name] : gguf_global_names()) {
+    std::string& global = s.weights.global(role);
+    if (global.empty()) continue;
+    global = name;
+    present(role, name);
+  }
+  s.weights.unused.clear();
 }
 
 }  // namespace
@@ -115,83 +226,46 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
   const gguf::Value* arch_value = gguf::find(file, "general.architecture");
   if (!arch_value || arch_value->type != gguf::kString)
     throw Error(path + ": GGUF metadata 'general.architecture' is missing or not a string");
-  const std::string arch = arch_value->s;
+  const GgufMeta m(path, std::move(file), arch_value->s);
   const GgufFamily* family = nullptr;
   std::vector<std::string> known;
   for (const GgufFamily& f : kGgufFamilies) {
     known.push_back(f.arch);
-    if (arch == f.arch) family = &f;
+    if (m.arch() == f.arch) family = &f;
   }
   if (!family)
-    throw Error(fmt::format("{}: GGUF architecture '{}' is not supported for import; supported: {}", path, arch,
+    throw Error(fmt::format("{}: GGUF architecture '{}' is not supported for import; supported: {}", path, m.arch(),
                             fmt::join(known, ", ")));
-  const GgufMeta m(path, std::move(file), arch);
+  if (m.has_tensor("rope_freqs.weight"))
+    throw Error(path + ": tensor 'rope_freqs.weight' (Llama 3 rope frequency factors) is not supported yet");
+  if (m.has_tensor("rope_factors_long.weight"))
+    throw Error(path + ": tensors 'rope_factors_long.weight' / 'rope_factors_short.weight' (Phi-3 LongRoPE) are not "
+                       "supported from GGUF yet (import the Hugging Face folder)");
+
+  json config = keys_common(m);
+  std::string model_type = family->model_type;
+  if (model_type == "llama" && m.count("expert_count", 0) > 0) {  // Mixtral is llama with experts in GGUF
+    model_type = "mixtral";
+    keys_experts(m, config);
+  }
+  family->keys(m, config);
+  config["model_type"] = model_type;
 
   Spec s;
   s.name = std::filesystem::path(path).stem().string();
-  s.family = family->family;
-  const gguf::Tensor* embed = m.tensor("token_embd.weight");
-  if (!embed || embed->ne.size() != 2) throw Error(path + ": no 2-D tensor 'token_embd.weight' (the token embeddings)");
-  s.vocab_size = static_cast<int64_t>(embed->ne[1]);
-  s.hidden_size = m.count("embedding_length");
-  s.num_layers = m.count("block_count");
-  if (s.num_layers <= 0 || s.hidden_size <= 0) m.fail(arch + ".block_count", "and embedding_length must be positive");
-  const int64_t ctx = m.count("context_length");
-  s.max_context = options.max_context > 0 ? options.max_context : std::min(ctx, kDefaultContextCap);
-  s.tied_embeddings = m.tensor("output.weight") == nullptr;
-  const int64_t heads = m.count("attention.head_count"), kv = m.count("attention.head_count_kv", heads);
-  if (heads <= 0 || kv <= 0 || heads % kv != 0)
-    m.fail(arch + ".attention.head_count_kv", fmt::format("is {}, which does not divide {} heads", kv, heads));
-  s.attention.heads = m.per_layer("attention.head_count", s.num_layers, heads);
-  s.attention.kv_heads = m.per_layer("attention.head_count_kv", s.num_layers, kv);
-  if (!m.find(arch + ".attention.key_length") && s.hidden_size % heads != 0)
-    m.fail(arch + ".attention.head_count", fmt::format("{} does not divide embedding_length {}", heads, s.hidden_size));
-  s.attention.head_dim = m.count("attention.key_length", s.hidden_size / heads);
-  s.attention.window.assign(static_cast<size_t>(s.num_layers), 0);
-  s.norm = {NormKind::rms, NormWeight::plain, false, m.real("attention.layer_norm_rms_epsilon", 1e-5)};
-  s.positions = PositionKind::rope;
-  s.rope.theta = m.real("rope.freq_base", 10000.0);
-  s.rope.pairing = family->pairing;
-  s.rope.rotary_dim = m.count("rope.dimension_count", s.attention.head_dim);
-  if (m.tensor("rope_freqs.weight"))
-    throw Error(path + ": tensor 'rope_freqs.weight' (Llama 3 rope frequency factors) is not supported yet");
-  if (const gguf::Value* scaling = m.find(arch + ".rope.scaling.type")) {
-    if (scaling->s == "linear") {
-      s.rope.scaling.type = "linear";
-      s.rope.scaling.factor = m.real("rope.scaling.factor", 1.0);
-    } else if (scaling->s != "none") {
-      m.fail(arch + ".rope.scaling.type", "is '" + scaling->s + "' (supported: none, linear)");
-    }
+  s.family = model_type;
+  import_detail::family_importers().at(model_type)(Config(config, path + " (GGUF metadata)"), s, options);
+  name_gguf_tensors(m, s, path);
+  if (family->permuted_qk) s.rope.pairing = RopePairing::interleaved;
+  if (family->norms_plus_one) {
+    s.norm.weight = NormWeight::plain;
+    if (s.attention.qk_norm_spec) s.attention.qk_norm_spec->weight = NormWeight::plain;
   }
-  s.mlp.kind = MlpKind::gated;
-  s.mlp.activation = Activation::silu;
-  s.mlp.intermediate = m.per_layer("feed_forward_length", s.num_layers, std::nullopt);
-  s.bos = m.token("tokenizer.ggml.bos_token_id");
-  s.eos = m.token("tokenizer.ggml.eos_token_id");
+  if (m.has("rope.dimension_count")) s.rope.rotary_dim = m.count("rope.dimension_count");
+  // Without the key, llama.cpp adds BOS for SentencePiece ("llama") vocabularies only.
   const gguf::Value* add_bos = m.find("tokenizer.ggml.add_bos_token");
   const gguf::Value* tok_model = m.find("tokenizer.ggml.model");
-  // Without the key, llama.cpp adds BOS for SentencePiece ("llama") vocabularies only.
   s.add_bos = s.bos >= 0 && (add_bos ? add_bos->i != 0 : tok_model && tok_model->s == "llama");
-
-  WeightNames& w = s.weights;
-  w.embed = "token_embd.weight";
-  w.final_norm = "output_norm.weight";
-  w.lm_head = s.tied_embeddings ? "" : "output.weight";
-  for (const RoleName& r : kLayerNames) {
-    if (!m.tensor(layer0(r.name))) {
-      if (r.optional) continue;
-      throw Error(fmt::format("{}: tensor '{}' ({} of block 0) is missing", path, layer0(r.name), r.role));
-    }
-    w.layer[r.role] = r.name;
-  }
-  s.attention.bias_q = w.layer.count("q_bias") > 0;
-  s.attention.bias_k = w.layer.count("k_bias") > 0;
-  s.attention.bias_v = w.layer.count("v_bias") > 0;
-  s.attention.bias_o = w.layer.count("o_bias") > 0;
-  if (w.layer.count("q_norm")) {
-    s.attention.qk_norm = QkNorm::per_head;
-    s.attention.qk_norm_spec = s.norm;
-  }
   return s;
 }
 

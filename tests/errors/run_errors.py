@@ -503,7 +503,9 @@ def gguf(tensors, types=None, offsets=None, kvs=()):
     F32 unless types[name] says otherwise; offsets[name] overrides where a tensor's data is."""
     def gstr(x):
         return struct.pack("<Q", len(x.encode())) + x.encode()
-    meta = b"".join(gstr(k) + struct.pack("<I", 8) + gstr(v) for k, v in kvs)
+    def value(v):  # a string, or an integer as a uint32
+        return struct.pack("<I", 8) + gstr(v) if isinstance(v, str) else struct.pack("<II", 4, v)
+    meta = b"".join(gstr(k) + value(v) for k, v in kvs)
     infos, blob = b"", b""
     for name, shape, data in tensors:
         blob += b"\0" * (-len(blob) % 32)
@@ -544,6 +546,17 @@ def import_bad_gguf(ctx):
                     "truncated", absent=[out])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("nosizes.gguf", good), "-o", ctx.path(out)], "nosizes.gguf",
                     "llama.embedding_length", absent=[out])
+    sizes = [("general.architecture", "qwen2moe"), ("qwen2moe.embedding_length", 4), ("qwen2moe.block_count", 1),
+             ("qwen2moe.context_length", 16), ("qwen2moe.attention.head_count", 1), ("qwen2moe.feed_forward_length", 8),
+             ("qwen2moe.expert_count", 2), ("qwen2moe.expert_used_count", 1),
+             ("qwen2moe.expert_shared_feed_forward_length", 8)]
+    no_layers = gguf([("token_embd.weight", [8, 4], b"\0" * 128)], kvs=sizes)
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("nolayers.gguf", no_layers), "-o", ctx.path(out)], "nolayers.gguf",
+                    "tensor 'blk.0.attn_norm.weight'", "missing", absent=[out])
+    too_many = gguf([("token_embd.weight", [8, 4], b"\0" * 128)],
+                    kvs=[kv if kv[0] != "qwen2moe.expert_used_count" else (kv[0], 3) for kv in sizes])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("topk.gguf", too_many), "-o", ctx.path(out)], "topk.gguf",
+                    "qwen2moe.expert_used_count", "not between 1 and the 2 experts", absent=[out])
     other = gguf([], kvs=[("general.architecture", "mamba")])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("mamba.gguf", other), "-o", ctx.path(out)], "mamba", "not supported",
                     absent=[out])

@@ -385,15 +385,60 @@ std::string q8_0_blocks(const std::vector<float>& v) {
   return out;
 }
 
-// A Hugging Face llama / qwen2 / qwen3 case as a GGUF file: llama.cpp's tensor names and metadata keys,
-// llama's q / k rows permuted, matrices F32 or Q8_0 (ggml type 0 or 8), norms, biases and the token
-// embeddings F32 (the model reads those as fp32, so a q8_0 binary reads the same values from either file).
-void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_type) {
-  const nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
-  const std::string arch = c.at("model_type");
+// Hugging Face model_type -> llama.cpp's general.architecture (Mixtral is "llama" with experts).
+std::string gguf_arch(const std::string& model_type) {
+  static const std::map<std::string, std::string> archs = {
+      {"mixtral", "llama"}, {"qwen2_moe", "qwen2moe"}, {"qwen3_moe", "qwen3moe"}, {"cohere", "command-r"}};
+  auto it = archs.find(model_type);
+  return it == archs.end() ? model_type : it->second;
+}
+
+// A layer tensor's GGUF name (after "blk.N."), as convert_hf_to_gguf.py's tensor map (gguf-py
+// tensor_mapping.py, llama.cpp 1fd6dfe9f) gives it for the model type; "" for a routed expert's tensor, which
+// is stacked (see write_gguf_case).
+std::string gguf_layer_name(const std::string& model_type, const std::string& role) {
+  // OLMo 2 and Gemma 2's post_attention_layernorm is the attention output's norm, elsewhere the FFN input's.
+  if (role == "post_attention_layernorm.weight" && model_type == "olmo2") return "post_attention_norm.weight";
+  static const std::map<std::string, std::string> names = {
+      {"input_layernorm.weight", "attn_norm.weight"},     {"input_layernorm.bias", "attn_norm.bias"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},       {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},       {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},       {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},  {"self_attn.o_proj.bias", "attn_output.bias"},
+      {"self_attn.qkv_proj.weight", "attn_qkv.weight"},   {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"},  {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"post_attention_layernorm.bias", "ffn_norm.bias"}, {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},        {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},        {"mlp.gate_up_proj.weight", "ffn_up.weight"},
+      {"mlp.c_fc.weight", "ffn_up.weight"},               {"mlp.c_fc.bias", "ffn_up.bias"},
+      {"mlp.c_proj.weight", "ffn_down.weight"},           {"mlp.c_proj.bias", "ffn_down.bias"},
+      {"mlp.gate.weight", "ffn_gate_inp.weight"},         {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
+      {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+      {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+      {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
+      {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"}};
+  if (role.find(".experts.") != std::string::npos) return "";
+  auto it = names.find(role);
+  if (it == names.end()) throw std::runtime_error(role + ": no GGUF name for it");
+  return it->second;
+}
+
+// A routed expert's tensor ("mlp.experts.3.gate_proj.weight", "block_sparse_moe.experts.3.w1.weight") as
+// (expert, the stacked tensor's GGUF name).
+std::pair<int, std::string> gguf_expert(const std::string& role) {
+  const size_t at = role.find(".experts.") + 9, dot = role.find('.', at);
+  const std::string kind = role.substr(dot + 1);
+  static const std::map<std::string, std::string> names = {
+      {"gate_proj.weight", "ffn_gate_exps.weight"}, {"up_proj.weight", "ffn_up_exps.weight"},
+      {"down_proj.weight", "ffn_down_exps.weight"}, {"w1.weight", "ffn_gate_exps.weight"},
+      {"w3.weight", "ffn_up_exps.weight"},          {"w2.weight", "ffn_down_exps.weight"}};
+  return {std::stoi(role.substr(at, dot - at)), names.at(kind)};
+}
+
+// The GGUF metadata convert_hf_to_gguf.py writes for the config (the keys llama.cpp reads for the family).
+void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const std::string& model_type,
+                     const std::string& arch) {
   const int64_t heads = c.at("num_attention_heads"), kv = c.value("num_key_value_heads", heads);
-  const auto tensors = read_safetensors(dir / "model.safetensors");
-  llmc_test::GgufWriter w;
   w.str("general.architecture", arch);
   w.u32(arch + ".block_count", c.at("num_hidden_layers"));
   w.u32(arch + ".context_length", c.at("max_position_embeddings"));
@@ -401,41 +446,85 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
   w.u32(arch + ".feed_forward_length", c.at("intermediate_size"));
   w.u32(arch + ".attention.head_count", static_cast<uint32_t>(heads));
   w.u32(arch + ".attention.head_count_kv", static_cast<uint32_t>(kv));
-  if (c.contains("head_dim")) w.u32(arch + ".attention.key_length", c.at("head_dim"));
-  w.f32(arch + ".attention.layer_norm_rms_epsilon", c.at("rms_norm_eps").get<float>());
+  if (c.contains("head_dim")) {
+    w.u32(arch + ".attention.key_length", c.at("head_dim"));
+    w.u32(arch + ".attention.value_length", c.at("head_dim"));
+  }
+  if (c.contains("rms_norm_eps")) w.f32(arch + ".attention.layer_norm_rms_epsilon", c.at("rms_norm_eps").get<float>());
+  for (const char* key : {"layer_norm_eps", "norm_epsilon"})
+    if (c.contains(key)) w.f32(arch + ".attention.layer_norm_epsilon", c.at(key).get<float>());
+  if (model_type == "phi3") {  // Phi3MiniModel writes it, 0 for none (llama.cpp 1fd6dfe9f then ignores it)
+    const bool windowed = c.contains("sliding_window") && c["sliding_window"].is_number();
+    w.u32(arch + ".attention.sliding_window", windowed ? c["sliding_window"].get<uint32_t>() : 0);
+  }
   w.f32(arch + ".rope.freq_base", c.value("rope_theta", 10000.0f));
+  for (const char* key : {"num_local_experts", "num_experts"})
+    if (c.contains(key)) w.u32(arch + ".expert_count", c.at(key));
+  if (c.contains("num_experts_per_tok")) w.u32(arch + ".expert_used_count", c.at("num_experts_per_tok"));
+  if (c.contains("moe_intermediate_size")) w.u32(arch + ".expert_feed_forward_length", c.at("moe_intermediate_size"));
+  if (c.contains("shared_expert_intermediate_size"))
+    w.u32(arch + ".expert_shared_feed_forward_length", c.at("shared_expert_intermediate_size"));
+  if (c.contains("logit_scale")) w.f32(arch + ".logit_scale", c.at("logit_scale").get<float>());
   if (c.contains("bos_token_id") && c["bos_token_id"].is_number()) w.u32("tokenizer.ggml.bos_token_id", c["bos_token_id"]);
   if (c.contains("eos_token_id") && c["eos_token_id"].is_number()) w.u32("tokenizer.ggml.eos_token_id", c["eos_token_id"]);
   w.boolean("tokenizer.ggml.add_bos_token", false);
-  const std::vector<std::pair<std::string, std::string>> names = {
+}
+
+// A Hugging Face case as a GGUF file, as convert_hf_to_gguf.py writes its model type: llama.cpp's tensor names
+// and metadata keys, llama's (and Mixtral's) q / k rows permuted, Gemma's norm weights + 1, routed experts
+// stacked into one [experts, out, in] tensor per layer and projection; matrices F32 or Q8_0 (ggml type 0 or 8),
+// the rest (norms, biases, token embeddings, stacked experts) F32.
+void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_type) {
+  const nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
+  const std::string model_type = c.at("model_type"), arch = gguf_arch(model_type);
+  const int64_t heads = c.at("num_attention_heads"), kv = c.value("num_key_value_heads", heads);
+  const auto tensors = read_safetensors(dir / "model.safetensors");
+  llmc_test::GgufWriter w;
+  write_gguf_keys(w, c, model_type, arch);
+  auto add = [&](const std::string& gname, const std::vector<int64_t>& shape, const std::vector<float>& v) {
+    std::vector<uint64_t> ne(shape.rbegin(), shape.rend());
+    // llama-quantize (llama-quant.cpp) keeps routers (ffn_gate_inp.weight) and one-row tensors (ggml_n_dims 1:
+    // Qwen2-MoE's shared expert gate) F32, as llmc keeps them fp32.
+    const bool router = gname.find("ffn_gate_inp.weight") != std::string::npos;
+    const bool quantise = matrix_type == 8 && shape.size() == 2 && shape[0] > 1 && shape[1] % 32 == 0 &&
+                          gname != "token_embd.weight" && !router;
+    if (quantise) w.tensor(gname, ne, 8, q8_0_blocks(v));
+    else w.tensor(gname, ne, 0, std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
+  };
+  const std::map<std::string, std::string> globals = {
       {"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"},               {"input_layernorm.weight", "attn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},      {"self_attn.k_proj.weight", "attn_k.weight"},
-      {"self_attn.v_proj.weight", "attn_v.weight"},      {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"self_attn.q_proj.bias", "attn_q.bias"},          {"self_attn.k_proj.bias", "attn_k.bias"},
-      {"self_attn.v_proj.bias", "attn_v.bias"},          {"self_attn.q_norm.weight", "attn_q_norm.weight"},
-      {"self_attn.k_norm.weight", "attn_k_norm.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"}};
+      {"model.norm.bias", "output_norm.bias"},           {"lm_head.weight", "output.weight"}};
+  std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
     std::string gname, role = name;
-    std::string prefix;
     if (name.rfind("model.layers.", 0) == 0) {
       const size_t dot = name.find('.', 13);
-      prefix = "blk." + name.substr(13, dot - 13) + ".";
       role = name.substr(dot + 1);
+      const std::string prefix = "blk." + name.substr(13, dot - 13) + ".";
+      gname = gguf_layer_name(model_type, role);
+      if (gname.empty()) {
+        const auto [e, stacked] = gguf_expert(role);
+        experts[prefix + stacked][e] = &t;
+        continue;
+      }
+      gname = prefix + gname;
+    } else {
+      auto it = globals.find(name);
+      if (it == globals.end()) throw std::runtime_error(name + ": no GGUF name for it");
+      gname = it->second;
     }
-    for (const auto& [hf, gg] : names)
-      if (hf == role) gname = prefix + gg;
-    if (gname.empty()) throw std::runtime_error(name + ": no GGUF name for it");
     std::vector<float> v = t.values;
     if (arch == "llama" && role == "self_attn.q_proj.weight") v = permute_rows(t, heads);
     if (arch == "llama" && role == "self_attn.k_proj.weight") v = permute_rows(t, kv);
-    std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
-    const bool quantise =
-        matrix_type == 8 && t.shape.size() == 2 && t.shape[1] % 32 == 0 && gname != "token_embd.weight";
-    if (quantise) w.tensor(gname, ne, 8, q8_0_blocks(v));
-    else w.tensor(gname, ne, 0, std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
+    if (model_type == "gemma" && name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0)
+      for (float& x : v) x += 1.0f;  // GemmaModel.modify_tensors
+    add(gname, t.shape, v);
+  }
+  for (const auto& [gname, parts] : experts) {
+    std::vector<float> v;
+    for (const auto& [e, t] : parts) v.insert(v.end(), t->values.begin(), t->values.end());
+    const StTensor& first = *parts.begin()->second;
+    add(gname, {static_cast<int64_t>(parts.size()), first.shape[0], first.shape[1]}, v);
   }
   std::ofstream(out, std::ios::binary) << w.bytes();
 }
