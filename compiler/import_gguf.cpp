@@ -6,6 +6,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -85,6 +88,7 @@ json keys_common(const GgufMeta& m) {
     throw Error(m.path() + ": no 2-D tensor 'token_embd.weight' (the token embeddings)");
   c["vocab_size"] = embed->ne[1];
   const int64_t heads = m.count("attention.head_count");
+  if (heads == 0) m.fail(m.arch() + ".attention.head_count", "is 0");
   c["num_attention_heads"] = heads;
   c["num_key_value_heads"] = m.count("attention.head_count_kv", heads);
   if (m.has("attention.key_length")) c["head_dim"] = m.count("attention.key_length");
@@ -101,12 +105,51 @@ json keys_common(const GgufMeta& m) {
   }
   c["tie_word_embeddings"] = !m.has_tensor("output.weight");
   c["attention_bias"] = m.has_tensor("blk.0.attn_q.bias") && m.has_tensor("blk.0.attn_output.bias");
+  c["mlp_bias"] = m.has_tensor("blk.0.ffn_down.bias");
   if (const int64_t bos = m.token("tokenizer.ggml.bos_token_id"); bos >= 0) c["bos_token_id"] = bos;
   if (const int64_t eos = m.token("tokenizer.ggml.eos_token_id"); eos >= 0) c["eos_token_id"] = eos;
   return c;
 }
 
 void keys_none(const GgufMeta&, json&) {}
+
+// Llama 3's rope scaling. convert_hf_to_gguf.py (LlamaModel.generate_extra_tensors) stores its divisor of each
+// rotary frequency as the tensor rope_freqs.weight, not the parameters it computed them from; the spec states
+// parameters (as config.json's rope_scaling), so this finds the first of the usual ones that gives the same
+// divisors: factor is the largest divisor, low_freq_factor 1, 2 or 4, high_freq_factor 2 to 32 and the original
+// context a power of two. A divisor depends on those only through the two wavelengths where smoothing starts
+// and ends, so any set that reproduces the tensor gives the model the same rotations.
+void keys_llama3_rope(const GgufMeta& m, json& c) {
+  const gguf::Tensor* t = m.tensor("rope_freqs.weight");
+  const int64_t dim = c.value("head_dim", c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
+  if (t->type != GgmlType::f32 || t->ne.size() != 1 || static_cast<int64_t>(t->ne[0]) * 2 != dim)
+    throw Error(fmt::format("{}: tensor 'rope_freqs.weight' must be F32 with {} values (half the head size)", m.path(),
+                            dim / 2));
+  std::vector<float> divisors(static_cast<size_t>(dim / 2));
+  std::memcpy(divisors.data(), t->data, divisors.size() * sizeof(float));
+  const double base = c["rope_theta"].get<double>(), factor = *std::max_element(divisors.begin(), divisors.end());
+  auto divisor = [&](size_t i, double low, double high, double original) {  // as generate_extra_tensors
+    const float freq = 1.0f / static_cast<float>(std::pow(base, static_cast<double>(2 * i) / static_cast<double>(dim)));
+    const double wavelen = 2 * M_PI / freq;
+    if (wavelen < original / high) return 1.0;
+    if (wavelen > original / low) return factor;
+    const double smooth = (original / wavelen - low) / (high - low);
+    return 1 / ((1 - smooth) / factor + smooth);
+  };
+  for (double low : {1.0, 2.0, 4.0})
+    for (double high : {2.0, 4.0, 8.0, 16.0, 32.0})
+      for (int64_t original = 64; high > low && original <= (int64_t{1} << 22); original *= 2) {
+        bool same = true;
+        for (size_t i = 0; i < divisors.size() && same; ++i)
+          same = std::fabs(divisor(i, low, high, static_cast<double>(original)) - divisors[i]) <= 1e-5 * divisors[i];
+        if (!same) continue;
+        c["rope_scaling"] = {{"rope_type", "llama3"},      {"factor", factor},         {"low_freq_factor", low},
+                             {"high_freq_factor", high},   {"original_max_position_embeddings", original}};
+        return;
+      }
+  throw Error(m.path() + ": tensor 'rope_freqs.weight' matches no Llama 3 rope scaling (low_freq_factor 1, 2 or 4, "
+                         "high_freq_factor 2 to 32, an original context of a power of two)");
+}
 
 // The routed experts of llama.cpp's MoE architectures (expert_count, expert_used_count, and the experts' width
 // when it differs from the dense one).
@@ -236,8 +279,8 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
   if (!family)
     throw Error(fmt::format("{}: GGUF architecture '{}' is not supported for import; supported: {}", path, m.arch(),
                             fmt::join(known, ", ")));
-  if (m.has_tensor("rope_freqs.weight"))
-    throw Error(path + ": tensor 'rope_freqs.weight' (Llama 3 rope frequency factors) is not supported yet");
+  if (m.has_tensor("rope_freqs.weight") && m.arch() != "llama")
+    throw Error(path + ": tensor 'rope_freqs.weight' (rope frequency factors) is supported for llama GGUFs only");
   if (m.has_tensor("rope_factors_long.weight"))
     throw Error(path + ": tensors 'rope_factors_long.weight' / 'rope_factors_short.weight' (Phi-3 LongRoPE) are not "
                        "supported from GGUF yet (import the Hugging Face folder)");
@@ -249,6 +292,7 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
     keys_experts(m, config);
   }
   family->keys(m, config);
+  if (m.has_tensor("rope_freqs.weight")) keys_llama3_rope(m, config);
   config["model_type"] = model_type;
 
   Spec s;
@@ -256,6 +300,7 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
   s.family = model_type;
   import_detail::family_importers().at(model_type)(Config(config, path + " (GGUF metadata)"), s, options);
   name_gguf_tensors(m, s, path);
+  if (m.has_tensor("rope_freqs.weight")) s.weights.unused = {"rope_freqs.weight"};  // stated as rope.scaling
   if (family->permuted_qk) s.rope.pairing = RopePairing::interleaved;
   if (family->norms_plus_one) {
     s.norm.weight = NormWeight::plain;

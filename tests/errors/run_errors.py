@@ -557,6 +557,13 @@ def import_bad_gguf(ctx):
                     kvs=[kv if kv[0] != "qwen2moe.expert_used_count" else (kv[0], 3) for kv in sizes])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("topk.gguf", too_many), "-o", ctx.path(out)], "topk.gguf",
                     "qwen2moe.expert_used_count", "not between 1 and the 2 experts", absent=[out])
+    llama = [("general.architecture", "llama"), ("llama.embedding_length", 4), ("llama.block_count", 1),
+             ("llama.context_length", 16), ("llama.attention.head_count", 1)]
+    # Divisors falling with the wavelength: no Llama 3 rope scaling gives them.
+    freqs = gguf([("token_embd.weight", [8, 4], b"\0" * 128), ("rope_freqs.weight", [2], struct.pack("<2f", 2, 1))],
+                 kvs=llama)
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("freqs.gguf", freqs), "-o", ctx.path(out)], "freqs.gguf",
+                    "rope_freqs.weight", "matches no Llama 3 rope scaling", absent=[out])
     other = gguf([], kvs=[("general.architecture", "mamba")])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("mamba.gguf", other), "-o", ctx.path(out)], "mamba", "not supported",
                     absent=[out])

@@ -356,11 +356,11 @@ std::map<std::string, StTensor> read_safetensors(const fs::path& p) {
   return out;
 }
 
-// convert_hf_to_gguf.py's q / k row permutation for llama: within each head, the rows of the first half
-// (rotated with the second half in Hugging Face's rotate_half) and of the second half interleaved, so that
-// rotary pairs are adjacent rows.
+// convert_hf_to_gguf.py's q / k row permutation for llama (weights and biases): within each head, the rows of
+// the first half (rotated with the second half in Hugging Face's rotate_half) and of the second half
+// interleaved, so that rotary pairs are adjacent rows.
 std::vector<float> permute_rows(const StTensor& t, int64_t heads) {
-  const int64_t rows = t.shape[0], cols = t.shape[1], head = rows / heads;
+  const int64_t rows = t.shape[0], cols = t.shape.size() > 1 ? t.shape[1] : 1, head = rows / heads;  // or a bias
   std::vector<float> out(t.values.size());
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < head / 2; ++i)
@@ -410,6 +410,8 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"post_attention_layernorm.bias", "ffn_norm.bias"}, {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},        {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},        {"mlp.gate_up_proj.weight", "ffn_up.weight"},
+      {"mlp.gate_proj.bias", "ffn_gate.bias"},            {"mlp.up_proj.bias", "ffn_up.bias"},
+      {"mlp.down_proj.bias", "ffn_down.bias"},
       {"mlp.c_fc.weight", "ffn_up.weight"},               {"mlp.c_fc.bias", "ffn_up.bias"},
       {"mlp.c_proj.weight", "ffn_down.weight"},           {"mlp.c_proj.bias", "ffn_down.bias"},
       {"mlp.gate.weight", "ffn_gate_inp.weight"},         {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
@@ -433,6 +435,27 @@ std::pair<int, std::string> gguf_expert(const std::string& role) {
       {"down_proj.weight", "ffn_down_exps.weight"}, {"w1.weight", "ffn_gate_exps.weight"},
       {"w3.weight", "ffn_up_exps.weight"},          {"w2.weight", "ffn_down_exps.weight"}};
   return {std::stoi(role.substr(at, dot - at)), names.at(kind)};
+}
+
+// Llama 3's rope scaling as LlamaModel.generate_extra_tensors stores it: each rotary frequency's divisor. It
+// reads original_max_position_embeddings at the config's top level (default 8192); this takes rope_scaling's, as
+// it does for a config that has the key at both levels, so that the file is the case's model.
+std::vector<float> llama3_rope_divisors(const nlohmann::json& c) {
+  const nlohmann::json& r = c["rope_scaling"];
+  const int64_t dim = c.value("head_dim", c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
+  const double base = c.value("rope_theta", 10000.0), factor = r.value("factor", 8.0);
+  const double low = r.value("low_freq_factor", 1.0), high = r.value("high_freq_factor", 4.0);
+  const double original = r.value("original_max_position_embeddings", 8192.0);
+  std::vector<float> divisors;
+  for (int64_t i = 0; i < dim; i += 2) {
+    const float freq = 1.0f / static_cast<float>(std::pow(base, static_cast<double>(i) / static_cast<double>(dim)));
+    const double wavelen = 2 * M_PI / freq;
+    const double smooth = (original / wavelen - low) / (high - low);
+    divisors.push_back(static_cast<float>(wavelen < original / high  ? 1.0
+                                          : wavelen > original / low ? factor
+                                                                     : 1 / ((1 - smooth) / factor + smooth)));
+  }
+  return divisors;
 }
 
 // The GGUF metadata convert_hf_to_gguf.py writes for the config (the keys llama.cpp reads for the family).
@@ -514,11 +537,15 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       gname = it->second;
     }
     std::vector<float> v = t.values;
-    if (arch == "llama" && role == "self_attn.q_proj.weight") v = permute_rows(t, heads);
-    if (arch == "llama" && role == "self_attn.k_proj.weight") v = permute_rows(t, kv);
+    if (arch == "llama" && role.rfind("self_attn.q_proj.", 0) == 0) v = permute_rows(t, heads);  // weight, bias
+    if (arch == "llama" && role.rfind("self_attn.k_proj.", 0) == 0) v = permute_rows(t, kv);
     if (model_type == "gemma" && name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0)
       for (float& x : v) x += 1.0f;  // GemmaModel.modify_tensors
     add(gname, t.shape, v);
+  }
+  if (c.contains("rope_scaling") && c["rope_scaling"].is_object() && c["rope_scaling"].value("rope_type", "") == "llama3") {
+    const std::vector<float> divisors = llama3_rope_divisors(c);
+    add("rope_freqs.weight", {static_cast<int64_t>(divisors.size())}, divisors);
   }
   for (const auto& [gname, parts] : experts) {
     std::vector<float> v;
