@@ -181,6 +181,35 @@ void keys_command_r(const GgufMeta& m, json& c) {
   c["use_qk_norm"] = m.has_tensor("blk.0.attn_q_norm.weight");
 }
 
+// Gemma 2 and 3 GGUFs do not store query_pre_attn_scalar: llama.cpp (models/gemma2.cpp, gemma3.cpp) scales the
+// queries by 1/√head_dim, except in the 27B models (46 and 62 layers), by 1/√(hidden / heads), as their
+// configs' query_pre_attn_scalar says.
+int64_t gemma_query_scalar(const json& c, int64_t layers_27b) {
+  const int64_t hidden = c["hidden_size"], heads = c["num_attention_heads"];
+  if (c["num_hidden_layers"].get<int64_t>() == layers_27b) return hidden / heads;
+  return c.value("head_dim", hidden / heads);
+}
+
+// Gemma 2: soft-caps and the window of its even layers, llama.cpp's defaults where a key is absent.
+void keys_gemma2(const GgufMeta& m, json& c) {
+  if (m.count("attention.sliding_window_pattern", 2) != 2)
+    m.fail(m.arch() + ".attention.sliding_window_pattern", "is not 2 (every other layer), which llmc does not import");
+  c["query_pre_attn_scalar"] = gemma_query_scalar(c, 46);
+  c["attn_logit_softcapping"] = m.real("attn_logit_softcapping", 50.0);
+  c["final_logit_softcapping"] = m.real("final_logit_softcapping", 30.0);
+  c["sliding_window"] = m.count("attention.sliding_window", 4096);
+}
+
+// Gemma 3: without a window every layer is global; with one, every 6th (or sliding_window_pattern-th) is, and
+// the others rotate with rope.freq_base_swa (10000 by default) and no scaling.
+void keys_gemma3(const GgufMeta& m, json& c) {
+  c["query_pre_attn_scalar"] = gemma_query_scalar(c, 62);
+  if (m.has("final_logit_softcapping")) c["final_logit_softcapping"] = m.real("final_logit_softcapping", 0.0);
+  const bool windowed = c.contains("sliding_window") && c["sliding_window"].get<int64_t>() > 0;
+  c["sliding_window_pattern"] = windowed ? m.count("attention.sliding_window_pattern", 6) : 1;
+  c["rope_local_base_freq"] = m.real("rope.freq_base_swa", 10000.0);
+}
+
 constexpr struct GgufFamily {
   const char* arch;        // general.architecture
   const char* model_type;  // the Hugging Face family whose importer reads the config
@@ -199,6 +228,8 @@ constexpr struct GgufFamily {
     {"qwen2moe", "qwen2_moe", false, false, keys_qwen2moe},
     {"qwen3moe", "qwen3_moe", false, false, keys_qwen3moe},
     {"gemma", "gemma", false, true, keys_none},
+    {"gemma2", "gemma2", false, true, keys_gemma2},
+    {"gemma3", "gemma3_text", false, true, keys_gemma3},
     {"phi3", "phi3", false, false, keys_none},
     {"command-r", "cohere", false, false, keys_command_r},
     {"olmo2", "olmo2", false, false, keys_none},
