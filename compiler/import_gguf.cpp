@@ -210,6 +210,18 @@ void keys_gemma3(const GgufMeta& m, json& c) {
   c["rope_local_base_freq"] = m.real("rope.freq_base_swa", 10000.0);
 }
 
+// GPT-2: its config's own key names; the classifier is the token embeddings (llama.cpp reads an output.weight
+// when a file has one, a copy of them: it is left unread).
+void keys_gpt2(const GgufMeta& m, json& c) {
+  c["n_embd"] = c["hidden_size"];
+  c["n_layer"] = c["num_hidden_layers"];
+  c["n_head"] = c["num_attention_heads"];
+  c["n_positions"] = c["max_position_embeddings"];
+  c["n_inner"] = m.count("feed_forward_length");
+  c["layer_norm_epsilon"] = m.real("attention.layer_norm_epsilon", 1e-5);
+  c["tie_word_embeddings"] = true;
+}
+
 constexpr struct GgufFamily {
   const char* arch;        // general.architecture
   const char* model_type;  // the Hugging Face family whose importer reads the config
@@ -233,11 +245,13 @@ constexpr struct GgufFamily {
     {"phi3", "phi3", false, false, keys_none},
     {"command-r", "cohere", false, false, keys_command_r},
     {"olmo2", "olmo2", false, false, keys_none},
+    {"gpt2", "gpt2", false, false, keys_gpt2},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
 const std::map<std::string, std::string>& gguf_global_names() {
   static const std::map<std::string, std::string> names = {{"embed", "token_embd.weight"},
+                                                           {"pos_embed", "position_embd.weight"},
                                                            {"final_norm", "output_norm.weight"},
                                                            {"final_norm_bias", "output_norm.bias"},
                                                            {"lm_head", "output.weight"}};
@@ -332,6 +346,9 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
   import_detail::family_importers().at(model_type)(Config(config, path + " (GGUF metadata)"), s, options);
   name_gguf_tensors(m, s, path);
   if (m.has_tensor("rope_freqs.weight")) s.weights.unused = {"rope_freqs.weight"};  // stated as rope.scaling
+  if (m.arch() == "gpt2" && m.has_tensor("output.weight")) s.weights.unused = {"output.weight"};
+  // convert_hf_to_gguf.py writes every matrix [out, in] (GPT2Model transposes the Conv1D ones).
+  s.weights.layout = s.weights.expert_layout = TensorLayout::linear;
   if (family->permuted_qk) s.rope.pairing = RopePairing::interleaved;
   if (family->norms_plus_one) {
     s.norm.weight = NormWeight::plain;

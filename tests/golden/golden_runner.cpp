@@ -411,6 +411,10 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"self_attn.k_norm.weight", "attn_k_norm.weight"},  {"post_attention_layernorm.weight", "ffn_norm.weight"},
       {"post_attention_layernorm.bias", "ffn_norm.bias"}, {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
       {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+      {"ln_1.weight", "attn_norm.weight"},                {"ln_1.bias", "attn_norm.bias"},  // GPT-2
+      {"attn.c_attn.weight", "attn_qkv.weight"},          {"attn.c_attn.bias", "attn_qkv.bias"},
+      {"attn.c_proj.weight", "attn_output.weight"},       {"attn.c_proj.bias", "attn_output.bias"},
+      {"ln_2.weight", "ffn_norm.weight"},                 {"ln_2.bias", "ffn_norm.bias"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},        {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},        {"mlp.gate_up_proj.weight", "ffn_up.weight"},
       {"mlp.gate_proj.bias", "ffn_gate.bias"},            {"mlp.up_proj.bias", "ffn_up.bias"},
@@ -506,12 +510,38 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   w.boolean("tokenizer.ggml.add_bos_token", false);
 }
 
+// The case's config.json, GPT-2's own key names also under the common ones write_gguf_keys reads.
+nlohmann::json hf_config(const fs::path& dir) {
+  nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
+  if (c.at("model_type") == "gpt2") {
+    c["num_hidden_layers"] = c["n_layer"];
+    c["hidden_size"] = c["n_embd"];
+    c["num_attention_heads"] = c["n_head"];
+    c["max_position_embeddings"] = c["n_positions"];
+    c["intermediate_size"] = 4 * c["n_embd"].get<int64_t>();  // GPT2Model writes 4·n_embd whatever n_inner says
+    c["layer_norm_eps"] = c["layer_norm_epsilon"];
+  }
+  return c;
+}
+
+// A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
+bool split_layer_name(const std::string& name, std::string& prefix, std::string& role) {
+  for (const std::string layers : {"model.layers.", "transformer.h."}) {
+    if (name.rfind(layers, 0) != 0) continue;
+    const size_t dot = name.find('.', layers.size());
+    prefix = "blk." + name.substr(layers.size(), dot - layers.size()) + ".";
+    role = name.substr(dot + 1);
+    return true;
+  }
+  return false;
+}
+
 // A Hugging Face case as a GGUF file, as convert_hf_to_gguf.py writes its model type: llama.cpp's tensor names
 // and metadata keys, llama's (and Mixtral's) q / k rows permuted, Gemma's norm weights + 1, routed experts
 // stacked into one [experts, out, in] tensor per layer and projection; matrices F32 or Q8_0 (ggml type 0 or 8),
-// the rest (norms, biases, token embeddings, stacked experts) F32.
+// the rest (norms, biases, token and position embeddings, stacked experts) F32.
 void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_type) {
-  const nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
+  const nlohmann::json c = hf_config(dir);
   const std::string model_type = c.at("model_type"), arch = gguf_arch(model_type);
   const int64_t heads = c.at("num_attention_heads"), kv = c.value("num_key_value_heads", heads);
   const auto tensors = read_safetensors(dir / "model.safetensors");
@@ -523,20 +553,19 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
     // Qwen2-MoE's shared expert gate) F32, as llmc keeps them fp32.
     const bool router = gname.find("ffn_gate_inp.weight") != std::string::npos;
     const bool quantise = matrix_type == 8 && shape.size() == 2 && shape[0] > 1 && shape[1] % 32 == 0 &&
-                          gname != "token_embd.weight" && !router;
+                          gname != "token_embd.weight" && gname != "position_embd.weight" && !router;
     if (quantise) w.tensor(gname, ne, 8, q8_0_blocks(v));
     else w.tensor(gname, ne, 0, std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
   };
   const std::map<std::string, std::string> globals = {
       {"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"},
-      {"model.norm.bias", "output_norm.bias"},           {"lm_head.weight", "output.weight"}};
+      {"model.norm.bias", "output_norm.bias"},           {"lm_head.weight", "output.weight"},
+      {"transformer.wte.weight", "token_embd.weight"},   {"transformer.wpe.weight", "position_embd.weight"},
+      {"transformer.ln_f.weight", "output_norm.weight"}, {"transformer.ln_f.bias", "output_norm.bias"}};
   std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
-    std::string gname, role = name;
-    if (name.rfind("model.layers.", 0) == 0) {
-      const size_t dot = name.find('.', 13);
-      role = name.substr(dot + 1);
-      const std::string prefix = "blk." + name.substr(13, dot - 13) + ".";
+    std::string gname, role = name, prefix;
+    if (split_layer_name(name, prefix, role)) {
       gname = gguf_layer_name(model_type, role);
       if (gname.empty()) {
         const auto [e, stacked] = gguf_expert(role);
@@ -550,12 +579,18 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       gname = it->second;
     }
     std::vector<float> v = t.values;
+    std::vector<int64_t> shape = t.shape;
+    if (model_type == "gpt2" && shape.size() == 2 && name.rfind("transformer.h.", 0) == 0) {  // Conv1D [in, out]
+      for (int64_t i = 0; i < shape[0]; ++i)  // GPT2Model.modify_tensors transposes them
+        for (int64_t o = 0; o < shape[1]; ++o) v[o * shape[0] + i] = t.values[i * shape[1] + o];
+      std::swap(shape[0], shape[1]);
+    }
     if (arch == "llama" && role.rfind("self_attn.q_proj.", 0) == 0) v = permute_rows(t, heads);  // weight, bias
     if (arch == "llama" && role.rfind("self_attn.k_proj.", 0) == 0) v = permute_rows(t, kv);
     const bool gemma = model_type == "gemma" || model_type == "gemma2" || model_type == "gemma3_text";
     if (gemma && name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0)
       for (float& x : v) x += 1.0f;  // GemmaModel / Gemma2Model / Gemma3Model.modify_tensors
-    add(gname, t.shape, v);
+    add(gname, shape, v);
   }
   if (c.contains("rope_scaling") && c["rope_scaling"].is_object() && c["rope_scaling"].value("rope_type", "") == "llama3") {
     const std::vector<float> divisors = llama3_rope_divisors(c);
