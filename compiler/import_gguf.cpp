@@ -210,6 +210,14 @@ void keys_gemma3(const GgufMeta& m, json& c) {
   c["rope_local_base_freq"] = m.real("rope.freq_base_swa", 10000.0);
 }
 
+// StarCoder 2: LayerNorm with bias (norm_epsilon), biases wherever the file has them. Its GGUFs do not keep the
+// sliding window (StarCoder2Model writes none, llama.cpp's models/starcoder2.cpp attends to the whole context).
+void keys_starcoder2(const GgufMeta& m, json& c) {
+  c["norm_epsilon"] = m.real("attention.layer_norm_epsilon", 1e-5);
+  c["use_bias"] = m.has_tensor("blk.0.attn_q.bias");
+  c["hidden_act"] = "gelu_pytorch_tanh";
+}
+
 // GPT-2: its config's own key names; the classifier is the token embeddings (llama.cpp reads an output.weight
 // when a file has one, a copy of them: it is left unread).
 void keys_gpt2(const GgufMeta& m, json& c) {
@@ -246,6 +254,7 @@ constexpr struct GgufFamily {
     {"command-r", "cohere", false, false, keys_command_r},
     {"olmo2", "olmo2", false, false, keys_none},
     {"gpt2", "gpt2", false, false, keys_gpt2},
+    {"starcoder2", "starcoder2", false, false, keys_starcoder2},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
