@@ -218,6 +218,22 @@ void keys_starcoder2(const GgufMeta& m, json& c) {
   c["hidden_act"] = "gelu_pytorch_tanh";
 }
 
+// Falcon: FalconModel writes every query_key_value as [q; k; v] (regrouping the new architecture's kv groups)
+// and only parallel blocks run in llama.cpp; a second norm (attn_norm_2) marks the new architecture's norm per
+// branch.
+void keys_falcon(const GgufMeta& m, json& c) {
+  const bool two_norms = m.has_tensor("blk.0.attn_norm_2.weight");
+  const int64_t kv = c["num_key_value_heads"];
+  c["new_decoder_architecture"] = two_norms || kv > 1;
+  c["multi_query"] = kv == 1;
+  c["num_kv_heads"] = kv;
+  c["num_ln_in_parallel_attn"] = two_norms ? 2 : 1;
+  c["parallel_attn"] = true;
+  c["bias"] = m.has_tensor("blk.0.attn_qkv.bias");
+  c["ffn_hidden_size"] = m.count("feed_forward_length");
+  c["layer_norm_epsilon"] = m.real("attention.layer_norm_epsilon", 1e-5);
+}
+
 // GPT-2: its config's own key names; the classifier is the token embeddings (llama.cpp reads an output.weight
 // when a file has one, a copy of them: it is left unread).
 void keys_gpt2(const GgufMeta& m, json& c) {
@@ -230,7 +246,7 @@ void keys_gpt2(const GgufMeta& m, json& c) {
   c["tie_word_embeddings"] = true;
 }
 
-constexpr struct GgufFamily {
+struct GgufFamily {
   const char* arch;        // general.architecture
   const char* model_type;  // the Hugging Face family whose importer reads the config
   // convert_hf_to_gguf.py permutes the q / k rows of llama-architecture models so that rotary pairs are
@@ -241,7 +257,20 @@ constexpr struct GgufFamily {
   // GGUF's norms are plain.
   bool norms_plus_one;
   void (*keys)(const GgufMeta&, json&);  // the family's own config keys
-} kGgufFamilies[] = {
+  // The family's GGUF names where they differ from gguf_layer_names() (role -> name after "blk.{i}.").
+  void (*rename)(const Spec&, std::map<std::string, std::string>&) = nullptr;
+};
+
+// Falcon-40B's norm per branch (gguf-py tensor_mapping.py): the feed-forward's (ln_mlp) is attn_norm, the
+// attention's (ln_attn) attn_norm_2. With one norm (Falcon-7B) it is attn_norm.
+void rename_falcon(const Spec& s, std::map<std::string, std::string>& names) {
+  if (!s.weights.layer.count("ffn_norm")) return;
+  names["ffn_norm"] = "attn_norm.weight";
+  names["ffn_norm_bias"] = "attn_norm.bias";
+  names["attn_norm"] = "attn_norm_2.weight";
+  names["attn_norm_bias"] = "attn_norm_2.bias";
+}
+constexpr GgufFamily kGgufFamilies[] = {
     {"llama", "llama", true, false, keys_none},
     {"qwen2", "qwen2", false, false, keys_none},
     {"qwen3", "qwen3", false, false, keys_none},
@@ -255,6 +284,7 @@ constexpr struct GgufFamily {
     {"olmo2", "olmo2", false, false, keys_none},
     {"gpt2", "gpt2", false, false, keys_gpt2},
     {"starcoder2", "starcoder2", false, false, keys_starcoder2},
+    {"falcon", "falcon", false, false, keys_falcon, rename_falcon},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -291,16 +321,18 @@ const std::map<std::string, std::string>& gguf_layer_names() {
 }
 
 // Renames the spec's tensors (the Hugging Face importer's) to the GGUF's, checking that the file has each.
-void name_gguf_tensors(const GgufMeta& m, Spec& s, const std::string& path) {
+void name_gguf_tensors(const GgufMeta& m, const GgufFamily& family, Spec& s, const std::string& path) {
   auto present = [&](const std::string& role, const std::string& name) {
     std::string first = name;
     if (const size_t at = first.find("{i}"); at != std::string::npos) first.replace(at, 3, "0");
     if (!m.has_tensor(first))
       throw Error(fmt::format("{}: tensor '{}' ({} of the {} architecture) is missing", path, first, role, m.arch()));
   };
+  std::map<std::string, std::string> names = gguf_layer_names();
+  if (family.rename) family.rename(s, names);
   for (auto& [role, name] : s.weights.layer) {
-    auto it = gguf_layer_names().find(role);
-    if (it == gguf_layer_names().end())
+    auto it = names.find(role);
+    if (it == names.end())
       throw Error(fmt::format("{}: llmc does not know the GGUF name of the {} architecture's '{}' tensors", path,
                               m.arch(), role));
     name = "blk.{i}." + it->second;
@@ -353,7 +385,8 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
   s.name = std::filesystem::path(path).stem().string();
   s.family = model_type;
   import_detail::family_importers().at(model_type)(Config(config, path + " (GGUF metadata)"), s, options);
-  name_gguf_tensors(m, s, path);
+  name_gguf_tensors(m, *family, s, path);
+  if (s.attention.qkv != QkvLayout::separate) s.attention.qkv = QkvLayout::fused;  // [q; k; v] (Falcon regrouped)
   if (m.has_tensor("rope_freqs.weight")) s.weights.unused = {"rope_freqs.weight"};  // stated as rope.scaling
   if (m.arch() == "gpt2" && m.has_tensor("output.weight")) s.weights.unused = {"output.weight"};
   // convert_hf_to_gguf.py writes every matrix [out, in] (GPT2Model transposes the Conv1D ones).

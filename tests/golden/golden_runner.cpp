@@ -415,6 +415,13 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"attn.c_attn.weight", "attn_qkv.weight"},          {"attn.c_attn.bias", "attn_qkv.bias"},
       {"attn.c_proj.weight", "attn_output.weight"},       {"attn.c_proj.bias", "attn_output.bias"},
       {"ln_2.weight", "ffn_norm.weight"},                 {"ln_2.bias", "ffn_norm.bias"},
+      {"ln_mlp.weight", "attn_norm.weight"},              {"ln_mlp.bias", "attn_norm.bias"},  // Falcon-40B
+      {"ln_attn.weight", "attn_norm_2.weight"},           {"ln_attn.bias", "attn_norm_2.bias"},
+      {"self_attention.query_key_value.weight", "attn_qkv.weight"},
+      {"self_attention.query_key_value.bias", "attn_qkv.bias"},
+      {"self_attention.dense.weight", "attn_output.weight"}, {"self_attention.dense.bias", "attn_output.bias"},
+      {"mlp.dense_h_to_4h.weight", "ffn_up.weight"},      {"mlp.dense_h_to_4h.bias", "ffn_up.bias"},
+      {"mlp.dense_4h_to_h.weight", "ffn_down.weight"},    {"mlp.dense_4h_to_h.bias", "ffn_down.bias"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},        {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},        {"mlp.gate_up_proj.weight", "ffn_up.weight"},
       {"mlp.gate_proj.bias", "ffn_gate.bias"},            {"mlp.up_proj.bias", "ffn_up.bias"},
@@ -521,7 +528,34 @@ nlohmann::json hf_config(const fs::path& dir) {
     c["intermediate_size"] = 4 * c["n_embd"].get<int64_t>();  // GPT2Model writes 4·n_embd whatever n_inner says
     c["layer_norm_eps"] = c["layer_norm_epsilon"];
   }
+  if (c.at("model_type") == "falcon") {
+    // FalconModel reads num_kv_heads (else 1), which Falcon-7B's config lacks; the case's config states the
+    // default. The KV heads the model has, as llmc's importer reads them:
+    const bool new_arch = c.value("new_decoder_architecture", false);
+    const bool multi_query = c.value("multi_query", true);
+    c["num_key_value_heads"] = new_arch ? c["num_kv_heads"] : multi_query ? nlohmann::json(1) : c["num_attention_heads"];
+    c["max_position_embeddings"] = 2048;  // FalconModel: "not in config.json"
+    c["intermediate_size"] = 4 * c["hidden_size"].get<int64_t>();
+    c["layer_norm_eps"] = c["layer_norm_epsilon"];
+  }
   return c;
+}
+
+// FalconModel's query_key_value transform: from kv groups of (the group's queries, one key, one value) to all
+// queries, then all keys, then all values (rows of `cols` values; a bias has one).
+std::vector<float> falcon_qkv(const StTensor& t, int64_t heads, int64_t kv) {
+  const int64_t cols = t.shape.size() > 1 ? t.shape[1] : 1, head = t.shape[0] / (heads + 2 * kv);
+  const int64_t per_group = heads / kv + 2;
+  std::vector<float> out;
+  auto take = [&](int64_t group, int64_t slot) {
+    const float* src = &t.values[static_cast<size_t>((group * per_group + slot) * head * cols)];
+    out.insert(out.end(), src, src + head * cols);
+  };
+  for (int64_t g = 0; g < kv; ++g)
+    for (int64_t q = 0; q < per_group - 2; ++q) take(g, q);
+  for (int64_t g = 0; g < kv; ++g) take(g, per_group - 2);
+  for (int64_t g = 0; g < kv; ++g) take(g, per_group - 1);
+  return out;
 }
 
 // A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
@@ -561,7 +595,8 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       {"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"},
       {"model.norm.bias", "output_norm.bias"},           {"lm_head.weight", "output.weight"},
       {"transformer.wte.weight", "token_embd.weight"},   {"transformer.wpe.weight", "position_embd.weight"},
-      {"transformer.ln_f.weight", "output_norm.weight"}, {"transformer.ln_f.bias", "output_norm.bias"}};
+      {"transformer.ln_f.weight", "output_norm.weight"}, {"transformer.ln_f.bias", "output_norm.bias"},
+      {"transformer.word_embeddings.weight", "token_embd.weight"}};
   std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
     std::string gname, role = name, prefix;
@@ -585,6 +620,7 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
         for (int64_t o = 0; o < shape[1]; ++o) v[o * shape[0] + i] = t.values[i * shape[1] + o];
       std::swap(shape[0], shape[1]);
     }
+    if (role.rfind("self_attention.query_key_value.", 0) == 0) v = falcon_qkv(t, heads, kv);
     if (arch == "llama" && role.rfind("self_attn.q_proj.", 0) == 0) v = permute_rows(t, heads);  // weight, bias
     if (arch == "llama" && role.rfind("self_attn.k_proj.", 0) == 0) v = permute_rows(t, kv);
     const bool gemma = model_type == "gemma" || model_type == "gemma2" || model_type == "gemma3_text";
