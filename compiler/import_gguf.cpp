@@ -234,6 +234,25 @@ void keys_falcon(const GgufMeta& m, json& c) {
   c["layer_norm_epsilon"] = m.real("attention.layer_norm_epsilon", 1e-5);
 }
 
+// OLMoE: llama.cpp (models/olmoe.cpp) does not renormalise the top k.
+void keys_olmoe(const GgufMeta& m, json& c) {
+  keys_experts(m, c);
+  c["norm_topk_prob"] = false;
+}
+
+// Granite: µP multipliers (GraniteModel writes logits_scaling as logit_scale, which llama.cpp divides by).
+void keys_granite(const GgufMeta& m, json& c) {
+  c["embedding_multiplier"] = m.real("embedding_scale", 1.0);
+  c["residual_multiplier"] = m.real("residual_scale", 1.0);
+  c["attention_multiplier"] = m.real("attention.scale", 1.0);
+  c["logits_scaling"] = m.real("logit_scale", 1.0);
+}
+
+void keys_granitemoe(const GgufMeta& m, json& c) {
+  keys_granite(m, c);
+  keys_experts(m, c);
+}
+
 // GPT-2: its config's own key names; the classifier is the token embeddings (llama.cpp reads an output.weight
 // when a file has one, a copy of them: it is left unread).
 void keys_gpt2(const GgufMeta& m, json& c) {
@@ -285,6 +304,9 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"gpt2", "gpt2", false, false, keys_gpt2},
     {"starcoder2", "starcoder2", false, false, keys_starcoder2},
     {"falcon", "falcon", false, false, keys_falcon, rename_falcon},
+    {"olmoe", "olmoe", false, false, keys_olmoe},
+    {"granite", "granite", true, false, keys_granite},  // GraniteModel is a LlamaModel: q / k permuted
+    {"granitemoe", "granitemoe", true, false, keys_granitemoe},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -385,6 +407,12 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
   s.name = std::filesystem::path(path).stem().string();
   s.family = model_type;
   import_detail::family_importers().at(model_type)(Config(config, path + " (GGUF metadata)"), s, options);
+  if (s.weights.layer.count("expert_gate_up") && m.has_tensor("blk.0.ffn_gate_exps.weight")) {
+    // GraniteMoeModel splits the experts' [gate; up] into ffn_gate_exps and ffn_up_exps.
+    s.mlp.fused_gate_up = false;
+    s.weights.layer.erase("expert_gate_up");
+    s.weights.layer["expert_gate"] = s.weights.layer["expert_up"] = "";
+  }
   name_gguf_tensors(m, *family, s, path);
   if (s.attention.qkv != QkvLayout::separate) s.attention.qkv = QkvLayout::fused;  // [q; k; v] (Falcon regrouped)
   if (m.has_tensor("rope_freqs.weight")) s.weights.unused = {"rope_freqs.weight"};  // stated as rope.scaling

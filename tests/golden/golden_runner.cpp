@@ -429,6 +429,8 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"mlp.c_fc.weight", "ffn_up.weight"},               {"mlp.c_fc.bias", "ffn_up.bias"},
       {"mlp.c_proj.weight", "ffn_down.weight"},           {"mlp.c_proj.bias", "ffn_down.bias"},
       {"mlp.gate.weight", "ffn_gate_inp.weight"},         {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
+      {"block_sparse_moe.router.layer.weight", "ffn_gate_inp.weight"},  // GraniteMoE
+      {"block_sparse_moe.output_linear.weight", "ffn_down_exps.weight"},
       {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
       {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
       {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
@@ -502,6 +504,12 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   if (c.contains("shared_expert_intermediate_size"))
     w.u32(arch + ".expert_shared_feed_forward_length", c.at("shared_expert_intermediate_size"));
   if (c.contains("logit_scale")) w.f32(arch + ".logit_scale", c.at("logit_scale").get<float>());
+  if (c.contains("embedding_multiplier")) {  // GraniteModel
+    w.f32(arch + ".embedding_scale", c["embedding_multiplier"].get<float>());
+    w.f32(arch + ".residual_scale", c["residual_multiplier"].get<float>());
+    w.f32(arch + ".attention.scale", c["attention_multiplier"].get<float>());
+    w.f32(arch + ".logit_scale", c["logits_scaling"].get<float>());
+  }
   if (c.contains("rope_scaling") && c["rope_scaling"].is_object() && c["rope_scaling"].value("rope_type", "") == "linear") {
     w.str(arch + ".rope.scaling.type", "linear");  // TextModel.set_gguf_parameters
     w.f32(arch + ".rope.scaling.factor", c["rope_scaling"].at("factor").get<float>());
@@ -571,9 +579,9 @@ bool split_layer_name(const std::string& name, std::string& prefix, std::string&
 }
 
 // A Hugging Face case as a GGUF file, as convert_hf_to_gguf.py writes its model type: llama.cpp's tensor names
-// and metadata keys, llama's (and Mixtral's) q / k rows permuted, Gemma's norm weights + 1, routed experts
-// stacked into one [experts, out, in] tensor per layer and projection; matrices F32 or Q8_0 (ggml type 0 or 8),
-// the rest (norms, biases, token and position embeddings, stacked experts) F32.
+// and metadata keys, llama's (and Mixtral's, Granite's) q / k rows permuted, Gemma's norm weights + 1, routed
+// experts stacked into one [experts, out, in] tensor per layer and projection; matrices F32 or Q8_0 (ggml type 0
+// or 8), the rest (norms, biases, token and position embeddings, stacked experts) F32.
 void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_type) {
   const nlohmann::json c = hf_config(dir);
   const std::string model_type = c.at("model_type"), arch = gguf_arch(model_type);
@@ -601,6 +609,18 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
   for (const auto& [name, t] : tensors) {
     std::string gname, role = name, prefix;
     if (split_layer_name(name, prefix, role)) {
+      if (role == "block_sparse_moe.input_linear.weight") {  // GraniteMoeModel: [gate; up] split per expert
+        const int64_t experts = t.shape[0], width = t.shape[1] / 2, hidden = t.shape[2];
+        std::vector<float> gate, up;
+        for (int64_t e = 0; e < experts; ++e) {
+          const auto first = t.values.begin() + e * 2 * width * hidden;
+          gate.insert(gate.end(), first, first + width * hidden);
+          up.insert(up.end(), first + width * hidden, first + 2 * width * hidden);
+        }
+        add(prefix + "ffn_gate_exps.weight", {experts, width, hidden}, gate);
+        add(prefix + "ffn_up_exps.weight", {experts, width, hidden}, up);
+        continue;
+      }
       gname = gguf_layer_name(model_type, role);
       if (gname.empty()) {
         const auto [e, stacked] = gguf_expert(role);
@@ -621,8 +641,10 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       std::swap(shape[0], shape[1]);
     }
     if (role.rfind("self_attention.query_key_value.", 0) == 0) v = falcon_qkv(t, heads, kv);
-    if (arch == "llama" && role.rfind("self_attn.q_proj.", 0) == 0) v = permute_rows(t, heads);  // weight, bias
-    if (arch == "llama" && role.rfind("self_attn.k_proj.", 0) == 0) v = permute_rows(t, kv);
+    // LlamaModel.modify_tensors, which GraniteModel and GraniteMoeModel inherit.
+    const bool permuted = arch == "llama" || arch == "granite" || arch == "granitemoe";
+    if (permuted && role.rfind("self_attn.q_proj.", 0) == 0) v = permute_rows(t, heads);  // weight, bias
+    if (permuted && role.rfind("self_attn.k_proj.", 0) == 0) v = permute_rows(t, kv);
     const bool gemma = model_type == "gemma" || model_type == "gemma2" || model_type == "gemma3_text";
     if (gemma && name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0)
       for (float& x : v) x += 1.0f;  // GemmaModel / Gemma2Model / Gemma3Model.modify_tensors
