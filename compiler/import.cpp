@@ -158,6 +158,10 @@ Spec import_hf(const std::string& path, const ImportOptions& options) {
   if (it == family_importers().end())
     c.fail("model_type", fmt::format("'{}' is not supported; supported model types: {}", type,
                                      fmt::join(supported_model_types(), ", ")));
+  for (const char* key : {"num_hidden_layers", "n_layer", "num_layers", "n_layers"})  // before anything per layer
+    if (c.has(key) && c.raw(key).is_number_integer() &&
+        (c.raw(key).get<int64_t>() <= 0 || c.raw(key).get<int64_t>() > kMaxLayers))
+      c.fail(key, fmt::format("{} layers: not between 1 and {}", c.raw(key).get<int64_t>(), kMaxLayers));
   Spec s;
   s.family = type;
   s.name = fs::path(path).filename().string();

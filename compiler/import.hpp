@@ -18,8 +18,11 @@ Spec import_llama2c(const std::string& path, const ImportOptions& options);
 // A spec from a Hugging Face model folder or its config.json.
 Spec import_hf(const std::string& path, const ImportOptions& options);
 
-// A spec from a GGUF file's metadata and tensor directory (compiler/import_gguf.cpp).
+// A spec from a GGUF file's metadata and tensor directory (compiler/import_gguf.cpp): a file, or bytes held by
+// a MappedFile (llmc/weights_loader.hpp; the fuzz target).
 Spec import_gguf(const std::string& path, const ImportOptions& options);
+class MappedFile;
+Spec import_gguf(const MappedFile& file, const ImportOptions& options);
 
 // Chooses by what `path` is: a folder or .json → Hugging Face, a file starting "GGUF" → GGUF, else a
 // llama2.c checkpoint.

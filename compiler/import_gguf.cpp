@@ -82,6 +82,9 @@ json keys_common(const GgufMeta& m) {
   json c;
   c["hidden_size"] = m.count("embedding_length");
   c["num_hidden_layers"] = m.count("block_count");
+  if (m.count("block_count") == 0 || m.count("block_count") > kMaxLayers)  // before anything is sized per layer
+    m.fail(m.arch() + ".block_count", fmt::format("is {}: not between 1 and {}", m.count("block_count"), kMaxLayers));
+  if (m.count("embedding_length") == 0) m.fail(m.arch() + ".embedding_length", "is 0");
   c["max_position_embeddings"] = m.count("context_length");
   const gguf::Tensor* embed = m.tensor("token_embd.weight");
   if (!embed || embed->ne.size() != 2)
@@ -372,7 +375,11 @@ void name_gguf_tensors(const GgufMeta& m, const GgufFamily& family, Spec& s, con
 }  // namespace
 
 Spec import_gguf(const std::string& path, const ImportOptions& options) {
-  const MappedFile mapped(path);
+  return import_gguf(MappedFile(path), options);
+}
+
+Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
+  const std::string& path = mapped.path();
   gguf::File file = gguf::parse(path, mapped.data(), mapped.size());
   const gguf::Value* arch_value = gguf::find(file, "general.architecture");
   if (!arch_value || arch_value->type != gguf::kString)

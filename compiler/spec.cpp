@@ -586,7 +586,7 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
                                           {"encoder_decoder", ModelKind::encoder_decoder}});
   spec.vocab_size = model.positive("vocab_size");
   spec.hidden_size = model.positive("hidden_size");
-  spec.num_layers = model.positive("num_layers", 4096);
+  spec.num_layers = model.positive("num_layers", kMaxLayers);
   spec.max_context = model.positive("max_context");
   spec.tied_embeddings = model.get<bool>("tied_embeddings");
   spec.embedding_scale = model.get_or<double>("embedding_scale", 1.0);
@@ -684,7 +684,7 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
   if (auto e = top.optional_section("encoder")) {
     e->only_keys({"num_layers", "decoder_start", "add_eos"});
     EncoderSpec& enc = spec.encoder.emplace();
-    enc.num_layers = e->positive("num_layers", 4096);
+    enc.num_layers = e->positive("num_layers", kMaxLayers);
     enc.decoder_start = e->get<int64_t>("decoder_start");
     if (enc.decoder_start < 0 || enc.decoder_start >= spec.vocab_size)
       e->fail(e->node()["decoder_start"], e->field("decoder_start"),

@@ -247,6 +247,10 @@ struct Spec {
   WeightNames weights;
 };
 
+// The most layers a spec may have (model.num_layers, an encoder's num_layers); importers refuse more before
+// sizing anything per layer.
+inline constexpr int64_t kMaxLayers = 4096;
+
 // Reads and validates a spec. Throws llmc::Error naming file, line, field and what was expected.
 Spec load_spec(const std::string& path);
 Spec parse_spec(const std::string& yaml_text, const std::string& file_name);

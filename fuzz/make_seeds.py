@@ -203,6 +203,45 @@ put("gguf", "q4_k_m.gguf", gguf_model(llama_kvs, [
     ("token_embd.weight", [256, 4], 12), ("blk.0.attn_norm.weight", [256], 0), ("blk.0.attn_q.weight", [256, 2], 12),
     ("blk.0.attn_v.weight", [256, 2], 14), ("blk.0.ffn_down.weight", [256, 2], 14), ("output_norm.weight", [256], 0),
     ("output.weight", [256, 4], 14)], align=64))
+# gguf_import: small models of each architecture `llmc import` reads, with llama.cpp's tensor names (F32, 8 wide).
+def u32kv(key, v):
+    return gkv(key, 4, struct.pack("<I", v))
+def f32kv(key, v):
+    return gkv(key, 6, struct.pack("<f", v))
+def import_seed(arch, layer_tensors, extra_kvs=(), extra_tensors=()):
+    kvs = [gkv("general.architecture", 8, gstr(arch)), u32kv(arch + ".block_count", 1),
+           u32kv(arch + ".embedding_length", 8), u32kv(arch + ".context_length", 16),
+           u32kv(arch + ".attention.head_count", 2), u32kv(arch + ".feed_forward_length", 16),
+           f32kv(arch + ".attention.layer_norm_rms_epsilon", 1e-5), f32kv(arch + ".attention.layer_norm_epsilon", 1e-5)]
+    kvs += [u32kv(arch + "." + k, v) if isinstance(v, int) else f32kv(arch + "." + k, v) for k, v in extra_kvs]
+    shapes = {"norm": [8], "bias": [8], "qkv": [8, 24], "up2": [8, 32], "down": [16, 8], "exps": [8, 16, 4],
+              "dexps": [16, 8, 4], "inp": [8, 4], "sh": [8], "m": [8, 8], "up": [8, 16]}
+    tensors = [("token_embd.weight", [8, 16], 0), ("output_norm.weight", [8], 0)] + list(extra_tensors)
+    tensors += [("blk.0.%s.%s" % (n, "bias" if kind == "bias" else "weight"), shapes[kind], 0) for n, kind in layer_tensors]
+    return gguf_model(kvs, tensors)
+llama_layer = [("attn_norm", "norm"), ("attn_q", "m"), ("attn_k", "m"), ("attn_v", "m"), ("attn_output", "m"),
+               ("ffn_norm", "norm"), ("ffn_gate", "up"), ("ffn_up", "up"), ("ffn_down", "down")]
+put("gguf_import", "llama.gguf", import_seed("llama", llama_layer))
+put("gguf_import", "llama3.gguf", import_seed("llama", llama_layer, extra_tensors=[("rope_freqs.weight", [2], 0)]))
+put("gguf_import", "gemma2.gguf", import_seed("gemma2", llama_layer + [("post_attention_norm", "norm"), ("post_ffw_norm", "norm")],
+                                              [("attn_logit_softcapping", 50.0), ("attention.sliding_window", 4)]))
+moe_layer = llama_layer[:6] + [("ffn_gate_inp", "inp"), ("ffn_gate_exps", "exps"), ("ffn_up_exps", "exps"),
+                                ("ffn_down_exps", "dexps"), ("ffn_gate_shexp", "up"), ("ffn_up_shexp", "up"),
+                                ("ffn_down_shexp", "down"), ("ffn_gate_inp_shexp", "sh")]
+put("gguf_import", "qwen2moe.gguf", import_seed("qwen2moe", moe_layer + [("attn_q", "bias"), ("attn_k", "bias"), ("attn_v", "bias")], [("expert_count", 4), ("expert_used_count", 2),
+                                                                        ("expert_feed_forward_length", 16),
+                                                                        ("expert_shared_feed_forward_length", 16)]))
+put("gguf_import", "phi3.gguf", import_seed("phi3", [("attn_norm", "norm"), ("attn_qkv", "qkv"), ("attn_output", "m"),
+                                                      ("ffn_norm", "norm"), ("ffn_up", "up2"), ("ffn_down", "down")]))
+put("gguf_import", "falcon.gguf", import_seed("falcon", [("attn_norm", "norm"), ("attn_norm", "bias"), ("attn_norm_2", "norm"),
+                                                          ("attn_norm_2", "bias"), ("attn_qkv", "qkv"), ("attn_output", "m"),
+                                                          ("ffn_up", "up"), ("ffn_down", "down")],
+                                              extra_tensors=[("output_norm.bias", [8], 0)]))
+put("gguf_import", "gpt2.gguf", import_seed("gpt2", [("attn_norm", "norm"), ("attn_norm", "bias"), ("attn_qkv", "qkv"),
+                                                      ("attn_qkv", "bias"), ("attn_output", "m"), ("attn_output", "bias"),
+                                                      ("ffn_norm", "norm"), ("ffn_norm", "bias"), ("ffn_up", "up"),
+                                                      ("ffn_up", "bias"), ("ffn_down", "down"), ("ffn_down", "bias")],
+                                            extra_tensors=[("position_embd.weight", [8, 16], 0), ("output_norm.bias", [8], 0)]))
 # Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
 def gguf_scalar_kvs(path):
     b = open(path, "rb").read()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang-19, ASan + UBSan) and runs each for SECONDS, one after the other.
-#   fuzz/run.sh SECONDS [TARGET...]      TARGET: spec safetensors llama2c gguf tokenizer_load tokenizer_encode jinja embedded
+#   fuzz/run.sh SECONDS [TARGET...]      TARGET: spec safetensors llama2c gguf gguf_import tokenizer_load tokenizer_encode
+#                                        jinja embedded
 # New inputs go to $BUILD/corpus/<target> (the seeds in fuzz/corpus/<target> are only read); crashes go to
 # $BUILD/artifacts/<target>/. Prints the executions of each target; exits non-zero on any finding.
 # Env: LLMC_FUZZ_BUILD (build dir, default <repo>/build-fuzzers), LLMC_FUZZ_JOBS (build -j, default 2),
@@ -11,7 +12,7 @@ ROOT="$(dirname "$HERE")"
 SECONDS_PER_TARGET="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"
 shift
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(spec safetensors llama2c gguf tokenizer_load tokenizer_encode jinja embedded)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(spec safetensors llama2c gguf gguf_import tokenizer_load tokenizer_encode jinja embedded)
 BUILD="${LLMC_FUZZ_BUILD:-$ROOT/build-fuzzers}"
 CXX_BIN="${LLMC_FUZZ_CXX:-clang++-19}"
 
@@ -22,7 +23,8 @@ cmake --build "$BUILD" -j"${LLMC_FUZZ_JOBS:-2}" >/dev/null || { echo "fuzz: buil
 
 max_len() {
   case "$1" in
-    spec) echo 8192 ;; safetensors) echo 4096 ;; llama2c) echo 4096 ;; gguf) echo 8192 ;; tokenizer_load) echo 8192 ;;
+    spec) echo 8192 ;; safetensors) echo 4096 ;; llama2c) echo 4096 ;; gguf | gguf_import) echo 8192 ;;
+    tokenizer_load) echo 8192 ;;
     tokenizer_encode) echo 512 ;; embedded) echo 8192 ;; *) echo 4096 ;;
   esac
 }

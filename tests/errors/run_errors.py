@@ -564,6 +564,10 @@ def import_bad_gguf(ctx):
                  kvs=llama)
     ctx.expect_fail([ctx.llmc, "import", ctx.write("freqs.gguf", freqs), "-o", ctx.path(out)], "freqs.gguf",
                     "rope_freqs.weight", "matches no Llama 3 rope scaling", absent=[out])
+    no_layers = gguf([("token_embd.weight", [8, 4], b"\0" * 128)],
+                     kvs=[kv if kv[0] != "llama.block_count" else (kv[0], 0) for kv in llama])
+    ctx.expect_fail([ctx.llmc, "import", ctx.write("zero.gguf", no_layers), "-o", ctx.path(out)], "zero.gguf",
+                    "llama.block_count", "not between 1 and 4096", absent=[out])
     other = gguf([], kvs=[("general.architecture", "mamba")])
     ctx.expect_fail([ctx.llmc, "import", ctx.write("mamba.gguf", other), "-o", ctx.path(out)], "mamba", "not supported",
                     absent=[out])
