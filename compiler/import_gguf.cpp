@@ -94,17 +94,20 @@ json keys_common(const GgufMeta& m) {
   if (heads == 0) m.fail(m.arch() + ".attention.head_count", "is 0");
   c["num_attention_heads"] = heads;
   c["num_key_value_heads"] = m.count("attention.head_count_kv", heads);
-  if (m.has("attention.key_length")) c["head_dim"] = m.count("attention.key_length");
-  if (m.has("attention.value_length") && m.count("attention.value_length") != m.count("attention.key_length", 0))
-    m.fail(m.arch() + ".attention.value_length", "differs from attention.key_length, which llmc does not import");
+  const int64_t head_dim = m.count("attention.key_length", m.count("embedding_length") / heads);
+  if (m.has("attention.key_length")) c["head_dim"] = head_dim;
+  if (m.count("attention.value_length", head_dim) != head_dim)
+    m.fail(m.arch() + ".attention.value_length", "differs from the key length, which llmc does not import");
   if (m.has("feed_forward_length")) c["intermediate_size"] = m.count("feed_forward_length");
   if (m.has("attention.layer_norm_rms_epsilon")) c["rms_norm_eps"] = m.real("attention.layer_norm_rms_epsilon", 0);
   if (m.has("attention.layer_norm_epsilon")) c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 0);
   if (m.has("attention.sliding_window")) c["sliding_window"] = m.count("attention.sliding_window");
   c["rope_theta"] = m.real("rope.freq_base", 10000.0);
   if (const gguf::Value* scaling = m.find(m.arch() + ".rope.scaling.type")) {
-    if (scaling->s == "linear") c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", m.real("rope.scaling.factor", 1.0)}};
-    else if (scaling->s != "none") m.fail(m.arch() + ".rope.scaling.type", "is '" + scaling->s + "' (supported: none, linear)");
+    if (scaling->s == "linear")
+      c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", m.real("rope.scaling.factor", 1.0)}};
+    else if (scaling->s != "none")
+      m.fail(m.arch() + ".rope.scaling.type", "is '" + scaling->s + "' (supported: none, linear)");
   }
   c["tie_word_embeddings"] = !m.has_tensor("output.weight");
   c["attention_bias"] = m.has_tensor("blk.0.attn_q.bias") && m.has_tensor("blk.0.attn_output.bias");
@@ -125,7 +128,7 @@ void keys_none(const GgufMeta&, json&) {}
 void keys_llama3_rope(const GgufMeta& m, json& c) {
   const gguf::Tensor* t = m.tensor("rope_freqs.weight");
   const int64_t dim = c.value("head_dim", c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
-  if (t->type != GgmlType::f32 || t->ne.size() != 1 || static_cast<int64_t>(t->ne[0]) * 2 != dim)
+  if (dim < 2 || t->type != GgmlType::f32 || t->ne.size() != 1 || static_cast<int64_t>(t->ne[0]) * 2 != dim)
     throw Error(fmt::format("{}: tensor 'rope_freqs.weight' must be F32 with {} values (half the head size)", m.path(),
                             dim / 2));
   std::vector<float> divisors(static_cast<size_t>(dim / 2));

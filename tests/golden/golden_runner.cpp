@@ -453,6 +453,11 @@ std::pair<int, std::string> gguf_expert(const std::string& role) {
   return {std::stoi(role.substr(at, dot - at)), names.at(kind)};
 }
 
+// The config's rope_scaling type ("" without one).
+std::string rope_type(const nlohmann::json& c) {
+  return c.contains("rope_scaling") && c["rope_scaling"].is_object() ? c["rope_scaling"].value("rope_type", "") : "";
+}
+
 // Llama 3's rope scaling as LlamaModel.generate_extra_tensors stores it: each rotary frequency's divisor. It
 // reads original_max_position_embeddings at the config's top level (default 8192); this takes rope_scaling's, as
 // it does for a config that has the key at both levels, so that the file is the case's model.
@@ -510,7 +515,7 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
     w.f32(arch + ".attention.scale", c["attention_multiplier"].get<float>());
     w.f32(arch + ".logit_scale", c["logits_scaling"].get<float>());
   }
-  if (c.contains("rope_scaling") && c["rope_scaling"].is_object() && c["rope_scaling"].value("rope_type", "") == "linear") {
+  if (rope_type(c) == "linear") {
     w.str(arch + ".rope.scaling.type", "linear");  // TextModel.set_gguf_parameters
     w.f32(arch + ".rope.scaling.factor", c["rope_scaling"].at("factor").get<float>());
   }
@@ -541,7 +546,9 @@ nlohmann::json hf_config(const fs::path& dir) {
     // default. The KV heads the model has, as llmc's importer reads them:
     const bool new_arch = c.value("new_decoder_architecture", false);
     const bool multi_query = c.value("multi_query", true);
-    c["num_key_value_heads"] = new_arch ? c["num_kv_heads"] : multi_query ? nlohmann::json(1) : c["num_attention_heads"];
+    c["num_key_value_heads"] = new_arch ? c["num_kv_heads"]
+                               : multi_query ? nlohmann::json(1)
+                                             : c["num_attention_heads"];
     c["max_position_embeddings"] = 2048;  // FalconModel: "not in config.json"
     c["intermediate_size"] = 4 * c["hidden_size"].get<int64_t>();
     c["layer_norm_eps"] = c["layer_norm_epsilon"];
@@ -650,7 +657,7 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       for (float& x : v) x += 1.0f;  // GemmaModel / Gemma2Model / Gemma3Model.modify_tensors
     add(gname, shape, v);
   }
-  if (c.contains("rope_scaling") && c["rope_scaling"].is_object() && c["rope_scaling"].value("rope_type", "") == "llama3") {
+  if (rope_type(c) == "llama3") {
     const std::vector<float> divisors = llama3_rope_divisors(c);
     add("rope_freqs.weight", {static_cast<int64_t>(divisors.size())}, divisors);
   }
