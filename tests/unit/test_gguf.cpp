@@ -366,6 +366,7 @@ TEST_SUITE("gguf") {
       w.str("tokenizer.ggml.model", "llama");
       const std::string f32(4, '\0');
       w.tensor("token_embd.weight", {64, 100}, 0, std::string(64 * 100 * 4, '\0'));
+      w.tensor("output_norm.weight", {64}, 0, std::string(64 * 4, '\0'));
       if (!tied) w.tensor("output.weight", {64, 100}, 0, std::string(64 * 100 * 4, '\0'));
       for (const char* t : {"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
                             "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"})
@@ -416,5 +417,9 @@ TEST_SUITE("gguf") {
           std::string::npos);
     CHECK(error(write("mamba", false, false, false)).find("GGUF architecture 'mamba' is not supported for import") !=
           std::string::npos);
+    // The tensors a family reads are looked up at import: a file without them is refused naming the first.
+    CHECK(error(write("gemma", false, false, true)).find("tensor 'blk.0.attn_norm.weight'") == std::string::npos);
+    CHECK(error(write("qwen2", false, false, true)).find("tensor 'blk.0.attn_k.bias' (k_bias of the qwen2 architecture) "
+                                                         "is missing") != std::string::npos);
   }
 }
