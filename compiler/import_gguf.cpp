@@ -80,11 +80,12 @@ class GgufMeta {
 // The config.json keys every family reads, from the metadata llama.cpp's writer gives every architecture.
 json keys_common(const GgufMeta& m) {
   json c;
-  c["hidden_size"] = m.count("embedding_length");
-  c["num_hidden_layers"] = m.count("block_count");
-  if (m.count("block_count") == 0 || m.count("block_count") > kMaxLayers)  // before anything is sized per layer
-    m.fail(m.arch() + ".block_count", fmt::format("is {}: not between 1 and {}", m.count("block_count"), kMaxLayers));
-  if (m.count("embedding_length") == 0) m.fail(m.arch() + ".embedding_length", "is 0");
+  const int64_t hidden = m.count("embedding_length"), layers = m.count("block_count");
+  if (layers == 0 || layers > kMaxLayers)  // before anything is sized per layer
+    m.fail(m.arch() + ".block_count", fmt::format("is {}: not between 1 and {}", layers, kMaxLayers));
+  if (hidden == 0) m.fail(m.arch() + ".embedding_length", "is 0");
+  c["hidden_size"] = hidden;
+  c["num_hidden_layers"] = layers;
   c["max_position_embeddings"] = m.count("context_length");
   const gguf::Tensor* embed = m.tensor("token_embd.weight");
   if (!embed || embed->ne.size() != 2)
@@ -94,7 +95,7 @@ json keys_common(const GgufMeta& m) {
   if (heads == 0) m.fail(m.arch() + ".attention.head_count", "is 0");
   c["num_attention_heads"] = heads;
   c["num_key_value_heads"] = m.count("attention.head_count_kv", heads);
-  const int64_t head_dim = m.count("attention.key_length", m.count("embedding_length") / heads);
+  const int64_t head_dim = m.count("attention.key_length", hidden / heads);
   if (m.has("attention.key_length")) c["head_dim"] = head_dim;
   if (m.count("attention.value_length", head_dim) != head_dim)
     m.fail(m.arch() + ".attention.value_length", "differs from the key length, which llmc does not import");
@@ -166,6 +167,15 @@ void keys_experts(const GgufMeta& m, json& c) {
   c["num_experts"] = c["num_local_experts"] = experts;
   c["num_experts_per_tok"] = used;
   if (m.has("expert_feed_forward_length")) c["moe_intermediate_size"] = m.count("expert_feed_forward_length");
+}
+
+// llama: Mixtral is a llama with experts in GGUF; Llama 3.1 / 3.2 carry rope_freqs.weight.
+void keys_llama(const GgufMeta& m, json& c) {
+  if (m.count("expert_count", 0) > 0) {
+    c["model_type"] = "mixtral";
+    keys_experts(m, c);
+  }
+  if (m.has_tensor("rope_freqs.weight")) keys_llama3_rope(m, c);
 }
 
 // Qwen2-MoE: one sigmoid-gated shared expert; llama.cpp (models/qwen2moe.cpp) does not renormalise the top k.
@@ -281,22 +291,37 @@ struct GgufFamily {
   // Gemma's RMSNorms scale by (1 + w): convert_hf_to_gguf.py stores every norm weight + 1 (GemmaModel), so the
   // GGUF's norms are plain.
   bool norms_plus_one;
-  void (*keys)(const GgufMeta&, json&);  // the family's own config keys
-  // The family's GGUF names where they differ from gguf_layer_names() (role -> name after "blk.{i}.").
-  void (*rename)(const Spec&, std::map<std::string, std::string>&) = nullptr;
+  void (*keys)(const GgufMeta&, json&);  // the family's own config keys (may set model_type)
+  // What the family's GGUF differs in from the Hugging Face importer's spec beyond the common renaming: its
+  // layer roles, tensors left unread, and its GGUF names where they differ from gguf_layer_names() (role ->
+  // name after "blk.{i}.").
+  void (*adjust)(const GgufMeta&, Spec&, std::map<std::string, std::string>& names) = nullptr;
 };
 
 // Falcon-40B's norm per branch (gguf-py tensor_mapping.py): the feed-forward's (ln_mlp) is attn_norm, the
 // attention's (ln_attn) attn_norm_2. With one norm (Falcon-7B) it is attn_norm.
-void rename_falcon(const Spec& s, std::map<std::string, std::string>& names) {
+void adjust_falcon(const GgufMeta&, Spec& s, std::map<std::string, std::string>& names) {
   if (!s.weights.layer.count("ffn_norm")) return;
   names["ffn_norm"] = "attn_norm.weight";
   names["ffn_norm_bias"] = "attn_norm.bias";
   names["attn_norm"] = "attn_norm_2.weight";
   names["attn_norm_bias"] = "attn_norm_2.bias";
 }
+
+// GraniteMoeModel splits the experts' [gate; up] into ffn_gate_exps and ffn_up_exps.
+void adjust_granitemoe(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
+  if (!s.weights.layer.count("expert_gate_up") || !m.has_tensor("blk.0.ffn_gate_exps.weight")) return;
+  s.mlp.fused_gate_up = false;
+  s.weights.layer.erase("expert_gate_up");
+  s.weights.layer["expert_gate"] = s.weights.layer["expert_up"] = "";
+}
+
+// GPT-2's classifier is the token embeddings; an output.weight (llama.cpp reads one if present) is a copy.
+void adjust_gpt2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
+  if (m.has_tensor("output.weight")) s.weights.unused.push_back("output.weight");
+}
 constexpr GgufFamily kGgufFamilies[] = {
-    {"llama", "llama", true, false, keys_none},
+    {"llama", "llama", true, false, keys_llama},
     {"qwen2", "qwen2", false, false, keys_none},
     {"qwen3", "qwen3", false, false, keys_none},
     {"qwen2moe", "qwen2_moe", false, false, keys_qwen2moe},
@@ -307,12 +332,12 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"phi3", "phi3", false, false, keys_none},
     {"command-r", "cohere", false, false, keys_command_r},
     {"olmo2", "olmo2", false, false, keys_none},
-    {"gpt2", "gpt2", false, false, keys_gpt2},
+    {"gpt2", "gpt2", false, false, keys_gpt2, adjust_gpt2},
     {"starcoder2", "starcoder2", false, false, keys_starcoder2},
-    {"falcon", "falcon", false, false, keys_falcon, rename_falcon},
+    {"falcon", "falcon", false, false, keys_falcon, adjust_falcon},
     {"olmoe", "olmoe", false, false, keys_olmoe},
     {"granite", "granite", true, false, keys_granite},  // GraniteModel is a LlamaModel: q / k permuted
-    {"granitemoe", "granitemoe", true, false, keys_granitemoe},
+    {"granitemoe", "granitemoe", true, false, keys_granitemoe, adjust_granitemoe},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -348,7 +373,8 @@ const std::map<std::string, std::string>& gguf_layer_names() {
   return names;
 }
 
-// Renames the spec's tensors (the Hugging Face importer's) to the GGUF's, checking that the file has each.
+// Renames the spec's tensors (the Hugging Face importer's) to the GGUF's, checking that the file has each;
+// clears the importer's list of unread tensors (its names) before the family's adjustment.
 void name_gguf_tensors(const GgufMeta& m, const GgufFamily& family, Spec& s, const std::string& path) {
   auto present = [&](const std::string& role, const std::string& name) {
     std::string first = name;
@@ -357,7 +383,8 @@ void name_gguf_tensors(const GgufMeta& m, const GgufFamily& family, Spec& s, con
       throw Error(fmt::format("{}: tensor '{}' ({} of the {} architecture) is missing", path, first, role, m.arch()));
   };
   std::map<std::string, std::string> names = gguf_layer_names();
-  if (family.rename) family.rename(s, names);
+  s.weights.unused.clear();
+  if (family.adjust) family.adjust(m, s, names);
   for (auto& [role, name] : s.weights.layer) {
     auto it = names.find(role);
     if (it == names.end())
@@ -372,7 +399,6 @@ void name_gguf_tensors(const GgufMeta& m, const GgufFamily& family, Spec& s, con
     global = name;
     present(role, name);
   }
-  s.weights.unused.clear();
 }
 
 }  // namespace
@@ -404,29 +430,17 @@ Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
                        "supported from GGUF yet (import the Hugging Face folder)");
 
   json config = keys_common(m);
-  std::string model_type = family->model_type;
-  if (model_type == "llama" && m.count("expert_count", 0) > 0) {  // Mixtral is llama with experts in GGUF
-    model_type = "mixtral";
-    keys_experts(m, config);
-  }
+  config["model_type"] = family->model_type;
   family->keys(m, config);
-  if (m.has_tensor("rope_freqs.weight")) keys_llama3_rope(m, config);
-  config["model_type"] = model_type;
+  const std::string model_type = config["model_type"];
 
   Spec s;
   s.name = std::filesystem::path(path).stem().string();
   s.family = model_type;
   import_detail::family_importers().at(model_type)(Config(config, path + " (GGUF metadata)"), s, options);
-  if (s.weights.layer.count("expert_gate_up") && m.has_tensor("blk.0.ffn_gate_exps.weight")) {
-    // GraniteMoeModel splits the experts' [gate; up] into ffn_gate_exps and ffn_up_exps.
-    s.mlp.fused_gate_up = false;
-    s.weights.layer.erase("expert_gate_up");
-    s.weights.layer["expert_gate"] = s.weights.layer["expert_up"] = "";
-  }
   name_gguf_tensors(m, *family, s, path);
   if (s.attention.qkv != QkvLayout::separate) s.attention.qkv = QkvLayout::fused;  // [q; k; v] (Falcon regrouped)
-  if (m.has_tensor("rope_freqs.weight")) s.weights.unused = {"rope_freqs.weight"};  // stated as rope.scaling
-  if (m.arch() == "gpt2" && m.has_tensor("output.weight")) s.weights.unused = {"output.weight"};
+  if (m.has_tensor("rope_freqs.weight")) s.weights.unused.push_back("rope_freqs.weight");  // stated as rope.scaling
   // convert_hf_to_gguf.py writes every matrix [out, in] (GPT2Model transposes the Conv1D ones).
   s.weights.layout = s.weights.expert_layout = TensorLayout::linear;
   if (family->permuted_qk) s.rope.pairing = RopePairing::interleaved;

@@ -539,38 +539,33 @@ def gen_gguf_errors(ctx):
 @case
 def import_bad_gguf(ctx):
     out = "out.yaml"
+
+    def refused(name, data, *needles):  # `llmc import` of the file fails naming the file and needles, writes nothing
+        ctx.expect_fail([ctx.llmc, "import", ctx.write(name, data), "-o", ctx.path(out)], name, *needles, absent=[out])
+
+    def with_value(kvs, key, value):
+        return [(k, value if k == key else v) for k, v in kvs]
+
+    embed = ("token_embd.weight", [8, 4], b"\0" * 128)
     good = gguf([("token_embd.weight", [4, 8], b"\0" * 128)], kvs=[("general.architecture", "llama")])
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("cut.gguf", good[:40]), "-o", ctx.path(out)], "cut.gguf",
-                    "larger than the file allows", absent=[out])
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("cut2.gguf", good[:-1]), "-o", ctx.path(out)], "cut2.gguf",
-                    "truncated", absent=[out])
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("nosizes.gguf", good), "-o", ctx.path(out)], "nosizes.gguf",
-                    "llama.embedding_length", absent=[out])
+    refused("cut.gguf", good[:40], "larger than the file allows")
+    refused("cut2.gguf", good[:-1], "truncated")
+    refused("nosizes.gguf", good, "llama.embedding_length")
     sizes = [("general.architecture", "qwen2moe"), ("qwen2moe.embedding_length", 4), ("qwen2moe.block_count", 1),
              ("qwen2moe.context_length", 16), ("qwen2moe.attention.head_count", 1), ("qwen2moe.feed_forward_length", 8),
              ("qwen2moe.expert_count", 2), ("qwen2moe.expert_used_count", 1),
              ("qwen2moe.expert_shared_feed_forward_length", 8)]
-    no_layers = gguf([("token_embd.weight", [8, 4], b"\0" * 128)], kvs=sizes)
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("nolayers.gguf", no_layers), "-o", ctx.path(out)], "nolayers.gguf",
-                    "tensor 'blk.0.attn_norm.weight'", "missing", absent=[out])
-    too_many = gguf([("token_embd.weight", [8, 4], b"\0" * 128)],
-                    kvs=[kv if kv[0] != "qwen2moe.expert_used_count" else (kv[0], 3) for kv in sizes])
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("topk.gguf", too_many), "-o", ctx.path(out)], "topk.gguf",
-                    "qwen2moe.expert_used_count", "not between 1 and the 2 experts", absent=[out])
+    refused("nolayers.gguf", gguf([embed], kvs=sizes), "tensor 'blk.0.attn_norm.weight'", "missing")
+    refused("topk.gguf", gguf([embed], kvs=with_value(sizes, "qwen2moe.expert_used_count", 3)),
+            "qwen2moe.expert_used_count", "not between 1 and the 2 experts")
     llama = [("general.architecture", "llama"), ("llama.embedding_length", 4), ("llama.block_count", 1),
              ("llama.context_length", 16), ("llama.attention.head_count", 1)]
     # Divisors falling with the wavelength: no Llama 3 rope scaling gives them.
-    freqs = gguf([("token_embd.weight", [8, 4], b"\0" * 128), ("rope_freqs.weight", [2], struct.pack("<2f", 2, 1))],
-                 kvs=llama)
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("freqs.gguf", freqs), "-o", ctx.path(out)], "freqs.gguf",
-                    "rope_freqs.weight", "matches no Llama 3 rope scaling", absent=[out])
-    no_layers = gguf([("token_embd.weight", [8, 4], b"\0" * 128)],
-                     kvs=[kv if kv[0] != "llama.block_count" else (kv[0], 0) for kv in llama])
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("zero.gguf", no_layers), "-o", ctx.path(out)], "zero.gguf",
-                    "llama.block_count", "not between 1 and 4096", absent=[out])
-    other = gguf([], kvs=[("general.architecture", "mamba")])
-    ctx.expect_fail([ctx.llmc, "import", ctx.write("mamba.gguf", other), "-o", ctx.path(out)], "mamba", "not supported",
-                    absent=[out])
+    refused("freqs.gguf", gguf([embed, ("rope_freqs.weight", [2], struct.pack("<2f", 2, 1))], kvs=llama),
+            "rope_freqs.weight", "matches no Llama 3 rope scaling")
+    refused("zero.gguf", gguf([embed], kvs=with_value(llama, "llama.block_count", 0)), "llama.block_count",
+            "not between 1 and 4096")
+    refused("mamba.gguf", gguf([], kvs=[("general.architecture", "mamba")]), "mamba", "not supported")
 
 
 def read_safetensors(path):
