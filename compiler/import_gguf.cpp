@@ -95,20 +95,25 @@ json keys_common(const GgufMeta& m) {
   if (heads == 0) m.fail(m.arch() + ".attention.head_count", "is 0");
   c["num_attention_heads"] = heads;
   c["num_key_value_heads"] = m.count("attention.head_count_kv", heads);
-  const int64_t head_dim = m.count("attention.key_length", hidden / heads);
-  if (m.has("attention.key_length")) c["head_dim"] = head_dim;
-  if (m.count("attention.value_length", head_dim) != head_dim)
-    m.fail(m.arch() + ".attention.value_length", "differs from the key length, which llmc does not import");
+  // Multi-head latent attention states its head sizes otherwise (keys_deepseek2).
+  if (!m.has("attention.kv_lora_rank")) {
+    const int64_t head_dim = m.count("attention.key_length", hidden / heads);
+    if (m.has("attention.key_length")) c["head_dim"] = head_dim;
+    if (m.count("attention.value_length", head_dim) != head_dim)
+      m.fail(m.arch() + ".attention.value_length", "differs from the key length, which llmc does not import");
+  }
   if (m.has("feed_forward_length")) c["intermediate_size"] = m.count("feed_forward_length");
   if (m.has("attention.layer_norm_rms_epsilon")) c["rms_norm_eps"] = m.real("attention.layer_norm_rms_epsilon", 0);
   if (m.has("attention.layer_norm_epsilon")) c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 0);
   if (m.has("attention.sliding_window")) c["sliding_window"] = m.count("attention.sliding_window");
   c["rope_theta"] = m.real("rope.freq_base", 10000.0);
   if (const gguf::Value* scaling = m.find(m.arch() + ".rope.scaling.type")) {
+    const bool deepseek_yarn = scaling->s == "yarn" && m.arch() == "deepseek2";  // keys_deepseek2
     if (scaling->s == "linear")
       c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", m.real("rope.scaling.factor", 1.0)}};
-    else if (scaling->s != "none")
-      m.fail(m.arch() + ".rope.scaling.type", "is '" + scaling->s + "' (supported: none, linear)");
+    else if (scaling->s != "none" && !deepseek_yarn)
+      m.fail(m.arch() + ".rope.scaling.type",
+             "is '" + scaling->s + "' (supported: none, linear; yarn for deepseek2)");
   }
   c["tie_word_embeddings"] = !m.has_tensor("output.weight");
   c["attention_bias"] = m.has_tensor("blk.0.attn_q.bias") && m.has_tensor("blk.0.attn_output.bias");
@@ -281,6 +286,68 @@ void keys_gpt2(const GgufMeta& m, json& c) {
   c["tie_word_embeddings"] = true;
 }
 
+// DeepSeek-V2 / V3 (DeepseekV2Model, llama.cpp's models/deepseek2.cpp): multi-head latent attention, with kv_b
+// split into k_b / v_b (or, in files from before that split, whole); DeepSeekMoE as llama.cpp runs it. Its
+// importer is deepseek_v3's: llama.cpp renormalises the top k (expert_weights_norm), then scales them
+// (expert_weights_scale), as V3 does; DeepSeek-V2's reference scales only weights it does not renormalise,
+// which V2's own configs never ask for together.
+void keys_deepseek2(const GgufMeta& m, json& c) {
+  c["model_type"] = "deepseek_v3";
+  const int64_t rope = m.count("rope.dimension_count"), latent = m.count("attention.kv_lora_rank");
+  const bool split = m.has_tensor("blk.0.attn_k_b.weight");
+  // key_length / value_length are the absorbed form's (latent + rope, latent) in split files.
+  const std::string qk_key = split ? "attention.key_length_mla" : "attention.key_length";
+  const int64_t qk = m.count(qk_key);
+  if (qk <= rope) m.fail(m.arch() + "." + qk_key, fmt::format("is {}: not above the rope part {}", qk, rope));
+  c["qk_rope_head_dim"] = rope;
+  c["qk_nope_head_dim"] = qk - rope;
+  c["v_head_dim"] = m.count(split ? "attention.value_length_mla" : "attention.value_length");
+  c["kv_lora_rank"] = latent;
+  if (m.count("attention.q_lora_rank", 0) > 0) c["q_lora_rank"] = m.count("attention.q_lora_rank");
+  c["num_key_value_heads"] = c["num_attention_heads"];  // stored as 1: the absorbed form's one latent head
+  c["rope_interleave"] = true;  // llama.cpp rotates adjacent pairs, as DeepSeek's own checkpoints pair them
+  if (const gguf::Value* scaling = m.find(m.arch() + ".rope.scaling.type"); scaling && scaling->s == "yarn") {
+    // DeepseekV2Model writes 0.1·mscale_all_dim as yarn_log_multiplier; llama.cpp takes mscale equal to it.
+    if (!m.has("rope.scaling.yarn_log_multiplier"))
+      m.fail(m.arch() + ".rope.scaling.yarn_log_multiplier", "is missing (a yarn deepseek2 file states it)");
+    // Six digits: the f32 key holds 0.1·0.707 as 0.0707000017, which divides back to 0.70699996.
+    const double mscale = std::stod(fmt::format("{:.6g}", m.real("rope.scaling.yarn_log_multiplier", 0) / 0.1));
+    c["rope_scaling"] = {{"rope_type", "yarn"},
+                         {"factor", m.real("rope.scaling.factor", 1.0)},
+                         {"original_max_position_embeddings", m.count("rope.scaling.original_context_length")},
+                         {"beta_fast", m.real("rope.scaling.yarn_beta_fast", 32.0)},
+                         {"beta_slow", m.real("rope.scaling.yarn_beta_slow", 1.0)},
+                         {"mscale", mscale},
+                         {"mscale_all_dim", mscale}};
+  }
+  if (m.count("expert_count", 0) == 0) return;  // dense
+  keys_experts(m, c);
+  c["n_routed_experts"] = c["num_experts"];
+  c["n_shared_experts"] = m.count("expert_shared_count", 0);
+  c["first_k_dense_replace"] = m.count("leading_dense_block_count", 0);
+  c["norm_topk_prob"] = m.count("expert_weights_norm", 0) != 0;
+  const double scale = m.real("expert_weights_scale", 0.0);
+  c["routed_scaling_factor"] = scale == 0.0 ? 1.0 : scale;  // 0: not scaled
+  const int64_t groups = m.count("expert_group_count", 0), used_groups = m.count("expert_group_used_count", 0);
+  // expert_gating_func: 1 softmax (also when absent, as llama.cpp reads older files), 2 sigmoid.
+  const int64_t gating = m.count("expert_gating_func", 1);
+  if (gating == 2) {
+    c["topk_method"] = "noaux_tc";
+    c["scoring_func"] = "sigmoid";
+    c["n_group"] = std::max<int64_t>(groups, 1);
+    c["topk_group"] = groups > 1 ? used_groups : 1;
+  } else if (gating == 1) {
+    // llama.cpp ranks groups by the sum of their best two scores, DeepSeek-V2's reference by their best one.
+    if (groups > 1)
+      m.fail(m.arch() + ".expert_group_count", fmt::format("is {} with softmax gating: llama.cpp and DeepSeek-V2 "
+                                                           "choose expert groups differently; not imported", groups));
+    c["topk_method"] = "greedy";
+    c["scoring_func"] = "softmax";
+  } else {
+    m.fail(m.arch() + ".expert_gating_func", fmt::format("is {} (supported: 1 softmax, 2 sigmoid)", gating));
+  }
+}
+
 struct GgufFamily {
   const char* arch;        // general.architecture
   const char* model_type;  // the Hugging Face family whose importer reads the config
@@ -320,6 +387,14 @@ void adjust_granitemoe(const GgufMeta& m, Spec& s, std::map<std::string, std::st
 void adjust_gpt2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (m.has_tensor("output.weight")) s.weights.unused.push_back("output.weight");
 }
+// DeepseekV2Model splits kv_b into k_b (each head's key part transposed) and v_b, the per-head matrices the
+// MLA block multiplies by; older files keep attn_kv_b whole.
+void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
+  if (!s.weights.layer.count("kv_b") || !m.has_tensor("blk.0.attn_k_b.weight")) return;
+  s.attention.mla.kv_b = MlaKvB::split;
+  s.weights.layer.erase("kv_b");
+  s.weights.layer["k_b"] = s.weights.layer["v_b"] = "";
+}
 constexpr GgufFamily kGgufFamilies[] = {
     {"llama", "llama", true, false, keys_llama},
     {"qwen2", "qwen2", false, false, keys_none},
@@ -338,6 +413,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"olmoe", "olmoe", false, false, keys_olmoe},
     {"granite", "granite", true, false, keys_granite},  // GraniteModel is a LlamaModel: q / k permuted
     {"granitemoe", "granitemoe", true, false, keys_granitemoe, adjust_granitemoe},
+    {"deepseek2", "deepseek_v3", false, false, keys_deepseek2, adjust_deepseek2},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -369,6 +445,11 @@ const std::map<std::string, std::string>& gguf_layer_names() {
       {"expert_up", "ffn_up_exps.weight"},      {"expert_down", "ffn_down_exps.weight"},
       {"shared_gate", "ffn_gate_shexp.weight"}, {"shared_up", "ffn_up_shexp.weight"},
       {"shared_down", "ffn_down_shexp.weight"}, {"shared_expert_gate", "ffn_gate_inp_shexp.weight"},
+      {"router_bias", "exp_probs_b.bias"},      {"q_a", "attn_q_a.weight"},
+      {"q_a_norm", "attn_q_a_norm.weight"},     {"q_b", "attn_q_b.weight"},
+      {"kv_a", "attn_kv_a_mqa.weight"},         {"kv_a_norm", "attn_kv_a_norm.weight"},
+      {"kv_b", "attn_kv_b.weight"},             {"k_b", "attn_k_b.weight"},
+      {"v_b", "attn_v_b.weight"},
   };
   return names;
 }
@@ -376,11 +457,16 @@ const std::map<std::string, std::string>& gguf_layer_names() {
 // Renames the spec's tensors (the Hugging Face importer's) to the GGUF's, checking that the file has each;
 // clears the importer's list of unread tensors (its names) before the family's adjustment.
 void name_gguf_tensors(const GgufMeta& m, const GgufFamily& family, Spec& s, const std::string& path) {
+  // A layer tensor must be in some layer (not every layer has every role: DeepSeek's first ones are dense).
   auto present = [&](const std::string& role, const std::string& name) {
-    std::string first = name;
-    if (const size_t at = first.find("{i}"); at != std::string::npos) first.replace(at, 3, "0");
-    if (!m.has_tensor(first))
-      throw Error(fmt::format("{}: tensor '{}' ({} of the {} architecture) is missing", path, first, role, m.arch()));
+    const size_t at = name.find("{i}");
+    auto in_layer = [&](int64_t i) {
+      return at == std::string::npos ? name : name.substr(0, at) + std::to_string(i) + name.substr(at + 3);
+    };
+    for (int64_t i = 0; i < (at == std::string::npos ? 1 : s.num_layers); ++i)
+      if (m.has_tensor(in_layer(i))) return;
+    throw Error(fmt::format("{}: tensor '{}' ({} of the {} architecture) is missing", path, in_layer(0), role,
+                            m.arch()));
   };
   std::map<std::string, std::string> names = gguf_layer_names();
   s.weights.unused.clear();

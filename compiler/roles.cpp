@@ -35,6 +35,8 @@ constexpr std::array kNames = {
     std::pair{Role::kv_a, "kv_a"},
     std::pair{Role::kv_a_norm, "kv_a_norm"},
     std::pair{Role::kv_b, "kv_b"},
+    std::pair{Role::k_b, "k_b"},
+    std::pair{Role::v_b, "v_b"},
     std::pair{Role::gate, "gate"},
     std::pair{Role::up, "up"},
     std::pair{Role::gate_up, "gate_up"},

@@ -13,8 +13,8 @@ enum class Role {
   // Attention.
   q, k, v, qkv, q_bias, k_bias, v_bias, qkv_bias, q_norm, q_norm_bias, k_norm, k_norm_bias, o, o_bias,
   // Multi-head latent attention: low-rank queries (q_a, its norm, q_b), the latent ([latent | k_rope]) and its
-  // norm, and kv_b (latent → per head [k_nope | v]).
-  q_a, q_a_norm, q_b, kv_a, kv_a_norm, kv_b,
+  // norm, and kv_b (latent → per head [k_nope | v]), or its two parts as GGUF files split it (k_b, v_b).
+  q_a, q_a_norm, q_b, kv_a, kv_a_norm, kv_b, k_b, v_b,
   // Dense MLP.
   gate, up, gate_up, gate_bias, up_bias, gate_up_bias, down, down_bias,
   // Mixture of experts: the router (and its selection bias), the experts ([experts, out, in]) and the shared expert.

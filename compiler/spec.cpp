@@ -187,12 +187,13 @@ void parse_attention(const Section& s, Spec& spec) {
                                       {{"standard", AttentionKind::standard}, {"mla", AttentionKind::mla}});
   if (a.kind == AttentionKind::mla) {
     Section m = s.section("mla");
-    m.only_keys({"q_lora_rank", "kv_lora_rank", "v_head_dim", "norm_eps"});
+    m.only_keys({"q_lora_rank", "kv_lora_rank", "v_head_dim", "norm_eps", "kv_b"});
     a.mla.q_lora_rank = m.has("q_lora_rank") ? m.positive("q_lora_rank") : 0;
     a.mla.kv_lora_rank = m.positive("kv_lora_rank");
     a.mla.v_head_dim = m.positive("v_head_dim");
     a.mla.norm_eps = m.get_or<double>("norm_eps", 1e-6);
     if (a.mla.norm_eps <= 0) m.fail(m.node()["norm_eps"], m.field("norm_eps"), "expected a positive number");
+    a.mla.kv_b = m.choice_or<MlaKvB>("kv_b", MlaKvB::fused, {{"fused", MlaKvB::fused}, {"split", MlaKvB::split}});
   } else if (s.has("mla")) {
     s.fail(s.node()["mla"], s.field("mla"), "only used with kind: mla");
   }

@@ -75,6 +75,10 @@ struct TemperatureTuning {
   double floor_scale = 0.0, scale = 0.0;
 };
 
+// How a checkpoint stores the latent's per-head expansion: fused as Hugging Face's kv_b ([heads·(nope + v),
+// latent]), or split as llama.cpp's GGUF files (k_b [heads, latent, nope], v_b [heads, v, latent]).
+enum class MlaKvB { fused, split };
+
 // Multi-head latent attention (attention.kind: mla): keys and values come from one compressed latent per position
 // (kv_a → [latent | k_rope], latent normalised, kv_b → per head [k_nope | v]); head_dim is the q/k head width
 // (nope + rope), positions.rotary_dim the rope part, whose key is shared by all heads.
@@ -83,6 +87,7 @@ struct MlaSpec {
   int64_t kv_lora_rank = 0;  // latent width
   int64_t v_head_dim = 0;
   double norm_eps = 1e-6;    // of q_a_norm and kv_a_norm (RMSNorm)
+  MlaKvB kv_b = MlaKvB::fused;
 };
 
 struct AttentionSpec {

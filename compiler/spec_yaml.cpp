@@ -103,9 +103,10 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   line("attention:");
   if (a.kind == AttentionKind::mla) {
     line("  kind: mla");
-    line(fmt::format("  mla: {{{}kv_lora_rank: {}, v_head_dim: {}, norm_eps: {}}}",
+    line(fmt::format("  mla: {{{}kv_lora_rank: {}, v_head_dim: {}, norm_eps: {}{}}}",
                      a.mla.q_lora_rank ? fmt::format("q_lora_rank: {}, ", a.mla.q_lora_rank) : "",
-                     a.mla.kv_lora_rank, a.mla.v_head_dim, num(a.mla.norm_eps)));
+                     a.mla.kv_lora_rank, a.mla.v_head_dim, num(a.mla.norm_eps),
+                     a.mla.kv_b == MlaKvB::split ? ", kv_b: split" : ""));
   }
   line("  heads: " + per_layer(a.heads));
   line("  kv_heads: " + per_layer(a.kv_heads));

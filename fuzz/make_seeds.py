@@ -213,9 +213,11 @@ def import_seed(arch, layer_tensors, extra_kvs=(), extra_tensors=()):
            u32kv(arch + ".embedding_length", 8), u32kv(arch + ".context_length", 16),
            u32kv(arch + ".attention.head_count", 2), u32kv(arch + ".feed_forward_length", 16),
            f32kv(arch + ".attention.layer_norm_rms_epsilon", 1e-5), f32kv(arch + ".attention.layer_norm_epsilon", 1e-5)]
-    kvs += [u32kv(arch + "." + k, v) if isinstance(v, int) else f32kv(arch + "." + k, v) for k, v in extra_kvs]
+    kvs += [gkv(arch + "." + k, 8, gstr(v)) if isinstance(v, str) else u32kv(arch + "." + k, v)
+            if isinstance(v, int) else f32kv(arch + "." + k, v) for k, v in extra_kvs]
     shapes = {"norm": [8], "bias": [8], "qkv": [8, 24], "up2": [8, 32], "down": [16, 8], "exps": [8, 16, 4],
-              "dexps": [16, 8, 4], "inp": [8, 4], "sh": [8], "m": [8, 8], "up": [8, 16]}
+              "dexps": [16, 8, 4], "inp": [8, 4], "sh": [8], "m": [8, 8], "up": [8, 16],
+              "kva": [8, 6], "latent": [4], "kb": [2, 4, 2], "vb": [4, 2, 2], "o4": [4, 8]}
     tensors = [("token_embd.weight", [8, 16], 0), ("output_norm.weight", [8], 0)] + list(extra_tensors)
     tensors += [("blk.0.%s.%s" % (n, "bias" if kind == "bias" else "weight"), shapes[kind], 0) for n, kind in layer_tensors]
     return gguf_model(kvs, tensors)
@@ -242,6 +244,19 @@ put("gguf_import", "gpt2.gguf", import_seed("gpt2", [("attn_norm", "norm"), ("at
                                                       ("ffn_norm", "norm"), ("ffn_norm", "bias"), ("ffn_up", "up"),
                                                       ("ffn_up", "bias"), ("ffn_down", "down"), ("ffn_down", "bias")],
                                             extra_tensors=[("position_embd.weight", [8, 16], 0), ("output_norm.bias", [8], 0)]))
+# DeepSeek-V3 style: multi-head latent attention with kv_b split (2 heads of nope 2 + rope 2, v 2, latent 4),
+# sigmoid routing over 2 groups with a selection bias, a shared expert, yarn.
+put("gguf_import", "deepseek2.gguf", import_seed(
+    "deepseek2", [("attn_norm", "norm"), ("attn_q", "m"), ("attn_kv_a_mqa", "kva"), ("attn_kv_a_norm", "latent"),
+                  ("attn_k_b", "kb"), ("attn_v_b", "vb"), ("attn_output", "o4")] + moe_layer[5:-1],
+    [("attention.kv_lora_rank", 4), ("attention.key_length", 6), ("attention.value_length", 4),
+     ("attention.key_length_mla", 4), ("attention.value_length_mla", 2), ("rope.dimension_count", 2),
+     ("expert_count", 4), ("expert_used_count", 2), ("expert_feed_forward_length", 16), ("expert_shared_count", 1),
+     ("expert_gating_func", 2), ("expert_group_count", 2), ("expert_group_used_count", 1),
+     ("expert_weights_norm", 1), ("expert_weights_scale", 2.5), ("rope.scaling.type", "yarn"),
+     ("rope.scaling.factor", 4.0), ("rope.scaling.original_context_length", 8),
+     ("rope.scaling.yarn_log_multiplier", 0.1)],
+    extra_tensors=[("blk.0.exp_probs_b.bias", [4], 0)]))
 # Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
 def gguf_scalar_kvs(path):
     b = open(path, "rb").read()

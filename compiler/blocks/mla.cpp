@@ -59,7 +59,12 @@ class Mla final : public Block {
     }
     roles.push_back({Role::kv_a, {l.kv_dim, H}});
     roles.push_back({Role::kv_a_norm, {l.kv_lora}});
-    roles.push_back({Role::kv_b, {size_mul(s, l.heads, nope + l.v_head_dim), l.kv_lora}});
+    if (s.attention.mla.kv_b == MlaKvB::split) {
+      roles.push_back({Role::k_b, {l.heads, l.kv_lora, nope}});
+      roles.push_back({Role::v_b, {l.heads, l.v_head_dim, l.kv_lora}});
+    } else {
+      roles.push_back({Role::kv_b, {size_mul(s, l.heads, nope + l.v_head_dim), l.kv_lora}});
+    }
     roles.push_back({Role::o, {H, size_mul(s, l.heads, l.v_head_dim)}});
     return roles;
   }
@@ -81,17 +86,26 @@ class Mla final : public Block {
     return buffers;
   }
 
-  // kv_b is bound as the per-head matrices the absorbed attention multiplies by (llmc::MlaProjections), in the
-  // model's matrix storage, so that a quantised model reads them quantised.
+  // kv_b (or k_b and v_b) is bound as the per-head matrices the absorbed attention multiplies by
+  // (llmc::MlaProjections, or one llmc::Matrix each), in the model's matrix storage, so that a quantised model
+  // reads them quantised.
   std::string member(Role role) const override {
-    return role == Role::kv_b ? "llmc::MlaProjections kv_b;" : "";
+    if (role == Role::kv_b) return "llmc::MlaProjections kv_b;";
+    if (role == Role::k_b || role == Role::v_b) return fmt::format("llmc::Matrix {};", role_name(role));
+    return "";
   }
 
   std::string bind(const Plan& p, Role role, const std::string& ref) const override {
-    if (role != Role::kv_b) return "";
     const AttentionSpec& a = p.spec->attention;
-    return fmt::format("llmc::mla_projections<{}, {}, {}>(store, {}, kMatrixStorage)",
-                       a.head_dim - p.spec->rope.rotary_dim, a.mla.v_head_dim, a.mla.kv_lora_rank, ref);
+    const int64_t nope = a.head_dim - p.spec->rope.rotary_dim;
+    if (role == Role::kv_b)
+      return fmt::format("llmc::mla_projections<{}, {}, {}>(store, {}, kMatrixStorage)", nope, a.mla.v_head_dim,
+                         a.mla.kv_lora_rank, ref);
+    if (role == Role::k_b) return fmt::format("llmc::head_matrices<{}, {}>(store, {}, kMatrixStorage)",
+                                              a.mla.kv_lora_rank, nope, ref);
+    if (role == Role::v_b) return fmt::format("llmc::head_matrices<{}, {}>(store, {}, kMatrixStorage)",
+                                              a.mla.v_head_dim, a.mla.kv_lora_rank, ref);
+    return "";
   }
 
   int64_t state_row(const LayerPlan& l) const override { return l.kv_dim; }  // normalised latent, rotated k_rope
@@ -148,7 +162,9 @@ class Mla final : public Block {
     c.line("  KvElement* const cache = reinterpret_cast<KvElement*>(s.state->rows()) + {};", l.state_offset);
     c.line("  llmc::store_kv<kLatentRow, kKvRow>(cache, s.pos, latent, s.count);");
     c.line("}}");
-    c.line("llmc::mla_absorb_queries<kHeads, kNope, kRotaryDim, kVDim, kLatent>(q_latent_, q_, w.kv_b, mla_scratch_, T);");
+    const bool split = s.attention.mla.kv_b == MlaKvB::split;
+    c.line("llmc::mla_absorb_queries<kHeads, kNope, kRotaryDim, kLatent>(q_latent_, q_, {}, mla_scratch_, T);",
+           split ? "w.k_b" : "w.kv_b.keys");
     c.line("for (const Sequence& s : sequences) {{  // one key/value head: the cached rows, keys and values alike");
     c.line("  const KvElement* const cache =");
     c.line("      reinterpret_cast<const KvElement*>(s.state->rows()) + {};", l.state_offset);
@@ -157,7 +173,8 @@ class Mla final : public Block {
     c.line("      kHeads * kLatentRow, cache, cache, s.count, s.pos, {{kAttentionScale, 0.0f, 0, nullptr}},");
     c.line("      scratch_.get());");
     c.line("}}");
-    c.line("llmc::mla_expand_values<kHeads, kVDim, kLatent, kLatentRow>(att_, att_latent_, w.kv_b, mla_scratch_, T);");
+    c.line("llmc::mla_expand_values<kHeads, kVDim, kLatent, kLatentRow>(att_, att_latent_, {}, mla_scratch_, T);",
+           split ? "w.v_b" : "w.kv_b.values");
     c.line("llmc::matmul<kHidden, kHeads * kVDim>({}, att_, w.o, nullptr, T);", out);
   }
 };

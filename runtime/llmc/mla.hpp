@@ -42,30 +42,43 @@ inline MlaProjections mla_projections(WeightStore& store, const TensorRef& kv_b,
   return p;
 }
 
+// Per-head matrices of a stored [heads][Rows][Cols] tensor (GGUF files store kv_b split into k_b, each head's
+// key part already transposed, and v_b: exactly the matrices above), kept as the model keeps its matrices.
+template <int Rows, int Cols>
+inline Matrix head_matrices(WeightStore& store, const TensorRef& ref, MatrixStorage storage) {
+  const std::vector<float> x = store.values_f32(ref);
+  constexpr size_t kSize = static_cast<size_t>(Rows) * Cols;
+  return store.derived_matrices(ref, static_cast<int>(ref.dims[0]), Rows, Cols, storage, [&](int h, float* m) {
+    std::copy_n(x.data() + static_cast<size_t>(h) * kSize, kSize, m);
+  });
+}
+
 // Floats of scratch (per row of T) the two steps below need.
 template <int Heads, int Nope, int Latent>
 inline constexpr int kMlaScratchFloats = Heads * std::max(Nope, Latent);
 
 // q_latent[t][h] = [kv_b_k,hᵀ · q_nope,h | q_rope,h] (Latent + Rope values) for T rows of q (heads of
-// [nope | rope]); scratch: T · kMlaScratchFloats floats.
-template <int Heads, int Nope, int Rope, int V, int Latent>
-inline void mla_absorb_queries(float* q_latent, const float* q, const MlaProjections& kv_b, float* scratch, int T) {
+// [nope | rope]); keys: the per-head kv_b_k,hᵀ (MlaProjections::keys, or a GGUF's k_b); scratch: T ·
+// kMlaScratchFloats floats.
+template <int Heads, int Nope, int Rope, int Latent>
+inline void mla_absorb_queries(float* q_latent, const float* q, const Matrix& keys, float* scratch, int T) {
   constexpr int kQkDim = Nope + Rope, kRow = Latent + Rope;
   for (int r = 0; r < T * Heads; ++r) {  // row r = t·Heads + h
     std::copy(q + static_cast<size_t>(r) * kQkDim, q + static_cast<size_t>(r) * kQkDim + Nope, scratch + static_cast<size_t>(r) * Nope);
     std::copy(q + static_cast<size_t>(r) * kQkDim + Nope, q + static_cast<size_t>(r + 1) * kQkDim,
               q_latent + static_cast<size_t>(r) * kRow + Latent);
   }
-  head_matmuls<Latent, Nope>(q_latent, kRow, Heads * kRow, scratch, kv_b.keys, Heads, T);
+  head_matmuls<Latent, Nope>(q_latent, kRow, Heads * kRow, scratch, keys, Heads, T);
 }
 
 // out[t][h] = kv_b_v,h · att[t][h][0, Latent) (V values per head) for T rows of attention over the latent rows
-// (heads Row apart; the last Rope values of each, the weighted k_rope, are not used); scratch as above.
+// (heads Row apart; the last Rope values of each, the weighted k_rope, are not used); values: the per-head
+// kv_b_v,h (MlaProjections::values, or a GGUF's v_b); scratch as above.
 template <int Heads, int V, int Latent, int Row>
-inline void mla_expand_values(float* out, const float* att, const MlaProjections& kv_b, float* scratch, int T) {
+inline void mla_expand_values(float* out, const float* att, const Matrix& values, float* scratch, int T) {
   for (int r = 0; r < T * Heads; ++r)
     std::copy(att + static_cast<size_t>(r) * Row, att + static_cast<size_t>(r) * Row + Latent, scratch + static_cast<size_t>(r) * Latent);
-  head_matmuls<V, Latent>(out, V, Heads * V, scratch, kv_b.values, Heads, T);
+  head_matmuls<V, Latent>(out, V, Heads * V, scratch, values, Heads, T);
 }
 
 }  // namespace llmc

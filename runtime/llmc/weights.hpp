@@ -784,7 +784,9 @@ class WeightStore {
       throw Error(t.file + ": tensor '" + ref.name + "' is stored grouped (" + grouped_format_name(t.grouped) +
                   ", by llmc quantize), but this model derives other matrices from it: use the original checkpoint");
     used_.insert(ref.name);
-    std::vector<float> x(static_cast<size_t>(ref.dims[0] * ref.dims[1]));
+    size_t n = 1;
+    for (int d = 0; d < ref.rank; ++d) n *= static_cast<size_t>(ref.dims[d]);
+    std::vector<float> x(n);
     read_as_f32(t, t.data, x.size(), x.data());
     release_pages(t, t.data, t.bytes);
     return x;

@@ -566,6 +566,16 @@ def import_bad_gguf(ctx):
     refused("zero.gguf", gguf([embed], kvs=with_value(llama, "llama.block_count", 0)), "llama.block_count",
             "not between 1 and 4096")
     refused("mamba.gguf", gguf([], kvs=[("general.architecture", "mamba")]), "mamba", "not supported")
+    # DeepSeek-V2 (236B) style routing: llama.cpp ranks softmax expert groups unlike the reference.
+    deepseek = [("general.architecture", "deepseek2"), ("deepseek2.embedding_length", 4),
+                ("deepseek2.block_count", 1), ("deepseek2.context_length", 16), ("deepseek2.attention.head_count", 1),
+                ("deepseek2.attention.kv_lora_rank", 4), ("deepseek2.attention.key_length", 6),
+                ("deepseek2.attention.value_length", 2), ("deepseek2.rope.dimension_count", 2),
+                ("deepseek2.expert_count", 4), ("deepseek2.expert_used_count", 2),
+                ("deepseek2.expert_group_count", 2), ("deepseek2.expert_group_used_count", 1)]
+    refused("groups.gguf", gguf([embed], kvs=deepseek), "deepseek2.expert_group_count", "softmax gating")
+    refused("yarn.gguf", gguf([embed], kvs=deepseek[:9] + [("deepseek2.rope.scaling.type", "yarn")]),
+            "deepseek2.rope.scaling.yarn_log_multiplier", "missing")
 
 
 def read_safetensors(path):

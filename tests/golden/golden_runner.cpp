@@ -4,10 +4,10 @@
 //       Hugging Face case (config.json, model.safetensors, logits.bin, greedy.json, greedy_logits.npy)
 //   golden_runner stories260k LLMC ARCH_YAML DATA_DIR WORK_DIR
 //       llama2.c stories260K (arch from archs/, text/ids/logits goldens)
-//   golden_runner gguf LLMC CASE_DIR WORK_DIR
-//       the Hugging Face case written as GGUF files here (F32 and Q8_0, llama.cpp's names and layout),
-//       imported from the F32 one: the F32 file against the reference, the Q8_0 file (matrices repacked)
-//       against the F32 one quantised at load (--dtype q8_0)
+//   golden_runner gguf LLMC CASE_DIR WORK_DIR [--q8_0] [LLAMACPP_LOGITS]
+//       the Hugging Face case written as a GGUF file here (F32, llama.cpp's names and layout) and imported
+//       from it: the file against the reference (or llama.cpp's logits on it); with --q8_0 also as a Q8_0
+//       file (matrices repacked) against the F32 one quantised at load (--dtype q8_0)
 //   golden_runner kquant LLMC WORK_DIR
 //       a random-weight llama with rows of 256 and 512 values written here as GGUF files (F32; Q4_K_M's
 //       mix of Q4_K and Q6_K; all Q4_K; Q5_K_M's mix of Q5_K and Q6_K; all Q5_K; ggml's reference
@@ -389,7 +389,8 @@ std::string q8_0_blocks(const std::vector<float>& v) {
 std::string gguf_arch(const std::string& model_type) {
   static const std::map<std::string, std::string> archs = {
       {"mixtral", "llama"},         {"qwen2_moe", "qwen2moe"}, {"qwen3_moe", "qwen3moe"},
-      {"cohere", "command-r"},      {"gemma3_text", "gemma3"}};
+      {"cohere", "command-r"},      {"gemma3_text", "gemma3"}, {"deepseek_v2", "deepseek2"},
+      {"deepseek_v3", "deepseek2"}};
   auto it = archs.find(model_type);
   return it == archs.end() ? model_type : it->second;
 }
@@ -434,7 +435,14 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
       {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
       {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
-      {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"}};
+      {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"},
+      {"self_attn.q_a_proj.weight", "attn_q_a.weight"},   {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
+      {"self_attn.q_b_proj.weight", "attn_q_b.weight"},   {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
+      {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
+      {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},  // ModelBase: "e_score_correction.bias"
+      {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
+      {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
+      {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"}};
   if (role.find(".experts.") != std::string::npos) return "";
   auto it = names.find(role);
   if (it == names.end()) throw std::runtime_error(role + ": no GGUF name for it");
@@ -453,9 +461,10 @@ std::pair<int, std::string> gguf_expert(const std::string& role) {
   return {std::stoi(role.substr(at, dot - at)), names.at(kind)};
 }
 
-// The config's rope_scaling type ("" without one).
+// The config's rope_scaling type ("" without one; older configs name it "type").
 std::string rope_type(const nlohmann::json& c) {
-  return c.contains("rope_scaling") && c["rope_scaling"].is_object() ? c["rope_scaling"].value("rope_type", "") : "";
+  if (!c.contains("rope_scaling") || !c["rope_scaling"].is_object()) return "";
+  return c["rope_scaling"].value("rope_type", c["rope_scaling"].value("type", ""));
 }
 
 // Llama 3's rope scaling as LlamaModel.generate_extra_tensors stores it: each rotary frequency's divisor. It
@@ -479,6 +488,49 @@ std::vector<float> llama3_rope_divisors(const nlohmann::json& c) {
   return divisors;
 }
 
+// DeepSeek-V2 (model_type deepseek_v2) is written as converters before llama.cpp's absorbed MLA wrote it, kv_b
+// whole (attn_kv_b) and the head sizes as key / value_length, which llama.cpp still reads; DeepSeek-V3 as
+// DeepseekV2Model writes it now, kv_b split into attn_k_b / attn_v_b.
+bool deepseek_kv_b_whole(const std::string& model_type) { return model_type == "deepseek_v2"; }
+
+// DeepseekV2Model.set_gguf_parameters (conversion/deepseek.py) beyond the common keys: MLA's ranks and head
+// sizes (key / value_length those of the absorbed form), DeepSeekMoE's, TextModel's yarn keys and the one it
+// adds (0.1·mscale_all_dim).
+void write_deepseek2_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
+  const std::string a = "deepseek2.";
+  const uint32_t latent = c.at("kv_lora_rank"), rope = c.at("qk_rope_head_dim"), nope = c.at("qk_nope_head_dim");
+  w.u32(a + "leading_dense_block_count", c.value("first_k_dense_replace", 0));
+  w.u32(a + "vocab_size", c.at("vocab_size"));
+  if (c.contains("q_lora_rank") && c["q_lora_rank"].is_number()) w.u32(a + "attention.q_lora_rank", c["q_lora_rank"]);
+  w.u32(a + "attention.kv_lora_rank", latent);
+  if (deepseek_kv_b_whole(c.at("model_type"))) {
+    w.u32(a + "attention.key_length", nope + rope);
+    w.u32(a + "attention.value_length", c.at("v_head_dim"));
+  } else {
+    w.u32(a + "attention.key_length", latent + rope);
+    w.u32(a + "attention.value_length", latent);
+    w.u32(a + "attention.key_length_mla", nope + rope);
+    w.u32(a + "attention.value_length_mla", c.at("v_head_dim"));
+  }
+  w.u32(a + "expert_shared_count", c.value("n_shared_experts", 0));
+  if (c.contains("routed_scaling_factor")) w.f32(a + "expert_weights_scale", c["routed_scaling_factor"].get<float>());
+  if (c.value("norm_topk_prob", false)) w.boolean(a + "expert_weights_norm", true);
+  if (c.contains("n_group")) w.u32(a + "expert_group_count", c["n_group"]);
+  if (c.contains("topk_group")) w.u32(a + "expert_group_used_count", c["topk_group"]);
+  if (c.contains("scoring_func")) w.u32(a + "expert_gating_func", c["scoring_func"] == "sigmoid" ? 2 : 1);
+  w.u32(a + "rope.dimension_count", rope);
+  if (rope_type(c) == "yarn") {
+    const nlohmann::json& r = c["rope_scaling"];
+    w.str(a + "rope.scaling.type", "yarn");
+    w.f32(a + "rope.scaling.factor", r.at("factor").get<float>());
+    w.u32(a + "rope.scaling.original_context_length", r.at("original_max_position_embeddings"));
+    if (r.contains("beta_fast")) w.f32(a + "rope.scaling.yarn_beta_fast", r["beta_fast"].get<float>());
+    if (r.contains("beta_slow")) w.f32(a + "rope.scaling.yarn_beta_slow", r["beta_slow"].get<float>());
+    if (r.contains("mscale_all_dim"))
+      w.f32(a + "rope.scaling.yarn_log_multiplier", static_cast<float>(0.1 * r["mscale_all_dim"].get<double>()));
+  }
+}
+
 // The GGUF metadata convert_hf_to_gguf.py writes for the config (the keys llama.cpp reads for the family).
 void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const std::string& model_type,
                      const std::string& arch) {
@@ -489,8 +541,9 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   w.u32(arch + ".embedding_length", c.at("hidden_size"));
   w.u32(arch + ".feed_forward_length", c.at("intermediate_size"));
   w.u32(arch + ".attention.head_count", static_cast<uint32_t>(heads));
-  w.u32(arch + ".attention.head_count_kv", static_cast<uint32_t>(kv));
-  if (c.contains("head_dim")) {
+  const bool absorbed = arch == "deepseek2" && !deepseek_kv_b_whole(model_type);  // MLA as MQA: one latent head
+  w.u32(arch + ".attention.head_count_kv", absorbed ? 1 : static_cast<uint32_t>(kv));
+  if (c.contains("head_dim") && arch != "deepseek2") {  // DeepseekV2Model overwrites them (its head_dim: rope's)
     w.u32(arch + ".attention.key_length", c.at("head_dim"));
     w.u32(arch + ".attention.value_length", c.at("head_dim"));
   }
@@ -502,7 +555,7 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
     w.u32(arch + ".attention.sliding_window", windowed ? c["sliding_window"].get<uint32_t>() : 0);
   }
   w.f32(arch + ".rope.freq_base", c.value("rope_theta", 10000.0f));
-  for (const char* key : {"num_local_experts", "num_experts"})
+  for (const char* key : {"num_local_experts", "num_experts", "n_routed_experts"})
     if (c.contains(key)) w.u32(arch + ".expert_count", c.at(key));
   if (c.contains("num_experts_per_tok")) w.u32(arch + ".expert_used_count", c.at("num_experts_per_tok"));
   if (c.contains("moe_intermediate_size")) w.u32(arch + ".expert_feed_forward_length", c.at("moe_intermediate_size"));
@@ -525,6 +578,7 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
     w.u32(arch + ".attention.sliding_window", c.at("sliding_window"));
   if (c.contains("rope_local_base_freq"))  // TextModel: rope_parameters' sliding_attention theta
     w.f32(arch + ".rope.freq_base_swa", c["rope_local_base_freq"].get<float>());
+  if (arch == "deepseek2") write_deepseek2_keys(w, c);
   if (c.contains("bos_token_id") && c["bos_token_id"].is_number()) w.u32("tokenizer.ggml.bos_token_id", c["bos_token_id"]);
   if (c.contains("eos_token_id") && c["eos_token_id"].is_number()) w.u32("tokenizer.ggml.eos_token_id", c["eos_token_id"]);
   w.boolean("tokenizer.ggml.add_bos_token", false);
@@ -541,6 +595,8 @@ nlohmann::json hf_config(const fs::path& dir) {
     c["intermediate_size"] = 4 * c["n_embd"].get<int64_t>();  // GPT2Model writes 4·n_embd whatever n_inner says
     c["layer_norm_eps"] = c["layer_norm_epsilon"];
   }
+  if (c.at("model_type") == "deepseek_v3" && !c.contains("scoring_func"))
+    c["scoring_func"] = "sigmoid";  // as DeepSeek-V3's released config.json states it (transformers' config lacks it)
   if (c.at("model_type") == "falcon") {
     // FalconModel reads num_kv_heads (else 1), which Falcon-7B's config lacks; the case's config states the
     // default. The KV heads the model has, as llmc's importer reads them:
@@ -573,6 +629,21 @@ std::vector<float> falcon_qkv(const StTensor& t, int64_t heads, int64_t kv) {
   return out;
 }
 
+// DeepseekV2Model's kv_b split: per head, rows [k_nope (nope) | v (v)] of the latent, into k_b [heads, latent,
+// nope] (each head's key rows transposed) and v_b [heads, v, latent].
+std::pair<StTensor, StTensor> deepseek_kv_b(const StTensor& t, int64_t heads, int64_t nope, int64_t v) {
+  const int64_t latent = t.shape[1];
+  StTensor k_b{{heads, latent, nope}, {}}, v_b{{heads, v, latent}, {}};
+  k_b.values.resize(static_cast<size_t>(heads * latent * nope));
+  for (int64_t h = 0; h < heads; ++h) {
+    const float* head = &t.values[static_cast<size_t>(h * (nope + v) * latent)];
+    for (int64_t i = 0; i < nope; ++i)
+      for (int64_t l = 0; l < latent; ++l) k_b.values[static_cast<size_t>((h * latent + l) * nope + i)] = head[i * latent + l];
+    v_b.values.insert(v_b.values.end(), head + nope * latent, head + (nope + v) * latent);
+  }
+  return {k_b, v_b};
+}
+
 // A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
 bool split_layer_name(const std::string& name, std::string& prefix, std::string& role) {
   for (const std::string layers : {"model.layers.", "transformer.h."}) {
@@ -587,8 +658,9 @@ bool split_layer_name(const std::string& name, std::string& prefix, std::string&
 
 // A Hugging Face case as a GGUF file, as convert_hf_to_gguf.py writes its model type: llama.cpp's tensor names
 // and metadata keys, llama's (and Mixtral's, Granite's) q / k rows permuted, Gemma's norm weights + 1, routed
-// experts stacked into one [experts, out, in] tensor per layer and projection; matrices F32 or Q8_0 (ggml type 0
-// or 8), the rest (norms, biases, token and position embeddings, stacked experts) F32.
+// experts stacked into one [experts, out, in] tensor per layer and projection, DeepSeek's kv_b split; matrices
+// (stacked experts and k_b / v_b too) F32 or Q8_0 (ggml type 0 or 8) where their rows are whole blocks, the rest
+// (norms, biases, token and position embeddings, routers) F32.
 void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_type) {
   const nlohmann::json c = hf_config(dir);
   const std::string model_type = c.at("model_type"), arch = gguf_arch(model_type);
@@ -601,8 +673,9 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
     // llama-quantize (llama-quant.cpp) keeps routers (ffn_gate_inp.weight) and one-row tensors (ggml_n_dims 1:
     // Qwen2-MoE's shared expert gate) F32, as llmc keeps them fp32.
     const bool router = gname.find("ffn_gate_inp.weight") != std::string::npos;
-    const bool quantise = matrix_type == 8 && shape.size() == 2 && shape[0] > 1 && shape[1] % 32 == 0 &&
-                          gname != "token_embd.weight" && gname != "position_embd.weight" && !router;
+    const bool quantise = matrix_type == 8 && shape.size() >= 2 && shape[shape.size() - 2] > 1 &&
+                          shape.back() % 32 == 0 && gname != "token_embd.weight" &&
+                          gname != "position_embd.weight" && !router;
     if (quantise) w.tensor(gname, ne, 8, q8_0_blocks(v));
     else w.tensor(gname, ne, 0, std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
   };
@@ -626,6 +699,16 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
         }
         add(prefix + "ffn_gate_exps.weight", {experts, width, hidden}, gate);
         add(prefix + "ffn_up_exps.weight", {experts, width, hidden}, up);
+        continue;
+      }
+      if (role == "self_attn.kv_b_proj.weight" && deepseek_kv_b_whole(model_type)) {
+        add(prefix + "attn_kv_b.weight", t.shape, t.values);
+        continue;
+      }
+      if (role == "self_attn.kv_b_proj.weight") {  // DeepseekV2Model: split into k_b (transposed per head), v_b
+        const auto [k_b, v_b] = deepseek_kv_b(t, heads, c.at("qk_nope_head_dim"), c.at("v_head_dim"));
+        add(prefix + "attn_k_b.weight", k_b.shape, k_b.values);
+        add(prefix + "attn_v_b.weight", v_b.shape, v_b.values);
         continue;
       }
       gname = gguf_layer_name(model_type, role);
@@ -685,7 +768,7 @@ double total_nmse(const std::vector<float>& got, const std::vector<float>& ref) 
 // the GELU cases both can run (tests/data/gguf_llamacpp/README.md).
 constexpr double kLlamaCppNmse = 1e-6;
 
-int gguf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const fs::path& llamacpp) {
+int gguf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const fs::path& llamacpp, bool q8_0) {
   const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
   const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
   const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
@@ -694,10 +777,10 @@ int gguf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, c
   const size_t vocab = ref.size() / prompt.size();
   fs::create_directories(work);
   write_gguf_case(dir, work / "model-f32.gguf", 0);
-  write_gguf_case(dir, work / "model-q8_0.gguf", 8);
+  if (q8_0) write_gguf_case(dir, work / "model-q8_0.gguf", 8);
   if (run(q(llmc) + " import " + q(work / "model-f32.gguf") + " -o " + q(work / "arch.yaml")) != 0 ||
       run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) != 0 ||
-      run(q(llmc) + " build " + q(work / "arch.yaml") + " --dtype q8_0 -o " + q(work / "model-q8_0")) != 0) {
+      (q8_0 && run(q(llmc) + " build " + q(work / "arch.yaml") + " --dtype q8_0 -o " + q(work / "model-q8_0")) != 0)) {
     check(false, "import and build");
     return 1;
   }
@@ -723,9 +806,10 @@ int gguf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, c
     const std::vector<int> got = parse_ids(read_text(work / "ids.txt"));
     check(got == expected, "greedy tokens: expected " + join(expected, " ") + ", got " + join(got, " "));
   }
-  compare_logits(logits("model-q8_0", "model-q8_0.gguf", work / "q8_0-repacked.bin"), 0,
-                 logits("model-q8_0", "model-f32.gguf", work / "q8_0-at-load.bin"), prompt.size(), vocab,
-                 "Q8_0 GGUF (repacked) vs F32 GGUF quantised to q8_0 at load");
+  if (q8_0)
+    compare_logits(logits("model-q8_0", "model-q8_0.gguf", work / "q8_0-repacked.bin"), 0,
+                   logits("model-q8_0", "model-f32.gguf", work / "q8_0-at-load.bin"), prompt.size(), vocab,
+                   "Q8_0 GGUF (repacked) vs F32 GGUF quantised to q8_0 at load");
   return failures ? 1 : 0;
 }
 
@@ -987,13 +1071,18 @@ int main(int argc, char** argv) {
   if (mode == "encoder" && argc == 5) return encoder_case(argv[2], argv[3], argv[4]);
   if (mode == "hf" && (argc == 5 || argc == 6)) return hf_case(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : "");
   if (mode == "stories260k" && argc == 6) return stories_case(argv[2], argv[3], argv[4], argv[5]);
-  if (mode == "gguf" && (argc == 5 || argc == 6)) return gguf_case(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : "");
+  if (mode == "gguf" && argc >= 5 && argc <= 7) {
+    bool q8_0 = false;
+    std::string llamacpp;
+    for (int i = 5; i < argc; ++i) (std::string(argv[i]) == "--q8_0" ? q8_0 = true : (llamacpp = argv[i], false));
+    return gguf_case(argv[2], argv[3], argv[4], llamacpp, q8_0);
+  }
   if (mode == "kquant" && argc == 4) return kquant_case(argv[2], argv[3]);
   std::fprintf(stderr,
                "usage: golden_runner hf LLMC CASE_DIR WORK_DIR [FEATURE_CHECKS_JSON]\n"
                "       golden_runner encoder LLMC CASE_DIR WORK_DIR\n"
                "       golden_runner stories260k LLMC ARCH_YAML DATA_DIR WORK_DIR\n"
-               "       golden_runner gguf LLMC CASE_DIR WORK_DIR [LLAMACPP_LOGITS]\n"
+               "       golden_runner gguf LLMC CASE_DIR WORK_DIR [--q8_0] [LLAMACPP_LOGITS]\n"
                "       golden_runner kquant LLMC WORK_DIR\n");
   return 2;
 }
