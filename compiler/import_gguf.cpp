@@ -291,10 +291,14 @@ void keys_gpt2(const GgufMeta& m, json& c) {
 // importer is deepseek_v3's: llama.cpp renormalises the top k (expert_weights_norm), then scales them
 // (expert_weights_scale), as V3 does; DeepSeek-V2's reference scales only weights it does not renormalise,
 // which V2's own configs never ask for together.
+// DeepseekV2Model splits kv_b into k_b (each head's key part transposed) and v_b, the per-head matrices the
+// MLA block multiplies by; older files keep attn_kv_b whole.
+bool deepseek2_kv_b_split(const GgufMeta& m) { return m.has_tensor("blk.0.attn_k_b.weight"); }
+
 void keys_deepseek2(const GgufMeta& m, json& c) {
   c["model_type"] = "deepseek_v3";
   const int64_t rope = m.count("rope.dimension_count"), latent = m.count("attention.kv_lora_rank");
-  const bool split = m.has_tensor("blk.0.attn_k_b.weight");
+  const bool split = deepseek2_kv_b_split(m);
   // key_length / value_length are the absorbed form's (latent + rope, latent) in split files.
   const std::string qk_key = split ? "attention.key_length_mla" : "attention.key_length";
   const int64_t qk = m.count(qk_key);
@@ -303,7 +307,7 @@ void keys_deepseek2(const GgufMeta& m, json& c) {
   c["qk_nope_head_dim"] = qk - rope;
   c["v_head_dim"] = m.count(split ? "attention.value_length_mla" : "attention.value_length");
   c["kv_lora_rank"] = latent;
-  if (m.count("attention.q_lora_rank", 0) > 0) c["q_lora_rank"] = m.count("attention.q_lora_rank");
+  if (const int64_t q_lora = m.count("attention.q_lora_rank", 0); q_lora > 0) c["q_lora_rank"] = q_lora;
   c["num_key_value_heads"] = c["num_attention_heads"];  // stored as 1: the absorbed form's one latent head
   c["rope_interleave"] = true;  // llama.cpp rotates adjacent pairs, as DeepSeek's own checkpoints pair them
   if (const gguf::Value* scaling = m.find(m.arch() + ".rope.scaling.type"); scaling && scaling->s == "yarn") {
@@ -387,10 +391,10 @@ void adjust_granitemoe(const GgufMeta& m, Spec& s, std::map<std::string, std::st
 void adjust_gpt2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (m.has_tensor("output.weight")) s.weights.unused.push_back("output.weight");
 }
-// DeepseekV2Model splits kv_b into k_b (each head's key part transposed) and v_b, the per-head matrices the
-// MLA block multiplies by; older files keep attn_kv_b whole.
+
+// A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
 void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
-  if (!s.weights.layer.count("kv_b") || !m.has_tensor("blk.0.attn_k_b.weight")) return;
+  if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
   s.attention.mla.kv_b = MlaKvB::split;
   s.weights.layer.erase("kv_b");
   s.weights.layer["k_b"] = s.weights.layer["v_b"] = "";
