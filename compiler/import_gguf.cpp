@@ -183,6 +183,39 @@ void keys_llama(const GgufMeta& m, json& c) {
   if (m.has_tensor("rope_freqs.weight")) keys_llama3_rope(m, c);
 }
 
+// Phi-3's LongRoPE (Phi3MiniModel.generate_extra_tensors): the short and long factor lists as the tensors
+// rope_factors_short / rope_factors_long (F32, one value per rotated pair), the original context and the
+// cos / sin multiplier as keys. Hugging Face reads the lists as float32, so the tensors' values are its own.
+std::vector<double> rope_factor_list(const GgufMeta& m, const std::string& name, int64_t pairs) {
+  const gguf::Tensor* t = m.tensor(name);
+  if (!t)
+    throw Error(fmt::format("{}: tensor '{}' is missing (a LongRoPE file has both factor lists)", m.path(), name));
+  if (t->type != GgmlType::f32 || t->ne.size() != 1 || static_cast<int64_t>(t->ne[0]) != pairs)
+    throw Error(fmt::format("{}: tensor '{}' must be F32 with {} values (half the rotary dimension)", m.path(), name,
+                            pairs));
+  std::vector<float> values(static_cast<size_t>(pairs));
+  std::memcpy(values.data(), t->data, values.size() * sizeof(float));
+  std::vector<double> factors;
+  for (float v : values) {
+    if (!std::isfinite(v) || v <= 0)
+      throw Error(fmt::format("{}: tensor '{}' holds {}: not a positive factor", m.path(), name, v));
+    factors.push_back(std::stod(fmt::format("{}", v)));  // the shortest decimal that reads back as the float
+  }
+  return factors;
+}
+
+void keys_phi3(const GgufMeta& m, json& c) {
+  if (!m.has_tensor("rope_factors_long.weight") && !m.has_tensor("rope_factors_short.weight")) return;
+  const int64_t hidden = c["hidden_size"], heads = c["num_attention_heads"];
+  const int64_t pairs = m.count("rope.dimension_count", c.value("head_dim", hidden / heads)) / 2;
+  json scaling = {{"rope_type", "longrope"},
+                  {"short_factor", rope_factor_list(m, "rope_factors_short.weight", pairs)},
+                  {"long_factor", rope_factor_list(m, "rope_factors_long.weight", pairs)},
+                  {"original_max_position_embeddings", m.count("rope.scaling.original_context_length")}};
+  if (m.has("rope.scaling.attn_factor")) scaling["attention_factor"] = m.real("rope.scaling.attn_factor", 1.0);
+  c["rope_scaling"] = scaling;
+}
+
 // Qwen2-MoE: one sigmoid-gated shared expert; llama.cpp (models/qwen2moe.cpp) does not renormalise the top k.
 void keys_qwen2moe(const GgufMeta& m, json& c) {
   keys_experts(m, c);
@@ -408,7 +441,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"gemma", "gemma", false, true, keys_none},
     {"gemma2", "gemma2", false, true, keys_gemma2},
     {"gemma3", "gemma3_text", false, true, keys_gemma3},
-    {"phi3", "phi3", false, false, keys_none},
+    {"phi3", "phi3", false, false, keys_phi3},
     {"command-r", "cohere", false, false, keys_command_r},
     {"olmo2", "olmo2", false, false, keys_none},
     {"gpt2", "gpt2", false, false, keys_gpt2, adjust_gpt2},
@@ -515,9 +548,9 @@ Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
                             fmt::join(known, ", ")));
   if (m.has_tensor("rope_freqs.weight") && m.arch() != "llama")
     throw Error(path + ": tensor 'rope_freqs.weight' (rope frequency factors) is supported for llama GGUFs only");
-  if (m.has_tensor("rope_factors_long.weight"))
-    throw Error(path + ": tensors 'rope_factors_long.weight' / 'rope_factors_short.weight' (Phi-3 LongRoPE) are not "
-                       "supported from GGUF yet (import the Hugging Face folder)");
+  if ((m.has_tensor("rope_factors_long.weight") || m.has_tensor("rope_factors_short.weight")) && m.arch() != "phi3")
+    throw Error(path + ": tensors 'rope_factors_long.weight' / 'rope_factors_short.weight' (LongRoPE factors) are "
+                       "supported for phi3 GGUFs only");
 
   json config = keys_common(m);
   config["model_type"] = family->model_type;
@@ -530,7 +563,8 @@ Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
   import_detail::family_importers().at(model_type)(Config(config, path + " (GGUF metadata)"), s, options);
   name_gguf_tensors(m, *family, s, path);
   if (s.attention.qkv != QkvLayout::separate) s.attention.qkv = QkvLayout::fused;  // [q; k; v] (Falcon regrouped)
-  if (m.has_tensor("rope_freqs.weight")) s.weights.unused.push_back("rope_freqs.weight");  // stated as rope.scaling
+  for (const char* stated : {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"})
+    if (m.has_tensor(stated)) s.weights.unused.push_back(stated);  // stated as rope.scaling
   // convert_hf_to_gguf.py writes every matrix [out, in] (GPT2Model transposes the Conv1D ones).
   s.weights.layout = s.weights.expert_layout = TensorLayout::linear;
   if (family->permuted_qk) s.rope.pairing = RopePairing::interleaved;

@@ -235,6 +235,11 @@ put("gguf_import", "qwen2moe.gguf", import_seed("qwen2moe", moe_layer + [("attn_
                                                                         ("expert_shared_feed_forward_length", 16)]))
 put("gguf_import", "phi3.gguf", import_seed("phi3", [("attn_norm", "norm"), ("attn_qkv", "qkv"), ("attn_output", "m"),
                                                       ("ffn_norm", "norm"), ("ffn_up", "up2"), ("ffn_down", "down")]))
+# Phi-3 128k style: LongRoPE factor lists (a head of 4 rotates 2 pairs), the original context, attn_factor.
+put("gguf_import", "phi3_longrope.gguf", import_seed(
+    "phi3", [("attn_norm", "norm"), ("attn_qkv", "qkv"), ("attn_output", "m"), ("ffn_norm", "norm"), ("ffn_up", "up2"),
+             ("ffn_down", "down")], [("rope.scaling.original_context_length", 8), ("rope.scaling.attn_factor", 1.1)],
+    extra_tensors=[("rope_factors_long.weight", [2], 0), ("rope_factors_short.weight", [2], 0)]))
 put("gguf_import", "falcon.gguf", import_seed("falcon", [("attn_norm", "norm"), ("attn_norm", "bias"), ("attn_norm_2", "norm"),
                                                           ("attn_norm_2", "bias"), ("attn_qkv", "qkv"), ("attn_output", "m"),
                                                           ("ffn_up", "up"), ("ffn_down", "down")],

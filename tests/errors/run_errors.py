@@ -566,6 +566,22 @@ def import_bad_gguf(ctx):
     refused("zero.gguf", gguf([embed], kvs=with_value(llama, "llama.block_count", 0)), "llama.block_count",
             "not between 1 and 4096")
     refused("mamba.gguf", gguf([], kvs=[("general.architecture", "mamba")]), "mamba", "not supported")
+    # Phi-3 LongRoPE: a head of 4 rotates 2 pairs, so each factor list has 2 values.
+    phi3 = [("general.architecture", "phi3"), ("phi3.embedding_length", 4), ("phi3.block_count", 1),
+            ("phi3.context_length", 16), ("phi3.attention.head_count", 1),
+            ("phi3.rope.scaling.original_context_length", 8)]
+    def factors(name, n):
+        return ("rope_factors_%s.weight" % name, [n], struct.pack("<%df" % n, *([1.5] * n)))
+    refused("factors3.gguf", gguf([embed, factors("long", 3), factors("short", 2)], kvs=phi3),
+            "tensor 'rope_factors_long.weight'", "F32 with 2 values")
+    refused("factors1.gguf", gguf([embed, factors("long", 2)], kvs=phi3), "tensor 'rope_factors_short.weight'",
+            "missing")
+    refused("factors0.gguf", gguf([embed, factors("long", 2), ("rope_factors_short.weight", [2], struct.pack("<2f", 1, 0))],
+                                  kvs=phi3), "tensor 'rope_factors_short.weight'", "not a positive factor")
+    refused("factorsorig.gguf", gguf([embed, factors("long", 2), factors("short", 2)], kvs=phi3[:5]),
+            "phi3.rope.scaling.original_context_length", "missing")
+    refused("factorsllama.gguf", gguf([embed, factors("long", 2), factors("short", 2)], kvs=llama),
+            "rope_factors_long.weight", "phi3 GGUFs only")
     # DeepSeek-V2 (236B) style routing: llama.cpp ranks softmax expert groups unlike the reference.
     deepseek = [("general.architecture", "deepseek2"), ("deepseek2.embedding_length", 4),
                 ("deepseek2.block_count", 1), ("deepseek2.context_length", 16), ("deepseek2.attention.head_count", 1),

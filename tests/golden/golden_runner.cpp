@@ -531,6 +531,23 @@ void write_deepseek2_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
   }
 }
 
+// Phi3MiniModel.set_gguf_parameters (conversion/phi.py) beyond the common keys, and the LongRoPE attention
+// factor its generate_extra_tensors adds.
+void write_phi3_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
+  const bool windowed = c.contains("sliding_window") && c["sliding_window"].is_number();
+  w.u32("phi3.attention.sliding_window", windowed ? c["sliding_window"].get<uint32_t>() : 0);  // 0: none (Phi-4)
+  const double hidden = c.at("hidden_size"), rotated = c.value("partial_rotary_factor", 1.0);
+  w.u32("phi3.rope.dimension_count", static_cast<uint32_t>(static_cast<int64_t>(rotated * hidden) /
+                                                           c.at("num_attention_heads").get<int64_t>()));
+  const int64_t original = c.at("original_max_position_embeddings"), context = c.at("max_position_embeddings");
+  w.u32("phi3.rope.scaling.original_context_length", static_cast<uint32_t>(original));
+  if (rope_type(c) != "longrope") return;
+  const double scale = static_cast<double>(context) / static_cast<double>(original);
+  const double log_original = std::log(static_cast<double>(original));
+  w.f32("phi3.rope.scaling.attn_factor", static_cast<float>(scale > 1.0 ? std::sqrt(1 + std::log(scale) / log_original)
+                                                                        : 1.0));
+}
+
 // The GGUF metadata convert_hf_to_gguf.py writes for the config (the keys llama.cpp reads for the family).
 void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const std::string& model_type,
                      const std::string& arch) {
@@ -550,10 +567,7 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   if (c.contains("rms_norm_eps")) w.f32(arch + ".attention.layer_norm_rms_epsilon", c.at("rms_norm_eps").get<float>());
   for (const char* key : {"layer_norm_eps", "norm_epsilon"})
     if (c.contains(key)) w.f32(arch + ".attention.layer_norm_epsilon", c.at(key).get<float>());
-  if (model_type == "phi3") {  // Phi3MiniModel writes it, 0 for none (llama.cpp 1fd6dfe9f then ignores it)
-    const bool windowed = c.contains("sliding_window") && c["sliding_window"].is_number();
-    w.u32(arch + ".attention.sliding_window", windowed ? c["sliding_window"].get<uint32_t>() : 0);
-  }
+  if (model_type == "phi3") write_phi3_keys(w, c);
   w.f32(arch + ".rope.freq_base", c.value("rope_theta", 10000.0f));
   for (const char* key : {"num_local_experts", "num_experts", "n_routed_experts"})
     if (c.contains(key)) w.u32(arch + ".expert_count", c.at(key));
@@ -744,6 +758,11 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
     const std::vector<float> divisors = llama3_rope_divisors(c);
     add("rope_freqs.weight", {static_cast<int64_t>(divisors.size())}, divisors);
   }
+  if (rope_type(c) == "longrope")  // Phi3MiniModel.generate_extra_tensors
+    for (const char* which : {"long", "short"}) {
+      const std::vector<float> factors = c["rope_scaling"].at(std::string(which) + "_factor").get<std::vector<float>>();
+      add(std::string("rope_factors_") + which + ".weight", {static_cast<int64_t>(factors.size())}, factors);
+    }
   for (const auto& [gname, parts] : experts) {
     std::vector<float> v;
     for (const auto& [e, t] : parts) v.insert(v.end(), t->values.begin(), t->values.end());
