@@ -77,6 +77,9 @@ class GgufMeta {
   std::map<std::string, const gguf::Tensor*> tensors_;
 };
 
+// The state-space architectures: no attention (MambaModel writes attention.head_count 0, "unused").
+bool is_state_space(const GgufMeta& m) { return m.arch() == "mamba" || m.arch() == "mamba2"; }
+
 // The config.json keys every family reads, from the metadata llama.cpp's writer gives every architecture.
 json keys_common(const GgufMeta& m) {
   json c;
@@ -91,6 +94,10 @@ json keys_common(const GgufMeta& m) {
   if (!embed || embed->ne.size() != 2)
     throw Error(m.path() + ": no 2-D tensor 'token_embd.weight' (the token embeddings)");
   c["vocab_size"] = embed->ne[1];
+  c["tie_word_embeddings"] = !m.has_tensor("output.weight");
+  if (const int64_t bos = m.token("tokenizer.ggml.bos_token_id"); bos >= 0) c["bos_token_id"] = bos;
+  if (const int64_t eos = m.token("tokenizer.ggml.eos_token_id"); eos >= 0) c["eos_token_id"] = eos;
+  if (is_state_space(m)) return c;
   const int64_t heads = m.count("attention.head_count");
   if (heads == 0) m.fail(m.arch() + ".attention.head_count", "is 0");
   c["num_attention_heads"] = heads;
@@ -115,11 +122,8 @@ json keys_common(const GgufMeta& m) {
       m.fail(m.arch() + ".rope.scaling.type",
              "is '" + scaling->s + "' (supported: none, linear; yarn for deepseek2)");
   }
-  c["tie_word_embeddings"] = !m.has_tensor("output.weight");
   c["attention_bias"] = m.has_tensor("blk.0.attn_q.bias") && m.has_tensor("blk.0.attn_output.bias");
   c["mlp_bias"] = m.has_tensor("blk.0.ffn_down.bias");
-  if (const int64_t bos = m.token("tokenizer.ggml.bos_token_id"); bos >= 0) c["bos_token_id"] = bos;
-  if (const int64_t eos = m.token("tokenizer.ggml.eos_token_id"); eos >= 0) c["eos_token_id"] = eos;
   return c;
 }
 
@@ -214,6 +218,43 @@ void keys_phi3(const GgufMeta& m, json& c) {
                   {"original_max_position_embeddings", m.count("rope.scaling.original_context_length")}};
   if (m.has("rope.scaling.attn_factor")) scaling["attention_factor"] = m.real("rope.scaling.attn_factor", 1.0);
   c["rope_scaling"] = scaling;
+}
+
+// Mamba (MambaModel, conversion/mamba.py): the state-space sizes; FalconMamba's RMSNorms of dt, B and C are not
+// part of llmc's Mamba.
+void keys_mamba(const GgufMeta& m, json& c) {
+  if (const gguf::Value* v = m.find("mamba.ssm.dt_b_c_rms"); v && v->i != 0)
+    m.fail("mamba.ssm.dt_b_c_rms", "is true (FalconMamba's norms of dt, B and C), which llmc does not support");
+  c["intermediate_size"] = m.count("ssm.inner_size");
+  c["state_size"] = m.count("ssm.state_size");
+  c["conv_kernel"] = m.count("ssm.conv_kernel");
+  c["time_step_rank"] = m.count("ssm.time_step_rank");
+  c["layer_norm_epsilon"] = m.real("attention.layer_norm_rms_epsilon", 1e-5);
+}
+
+// Mamba 2 (Mamba2Model): time_step_rank is the head count. llama.cpp does not floor dt (time_step_min 0) and
+// normalises the gated norm per group, where Hugging Face's Mamba 2 normalises the whole width: a file of more
+// than one group would mean two models, so it is refused.
+void keys_mamba2(const GgufMeta& m, json& c) {
+  const int64_t hidden = c["hidden_size"], inner = m.count("ssm.inner_size"), heads = m.count("ssm.time_step_rank");
+  if (heads == 0 || inner % heads != 0)
+    m.fail("mamba2.ssm.time_step_rank", fmt::format("is {}: not a head count that divides ssm.inner_size {}", heads,
+                                                    inner));
+  const double expand = static_cast<double>(inner) / static_cast<double>(hidden);
+  if (static_cast<int64_t>(expand * static_cast<double>(hidden)) != inner)
+    m.fail("mamba2.ssm.inner_size", fmt::format("is {}: not a whole multiple of the hidden size {} as llmc's import "
+                                                "states it (expand)", inner, hidden));
+  if (const int64_t groups = m.count("ssm.group_count", 1); groups != 1)
+    m.fail("mamba2.ssm.group_count", fmt::format("is {}: llama.cpp normalises the gated norm per group, Hugging Face "
+                                                 "over the whole width; only 1 group is imported", groups));
+  c["expand"] = expand;
+  c["num_heads"] = heads;
+  c["head_dim"] = inner / heads;
+  c["n_groups"] = 1;
+  c["state_size"] = m.count("ssm.state_size");
+  c["conv_kernel"] = m.count("ssm.conv_kernel");
+  c["time_step_min"] = 0.0;
+  c["layer_norm_epsilon"] = m.real("attention.layer_norm_rms_epsilon", 1e-5);
 }
 
 // Qwen2-MoE: one sigmoid-gated shared expert; llama.cpp (models/qwen2moe.cpp) does not renormalise the top k.
@@ -425,6 +466,15 @@ void adjust_gpt2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&
   if (m.has_tensor("output.weight")) s.weights.unused.push_back("output.weight");
 }
 
+// Mamba / Mamba 2: the small tensors as MambaModel / Mamba2Model store them (spec mixer.layout: gguf): A itself
+// (−exp(A_log)) as role `a`, the convolution squeezed, Mamba 2's A / D / norm reshaped; out_proj is ssm_out.
+void adjust_mamba(const GgufMeta&, Spec& s, std::map<std::string, std::string>& names) {
+  s.ssm_layout = SsmLayout::gguf;
+  s.weights.layer.erase("a_log");
+  s.weights.layer["a"] = "";
+  names["o"] = "ssm_out.weight";
+}
+
 // A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
 void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
@@ -451,6 +501,8 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"granite", "granite", true, false, keys_granite},  // GraniteModel is a LlamaModel: q / k permuted
     {"granitemoe", "granitemoe", true, false, keys_granitemoe, adjust_granitemoe},
     {"deepseek2", "deepseek_v3", false, false, keys_deepseek2, adjust_deepseek2},
+    {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},
+    {"mamba2", "mamba2", false, false, keys_mamba2, adjust_mamba},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -487,6 +539,11 @@ const std::map<std::string, std::string>& gguf_layer_names() {
       {"kv_a", "attn_kv_a_mqa.weight"},         {"kv_a_norm", "attn_kv_a_norm.weight"},
       {"kv_b", "attn_kv_b.weight"},             {"k_b", "attn_k_b.weight"},
       {"v_b", "attn_v_b.weight"},
+      {"in_proj", "ssm_in.weight"},             {"conv", "ssm_conv1d.weight"},
+      {"conv_bias", "ssm_conv1d.bias"},         {"x_proj", "ssm_x.weight"},
+      {"dt_proj", "ssm_dt.weight"},             {"dt_bias", "ssm_dt.bias"},
+      {"a", "ssm_a"},                           {"d_skip", "ssm_d"},
+      {"ssm_norm", "ssm_norm.weight"},
   };
   return names;
 }

@@ -61,6 +61,7 @@ constexpr std::array kNames = {
     std::pair{Role::dt_proj, "dt_proj"},
     std::pair{Role::dt_bias, "dt_bias"},
     std::pair{Role::a_log, "a_log"},
+    std::pair{Role::a, "a"},
     std::pair{Role::d_skip, "d_skip"},
     std::pair{Role::ssm_norm, "ssm_norm"},
     std::pair{Role::lf_conv1, "lf_conv1"},

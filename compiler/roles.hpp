@@ -24,7 +24,7 @@ enum class Role {
   receptance, time_mix_k, time_mix_v, time_mix_r, time_decay, time_first, ffn_receptance, ffn_time_mix_k,
   ffn_time_mix_r,
   // Mamba (o is its out_proj).
-  in_proj, conv, conv_bias, x_proj, dt_proj, dt_bias, a_log, d_skip,
+  in_proj, conv, conv_bias, x_proj, dt_proj, dt_bias, a_log, a, d_skip,
   // Mamba 2: the gated RMSNorm of the scan's output.
   ssm_norm,
   // Yuan 2's localized filtering: two convolutions of width 2 ([out, in, 2, 1]) and the norm after them.

@@ -539,6 +539,10 @@ void parse_ssm_keys(const Section& m, Spec& spec) {
     else if (m.has(key)) m.fail(m.node()[key], m.field(key), fmt::format("only used with {}", kinds));
   }
   if (!mamba2 && m.has("dt_min")) m.fail(m.node()["dt_min"], m.field("dt_min"), "only used with kind: mamba2");
+  if (!mamba && !mamba2 && m.has("layout"))
+    m.fail(m.node()["layout"], m.field("layout"), "only used with kind: mamba or mamba2");
+  spec.ssm_layout = m.choice_or<SsmLayout>("layout", SsmLayout::huggingface,
+                                           {{"huggingface", SsmLayout::huggingface}, {"gguf", SsmLayout::gguf}});
   spec.dt_min = m.get_or<double>("dt_min", 0.0);
   if (!(spec.dt_min >= 0.0)) m.fail(m.node()["dt_min"], m.field("dt_min"), "expected a number >= 0");
   if (mamba2 && spec.mixer_size % spec.ssm_heads != 0)
@@ -621,7 +625,7 @@ Spec parse_root(const YAML::Node& root, const std::string& file) {
       b->fail(b->node()["residual_alpha"], b->field("residual_alpha"), "only used with residual_input: normed");
   }
   if (auto m = top.optional_section("mixer")) {
-    m->only_keys({"kind", "size", "state_size", "conv_kernel", "dt_rank", "heads", "groups", "dt_min"});
+    m->only_keys({"kind", "size", "state_size", "conv_kernel", "dt_rank", "heads", "groups", "dt_min", "layout"});
     spec.mixer = m->choice<MixerKind>("kind", {{"attention", MixerKind::attention}, {"rwkv4", MixerKind::rwkv4},
                                                {"mamba", MixerKind::mamba}, {"mamba2", MixerKind::mamba2}});
     if (spec.mixer != MixerKind::attention) spec.mixer_size = m->positive("size");

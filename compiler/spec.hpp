@@ -79,6 +79,11 @@ struct TemperatureTuning {
 // latent]), or split as llama.cpp's GGUF files (k_b [heads, latent, nope], v_b [heads, v, latent]).
 enum class MlaKvB { fused, split };
 
+// How a checkpoint stores a Mamba mixer's small tensors: as Hugging Face's modules (A_log; conv [channels, 1, kernel];
+// Mamba 2's A_log, D [heads], norm [size]), or as convert_hf_to_gguf.py writes them: A = −exp(A_log) itself (role
+// `a`), conv squeezed to [channels, kernel], Mamba 2's A and D [heads, 1], its norm [groups, size / groups].
+enum class SsmLayout { huggingface, gguf };
+
 // Multi-head latent attention (attention.kind: mla): keys and values come from one compressed latent per position
 // (kv_a → [latent | k_rope], latent normalised, kv_b → per head [k_nope | v]); head_dim is the q/k head width
 // (nope + rope), positions.rotary_dim the rope part, whose key is shared by all heads.
@@ -222,6 +227,7 @@ struct Spec {
   // Mamba 2: scan heads (size / heads channels each), groups of heads sharing B and C, and the floor of dt.
   int64_t ssm_heads = 0, ssm_groups = 0;
   double dt_min = 0.0;
+  SsmLayout ssm_layout = SsmLayout::huggingface;  // mixer.layout (mamba, mamba2)
   AttentionSpec attention;        // mixer attention only
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;

@@ -92,13 +92,14 @@ std::string spec_to_yaml(const Spec& s, const std::string& comment) {
   }
   const AttentionSpec& a = s.attention;
   if (s.mixer == MixerKind::rwkv4) line(fmt::format("mixer: {{kind: rwkv4, size: {}}}", s.mixer_size));
+  const std::string ssm_layout = s.ssm_layout == SsmLayout::gguf ? ", layout: gguf" : "";
   if (s.mixer == MixerKind::mamba)
-    line(fmt::format("mixer: {{kind: mamba, size: {}, state_size: {}, conv_kernel: {}, dt_rank: {}}}", s.mixer_size,
-                     s.ssm_state, s.conv_kernel, s.dt_rank));
+    line(fmt::format("mixer: {{kind: mamba, size: {}, state_size: {}, conv_kernel: {}, dt_rank: {}{}}}", s.mixer_size,
+                     s.ssm_state, s.conv_kernel, s.dt_rank, ssm_layout));
   if (s.mixer == MixerKind::mamba2)
-    line(fmt::format("mixer: {{kind: mamba2, size: {}, state_size: {}, conv_kernel: {}, heads: {}, groups: {}{}}}",
+    line(fmt::format("mixer: {{kind: mamba2, size: {}, state_size: {}, conv_kernel: {}, heads: {}, groups: {}{}{}}}",
                      s.mixer_size, s.ssm_state, s.conv_kernel, s.ssm_heads, s.ssm_groups,
-                     s.dt_min != 0.0 ? ", dt_min: " + num(s.dt_min) : ""));
+                     s.dt_min != 0.0 ? ", dt_min: " + num(s.dt_min) : "", ssm_layout));
   if (s.mixer == MixerKind::attention) {
   line("attention:");
   if (a.kind == AttentionKind::mla) {

@@ -262,6 +262,21 @@ put("gguf_import", "deepseek2.gguf", import_seed(
      ("rope.scaling.factor", 4.0), ("rope.scaling.original_context_length", 8),
      ("rope.scaling.yarn_log_multiplier", 0.1)],
     extra_tensors=[("blk.0.exp_probs_b.bias", [4], 0)]))
+# Mamba (hidden 8, inner 16, state 2, conv 4, dt_rank 1) and Mamba 2 (2 heads of 8, 1 group: conv width 20,
+# in_proj 38) as MambaModel / Mamba2Model write them: A and D without ".weight", conv squeezed, A / D [heads, 1].
+ssm_kvs = [("ssm.inner_size", 16), ("ssm.state_size", 2), ("ssm.conv_kernel", 4)]
+put("gguf_import", "mamba.gguf", import_seed(
+    "mamba", [("attn_norm", "norm")], ssm_kvs + [("ssm.time_step_rank", 1)],
+    extra_tensors=[("blk.0.ssm_in.weight", [8, 32], 0), ("blk.0.ssm_conv1d.weight", [4, 16], 0),
+                   ("blk.0.ssm_conv1d.bias", [16], 0), ("blk.0.ssm_x.weight", [16, 5], 0),
+                   ("blk.0.ssm_dt.weight", [1, 16], 0), ("blk.0.ssm_dt.bias", [16], 0), ("blk.0.ssm_a", [2, 16], 0),
+                   ("blk.0.ssm_d", [16], 0), ("blk.0.ssm_out.weight", [16, 8], 0)]))
+put("gguf_import", "mamba2.gguf", import_seed(
+    "mamba2", [("attn_norm", "norm")], ssm_kvs + [("ssm.time_step_rank", 2), ("ssm.group_count", 1)],
+    extra_tensors=[("blk.0.ssm_in.weight", [8, 38], 0), ("blk.0.ssm_conv1d.weight", [4, 20], 0),
+                   ("blk.0.ssm_conv1d.bias", [20], 0), ("blk.0.ssm_dt.bias", [2], 0), ("blk.0.ssm_a", [1, 2], 0),
+                   ("blk.0.ssm_d", [1, 2], 0), ("blk.0.ssm_norm.weight", [16, 1], 0),
+                   ("blk.0.ssm_out.weight", [16, 8], 0)]))
 # Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
 def gguf_scalar_kvs(path):
     b = open(path, "rb").read()

@@ -63,6 +63,10 @@ const Block& channel_mix_block();
 const Block& mamba_block();        // blocks/mamba.cpp
 const Block& mamba2_block();       // blocks/mamba2.cpp
 const Block& no_feed_forward_block();  // mlp.kind none: the layer is its mixer alone
+// The Mamba mixers' decay tensor as mixer.layout stores it (blocks/mamba.cpp): its role (a_log, or a in GGUF
+// files) and the scans' template argument that says which it is.
+Role ssm_decay_role(const Spec& s);
+std::string ssm_decay_form(const Spec& s);
 const Block& cross_attention_block();  // blocks/cross_attention.cpp: an encoder–decoder's decoder layers
 // encode_source's part for decoder layer l: its cross-attention keys and values of the T source rows in `source`
 // (the encoder output), into the sequence's state.

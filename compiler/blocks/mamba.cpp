@@ -27,13 +27,14 @@ class Mamba final : public Block {
 
   std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
     const int64_t H = s.hidden_size, I = l.mixer_size;
+    const bool gguf = s.ssm_layout == SsmLayout::gguf;
     return {{Role::in_proj, {2 * I, H}},
-            {Role::conv, {I, 1, l.conv_kernel}},
+            {Role::conv, gguf ? std::vector<int64_t>{I, l.conv_kernel} : std::vector<int64_t>{I, 1, l.conv_kernel}},
             {Role::conv_bias, {I}},
             {Role::x_proj, {l.dt_rank + 2 * l.ssm_state, I}},
             {Role::dt_proj, {I, l.dt_rank}},
             {Role::dt_bias, {I}},
-            {Role::a_log, {I, l.ssm_state}},
+            {ssm_decay_role(s), {I, l.ssm_state}},
             {Role::d_skip, {I}},
             {Role::o, {H, I}}};
   }
@@ -58,7 +59,7 @@ class Mamba final : public Block {
            l.conv_kernel, l.dt_rank);
   }
 
-  void emit(Code& c, const Plan&, const LayerPlan& l, const std::string& in, const std::string& out) const override {
+  void emit(Code& c, const Plan& p, const LayerPlan& l, const std::string& in, const std::string& out) const override {
     c.line("llmc::matmul<2 * kInner, kHidden>(xz_, {}, w.in_proj, nullptr, T);", in);
     c.line("for (const Sequence& s : sequences) {{");
     c.line("  // This layer's state: the convolution's last kConvKernel - 1 inputs, then the scan state.");
@@ -72,9 +73,10 @@ class Mamba final : public Block {
     c.line("  float* const ssm = reinterpret_cast<float*>(s.state->fixed() + {}) + (kConvKernel - 1) * kInner;",
            l.state_fixed_offset);
     c.line("  const size_t row = static_cast<size_t>(s.first);");
-    c.line("  llmc::mamba_scan<kInner, kSsmState, kDtRank>(scan_out_ + row * kInner, conv_out_ + row * kInner,");
+    c.line("  llmc::mamba_scan<kInner, kSsmState, kDtRank, {}>(scan_out_ + row * kInner, conv_out_ + row * kInner,",
+           ssm_decay_form(*p.spec));
     c.line("      xz_ + row * 2 * kInner + kInner, 2 * kInner, ssm_proj_ + row * (kDtRank + 2 * kSsmState), w.dt_proj,");
-    c.line("      w.dt_bias, w.a_log, w.d_skip, ssm, s.count);");
+    c.line("      w.dt_bias, w.{}, w.d_skip, ssm, s.count);", role_name(ssm_decay_role(*p.spec)));
     c.line("}}");
     c.line("llmc::matmul<kHidden, kInner>({}, scan_out_, w.o, nullptr, T);", out);
   }
@@ -97,6 +99,11 @@ class NoFeedForward final : public Block {
 };
 
 }  // namespace
+
+Role ssm_decay_role(const Spec& s) { return s.ssm_layout == SsmLayout::gguf ? Role::a : Role::a_log; }
+std::string ssm_decay_form(const Spec& s) {
+  return s.ssm_layout == SsmLayout::gguf ? "llmc::SsmA::a" : "llmc::SsmA::a_log";
+}
 
 const Block& mamba_block() {
   static const Mamba block;

@@ -33,14 +33,16 @@ class Mamba2 final : public Block {
   }
 
   std::vector<RoleShape> roles(const Spec& s, const LayerPlan& l) const override {
-    const int64_t H = s.hidden_size, I = l.mixer_size;
+    const int64_t H = s.hidden_size, I = l.mixer_size, heads = l.ssm_heads, groups = l.ssm_groups;
+    using Shape = std::vector<int64_t>;
+    const bool gguf = s.ssm_layout == SsmLayout::gguf;  // A and D [heads, 1], the norm [groups, I / groups]
     return {{Role::in_proj, {in_proj_dim(l), H}},
-            {Role::conv, {conv_dim(l), 1, l.conv_kernel}},
+            {Role::conv, gguf ? Shape{conv_dim(l), l.conv_kernel} : Shape{conv_dim(l), 1, l.conv_kernel}},
             {Role::conv_bias, {conv_dim(l)}},
-            {Role::dt_bias, {l.ssm_heads}},
-            {Role::a_log, {l.ssm_heads}},
-            {Role::d_skip, {l.ssm_heads}},
-            {Role::ssm_norm, {I}},
+            {Role::dt_bias, {heads}},
+            {ssm_decay_role(s), gguf ? Shape{heads, 1} : Shape{heads}},
+            {Role::d_skip, gguf ? Shape{heads, 1} : Shape{heads}},
+            {Role::ssm_norm, gguf ? Shape{groups, I / groups} : Shape{I}},
             {Role::o, {H, I}}};
   }
 
@@ -70,7 +72,7 @@ class Mamba2 final : public Block {
     c.line("constexpr float kDtMin = {};  // dt's floor (mixer.dt_min)", flt(p.spec->dt_min));
   }
 
-  void emit(Code& c, const Plan&, const LayerPlan& l, const std::string& in, const std::string& out) const override {
+  void emit(Code& c, const Plan& p, const LayerPlan& l, const std::string& in, const std::string& out) const override {
     c.line("llmc::matmul<kInProj, kHidden>(zxbcdt_, {}, w.in_proj, nullptr, T);", in);
     c.line("for (const Sequence& s : sequences) {{");
     c.line("  // This layer's state: the convolution's last kConvKernel - 1 inputs, then the scan state.");
@@ -78,9 +80,11 @@ class Mamba2 final : public Block {
     c.line("  float* const ssm = window + (kConvKernel - 1) * kConvDim;");
     c.line("  const size_t row = static_cast<size_t>(s.first);");
     c.line("  const float* const proj = zxbcdt_ + row * kInProj;");
-    c.line("  llmc::mamba2_conv_scan<kSsmHeads, kInner / kSsmHeads, kSsmState, kSsmGroups, kConvKernel>(");
+    c.line("  llmc::mamba2_conv_scan<kSsmHeads, kInner / kSsmHeads, kSsmState, kSsmGroups, kConvKernel, {}>(",
+           ssm_decay_form(*p.spec));
     c.line("      scan_out_ + row * kInner, xbc_ + row * kConvDim, proj + kInner, proj + kInner + kConvDim, kInProj,");
-    c.line("      window, w.conv, w.conv_bias, w.dt_bias, w.a_log, w.d_skip, kDtMin, ssm, s.count);");
+    c.line("      window, w.conv, w.conv_bias, w.dt_bias, w.{}, w.d_skip, kDtMin, ssm, s.count);",
+           role_name(ssm_decay_role(*p.spec)));
     c.line("}}");
     c.line("llmc::gated_rms_norm<kInner>(scan_out_, zxbcdt_, kInProj, w.ssm_norm, kNormEps, T);");
     c.line("llmc::matmul<kHidden, kInner>({}, scan_out_, w.o, nullptr, T);", out);

@@ -15,6 +15,10 @@
 
 namespace llmc {
 
+// How a checkpoint gives a Mamba scan its decay rates: Hugging Face's A_log (A = −exp(A_log), computed here), or A
+// itself, as GGUF files store it (convert_hf_to_gguf.py computes −exp(A_log) in fp32).
+enum class SsmA { a_log, a };
+
 // The exponent offset of a channel's WKV state before any token (Hugging Face's RwkvModel starts at -1e30).
 inline constexpr float kWkvEmptyMax = -1e30f;
 
@@ -121,14 +125,14 @@ inline void wkv_channels(float* out, const float* k, const float* v, const float
 }
 
 // Mamba's scan of channel c over rows t0..t0 + rows (see mamba_scan), dt of each row given: y before the gate.
-template <int N, int S, int R>
-inline void mamba_channel(float* y, const float* x, const float* proj, const float* a_log, const float* d,
+template <int N, int S, int R, SsmA Form>
+inline void mamba_channel(float* y, const float* x, const float* proj, const float* a_in, const float* d,
                           float* state, int c, int t0, int rows, const float* dts) {
   using B = row_batch_t<S>;
   constexpr int kProj = R + 2 * S;
-  alignas(64) float A[S];  // −exp(a_log)
-  std::copy(a_log + static_cast<size_t>(c) * S, a_log + static_cast<size_t>(c + 1) * S, A);
-  each_batch(A, S, [](auto v) { return -xsimd::exp(v); });
+  alignas(64) float A[S];
+  std::copy(a_in + static_cast<size_t>(c) * S, a_in + static_cast<size_t>(c + 1) * S, A);
+  if constexpr (Form == SsmA::a_log) each_batch(A, S, [](auto v) { return -xsimd::exp(v); });
   float* const s = state + static_cast<size_t>(c) * S;
   for (int t = 0; t < rows; ++t) {
     const float* const p = proj + static_cast<size_t>(t0 + t) * kProj;
@@ -203,7 +207,7 @@ inline void conv_silu_channels(float* out, const float* x, int stride, float* wi
 // memory every token, one sequential stream; the prefetch keeps a head's 32 KB more in flight (mamba2_130M q8_0,
 // 1 thread, alternated on a busy machine, CPU ms of 256 steps, medians of 5: 2818 without, 2635 with).
 template <int Heads, int HeadDim, int S, int Groups>
-inline void mamba2_head(float* y, const float* xbc, const float* dt_raw, int dt_stride, float dt_bias, float a_log,
+inline void mamba2_head(float* y, const float* xbc, const float* dt_raw, int dt_stride, float dt_bias, float a,
                         float d, float dt_min, float* state, int h, int count, const float* next_state) {
   using B = row_batch_t<S>;
   constexpr int kInner = Heads * HeadDim, kRow = kInner + 2 * Groups * S, kHeadsPerGroup = Heads / Groups;
@@ -213,7 +217,7 @@ inline void mamba2_head(float* y, const float* xbc, const float* dt_raw, int dt_
     const float* const Bv = xbc + static_cast<size_t>(t) * kRow + kInner + (h / kHeadsPerGroup) * S;
     const float* const C = Bv + Groups * S;
     const float dt = std::max(llmc::softplus(dt_raw[static_cast<size_t>(t) * dt_stride] + dt_bias), dt_min);
-    const float decay = std::exp(dt * -std::exp(a_log));
+    const float decay = std::exp(dt * a);
     for (int n = 0; n < S; ++n) dt_b[n] = dt * Bv[n];
     float* const out = y + static_cast<size_t>(t) * kInner + h * HeadDim;
     if constexpr (std::is_void_v<B>) {
@@ -331,12 +335,13 @@ inline constexpr int kScanChannels = 16, kScanRows = 64;
 // Mamba's selective scan over one sequence's `count` rows, as Hugging Face's MambaMixer.slow_forward: per row,
 // dt = softplus(dt_bias + dt_proj · dt_low) per channel; state[c][n] = exp(−exp(a_log[c][n])·dt)·state[c][n] +
 // (dt·B[n])·x[c]; y[c] = (Σ_n state[c][n]·C[n] + D[c]·x[c]) · silu(z[c]). proj: the x_proj rows [dt_low (R) | B (S) |
-// C (S)]; x: the convolved input; z: the gate (row stride z_stride); state: [N][S], updated.
+// C (S)]; x: the convolved input; z: the gate (row stride z_stride); state: [N][S], updated. a_in: A_log, or A
+// itself with Form a.
 // Channels are independent: threads take ranges of them, and each channel runs a block of rows before the next
 // (its state row stays in L1 over a prompt).
-template <int N, int S, int R>
+template <int N, int S, int R, SsmA Form = SsmA::a_log>
 inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, const float* proj, const float* dt_proj,
-                       const float* dt_bias, const float* a_log, const float* d, float* state, int count) {
+                       const float* dt_bias, const float* a_in, const float* d, float* state, int count) {
   constexpr int kProj = R + 2 * S;
   parallel_for(N, int64_t{N} * count * (8 * S + 2 * R), [&](int c0, int c1) {
     alignas(64) float dts[kScanChannels * kScanRows];  // [channel of the block][row]
@@ -350,7 +355,7 @@ inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, c
                                                                    proj + static_cast<size_t>(t0 + t) * kProj);
         detail::each_batch(dts, (b1 - b0) * rows, [](auto v) { return detail::softplus(v); });
         for (int c = b0; c < b1; ++c)
-          detail::mamba_channel<N, S, R>(y, x, proj, a_log, d, state, c, t0, rows, dts + (c - b0) * rows);
+          detail::mamba_channel<N, S, R, Form>(y, x, proj, a_in, d, state, c, t0, rows, dts + (c - b0) * rows);
       }
     }
   });
@@ -370,21 +375,23 @@ inline void mamba_scan(float* y, const float* x, const float* z, int z_stride, c
 // [x (Heads·HeadDim) | B (Groups·S) | C (Groups·S)]; then per head h, dt = max(softplus(dt_raw[h] + dt_bias[h]),
 // dt_min), decay = exp(−exp(a_log[h])·dt); per channel p of the head and state n, state[h][p][n] =
 // decay·state[h][p][n] + dt·B[n]·x[h][p]; y[h][p] = Σ_n state·C[n] + d[h]·x[h][p]. Head h reads group
-// h / (Heads / Groups). proj_xbc and dt_raw rows are `stride` apart. state: [Heads][HeadDim][S], updated.
+// h / (Heads / Groups). proj_xbc and dt_raw rows are `stride` apart. state: [Heads][HeadDim][S], updated. a_in:
+// A_log per head, or A itself with Form a.
 // B and C, which every head reads, are convolved first on the calling thread; then heads are independent and
 // threads take ranges of them, each convolving its heads' channels of x before scanning them: one parallel step,
 // the channels' rows still in cache for the scan (a head's state, HeadDim × S floats, stays in L1/L2 over a prompt).
-template <int Heads, int HeadDim, int S, int Groups, int K>
+template <int Heads, int HeadDim, int S, int Groups, int K, SsmA Form = SsmA::a_log>
 inline void mamba2_conv_scan(float* y, float* xbc, const float* proj_xbc, const float* dt_raw, int stride,
                              float* window, const float* conv_w, const float* conv_bias, const float* dt_bias,
-                             const float* a_log, const float* d, float dt_min, float* state, int count) {
+                             const float* a_in, const float* d, float dt_min, float* state, int count) {
   constexpr int kInner = Heads * HeadDim, kConvDim = kInner + 2 * Groups * S;
   detail::conv_silu_channels<kConvDim, K>(xbc, proj_xbc, stride, window, conv_w, conv_bias, kInner, kConvDim, count);
   parallel_for(Heads, int64_t{Heads} * HeadDim * S * count * 4, [&](int h0, int h1) {
     detail::conv_silu_channels<kConvDim, K>(xbc, proj_xbc, stride, window, conv_w, conv_bias, h0 * HeadDim,
                                             h1 * HeadDim, count);
     for (int h = h0; h < h1; ++h)
-      detail::mamba2_head<Heads, HeadDim, S, Groups>(y, xbc, dt_raw + h, stride, dt_bias[h], a_log[h], d[h], dt_min,
+      detail::mamba2_head<Heads, HeadDim, S, Groups>(y, xbc, dt_raw + h, stride, dt_bias[h],
+                                                     Form == SsmA::a_log ? -std::exp(a_in[h]) : a_in[h], d[h], dt_min,
                                                      state + static_cast<size_t>(h) * HeadDim * S, h, count,
                                                      h + 1 < h1 ? state + static_cast<size_t>(h + 1) * HeadDim * S : nullptr);
   });

@@ -565,7 +565,18 @@ def import_bad_gguf(ctx):
             "rope_freqs.weight", "matches no Llama 3 rope scaling")
     refused("zero.gguf", gguf([embed], kvs=with_value(llama, "llama.block_count", 0)), "llama.block_count",
             "not between 1 and 4096")
-    refused("mamba.gguf", gguf([], kvs=[("general.architecture", "mamba")]), "mamba", "not supported")
+    refused("rwkv6.gguf", gguf([], kvs=[("general.architecture", "rwkv6")]), "rwkv6", "not supported")
+    # State-space files llmc would run unlike llama.cpp: FalconMamba's dt / B / C norms, Mamba 2 groups.
+    mamba = [("general.architecture", "mamba"), ("mamba.embedding_length", 4), ("mamba.block_count", 1),
+             ("mamba.context_length", 16), ("mamba.ssm.inner_size", 8), ("mamba.ssm.state_size", 2),
+             ("mamba.ssm.conv_kernel", 4), ("mamba.ssm.time_step_rank", 1)]
+    refused("falconmamba.gguf", gguf([embed], kvs=mamba + [("mamba.ssm.dt_b_c_rms", 1)]), "mamba.ssm.dt_b_c_rms",
+            "FalconMamba")
+    mamba2 = [(k.replace("mamba.", "mamba2."), v) for k, v in mamba] + [("general.architecture", "mamba2")]
+    refused("ssmgroups.gguf", gguf([embed], kvs=mamba2[1:] + [("mamba2.ssm.group_count", 2)]), "mamba2.ssm.group_count",
+            "per group")
+    refused("heads.gguf", gguf([embed], kvs=with_value(mamba2[1:], "mamba2.ssm.time_step_rank", 3)),
+            "mamba2.ssm.time_step_rank", "divides ssm.inner_size 8")
     # Phi-3 LongRoPE: a head of 4 rotates 2 pairs, so each factor list has 2 values.
     phi3 = [("general.architecture", "phi3"), ("phi3.embedding_length", 4), ("phi3.block_count", 1),
             ("phi3.context_length", 16), ("phi3.attention.head_count", 1),

@@ -600,7 +600,11 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
 
 // The case's config.json, GPT-2's own key names also under the common ones write_gguf_keys reads.
 nlohmann::json hf_config(const fs::path& dir) {
-  nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
+  std::string text = read_text(dir / "config.json");
+  // Python's json writes inf as a bare Infinity (Mamba 2's time_step_limit), which JSON has no word for.
+  for (size_t at = text.find("Infinity"); at != std::string::npos; at = text.find("Infinity", at))
+    text.replace(at, 8, "1e308");
+  nlohmann::json c = nlohmann::json::parse(text);
   if (c.at("model_type") == "gpt2") {
     c["num_hidden_layers"] = c["n_layer"];
     c["hidden_size"] = c["n_embd"];
@@ -670,6 +674,71 @@ bool split_layer_name(const std::string& name, std::string& prefix, std::string&
   return false;
 }
 
+// A Mamba or Mamba 2 case as MambaModel / Mamba2Model (conversion/mamba.py) write it: the state-space keys
+// (attention.head_count and feed_forward_length 0, "unused"; Mamba 2's time_step_rank its head count), A = −exp(A_log),
+// conv1d squeezed to [channels, kernel], Mamba 2's A and D as [heads, 1], its dt_bias as ssm_dt.bias and its norm
+// as [groups, inner / groups]; the classifier left out when it equals the embeddings. Every tensor F32.
+void write_mamba_gguf(const fs::path& dir, const fs::path& out) {
+  const nlohmann::json c = hf_config(dir);
+  const bool mamba2 = c.at("model_type") == "mamba2";
+  const std::string arch = mamba2 ? "mamba2" : "mamba";
+  const int64_t hidden = c.at("hidden_size");
+  const int64_t inner = mamba2 ? static_cast<int64_t>(c.at("expand").get<double>() * static_cast<double>(hidden))
+                               : c.at("intermediate_size").get<int64_t>();
+  const int64_t groups = c.value("n_groups", 1);
+  llmc_test::GgufWriter w;
+  w.str("general.architecture", arch);
+  w.u32(arch + ".context_length", 1u << 20);  // "arbitrary value"
+  w.u32(arch + ".embedding_length", static_cast<uint32_t>(hidden));
+  w.u32(arch + ".feed_forward_length", 0);
+  w.u32(arch + ".attention.head_count", 0);
+  w.u32(arch + ".block_count", c.at("num_hidden_layers"));
+  w.u32(arch + ".ssm.conv_kernel", c.at("conv_kernel"));
+  w.u32(arch + ".ssm.inner_size", static_cast<uint32_t>(inner));
+  w.u32(arch + ".ssm.state_size", c.at("state_size"));
+  w.u32(arch + ".ssm.time_step_rank", mamba2 ? c.at("num_heads") : c.at("time_step_rank"));
+  if (mamba2) w.u32(arch + ".ssm.group_count", static_cast<uint32_t>(groups));
+  w.f32(arch + ".attention.layer_norm_rms_epsilon", c.value("layer_norm_epsilon", 1e-5f));
+  if (!mamba2) w.boolean(arch + ".ssm.dt_b_c_rms", false);
+  if (c.contains("bos_token_id") && c["bos_token_id"].is_number()) w.u32("tokenizer.ggml.bos_token_id", c["bos_token_id"]);
+  if (c.contains("eos_token_id") && c["eos_token_id"].is_number()) w.u32("tokenizer.ggml.eos_token_id", c["eos_token_id"]);
+  const auto tensors = read_safetensors(dir / "model.safetensors");
+  auto add = [&](const std::string& gname, const std::vector<int64_t>& shape, const std::vector<float>& v) {
+    w.tensor(gname, std::vector<uint64_t>(shape.rbegin(), shape.rend()), 0,
+             std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
+  };
+  const std::map<std::string, std::string> names = {
+      {"norm.weight", "attn_norm.weight"},           {"mixer.in_proj.weight", "ssm_in.weight"},
+      {"mixer.conv1d.weight", "ssm_conv1d.weight"},  {"mixer.conv1d.bias", "ssm_conv1d.bias"},
+      {"mixer.x_proj.weight", "ssm_x.weight"},       {"mixer.dt_proj.weight", "ssm_dt.weight"},
+      {"mixer.dt_proj.bias", "ssm_dt.bias"},         {"mixer.dt_bias", "ssm_dt.bias"},
+      {"mixer.A_log", "ssm_a"},                      {"mixer.D", "ssm_d"},
+      {"mixer.norm.weight", "ssm_norm.weight"},      {"mixer.out_proj.weight", "ssm_out.weight"}};
+  const StTensor& embed = tensors.at("backbone.embeddings.weight");
+  for (const auto& [name, t] : tensors) {
+    std::vector<int64_t> shape = t.shape;
+    std::vector<float> v = t.values;
+    if (name == "backbone.embeddings.weight") add("token_embd.weight", shape, v);
+    else if (name == "backbone.norm_f.weight") add("output_norm.weight", shape, v);
+    else if (name == "lm_head.weight") {
+      if (v != embed.values) add("output.weight", shape, v);  // MambaModel omits a copy of the embeddings
+    } else {
+      const std::string layers = "backbone.layers.";
+      if (name.rfind(layers, 0) != 0) throw std::runtime_error(name + ": no GGUF name for it");
+      const size_t dot = name.find('.', layers.size());
+      const std::string prefix = "blk." + name.substr(layers.size(), dot - layers.size()) + ".";
+      const std::string role = name.substr(dot + 1);
+      if (role == "mixer.A_log")
+        for (float& x : v) x = -std::exp(x);
+      if (role == "mixer.conv1d.weight") shape = {shape[0], shape[2]};
+      if (mamba2 && (role == "mixer.A_log" || role == "mixer.D")) shape = {shape[0], 1};
+      if (role == "mixer.norm.weight") shape = {groups, inner / groups};
+      add(prefix + names.at(role), shape, v);
+    }
+  }
+  std::ofstream(out, std::ios::binary) << w.bytes();
+}
+
 // A Hugging Face case as a GGUF file, as convert_hf_to_gguf.py writes its model type: llama.cpp's tensor names
 // and metadata keys, llama's (and Mixtral's, Granite's) q / k rows permuted, Gemma's norm weights + 1, routed
 // experts stacked into one [experts, out, in] tensor per layer and projection, DeepSeek's kv_b split; matrices
@@ -678,6 +747,7 @@ bool split_layer_name(const std::string& name, std::string& prefix, std::string&
 void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_type) {
   const nlohmann::json c = hf_config(dir);
   const std::string model_type = c.at("model_type"), arch = gguf_arch(model_type);
+  if (model_type == "mamba" || model_type == "mamba2") return write_mamba_gguf(dir, out);
   const int64_t heads = c.at("num_attention_heads"), kv = c.value("num_key_value_heads", heads);
   const auto tensors = read_safetensors(dir / "model.safetensors");
   llmc_test::GgufWriter w;

@@ -415,7 +415,7 @@ TEST_SUITE("gguf") {
     };
     CHECK(error(write("llama", false, false, false, "block_count")).find("GGUF metadata 'llama.block_count' is missing") !=
           std::string::npos);
-    CHECK(error(write("mamba", false, false, false)).find("GGUF architecture 'mamba' is not supported for import") !=
+    CHECK(error(write("rwkv6", false, false, false)).find("GGUF architecture 'rwkv6' is not supported for import") !=
           std::string::npos);
     // The tensors a family reads are looked up at import: a file without them is refused naming the first.
     CHECK(error(write("gemma", false, false, true)).find("tensor 'blk.0.attn_norm.weight'") == std::string::npos);
