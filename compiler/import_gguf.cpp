@@ -220,6 +220,43 @@ void keys_phi3(const GgufMeta& m, json& c) {
   c["rope_scaling"] = scaling;
 }
 
+// StableLM (StableLMModel, llama.cpp's models/stablelm.cpp): LayerNorms with bias; a block without ffn_norm is
+// parallel (StableLM 2 12B), as llama.cpp decides it; StableLM 2 12B's per-head q / k norms stacked [heads,
+// head_dim] (spec qk_norm_weights per_head reads the stacked tensor as it is).
+void keys_stablelm(const GgufMeta& m, json& c) {
+  const int64_t head_dim = c.value("head_dim", c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
+  c["partial_rotary_factor"] =
+      static_cast<double>(m.count("rope.dimension_count", head_dim)) / static_cast<double>(head_dim);
+  c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 1e-5);
+  c["use_parallel_residual"] = !m.has_tensor("blk.0.ffn_norm.weight");
+  c["use_qkv_bias"] = m.has_tensor("blk.0.attn_q.bias");
+  c["qk_layernorm"] = m.has_tensor("blk.0.attn_q_norm.weight");
+}
+
+// GPT-NeoX (GPTNeoXModel): query_key_value regrouped from per-head (q, k, v) to [q; k; v]; the parallel residual
+// as the file says (llama.cpp's default true). GGUF keeps no activation: GPT-NeoX's config default, erf GELU.
+void keys_gptneox(const GgufMeta& m, json& c) {
+  const int64_t head_dim = c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>();
+  c["rotary_pct"] = static_cast<double>(m.count("rope.dimension_count", head_dim)) / static_cast<double>(head_dim);
+  const gguf::Value* parallel = m.find("gptneox.use_parallel_residual");
+  c["use_parallel_residual"] = parallel ? parallel->i != 0 : true;
+  c["attention_bias"] = m.has_tensor("blk.0.attn_qkv.bias");
+  c["hidden_act"] = "gelu";
+}
+
+// BLOOM (BloomModel): query_key_value regrouped to [q; k; v] as GPT-NeoX's; the embedding LayerNorm; ALiBi; the
+// classifier tied to the embeddings.
+void keys_bloom(const GgufMeta& m, json& c) {
+  c["n_head"] = c["num_attention_heads"];
+  c["layer_norm_epsilon"] = m.real("attention.layer_norm_epsilon", 1e-5);
+  c["seq_length"] = c["max_position_embeddings"];
+}
+
+// OLMo (OlmoModel): LayerNorms without weights (eps 1e-5), q / k permuted as llama's, clip_qkv as clamp_kqv.
+void keys_olmo(const GgufMeta& m, json& c) {
+  if (m.has("attention.clamp_kqv")) c["clip_qkv"] = m.real("attention.clamp_kqv", 0.0);
+}
+
 // Mamba (MambaModel, conversion/mamba.py): the state-space sizes; FalconMamba's RMSNorms of dt, B and C are not
 // part of llmc's Mamba.
 void keys_mamba(const GgufMeta& m, json& c) {
@@ -475,6 +512,13 @@ void adjust_mamba(const GgufMeta&, Spec& s, std::map<std::string, std::string>& 
   names["o"] = "ssm_out.weight";
 }
 
+// InternLM2Model splits wqkv (per kv group) into attn_q, attn_k, attn_v, q / k permuted as llama's.
+void adjust_internlm2(const GgufMeta&, Spec& s, std::map<std::string, std::string>&) {
+  s.attention.qkv = QkvLayout::separate;
+  s.weights.layer.erase("qkv");
+  s.weights.layer["q"] = s.weights.layer["k"] = s.weights.layer["v"] = "";
+}
+
 // A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
 void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
@@ -501,6 +545,11 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"granite", "granite", true, false, keys_granite},  // GraniteModel is a LlamaModel: q / k permuted
     {"granitemoe", "granitemoe", true, false, keys_granitemoe, adjust_granitemoe},
     {"deepseek2", "deepseek_v3", false, false, keys_deepseek2, adjust_deepseek2},
+    {"stablelm", "stablelm", false, false, keys_stablelm},
+    {"gptneox", "gpt_neox", false, false, keys_gptneox},
+    {"olmo", "olmo", true, false, keys_olmo},
+    {"internlm2", "internlm2", true, false, keys_none, adjust_internlm2},
+    {"bloom", "bloom", false, false, keys_bloom},
     {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},
     {"mamba2", "mamba2", false, false, keys_mamba2, adjust_mamba},
 };
@@ -508,6 +557,8 @@ constexpr GgufFamily kGgufFamilies[] = {
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
 const std::map<std::string, std::string>& gguf_global_names() {
   static const std::map<std::string, std::string> names = {{"embed", "token_embd.weight"},
+                                                           {"embed_norm", "token_embd_norm.weight"},
+                                                           {"embed_norm_bias", "token_embd_norm.bias"},
                                                            {"pos_embed", "position_embd.weight"},
                                                            {"final_norm", "output_norm.weight"},
                                                            {"final_norm_bias", "output_norm.bias"},

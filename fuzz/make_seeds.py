@@ -262,6 +262,24 @@ put("gguf_import", "deepseek2.gguf", import_seed(
      ("rope.scaling.factor", 4.0), ("rope.scaling.original_context_length", 8),
      ("rope.scaling.yarn_log_multiplier", 0.1)],
     extra_tensors=[("blk.0.exp_probs_b.bias", [4], 0)]))
+# StableLM 2 12B style (per-head q / k norms stacked, parallel: no ffn_norm), GPT-NeoX, BLOOM (its embedding norm),
+# OLMo (no norm weights, clamp_kqv), InternLM2 (wqkv split by the converter).
+neox_layer = [("attn_norm", "norm"), ("attn_norm", "bias"), ("attn_qkv", "qkv"), ("attn_qkv", "bias"),
+              ("attn_output", "m"), ("attn_output", "bias"), ("ffn_norm", "norm"), ("ffn_norm", "bias"),
+              ("ffn_up", "up"), ("ffn_up", "bias"), ("ffn_down", "down"), ("ffn_down", "bias")]
+put("gguf_import", "stablelm.gguf", import_seed(
+    "stablelm", [("attn_norm", "norm"), ("attn_norm", "bias"), ("attn_q", "m"), ("attn_k", "m"), ("attn_v", "m"),
+                 ("attn_output", "m"), ("ffn_gate", "up"), ("ffn_up", "up"), ("ffn_down", "down")],
+    [("rope.dimension_count", 2)],
+    extra_tensors=[("output_norm.bias", [8], 0), ("output.weight", [8, 16], 0), ("blk.0.attn_q_norm.weight", [4, 2], 0),
+                   ("blk.0.attn_k_norm.weight", [4, 2], 0)]))
+put("gguf_import", "gptneox.gguf", import_seed("gptneox", neox_layer, [("rope.dimension_count", 2)],
+                                               extra_tensors=[("output_norm.bias", [8], 0), ("output.weight", [8, 16], 0)]))
+put("gguf_import", "bloom.gguf", import_seed("bloom", neox_layer, extra_tensors=[
+    ("output_norm.bias", [8], 0), ("token_embd_norm.weight", [8], 0), ("token_embd_norm.bias", [8], 0)]))
+put("gguf_import", "olmo.gguf", import_seed("olmo", llama_layer[1:5] + llama_layer[6:], [("attention.clamp_kqv", 8.0)],
+                                            extra_tensors=[("output.weight", [8, 16], 0)]))
+put("gguf_import", "internlm2.gguf", import_seed("internlm2", llama_layer))
 # Mamba (hidden 8, inner 16, state 2, conv 4, dt_rank 1) and Mamba 2 (2 heads of 8, 1 group: conv width 20,
 # in_proj 38) as MambaModel / Mamba2Model write them: A and D without ".weight", conv squeezed, A / D [heads, 1].
 ssm_kvs = [("ssm.inner_size", 16), ("ssm.state_size", 2), ("ssm.conv_kernel", 4)]

@@ -34,6 +34,7 @@
 #include <stdexcept>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../common/gguf_writer.hpp"
@@ -390,7 +391,7 @@ std::string gguf_arch(const std::string& model_type) {
   static const std::map<std::string, std::string> archs = {
       {"mixtral", "llama"},         {"qwen2_moe", "qwen2moe"}, {"qwen3_moe", "qwen3moe"},
       {"cohere", "command-r"},      {"gemma3_text", "gemma3"}, {"deepseek_v2", "deepseek2"},
-      {"deepseek_v3", "deepseek2"}};
+      {"deepseek_v3", "deepseek2"}, {"gpt_neox", "gptneox"}};
   auto it = archs.find(model_type);
   return it == archs.end() ? model_type : it->second;
 }
@@ -421,6 +422,11 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"self_attention.query_key_value.weight", "attn_qkv.weight"},
       {"self_attention.query_key_value.bias", "attn_qkv.bias"},
       {"self_attention.dense.weight", "attn_output.weight"}, {"self_attention.dense.bias", "attn_output.bias"},
+      {"attention.query_key_value.weight", "attn_qkv.weight"}, {"attention.query_key_value.bias", "attn_qkv.bias"},
+      {"attention.dense.weight", "attn_output.weight"},   {"attention.dense.bias", "attn_output.bias"},  // GPT-NeoX
+      {"attention_norm.weight", "attn_norm.weight"},      {"attention.wo.weight", "attn_output.weight"},  // InternLM2
+      {"ffn_norm.weight", "ffn_norm.weight"},             {"feed_forward.w1.weight", "ffn_gate.weight"},
+      {"feed_forward.w3.weight", "ffn_up.weight"},        {"feed_forward.w2.weight", "ffn_down.weight"},
       {"mlp.dense_h_to_4h.weight", "ffn_up.weight"},      {"mlp.dense_h_to_4h.bias", "ffn_up.bias"},
       {"mlp.dense_4h_to_h.weight", "ffn_down.weight"},    {"mlp.dense_4h_to_h.bias", "ffn_down.bias"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},        {"mlp.up_proj.weight", "ffn_up.weight"},
@@ -443,15 +449,19 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
       {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
       {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"}};
-  if (role.find(".experts.") != std::string::npos) return "";
+  if (role.find(".experts.") != std::string::npos || role.find("layernorm.norms.") != std::string::npos) return "";
   auto it = names.find(role);
   if (it == names.end()) throw std::runtime_error(role + ": no GGUF name for it");
   return it->second;
 }
 
 // A routed expert's tensor ("mlp.experts.3.gate_proj.weight", "block_sparse_moe.experts.3.w1.weight") as
-// (expert, the stacked tensor's GGUF name).
+// (expert, the stacked tensor's GGUF name); StableLM's per-head q / k norms ("self_attn.q_layernorm.norms.3.weight")
+// as (head, attn_q_norm.weight), which StableLMModel stacks alike.
 std::pair<int, std::string> gguf_expert(const std::string& role) {
+  for (const auto& [norm, stacked] : {std::pair{"self_attn.q_layernorm.norms.", "attn_q_norm.weight"},
+                                      std::pair{"self_attn.k_layernorm.norms.", "attn_k_norm.weight"}})
+    if (role.rfind(norm, 0) == 0) return {std::stoi(role.substr(std::strlen(norm))), stacked};
   const size_t at = role.find(".experts.") + 9, dot = role.find('.', at);
   const std::string kind = role.substr(dot + 1);
   static const std::map<std::string, std::string> names = {
@@ -568,6 +578,22 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   for (const char* key : {"layer_norm_eps", "norm_epsilon"})
     if (c.contains(key)) w.f32(arch + ".attention.layer_norm_epsilon", c.at(key).get<float>());
   if (model_type == "phi3") write_phi3_keys(w, c);
+  if (model_type == "olmo") {  // OlmoModel.set_gguf_parameters
+    w.f32(arch + ".attention.layer_norm_epsilon", 1e-5f);
+    if (c.contains("clip_qkv") && c["clip_qkv"].is_number()) w.f32(arch + ".attention.clamp_kqv", c["clip_qkv"].get<float>());
+  }
+  if (model_type == "gpt_neox") {  // GPTNeoXModel.set_gguf_parameters
+    const int64_t head_dim = c.at("hidden_size").get<int64_t>() / heads;
+    w.u32(arch + ".rope.dimension_count",
+          static_cast<uint32_t>(c.at("rotary_pct").get<double>() * static_cast<double>(head_dim)));
+    w.boolean(arch + ".use_parallel_residual", c.value("use_parallel_residual", true));
+  }
+  if (model_type == "stablelm") {  // StableLMModel.set_gguf_parameters
+    const int64_t head_dim = c.at("hidden_size").get<int64_t>() / heads;
+    w.u32(arch + ".rope.dimension_count",
+          static_cast<uint32_t>(c.at("partial_rotary_factor").get<double>() * static_cast<double>(head_dim)));
+    w.boolean(arch + ".use_parallel_residual", c.value("use_parallel_residual", true));
+  }
   w.f32(arch + ".rope.freq_base", c.value("rope_theta", 10000.0f));
   for (const char* key : {"num_local_experts", "num_experts", "n_routed_experts"})
     if (c.contains(key)) w.u32(arch + ".expert_count", c.at(key));
@@ -627,7 +653,29 @@ nlohmann::json hf_config(const fs::path& dir) {
     c["intermediate_size"] = 4 * c["hidden_size"].get<int64_t>();
     c["layer_norm_eps"] = c["layer_norm_epsilon"];
   }
+  if (c.at("model_type") == "bloom") {  // BloomModel.set_gguf_parameters' sources
+    c["num_attention_heads"] = c["n_head"];
+    c["num_hidden_layers"] = c["n_layer"];
+    c["intermediate_size"] = 4 * c["hidden_size"].get<int64_t>();
+    c["max_position_embeddings"] = c.value("seq_length", c["hidden_size"].get<int64_t>());  // its fallback: n_embed
+    c["layer_norm_eps"] = c["layer_norm_epsilon"];
+    c["tie_word_embeddings"] = true;
+  }
   return c;
+}
+
+// InternLM2's wqkv ([kv groups][queries of the group, k, v][head_dim] rows) as InternLM2Model splits it: all
+// queries, all keys, all values.
+std::tuple<StTensor, StTensor, StTensor> internlm2_qkv(const StTensor& t, int64_t heads, int64_t kv) {
+  const int64_t cols = t.shape[1], head = t.shape[0] / (heads + 2 * kv), per_group = heads / kv;
+  StTensor q{{heads * head, cols}, {}}, k{{kv * head, cols}, {}}, v{{kv * head, cols}, {}};
+  for (int64_t g = 0; g < kv; ++g)
+    for (int64_t slot = 0; slot < per_group + 2; ++slot) {
+      StTensor& to = slot < per_group ? q : slot == per_group ? k : v;
+      const auto first = t.values.begin() + ((g * (per_group + 2) + slot) * head) * cols;
+      to.values.insert(to.values.end(), first, first + head * cols);
+    }
+  return {q, k, v};
 }
 
 // FalconModel's query_key_value transform: from kv groups of (the group's queries, one key, one value) to all
@@ -664,7 +712,7 @@ std::pair<StTensor, StTensor> deepseek_kv_b(const StTensor& t, int64_t heads, in
 
 // A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
 bool split_layer_name(const std::string& name, std::string& prefix, std::string& role) {
-  for (const std::string layers : {"model.layers.", "transformer.h."}) {
+  for (const std::string layers : {"model.layers.", "transformer.h.", "gpt_neox.layers."}) {
     if (name.rfind(layers, 0) != 0) continue;
     const size_t dot = name.find('.', layers.size());
     prefix = "blk." + name.substr(layers.size(), dot - layers.size()) + ".";
@@ -768,7 +816,12 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       {"model.norm.bias", "output_norm.bias"},           {"lm_head.weight", "output.weight"},
       {"transformer.wte.weight", "token_embd.weight"},   {"transformer.wpe.weight", "position_embd.weight"},
       {"transformer.ln_f.weight", "output_norm.weight"}, {"transformer.ln_f.bias", "output_norm.bias"},
-      {"transformer.word_embeddings.weight", "token_embd.weight"}};
+      {"transformer.word_embeddings.weight", "token_embd.weight"},
+      {"transformer.word_embeddings_layernorm.weight", "token_embd_norm.weight"},
+      {"transformer.word_embeddings_layernorm.bias", "token_embd_norm.bias"},
+      {"gpt_neox.embed_in.weight", "token_embd.weight"}, {"gpt_neox.final_layer_norm.weight", "output_norm.weight"},
+      {"gpt_neox.final_layer_norm.bias", "output_norm.bias"}, {"embed_out.weight", "output.weight"},
+      {"model.tok_embeddings.weight", "token_embd.weight"}, {"output.weight", "output.weight"}};
   std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
     std::string gname, role = name, prefix;
@@ -783,6 +836,13 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
         }
         add(prefix + "ffn_gate_exps.weight", {experts, width, hidden}, gate);
         add(prefix + "ffn_up_exps.weight", {experts, width, hidden}, up);
+        continue;
+      }
+      if (role == "attention.wqkv.weight") {  // InternLM2Model: per kv group (its queries, k, v) split, q / k permuted
+        const auto [q, k, v] = internlm2_qkv(t, heads, kv);
+        add(prefix + "attn_q.weight", q.shape, permute_rows(q, heads));
+        add(prefix + "attn_k.weight", k.shape, permute_rows(k, kv));
+        add(prefix + "attn_v.weight", v.shape, v.values);
         continue;
       }
       if (role == "self_attn.kv_b_proj.weight" && deepseek_kv_b_whole(model_type)) {
@@ -814,9 +874,10 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
         for (int64_t o = 0; o < shape[1]; ++o) v[o * shape[0] + i] = t.values[i * shape[1] + o];
       std::swap(shape[0], shape[1]);
     }
-    if (role.rfind("self_attention.query_key_value.", 0) == 0) v = falcon_qkv(t, heads, kv);
+    if (role.rfind("self_attention.query_key_value.", 0) == 0 || role.rfind("attention.query_key_value.", 0) == 0)
+      v = falcon_qkv(t, heads, kv);  // BLOOM's and GPT-NeoX's per head (q, k, v): Falcon's layout with kv = heads
     // LlamaModel.modify_tensors, which GraniteModel and GraniteMoeModel inherit.
-    const bool permuted = arch == "llama" || arch == "granite" || arch == "granitemoe";
+    const bool permuted = arch == "llama" || arch == "granite" || arch == "granitemoe" || arch == "olmo";
     if (permuted && role.rfind("self_attn.q_proj.", 0) == 0) v = permute_rows(t, heads);  // weight, bias
     if (permuted && role.rfind("self_attn.k_proj.", 0) == 0) v = permute_rows(t, kv);
     const bool gemma = model_type == "gemma" || model_type == "gemma2" || model_type == "gemma3_text";
@@ -836,8 +897,9 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
   for (const auto& [gname, parts] : experts) {
     std::vector<float> v;
     for (const auto& [e, t] : parts) v.insert(v.end(), t->values.begin(), t->values.end());
-    const StTensor& first = *parts.begin()->second;
-    add(gname, {static_cast<int64_t>(parts.size()), first.shape[0], first.shape[1]}, v);
+    std::vector<int64_t> shape = parts.begin()->second->shape;
+    shape.insert(shape.begin(), static_cast<int64_t>(parts.size()));
+    add(gname, shape, v);
   }
   std::ofstream(out, std::ios::binary) << w.bytes();
 }
