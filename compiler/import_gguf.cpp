@@ -257,6 +257,25 @@ void keys_olmo(const GgufMeta& m, json& c) {
   if (m.has("attention.clamp_kqv")) c["clip_qkv"] = m.real("attention.clamp_kqv", 0.0);
 }
 
+// ChatGLM2 / 3 (ChatGLMModel; ChatGLM-6B v1 has no llama.cpp architecture): fused [q; k; v] and [gate; up] as
+// stored, RMSNorm, the first half of each head rotating adjacent pairs with base 10000·rope_ratio.
+void keys_chatglm(const GgufMeta& m, json& c) {
+  const int64_t heads = c["num_attention_heads"], kv = c["num_key_value_heads"];
+  const int64_t head_dim = c["hidden_size"].get<int64_t>() / heads;
+  if (m.count("rope.dimension_count", head_dim / 2) != head_dim / 2)
+    m.fail("chatglm.rope.dimension_count", fmt::format("is not half the head size {} (ChatGLM rotates half)", head_dim));
+  c["padded_vocab_size"] = c["vocab_size"];
+  c["num_layers"] = c["num_hidden_layers"];
+  c["seq_length"] = c["max_position_embeddings"];
+  c["multi_query_attention"] = kv != heads;
+  c["multi_query_group_num"] = kv;
+  c["ffn_hidden_size"] = m.count("feed_forward_length");
+  c["add_qkv_bias"] = m.has_tensor("blk.0.attn_qkv.bias");
+  c["add_bias_linear"] = m.has_tensor("blk.0.attn_output.bias");
+  c["layernorm_epsilon"] = m.real("attention.layer_norm_rms_epsilon", 1e-5);
+  c["rope_ratio"] = c["rope_theta"].get<double>() / 10000.0;
+}
+
 // Mamba (MambaModel, conversion/mamba.py): the state-space sizes; FalconMamba's RMSNorms of dt, B and C are not
 // part of llmc's Mamba.
 void keys_mamba(const GgufMeta& m, json& c) {
@@ -548,6 +567,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"stablelm", "stablelm", false, false, keys_stablelm},
     {"gptneox", "gpt_neox", false, false, keys_gptneox},
     {"olmo", "olmo", true, false, keys_olmo},
+    {"chatglm", "chatglm", false, false, keys_chatglm},
     {"internlm2", "internlm2", true, false, keys_none, adjust_internlm2},
     {"bloom", "bloom", false, false, keys_bloom},
     {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},

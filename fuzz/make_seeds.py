@@ -280,6 +280,10 @@ put("gguf_import", "bloom.gguf", import_seed("bloom", neox_layer, extra_tensors=
 put("gguf_import", "olmo.gguf", import_seed("olmo", llama_layer[1:5] + llama_layer[6:], [("attention.clamp_kqv", 8.0)],
                                             extra_tensors=[("output.weight", [8, 16], 0)]))
 put("gguf_import", "internlm2.gguf", import_seed("internlm2", llama_layer))
+put("gguf_import", "chatglm.gguf", import_seed(  # ChatGLM3: fused qkv with bias, [gate; up] as ffn_up, half rotary
+    "chatglm", [("attn_norm", "norm"), ("attn_qkv", "qkv"), ("attn_qkv", "bias"), ("attn_output", "m"),
+                ("ffn_norm", "norm"), ("ffn_up", "up2"), ("ffn_down", "down")], [("rope.dimension_count", 2)],
+    extra_tensors=[("output.weight", [8, 16], 0)]))
 # Mamba (hidden 8, inner 16, state 2, conv 4, dt_rank 1) and Mamba 2 (2 heads of 8, 1 group: conv width 20,
 # in_proj 38) as MambaModel / Mamba2Model write them: A and D without ".weight", conv squeezed, A / D [heads, 1].
 ssm_kvs = [("ssm.inner_size", 16), ("ssm.state_size", 2), ("ssm.conv_kernel", 4)]

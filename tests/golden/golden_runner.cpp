@@ -578,6 +578,8 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   for (const char* key : {"layer_norm_eps", "norm_epsilon"})
     if (c.contains(key)) w.f32(arch + ".attention.layer_norm_epsilon", c.at(key).get<float>());
   if (model_type == "phi3") write_phi3_keys(w, c);
+  if (model_type == "chatglm")  // ChatGLMModel: partial_rotary_factor 0.5
+    w.u32(arch + ".rope.dimension_count", static_cast<uint32_t>(c.at("kv_channels").get<int64_t>() / 2));
   if (model_type == "olmo") {  // OlmoModel.set_gguf_parameters
     w.f32(arch + ".attention.layer_norm_epsilon", 1e-5f);
     if (c.contains("clip_qkv") && c["clip_qkv"].is_number()) w.f32(arch + ".attention.clamp_kqv", c["clip_qkv"].get<float>());
@@ -653,6 +655,14 @@ nlohmann::json hf_config(const fs::path& dir) {
     c["intermediate_size"] = 4 * c["hidden_size"].get<int64_t>();
     c["layer_norm_eps"] = c["layer_norm_epsilon"];
   }
+  if (c.at("model_type") == "chatglm") {  // ChatGLM2 / 3: ChatGLMModel.set_gguf_parameters' sources
+    c["num_hidden_layers"] = c["num_layers"];
+    c["max_position_embeddings"] = c["seq_length"];
+    c["intermediate_size"] = c["ffn_hidden_size"];
+    if (c.value("multi_query_attention", false)) c["num_key_value_heads"] = c["multi_query_group_num"];
+    c["rms_norm_eps"] = c["layernorm_epsilon"];
+    c["rope_theta"] = 10000.0 * c.value("rope_ratio", 1.0);
+  }
   if (c.at("model_type") == "bloom") {  // BloomModel.set_gguf_parameters' sources
     c["num_attention_heads"] = c["n_head"];
     c["num_hidden_layers"] = c["n_layer"];
@@ -712,7 +722,7 @@ std::pair<StTensor, StTensor> deepseek_kv_b(const StTensor& t, int64_t heads, in
 
 // A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
 bool split_layer_name(const std::string& name, std::string& prefix, std::string& role) {
-  for (const std::string layers : {"model.layers.", "transformer.h.", "gpt_neox.layers."}) {
+  for (const std::string layers : {"model.layers.", "transformer.h.", "gpt_neox.layers.", "transformer.encoder.layers."}) {
     if (name.rfind(layers, 0) != 0) continue;
     const size_t dot = name.find('.', layers.size());
     prefix = "blk." + name.substr(layers.size(), dot - layers.size()) + ".";
@@ -821,9 +831,13 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       {"transformer.word_embeddings_layernorm.bias", "token_embd_norm.bias"},
       {"gpt_neox.embed_in.weight", "token_embd.weight"}, {"gpt_neox.final_layer_norm.weight", "output_norm.weight"},
       {"gpt_neox.final_layer_norm.bias", "output_norm.bias"}, {"embed_out.weight", "output.weight"},
-      {"model.tok_embeddings.weight", "token_embd.weight"}, {"output.weight", "output.weight"}};
+      {"model.tok_embeddings.weight", "token_embd.weight"}, {"output.weight", "output.weight"},
+      {"transformer.embedding.word_embeddings.weight", "token_embd.weight"},  // ChatGLM2 / 3
+      {"transformer.encoder.final_layernorm.weight", "output_norm.weight"},
+      {"transformer.output_layer.weight", "output.weight"}};
   std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
+    if (name == "transformer.rotary_pos_emb.inv_freq") continue;  // ChatGLMModel.filter_tensors
     std::string gname, role = name, prefix;
     if (split_layer_name(name, prefix, role)) {
       if (role == "block_sparse_moe.input_linear.weight") {  // GraniteMoeModel: [gate; up] split per expert
@@ -874,7 +888,9 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
         for (int64_t o = 0; o < shape[1]; ++o) v[o * shape[0] + i] = t.values[i * shape[1] + o];
       std::swap(shape[0], shape[1]);
     }
-    if (role.rfind("self_attention.query_key_value.", 0) == 0 || role.rfind("attention.query_key_value.", 0) == 0)
+    const bool per_head_qkv = role.rfind("self_attention.query_key_value.", 0) == 0 ||
+                              role.rfind("attention.query_key_value.", 0) == 0;
+    if (per_head_qkv && model_type != "chatglm")  // ChatGLM2 / 3's is [q; k; v] already
       v = falcon_qkv(t, heads, kv);  // BLOOM's and GPT-NeoX's per head (q, k, v): Falcon's layout with kv = heads
     // LlamaModel.modify_tensors, which GraniteModel and GraniteMoeModel inherit.
     const bool permuted = arch == "llama" || arch == "granite" || arch == "granitemoe" || arch == "olmo";
