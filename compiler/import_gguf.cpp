@@ -313,6 +313,17 @@ void keys_mamba2(const GgufMeta& m, json& c) {
   c["layer_norm_epsilon"] = m.real("attention.layer_norm_rms_epsilon", 1e-5);
 }
 
+// PhiMoE (Phi-3.5-MoE; PhiMoeModel is a Phi3MiniModel with stacked experts): LayerNorms with bias, attention and
+// classifier biases, LongRoPE as phi3's. Its routing is the model's own, sparsemixer (llama.cpp runs a softmax top 2
+// instead: llmc's logits differ from llama.cpp's on such a file), with Phi-3.5-MoE's router_jitter_noise 0.01,
+// which GGUF does not keep.
+void keys_phimoe(const GgufMeta& m, json& c) {
+  keys_phi3(m, c);
+  keys_experts(m, c);
+  c["router_jitter_noise"] = 0.01;
+  c["lm_head_bias"] = m.has_tensor("output.bias");
+}
+
 // Qwen2-MoE: one sigmoid-gated shared expert; llama.cpp (models/qwen2moe.cpp) does not renormalise the top k.
 void keys_qwen2moe(const GgufMeta& m, json& c) {
   keys_experts(m, c);
@@ -568,6 +579,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"gptneox", "gpt_neox", false, false, keys_gptneox},
     {"olmo", "olmo", true, false, keys_olmo},
     {"chatglm", "chatglm", false, false, keys_chatglm},
+    {"phimoe", "phimoe", false, false, keys_phimoe},
     {"internlm2", "internlm2", true, false, keys_none, adjust_internlm2},
     {"bloom", "bloom", false, false, keys_bloom},
     {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},
@@ -582,7 +594,8 @@ const std::map<std::string, std::string>& gguf_global_names() {
                                                            {"pos_embed", "position_embd.weight"},
                                                            {"final_norm", "output_norm.weight"},
                                                            {"final_norm_bias", "output_norm.bias"},
-                                                           {"lm_head", "output.weight"}};
+                                                           {"lm_head", "output.weight"},
+                                                           {"lm_head_bias", "output.bias"}};
   return names;
 }
 const std::map<std::string, std::string>& gguf_layer_names() {
@@ -676,9 +689,10 @@ Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
                             fmt::join(known, ", ")));
   if (m.has_tensor("rope_freqs.weight") && m.arch() != "llama")
     throw Error(path + ": tensor 'rope_freqs.weight' (rope frequency factors) is supported for llama GGUFs only");
-  if ((m.has_tensor("rope_factors_long.weight") || m.has_tensor("rope_factors_short.weight")) && m.arch() != "phi3")
+  const bool phi = m.arch() == "phi3" || m.arch() == "phimoe";
+  if ((m.has_tensor("rope_factors_long.weight") || m.has_tensor("rope_factors_short.weight")) && !phi)
     throw Error(path + ": tensors 'rope_factors_long.weight' / 'rope_factors_short.weight' (LongRoPE factors) are "
-                       "supported for phi3 GGUFs only");
+                       "supported for phi3 and phimoe GGUFs only");
 
   json config = keys_common(m);
   config["model_type"] = family->model_type;

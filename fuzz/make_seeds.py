@@ -280,6 +280,11 @@ put("gguf_import", "bloom.gguf", import_seed("bloom", neox_layer, extra_tensors=
 put("gguf_import", "olmo.gguf", import_seed("olmo", llama_layer[1:5] + llama_layer[6:], [("attention.clamp_kqv", 8.0)],
                                             extra_tensors=[("output.weight", [8, 16], 0)]))
 put("gguf_import", "internlm2.gguf", import_seed("internlm2", llama_layer))
+put("gguf_import", "phimoe.gguf", import_seed(  # Phi-3.5-MoE: LayerNorms with bias, attention and classifier biases
+    "phimoe", llama_layer[:5] + [("attn_norm", "bias"), ("attn_q", "bias"), ("attn_k", "bias"), ("attn_v", "bias"),
+                                 ("attn_output", "bias"), ("ffn_norm", "norm"), ("ffn_norm", "bias")] + moe_layer[6:10],
+    [("expert_count", 4), ("expert_used_count", 2)],
+    extra_tensors=[("output_norm.bias", [8], 0), ("output.weight", [8, 16], 0), ("output.bias", [16], 0)]))
 put("gguf_import", "chatglm.gguf", import_seed(  # ChatGLM3: fused qkv with bias, [gate; up] as ffn_up, half rotary
     "chatglm", [("attn_norm", "norm"), ("attn_qkv", "qkv"), ("attn_qkv", "bias"), ("attn_output", "m"),
                 ("ffn_norm", "norm"), ("ffn_up", "up2"), ("ffn_down", "down")], [("rope.dimension_count", 2)],

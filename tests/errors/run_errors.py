@@ -592,7 +592,7 @@ def import_bad_gguf(ctx):
     refused("factorsorig.gguf", gguf([embed, factors("long", 2), factors("short", 2)], kvs=phi3[:5]),
             "phi3.rope.scaling.original_context_length", "missing")
     refused("factorsllama.gguf", gguf([embed, factors("long", 2), factors("short", 2)], kvs=llama),
-            "rope_factors_long.weight", "phi3 GGUFs only")
+            "rope_factors_long.weight", "phi3 and phimoe GGUFs only")
     # DeepSeek-V2 (236B) style routing: llama.cpp ranks softmax expert groups unlike the reference.
     deepseek = [("general.architecture", "deepseek2"), ("deepseek2.embedding_length", 4),
                 ("deepseek2.block_count", 1), ("deepseek2.context_length", 16), ("deepseek2.attention.head_count", 1),

@@ -543,18 +543,19 @@ void write_deepseek2_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
 
 // Phi3MiniModel.set_gguf_parameters (conversion/phi.py) beyond the common keys, and the LongRoPE attention
 // factor its generate_extra_tensors adds.
-void write_phi3_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
+void write_phi3_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const std::string& arch) {
   const bool windowed = c.contains("sliding_window") && c["sliding_window"].is_number();
-  w.u32("phi3.attention.sliding_window", windowed ? c["sliding_window"].get<uint32_t>() : 0);  // 0: none (Phi-4)
+  w.u32(arch + ".attention.sliding_window", windowed ? c["sliding_window"].get<uint32_t>() : 0);  // 0: none (Phi-4)
   const double hidden = c.at("hidden_size"), rotated = c.value("partial_rotary_factor", 1.0);
-  w.u32("phi3.rope.dimension_count", static_cast<uint32_t>(static_cast<int64_t>(rotated * hidden) /
-                                                           c.at("num_attention_heads").get<int64_t>()));
-  const int64_t original = c.at("original_max_position_embeddings"), context = c.at("max_position_embeddings");
-  w.u32("phi3.rope.scaling.original_context_length", static_cast<uint32_t>(original));
+  w.u32(arch + ".rope.dimension_count", static_cast<uint32_t>(static_cast<int64_t>(rotated * hidden) /
+                                                              c.at("num_attention_heads").get<int64_t>()));
+  const int64_t context = c.at("max_position_embeddings");
+  const int64_t original = c.value("original_max_position_embeddings", context);  // the phimoe case's config lacks it
+  w.u32(arch + ".rope.scaling.original_context_length", static_cast<uint32_t>(original));
   if (rope_type(c) != "longrope") return;
   const double scale = static_cast<double>(context) / static_cast<double>(original);
   const double log_original = std::log(static_cast<double>(original));
-  w.f32("phi3.rope.scaling.attn_factor", static_cast<float>(scale > 1.0 ? std::sqrt(1 + std::log(scale) / log_original)
+  w.f32(arch + ".rope.scaling.attn_factor", static_cast<float>(scale > 1.0 ? std::sqrt(1 + std::log(scale) / log_original)
                                                                         : 1.0));
 }
 
@@ -577,7 +578,7 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   if (c.contains("rms_norm_eps")) w.f32(arch + ".attention.layer_norm_rms_epsilon", c.at("rms_norm_eps").get<float>());
   for (const char* key : {"layer_norm_eps", "norm_epsilon"})
     if (c.contains(key)) w.f32(arch + ".attention.layer_norm_epsilon", c.at(key).get<float>());
-  if (model_type == "phi3") write_phi3_keys(w, c);
+  if (model_type == "phi3" || model_type == "phimoe") write_phi3_keys(w, c, arch);  // PhiMoeModel: a Phi3MiniModel
   if (model_type == "chatglm")  // ChatGLMModel: partial_rotary_factor 0.5
     w.u32(arch + ".rope.dimension_count", static_cast<uint32_t>(c.at("kv_channels").get<int64_t>() / 2));
   if (model_type == "olmo") {  // OlmoModel.set_gguf_parameters
@@ -834,7 +835,7 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       {"model.tok_embeddings.weight", "token_embd.weight"}, {"output.weight", "output.weight"},
       {"transformer.embedding.word_embeddings.weight", "token_embd.weight"},  // ChatGLM2 / 3
       {"transformer.encoder.final_layernorm.weight", "output_norm.weight"},
-      {"transformer.output_layer.weight", "output.weight"}};
+      {"transformer.output_layer.weight", "output.weight"}, {"lm_head.bias", "output.bias"}};
   std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
     if (name == "transformer.rotary_pos_emb.inv_freq") continue;  // ChatGLMModel.filter_tensors
