@@ -276,6 +276,18 @@ void keys_chatglm(const GgufMeta& m, json& c) {
   c["rope_ratio"] = c["rope_theta"].get<double>() / 10000.0;
 }
 
+// MiniCPM (MiniCPMModel; llama.cpp runs it as Granite): µP scales as Granite's keys, from which the config's
+// scale_emb, scale_depth and dim_model_base are recovered; q / k permuted. Older files without the keys have
+// MiniCPM-2B's values (embedding × 12, residual 1.4/√layers, dim_model_base 256).
+void keys_minicpm(const GgufMeta& m, json& c) {
+  const double layers = c["num_hidden_layers"].get<double>(), hidden = c["hidden_size"].get<double>();
+  c["scale_emb"] = m.real("embedding_scale", 12.0);
+  c["scale_depth"] = m.real("residual_scale", 1.4 / std::sqrt(layers)) * std::sqrt(layers);
+  const double logit_scale = m.real("logit_scale", hidden / 256.0);  // hidden / dim_model_base
+  if (!(logit_scale > 0.0)) m.fail("minicpm.logit_scale", "must be positive");
+  c["dim_model_base"] = hidden / logit_scale;
+}
+
 // Mamba (MambaModel, conversion/mamba.py): the state-space sizes; FalconMamba's RMSNorms of dt, B and C are not
 // part of llmc's Mamba.
 void keys_mamba(const GgufMeta& m, json& c) {
@@ -580,6 +592,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"olmo", "olmo", true, false, keys_olmo},
     {"chatglm", "chatglm", false, false, keys_chatglm},
     {"phimoe", "phimoe", false, false, keys_phimoe},
+    {"minicpm", "minicpm", true, false, keys_minicpm},
     {"internlm2", "internlm2", true, false, keys_none, adjust_internlm2},
     {"bloom", "bloom", false, false, keys_bloom},
     {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},

@@ -280,6 +280,8 @@ put("gguf_import", "bloom.gguf", import_seed("bloom", neox_layer, extra_tensors=
 put("gguf_import", "olmo.gguf", import_seed("olmo", llama_layer[1:5] + llama_layer[6:], [("attention.clamp_kqv", 8.0)],
                                             extra_tensors=[("output.weight", [8, 16], 0)]))
 put("gguf_import", "internlm2.gguf", import_seed("internlm2", llama_layer))
+put("gguf_import", "minicpm.gguf", import_seed("minicpm", llama_layer, [("embedding_scale", 12.0), ("residual_scale", 0.7),
+                                                                      ("logit_scale", 0.25)]))
 put("gguf_import", "phimoe.gguf", import_seed(  # Phi-3.5-MoE: LayerNorms with bias, attention and classifier biases
     "phimoe", llama_layer[:5] + [("attn_norm", "bias"), ("attn_q", "bias"), ("attn_k", "bias"), ("attn_v", "bias"),
                                  ("attn_output", "bias"), ("ffn_norm", "norm"), ("ffn_norm", "bias")] + moe_layer[6:10],

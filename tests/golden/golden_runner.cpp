@@ -581,6 +581,13 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   if (model_type == "phi3" || model_type == "phimoe") write_phi3_keys(w, c, arch);  // PhiMoeModel: a Phi3MiniModel
   if (model_type == "chatglm")  // ChatGLMModel: partial_rotary_factor 0.5
     w.u32(arch + ".rope.dimension_count", static_cast<uint32_t>(c.at("kv_channels").get<int64_t>() / 2));
+  if (model_type == "minicpm") {  // MiniCPMModel.set_gguf_parameters
+    w.f32(arch + ".embedding_scale", c.at("scale_emb").get<float>());
+    w.f32(arch + ".residual_scale", static_cast<float>(c.at("scale_depth").get<double>() /
+                                                      std::sqrt(c.at("num_hidden_layers").get<double>())));
+    w.f32(arch + ".logit_scale", static_cast<float>(c.at("hidden_size").get<double>() /
+                                                   c.at("dim_model_base").get<double>()));
+  }
   if (model_type == "olmo") {  // OlmoModel.set_gguf_parameters
     w.f32(arch + ".attention.layer_norm_epsilon", 1e-5f);
     if (c.contains("clip_qkv") && c["clip_qkv"].is_number()) w.f32(arch + ".attention.clamp_kqv", c["clip_qkv"].get<float>());
@@ -894,7 +901,8 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
     if (per_head_qkv && model_type != "chatglm")  // ChatGLM2 / 3's is [q; k; v] already
       v = falcon_qkv(t, heads, kv);  // BLOOM's and GPT-NeoX's per head (q, k, v): Falcon's layout with kv = heads
     // LlamaModel.modify_tensors, which GraniteModel and GraniteMoeModel inherit.
-    const bool permuted = arch == "llama" || arch == "granite" || arch == "granitemoe" || arch == "olmo";
+    const bool permuted = arch == "llama" || arch == "granite" || arch == "granitemoe" || arch == "olmo" ||
+                          arch == "minicpm";
     if (permuted && role.rfind("self_attn.q_proj.", 0) == 0) v = permute_rows(t, heads);  // weight, bias
     if (permuted && role.rfind("self_attn.k_proj.", 0) == 0) v = permute_rows(t, kv);
     const bool gemma = model_type == "gemma" || model_type == "gemma2" || model_type == "gemma3_text";
