@@ -390,10 +390,17 @@ void import_starcoder2(const Config& c, Spec& s, const ImportOptions& o) {
                                       {"down_bias", "mlp.c_proj.bias"}}));
 }
 
+// The rotated dims of a head: head_dim × the config's fraction (partial_rotary_factor, rotary_pct), which must be
+// in (0, 1] (a NaN or huge value would not convert to an integer).
+int64_t rotary_dims(const Config& c, const std::string& key, double fraction, int64_t head_dim) {
+  if (!(fraction > 0.0 && fraction <= 1.0)) c.fail(key, fmt::format("{} is not a fraction in (0, 1]", fraction));
+  return static_cast<int64_t>(static_cast<double>(head_dim) * fraction);
+}
+
 void import_stablelm(const Config& c, Spec& s, const ImportOptions& o) {
   llama_like(c, s, o);
   s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("layer_norm_eps")};
-  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.attention.head_dim) * c.req<double>("partial_rotary_factor"));
+  s.rope.rotary_dim = rotary_dims(c, "partial_rotary_factor", c.req<double>("partial_rotary_factor"), s.attention.head_dim);
   const bool qkv_bias = c.get<bool>("use_qkv_bias", false);
   set_biases(s.attention, qkv_bias, qkv_bias, qkv_bias, false);
   const bool parallel = c.get<bool>("use_parallel_residual", false);
@@ -657,7 +664,9 @@ void import_mamba(const Config& c, Spec& s, const ImportOptions& o) {
 void import_mamba2(const Config& c, Spec& s, const ImportOptions& o) {
   import_ssm_backbone(c, s, o);
   s.mixer = MixerKind::mamba2;
-  s.mixer_size = static_cast<int64_t>(c.get<double>("expand", 2) * static_cast<double>(s.hidden_size));
+  const double expand = c.get<double>("expand", 2);
+  if (!(expand > 0.0 && expand <= 64.0)) c.fail("expand", fmt::format("{} is not a factor in (0, 64]", expand));
+  s.mixer_size = static_cast<int64_t>(expand * static_cast<double>(s.hidden_size));
   s.ssm_heads = c.req<int64_t>("num_heads");
   const int64_t head_dim = c.req<int64_t>("head_dim");
   if (s.ssm_heads * head_dim != s.mixer_size)
@@ -971,7 +980,7 @@ void import_qwen(const Config& c, Spec& s, const ImportOptions& o) {
   s.positions = PositionKind::rope;
   s.rope.theta = c.get<double>("rotary_emb_base", 10000.0);
   s.rope.pairing = RopePairing::half;
-  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.attention.head_dim) * c.get<double>("rotary_pct", 1.0));
+  s.rope.rotary_dim = rotary_dims(c, "rotary_pct", c.get<double>("rotary_pct", 1.0), s.attention.head_dim);
   s.mlp.kind = MlpKind::gated;
   s.mlp.activation = Activation::silu;
   s.mlp.bias = bias;
@@ -1000,8 +1009,8 @@ void import_gpt_neox(const Config& c, Spec& s, const ImportOptions& o) {
   s.positions = PositionKind::rope;
   s.rope.theta = c.get<double>("rope_theta", c.get<double>("rotary_emb_base", 10000.0));
   s.rope.pairing = RopePairing::half;
-  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.attention.head_dim) *
-                                           c.get<double>("partial_rotary_factor", c.get<double>("rotary_pct", 1.0)));
+  const char* rotary_key = c.has("partial_rotary_factor") ? "partial_rotary_factor" : "rotary_pct";
+  s.rope.rotary_dim = rotary_dims(c, rotary_key, c.get<double>(rotary_key, 1.0), s.attention.head_dim);
   s.mlp.kind = MlpKind::plain;
   s.mlp.activation = activation_from(c, "hidden_act", c.req<std::string>("hidden_act"));
   s.mlp.intermediate.assign(static_cast<size_t>(s.num_layers), c.req<int64_t>("intermediate_size"));

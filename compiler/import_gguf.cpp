@@ -105,6 +105,9 @@ json keys_common(const GgufMeta& m) {
   // Multi-head latent attention states its head sizes otherwise (keys_deepseek2).
   if (!m.has("attention.kv_lora_rank")) {
     const int64_t head_dim = m.count("attention.key_length", hidden / heads);
+    if (head_dim == 0)
+      m.fail(m.arch() + ".attention.head_count", fmt::format("is {}: heads of embedding_length {} would be empty", heads,
+                                                             hidden));
     if (m.has("attention.key_length")) c["head_dim"] = head_dim;
     if (m.count("attention.value_length", head_dim) != head_dim)
       m.fail(m.arch() + ".attention.value_length", "differs from the key length, which llmc does not import");

@@ -565,6 +565,10 @@ def import_bad_gguf(ctx):
             "rope_freqs.weight", "matches no Llama 3 rope scaling")
     refused("zero.gguf", gguf([embed], kvs=with_value(llama, "llama.block_count", 0)), "llama.block_count",
             "not between 1 and 4096")
+    refused("emptyheads.gguf", gguf([embed], kvs=[("general.architecture", "gptneox"), ("gptneox.embedding_length", 2),
+                                                  ("gptneox.block_count", 1), ("gptneox.context_length", 16),
+                                                  ("gptneox.attention.head_count", 4)]),
+            "gptneox.attention.head_count", "would be empty")
     refused("rwkv6.gguf", gguf([], kvs=[("general.architecture", "rwkv6")]), "rwkv6", "not supported")
     # State-space files llmc would run unlike llama.cpp: FalconMamba's dt / B / C norms, Mamba 2 groups.
     mamba = [("general.architecture", "mamba"), ("mamba.embedding_length", 4), ("mamba.block_count", 1),
