@@ -291,6 +291,16 @@ void keys_minicpm(const GgufMeta& m, json& c) {
   c["dim_model_base"] = hidden / logit_scale;
 }
 
+// BERT (BertModel): the encoder alone (the converter drops the MLM head and the pooler); token types as many as
+// token_types.weight has rows; GGUF keeps no activation: BERT's default, erf GELU.
+void keys_bert(const GgufMeta& m, json& c) {
+  const gguf::Tensor* types = m.tensor("token_types.weight");
+  c["type_vocab_size"] = types && types->ne.size() == 2 ? static_cast<int64_t>(types->ne[1]) : int64_t{2};
+  c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 1e-12);
+  c["hidden_act"] = "gelu";
+  c["architectures"] = json::array({"BertModel"});
+}
+
 // Mamba (MambaModel, conversion/mamba.py): the state-space sizes; FalconMamba's RMSNorms of dt, B and C are not
 // part of llmc's Mamba.
 void keys_mamba(const GgufMeta& m, json& c) {
@@ -564,6 +574,21 @@ void adjust_internlm2(const GgufMeta&, Spec& s, std::map<std::string, std::strin
   s.weights.layer["q"] = s.weights.layer["k"] = s.weights.layer["v"] = "";
 }
 
+// BERT: no pooler, no MLM head (BertModel.filter_tensors drops them): the binary gives embeddings; inputs wrapped
+// in the file's [CLS] and [SEP]; gguf-py's names of the two post-LN norms.
+void adjust_bert(const GgufMeta& m, Spec& s, std::map<std::string, std::string>& names) {
+  s.pooler = s.classifier = false;
+  for (const char* role : {"pooler", "pooler_bias", "head_transform", "head_transform_bias", "head_norm",
+                           "head_norm_bias", "lm_head_bias"})
+    s.weights.global(role).clear();
+  if (const int64_t cls = m.token("tokenizer.ggml.cls_token_id"); cls >= 0) s.bos = cls;
+  if (const int64_t sep = m.token("tokenizer.ggml.seperator_token_id"); sep >= 0) s.eos = sep;
+  names["attn_norm"] = "attn_output_norm.weight";
+  names["attn_norm_bias"] = "attn_output_norm.bias";
+  names["ffn_norm"] = "layer_output_norm.weight";
+  names["ffn_norm_bias"] = "layer_output_norm.bias";
+}
+
 // A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
 void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
@@ -596,6 +621,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"chatglm", "chatglm", false, false, keys_chatglm},
     {"phimoe", "phimoe", false, false, keys_phimoe},
     {"minicpm", "minicpm", true, false, keys_minicpm},
+    {"bert", "bert", false, false, keys_bert, adjust_bert},
     {"internlm2", "internlm2", true, false, keys_none, adjust_internlm2},
     {"bloom", "bloom", false, false, keys_bloom},
     {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},
@@ -611,7 +637,8 @@ const std::map<std::string, std::string>& gguf_global_names() {
                                                            {"final_norm", "output_norm.weight"},
                                                            {"final_norm_bias", "output_norm.bias"},
                                                            {"lm_head", "output.weight"},
-                                                           {"lm_head_bias", "output.bias"}};
+                                                           {"lm_head_bias", "output.bias"},
+                                                           {"token_types", "token_types.weight"}};
   return names;
 }
 const std::map<std::string, std::string>& gguf_layer_names() {
@@ -734,7 +761,9 @@ Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
   // Without the key, llama.cpp adds BOS for SentencePiece ("llama") vocabularies only.
   const gguf::Value* add_bos = m.find("tokenizer.ggml.add_bos_token");
   const gguf::Value* tok_model = m.find("tokenizer.ggml.model");
-  s.add_bos = s.bos >= 0 && (add_bos ? add_bos->i != 0 : tok_model && tok_model->s == "llama");
+  // An encoder's importer wraps the input in [CLS] ... [SEP] itself.
+  if (s.kind != ModelKind::encoder)
+    s.add_bos = s.bos >= 0 && (add_bos ? add_bos->i != 0 : tok_model && tok_model->s == "llama");
   return s;
 }
 

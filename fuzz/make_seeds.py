@@ -291,6 +291,13 @@ put("gguf_import", "chatglm.gguf", import_seed(  # ChatGLM3: fused qkv with bias
     "chatglm", [("attn_norm", "norm"), ("attn_qkv", "qkv"), ("attn_qkv", "bias"), ("attn_output", "m"),
                 ("ffn_norm", "norm"), ("ffn_up", "up2"), ("ffn_down", "down")], [("rope.dimension_count", 2)],
     extra_tensors=[("output.weight", [8, 16], 0)]))
+# BERT as BertModel writes it: the encoder alone (no MLM head, no pooler), token types, post-LN norms.
+bert_layer = [(n, kind) for t in ("attn_q", "attn_k", "attn_v", "attn_output") for n, kind in ((t, "m"), (t, "bias"))]
+bert_layer += [("attn_output_norm", "norm"), ("attn_output_norm", "bias"), ("ffn_up", "up"), ("ffn_up", "bias"),
+               ("ffn_down", "down"), ("ffn_down", "bias"), ("layer_output_norm", "norm"), ("layer_output_norm", "bias")]
+put("gguf_import", "bert.gguf", import_seed("bert", bert_layer, extra_tensors=[
+    ("token_types.weight", [8, 2], 0), ("position_embd.weight", [8, 16], 0), ("token_embd_norm.weight", [8], 0),
+    ("token_embd_norm.bias", [8], 0)]))
 # Mamba (hidden 8, inner 16, state 2, conv 4, dt_rank 1) and Mamba 2 (2 heads of 8, 1 group: conv width 20,
 # in_proj 38) as MambaModel / Mamba2Model write them: A and D without ".weight", conv squeezed, A / D [heads, 1].
 ssm_kvs = [("ssm.inner_size", 16), ("ssm.state_size", 2), ("ssm.conv_kernel", 4)]

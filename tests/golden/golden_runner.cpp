@@ -8,6 +8,8 @@
 //       the Hugging Face case written as a GGUF file here (F32, llama.cpp's names and layout) and imported
 //       from it: the file against the reference (or llama.cpp's logits on it); with --q8_0 also as a Q8_0
 //       file (matrices repacked) against the F32 one quantised at load (--dtype q8_0)
+//   golden_runner gguf_encoder LLMC CASE_DIR WORK_DIR
+//       the BERT case written as BertModel's GGUF (the encoder alone): hidden states and mean pooling
 //   golden_runner kquant LLMC WORK_DIR
 //       a random-weight llama with rows of 256 and 512 values written here as GGUF files (F32; Q4_K_M's
 //       mix of Q4_K and Q6_K; all Q4_K; Q5_K_M's mix of Q5_K and Q6_K; all Q5_K; ggml's reference
@@ -1181,6 +1183,89 @@ std::vector<float> slice_rows(const std::vector<float>& v, size_t first, size_t 
 // hidden states (--embed --pooling none) against hidden_states.npy; mean pooling with --normalize against the
 // same computed here; token types must matter; several inputs batched (--tokens-file) give each input's rows
 // of its own run.
+// Mean pooling of n rows of `hidden`, L2-normalised (sentence-transformers' mean pooling over every position, then
+// Normalize).
+std::vector<float> mean_pooled(const std::vector<float>& rows, size_t n, size_t hidden) {
+  std::vector<double> mean(hidden, 0.0);
+  for (size_t t = 0; t < n; ++t)
+    for (size_t i = 0; i < hidden; ++i) mean[i] += rows[t * hidden + i];
+  double norm = 0.0;
+  for (double& m : mean) norm += (m / static_cast<double>(n)) * (m / static_cast<double>(n));
+  std::vector<float> pooled;
+  for (double m : mean) pooled.push_back(static_cast<float>(m / static_cast<double>(n) / std::sqrt(norm)));
+  return pooled;
+}
+
+// The BERT case as BertModel (conversion/bert.py) writes it: the encoder alone (no MLM head, no pooler, no
+// position_ids), gguf-py's names, attention.causal false and the token type count; every tensor F32.
+void write_bert_gguf(const fs::path& dir, const fs::path& out) {
+  const nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
+  llmc_test::GgufWriter w;
+  w.str("general.architecture", "bert");
+  w.u32("bert.block_count", c.at("num_hidden_layers"));
+  w.u32("bert.context_length", c.at("max_position_embeddings"));
+  w.u32("bert.embedding_length", c.at("hidden_size"));
+  w.u32("bert.feed_forward_length", c.at("intermediate_size"));
+  w.u32("bert.attention.head_count", c.at("num_attention_heads"));
+  w.u32("bert.attention.head_count_kv", c.at("num_attention_heads"));
+  w.f32("bert.attention.layer_norm_epsilon", c.at("layer_norm_eps").get<float>());
+  w.boolean("bert.attention.causal", false);
+  w.u32("tokenizer.ggml.token_type_count", c.value("type_vocab_size", 2));
+  const std::map<std::string, std::string> globals = {
+      {"embeddings.word_embeddings.weight", "token_embd.weight"},
+      {"embeddings.token_type_embeddings.weight", "token_types.weight"},
+      {"embeddings.position_embeddings.weight", "position_embd.weight"},
+      {"embeddings.LayerNorm.weight", "token_embd_norm.weight"}, {"embeddings.LayerNorm.bias", "token_embd_norm.bias"}};
+  const std::map<std::string, std::string> layer = {
+      {"attention.self.query", "attn_q"}, {"attention.self.key", "attn_k"}, {"attention.self.value", "attn_v"},
+      {"attention.output.dense", "attn_output"}, {"attention.output.LayerNorm", "attn_output_norm"},
+      {"intermediate.dense", "ffn_up"}, {"output.dense", "ffn_down"}, {"output.LayerNorm", "layer_output_norm"}};
+  for (const auto& [full, t] : read_safetensors(dir / "model.safetensors")) {
+    const std::string name = full.rfind("bert.", 0) == 0 ? full.substr(5) : full;
+    if (name.rfind("cls.", 0) == 0 || name.rfind("pooler.", 0) == 0 || name == "embeddings.position_ids") continue;
+    std::string gname;
+    if (auto it = globals.find(name); it != globals.end()) {
+      gname = it->second;
+    } else {
+      const std::string prefix = "encoder.layer.";
+      const size_t dot = name.find('.', prefix.size()), last = name.rfind('.');
+      if (name.rfind(prefix, 0) != 0 || dot == std::string::npos) throw std::runtime_error(full + ": no GGUF name");
+      gname = "blk." + name.substr(prefix.size(), dot - prefix.size()) + "." +
+              layer.at(name.substr(dot + 1, last - dot - 1)) + name.substr(last);
+    }
+    w.tensor(gname, std::vector<uint64_t>(t.shape.rbegin(), t.shape.rend()), 0,
+             std::string(reinterpret_cast<const char*>(t.values.data()), 4 * t.values.size()));
+  }
+  std::ofstream(out, std::ios::binary) << w.bytes();
+}
+
+// The BERT case from the GGUF BertModel writes: the last hidden states (--embed --pooling none) and the mean-pooled
+// embedding against the reference's.
+int gguf_encoder_case(const fs::path& llmc, const fs::path& dir, const fs::path& work) {
+  const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
+  const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
+  const std::vector<int> types = input.at("token_type_ids").get<std::vector<int>>();
+  const std::vector<float> states = read_npy(dir / "hidden_states.npy");
+  const size_t n = prompt.size();
+  const size_t layers_plus_one = nlohmann::json::parse(read_text(dir / "config.json")).at("num_hidden_layers").get<size_t>() + 1;
+  const size_t hidden = states.size() / n / layers_plus_one;
+  const std::vector<float> last_hidden = slice_rows(states, (layers_plus_one - 1) * n, n, hidden);
+  fs::create_directories(work);
+  write_bert_gguf(dir, work / "model-f32.gguf");
+  const bool built = run(q(llmc) + " import " + q(work / "model-f32.gguf") + " -o " + q(work / "arch.yaml")) == 0 &&
+                     run(q(llmc) + " build " + q(work / "arch.yaml") + " -o " + q(work / "model")) == 0;
+  check(built, "import the GGUF and build");
+  if (!built) return 1;
+  const std::string base = q(work / "model") + " --weights " + q(work / "model-f32.gguf") + " --tokens " +
+                           join(prompt, ",") + " --token-types " + join(types, ",");
+  check(run(base + " --embed " + q(work / "hidden.bin") + " --pooling none") == 0, "GGUF encoder run");
+  compare_logits(read_f32(work / "hidden.bin"), 0, last_hidden, n, hidden, "GGUF: --embed --pooling none vs hidden_states.npy");
+  check(run(base + " --embed " + q(work / "mean.bin") + " --pooling mean --normalize") == 0, "GGUF mean pooling");
+  compare_logits(read_f32(work / "mean.bin"), 0, mean_pooled(last_hidden, n, hidden), 1, hidden,
+                 "GGUF: --pooling mean --normalize vs reference");
+  return failures ? 1 : 0;
+}
+
 int encoder_case(const fs::path& llmc, const fs::path& dir, const fs::path& work) {
   const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
   const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
@@ -1204,14 +1289,7 @@ int encoder_case(const fs::path& llmc, const fs::path& dir, const fs::path& work
         "encoder run with token types");
   compare_logits(read_f32(work / "logits.bin"), 0, ref, n, vocab, "MLM logits vs logits.bin");
   compare_logits(read_f32(work / "hidden.bin"), 0, last_hidden, n, hidden, "--embed --pooling none vs hidden_states.npy");
-  // Mean pooling, L2-normalised (sentence-transformers' mean pooling over every position, then Normalize).
-  std::vector<double> mean(hidden, 0.0);
-  for (size_t t = 0; t < n; ++t)
-    for (size_t i = 0; i < hidden; ++i) mean[i] += last_hidden[t * hidden + i];
-  double norm = 0.0;
-  for (double& m : mean) norm += (m / static_cast<double>(n)) * (m / static_cast<double>(n));
-  std::vector<float> pooled;
-  for (double m : mean) pooled.push_back(static_cast<float>(m / static_cast<double>(n) / std::sqrt(norm)));
+  const std::vector<float> pooled = mean_pooled(last_hidden, n, hidden);
   check(run(base + " --tokens " + join(prompt, ",") + " --token-types " + join(types, ",") + " --embed " +
             q(work / "mean.bin") + " --pooling mean --normalize") == 0,
         "encoder run, mean pooling");
@@ -1245,6 +1323,7 @@ int encoder_case(const fs::path& llmc, const fs::path& dir, const fs::path& work
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "encoder" && argc == 5) return encoder_case(argv[2], argv[3], argv[4]);
+  if (mode == "gguf_encoder" && argc == 5) return gguf_encoder_case(argv[2], argv[3], argv[4]);
   if (mode == "hf" && (argc == 5 || argc == 6)) return hf_case(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : "");
   if (mode == "stories260k" && argc == 6) return stories_case(argv[2], argv[3], argv[4], argv[5]);
   if (mode == "gguf" && argc >= 5 && argc <= 7) {
@@ -1259,6 +1338,7 @@ int main(int argc, char** argv) {
                "       golden_runner encoder LLMC CASE_DIR WORK_DIR\n"
                "       golden_runner stories260k LLMC ARCH_YAML DATA_DIR WORK_DIR\n"
                "       golden_runner gguf LLMC CASE_DIR WORK_DIR [--q8_0] [LLAMACPP_LOGITS]\n"
+               "       golden_runner gguf_encoder LLMC CASE_DIR WORK_DIR\n"
                "       golden_runner kquant LLMC WORK_DIR\n");
   return 2;
 }
