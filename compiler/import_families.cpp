@@ -400,7 +400,8 @@ int64_t rotary_dims(const Config& c, const std::string& key, double fraction, in
 void import_stablelm(const Config& c, Spec& s, const ImportOptions& o) {
   llama_like(c, s, o);
   s.norm = {NormKind::layer, NormWeight::plain, true, c.req<double>("layer_norm_eps")};
-  s.rope.rotary_dim = rotary_dims(c, "partial_rotary_factor", c.req<double>("partial_rotary_factor"), s.attention.head_dim);
+  const double rotary = c.req<double>("partial_rotary_factor");
+  s.rope.rotary_dim = rotary_dims(c, "partial_rotary_factor", rotary, s.attention.head_dim);
   const bool qkv_bias = c.get<bool>("use_qkv_bias", false);
   set_biases(s.attention, qkv_bias, qkv_bias, qkv_bias, false);
   const bool parallel = c.get<bool>("use_parallel_residual", false);

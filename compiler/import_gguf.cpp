@@ -106,8 +106,8 @@ json keys_common(const GgufMeta& m) {
   if (!m.has("attention.kv_lora_rank")) {
     const int64_t head_dim = m.count("attention.key_length", hidden / heads);
     if (head_dim == 0)
-      m.fail(m.arch() + ".attention.head_count", fmt::format("is {}: heads of embedding_length {} would be empty", heads,
-                                                             hidden));
+      m.fail(m.arch() + ".attention.head_count",
+             fmt::format("is {}: heads of embedding_length {} would be empty", heads, hidden));
     if (m.has("attention.key_length")) c["head_dim"] = head_dim;
     if (m.count("attention.value_length", head_dim) != head_dim)
       m.fail(m.arch() + ".attention.value_length", "differs from the key length, which llmc does not import");
@@ -227,7 +227,8 @@ void keys_phi3(const GgufMeta& m, json& c) {
 // parallel (StableLM 2 12B), as llama.cpp decides it; StableLM 2 12B's per-head q / k norms stacked [heads,
 // head_dim] (spec qk_norm_weights per_head reads the stacked tensor as it is).
 void keys_stablelm(const GgufMeta& m, json& c) {
-  const int64_t head_dim = c.value("head_dim", c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
+  const int64_t hidden = c["hidden_size"], heads = c["num_attention_heads"];
+  const int64_t head_dim = c.value("head_dim", hidden / heads);
   c["partial_rotary_factor"] =
       static_cast<double>(m.count("rope.dimension_count", head_dim)) / static_cast<double>(head_dim);
   c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 1e-5);
@@ -266,7 +267,8 @@ void keys_chatglm(const GgufMeta& m, json& c) {
   const int64_t heads = c["num_attention_heads"], kv = c["num_key_value_heads"];
   const int64_t head_dim = c["hidden_size"].get<int64_t>() / heads;
   if (m.count("rope.dimension_count", head_dim / 2) != head_dim / 2)
-    m.fail("chatglm.rope.dimension_count", fmt::format("is not half the head size {} (ChatGLM rotates half)", head_dim));
+    m.fail("chatglm.rope.dimension_count",
+           fmt::format("is not half the head size {} (ChatGLM rotates half)", head_dim));
   c["padded_vocab_size"] = c["vocab_size"];
   c["num_layers"] = c["num_hidden_layers"];
   c["seq_length"] = c["max_position_embeddings"];
@@ -321,14 +323,12 @@ void keys_mamba2(const GgufMeta& m, json& c) {
   if (heads == 0 || inner % heads != 0)
     m.fail("mamba2.ssm.time_step_rank", fmt::format("is {}: not a head count that divides ssm.inner_size {}", heads,
                                                     inner));
-  const double expand = static_cast<double>(inner) / static_cast<double>(hidden);
-  if (static_cast<int64_t>(expand * static_cast<double>(hidden)) != inner)
-    m.fail("mamba2.ssm.inner_size", fmt::format("is {}: not a whole multiple of the hidden size {} as llmc's import "
-                                                "states it (expand)", inner, hidden));
+  if (inner % hidden != 0)  // the importer states the width as expand × hidden
+    m.fail("mamba2.ssm.inner_size", fmt::format("is {}: not a whole multiple of the hidden size {}", inner, hidden));
   if (const int64_t groups = m.count("ssm.group_count", 1); groups != 1)
     m.fail("mamba2.ssm.group_count", fmt::format("is {}: llama.cpp normalises the gated norm per group, Hugging Face "
                                                  "over the whole width; only 1 group is imported", groups));
-  c["expand"] = expand;
+  c["expand"] = static_cast<double>(inner / hidden);
   c["num_heads"] = heads;
   c["head_dim"] = inner / heads;
   c["n_groups"] = 1;
