@@ -39,7 +39,7 @@ class Ctx:
             return f.read()
 
     def run(self, argv, stdin=None, timeout=300):
-        env = dict(os.environ, LLMC_CACHE_DIR=os.environ.get("LLMC_CACHE_DIR", os.path.join(self.work, "..", "cache")))
+        env = dict(os.environ)  # LLMC_CACHE_DIR as ctest sets it (empty: llmc's default cache)
         p = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, input=stdin)
         return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
