@@ -130,6 +130,12 @@ json keys_common(const GgufMeta& m) {
   return c;
 }
 
+// A head's width as the config states it for the family importers: head_dim when the file gives key_length
+// (keys_common), else hidden / heads.
+int64_t config_head_dim(const json& c) {
+  return c.value("head_dim", c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
+}
+
 void keys_none(const GgufMeta&, json&) {}
 
 // Llama 3's rope scaling. convert_hf_to_gguf.py (LlamaModel.generate_extra_tensors) stores its divisor of each
@@ -140,7 +146,7 @@ void keys_none(const GgufMeta&, json&) {}
 // and ends, so any set that reproduces the tensor gives the model the same rotations.
 void keys_llama3_rope(const GgufMeta& m, json& c) {
   const gguf::Tensor* t = m.tensor("rope_freqs.weight");
-  const int64_t dim = c.value("head_dim", c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
+  const int64_t dim = config_head_dim(c);
   if (dim < 2 || t->type != GgmlType::f32 || t->ne.size() != 1 || static_cast<int64_t>(t->ne[0]) * 2 != dim)
     throw Error(fmt::format("{}: tensor 'rope_freqs.weight' must be F32 with {} values (half the head size)", m.path(),
                             dim / 2));
@@ -213,8 +219,7 @@ std::vector<double> rope_factor_list(const GgufMeta& m, const std::string& name,
 
 void keys_phi3(const GgufMeta& m, json& c) {
   if (!m.has_tensor("rope_factors_long.weight") && !m.has_tensor("rope_factors_short.weight")) return;
-  const int64_t hidden = c["hidden_size"], heads = c["num_attention_heads"];
-  const int64_t pairs = m.count("rope.dimension_count", c.value("head_dim", hidden / heads)) / 2;
+  const int64_t pairs = m.count("rope.dimension_count", config_head_dim(c)) / 2;
   json scaling = {{"rope_type", "longrope"},
                   {"short_factor", rope_factor_list(m, "rope_factors_short.weight", pairs)},
                   {"long_factor", rope_factor_list(m, "rope_factors_long.weight", pairs)},
@@ -227,8 +232,7 @@ void keys_phi3(const GgufMeta& m, json& c) {
 // parallel (StableLM 2 12B), as llama.cpp decides it; StableLM 2 12B's per-head q / k norms stacked [heads,
 // head_dim] (spec qk_norm_weights per_head reads the stacked tensor as it is).
 void keys_stablelm(const GgufMeta& m, json& c) {
-  const int64_t hidden = c["hidden_size"], heads = c["num_attention_heads"];
-  const int64_t head_dim = c.value("head_dim", hidden / heads);
+  const int64_t head_dim = config_head_dim(c);
   c["partial_rotary_factor"] =
       static_cast<double>(m.count("rope.dimension_count", head_dim)) / static_cast<double>(head_dim);
   c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 1e-5);
@@ -374,7 +378,7 @@ void keys_command_r(const GgufMeta& m, json& c) {
 int64_t gemma_query_scalar(const json& c, int64_t layers_27b) {
   const int64_t hidden = c["hidden_size"], heads = c["num_attention_heads"];
   if (c["num_hidden_layers"].get<int64_t>() == layers_27b) return hidden / heads;
-  return c.value("head_dim", hidden / heads);
+  return config_head_dim(c);
 }
 
 // Gemma 2: soft-caps and the window of its even layers, llama.cpp's defaults where a key is absent.
