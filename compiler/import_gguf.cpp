@@ -47,9 +47,29 @@ class GgufMeta {
       if (fallback) return *fallback;
       fail(k, "is missing");
     }
-    if (v->type == gguf::kArray) fail(k, "differs per layer, which llmc does not import from GGUF yet");
+    if (v->type == gguf::kArray) fail(k, "differs per layer, which llmc imports for openelm only");
     if (!v->is_integer() || v->i < 0) fail(k, "must be a non-negative integer");
     return v->i;
+  }
+  // "<arch>.<key>" per layer: an array of `layers` positive integers, or one (every layer's).
+  std::vector<int64_t> per_layer(const std::string& key, int64_t layers) const {
+    const std::string k = arch_ + "." + key;
+    const gguf::Value* v = find(k);
+    if (!v || v->type != gguf::kArray) return std::vector<int64_t>(static_cast<size_t>(layers), positive(key));
+    if (v->nums.size() != v->length) fail(k, "is not an array of numbers");
+    if (static_cast<int64_t>(v->nums.size()) != layers)
+      fail(k, fmt::format("has {} values for {} layers", v->nums.size(), layers));
+    std::vector<int64_t> values;
+    for (double x : v->nums) {
+      if (!(x >= 1 && x <= 1e9) || x != std::floor(x)) fail(k, fmt::format("holds {}: not a positive integer", x));
+      values.push_back(static_cast<int64_t>(x));
+    }
+    return values;
+  }
+  int64_t positive(const std::string& key) const {
+    const int64_t n = count(key);
+    if (n == 0) fail(arch_ + "." + key, "is 0");
+    return n;
   }
   double real(const std::string& key, double fallback) const {
     const std::string k = arch_ + "." + key;
@@ -80,12 +100,19 @@ class GgufMeta {
 // The state-space architectures: no attention (MambaModel writes attention.head_count 0, "unused").
 bool is_state_space(const GgufMeta& m) { return m.arch() == "mamba" || m.arch() == "mamba2"; }
 
-// The config.json keys every family reads, from the metadata llama.cpp's writer gives every architecture.
-json keys_common(const GgufMeta& m) {
+// The config.json keys every family reads, from the metadata llama.cpp's writer gives every architecture. Where
+// the family's layers differ in width (per_layer_widths: OpenELM), head counts and FFN widths may be per-layer
+// arrays: the scalar keys then hold the widest layer's, and the family's keys read the arrays.
+json keys_common(const GgufMeta& m, bool per_layer_widths) {
   json c;
   const int64_t hidden = m.count("embedding_length"), layers = m.count("block_count");
   if (layers == 0 || layers > kMaxLayers)  // before anything is sized per layer
     m.fail(m.arch() + ".block_count", fmt::format("is {}: not between 1 and {}", layers, kMaxLayers));
+  auto width = [&](const std::string& key, std::optional<int64_t> fallback = std::nullopt) {
+    if (!per_layer_widths || (fallback && !m.has(key))) return m.count(key, fallback);
+    const std::vector<int64_t> v = m.per_layer(key, layers);
+    return *std::max_element(v.begin(), v.end());
+  };
   if (hidden == 0) m.fail(m.arch() + ".embedding_length", "is 0");
   c["hidden_size"] = hidden;
   c["num_hidden_layers"] = layers;
@@ -98,10 +125,10 @@ json keys_common(const GgufMeta& m) {
   if (const int64_t bos = m.token("tokenizer.ggml.bos_token_id"); bos >= 0) c["bos_token_id"] = bos;
   if (const int64_t eos = m.token("tokenizer.ggml.eos_token_id"); eos >= 0) c["eos_token_id"] = eos;
   if (is_state_space(m)) return c;
-  const int64_t heads = m.count("attention.head_count");
+  const int64_t heads = width("attention.head_count");
   if (heads == 0) m.fail(m.arch() + ".attention.head_count", "is 0");
   c["num_attention_heads"] = heads;
-  c["num_key_value_heads"] = m.count("attention.head_count_kv", heads);
+  c["num_key_value_heads"] = width("attention.head_count_kv", heads);
   // Multi-head latent attention states its head sizes otherwise (keys_deepseek2).
   if (!m.has("attention.kv_lora_rank")) {
     const int64_t head_dim = m.count("attention.key_length", hidden / heads);
@@ -112,7 +139,7 @@ json keys_common(const GgufMeta& m) {
     if (m.count("attention.value_length", head_dim) != head_dim)
       m.fail(m.arch() + ".attention.value_length", "differs from the key length, which llmc does not import");
   }
-  if (m.has("feed_forward_length")) c["intermediate_size"] = m.count("feed_forward_length");
+  if (m.has("feed_forward_length")) c["intermediate_size"] = width("feed_forward_length");
   if (m.has("attention.layer_norm_rms_epsilon")) c["rms_norm_eps"] = m.real("attention.layer_norm_rms_epsilon", 0);
   if (m.has("attention.layer_norm_epsilon")) c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 0);
   if (m.has("attention.sliding_window")) c["sliding_window"] = m.count("attention.sliding_window");
@@ -228,13 +255,56 @@ void keys_phi3(const GgufMeta& m, json& c) {
   c["rope_scaling"] = scaling;
 }
 
+// The rotated share of a head (rope.dimension_count, else the whole head), as the partial rotary factor configs
+// state.
+double rotary_fraction(const GgufMeta& m, int64_t head_dim) {
+  return static_cast<double>(m.count("rope.dimension_count", head_dim)) / static_cast<double>(head_dim);
+}
+
+// Qwen (1) (QwenModel): c_attn's fused [q; k; v] and its bias as stored, rotate-half pairs, w2 (the gate) as
+// ffn_gate and w1 as ffn_up; feed_forward_length is the config's intermediate_size, twice the MLP's width (the
+// importer halves it, as QWenMLP does). Files of older converters (the Qwen GGUFs in circulation) carry the
+// RMSNorm epsilon as layer_norm_rms_epsilon, which llama.cpp reads; today's converter copies the config's
+// layer_norm_epsilon under the LayerNorm key.
+void keys_qwen(const GgufMeta& m, json& c) {
+  const int64_t head_dim = config_head_dim(c);
+  c["seq_length"] = c["max_position_embeddings"];
+  c["intermediate_size"] = m.count("feed_forward_length");
+  c["kv_channels"] = head_dim;
+  c["rotary_emb_base"] = c["rope_theta"];
+  c["rotary_pct"] = rotary_fraction(m, head_dim);
+  c["layer_norm_epsilon"] = c.contains("rms_norm_eps") ? c["rms_norm_eps"] : c.value("layer_norm_eps", json(1e-6));
+  c["no_bias"] = !m.has_tensor("blk.0.attn_output.bias");
+}
+
+// OpenELM (OpenELMModel): head counts and FFN widths per layer, the fused qkv as stored with per-head q / k
+// RMSNorms, proj_1's [gate; up] split into ffn_gate and ffn_up (adjust_openelm), rotate-half pairs, the
+// classifier the embeddings (llama.cpp reads token_embd for both). The widths enter the config as
+// ffn_multipliers of width / model_dim with a divisor of 1, which make_divisible rounds back to the widths.
+void keys_openelm(const GgufMeta& m, json& c) {
+  const int64_t layers = c["num_hidden_layers"], hidden = c["hidden_size"];
+  const std::vector<int64_t> heads = m.per_layer("attention.head_count", layers);
+  c["num_query_heads"] = heads;
+  c["num_kv_heads"] = m.has("attention.head_count_kv") ? m.per_layer("attention.head_count_kv", layers) : heads;
+  std::vector<double> multipliers;
+  for (int64_t w : m.per_layer("feed_forward_length", layers))
+    multipliers.push_back(static_cast<double>(w) / static_cast<double>(hidden));
+  c["ffn_multipliers"] = multipliers;
+  c["ffn_dim_divisor"] = 1;
+  c["model_dim"] = hidden;
+  c["num_transformer_layers"] = layers;
+  c["head_dim"] = config_head_dim(c);
+  c["max_context_length"] = c["max_position_embeddings"];
+  c["rope_freq_constant"] = c["rope_theta"];
+  c["normalize_qk_projections"] = m.has_tensor("blk.0.attn_q_norm.weight");
+  c["share_input_output_layers"] = !m.has_tensor("output.weight");
+}
+
 // StableLM (StableLMModel, llama.cpp's models/stablelm.cpp): LayerNorms with bias; a block without ffn_norm is
 // parallel (StableLM 2 12B), as llama.cpp decides it; StableLM 2 12B's per-head q / k norms stacked [heads,
 // head_dim] (spec qk_norm_weights per_head reads the stacked tensor as it is).
 void keys_stablelm(const GgufMeta& m, json& c) {
-  const int64_t head_dim = config_head_dim(c);
-  c["partial_rotary_factor"] =
-      static_cast<double>(m.count("rope.dimension_count", head_dim)) / static_cast<double>(head_dim);
+  c["partial_rotary_factor"] = rotary_fraction(m, config_head_dim(c));
   c["layer_norm_eps"] = m.real("attention.layer_norm_epsilon", 1e-5);
   c["use_parallel_residual"] = !m.has_tensor("blk.0.ffn_norm.weight");
   c["use_qkv_bias"] = m.has_tensor("blk.0.attn_q.bias");
@@ -244,8 +314,7 @@ void keys_stablelm(const GgufMeta& m, json& c) {
 // GPT-NeoX (GPTNeoXModel): query_key_value regrouped from per-head (q, k, v) to [q; k; v]; the parallel residual
 // as the file says (llama.cpp's default true). GGUF keeps no activation: GPT-NeoX's config default, erf GELU.
 void keys_gptneox(const GgufMeta& m, json& c) {
-  const int64_t head_dim = c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>();
-  c["rotary_pct"] = static_cast<double>(m.count("rope.dimension_count", head_dim)) / static_cast<double>(head_dim);
+  c["rotary_pct"] = rotary_fraction(m, c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>());
   const gguf::Value* parallel = m.find("gptneox.use_parallel_residual");
   c["use_parallel_residual"] = parallel ? parallel->i != 0 : true;
   c["attention_bias"] = m.has_tensor("blk.0.attn_qkv.bias");
@@ -537,6 +606,7 @@ struct GgufFamily {
   // layer roles, tensors left unread, and its GGUF names where they differ from gguf_layer_names() (role ->
   // name after "blk.{i}.").
   void (*adjust)(const GgufMeta&, Spec&, std::map<std::string, std::string>& names) = nullptr;
+  bool per_layer_widths = false;  // head counts and FFN widths may differ per layer (keys_common)
 };
 
 // Falcon-40B's norm per branch (gguf-py tensor_mapping.py): the feed-forward's (ln_mlp) is attn_norm, the
@@ -593,6 +663,13 @@ void adjust_bert(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&
   names["ffn_norm_bias"] = "layer_output_norm.bias";
 }
 
+// OpenELMModel splits proj_1's [gate; up] into ffn_gate and ffn_up.
+void adjust_openelm(const GgufMeta&, Spec& s, std::map<std::string, std::string>&) {
+  s.mlp.fused_gate_up = false;
+  s.weights.layer.erase("gate_up");
+  s.weights.layer["gate"] = s.weights.layer["up"] = "";
+}
+
 // A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
 void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
@@ -602,6 +679,7 @@ void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::str
 }
 constexpr GgufFamily kGgufFamilies[] = {
     {"llama", "llama", true, false, keys_llama},
+    {"qwen", "qwen", false, false, keys_qwen},
     {"qwen2", "qwen2", false, false, keys_none},
     {"qwen3", "qwen3", false, false, keys_none},
     {"qwen2moe", "qwen2_moe", false, false, keys_qwen2moe},
@@ -630,6 +708,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"bloom", "bloom", false, false, keys_bloom},
     {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},
     {"mamba2", "mamba2", false, false, keys_mamba2, adjust_mamba},
+    {"openelm", "openelm", false, false, keys_openelm, adjust_openelm, true},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -720,7 +799,9 @@ Spec import_gguf(const std::string& path, const ImportOptions& options) {
 
 Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
   const std::string& path = mapped.path();
-  gguf::File file = gguf::parse(path, mapped.data(), mapped.size());
+  // The vocabulary's arrays are the tokenizer's business; the model's (per-layer widths) are read here.
+  gguf::File file = gguf::parse(path, mapped.data(), mapped.size(),
+                                [](const std::string& key) { return key.rfind("tokenizer.", 0) != 0; });
   const gguf::Value* arch_value = gguf::find(file, "general.architecture");
   if (!arch_value || arch_value->type != gguf::kString)
     throw Error(path + ": GGUF metadata 'general.architecture' is missing or not a string");
@@ -741,7 +822,7 @@ Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
     throw Error(path + ": tensors 'rope_factors_long.weight' / 'rope_factors_short.weight' (LongRoPE factors) are "
                        "supported for phi3 and phimoe GGUFs only");
 
-  json config = keys_common(m);
+  json config = keys_common(m, family->per_layer_widths);
   config["model_type"] = family->model_type;
   family->keys(m, config);
   const std::string model_type = config["model_type"];

@@ -217,9 +217,11 @@ def import_seed(arch, layer_tensors, extra_kvs=(), extra_tensors=()):
             if isinstance(v, int) else f32kv(arch + "." + k, v) for k, v in extra_kvs]
     shapes = {"norm": [8], "bias": [8], "qkv": [8, 24], "up2": [8, 32], "down": [16, 8], "exps": [8, 16, 4],
               "dexps": [16, 8, 4], "inp": [8, 4], "sh": [8], "m": [8, 8], "up": [8, 16],
-              "kva": [8, 6], "latent": [4], "kb": [2, 4, 2], "vb": [4, 2, 2], "o4": [4, 8]}
+              "kva": [8, 6], "latent": [4], "kb": [2, 4, 2], "vb": [4, 2, 2], "o4": [4, 8],
+              "bias24": [24]}
     tensors = [("token_embd.weight", [8, 16], 0), ("output_norm.weight", [8], 0)] + list(extra_tensors)
-    tensors += [("blk.0.%s.%s" % (n, "bias" if kind == "bias" else "weight"), shapes[kind], 0) for n, kind in layer_tensors]
+    tensors += [("blk.0.%s.%s" % (n, "bias" if kind.startswith("bias") else "weight"), shapes[kind], 0)
+                for n, kind in layer_tensors]
     return gguf_model(kvs, tensors)
 llama_layer = [("attn_norm", "norm"), ("attn_q", "m"), ("attn_k", "m"), ("attn_v", "m"), ("attn_output", "m"),
                ("ffn_norm", "norm"), ("ffn_gate", "up"), ("ffn_up", "up"), ("ffn_down", "down")]
@@ -313,6 +315,26 @@ put("gguf_import", "mamba2.gguf", import_seed(
                    ("blk.0.ssm_conv1d.bias", [20], 0), ("blk.0.ssm_dt.bias", [2], 0), ("blk.0.ssm_a", [1, 2], 0),
                    ("blk.0.ssm_d", [1, 2], 0), ("blk.0.ssm_norm.weight", [16, 1], 0),
                    ("blk.0.ssm_out.weight", [16, 8], 0)]))
+# Qwen 1: fused qkv with bias, half of each head rotated. OpenELM (2 layers): per-layer head counts and FFN widths
+# as INT32 arrays (layer 0: 2 heads, 1 KV head; layer 1: 1 and 1), per-head q / k norms, the classifier tied.
+put("gguf_import", "qwen.gguf", import_seed("qwen", [("attn_norm", "norm"), ("attn_qkv", "qkv"), ("attn_qkv", "bias24"),
+    ("attn_output", "m"), ("ffn_norm", "norm"), ("ffn_gate", "m"), ("ffn_up", "m"), ("ffn_down", "m")],
+    [("rope.dimension_count", 2)]))  # feed_forward_length 16: Qwen's intermediate_size, twice the MLP's 8
+def i32s(values):
+    return garr(5, [struct.pack("<i", v) for v in values])
+openelm_tensors = [("token_embd.weight", [8, 16], 0), ("output_norm.weight", [8], 0)]
+for i, (heads, width) in enumerate(((2, 16), (1, 8))):
+    openelm_tensors += [("blk.%d.%s.weight" % (i, n), shape, 0) for n, shape in (
+        ("attn_norm", [8]), ("attn_qkv", [8, 4 * (heads + 2)]), ("attn_q_norm", [4]), ("attn_k_norm", [4]),
+        ("attn_output", [4 * heads, 8]), ("ffn_norm", [8]), ("ffn_gate", [8, width]), ("ffn_up", [8, width]),
+        ("ffn_down", [width, 8]))]
+put("gguf_import", "openelm.gguf", gguf_model([
+    gkv("general.architecture", 8, gstr("openelm")), u32kv("openelm.block_count", 2),
+    u32kv("openelm.embedding_length", 8), u32kv("openelm.context_length", 16),
+    gkv("openelm.attention.head_count", 9, i32s([2, 1])), gkv("openelm.attention.head_count_kv", 9, i32s([1, 1])),
+    gkv("openelm.feed_forward_length", 9, i32s([16, 8])), u32kv("openelm.attention.key_length", 4),
+    u32kv("openelm.attention.value_length", 4), u32kv("openelm.rope.dimension_count", 4),
+    f32kv("openelm.attention.layer_norm_rms_epsilon", 1e-6)], openelm_tensors))
 # Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
 def gguf_scalar_kvs(path):
     b = open(path, "rb").read()

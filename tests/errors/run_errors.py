@@ -503,7 +503,9 @@ def gguf(tensors, types=None, offsets=None, kvs=()):
     F32 unless types[name] says otherwise; offsets[name] overrides where a tensor's data is."""
     def gstr(x):
         return struct.pack("<Q", len(x.encode())) + x.encode()
-    def value(v):  # a string, or an integer as a uint32
+    def value(v):  # a string, a list of integers as an INT32 array (gguf-py's), or an integer as a uint32
+        if isinstance(v, list):
+            return struct.pack("<IIQ", 9, 5, len(v)) + struct.pack("<%di" % len(v), *v)
         return struct.pack("<I", 8) + gstr(v) if isinstance(v, str) else struct.pack("<II", 4, v)
     meta = b"".join(gstr(k) + value(v) for k, v in kvs)
     infos, blob = b"", b""
@@ -570,6 +572,16 @@ def import_bad_gguf(ctx):
                                                   ("gptneox.attention.head_count", 4)]),
             "gptneox.attention.head_count", "would be empty")
     refused("rwkv6.gguf", gguf([], kvs=[("general.architecture", "rwkv6")]), "rwkv6", "not supported")
+    # Per-layer head counts and FFN widths: OpenELM's, one per layer; in other architectures refused.
+    refused("perlayer.gguf", gguf([embed], kvs=with_value(llama, "llama.attention.head_count", [1])),
+            "llama.attention.head_count", "differs per layer")
+    openelm = [(k.replace("llama.", "openelm."), v) for k, v in llama[1:]] + [("general.architecture", "openelm")]
+    refused("openelm2.gguf", gguf([embed], kvs=with_value(openelm, "openelm.attention.head_count", [1, 1])),
+            "openelm.attention.head_count", "has 2 values for 1 layers")
+    refused("openelm0.gguf", gguf([embed], kvs=with_value(openelm, "openelm.attention.head_count", [0])),
+            "openelm.attention.head_count", "holds 0: not a positive integer")
+    refused("openelmffn.gguf", gguf([embed], kvs=openelm + [("openelm.feed_forward_length", [8, 8])]),
+            "openelm.feed_forward_length", "has 2 values for 1 layers")
     # State-space files llmc would run unlike llama.cpp: FalconMamba's dt / B / C norms, Mamba 2 groups.
     mamba = [("general.architecture", "mamba"), ("mamba.embedding_length", 4), ("mamba.block_count", 1),
              ("mamba.context_length", 16), ("mamba.ssm.inner_size", 8), ("mamba.ssm.state_size", 2),

@@ -427,6 +427,9 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"attention.query_key_value.weight", "attn_qkv.weight"}, {"attention.query_key_value.bias", "attn_qkv.bias"},
       {"attention.dense.weight", "attn_output.weight"},   {"attention.dense.bias", "attn_output.bias"},  // GPT-NeoX
       {"attention_norm.weight", "attn_norm.weight"},      {"attention.wo.weight", "attn_output.weight"},  // InternLM2
+      {"attn_norm.weight", "attn_norm.weight"},           {"attn.qkv_proj.weight", "attn_qkv.weight"},  // OpenELM
+      {"attn.out_proj.weight", "attn_output.weight"},     {"attn.q_norm.weight", "attn_q_norm.weight"},
+      {"attn.k_norm.weight", "attn_k_norm.weight"},       {"ffn.proj_2.weight", "ffn_down.weight"},
       {"ffn_norm.weight", "ffn_norm.weight"},             {"feed_forward.w1.weight", "ffn_gate.weight"},
       {"feed_forward.w3.weight", "ffn_up.weight"},        {"feed_forward.w2.weight", "ffn_down.weight"},
       {"mlp.dense_h_to_4h.weight", "ffn_up.weight"},      {"mlp.dense_h_to_4h.bias", "ffn_up.bias"},
@@ -435,6 +438,7 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"mlp.down_proj.weight", "ffn_down.weight"},        {"mlp.gate_up_proj.weight", "ffn_up.weight"},
       {"mlp.gate_proj.bias", "ffn_gate.bias"},            {"mlp.up_proj.bias", "ffn_up.bias"},
       {"mlp.down_proj.bias", "ffn_down.bias"},
+      {"mlp.w1.weight", "ffn_up.weight"},                 {"mlp.w2.weight", "ffn_gate.weight"},  // Qwen (1)
       {"mlp.c_fc.weight", "ffn_up.weight"},               {"mlp.c_fc.bias", "ffn_up.bias"},
       {"mlp.c_proj.weight", "ffn_down.weight"},           {"mlp.c_proj.bias", "ffn_down.bias"},
       {"mlp.gate.weight", "ffn_gate_inp.weight"},         {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
@@ -561,9 +565,44 @@ void write_phi3_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
                                                                         : 1.0));
 }
 
+// The special tokens (TextModel's vocabulary keys; the cases' inputs are token ids).
+void write_token_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
+  if (c.contains("bos_token_id") && c["bos_token_id"].is_number()) w.u32("tokenizer.ggml.bos_token_id", c["bos_token_id"]);
+  if (c.contains("eos_token_id") && c["eos_token_id"].is_number()) w.u32("tokenizer.ggml.eos_token_id", c["eos_token_id"]);
+  w.boolean("tokenizer.ggml.add_bos_token", false);
+}
+
+// OpenELMModel.set_gguf_parameters: head counts and FFN widths per layer as arrays (gguf-py writes a list of ints
+// as INT32 items), each width _make_divisible(multiplier · model_dim, ffn_dim_divisor); RMSNorm eps 1e-6; the
+// head size as key / value length and rotary dimension.
+void write_openelm_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
+  const int64_t d = c.at("model_dim"), divisor = c.at("ffn_dim_divisor"), head_dim = c.at("head_dim");
+  std::vector<int32_t> widths;
+  for (double m : c.at("ffn_multipliers").get<std::vector<double>>()) {
+    const double v = m * static_cast<double>(d);
+    int64_t n = std::max<int64_t>(divisor, static_cast<int64_t>(v + static_cast<double>(divisor) / 2) / divisor * divisor);
+    if (static_cast<double>(n) < 0.9 * v) n += divisor;
+    widths.push_back(static_cast<int32_t>(n));
+  }
+  w.str("general.architecture", "openelm");
+  w.u32("openelm.block_count", c.at("num_transformer_layers"));
+  w.u32("openelm.context_length", c.at("max_context_length"));
+  w.u32("openelm.embedding_length", static_cast<uint32_t>(d));
+  w.i32s("openelm.feed_forward_length", widths);
+  w.i32s("openelm.attention.head_count", c.at("num_query_heads").get<std::vector<int32_t>>());
+  w.i32s("openelm.attention.head_count_kv", c.at("num_kv_heads").get<std::vector<int32_t>>());
+  w.f32("openelm.rope.freq_base", c.at("rope_freq_constant").get<float>());
+  w.f32("openelm.attention.layer_norm_rms_epsilon", 1e-6f);
+  w.u32("openelm.rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.u32("openelm.attention.key_length", static_cast<uint32_t>(head_dim));
+  w.u32("openelm.attention.value_length", static_cast<uint32_t>(head_dim));
+  write_token_keys(w, c);
+}
+
 // The GGUF metadata convert_hf_to_gguf.py writes for the config (the keys llama.cpp reads for the family).
 void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const std::string& model_type,
                      const std::string& arch) {
+  if (model_type == "openelm") return write_openelm_keys(w, c);
   const int64_t heads = c.at("num_attention_heads"), kv = c.value("num_key_value_heads", heads);
   w.str("general.architecture", arch);
   w.u32(arch + ".block_count", c.at("num_hidden_layers"));
@@ -600,13 +639,22 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
           static_cast<uint32_t>(c.at("rotary_pct").get<double>() * static_cast<double>(head_dim)));
     w.boolean(arch + ".use_parallel_residual", c.value("use_parallel_residual", true));
   }
+  if (model_type == "qwen") {
+    // QwenModel writes the common keys alone: rope.freq_base from rotary_emb_base, and today the config's
+    // layer_norm_epsilon as the LayerNorm key, which llama.cpp's qwen loader does not read. Written here as the
+    // converters before it did (the Qwen GGUFs in circulation): the RMSNorm key, and rope.dimension_count, which
+    // llama.cpp reads as the rotated width (every released Qwen rotates whole heads; this case half of each).
+    w.f32(arch + ".attention.layer_norm_rms_epsilon", c.at("layer_norm_epsilon").get<float>());
+    w.u32(arch + ".rope.dimension_count", static_cast<uint32_t>(c.at("rotary_pct").get<double>() *
+                                                                c.at("kv_channels").get<double>()));
+  }
   if (model_type == "stablelm") {  // StableLMModel.set_gguf_parameters
     const int64_t head_dim = c.at("hidden_size").get<int64_t>() / heads;
     w.u32(arch + ".rope.dimension_count",
           static_cast<uint32_t>(c.at("partial_rotary_factor").get<double>() * static_cast<double>(head_dim)));
     w.boolean(arch + ".use_parallel_residual", c.value("use_parallel_residual", true));
   }
-  w.f32(arch + ".rope.freq_base", c.value("rope_theta", 10000.0f));
+  w.f32(arch + ".rope.freq_base", c.value("rope_theta", c.value("rotary_emb_base", 10000.0f)));
   for (const char* key : {"num_local_experts", "num_experts", "n_routed_experts"})
     if (c.contains(key)) w.u32(arch + ".expert_count", c.at(key));
   if (c.contains("num_experts_per_tok")) w.u32(arch + ".expert_used_count", c.at("num_experts_per_tok"));
@@ -631,9 +679,7 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   if (c.contains("rope_local_base_freq"))  // TextModel: rope_parameters' sliding_attention theta
     w.f32(arch + ".rope.freq_base_swa", c["rope_local_base_freq"].get<float>());
   if (arch == "deepseek2") write_deepseek2_keys(w, c);
-  if (c.contains("bos_token_id") && c["bos_token_id"].is_number()) w.u32("tokenizer.ggml.bos_token_id", c["bos_token_id"]);
-  if (c.contains("eos_token_id") && c["eos_token_id"].is_number()) w.u32("tokenizer.ggml.eos_token_id", c["eos_token_id"]);
-  w.boolean("tokenizer.ggml.add_bos_token", false);
+  write_token_keys(w, c);
 }
 
 // The case's config.json, GPT-2's own key names also under the common ones write_gguf_keys reads.
@@ -732,7 +778,8 @@ std::pair<StTensor, StTensor> deepseek_kv_b(const StTensor& t, int64_t heads, in
 
 // A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
 bool split_layer_name(const std::string& name, std::string& prefix, std::string& role) {
-  for (const std::string layers : {"model.layers.", "transformer.h.", "gpt_neox.layers.", "transformer.encoder.layers."}) {
+  for (const std::string layers :
+       {"model.layers.", "transformer.h.", "gpt_neox.layers.", "transformer.encoder.layers.", "transformer.layers."}) {
     if (name.rfind(layers, 0) != 0) continue;
     const size_t dot = name.find('.', layers.size());
     prefix = "blk." + name.substr(layers.size(), dot - layers.size()) + ".";
@@ -816,7 +863,8 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
   const nlohmann::json c = hf_config(dir);
   const std::string model_type = c.at("model_type"), arch = gguf_arch(model_type);
   if (model_type == "mamba" || model_type == "mamba2") return write_mamba_gguf(dir, out);
-  const int64_t heads = c.at("num_attention_heads"), kv = c.value("num_key_value_heads", heads);
+  // The head counts regroup or permute rows below (OpenELM's differ per layer; its tensors need neither).
+  const int64_t heads = c.value("num_attention_heads", int64_t{0}), kv = c.value("num_key_value_heads", heads);
   const auto tensors = read_safetensors(dir / "model.safetensors");
   llmc_test::GgufWriter w;
   write_gguf_keys(w, c, model_type, arch);
@@ -844,7 +892,8 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       {"model.tok_embeddings.weight", "token_embd.weight"}, {"output.weight", "output.weight"},
       {"transformer.embedding.word_embeddings.weight", "token_embd.weight"},  // ChatGLM2 / 3
       {"transformer.encoder.final_layernorm.weight", "output_norm.weight"},
-      {"transformer.output_layer.weight", "output.weight"}, {"lm_head.bias", "output.bias"}};
+      {"transformer.output_layer.weight", "output.weight"}, {"lm_head.bias", "output.bias"},
+      {"transformer.token_embeddings.weight", "token_embd.weight"}, {"transformer.norm.weight", "output_norm.weight"}};
   std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
     if (name == "transformer.rotary_pos_emb.inv_freq") continue;  // ChatGLMModel.filter_tensors
@@ -860,6 +909,13 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
         }
         add(prefix + "ffn_gate_exps.weight", {experts, width, hidden}, gate);
         add(prefix + "ffn_up_exps.weight", {experts, width, hidden}, up);
+        continue;
+      }
+      if (role == "ffn.proj_1.weight") {  // OpenELMModel: [gate; up] split
+        const int64_t width = t.shape[0] / 2, hidden = t.shape[1];
+        const auto middle = t.values.begin() + width * hidden;
+        add(prefix + "ffn_gate.weight", {width, hidden}, std::vector<float>(t.values.begin(), middle));
+        add(prefix + "ffn_up.weight", {width, hidden}, std::vector<float>(middle, t.values.end()));
         continue;
       }
       if (role == "attention.wqkv.weight") {  // InternLM2Model: per kv group (its queries, k, v) split, q / k permuted
