@@ -1,7 +1,8 @@
-// Matrix-vector and matrix-matrix products for generated models: y[t] = W·x[t] over T tokens. Row-major
-// f32 / f16 / bf16 weights here (f16 / bf16 converted in registers; activations fp32, fp32 accumulators);
-// grouped weights (what get_matrix binds: f32_g16, f16_g16, bf16_g16, q8_0, q4_0, q4_k,
-// q5_k, q6_k) in llmc/matmul_grouped.hpp.
+// Matrix-vector and matrix-matrix products for generated models: y[t] = W·x[t] over T tokens. Row-major f32
+// weights here (the plain arrays a model passes itself, e.g. routers; activations fp32, fp32 accumulators);
+// grouped weights (what get_matrix binds: f32_g16, f16_g16, bf16_g16, q8_0, q4_0, q4_k, q5_k, q6_k) in
+// llmc/matmul_grouped.hpp. Every stored 16-bit matrix is grouped at load, so no kernel reads row-major f16 /
+// bf16: matmul_any instantiates one kernel per format a matrix can have.
 //
 // Register tiles of R weight rows × C tokens, each accumulator a SIMD vector along the input dimension,
 // reduced at the end. Every output element is computed by the same instruction sequence whatever the tile,
@@ -22,9 +23,6 @@
 namespace llmc {
 namespace mm {
 
-// Bytes of one weight row of `in` values (unquantised formats).
-inline size_t row_bytes(WFormat f, int in) { return static_cast<size_t>(in) * (f == WFormat::f32 ? 4 : 2); }
-
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define LLMC_MM_AVX512 1
 using V = __m512;
@@ -40,15 +38,6 @@ inline float vsum(V v) {
 }
 inline V vload(const float* p) { return _mm512_loadu_ps(p); }
 inline V vload_tail(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
-inline V vload_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-inline V vload_f16_tail(const uint16_t* p, int n) {
-  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p));
-}
-inline V bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-inline V vload_bf16(const uint16_t* p) { return bf16_widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-inline V vload_bf16_tail(const uint16_t* p, int n) {
-  return bf16_widen(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p));
-}
 inline V vset1(float v) { return _mm512_set1_ps(v); }
 #elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define LLMC_MM_AVX2 1
@@ -67,42 +56,15 @@ inline V vload_tail(const float* p, int n) {
   std::memcpy(b, p, static_cast<size_t>(n) * 4);
   return _mm256_load_ps(b);
 }
-inline V vload_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-inline V vload_f16_tail(const uint16_t* p, int n) {
-  alignas(16) uint16_t b[8] = {};
-  std::memcpy(b, p, static_cast<size_t>(n) * 2);
-  return vload_f16(b);
-}
-inline V bf16_widen(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
-inline V vload_bf16(const uint16_t* p) { return bf16_widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-inline V vload_bf16_tail(const uint16_t* p, int n) {
-  alignas(16) uint16_t b[8] = {};
-  std::memcpy(b, p, static_cast<size_t>(n) * 2);
-  return vload_bf16(b);
-}
 inline V vset1(float v) { return _mm256_set1_ps(v); }
 #endif
 
 #if defined(LLMC_MM_AVX512) || defined(LLMC_MM_AVX2)
 #define LLMC_MM_SIMD 1
 
-// Loads of a full vector and of a partial tail (zero-filled) for the unquantised formats.
-template <WFormat F>
-inline V wload(const void* row, int i) {
-  if constexpr (F == WFormat::f32) return vload(static_cast<const float*>(row) + i);
-  else if constexpr (F == WFormat::f16) return vload_f16(static_cast<const uint16_t*>(row) + i);
-  else return vload_bf16(static_cast<const uint16_t*>(row) + i);
-}
-template <WFormat F>
-inline V wload_tail(const void* row, int i, int n) {
-  if constexpr (F == WFormat::f32) return vload_tail(static_cast<const float*>(row) + i, n);
-  else if constexpr (F == WFormat::f16) return vload_f16_tail(static_cast<const uint16_t*>(row) + i, n);
-  else return vload_bf16_tail(static_cast<const uint16_t*>(row) + i, n);
-}
-
 // acc[r][c] over the whole input: R rows of W (row r at w + r·wb bytes) × C tokens (token c at x + c·xs
 // bytes). Writes y[c·ys + r] = Σ + bias[r].
-template <WFormat F, int In, int R, int C>
+template <int In, int R, int C>
 inline void tile(const uint8_t* w, size_t wb, const uint8_t* x, size_t xs, float* y, int ys, const float* bias) {
   V acc[R][C];
   for (int r = 0; r < R; ++r)
@@ -111,7 +73,7 @@ inline void tile(const uint8_t* w, size_t wb, const uint8_t* x, size_t xs, float
   for (int i = 0; i < kFull; i += kV) {
     V wv[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = wload<F>(w + r * wb, i);
+    for (int r = 0; r < R; ++r) wv[r] = vload(reinterpret_cast<const float*>(w + r * wb) + i);
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       const V xv = vload(reinterpret_cast<const float*>(x + c * xs) + i);
@@ -122,7 +84,7 @@ inline void tile(const uint8_t* w, size_t wb, const uint8_t* x, size_t xs, float
   if constexpr (kFull < In) {
     constexpr int n = In - kFull;
     V wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = wload_tail<F>(w + r * wb, kFull, n);
+    for (int r = 0; r < R; ++r) wv[r] = vload_tail(reinterpret_cast<const float*>(w + r * wb) + kFull, n);
     for (int c = 0; c < C; ++c) {
       const V xv = vload_tail(reinterpret_cast<const float*>(x + c * xs) + kFull, n);
       for (int r = 0; r < R; ++r) acc[r][c] = vfma(wv[r], xv, acc[r][c]);
@@ -133,23 +95,23 @@ inline void tile(const uint8_t* w, size_t wb, const uint8_t* x, size_t xs, float
 }
 
 // The last `left` (< C) tokens of a row block, with a tile of exactly that width.
-template <WFormat F, int In, int R, int C>
+template <int In, int R, int C>
 inline void tail_tile(const uint8_t* w, size_t wb, const uint8_t* x, size_t xs, float* y, int ys, const float* b, int left) {
   if constexpr (C > 1) {
-    if (left == C - 1) tile<F, In, R, C - 1>(w, wb, x, xs, y, ys, b);
-    else tail_tile<F, In, R, C - 1>(w, wb, x, xs, y, ys, b, left);
+    if (left == C - 1) tile<In, R, C - 1>(w, wb, x, xs, y, ys, b);
+    else tail_tile<In, R, C - 1>(w, wb, x, xs, y, ys, b, left);
   }
 }
 
 // Rows [r0, r0 + R) against all T tokens, C tokens at a time, the rest with one narrower tile.
-template <WFormat F, int In, int R, int C>
+template <int In, int R, int C>
 inline void row_block(const uint8_t* W, size_t wb, int r0, float* y, int ys, const uint8_t* x, size_t xs,
                       const float* bias, int T) {
   const uint8_t* w = W + static_cast<size_t>(r0) * wb;
   const float* b = bias ? bias + r0 : nullptr;
   int t = 0;
-  for (; t + C <= T; t += C) tile<F, In, R, C>(w, wb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b);
-  if (t < T) tail_tile<F, In, R, C>(w, wb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, T - t);
+  for (; t + C <= T; t += C) tile<In, R, C>(w, wb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b);
+  if (t < T) tail_tile<In, R, C>(w, wb, x + t * xs, xs, y + static_cast<size_t>(t) * ys + r0, ys, b, T - t);
 }
 
 // Tile shapes: rows × tokens for prefill, rows for decode (one token). The accumulators must fit the
@@ -160,10 +122,10 @@ inline constexpr int kPrefillRows = 4, kPrefillTokens = 6, kDecodeRows = 8;
 inline constexpr int kPrefillRows = 3, kPrefillTokens = 4, kDecodeRows = 4;
 #endif
 
-template <WFormat F, int Out, int In>
+template <int Out, int In>
 inline void matmul_simd(float* y, int ys, const float* xf, const void* Wv, const float* bias, int T) {
   const uint8_t* W = static_cast<const uint8_t*>(Wv);
-  const size_t wb = row_bytes(F, In), xs = static_cast<size_t>(In) * sizeof(float);
+  const size_t wb = static_cast<size_t>(In) * sizeof(float), xs = static_cast<size_t>(In) * sizeof(float);
   const uint8_t* x = reinterpret_cast<const uint8_t*>(xf);
   if (T == 1) {
     constexpr int R = kDecodeRows, kBlocks = Out / R;
@@ -171,9 +133,9 @@ inline void matmul_simd(float* y, int ys, const float* xf, const void* Wv, const
       for (int blk = begin; blk < end; ++blk) {
         const int r0 = blk * R;
         if (blk < kBlocks) {
-          tile<F, In, R, 1>(W + r0 * wb, wb, x, xs, y + r0, ys, bias ? bias + r0 : nullptr);
+          tile<In, R, 1>(W + r0 * wb, wb, x, xs, y + r0, ys, bias ? bias + r0 : nullptr);
         } else {
-          for (int r = r0; r < Out; ++r) tile<F, In, 1, 1>(W + r * wb, wb, x, xs, y + r, ys, bias ? bias + r : nullptr);
+          for (int r = r0; r < Out; ++r) tile<In, 1, 1>(W + r * wb, wb, x, xs, y + r, ys, bias ? bias + r : nullptr);
         }
       }
     });
@@ -183,9 +145,9 @@ inline void matmul_simd(float* y, int ys, const float* xf, const void* Wv, const
   parallel_for(kBlocks + (Out % R ? 1 : 0), static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
     for (int blk = begin; blk < end; ++blk) {
       if (blk < kBlocks) {
-        row_block<F, In, R, C>(W, wb, blk * R, y, ys, x, xs, bias, T);
+        row_block<In, R, C>(W, wb, blk * R, y, ys, x, xs, bias, T);
       } else {
-        for (int r = blk * R; r < Out; ++r) row_block<F, In, 1, C>(W, wb, r, y, ys, x, xs, bias, T);
+        for (int r = blk * R; r < Out; ++r) row_block<In, 1, C>(W, wb, r, y, ys, x, xs, bias, T);
       }
     }
   });
@@ -193,22 +155,14 @@ inline void matmul_simd(float* y, int ys, const float* xf, const void* Wv, const
 #endif  // SIMD
 
 // Scalar reference for builds without AVX2.
-template <WFormat F>
-inline float row_value(const void* row, int i) {
-  if constexpr (F == WFormat::f32) return static_cast<const float*>(row)[i];
-  else if constexpr (F == WFormat::f16) return f16_to_f32(static_cast<const uint16_t*>(row)[i]);
-  else return bf16_to_f32(static_cast<const uint16_t*>(row)[i]);
-}
-
-template <WFormat F, int Out, int In>
+template <int Out, int In>
 inline void matmul_scalar(float* y, int ys, const float* x, const void* Wv, const float* bias, int T) {
-  const uint8_t* W = static_cast<const uint8_t*>(Wv);
-  const size_t wb = row_bytes(F, In);
+  const float* W = static_cast<const float*>(Wv);
   parallel_for(Out, static_cast<int64_t>(Out) * In * T, [&](int begin, int end) {
     for (int o = begin; o < end; ++o)
       for (int t = 0; t < T; ++t) {
         float s = 0.0f;
-        for (int i = 0; i < In; ++i) s += row_value<F>(W + o * wb, i) * x[static_cast<size_t>(t) * In + i];
+        for (int i = 0; i < In; ++i) s += W[static_cast<size_t>(o) * In + i] * x[static_cast<size_t>(t) * In + i];
         y[static_cast<size_t>(t) * ys + o] = s + (bias ? bias[o] : 0.0f);
       }
   });
@@ -219,10 +173,11 @@ inline void matmul_typed(float* y, int ys, const float* x, const void* W, const 
   if constexpr (is_grouped(F)) {
     matmul_grouped<F, Out, In>(y, ys, x, W, bias, T);
   } else {
+    static_assert(F == WFormat::f32, "row-major matrices are f32 (16-bit ones are grouped at load)");
 #ifdef LLMC_MM_SIMD
-    matmul_simd<F, Out, In>(y, ys, x, W, bias, T);
+    matmul_simd<Out, In>(y, ys, x, W, bias, T);
 #else
-    matmul_scalar<F, Out, In>(y, ys, x, W, bias, T);
+    matmul_scalar<Out, In>(y, ys, x, W, bias, T);
 #endif
   }
 }
@@ -257,8 +212,6 @@ template <int Out, int In>
 inline void matmul_any(float* y, int y_stride, const float* x, const Matrix& ref, const float* bias, int T) {
   switch (ref.format) {
     case WFormat::f32: return mm::matmul_typed<WFormat::f32, Out, In>(y, y_stride, x, ref.data, bias, T);
-    case WFormat::f16: return mm::matmul_typed<WFormat::f16, Out, In>(y, y_stride, x, ref.data, bias, T);
-    case WFormat::bf16: return mm::matmul_typed<WFormat::bf16, Out, In>(y, y_stride, x, ref.data, bias, T);
     default: break;
   }
   const bool done = mm::with_grouped_kernel<In>(ref.format, [&](auto F) {

@@ -144,14 +144,14 @@ inline size_t dtype_size(DType d) { return d == DType::f32 ? 4 : 2; }
 // groups of 16 (zero padding rows), a group holding for each column the 16 rows' values side by side, so
 // that one vector load is one column of 16 rows. bf16_g16 holds columns in pairs instead (for vdpbf16ps):
 // per pair of columns 2p, 2p+1, 16 rows × 4 bytes, a row's bf16 of column 2p in the low half and of
-// column 2p+1 in the high half (an odd column count padded with a zero column). f32 / f16 / bf16 without
-// the suffix are plain row-major [out][in] (matrices the model derives itself: transposed, stacked,
-// row-normalised).
+// column 2p+1 in the high half (an odd column count padded with a zero column). f32 without the suffix is
+// plain row-major [out][in] (the fp32 arrays a model passes itself, e.g. routers); no matrix stays a plain
+// 16-bit one.
 //
 // K-quants (q4_k, q5_k, q6_k: GGUF's Q4_K / Q5_K / Q6_K numerics, llmc's layout): rows in groups of 16 as
 // above, a group holding one super-block of 256 columns after another, each the quants, sub-block scales
 // (and mins) and f16 super-block scales of its 16 rows (the bytes: see kKBlock).
-enum class WFormat : uint8_t { f32, f16, bf16, q8_0, q4_0, f32_g16, f16_g16, bf16_g16, q4_k, q6_k, q5_k };
+enum class WFormat : uint8_t { f32, q8_0, q4_0, f32_g16, f16_g16, bf16_g16, q4_k, q6_k, q5_k };
 inline constexpr size_t kQuantBlock = 32, kQuantRows = 16;
 // Version of the grouped byte layouts above, recorded in files written by `llmc quantize`: a binary refuses a
 // file of another version. Increment it whenever any grouped layout changes.
@@ -357,10 +357,7 @@ inline float matrix_value(WFormat f, const uint8_t* m, size_t rows, size_t cols,
     std::memcpy(&h, p + 2 * at, 2);
     return f == WFormat::f16_g16 ? f16_to_f32(h) : bf16_to_f32(h);
   }
-  const size_t at = r * cols + i;
-  if (f == WFormat::f32) return std::memcpy(&v, m + 4 * at, 4), v;
-  std::memcpy(&h, m + 2 * at, 2);
-  return f == WFormat::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+  return std::memcpy(&v, m + 4 * (r * cols + i), 4), v;  // f32, row-major
 }
 
 // x truncated to an integer as x86's cvttss2si does: out of range or NaN (a block holding inf or NaN, e.g.

@@ -200,21 +200,16 @@ TypedMatrix make_typed(WFormat f, const std::vector<float>& w, int out, int in) 
   TypedMatrix m;
   m.values = w;
   // Round to the stored type first (f16 / bf16 values; grouped formats are made from those).
-  const bool half = f == WFormat::f16 || f == WFormat::f16_g16, brain = f == WFormat::bf16 || f == WFormat::bf16_g16;
+  const bool half = f == WFormat::f16_g16, brain = f == WFormat::bf16_g16;
   for (float& v : m.values) {
     uint32_t bits;
     std::memcpy(&bits, &v, 4);
     if (half) v = f16_to_f32(f32_to_f16(v));
     if (brain) v = bf16_to_f32(uint16_t(bits >> 16));
   }
-  if (f == WFormat::f16 || f == WFormat::bf16) {
-    m.bytes.resize(w.size() * 2);
-    for (size_t i = 0; i < w.size(); ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &m.values[i], 4);
-      const uint16_t h = half ? f32_to_f16(m.values[i]) : uint16_t(bits >> 16);
-      std::memcpy(&m.bytes[2 * i], &h, 2);
-    }
+  if (f == WFormat::f32) {  // row-major
+    m.bytes.resize(w.size() * 4);
+    std::memcpy(m.bytes.data(), w.data(), m.bytes.size());
   } else {
     m.bytes.resize(grouped_matrix_bytes(f, out, in));
     write_matrix(f, m.values.data(), out, in, m.bytes.data());
@@ -359,18 +354,19 @@ void check_kquant_extremes(int sign) {
   for (int o = 0; o < 16; ++o) CHECK(got[o] == mm::kquant_dot_ref<F, In>(W.data(), o, xq.data()));
 }
 
-// matmuls of two matrices in format f (and a third in f16) against separate matmuls, bit for bit.
+// matmuls of two matrices in format f (and a third in another format) against separate matmuls, bit for bit.
 template <int In>
 void check_matmuls(WFormat f, int threads) {
+  const WFormat other = f == WFormat::f16_g16 ? WFormat::bf16_g16 : WFormat::f16_g16;
   const auto x = random_vector(size_t(9) * In, 21), bias = random_vector(200, 22);
   const TypedMatrix a = make_typed(f, random_vector(size_t(200) * In, 23, 0.05f), 200, In),
                     b = make_typed(f, random_vector(size_t(40) * In, 24, 0.05f), 40, In),
-                    c = make_typed(WFormat::f16, random_vector(size_t(40) * In, 25, 0.05f), 40, In);
+                    c = make_typed(other, random_vector(size_t(40) * In, 25, 0.05f), 40, In);
   for (int T : {1, 9}) {
     INFO("format " << int(f) << ", T " << T << ", threads " << threads);
     std::vector<float> ya(size_t(T) * 200), yb(size_t(T) * 40), yc(size_t(T) * 40);
     std::vector<float> ra = ya, rb = yb, rc = yc;
-    const Matrix ma{f, a.bytes.data()}, mb{f, b.bytes.data()}, mc{WFormat::f16, c.bytes.data()};
+    const Matrix ma{f, a.bytes.data()}, mb{f, b.bytes.data()}, mc{other, c.bytes.data()};
     matmul<200, In>(ra.data(), 200, x.data(), ma, bias.data(), T);
     matmul<40, In>(rb.data(), 40, x.data(), mb, nullptr, T);
     matmul<40, In>(rc.data(), 40, x.data(), mc, nullptr, T);
@@ -737,10 +733,10 @@ TEST_SUITE("kernels") {
     }
   }
 
-  TEST_CASE("matmul with f16, bf16, q8_0, q4_0 and grouped f32 / f16 / bf16 weights") {
+  TEST_CASE("matmul with f32, q8_0, q4_0 and grouped f32 / f16 / bf16 weights") {
     for (int threads : {1, 2}) {
       set_threads(threads);
-      for (WFormat f : {WFormat::f16, WFormat::bf16, WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16,
+      for (WFormat f : {WFormat::f32, WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16,
                         WFormat::bf16_g16}) {
         check_typed_matmul<8, 64>(f, 1);
         check_typed_matmul<13, 96>(f, 3);     // row and token tails
