@@ -300,6 +300,28 @@ void keys_openelm(const GgufMeta& m, json& c) {
   c["share_input_output_layers"] = !m.has_tensor("output.weight");
 }
 
+// Grok-1 (GrokModel): attention logits scaled by attention.output_scale, then soft-capped at
+// attn_logit_softcapping; embeddings and logits scaled. Without those keys (older files) llama.cpp's defaults,
+// Grok-1's values. Four norms per layer (adjust_grok). GGUF keeps no activation: the ports' exact GELU. The
+// router's top k weights are taken as they are, as in the reference (Grok-1's JAX code and its PyTorch ports);
+// llama.cpp renormalises them, a per-token scale that the RMSNorm after the experts cancels but for its
+// epsilon. Grok 2 (a dense FFN beside the experts, a final soft-cap, attention temperature) is refused.
+void keys_grok(const GgufMeta& m, json& c) {
+  keys_experts(m, c);
+  c["attn_output_multiplier"] = m.real("attention.output_scale", 0.08838834764831845);
+  c["embedding_multiplier_scale"] = m.real("embedding_scale", 78.38367176906169);
+  c["output_multiplier_scale"] = m.real("logit_scale", 0.5773502691896257);
+  c["max_attn_value"] = m.real("attn_logit_softcapping", 30.0);
+  c["hidden_act"] = "gelu";
+  if (m.real("final_logit_softcapping", 0.0) != 0.0)
+    m.fail(m.arch() + ".final_logit_softcapping", "is set (Grok 2), which llmc does not import");
+  if (m.has("attention.temperature_length"))
+    m.fail(m.arch() + ".attention.temperature_length", "is set (Grok 2's attention temperature), which llmc does not import");
+  if (m.has_tensor("blk.0.ffn_up.weight"))
+    throw Error(m.path() + ": tensor 'blk.0.ffn_up.weight' (Grok 2's dense feed-forward beside the experts) is not "
+                           "supported");
+}
+
 // StableLM (StableLMModel, llama.cpp's models/stablelm.cpp): LayerNorms with bias; a block without ffn_norm is
 // parallel (StableLM 2 12B), as llama.cpp decides it; StableLM 2 12B's per-head q / k norms stacked [heads,
 // head_dim] (spec qk_norm_weights per_head reads the stacked tensor as it is).
@@ -670,6 +692,12 @@ void adjust_openelm(const GgufMeta&, Spec& s, std::map<std::string, std::string>
   s.weights.layer["gate"] = s.weights.layer["up"] = "";
 }
 
+// Grok's norms after the attention and after the experts (gguf-py: ATTN_OUT_NORM, LAYER_OUT_NORM).
+void adjust_grok(const GgufMeta&, Spec&, std::map<std::string, std::string>& names) {
+  names["post_attn_norm"] = "attn_output_norm.weight";
+  names["post_ffn_norm"] = "layer_output_norm.weight";
+}
+
 // A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
 void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
@@ -709,6 +737,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"mamba", "mamba", false, false, keys_mamba, adjust_mamba},
     {"mamba2", "mamba2", false, false, keys_mamba2, adjust_mamba},
     {"openelm", "openelm", false, false, keys_openelm, adjust_openelm, true},
+    {"grok", "grok", false, false, keys_grok, adjust_grok},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.

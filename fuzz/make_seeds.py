@@ -335,6 +335,12 @@ put("gguf_import", "openelm.gguf", gguf_model([
     gkv("openelm.feed_forward_length", 9, i32s([16, 8])), u32kv("openelm.attention.key_length", 4),
     u32kv("openelm.attention.value_length", 4), u32kv("openelm.rope.dimension_count", 4),
     f32kv("openelm.attention.layer_norm_rms_epsilon", 1e-6)], openelm_tensors))
+# Grok-1: 4 experts, top 2; norms after the attention and after the experts; the classifier tied.
+put("gguf_import", "grok.gguf", import_seed("grok", llama_layer[:5] + [
+    ("attn_output_norm", "norm"), ("ffn_norm", "norm"), ("ffn_gate_inp", "inp"), ("ffn_gate_exps", "exps"),
+    ("ffn_up_exps", "exps"), ("ffn_down_exps", "dexps"), ("layer_output_norm", "norm")],
+    [("expert_count", 4), ("expert_used_count", 2), ("attention.output_scale", 0.5), ("embedding_scale", 2.8),
+     ("logit_scale", 0.6), ("attn_logit_softcapping", 30.0)]))
 # Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
 def gguf_scalar_kvs(path):
     b = open(path, "rb").read()

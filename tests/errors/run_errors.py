@@ -580,6 +580,12 @@ def import_bad_gguf(ctx):
             "openelm.attention.head_count", "has 2 values for 1 layers")
     refused("openelm0.gguf", gguf([embed], kvs=with_value(openelm, "openelm.attention.head_count", [0])),
             "openelm.attention.head_count", "holds 0: not a positive integer")
+    grok = [(k.replace("llama.", "grok."), v) for k, v in llama[1:]] + [("general.architecture", "grok"),
+                                                                       ("grok.expert_count", 2), ("grok.expert_used_count", 1)]
+    refused("grok2.gguf", gguf([embed], kvs=grok + [("grok.final_logit_softcapping", 30)]), "grok.final_logit_softcapping",
+            "Grok 2")
+    refused("grok2ffn.gguf", gguf([embed, ("blk.0.ffn_up.weight", [8, 4], b"\0" * 128)], kvs=grok),
+            "blk.0.ffn_up.weight", "Grok 2's dense feed-forward")
     refused("openelmffn.gguf", gguf([embed], kvs=openelm + [("openelm.feed_forward_length", [8, 8])]),
             "openelm.feed_forward_length", "has 2 values for 1 layers")
     # State-space files llmc would run unlike llama.cpp: FalconMamba's dt / B / C norms, Mamba 2 groups.

@@ -427,6 +427,11 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"attention.query_key_value.weight", "attn_qkv.weight"}, {"attention.query_key_value.bias", "attn_qkv.bias"},
       {"attention.dense.weight", "attn_output.weight"},   {"attention.dense.bias", "attn_output.bias"},  // GPT-NeoX
       {"attention_norm.weight", "attn_norm.weight"},      {"attention.wo.weight", "attn_output.weight"},  // InternLM2
+      {"rms_norm.weight", "attn_norm.weight"},            {"rms_norm_1.weight", "attn_output_norm.weight"},  // Grok
+      {"rms_norm_2.weight", "ffn_norm.weight"},           {"rms_norm_3.weight", "layer_output_norm.weight"},
+      {"multi_head_attention.query.weight", "attn_q.weight"}, {"multi_head_attention.key.weight", "attn_k.weight"},
+      {"multi_head_attention.value.weight", "attn_v.weight"},
+      {"multi_head_attention.linear.weight", "attn_output.weight"}, {"router.weight", "ffn_gate_inp.weight"},
       {"attn_norm.weight", "attn_norm.weight"},           {"attn.qkv_proj.weight", "attn_qkv.weight"},  // OpenELM
       {"attn.out_proj.weight", "attn_output.weight"},     {"attn.q_norm.weight", "attn_q_norm.weight"},
       {"attn.k_norm.weight", "attn_k_norm.weight"},       {"ffn.proj_2.weight", "ffn_down.weight"},
@@ -455,7 +460,9 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
       {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
       {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"}};
-  if (role.find(".experts.") != std::string::npos || role.find("layernorm.norms.") != std::string::npos) return "";
+  if (role.find(".experts.") != std::string::npos || role.find("layernorm.norms.") != std::string::npos ||
+      role.rfind("moe.", 0) == 0)
+    return "";
   auto it = names.find(role);
   if (it == names.end()) throw std::runtime_error(role + ": no GGUF name for it");
   return it->second;
@@ -468,12 +475,15 @@ std::pair<int, std::string> gguf_expert(const std::string& role) {
   for (const auto& [norm, stacked] : {std::pair{"self_attn.q_layernorm.norms.", "attn_q_norm.weight"},
                                       std::pair{"self_attn.k_layernorm.norms.", "attn_k_norm.weight"}})
     if (role.rfind(norm, 0) == 0) return {std::stoi(role.substr(std::strlen(norm))), stacked};
-  const size_t at = role.find(".experts.") + 9, dot = role.find('.', at);
+  // Grok's experts are "moe.3.linear.weight" (GrokModel merges linear, linear_v, linear_1).
+  const size_t at = role.rfind("moe.", 0) == 0 ? 4 : role.find(".experts.") + 9, dot = role.find('.', at);
   const std::string kind = role.substr(dot + 1);
   static const std::map<std::string, std::string> names = {
       {"gate_proj.weight", "ffn_gate_exps.weight"}, {"up_proj.weight", "ffn_up_exps.weight"},
       {"down_proj.weight", "ffn_down_exps.weight"}, {"w1.weight", "ffn_gate_exps.weight"},
-      {"w3.weight", "ffn_up_exps.weight"},          {"w2.weight", "ffn_down_exps.weight"}};
+      {"w3.weight", "ffn_up_exps.weight"},          {"w2.weight", "ffn_down_exps.weight"},
+      {"linear.weight", "ffn_gate_exps.weight"},    {"linear_v.weight", "ffn_up_exps.weight"},
+      {"linear_1.weight", "ffn_down_exps.weight"}};
   return {std::stoi(role.substr(at, dot - at)), names.at(kind)};
 }
 
@@ -648,6 +658,13 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
     w.u32(arch + ".rope.dimension_count", static_cast<uint32_t>(c.at("rotary_pct").get<double>() *
                                                                 c.at("kv_channels").get<double>()));
   }
+  if (model_type == "grok") {  // GrokModel.set_gguf_parameters (the config has no attn_logit_softcapping: 30)
+    w.f32(arch + ".attn_logit_softcapping", 30.0f);
+    w.f32(arch + ".router_logit_softcapping", 30.0f);
+    w.f32(arch + ".attention.output_scale", c.at("attn_output_multiplier").get<float>());
+    w.f32(arch + ".embedding_scale", c.at("embedding_multiplier_scale").get<float>());
+    w.f32(arch + ".logit_scale", c.at("output_multiplier_scale").get<float>());
+  }
   if (model_type == "stablelm") {  // StableLMModel.set_gguf_parameters
     const int64_t head_dim = c.at("hidden_size").get<int64_t>() / heads;
     w.u32(arch + ".rope.dimension_count",
@@ -778,8 +795,8 @@ std::pair<StTensor, StTensor> deepseek_kv_b(const StTensor& t, int64_t heads, in
 
 // A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
 bool split_layer_name(const std::string& name, std::string& prefix, std::string& role) {
-  for (const std::string layers :
-       {"model.layers.", "transformer.h.", "gpt_neox.layers.", "transformer.encoder.layers.", "transformer.layers."}) {
+  for (const std::string layers : {"model.layers.", "transformer.h.", "gpt_neox.layers.", "transformer.encoder.layers.",
+                                    "transformer.layers.", "transformer.decoder_layer."}) {
     if (name.rfind(layers, 0) != 0) continue;
     const size_t dot = name.find('.', layers.size());
     prefix = "blk." + name.substr(layers.size(), dot - layers.size()) + ".";
@@ -893,7 +910,8 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
       {"transformer.embedding.word_embeddings.weight", "token_embd.weight"},  // ChatGLM2 / 3
       {"transformer.encoder.final_layernorm.weight", "output_norm.weight"},
       {"transformer.output_layer.weight", "output.weight"}, {"lm_head.bias", "output.bias"},
-      {"transformer.token_embeddings.weight", "token_embd.weight"}, {"transformer.norm.weight", "output_norm.weight"}};
+      {"transformer.token_embeddings.weight", "token_embd.weight"}, {"transformer.norm.weight", "output_norm.weight"},
+      {"transformer.in_out_embed.weight", "token_embd.weight"}, {"transformer.rms_norm.weight", "output_norm.weight"}};
   std::map<std::string, std::map<int, const StTensor*>> experts;  // stacked GGUF name -> expert -> tensor
   for (const auto& [name, t] : tensors) {
     if (name == "transformer.rotary_pos_emb.inv_freq") continue;  // ChatGLMModel.filter_tensors
