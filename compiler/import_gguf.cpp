@@ -300,6 +300,33 @@ void keys_openelm(const GgufMeta& m, json& c) {
   c["share_input_output_layers"] = !m.has_tensor("output.weight");
 }
 
+// Llama 4 (Llama4Model): the attention pattern is llama.cpp's code, not the file's: every 4th layer without RoPE,
+// the others attending within chunks of 8192 positions and (but in the 128-expert model, Maverick) with q and k
+// L2-normalised after RoPE; the NoPE layers scale q by log(⌊(p + 1) / 8192⌋ + 1)·0.1 + 1. A sliding_window of 0
+// (MobileLLM-R1) means RoPE everywhere, no chunks, no temperature. MoE every interleave_moe_layer_step-th layer
+// (a sigmoid top-k router scaling the experts' input, a shared expert as wide as the experts), dense layers of
+// feed_forward_length; Llama 3 rope scaling from rope_freqs.weight.
+void keys_llama4(const GgufMeta& m, json& c) {
+  keys_experts(m, c);
+  c["intermediate_size_mlp"] = m.count("feed_forward_length");
+  c["intermediate_size"] = m.count("expert_feed_forward_length");
+  c["interleave_moe_layer_step"] = m.count("interleave_moe_layer_step");
+  c["use_qk_norm"] = c["num_local_experts"].get<int64_t>() != 128;
+  if (m.has("attention.sliding_window") && m.count("attention.sliding_window") == 0) {
+    c["no_rope_layers"] = std::vector<int64_t>(c["num_hidden_layers"].get<size_t>(), 1);
+  } else {
+    if (m.count("attention.sliding_window_pattern", 4) != 4)
+      m.fail(m.arch() + ".attention.sliding_window_pattern",
+             "is not 4: llama.cpp would chunk other layers than the ones it rotates");
+    c["attention_chunk_size"] = 8192;
+    c["attn_temperature_tuning"] = 1;
+    c["floor_scale"] = 8192;
+    c["attn_scale"] = 0.1;
+  }
+  c.erase("sliding_window");
+  if (m.has_tensor("rope_freqs.weight")) keys_llama3_rope(m, c);
+}
+
 // Grok-1 (GrokModel): attention logits scaled by attention.output_scale, then soft-capped at
 // attn_logit_softcapping; embeddings and logits scaled. Without those keys (older files) llama.cpp's defaults,
 // Grok-1's values. Four norms per layer (adjust_grok). GGUF keeps no activation: the ports' exact GELU. The
@@ -641,12 +668,15 @@ void adjust_falcon(const GgufMeta&, Spec& s, std::map<std::string, std::string>&
   names["attn_norm_bias"] = "attn_norm_2.bias";
 }
 
-// GraniteMoeModel splits the experts' [gate; up] into ffn_gate_exps and ffn_up_exps.
-void adjust_granitemoe(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
-  if (!s.weights.layer.count("expert_gate_up") || !m.has_tensor("blk.0.ffn_gate_exps.weight")) return;
+// The experts' [gate; up] read as the two stacked tensors ffn_gate_exps and ffn_up_exps (GraniteMoeModel and
+// Llama4Model split it).
+void split_expert_gate_up(Spec& s) {
   s.mlp.fused_gate_up = false;
   s.weights.layer.erase("expert_gate_up");
   s.weights.layer["expert_gate"] = s.weights.layer["expert_up"] = "";
+}
+void adjust_granitemoe(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
+  if (s.weights.layer.count("expert_gate_up") && m.has_tensor("blk.0.ffn_gate_exps.weight")) split_expert_gate_up(s);
 }
 
 // GPT-2's classifier is the token embeddings; an output.weight (llama.cpp reads one if present) is a copy.
@@ -698,6 +728,8 @@ void adjust_grok(const GgufMeta&, Spec&, std::map<std::string, std::string>& nam
   names["post_ffn_norm"] = "layer_output_norm.weight";
 }
 
+void adjust_llama4(const GgufMeta&, Spec& s, std::map<std::string, std::string>&) { split_expert_gate_up(s); }
+
 // A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
 void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
   if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
@@ -738,6 +770,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"mamba2", "mamba2", false, false, keys_mamba2, adjust_mamba},
     {"openelm", "openelm", false, false, keys_openelm, adjust_openelm, true},
     {"grok", "grok", false, false, keys_grok, adjust_grok},
+    {"llama4", "llama4_text", false, false, keys_llama4, adjust_llama4},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -844,8 +877,9 @@ Spec import_gguf(const MappedFile& mapped, const ImportOptions& options) {
   if (!family)
     throw Error(fmt::format("{}: GGUF architecture '{}' is not supported for import; supported: {}", path, m.arch(),
                             fmt::join(known, ", ")));
-  if (m.has_tensor("rope_freqs.weight") && m.arch() != "llama")
-    throw Error(path + ": tensor 'rope_freqs.weight' (rope frequency factors) is supported for llama GGUFs only");
+  if (m.has_tensor("rope_freqs.weight") && m.arch() != "llama" && m.arch() != "llama4")
+    throw Error(path + ": tensor 'rope_freqs.weight' (rope frequency factors) is supported for llama and llama4 GGUFs "
+                       "only");
   const bool phi = m.arch() == "phi3" || m.arch() == "phimoe";
   if ((m.has_tensor("rope_factors_long.weight") || m.has_tensor("rope_factors_short.weight")) && !phi)
     throw Error(path + ": tensors 'rope_factors_long.weight' / 'rope_factors_short.weight' (LongRoPE factors) are "

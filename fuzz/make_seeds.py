@@ -341,6 +341,12 @@ put("gguf_import", "grok.gguf", import_seed("grok", llama_layer[:5] + [
     ("ffn_up_exps", "exps"), ("ffn_down_exps", "dexps"), ("layer_output_norm", "norm")],
     [("expert_count", 4), ("expert_used_count", 2), ("attention.output_scale", 0.5), ("embedding_scale", 2.8),
      ("logit_scale", 0.6), ("attn_logit_softcapping", 30.0)]))
+# Llama 4: one MoE layer (2 experts, top 1, a shared expert as wide as them), RoPE with chunks, the classifier tied.
+put("gguf_import", "llama4.gguf", import_seed("llama4", llama_layer[:6] + [
+    ("ffn_gate_inp", "inp"), ("ffn_gate_exps", "exps"), ("ffn_up_exps", "exps"), ("ffn_down_exps", "dexps"),
+    ("ffn_gate_shexp", "up"), ("ffn_up_shexp", "up"), ("ffn_down_shexp", "down")],
+    [("expert_count", 4), ("expert_used_count", 1), ("expert_feed_forward_length", 16),
+     ("interleave_moe_layer_step", 1)]))
 # Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
 def gguf_scalar_kvs(path):
     b = open(path, "rb").read()

@@ -586,6 +586,12 @@ def import_bad_gguf(ctx):
             "Grok 2")
     refused("grok2ffn.gguf", gguf([embed, ("blk.0.ffn_up.weight", [8, 4], b"\0" * 128)], kvs=grok),
             "blk.0.ffn_up.weight", "Grok 2's dense feed-forward")
+    llama4 = [(k.replace("llama.", "llama4."), v) for k, v in llama[1:]] + [
+        ("general.architecture", "llama4"), ("llama4.expert_count", 2), ("llama4.expert_used_count", 1),
+        ("llama4.feed_forward_length", 8), ("llama4.expert_feed_forward_length", 8),
+        ("llama4.interleave_moe_layer_step", 1)]
+    refused("llama4swa.gguf", gguf([embed], kvs=llama4 + [("llama4.attention.sliding_window_pattern", 3)]),
+            "llama4.attention.sliding_window_pattern", "is not 4")
     refused("openelmffn.gguf", gguf([embed], kvs=openelm + [("openelm.feed_forward_length", [8, 8])]),
             "openelm.feed_forward_length", "has 2 values for 1 layers")
     # State-space files llmc would run unlike llama.cpp: FalconMamba's dt / B / C norms, Mamba 2 groups.

@@ -393,7 +393,7 @@ std::string gguf_arch(const std::string& model_type) {
   static const std::map<std::string, std::string> archs = {
       {"mixtral", "llama"},         {"qwen2_moe", "qwen2moe"}, {"qwen3_moe", "qwen3moe"},
       {"cohere", "command-r"},      {"gemma3_text", "gemma3"}, {"deepseek_v2", "deepseek2"},
-      {"deepseek_v3", "deepseek2"}, {"gpt_neox", "gptneox"}};
+      {"deepseek_v3", "deepseek2"}, {"gpt_neox", "gptneox"},  {"llama4_text", "llama4"}};
   auto it = archs.find(model_type);
   return it == archs.end() ? model_type : it->second;
 }
@@ -459,7 +459,13 @@ std::string gguf_layer_name(const std::string& model_type, const std::string& ro
       {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},  // ModelBase: "e_score_correction.bias"
       {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
       {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
-      {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"}};
+      {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
+      {"feed_forward.gate_proj.weight", "ffn_gate.weight"},  // Llama 4
+      {"feed_forward.up_proj.weight", "ffn_up.weight"},   {"feed_forward.down_proj.weight", "ffn_down.weight"},
+      {"feed_forward.router.weight", "ffn_gate_inp.weight"},
+      {"feed_forward.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+      {"feed_forward.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+      {"feed_forward.shared_expert.down_proj.weight", "ffn_down_shexp.weight"}};
   if (role.find(".experts.") != std::string::npos || role.find("layernorm.norms.") != std::string::npos ||
       role.rfind("moe.", 0) == 0)
     return "";
@@ -618,7 +624,12 @@ void write_gguf_keys(llmc_test::GgufWriter& w, const nlohmann::json& c, const st
   w.u32(arch + ".block_count", c.at("num_hidden_layers"));
   w.u32(arch + ".context_length", c.at("max_position_embeddings"));
   w.u32(arch + ".embedding_length", c.at("hidden_size"));
-  w.u32(arch + ".feed_forward_length", c.at("intermediate_size"));
+  // Llama4Model: the dense layers' width (intermediate_size_mlp) here, the experts' as expert_feed_forward_length.
+  w.u32(arch + ".feed_forward_length", c.value("intermediate_size_mlp", c.at("intermediate_size").get<int64_t>()));
+  if (arch == "llama4") {
+    w.u32(arch + ".expert_feed_forward_length", c.at("intermediate_size"));
+    w.u32(arch + ".interleave_moe_layer_step", c.at("interleave_moe_layer_step"));
+  }
   w.u32(arch + ".attention.head_count", static_cast<uint32_t>(heads));
   const bool absorbed = arch == "deepseek2" && !deepseek_kv_b_whole(model_type);  // MLA as MQA: one latent head
   w.u32(arch + ".attention.head_count_kv", absorbed ? 1 : static_cast<uint32_t>(kv));
@@ -934,6 +945,26 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
         const auto middle = t.values.begin() + width * hidden;
         add(prefix + "ffn_gate.weight", {width, hidden}, std::vector<float>(t.values.begin(), middle));
         add(prefix + "ffn_up.weight", {width, hidden}, std::vector<float>(middle, t.values.end()));
+        continue;
+      }
+      if (role == "feed_forward.experts.gate_up_proj") {  // Llama4Model: [experts, in, gate | up] -> [experts, out, in]
+        const int64_t experts = t.shape[0], hidden = t.shape[1], width = t.shape[2] / 2;
+        std::vector<float> gate, up;
+        for (int64_t e = 0; e < experts; ++e)
+          for (int64_t o = 0; o < 2 * width; ++o)
+            for (int64_t i = 0; i < hidden; ++i)
+              (o < width ? gate : up).push_back(t.values[(e * hidden + i) * 2 * width + o]);
+        add(prefix + "ffn_gate_exps.weight", {experts, width, hidden}, gate);
+        add(prefix + "ffn_up_exps.weight", {experts, width, hidden}, up);
+        continue;
+      }
+      if (role == "feed_forward.experts.down_proj") {  // [experts, in, out] -> [experts, out, in]
+        const int64_t experts = t.shape[0], width = t.shape[1], hidden = t.shape[2];
+        std::vector<float> down;
+        for (int64_t e = 0; e < experts; ++e)
+          for (int64_t o = 0; o < hidden; ++o)
+            for (int64_t i = 0; i < width; ++i) down.push_back(t.values[(e * width + i) * hidden + o]);
+        add(prefix + "ffn_down_exps.weight", {experts, hidden, width}, down);
         continue;
       }
       if (role == "attention.wqkv.weight") {  // InternLM2Model: per kv group (its queries, k, v) split, q / k permuted
