@@ -302,27 +302,26 @@ void keys_openelm(const GgufMeta& m, json& c) {
 
 // Llama 4 (Llama4Model): the attention pattern is llama.cpp's code, not the file's: every 4th layer without RoPE,
 // the others attending within chunks of 8192 positions and (but in the 128-expert model, Maverick) with q and k
-// L2-normalised after RoPE; the NoPE layers scale q by log(⌊(p + 1) / 8192⌋ + 1)·0.1 + 1. A sliding_window of 0
-// (MobileLLM-R1) means RoPE everywhere, no chunks, no temperature. MoE every interleave_moe_layer_step-th layer
-// (a sigmoid top-k router scaling the experts' input, a shared expert as wide as the experts), dense layers of
-// feed_forward_length; Llama 3 rope scaling from rope_freqs.weight.
+// L2-normalised after RoPE; the NoPE layers scale q by log(⌊(p + 1) / 8192⌋ + 1)·0.1 + 1. MoE every
+// interleave_moe_layer_step-th layer (a sigmoid top-k router scaling the experts' input, a shared expert as wide
+// as the experts), dense layers of feed_forward_length; Llama 3 rope scaling from rope_freqs.weight. Refused: a
+// sliding_window of 0 (MobileLLM-R1: llama.cpp then still runs its last layer without RoPE, with no temperature
+// set) and a chunk pattern other than 4.
 void keys_llama4(const GgufMeta& m, json& c) {
   keys_experts(m, c);
   c["intermediate_size_mlp"] = m.count("feed_forward_length");
   c["intermediate_size"] = m.count("expert_feed_forward_length");
   c["interleave_moe_layer_step"] = m.count("interleave_moe_layer_step");
   c["use_qk_norm"] = c["num_local_experts"].get<int64_t>() != 128;
-  if (m.has("attention.sliding_window") && m.count("attention.sliding_window") == 0) {
-    c["no_rope_layers"] = std::vector<int64_t>(c["num_hidden_layers"].get<size_t>(), 1);
-  } else {
-    if (m.count("attention.sliding_window_pattern", 4) != 4)
-      m.fail(m.arch() + ".attention.sliding_window_pattern",
-             "is not 4: llama.cpp would chunk other layers than the ones it rotates");
-    c["attention_chunk_size"] = 8192;
-    c["attn_temperature_tuning"] = 1;
-    c["floor_scale"] = 8192;
-    c["attn_scale"] = 0.1;
-  }
+  if (m.has("attention.sliding_window") && m.count("attention.sliding_window") == 0)
+    m.fail(m.arch() + ".attention.sliding_window", "is 0 (MobileLLM-R1's layout), which llmc does not import");
+  if (m.count("attention.sliding_window_pattern", 4) != 4)
+    m.fail(m.arch() + ".attention.sliding_window_pattern",
+           "is not 4: llama.cpp would chunk other layers than the ones it leaves without RoPE");
+  c["attention_chunk_size"] = 8192;
+  c["attn_temperature_tuning"] = 1;
+  c["floor_scale"] = 8192;
+  c["attn_scale"] = 0.1;
   c.erase("sliding_window");
   if (m.has_tensor("rope_freqs.weight")) keys_llama3_rope(m, c);
 }
@@ -343,7 +342,8 @@ void keys_grok(const GgufMeta& m, json& c) {
   if (m.real("final_logit_softcapping", 0.0) != 0.0)
     m.fail(m.arch() + ".final_logit_softcapping", "is set (Grok 2), which llmc does not import");
   if (m.has("attention.temperature_length"))
-    m.fail(m.arch() + ".attention.temperature_length", "is set (Grok 2's attention temperature), which llmc does not import");
+    m.fail(m.arch() + ".attention.temperature_length",
+           "is set (Grok 2's attention temperature), which llmc does not import");
   if (m.has_tensor("blk.0.ffn_up.weight"))
     throw Error(m.path() + ": tensor 'blk.0.ffn_up.weight' (Grok 2's dense feed-forward beside the experts) is not "
                            "supported");

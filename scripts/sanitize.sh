@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ASan + UBSan build and run of the tests of everything that reads untrusted input: the runtime-level
 # unit tests (tokenizers, checkpoint loaders), llmc itself (spec parser, import) and a generated binary
-# (tests/errors), plus a replay of the fuzz corpora. A separate build dir; about 10 minutes on 2 cores.
+# (tests/errors), plus a replay of the fuzz corpora. A separate build dir; about 8 minutes on 2 cores.
 #   scripts/sanitize.sh              build + run
 # Env: LLMC_SANITIZE_BUILD (default <repo>/build-asan), LLMC_SANITIZE_JOBS (default 2),
 #      LLMC_SANITIZE_CXX (C++ compiler, default c++), LLMC_SANITIZE_LLMC=0 to skip llmc and its CLI tests.

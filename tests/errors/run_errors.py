@@ -592,6 +592,8 @@ def import_bad_gguf(ctx):
         ("llama4.interleave_moe_layer_step", 1)]
     refused("llama4swa.gguf", gguf([embed], kvs=llama4 + [("llama4.attention.sliding_window_pattern", 3)]),
             "llama4.attention.sliding_window_pattern", "is not 4")
+    refused("mobilellm.gguf", gguf([embed], kvs=llama4 + [("llama4.attention.sliding_window", 0)]),
+            "llama4.attention.sliding_window", "MobileLLM-R1")
     refused("openelmffn.gguf", gguf([embed], kvs=openelm + [("openelm.feed_forward_length", [8, 8])]),
             "openelm.feed_forward_length", "has 2 values for 1 layers")
     # State-space files llmc would run unlike llama.cpp: FalconMamba's dt / B / C norms, Mamba 2 groups.

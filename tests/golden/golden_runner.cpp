@@ -596,7 +596,8 @@ void write_openelm_keys(llmc_test::GgufWriter& w, const nlohmann::json& c) {
   std::vector<int32_t> widths;
   for (double m : c.at("ffn_multipliers").get<std::vector<double>>()) {
     const double v = m * static_cast<double>(d);
-    int64_t n = std::max<int64_t>(divisor, static_cast<int64_t>(v + static_cast<double>(divisor) / 2) / divisor * divisor);
+    const int64_t rounded = static_cast<int64_t>(v + static_cast<double>(divisor) / 2) / divisor * divisor;
+    int64_t n = std::max<int64_t>(divisor, rounded);
     if (static_cast<double>(n) < 0.9 * v) n += divisor;
     widths.push_back(static_cast<int32_t>(n));
   }
