@@ -575,21 +575,21 @@ def import_bad_gguf(ctx):
     # Per-layer head counts and FFN widths: OpenELM's, one per layer; in other architectures refused.
     refused("perlayer.gguf", gguf([embed], kvs=with_value(llama, "llama.attention.head_count", [1])),
             "llama.attention.head_count", "differs per layer")
-    openelm = [(k.replace("llama.", "openelm."), v) for k, v in llama[1:]] + [("general.architecture", "openelm")]
+    def like_llama(arch, *extra):  # llama's sizes under another architecture's keys
+        return [("general.architecture", arch)] + [(k.replace("llama.", arch + "."), v) for k, v in llama[1:]] + [
+            (arch + "." + k, v) for k, v in extra]
+    openelm = like_llama("openelm")
     refused("openelm2.gguf", gguf([embed], kvs=with_value(openelm, "openelm.attention.head_count", [1, 1])),
             "openelm.attention.head_count", "has 2 values for 1 layers")
     refused("openelm0.gguf", gguf([embed], kvs=with_value(openelm, "openelm.attention.head_count", [0])),
             "openelm.attention.head_count", "holds 0: not a positive integer")
-    grok = [(k.replace("llama.", "grok."), v) for k, v in llama[1:]] + [("general.architecture", "grok"),
-                                                                       ("grok.expert_count", 2), ("grok.expert_used_count", 1)]
+    grok = like_llama("grok", ("expert_count", 2), ("expert_used_count", 1))
     refused("grok2.gguf", gguf([embed], kvs=grok + [("grok.final_logit_softcapping", 30)]), "grok.final_logit_softcapping",
             "Grok 2")
     refused("grok2ffn.gguf", gguf([embed, ("blk.0.ffn_up.weight", [8, 4], b"\0" * 128)], kvs=grok),
             "blk.0.ffn_up.weight", "Grok 2's dense feed-forward")
-    llama4 = [(k.replace("llama.", "llama4."), v) for k, v in llama[1:]] + [
-        ("general.architecture", "llama4"), ("llama4.expert_count", 2), ("llama4.expert_used_count", 1),
-        ("llama4.feed_forward_length", 8), ("llama4.expert_feed_forward_length", 8),
-        ("llama4.interleave_moe_layer_step", 1)]
+    llama4 = like_llama("llama4", ("expert_count", 2), ("expert_used_count", 1), ("feed_forward_length", 8),
+                        ("expert_feed_forward_length", 8), ("interleave_moe_layer_step", 1))
     refused("llama4swa.gguf", gguf([embed], kvs=llama4 + [("llama4.attention.sliding_window_pattern", 3)]),
             "llama4.attention.sliding_window_pattern", "is not 4")
     refused("mobilellm.gguf", gguf([embed], kvs=llama4 + [("llama4.attention.sliding_window", 0)]),
