@@ -640,6 +640,50 @@ void keys_deepseek2(const GgufMeta& m, json& c) {
   }
 }
 
+// T5 and its v1.1 / Flan / mT5 variants (T5Model in conversion/t5.py; llama.cpp's models/t5.cpp): block_count is
+// the encoder's layers, decoder_block_count the decoder's. The file keeps no feed_forward_proj: llama.cpp runs a
+// model with ffn_gate tensors as gated tanh-GELU (v1.1, Flan, mT5: gated-gelu), the others with ReLU (T5), and
+// buckets relative positions up to its fixed distance of 128 (every T5 config's).
+void keys_t5(const GgufMeta& m, json& c) {
+  const std::string arch = m.arch();
+  for (const std::string stack : {"enc", "dec"})
+    if (const std::string t = stack + ".blk.1.attn_rel_b.weight"; m.has_tensor(t))
+      throw Error(m.path() + ": tensor '" + t + "': a relative position table in every layer (UMT5) is not " +
+                  "supported; llmc reads T5's one table per stack, in block 0");
+  const int64_t decoder_layers = m.count("decoder_block_count", c["num_hidden_layers"].get<int64_t>());
+  if (decoder_layers == 0 || decoder_layers > kMaxLayers)
+    m.fail(arch + ".decoder_block_count", fmt::format("is {}: not between 1 and {}", decoder_layers, kMaxLayers));
+  if (!m.has("attention.layer_norm_rms_epsilon")) m.fail(arch + ".attention.layer_norm_rms_epsilon", "is missing");
+  const int64_t start = m.token(arch + ".decoder_start_token_id");
+  if (start < 0) m.fail(arch + ".decoder_start_token_id", "is missing or not a token id (the decoder's first token)");
+  c["d_model"] = c["hidden_size"];
+  c["d_ff"] = m.positive("feed_forward_length");
+  c["num_layers"] = c["num_hidden_layers"];
+  c["num_decoder_layers"] = decoder_layers;
+  c["num_heads"] = c["num_attention_heads"];
+  c["d_kv"] = config_head_dim(c);
+  c["layer_norm_epsilon"] = m.real("attention.layer_norm_rms_epsilon", 0);
+  c["relative_attention_num_buckets"] = m.positive("attention.relative_buckets_count");
+  c["relative_attention_max_distance"] = 128;
+  c["feed_forward_proj"] = m.has_tensor("enc.blk.0.ffn_gate.weight") ? "gated-gelu" : "relu";
+  c["n_positions"] = c["max_position_embeddings"];
+  c["decoder_start_token_id"] = start;
+  // Checkpoints saved before safetensors store the tied classifier as lm_head.weight, a copy of shared.weight,
+  // which the converter writes as output.weight: the model is still tied (Hugging Face scales its input).
+  const gguf::Tensor *out = m.tensor("output.weight"), *embed = m.tensor("token_embd.weight");
+  if (out && out->type == embed->type && out->ne == embed->ne && out->bytes == embed->bytes &&
+      std::memcmp(out->data, embed->data, out->bytes) == 0)
+    c["tie_word_embeddings"] = true;
+}
+
+// The GGUF names of a spec's roles: llama.cpp's (gguf_global_names(), gguf_layer_names()) unless the family's
+// adjustment changes them. A layer's tensor is layer_prefix + its name; an encoder–decoder's encoder layers'
+// encoder_prefix + the same name.
+struct GgufNames {
+  std::map<std::string, std::string> global, layer;
+  std::string layer_prefix = "blk.{i}.", encoder_prefix = "enc.blk.{i}.";
+};
+
 struct GgufFamily {
   const char* arch;        // general.architecture
   const char* model_type;  // the Hugging Face family whose importer reads the config
@@ -652,20 +696,19 @@ struct GgufFamily {
   bool norms_plus_one;
   void (*keys)(const GgufMeta&, json&);  // the family's own config keys (may set model_type)
   // What the family's GGUF differs in from the Hugging Face importer's spec beyond the common renaming: its
-  // layer roles, tensors left unread, and its GGUF names where they differ from gguf_layer_names() (role ->
-  // name after "blk.{i}.").
-  void (*adjust)(const GgufMeta&, Spec&, std::map<std::string, std::string>& names) = nullptr;
+  // layer roles, tensors left unread, and its GGUF names where they differ from llama.cpp's usual ones.
+  void (*adjust)(const GgufMeta&, Spec&, GgufNames& names) = nullptr;
   bool per_layer_widths = false;  // head counts and FFN widths may differ per layer (keys_common)
 };
 
 // Falcon-40B's norm per branch (gguf-py tensor_mapping.py): the feed-forward's (ln_mlp) is attn_norm, the
 // attention's (ln_attn) attn_norm_2. With one norm (Falcon-7B) it is attn_norm.
-void adjust_falcon(const GgufMeta&, Spec& s, std::map<std::string, std::string>& names) {
+void adjust_falcon(const GgufMeta&, Spec& s, GgufNames& names) {
   if (!s.weights.layer.count("ffn_norm")) return;
-  names["ffn_norm"] = "attn_norm.weight";
-  names["ffn_norm_bias"] = "attn_norm.bias";
-  names["attn_norm"] = "attn_norm_2.weight";
-  names["attn_norm_bias"] = "attn_norm_2.bias";
+  names.layer["ffn_norm"] = "attn_norm.weight";
+  names.layer["ffn_norm_bias"] = "attn_norm.bias";
+  names.layer["attn_norm"] = "attn_norm_2.weight";
+  names.layer["attn_norm_bias"] = "attn_norm_2.bias";
 }
 
 // The experts' [gate; up] read as the two stacked tensors ffn_gate_exps and ffn_up_exps (GraniteMoeModel and
@@ -675,26 +718,26 @@ void split_expert_gate_up(Spec& s) {
   s.weights.layer.erase("expert_gate_up");
   s.weights.layer["expert_gate"] = s.weights.layer["expert_up"] = "";
 }
-void adjust_granitemoe(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
+void adjust_granitemoe(const GgufMeta& m, Spec& s, GgufNames&) {
   if (s.weights.layer.count("expert_gate_up") && m.has_tensor("blk.0.ffn_gate_exps.weight")) split_expert_gate_up(s);
 }
 
 // GPT-2's classifier is the token embeddings; an output.weight (llama.cpp reads one if present) is a copy.
-void adjust_gpt2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
+void adjust_gpt2(const GgufMeta& m, Spec& s, GgufNames&) {
   if (m.has_tensor("output.weight")) s.weights.unused.push_back("output.weight");
 }
 
 // Mamba / Mamba 2: the small tensors as MambaModel / Mamba2Model store them (spec mixer.layout: gguf): A itself
 // (−exp(A_log)) as role `a`, the convolution squeezed, Mamba 2's A / D / norm reshaped; out_proj is ssm_out.
-void adjust_mamba(const GgufMeta&, Spec& s, std::map<std::string, std::string>& names) {
+void adjust_mamba(const GgufMeta&, Spec& s, GgufNames& names) {
   s.ssm_layout = SsmLayout::gguf;
   s.weights.layer.erase("a_log");
   s.weights.layer["a"] = "";
-  names["o"] = "ssm_out.weight";
+  names.layer["o"] = "ssm_out.weight";
 }
 
 // InternLM2Model splits wqkv (per kv group) into attn_q, attn_k, attn_v, q / k permuted as llama's.
-void adjust_internlm2(const GgufMeta&, Spec& s, std::map<std::string, std::string>&) {
+void adjust_internlm2(const GgufMeta&, Spec& s, GgufNames&) {
   s.attention.qkv = QkvLayout::separate;
   s.weights.layer.erase("qkv");
   s.weights.layer["q"] = s.weights.layer["k"] = s.weights.layer["v"] = "";
@@ -702,41 +745,55 @@ void adjust_internlm2(const GgufMeta&, Spec& s, std::map<std::string, std::strin
 
 // BERT: no pooler, no MLM head (BertModel.filter_tensors drops them): the binary gives embeddings; inputs wrapped
 // in the file's [CLS] and [SEP]; gguf-py's names of the two post-LN norms.
-void adjust_bert(const GgufMeta& m, Spec& s, std::map<std::string, std::string>& names) {
+void adjust_bert(const GgufMeta& m, Spec& s, GgufNames& names) {
   s.pooler = s.classifier = false;
   for (const char* role : {"pooler", "pooler_bias", "head_transform", "head_transform_bias", "head_norm",
                            "head_norm_bias", "lm_head_bias"})
     s.weights.global(role).clear();
   if (const int64_t cls = m.token("tokenizer.ggml.cls_token_id"); cls >= 0) s.bos = cls;
   if (const int64_t sep = m.token("tokenizer.ggml.seperator_token_id"); sep >= 0) s.eos = sep;
-  names["attn_norm"] = "attn_output_norm.weight";
-  names["attn_norm_bias"] = "attn_output_norm.bias";
-  names["ffn_norm"] = "layer_output_norm.weight";
-  names["ffn_norm_bias"] = "layer_output_norm.bias";
+  names.layer["attn_norm"] = "attn_output_norm.weight";
+  names.layer["attn_norm_bias"] = "attn_output_norm.bias";
+  names.layer["ffn_norm"] = "layer_output_norm.weight";
+  names.layer["ffn_norm_bias"] = "layer_output_norm.bias";
 }
 
 // OpenELMModel splits proj_1's [gate; up] into ffn_gate and ffn_up.
-void adjust_openelm(const GgufMeta&, Spec& s, std::map<std::string, std::string>&) {
+void adjust_openelm(const GgufMeta&, Spec& s, GgufNames&) {
   s.mlp.fused_gate_up = false;
   s.weights.layer.erase("gate_up");
   s.weights.layer["gate"] = s.weights.layer["up"] = "";
 }
 
 // Grok's norms after the attention and after the experts (gguf-py: ATTN_OUT_NORM, LAYER_OUT_NORM).
-void adjust_grok(const GgufMeta&, Spec&, std::map<std::string, std::string>& names) {
-  names["post_attn_norm"] = "attn_output_norm.weight";
-  names["post_ffn_norm"] = "layer_output_norm.weight";
+void adjust_grok(const GgufMeta&, Spec&, GgufNames& names) {
+  names.layer["post_attn_norm"] = "attn_output_norm.weight";
+  names.layer["post_ffn_norm"] = "layer_output_norm.weight";
 }
 
-void adjust_llama4(const GgufMeta&, Spec& s, std::map<std::string, std::string>&) { split_expert_gate_up(s); }
+void adjust_llama4(const GgufMeta&, Spec& s, GgufNames&) { split_expert_gate_up(s); }
 
 // A split kv_b is bound as the roles k_b and v_b (spec mla.kv_b: split).
-void adjust_deepseek2(const GgufMeta& m, Spec& s, std::map<std::string, std::string>&) {
+void adjust_deepseek2(const GgufMeta& m, Spec& s, GgufNames&) {
   if (!s.weights.layer.count("kv_b") || !deepseek2_kv_b_split(m)) return;
   s.attention.mla.kv_b = MlaKvB::split;
   s.weights.layer.erase("kv_b");
   s.weights.layer["k_b"] = s.weights.layer["v_b"] = "";
 }
+// T5's names (llama.cpp's LLM_TENSOR_DEC_* / ENC_*): decoder layers under dec.blk, encoder layers under enc.blk,
+// attn_o for an attention's output, one relative position table in block 0 of each stack.
+void adjust_t5(const GgufMeta& m, Spec& s, GgufNames& names) {
+  names.layer_prefix = "dec.blk.{i}.";
+  names.layer["o"] = "attn_o.weight";
+  names.layer["cross_norm"] = "cross_attn_norm.weight";
+  for (const std::string part : {"q", "k", "v", "o"}) names.layer["cross_" + part] = "cross_attn_" + part + ".weight";
+  names.global["final_norm"] = "dec.output_norm.weight";
+  names.global["encoder_final_norm"] = "enc.output_norm.weight";
+  names.global["relative_bias"] = "dec.blk.0.attn_rel_b.weight";
+  names.global["encoder_relative_bias"] = "enc.blk.0.attn_rel_b.weight";
+  if (s.tied_embeddings && m.has_tensor("output.weight")) s.weights.unused.push_back("output.weight");  // keys_t5
+}
+
 constexpr GgufFamily kGgufFamilies[] = {
     {"llama", "llama", true, false, keys_llama},
     {"qwen", "qwen", false, false, keys_qwen},
@@ -771,6 +828,7 @@ constexpr GgufFamily kGgufFamilies[] = {
     {"openelm", "openelm", false, false, keys_openelm, adjust_openelm, true},
     {"grok", "grok", false, false, keys_grok, adjust_grok},
     {"llama4", "llama4_text", false, false, keys_llama4, adjust_llama4},
+    {"t5", "t5", false, false, keys_t5, adjust_t5},
 };
 
 // llama.cpp's tensor names (llama-arch.cpp) of the roles a spec reads; "{i}" is the block.
@@ -824,32 +882,36 @@ const std::map<std::string, std::string>& gguf_layer_names() {
 // clears the importer's list of unread tensors (its names) before the family's adjustment.
 void name_gguf_tensors(const GgufMeta& m, const GgufFamily& family, Spec& s, const std::string& path) {
   // A layer tensor must be in some layer (not every layer has every role: DeepSeek's first ones are dense).
-  auto present = [&](const std::string& role, const std::string& name) {
+  auto present = [&](const std::string& role, const std::string& name, int64_t layers) {
     const size_t at = name.find("{i}");
     auto in_layer = [&](int64_t i) {
       return at == std::string::npos ? name : name.substr(0, at) + std::to_string(i) + name.substr(at + 3);
     };
-    for (int64_t i = 0; i < (at == std::string::npos ? 1 : s.num_layers); ++i)
+    for (int64_t i = 0; i < (at == std::string::npos ? 1 : layers); ++i)
       if (m.has_tensor(in_layer(i))) return;
     throw Error(fmt::format("{}: tensor '{}' ({} of the {} architecture) is missing", path, in_layer(0), role,
                             m.arch()));
   };
-  std::map<std::string, std::string> names = gguf_layer_names();
+  GgufNames names{gguf_global_names(), gguf_layer_names()};
   s.weights.unused.clear();
   if (family.adjust) family.adjust(m, s, names);
-  for (auto& [role, name] : s.weights.layer) {
-    auto it = names.find(role);
-    if (it == names.end())
-      throw Error(fmt::format("{}: llmc does not know the GGUF name of the {} architecture's '{}' tensors", path,
-                              m.arch(), role));
-    name = "blk.{i}." + it->second;
-    present(role, name);
-  }
-  for (const auto& [role, name] : gguf_global_names()) {
+  auto name_layers = [&](std::map<std::string, std::string>& layer, const std::string& prefix, int64_t layers) {
+    for (auto& [role, name] : layer) {
+      auto it = names.layer.find(role);
+      if (it == names.layer.end())
+        throw Error(fmt::format("{}: llmc does not know the GGUF name of the {} architecture's '{}' tensors", path,
+                                m.arch(), role));
+      name = prefix + it->second;
+      present(role, name, layers);
+    }
+  };
+  name_layers(s.weights.layer, names.layer_prefix, s.num_layers);
+  if (s.encoder) name_layers(s.weights.encoder_layer, names.encoder_prefix, s.encoder->num_layers);
+  for (const auto& [role, name] : names.global) {
     std::string& global = s.weights.global(role);
     if (global.empty()) continue;
     global = name;
-    present(role, name);
+    present(role, name, 1);
   }
 }
 

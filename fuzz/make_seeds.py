@@ -347,6 +347,22 @@ put("gguf_import", "llama4.gguf", import_seed("llama4", llama_layer[:6] + [
     ("ffn_gate_shexp", "up"), ("ffn_up_shexp", "up"), ("ffn_down_shexp", "down")],
     [("expert_count", 4), ("expert_used_count", 1), ("expert_feed_forward_length", 16),
      ("interleave_moe_layer_step", 1)]))
+# T5 (Flan's gated FFN): 2 encoder layers, 1 decoder layer, output.weight a byte copy of token_embd (tied).
+t5_tensors = [("token_embd.weight", [8, 16], 0), ("output.weight", [8, 16], 0), ("enc.output_norm.weight", [8], 0),
+              ("dec.output_norm.weight", [8], 0), ("enc.blk.0.attn_rel_b.weight", [2, 32], 0),
+              ("dec.blk.0.attn_rel_b.weight", [2, 32], 0)]
+t5_layer = [("attn_norm", [8]), ("attn_q", [8, 8]), ("attn_k", [8, 8]), ("attn_v", [8, 8]), ("attn_o", [8, 8]),
+            ("ffn_norm", [8]), ("ffn_gate", [8, 16]), ("ffn_up", [8, 16]), ("ffn_down", [16, 8])]
+t5_cross = [("cross_attn_norm", [8]), ("cross_attn_q", [8, 8]), ("cross_attn_k", [8, 8]), ("cross_attn_v", [8, 8]),
+            ("cross_attn_o", [8, 8])]
+t5_tensors += [("enc.blk.%d.%s.weight" % (i, n), shape, 0) for i in range(2) for n, shape in t5_layer]
+t5_tensors += [("dec.blk.0.%s.weight" % n, shape, 0) for n, shape in t5_layer + t5_cross]
+put("gguf_import", "t5.gguf", gguf_model([
+    gkv("general.architecture", 8, gstr("t5")), u32kv("t5.block_count", 2), u32kv("t5.decoder_block_count", 1),
+    u32kv("t5.embedding_length", 8), u32kv("t5.context_length", 16), u32kv("t5.attention.head_count", 2),
+    u32kv("t5.attention.key_length", 4), u32kv("t5.attention.value_length", 4), u32kv("t5.feed_forward_length", 16),
+    f32kv("t5.attention.layer_norm_rms_epsilon", 1e-6), u32kv("t5.attention.relative_buckets_count", 32),
+    u32kv("t5.decoder_start_token_id", 0), u32kv("tokenizer.ggml.eos_token_id", 1)], t5_tensors))
 # Real metadata: the scalar keys of llama.cpp's vocabulary files (arrays cut to 4 items), no tensors.
 def gguf_scalar_kvs(path):
     b = open(path, "rb").read()

@@ -503,9 +503,11 @@ def gguf(tensors, types=None, offsets=None, kvs=()):
     F32 unless types[name] says otherwise; offsets[name] overrides where a tensor's data is."""
     def gstr(x):
         return struct.pack("<Q", len(x.encode())) + x.encode()
-    def value(v):  # a string, a list of integers as an INT32 array (gguf-py's), or an integer as a uint32
+    def value(v):  # a string, a list of integers as an INT32 array (gguf-py's), a float32, or an integer as a uint32
         if isinstance(v, list):
             return struct.pack("<IIQ", 9, 5, len(v)) + struct.pack("<%di" % len(v), *v)
+        if isinstance(v, float):
+            return struct.pack("<If", 6, v)
         return struct.pack("<I", 8) + gstr(v) if isinstance(v, str) else struct.pack("<II", 4, v)
     meta = b"".join(gstr(k) + value(v) for k, v in kvs)
     infos, blob = b"", b""
@@ -633,6 +635,14 @@ def import_bad_gguf(ctx):
     refused("groups.gguf", gguf([embed], kvs=deepseek), "deepseek2.expert_group_count", "softmax gating")
     refused("yarn.gguf", gguf([embed], kvs=deepseek[:9] + [("deepseek2.rope.scaling.type", "yarn")]),
             "deepseek2.rope.scaling.yarn_log_multiplier", "missing")
+    # T5: UMT5's table per layer; the decoder's sizes and start token, which its stack needs.
+    t5 = like_llama("t5", ("feed_forward_length", 8), ("attention.layer_norm_rms_epsilon", 1e-6),
+                    ("attention.relative_buckets_count", 32), ("decoder_start_token_id", 0))
+    rel_b = ("enc.blk.1.attn_rel_b.weight", [1, 32], b"\0" * 128)
+    refused("umt5.gguf", gguf([embed, rel_b], kvs=t5), "enc.blk.1.attn_rel_b.weight", "(UMT5) is not supported")
+    refused("t5start.gguf", gguf([embed], kvs=t5[:-1]), "t5.decoder_start_token_id", "missing")
+    refused("t5decoder.gguf", gguf([embed], kvs=t5 + [("t5.decoder_block_count", 0)]), "t5.decoder_block_count",
+            "not between 1 and 4096")
 
 
 def read_safetensors(path):

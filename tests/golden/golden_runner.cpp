@@ -7,7 +7,8 @@
 //   golden_runner gguf LLMC CASE_DIR WORK_DIR [--q8_0] [LLAMACPP_LOGITS]
 //       the Hugging Face case written as a GGUF file here (F32, llama.cpp's names and layout) and imported
 //       from it: the file against the reference (or llama.cpp's logits on it); with --q8_0 also as a Q8_0
-//       file (matrices repacked) against the F32 one quantised at load (--dtype q8_0)
+//       file (matrices repacked) against the F32 one quantised at load (--dtype q8_0); an encoder–decoder (T5)
+//       case gets the Hugging Face case's checks on its file
 //   golden_runner gguf_encoder LLMC CASE_DIR WORK_DIR
 //       the BERT case written as BertModel's GGUF (the encoder alone): hidden states and mean pooling
 //   golden_runner kquant LLMC WORK_DIR
@@ -241,22 +242,23 @@ void check_thread_count_independent(const std::string& pass, const fs::path& two
         "uncached pass: 1 thread gives the bits of 2 threads");
 }
 
-int seq2seq_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const nlohmann::json& input) {
+// An encoder–decoder case: `source` (the case's folder, or a GGUF written from it) imported and built, run on
+// `weights`.
+int seq2seq_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const nlohmann::json& input,
+                 const fs::path& source, const fs::path& weights) {
   const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
-  const std::vector<int> source = input.at("input_ids").get<std::vector<int>>();
+  const std::vector<int> tokens = input.at("input_ids").get<std::vector<int>>();
   const std::vector<int> decoder = input.at("decoder_input_ids").get<std::vector<int>>();
   const std::vector<int> expected = greedy.at("new_tokens").get<std::vector<int>>();
   const std::vector<float> ref = read_f32(dir / "logits.bin");
-  if (source.empty() || decoder.empty() || expected.empty() || ref.empty() || ref.size() % decoder.size() != 0) {
+  if (tokens.empty() || decoder.empty() || expected.empty() || ref.empty() || ref.size() % decoder.size() != 0) {
     check(false, "golden data: expected encoder and decoder inputs, greedy tokens and decoder-length x vocab logits in " +
                      dir.string());
     return 1;
   }
   const size_t vocab = ref.size() / decoder.size();
-  fs::create_directories(work);
-  if (!import_and_build(llmc, dir, work)) return 1;
-  const std::string model = q(work / "model") + " --weights " + q(dir / "model.safetensors") + " --tokens " +
-                            join(source, ",");
+  if (!import_and_build(llmc, source, work)) return 1;
+  const std::string model = q(work / "model") + " --weights " + q(weights) + " --tokens " + join(tokens, ",");
   const std::string base = model + " --threads 2";
   check(run(base + " --decoder-tokens " + join(decoder, ",") + " -n 0 --logits " + q(work / "decoder_logits.bin")) == 0,
         "teacher-forced decoder run");
@@ -290,7 +292,10 @@ int seq2seq_case(const fs::path& llmc, const fs::path& dir, const fs::path& work
 int hf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const fs::path& feature_checks) {
   const std::string golden_case = dir.filename().string();
   const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
-  if (input.contains("decoder_input_ids")) return seq2seq_case(llmc, dir, work, input);
+  if (input.contains("decoder_input_ids")) {
+    fs::create_directories(work);
+    return seq2seq_case(llmc, dir, work, input, dir, dir / "model.safetensors");
+  }
   const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
   const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
   const std::vector<int> expected = greedy.at("new_tokens").get<std::vector<int>>();
@@ -1037,6 +1042,61 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
   std::ofstream(out, std::ios::binary) << w.bytes();
 }
 
+// The T5 cases as T5Model (conversion/t5.py) writes them: its metadata keys, shared.weight as token_embd and
+// gguf-py's enc.* / dec.* names (wi_0 the gate, wi or wi_1 the up projection); every tensor F32.
+void write_t5_gguf(const fs::path& dir, const fs::path& out) {
+  const nlohmann::json c = nlohmann::json::parse(read_text(dir / "config.json"));
+  llmc_test::GgufWriter w;
+  w.str("general.architecture", "t5");
+  w.u32("t5.context_length", c.value("n_positions", 512));
+  w.u32("t5.embedding_length", c.at("d_model"));
+  w.u32("t5.feed_forward_length", c.at("d_ff"));
+  w.u32("t5.block_count", c.at("num_layers"));
+  if (c.contains("num_decoder_layers")) w.u32("t5.decoder_block_count", c.at("num_decoder_layers"));
+  w.u32("t5.attention.head_count", c.at("num_heads"));
+  w.u32("t5.attention.key_length", c.at("d_kv"));
+  w.u32("t5.attention.value_length", c.at("d_kv"));
+  w.f32("t5.attention.layer_norm_epsilon", c.at("layer_norm_epsilon").get<float>());
+  w.u32("t5.attention.relative_buckets_count", c.at("relative_attention_num_buckets"));
+  w.f32("t5.attention.layer_norm_rms_epsilon", c.at("layer_norm_epsilon").get<float>());
+  w.u32("t5.decoder_start_token_id", c.at("decoder_start_token_id"));
+  write_token_keys(w, c);
+  const std::map<std::string, std::string> globals = {
+      {"shared.weight", "token_embd.weight"}, {"lm_head.weight", "output.weight"},
+      {"encoder.final_layer_norm.weight", "enc.output_norm.weight"},
+      {"decoder.final_layer_norm.weight", "dec.output_norm.weight"}};
+  // (stack, sublayer path) -> GGUF name; the feed-forward is layer.1 of an encoder block, layer.2 of a decoder's.
+  const std::map<std::string, std::string> layer = {
+      {"layer.0.layer_norm", "attn_norm"},       {"layer.0.SelfAttention.q", "attn_q"},
+      {"layer.0.SelfAttention.k", "attn_k"},     {"layer.0.SelfAttention.v", "attn_v"},
+      {"layer.0.SelfAttention.o", "attn_o"},     {"layer.0.SelfAttention.relative_attention_bias", "attn_rel_b"},
+      {"dec.layer.1.layer_norm", "cross_attn_norm"}, {"dec.layer.1.EncDecAttention.q", "cross_attn_q"},
+      {"dec.layer.1.EncDecAttention.k", "cross_attn_k"}, {"dec.layer.1.EncDecAttention.v", "cross_attn_v"},
+      {"dec.layer.1.EncDecAttention.o", "cross_attn_o"}, {"ffn.layer_norm", "ffn_norm"},
+      {"ffn.DenseReluDense.wi", "ffn_up"},      {"ffn.DenseReluDense.wi_0", "ffn_gate"},
+      {"ffn.DenseReluDense.wi_1", "ffn_up"},    {"ffn.DenseReluDense.wo", "ffn_down"}};
+  for (const auto& [name, t] : read_safetensors(dir / "model.safetensors")) {
+    std::string gname;
+    if (auto it = globals.find(name); it != globals.end()) {
+      gname = it->second;
+    } else {
+      const bool decoder = name.rfind("decoder.block.", 0) == 0;
+      const std::string prefix = decoder ? "decoder.block." : "encoder.block.";
+      const size_t dot = name.find('.', prefix.size()), last = name.rfind('.');
+      if (name.rfind(prefix, 0) != 0 || dot == std::string::npos) throw std::runtime_error(name + ": no GGUF name");
+      std::string sub = name.substr(dot + 1, last - dot - 1);
+      const std::string ffn = decoder ? "layer.2." : "layer.1.";
+      if (sub.rfind(ffn, 0) == 0) sub = "ffn." + sub.substr(ffn.size());
+      else if (decoder && sub.rfind("layer.1.", 0) == 0) sub = "dec." + sub;
+      gname = std::string(decoder ? "dec" : "enc") + ".blk." + name.substr(prefix.size(), dot - prefix.size()) + "." +
+              layer.at(sub) + name.substr(last);
+    }
+    w.tensor(gname, std::vector<uint64_t>(t.shape.rbegin(), t.shape.rend()), 0,
+             std::string(reinterpret_cast<const char*>(t.values.data()), 4 * t.values.size()));
+  }
+  std::ofstream(out, std::ios::binary) << w.bytes();
+}
+
 // NMSE of got against ref over all their values.
 double total_nmse(const std::vector<float>& got, const std::vector<float>& ref) {
   double err = 0, norm = 0;
@@ -1054,6 +1114,11 @@ constexpr double kLlamaCppNmse = 1e-6;
 
 int gguf_case(const fs::path& llmc, const fs::path& dir, const fs::path& work, const fs::path& llamacpp, bool q8_0) {
   const nlohmann::json input = nlohmann::json::parse(read_text(dir / "input.json"));
+  if (input.contains("decoder_input_ids")) {  // T5: the seq2seq checks on the file
+    fs::create_directories(work);
+    write_t5_gguf(dir, work / "model-f32.gguf");
+    return seq2seq_case(llmc, dir, work, input, work / "model-f32.gguf", work / "model-f32.gguf");
+  }
   const nlohmann::json greedy = nlohmann::json::parse(read_text(dir / "greedy.json"));
   const std::vector<int> prompt = input.at("input_ids").get<std::vector<int>>();
   const std::vector<int> expected = greedy.at("new_tokens").get<std::vector<int>>();

@@ -422,4 +422,64 @@ TEST_SUITE("gguf") {
     CHECK(error(write("qwen2", false, false, true)).find("tensor 'blk.0.attn_k.bias' (k_bias of the qwen2 architecture) "
                                                          "is missing") != std::string::npos);
   }
+
+  TEST_CASE("import: a T5 GGUF, encoder and decoder stacks, tied classifier stored or not") {
+    // head: "none" (tied), "copy" (output.weight a copy of token_embd: tied), "own" (untied); gated: Flan's wi_0.
+    auto write = [](const std::string& head, bool gated) {
+      GgufWriter w;
+      w.str("general.architecture", "t5");
+      for (const auto& [k, v] : std::vector<std::pair<std::string, uint32_t>>{
+               {"block_count", 3}, {"decoder_block_count", 2}, {"context_length", 512}, {"embedding_length", 16},
+               {"feed_forward_length", 32}, {"attention.head_count", 2}, {"attention.key_length", 4},
+               {"attention.value_length", 4}, {"attention.relative_buckets_count", 32}, {"decoder_start_token_id", 0}})
+        w.u32("t5." + k, v);
+      w.f32("t5.attention.layer_norm_rms_epsilon", 1e-6f);
+      w.u32("tokenizer.ggml.eos_token_id", 1);
+      const std::string embed(16 * 10 * 4, '\1'), other(16 * 10 * 4, '\2'), one(4, '\0');
+      w.tensor("token_embd.weight", {16, 10}, 0, embed);
+      if (head != "none") w.tensor("output.weight", {16, 10}, 0, head == "copy" ? embed : other);
+      for (const char* t : {"enc.output_norm.weight", "dec.output_norm.weight", "enc.blk.0.attn_rel_b.weight",
+                            "dec.blk.0.attn_rel_b.weight"})
+        w.tensor(t, {1}, 0, one);
+      std::vector<std::string> layer = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_o", "ffn_norm", "ffn_up",
+                                        "ffn_down"};
+      if (gated) layer.push_back("ffn_gate");
+      for (const std::string& t : layer) w.tensor("enc.blk.0." + t + ".weight", {1}, 0, one);
+      for (const char* t : {"cross_attn_norm", "cross_attn_q", "cross_attn_k", "cross_attn_v", "cross_attn_o"})
+        layer.push_back(t);
+      for (const std::string& t : layer) w.tensor("dec.blk.0." + t + ".weight", {1}, 0, one);
+      const std::string path = (std::filesystem::temp_directory_path() / ("llmc_unit_t5_" + head + ".gguf")).string();
+      std::ofstream(path, std::ios::binary) << w.bytes();
+      return path;
+    };
+    const Spec t5 = import_any(write("none", false), {});
+    CHECK(t5.kind == ModelKind::encoder_decoder);
+    CHECK(t5.num_layers == 2);
+    REQUIRE(t5.encoder);
+    CHECK(t5.encoder->num_layers == 3);
+    CHECK(t5.encoder->decoder_start == 0);
+    CHECK(t5.attention.head_dim == 4);
+    CHECK(t5.relative.buckets == 32);
+    CHECK(t5.relative.max_distance == 128);
+    CHECK(t5.mlp.kind == MlpKind::plain);
+    CHECK(t5.mlp.activation == Activation::relu);
+    CHECK(t5.tied_embeddings);
+    CHECK(t5.logit_scale == 0.25);  // d_model^-1/2
+    CHECK(t5.weights.layer.at("o") == "dec.blk.{i}.attn_o.weight");
+    CHECK(t5.weights.layer.at("cross_v") == "dec.blk.{i}.cross_attn_v.weight");
+    CHECK(t5.weights.encoder_layer.at("ffn_norm") == "enc.blk.{i}.ffn_norm.weight");
+    CHECK(t5.weights.relative_bias == "dec.blk.0.attn_rel_b.weight");
+    CHECK(t5.weights.encoder_final_norm == "enc.output_norm.weight");
+    const Spec copy = import_any(write("copy", false), {});
+    CHECK(copy.tied_embeddings);
+    CHECK(copy.logit_scale == 0.25);
+    CHECK(copy.weights.unused == std::vector<std::string>{"output.weight"});
+    const Spec flan = import_any(write("own", true), {});
+    CHECK(!flan.tied_embeddings);
+    CHECK(flan.logit_scale == 1.0);
+    CHECK(flan.weights.lm_head == "output.weight");
+    CHECK(flan.mlp.kind == MlpKind::gated);
+    CHECK(flan.mlp.activation == Activation::gelu_tanh);
+    CHECK(flan.weights.encoder_layer.at("gate") == "enc.blk.{i}.ffn_gate.weight");
+  }
 }

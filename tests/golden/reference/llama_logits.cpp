@@ -1,5 +1,7 @@
 // Logits of every position of a token list, from libllama: llama_logits MODEL OUT THREADS ID,ID,...
 // Writes n_tokens x n_vocab fp32 (row per position). A measuring tool for NMSE against llmc's --logits.
+// An encoder–decoder (T5): ENCODER_IDS=ID,ID,... is the encoder's input (llama_encode), the ids the decoder's.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -13,16 +15,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: llama_logits MODEL OUT THREADS ID,ID,...\n");
     return 2;
   }
-  std::vector<llama_token> ids;
-  std::stringstream ss(argv[4]);
-  for (std::string t; std::getline(ss, t, ',');) ids.push_back(std::atoi(t.c_str()));
+  auto parse = [](const char* list) {
+    std::vector<llama_token> ids;
+    std::stringstream ss(list);
+    for (std::string t; std::getline(ss, t, ',');) ids.push_back(std::atoi(t.c_str()));
+    return ids;
+  };
+  std::vector<llama_token> ids = parse(argv[4]);
+  std::vector<llama_token> encoder_ids = parse(std::getenv("ENCODER_IDS") ? std::getenv("ENCODER_IDS") : "");
   llama_backend_init();
   llama_model_params mp = llama_model_default_params();
   llama_model* model = llama_model_load_from_file(argv[1], mp);
   if (!model) return std::fprintf(stderr, "cannot load %s\n", argv[1]), 1;
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = static_cast<uint32_t>(ids.size() + 16);
-  cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(ids.size());
+  cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(std::max(ids.size(), encoder_ids.size()));
   cp.n_threads = cp.n_threads_batch = std::atoi(argv[3]);
   if (std::getenv("KV_F32")) cp.type_k = cp.type_v = GGML_TYPE_F32;  // else llama.cpp's default, f16
   if (std::getenv("NO_FA")) cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
@@ -30,6 +37,9 @@ int main(int argc, char** argv) {
   llama_context* ctx = llama_init_from_model(model, cp);
   if (!ctx) return std::fprintf(stderr, "cannot create a context\n"), 1;
   const int vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  if (!encoder_ids.empty() &&
+      llama_encode(ctx, llama_batch_get_one(encoder_ids.data(), static_cast<int32_t>(encoder_ids.size()))) != 0)
+    return std::fprintf(stderr, "llama_encode failed\n"), 1;
   if (std::getenv("ONE_BY_ONE")) {  // decode: one token per llama_decode call
     FILE* out = std::fopen(argv[2], "wb");
     for (size_t i = 0; i < ids.size(); ++i) {
