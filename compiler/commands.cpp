@@ -48,7 +48,7 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 std::string compile_to_source(const CompileOptions& o) {
   const Spec spec = load_spec(o.spec_path);
   const Plan plan = make_plan(spec);
-  std::string source = emit_model(plan, EmitOptions{o.command_line, o.dtype, o.kv_cache});
+  std::string source = emit_model(plan, EmitOptions{o.command_line, o.dtype, o.kv_cache, o.formats});
   if (!o.skip_verify) verify_source(source, VerifyOptions{runtime_dir()});
   return source;
 }

@@ -17,6 +17,8 @@ struct CompileOptions {
   // Elements of the KV cache: "f32", or "f16" (half the memory and bytes read per token; keys and values
   // rounded to f16 as they are stored).
   std::string kv_cache = "f32";
+  // The matrix formats the binary has kernels for (EmitOptions::formats): fewer build faster.
+  std::string formats = "all";
 };
 
 struct BuildOptions {

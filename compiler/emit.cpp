@@ -4,13 +4,16 @@
 #include <fmt/ranges.h>
 
 #include <cctype>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <tuple>
 #include <utility>
 
 #include "blocks/layer.hpp"
 #include "code.hpp"
 #include "llmc/error.hpp"
+#include "llmc/weights.hpp"
 
 namespace llmc {
 namespace {
@@ -460,6 +463,42 @@ std::string render_template(std::string_view text, const std::map<std::string, s
   return out;
 }
 
+namespace {
+
+// The grouped format `llmc build --formats` calls `name`, if any.
+std::optional<WFormat> kernel_format(const std::string& name) {
+  using enum WFormat;
+  for (WFormat f : {f32_g16, f16_g16, bf16_g16, q8_0, q4_0, q4_k, q5_k, q6_k})
+    if (kernel_format_name(f) == name) return f;
+  return std::nullopt;
+}
+
+// The #define that limits the binary's kernels to `--formats` (see kKernelFormats in llmc/weights.hpp), or ""
+// for all of them. The --dtype's format must be among them: a K-quant dtype keeps rows that are not whole
+// super-blocks as q8_0, so it needs q8_0 too.
+std::string kernel_formats(const EmitOptions& o) {
+  if (o.formats == "all") return "";
+  uint32_t mask = 1u << static_cast<unsigned>(WFormat::f32_g16);
+  std::stringstream list(o.formats);
+  for (std::string name; std::getline(list, name, ',');) {
+    const std::optional<WFormat> f = kernel_format(name);
+    if (!f) throw Error(fmt::format("--formats: '{}' is not one of: all, f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k", name));
+    mask |= 1u << static_cast<unsigned>(*f);
+  }
+  std::vector<std::string> needed;
+  if (o.dtype != "f32" && o.dtype != "as-stored") needed.push_back(o.dtype);
+  if (o.dtype == "q4_k" || o.dtype == "q5_k" || o.dtype == "q6_k") needed.push_back("q8_0");
+  for (const std::string& name : needed)
+    if (!has_kernels(mask, *kernel_format(name)))
+      throw Error(fmt::format("--formats {} leaves out {}, which --dtype {} keeps matrices in", o.formats, name, o.dtype));
+  return fmt::format("// Kernels for these matrix formats only (llmc build --formats {}): a matrix kept in another is\n"
+                     "// refused at load. Without this line the binary has kernels for every format.\n"
+                     "#define LLMC_KERNEL_FORMATS 0x{:x}u\n\n",
+                     o.formats, mask);
+}
+
+}  // namespace
+
 std::string emit_model(const Plan& p, const EmitOptions& options) {
   const Spec& s = *p.spec;
   static const std::set<std::string> kDtypes = {"f32", "as-stored", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"};
@@ -470,6 +509,7 @@ std::string emit_model(const Plan& p, const EmitOptions& options) {
   v["spec_file"] = s.file;
   v["spec_hash"] = spec_hash(s);
   v["command"] = options.command_line;
+  v["kernel_formats"] = kernel_formats(options);
   v["name"] = c_escape(s.name);
   v["family"] = c_escape(s.family);
   v["summary"] = c_escape(summary(p));

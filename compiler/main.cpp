@@ -51,6 +51,13 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"f32", "f16"}))
         ->capture_default_str();
 
+  for (auto [cmd, formats] : {std::pair{c, &compile.formats}, std::pair{b, &build.compile.formats}})
+    cmd->add_option("--formats", *formats,
+                    "matrix formats the binary has kernels for: all, or a comma list of f32, f16, bf16, q8_0, q4_0, "
+                    "q4_k, q5_k, q6_k (f32 always; --dtype's among them). Fewer compile faster; a checkpoint "
+                    "needing another is refused at load")
+        ->capture_default_str();
+
   llmc::QuantizeOptions quantize;
   auto* q = app.add_subcommand("quantize", "rewrite a checkpoint with the model's matrices in the layout its binary "
                                            "maps directly (q8_0 / q4_0 / q4_k / q5_k / q6_k quantised, or f32 / f16 / "

@@ -35,7 +35,7 @@ echo "sanitize: built in $(( $(date +%s) - start )) s"
 # the sanitized binary is the stories260k one of errors.build_binary, which the other cases use.
 own_binaries='^errors\.(recurrent_wrong_state_sizes|mamba2_and_yuan_wrong_sizes|chatglm_prompt_without_gmask|'
 own_binaries+='gen_moe_checkpoint_disagrees|gen_encoder_decoder_inputs|gen_encoder_decoder_tokenizer_kind|'
-own_binaries+='encoder_bad_inputs|encoder_pooler)$'
+own_binaries+='encoder_bad_inputs|encoder_pooler|build_formats_refuses_other_weights)$'
 # The fuzz corpora replayed through the sanitized loaders (errors_unit reads fuzz/corpus).
 ctest --test-dir "$BUILD" -R "$tests" -E "$own_binaries" -j"$JOBS" --output-on-failure --timeout 900
 echo "sanitize: done in $(( $(date +%s) - start )) s"

@@ -248,6 +248,8 @@ inline std::unique_ptr<Model> load_model(WeightStore& store, const ModelInfo& in
     std::unique_ptr<Model> model = make_model(store);
     store.finish(info.unused_weights);
     return model;
+  } catch (const KernelFormatError&) {
+    throw;
   } catch (const Error& e) {
     throw Error(std::string(e.what()) + "\n(this binary is " + info.name + ": " + info.description +
                 "; are these the weights of another model?)");

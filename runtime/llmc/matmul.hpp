@@ -183,13 +183,14 @@ inline void matmul_typed(float* y, int ys, const float* x, const void* W, const 
 }
 
 // Calls run(std::integral_constant<WFormat, F>{}) with F = f if f is a grouped format with kernels for rows of
-// In values (q8_0 / q4_0: whole blocks of 32; K-quants: of 256), and says whether it did.
+// In values (q8_0 / q4_0: whole blocks of 32; K-quants: of 256) in this binary (kKernelFormats), and says
+// whether it did.
 template <int In, class Run>
 inline bool with_grouped_kernel(WFormat f, Run&& run) {
   auto call = [&](auto format) {
     constexpr WFormat F = decltype(format)::value;
     constexpr int kBlock = is_quantised(F) ? 32 : is_kquant(F) ? 256 : 1;
-    if constexpr (In % kBlock == 0) return run(format), true;
+    if constexpr (In % kBlock == 0 && has_kernels(kKernelFormats, F)) return run(format), true;
     else return false;
   };
   using enum WFormat;

@@ -181,6 +181,24 @@ inline const char* grouped_format_name(WFormat f) {
     default: return "?";
   }
 }
+// The grouped formats a binary has matmul kernels for, as a mask of 1 << WFormat: every one, unless `llmc build
+// --formats` compiled fewer (its source defines LLMC_KERNEL_FORMATS). Internal linkage: the driver object,
+// compiled once for every model, never reads it.
+#ifdef LLMC_KERNEL_FORMATS
+constexpr uint32_t kKernelFormats = LLMC_KERNEL_FORMATS;
+#else
+constexpr uint32_t kKernelFormats = ~uint32_t{0};
+#endif
+inline constexpr bool has_kernels(uint32_t formats, WFormat f) { return (formats >> static_cast<unsigned>(f)) & 1u; }
+// A grouped format as `llmc build --formats` names it: f32, f16, bf16 (the grouped float layouts), q8_0, ...
+inline std::string kernel_format_name(WFormat f) {
+  const std::string name = grouped_format_name(f);
+  return is_grouped_float(f) ? name.substr(0, name.size() - 4) : name;
+}
+// A matrix in a format the binary has no kernels for: the binary's build, not the checkpoint, is at fault.
+struct KernelFormatError : Error {
+  using Error::Error;
+};
 inline bool grouped_format_from_name(std::string_view name, WFormat& f) {
   for (WFormat g : {WFormat::q8_0, WFormat::q4_0, WFormat::f32_g16, WFormat::f16_g16, WFormat::bf16_g16, WFormat::q4_k,
                     WFormat::q5_k, WFormat::q6_k})
@@ -736,6 +754,10 @@ class WeightStore {
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
 
+  // The grouped formats the model has kernels for (kKernelFormats of its binary): a matrix that would be kept
+  // in another is refused by name as it is bound.
+  void set_kernel_formats(uint32_t formats) { kernel_formats_ = formats; }
+
   // A matrix of exactly `shape` (as stored) kept as `storage` says, grouped for the matmul kernels: fp32,
   // f16 / bf16 as stored (fp32 stays fp32), or quantised (fp32 where rows are not whole blocks of 32).
   // The copy replaces the mapped source, whose pages are released as it is made.
@@ -759,7 +781,7 @@ class WeightStore {
     expert.shape = {t.dims[1], t.dims[2]};
     expert.bytes = stacked.stored_bytes(static_cast<size_t>(t.dims[1] * t.dims[2]));
     expert.data = stacked.data + static_cast<size_t>(e) * expert.bytes;
-    if (!transposed) return grouped_copy(expert, storage);
+    if (!transposed) return grouped_copy(expert, storage, t.name);
     if (expert.block_quantised())
       throw Error(stacked.file + ": tensor '" + t.name + "' holds block-quantised experts stored [in, out], which " +
                   "cannot be transposed");
@@ -770,7 +792,7 @@ class WeightStore {
       for (size_t c = 0; c < cols; ++c) std::memcpy(&copy[(c * rows + r) * size], expert.data + (r * cols + c) * size, size);
     expert.data = copy.data();
     expert.shape = {t.dims[2], t.dims[1]};
-    return grouped_copy(expert, storage);
+    return grouped_copy(expert, storage, t.name);
   }
 
   // The values of stored 2-D tensor `ref` as fp32 (row-major, as stored), a copy: the model derives other
@@ -801,6 +823,7 @@ class WeightStore {
     derived.shape = {static_cast<int64_t>(rows), static_cast<int64_t>(cols)};
     if (derived.block_quantised()) derived.blocks = GgmlType::f32, derived.dtype = DType::f32;
     const WFormat format = grouped_format(derived, storage);
+    require_kernels(derived, ref.name, format);
     const size_t bytes = matrix_stride(format, rows, cols);
     uint8_t* const out = matrix_bytes(bytes * static_cast<size_t>(count));
     parallel_for(count, static_cast<int64_t>(count) * static_cast<int64_t>(rows * cols) * 16, [&](int begin, int end) {
@@ -906,20 +929,29 @@ class WeightStore {
     const TensorInfo& t = checked(name, shape);
     used_.insert(name);
     if (is_grouped(t.grouped)) {  // mapped as it is, unless a foreign writer left it unaligned
+      require_kernels(t, name, t.grouped);
       if (reinterpret_cast<uintptr_t>(t.data) % 64 == 0) return {t.grouped, t.data};
       uint8_t* copy = matrix_bytes(t.bytes);
       std::memcpy(copy, t.data, t.bytes);
       return {t.grouped, copy};
     }
-    return grouped_copy(t, storage);
+    return grouped_copy(t, storage, name);
   }
 
   // Stored 2-D tensor t converted to the grouped format `storage` gives.
-  Matrix grouped_copy(const TensorInfo& t, MatrixStorage storage) {
+  Matrix grouped_copy(const TensorInfo& t, MatrixStorage storage, const std::string& name) {
     const WFormat format = grouped_format(t, storage);
+    require_kernels(t, name, format);
     uint8_t* const out = matrix_bytes(grouped_bytes(t, format));
     to_grouped(t, format, out);
     return {format, out};
+  }
+
+  void require_kernels(const TensorInfo& t, const std::string& name, WFormat format) const {
+    if (!has_kernels(kernel_formats_, format))
+      throw KernelFormatError(t.file + ": tensor '" + name + "' is kept as " + kernel_format_name(format) +
+                              ", a format this binary has no kernels for (built with llmc build --formats): " +
+                              "rebuild it with " + kernel_format_name(format) + " among its --formats, or without");
   }
 
   // Room for a matrix the model keeps (64-byte aligned). For a model of 64 MB or more: cut from chunks in
@@ -1069,6 +1101,7 @@ class WeightStore {
   std::vector<std::unique_ptr<MappedFile>> files_;
   std::map<std::string, TensorInfo> tensors_;
   std::set<std::string> used_, implicit_unused_;
+  uint32_t kernel_formats_ = ~uint32_t{0};
   std::vector<std::vector<float>> owned_;
   std::vector<AlignedBytes> owned_bytes_;
   uint8_t* chunk_next_ = nullptr;  // matrix_bytes' current chunk

@@ -287,6 +287,36 @@ def build_unwritable_output(ctx):
 
 
 @case
+def compile_bad_formats(ctx):
+    out = "out.cpp"
+    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "--formats", "f32,q3_k", "-o", ctx.path(out)], "--formats",
+                    "'q3_k' is not one of", absent=[out])
+    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "--formats", "f32", "--dtype", "q4_k", "-o", ctx.path(out)],
+                    "--formats f32", "leaves out q4_k", absent=[out])
+    # A K-quant dtype keeps rows of other widths as q8_0.
+    ctx.expect_fail([ctx.llmc, "compile", ctx.arch, "--formats", "q4_k", "--dtype", "q4_k", "-o", ctx.path(out)],
+                    "--formats q4_k", "leaves out q8_0", absent=[out])
+
+
+@case
+def build_formats_refuses_other_weights(ctx):
+    """A binary with the f32 kernels only, given a checkpoint `llmc quantize` wrote as q8_0: refused by tensor
+    and format at load (the checkpoint is not at fault, so no hint that it belongs to another model)."""
+    binary, weights = ctx.path("f32only"), ctx.path("q8_0.safetensors")
+    ctx.expect_ok([ctx.llmc, "build", ctx.arch, "--formats", "f32", "--opt", "-O1", "-o", binary])
+    ctx.expect_ok([ctx.llmc, "quantize", ctx.arch, "--weights", os.path.join(ctx.data, "stories260k/stories260K.bin"),
+                   "--dtype", "q8_0", "-o", weights])
+    tok = os.path.join(ctx.data, "stories260k/tok512.bin")
+    ctx.expect_ok([binary, "--weights", os.path.join(ctx.data, "stories260k/stories260K.bin"), "--tokenizer", tok,
+                   "--prompt", "Once", "-n", "2"])
+    ctx.expect_fail([binary, "--weights", weights, "--tokenizer", tok, "--prompt", "Once", "-n", "2"], "q8_0.safetensors",
+                    "is kept as q8_0, a format this binary has no kernels for")
+    rc, out, err = ctx.run([binary, "--weights", weights, "--tokenizer", tok, "--prompt", "Once", "-n", "2"])
+    if "another model" in err:
+        raise AssertionError("the kernel-format refusal suggests another model's weights:\n" + err)
+
+
+@case
 def build_failure_removes_stale_binary(ctx):
     ctx.write("stale", "#!/bin/sh\necho stale\n")
     bad = ctx.write("bad.yaml", arch_text(ctx).replace("kv_heads: 4", "kv_heads: 3"))

@@ -123,6 +123,27 @@ TEST_SUITE("weights") {
     fs::remove(p);
   }
 
+  TEST_CASE("a matrix kept in a format the binary has no kernels for is refused, naming tensor and format") {
+    const std::vector<float> m(64 * 32, 0.5f);
+    const std::vector<uint16_t> h(64 * 32, 0x3c00);
+    const fs::path p = write_safetensors("llmc_unit_kernels.safetensors",
+                                         {{"m", "F32", {64, 32}, raw(m)}, {"h", "F16", {64, 32}, raw(h)}});
+    WeightStore s = WeightStore::open(p.string());
+    s.set_kernel_formats(1u << static_cast<unsigned>(WFormat::f32_g16));  // llmc build --formats f32
+    CHECK(s.get_matrix("m", {64, 32}, MatrixStorage::f32).format == WFormat::f32_g16);
+    try {
+      s.get_matrix("h", {64, 32}, MatrixStorage::as_stored);  // f16 kept as stored
+      FAIL("no error");
+    } catch (const KernelFormatError& e) {
+      CHECK(std::string(e.what()).find("tensor 'h' is kept as f16, a format this binary has no kernels for") !=
+            std::string::npos);
+    }
+    CHECK_THROWS_AS(s.get_matrix("m", {64, 32}, MatrixStorage::q8_0), KernelFormatError);
+    s.set_kernel_formats(kKernelFormats);  // this test binary's: every format
+    CHECK(s.get_matrix("m", {64, 32}, MatrixStorage::q8_0).format == WFormat::q8_0);
+    fs::remove(p);
+  }
+
   TEST_CASE("small tensors are copied with pread: the map's pages around them stay unmapped") {
     // 8 MB of a matrix, then a norm: reading the norm through the map would map the folio around it.
     const std::vector<float> big(2 << 20, 0.5f), norm = {1, 2, 3, 4};
