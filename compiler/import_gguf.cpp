@@ -780,6 +780,7 @@ void adjust_deepseek2(const GgufMeta& m, Spec& s, GgufNames&) {
   s.weights.layer.erase("kv_b");
   s.weights.layer["k_b"] = s.weights.layer["v_b"] = "";
 }
+
 // T5's names (llama.cpp's LLM_TENSOR_DEC_* / ENC_*): decoder layers under dec.blk, encoder layers under enc.blk,
 // attn_o for an attention's output, one relative position table in block 0 of each stack.
 void adjust_t5(const GgufMeta& m, Spec& s, GgufNames& names) {

@@ -1074,7 +1074,8 @@ void write_t5_gguf(const fs::path& dir, const fs::path& out) {
       {"shared.weight", "token_embd.weight"}, {"lm_head.weight", "output.weight"},
       {"encoder.final_layer_norm.weight", "enc.output_norm.weight"},
       {"decoder.final_layer_norm.weight", "dec.output_norm.weight"}};
-  // (stack, sublayer path) -> GGUF name; the feed-forward is layer.1 of an encoder block, layer.2 of a decoder's.
+  // A block's sublayer -> its GGUF name: "ffn." is the feed-forward (layer.1 of an encoder block, layer.2 of a
+  // decoder's), "dec.layer.1." the decoder's cross-attention.
   const std::map<std::string, std::string> layer = {
       {"layer.0.layer_norm", "attn_norm"},       {"layer.0.SelfAttention.q", "attn_q"},
       {"layer.0.SelfAttention.k", "attn_k"},     {"layer.0.SelfAttention.v", "attn_v"},
