@@ -819,6 +819,13 @@ std::pair<StTensor, StTensor> deepseek_kv_b(const StTensor& t, int64_t heads, in
   return {k_b, v_b};
 }
 
+// An F32 tensor of row-major `shape` (GGUF lists the dimensions the other way round).
+void add_f32(llmc_test::GgufWriter& w, const std::string& name, const std::vector<int64_t>& shape,
+             const std::vector<float>& v) {
+  w.tensor(name, std::vector<uint64_t>(shape.rbegin(), shape.rend()), 0,
+           std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
+}
+
 // A layer tensor's name as (GGUF prefix "blk.N.", the name after the layer's prefix); false for a model-wide one.
 bool split_layer_name(const std::string& name, std::string& prefix, std::string& role) {
   for (const std::string layers : {"model.layers.", "transformer.h.", "gpt_neox.layers.", "transformer.encoder.layers.",
@@ -861,10 +868,6 @@ void write_mamba_gguf(const fs::path& dir, const fs::path& out) {
   if (c.contains("bos_token_id") && c["bos_token_id"].is_number()) w.u32("tokenizer.ggml.bos_token_id", c["bos_token_id"]);
   if (c.contains("eos_token_id") && c["eos_token_id"].is_number()) w.u32("tokenizer.ggml.eos_token_id", c["eos_token_id"]);
   const auto tensors = read_safetensors(dir / "model.safetensors");
-  auto add = [&](const std::string& gname, const std::vector<int64_t>& shape, const std::vector<float>& v) {
-    w.tensor(gname, std::vector<uint64_t>(shape.rbegin(), shape.rend()), 0,
-             std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
-  };
   const std::map<std::string, std::string> names = {
       {"norm.weight", "attn_norm.weight"},           {"mixer.in_proj.weight", "ssm_in.weight"},
       {"mixer.conv1d.weight", "ssm_conv1d.weight"},  {"mixer.conv1d.bias", "ssm_conv1d.bias"},
@@ -876,10 +879,10 @@ void write_mamba_gguf(const fs::path& dir, const fs::path& out) {
   for (const auto& [name, t] : tensors) {
     std::vector<int64_t> shape = t.shape;
     std::vector<float> v = t.values;
-    if (name == "backbone.embeddings.weight") add("token_embd.weight", shape, v);
-    else if (name == "backbone.norm_f.weight") add("output_norm.weight", shape, v);
+    if (name == "backbone.embeddings.weight") add_f32(w, "token_embd.weight", shape, v);
+    else if (name == "backbone.norm_f.weight") add_f32(w, "output_norm.weight", shape, v);
     else if (name == "lm_head.weight") {
-      if (v != embed.values) add("output.weight", shape, v);  // MambaModel omits a copy of the embeddings
+      if (v != embed.values) add_f32(w, "output.weight", shape, v);  // MambaModel omits a copy of the embeddings
     } else {
       const std::string layers = "backbone.layers.";
       if (name.rfind(layers, 0) != 0) throw std::runtime_error(name + ": no GGUF name for it");
@@ -891,7 +894,7 @@ void write_mamba_gguf(const fs::path& dir, const fs::path& out) {
       if (role == "mixer.conv1d.weight") shape = {shape[0], shape[2]};
       if (mamba2 && (role == "mixer.A_log" || role == "mixer.D")) shape = {shape[0], 1};
       if (role == "mixer.norm.weight") shape = {groups, inner / groups};
-      add(prefix + names.at(role), shape, v);
+      add_f32(w, prefix + names.at(role), shape, v);
     }
   }
   std::ofstream(out, std::ios::binary) << w.bytes();
@@ -920,7 +923,7 @@ void write_gguf_case(const fs::path& dir, const fs::path& out, uint32_t matrix_t
                           shape.back() % 32 == 0 && gname != "token_embd.weight" &&
                           gname != "position_embd.weight" && !router;
     if (quantise) w.tensor(gname, ne, 8, q8_0_blocks(v));
-    else w.tensor(gname, ne, 0, std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size()));
+    else add_f32(w, gname, shape, v);
   };
   const std::map<std::string, std::string> globals = {
       {"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"},
@@ -1101,8 +1104,7 @@ void write_t5_gguf(const fs::path& dir, const fs::path& out) {
       gname = std::string(decoder ? "dec" : "enc") + ".blk." + name.substr(prefix.size(), dot - prefix.size()) + "." +
               layer.at(sub) + name.substr(last);
     }
-    w.tensor(gname, std::vector<uint64_t>(t.shape.rbegin(), t.shape.rend()), 0,
-             std::string(reinterpret_cast<const char*>(t.values.data()), 4 * t.values.size()));
+    add_f32(w, gname, t.shape, t.values);
   }
   std::ofstream(out, std::ios::binary) << w.bytes();
 }
@@ -1415,8 +1417,7 @@ void write_bert_gguf(const fs::path& dir, const fs::path& out) {
       gname = "blk." + name.substr(prefix.size(), dot - prefix.size()) + "." +
               layer.at(name.substr(dot + 1, last - dot - 1)) + name.substr(last);
     }
-    w.tensor(gname, std::vector<uint64_t>(t.shape.rbegin(), t.shape.rend()), 0,
-             std::string(reinterpret_cast<const char*>(t.values.data()), 4 * t.values.size()));
+    add_f32(w, gname, t.shape, t.values);
   }
   std::ofstream(out, std::ios::binary) << w.bytes();
 }
